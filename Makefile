@@ -1,0 +1,74 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything they need is installed
+# by them: a Python virtualenv with the AWS emulator (moto), cfn-lint and cargo-lambda; Rust
+# crates come from the registry.
+SHELL := bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+STATE := .local
+LOCAL_AWS_PORT ?= 4566
+LOCAL_API_PORT ?= 9000
+TENANT ?= demo
+
+# The local stack takes any credentials; real ones are never needed here.
+export AWS_ACCESS_KEY_ID ?= test
+export AWS_SECRET_ACCESS_KEY ?= test
+export AWS_REGION ?= us-east-1
+export LOCAL_API_PORT
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(LOCAL_AWS_PORT)
+LOCAL_BIN := target/debug/local
+
+.PHONY: help deps build run up down token test lint fmt
+
+help:
+	@echo "make run    - the whole service locally, with a sample import; serves :$(LOCAL_API_PORT) until Ctrl-C"
+	@echo "make up     - the same in the background; make down stops it"
+	@echo "make test   - every test and lint, against an emulator of its own"
+	@echo "make token TENANT=acme - a local bearer token"
+
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+deps: $(VENV)/.installed
+
+build: deps
+	cargo build --workspace --bins
+
+run: build
+	@scripts/emulator.sh start $(LOCAL_AWS_PORT) $(STATE)
+	@trap 'scripts/emulator.sh stop $(STATE)' EXIT; \
+	  $(LOCAL_ENV) $(LOCAL_BIN) serve --port $(LOCAL_API_PORT) --sample events/data/contacts.csv
+
+up: build
+	@scripts/emulator.sh start $(LOCAL_AWS_PORT) $(STATE)
+	@if [ -f $(STATE)/local.pid ] && kill -0 $$(cat $(STATE)/local.pid) 2>/dev/null; then \
+	  echo "already up on http://127.0.0.1:$(LOCAL_API_PORT)"; exit 0; fi; \
+	$(LOCAL_ENV) nohup $(LOCAL_BIN) serve --port $(LOCAL_API_PORT) --sample events/data/contacts.csv \
+	  >$(STATE)/local.out 2>$(STATE)/local.log & echo $$! >$(STATE)/local.pid; \
+	for i in $$(seq 1 600); do \
+	  if grep -q '^sample import' $(STATE)/local.out 2>/dev/null; then cat $(STATE)/local.out; exit 0; fi; \
+	  if ! kill -0 $$(cat $(STATE)/local.pid) 2>/dev/null; then cat $(STATE)/local.log; exit 1; fi; \
+	  sleep 0.2; done; echo "the local host did not come up; see $(STATE)/local.log"; exit 1
+
+down:
+	@if [ -f $(STATE)/local.pid ]; then kill $$(cat $(STATE)/local.pid) 2>/dev/null || true; rm -f $(STATE)/local.pid; fi
+	@scripts/emulator.sh stop $(STATE)
+	@echo "stopped"
+
+token:
+	@cargo run --quiet -p local -- token --tenant $(TENANT)
+
+lint: deps
+	cargo fmt --all -- --check
+	cfn-lint template.yaml
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test: deps lint
+	scripts/test.sh
+
+fmt:
+	cargo fmt --all

@@ -1,0 +1,16 @@
+//! `POST /v1/imports`: validates the body, stores the import and answers with its signed upload.
+
+use lambda_http::{Body, Error, Request, Response};
+use shared::edge::http::{body_bytes, error_response, respond, tenant_of};
+use shared::{api, Services};
+
+pub async fn handler(svc: &Services, req: Request) -> Result<Response<Body>, Error> {
+    let tenant = match tenant_of(&req) {
+        Ok(t) => t,
+        Err(e) => return Ok(error_response(&e)),
+    };
+    Ok(respond(
+        201,
+        api::create_import(svc, &tenant, body_bytes(&req)).await,
+    ))
+}

@@ -1,0 +1,31 @@
+//! The read routes: imports and records of the caller's tenant.
+
+use lambda_http::http::Method;
+use lambda_http::{Body, Error, Request, Response};
+use shared::edge::http::{empty, error_response, query_of, respond, segments, tenant_of};
+use shared::{api, Services};
+
+pub async fn handler(svc: &Services, req: Request) -> Result<Response<Body>, Error> {
+    let tenant = match tenant_of(&req) {
+        Ok(t) => t,
+        Err(e) => return Ok(error_response(&e)),
+    };
+    let query = query_of(&req);
+    let path = segments(&req);
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    if req.method() != Method::GET {
+        return Ok(empty(405));
+    }
+    Ok(match path.as_slice() {
+        ["v1", "imports"] => respond(200, api::list_imports(svc, &tenant, &query).await),
+        ["v1", "imports", id] => respond(200, api::get_import(svc, &tenant, id).await),
+        ["v1", "records", resource] => {
+            respond(200, api::list_records(svc, &tenant, resource, &query).await)
+        }
+        ["v1", "records", resource, identifier] => respond(
+            200,
+            api::get_record(svc, &tenant, resource, identifier).await,
+        ),
+        _ => error_response(&shared::Error::NotFound),
+    })
+}

@@ -1,0 +1,160 @@
+//! The local host: provisions the local AWS stack, serves the HTTP functions behind a JWT check
+//! and drains the queues into the queue functions, all with the handlers the Lambda binaries run.
+
+pub mod client;
+pub mod gateway;
+pub mod jwt;
+pub mod provision;
+pub mod pumps;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use shared::aws::Clients;
+use shared::config::Settings;
+use tokio::task::JoinHandle;
+
+use provision::Names;
+use pumps::Target;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("local AWS stack: {0}")]
+    Aws(String),
+    #[error("setup: {0}")]
+    Setup(String),
+    #[error("client: {0}")]
+    Client(String),
+}
+
+impl Error {
+    pub fn aws(e: impl std::error::Error) -> Self {
+        Error::Aws(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
+    }
+}
+
+/// The SDKs share one build error type.
+impl From<aws_sdk_dynamodb::error::BuildError> for Error {
+    fn from(e: aws_sdk_dynamodb::error::BuildError) -> Self {
+        Error::Setup(e.to_string())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Prefix of every resource name; distinct prefixes are distinct stacks.
+    pub prefix: String,
+    pub api_addr: SocketAddr,
+    pub jwt_secret: String,
+    /// Hand every transform and process batch to its handler twice.
+    pub deliver_twice: bool,
+    /// Concurrent consumers per queue.
+    pub workers: usize,
+    /// Overrides of the settings provisioning derives.
+    pub chunk_rows: Option<u64>,
+}
+
+impl Options {
+    pub fn new(prefix: impl Into<String>, api_addr: SocketAddr) -> Self {
+        Self {
+            prefix: prefix.into(),
+            api_addr,
+            jwt_secret: std::env::var("LOCAL_JWT_SECRET")
+                .unwrap_or_else(|_| "local-dev-secret".into()),
+            deliver_twice: false,
+            workers: 2,
+            chunk_rows: None,
+        }
+    }
+}
+
+/// A running local host; dropping it stops its tasks.
+pub struct LocalHost {
+    pub api_url: String,
+    pub settings: Settings,
+    pub clients: Clients,
+    pub jwt_secret: String,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl LocalHost {
+    pub async fn start(options: Options) -> Result<Self, Error> {
+        let names = Names::with_prefix(&options.prefix);
+        let bootstrap = Settings {
+            imports_table: names.imports_table.clone(),
+            records_table: names.records_table.clone(),
+            uploads_bucket: names.bucket.clone(),
+            transform_queue_url: String::new(),
+            process_queue_url: String::new(),
+            s3_public_endpoint: std::env::var("S3_PUBLIC_ENDPOINT").ok(),
+            upload_url_ttl_secs: 900,
+            chunk_rows: 2_000,
+        };
+        let clients = Clients::load(&bootstrap).await;
+        let provisioned = provision::provision(&clients, &names).await?;
+        let mut settings = provision::settings(&names, &provisioned);
+        if let Some(rows) = options.chunk_rows {
+            settings.chunk_rows = rows;
+        }
+        let services = Arc::new(clients.services(settings.clone()));
+
+        let listener = tokio::net::TcpListener::bind(options.api_addr)
+            .await
+            .map_err(|e| Error::Setup(format!("cannot listen on {}: {e}", options.api_addr)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Setup(e.to_string()))?;
+        let gateway = Arc::new(gateway::Gateway {
+            services: (*services).clone(),
+            jwt_secret: options.jwt_secret.clone(),
+        });
+        let mut tasks = vec![tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, gateway::router(gateway)).await {
+                tracing::error!(error = %e, "API server stopped");
+            }
+        })];
+        let queues = [
+            (
+                provisioned.upload_events_queue_url.clone(),
+                Target::Prevalidate,
+            ),
+            (provisioned.transform_queue_url.clone(), Target::Transform),
+            (provisioned.process_queue_url.clone(), Target::Process),
+        ];
+        for (url, target) in queues {
+            for _ in 0..options.workers.max(1) {
+                let (sqs, svc, url) = (clients.sqs.clone(), services.clone(), url.clone());
+                tasks.push(tokio::spawn(pumps::run(
+                    sqs,
+                    svc,
+                    url,
+                    target,
+                    options.deliver_twice,
+                )));
+            }
+        }
+        Ok(Self {
+            api_url: format!("http://{addr}"),
+            settings,
+            clients,
+            jwt_secret: options.jwt_secret,
+            tasks,
+        })
+    }
+
+    pub fn token(&self, tenant: &str) -> String {
+        jwt::mint(&self.jwt_secret, tenant, 3600)
+    }
+
+    pub fn client(&self, tenant: &str) -> client::Client {
+        client::Client::new(&self.api_url, self.token(tenant))
+    }
+}
+
+impl Drop for LocalHost {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}

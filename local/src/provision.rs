@@ -1,0 +1,198 @@
+//! Creates what `template.yaml` deploys, on the local AWS stack: the uploads bucket with its
+//! ObjectCreated notification (to a queue the local host drains, standing in for Lambda's S3
+//! trigger), the tables, and the work queues with their dead-letter queues.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+use aws_sdk_sqs::types::QueueAttributeName;
+use shared::aws::Clients;
+use shared::config::Settings;
+
+use crate::Error;
+
+/// Resource names for one stack; a prefix keeps parallel stacks apart.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub imports_table: String,
+    pub records_table: String,
+    pub bucket: String,
+    pub transform_queue: String,
+    pub process_queue: String,
+    pub upload_events_queue: String,
+}
+
+impl Names {
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            imports_table: format!("{prefix}-imports"),
+            records_table: format!("{prefix}-records"),
+            bucket: format!("{prefix}-uploads"),
+            transform_queue: format!("{prefix}-transform"),
+            process_queue: format!("{prefix}-process"),
+            upload_events_queue: format!("{prefix}-upload-events"),
+        }
+    }
+}
+
+/// What provisioning made: queue URLs besides the names.
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    pub transform_queue_url: String,
+    pub process_queue_url: String,
+    pub upload_events_queue_url: String,
+}
+
+/// Queue visibility for the local host: a failed message comes back quickly.
+const VISIBILITY_SECS: &str = "5";
+
+pub async fn provision(clients: &Clients, names: &Names) -> Result<Provisioned, Error> {
+    for table in [&names.imports_table, &names.records_table] {
+        create_table(clients, table).await?;
+    }
+    clients
+        .dynamo
+        .update_time_to_live()
+        .table_name(&names.imports_table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("ttl")
+                .enabled(true)
+                .build()?,
+        )
+        .send()
+        .await
+        .map_err(Error::aws)?;
+
+    let transform_queue_url = create_queue(clients, &names.transform_queue, true).await?;
+    let process_queue_url = create_queue(clients, &names.process_queue, true).await?;
+    let upload_events_queue_url = create_queue(clients, &names.upload_events_queue, false).await?;
+
+    match clients
+        .s3
+        .create_bucket()
+        .bucket(&names.bucket)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
+        Err(e) => return Err(Error::aws(e)),
+    }
+    let events_arn = queue_arn(clients, &upload_events_queue_url).await?;
+    let notification = NotificationConfiguration::builder()
+        .queue_configurations(
+            QueueConfiguration::builder()
+                .queue_arn(events_arn)
+                .events(Event::from("s3:ObjectCreated:*"))
+                .build()?,
+        )
+        .build();
+    clients
+        .s3
+        .put_bucket_notification_configuration()
+        .bucket(&names.bucket)
+        .notification_configuration(notification)
+        .send()
+        .await
+        .map_err(Error::aws)?;
+    Ok(Provisioned {
+        transform_queue_url,
+        process_queue_url,
+        upload_events_queue_url,
+    })
+}
+
+pub fn settings(names: &Names, provisioned: &Provisioned) -> Settings {
+    let env = |name: &str| std::env::var(name).ok();
+    Settings {
+        imports_table: names.imports_table.clone(),
+        records_table: names.records_table.clone(),
+        uploads_bucket: names.bucket.clone(),
+        transform_queue_url: provisioned.transform_queue_url.clone(),
+        process_queue_url: provisioned.process_queue_url.clone(),
+        s3_public_endpoint: env("S3_PUBLIC_ENDPOINT"),
+        upload_url_ttl_secs: 900,
+        chunk_rows: env("CHUNK_ROWS")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_000),
+    }
+}
+
+async fn create_table(clients: &Clients, table: &str) -> Result<(), Error> {
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let result = clients
+        .dynamo
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .attribute_definitions(attr("pk")?)
+        .attribute_definitions(attr("sk")?)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(Error::aws(e)),
+    }
+}
+
+async fn create_queue(clients: &Clients, name: &str, with_dlq: bool) -> Result<String, Error> {
+    let mut req = clients
+        .sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::VisibilityTimeout, VISIBILITY_SECS);
+    if with_dlq {
+        let dlq_url = clients
+            .sqs
+            .create_queue()
+            .queue_name(format!("{name}-dlq"))
+            .send()
+            .await
+            .map_err(Error::aws)?;
+        let dlq_arn = queue_arn(clients, dlq_url.queue_url().unwrap_or_default()).await?;
+        let redrive =
+            serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5 }).to_string();
+        req = req.attributes(QueueAttributeName::RedrivePolicy, redrive);
+    }
+    let out = req.send().await.map_err(Error::aws)?;
+    Ok(out.queue_url().unwrap_or_default().to_string())
+}
+
+async fn queue_arn(clients: &Clients, url: &str) -> Result<String, Error> {
+    let out = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(Error::aws)?;
+    out.attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .cloned()
+        .ok_or_else(|| Error::Setup(format!("queue {url} has no ARN")))
+}

@@ -1,0 +1,549 @@
+//! The HTTP API's operations (SPEC §5), free of any HTTP framework: the handlers decode the
+//! request, call one of these with the caller's tenant, and encode the answer.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use time::Duration;
+
+use crate::error::{Error, FieldError, Result};
+use crate::import::{self, Action, Format, Import, Links, Mode, Status};
+use crate::record::{ResourceType, StoredRecord};
+use crate::services::Services;
+use crate::stats::Stats;
+use crate::time_fmt;
+use crate::validate::normalize_identifier;
+
+/// A page of a listing as the API answers it.
+#[derive(Debug, Serialize)]
+pub struct Listing<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Create fields the spec names that later steps implement: a clear 400, never silently ignored.
+const NOT_YET: &[&str] = &[
+    "inputs",
+    "constants",
+    "update_rule",
+    "update_rule_by_field",
+    "import_rule",
+    "duplicates",
+    "value_mappings",
+    "max_error_ratio",
+    "max_removed_ratio",
+    "dry_run",
+    "sync_actions",
+    "tags",
+    "csv",
+    "in_preview",
+    "webhook_url",
+];
+
+const MAX_TEXT: usize = 256;
+const MAX_METADATA_KEYS: usize = 50;
+
+/// What a valid create body asks for.
+struct CreateRequest {
+    resource_type: ResourceType,
+    identifier_field: String,
+    mappings: BTreeMap<String, Option<String>>,
+    reference: Option<String>,
+    reference_origin: Option<String>,
+    metadata: BTreeMap<String, String>,
+    retention: (String, Duration),
+}
+
+fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        vec![FieldError::new(
+            "body",
+            "invalid_json",
+            format!("the body is not valid JSON: {e}"),
+        )]
+    })?;
+    let Value::Object(obj) = value else {
+        return Err(vec![FieldError::new(
+            "body",
+            "invalid_json",
+            "the body must be a JSON object",
+        )]);
+    };
+    let mut errors = Vec::new();
+    for key in obj.keys() {
+        let known = matches!(
+            key.as_str(),
+            "resource_type"
+                | "action"
+                | "format"
+                | "mode"
+                | "identifier_field"
+                | "mappings"
+                | "reference"
+                | "reference_origin"
+                | "metadata"
+                | "retention"
+        );
+        if NOT_YET.contains(&key.as_str()) {
+            errors.push(FieldError::new(
+                key,
+                "not_supported",
+                format!("`{key}` is not supported yet"),
+            ));
+        } else if !known {
+            errors.push(FieldError::new(
+                key,
+                "unknown_field",
+                format!("`{key}` is not a field of an import"),
+            ));
+        }
+    }
+    let resource_type = match obj.get("resource_type") {
+        None => {
+            errors.push(FieldError::new(
+                "resource_type",
+                "required",
+                "resource_type is required",
+            ));
+            None
+        }
+        Some(Value::String(s)) => match ResourceType::parse(s) {
+            Some(ResourceType::Contact) => Some(ResourceType::Contact),
+            Some(_) => {
+                errors.push(FieldError::new(
+                    "resource_type",
+                    "not_supported",
+                    format!("`{s}` imports are not supported yet"),
+                ));
+                None
+            }
+            None => {
+                errors.push(FieldError::new(
+                    "resource_type",
+                    "invalid",
+                    "must be one of contact, group, account",
+                ));
+                None
+            }
+        },
+        Some(_) => {
+            errors.push(FieldError::new(
+                "resource_type",
+                "invalid",
+                "must be a string",
+            ));
+            None
+        }
+    };
+    expect_one_of(&obj, "action", &["merge"], &mut errors);
+    expect_one_of(&obj, "format", &["csv"], &mut errors);
+    expect_one_of(&obj, "mode", &["async"], &mut errors);
+    let reference = text(&obj, "reference", &mut errors);
+    let reference_origin = text(&obj, "reference_origin", &mut errors);
+    let metadata = metadata(&obj, &mut errors);
+    let retention = retention(&obj, &mut errors);
+
+    let mut identifier_field = None;
+    let mut mappings = BTreeMap::new();
+    if let Some(resource) = resource_type {
+        identifier_field = match obj.get("identifier_field") {
+            None => Some(resource.default_identifier().to_string()),
+            Some(Value::String(f))
+                if resource.fields().contains(&f.as_str())
+                    && !matches!(f.as_str(), "groups" | "tags") =>
+            {
+                Some(f.clone())
+            }
+            Some(_) => {
+                errors.push(FieldError::new(
+                    "identifier_field",
+                    "invalid",
+                    format!("must name a single-valued field of {}", resource.as_str()),
+                ));
+                None
+            }
+        };
+        match obj.get("mappings") {
+            None => {}
+            Some(Value::Object(m)) => {
+                for (header, target) in m {
+                    match target {
+                        Value::Null => {
+                            mappings.insert(header.clone(), None);
+                        }
+                        Value::String(f) if resource.has_field(f) => {
+                            mappings.insert(header.clone(), Some(f.clone()));
+                        }
+                        _ => errors.push(FieldError::new(
+                            format!("mappings.{header}"),
+                            "unknown_field",
+                            format!(
+                                "must be null or a field of {} (or custom.<name>)",
+                                resource.as_str()
+                            ),
+                        )),
+                    }
+                }
+                let mut seen = BTreeMap::new();
+                for (header, field) in &mappings {
+                    if let Some(f) = field {
+                        if let Some(first) = seen.insert(f.clone(), header.clone()) {
+                            errors.push(FieldError::new(
+                                format!("mappings.{header}"),
+                                "duplicate_target",
+                                format!("`{f}` is already mapped from `{first}`"),
+                            ));
+                        }
+                    }
+                }
+            }
+            Some(_) => errors.push(FieldError::new(
+                "mappings",
+                "invalid",
+                "must be an object of header to field",
+            )),
+        }
+    }
+    match (resource_type, identifier_field, retention) {
+        (Some(resource_type), Some(identifier_field), Some(retention)) if errors.is_empty() => {
+            Ok(CreateRequest {
+                resource_type,
+                identifier_field,
+                mappings,
+                reference,
+                reference_origin,
+                metadata,
+                retention,
+            })
+        }
+        _ => Err(errors),
+    }
+}
+
+fn expect_one_of(
+    obj: &Map<String, Value>,
+    field: &str,
+    allowed: &[&str],
+    errors: &mut Vec<FieldError>,
+) {
+    match obj.get(field) {
+        None => {}
+        Some(Value::String(s)) if allowed.contains(&s.as_str()) => {}
+        Some(_) => errors.push(FieldError::new(
+            field,
+            "invalid",
+            format!(
+                "must be one of: {} (others are not supported yet)",
+                allowed.join(", ")
+            ),
+        )),
+    }
+}
+
+fn text(obj: &Map<String, Value>, field: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    match obj.get(field) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.len() <= MAX_TEXT => Some(s.clone()),
+        Some(_) => {
+            errors.push(FieldError::new(
+                field,
+                "invalid",
+                format!("must be a string of at most {MAX_TEXT} bytes"),
+            ));
+            None
+        }
+    }
+}
+
+fn metadata(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    match obj.get("metadata") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) if m.len() <= MAX_METADATA_KEYS => {
+            for (k, v) in m {
+                match v {
+                    Value::String(s) if k.len() <= MAX_TEXT && s.len() <= MAX_TEXT => {
+                        out.insert(k.clone(), s.clone());
+                    }
+                    _ => errors.push(FieldError::new(
+                        format!("metadata.{k}"),
+                        "invalid",
+                        format!("keys and values are strings of at most {MAX_TEXT} bytes"),
+                    )),
+                }
+            }
+        }
+        Some(_) => errors.push(FieldError::new(
+            "metadata",
+            "invalid",
+            format!("must be an object of at most {MAX_METADATA_KEYS} string values"),
+        )),
+    }
+    out
+}
+
+/// SPEC: an ISO 8601 duration from P1D to P90D; days or weeks.
+fn retention(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<(String, Duration)> {
+    let Some(v) = obj.get("retention") else {
+        return Some(("P7D".into(), Duration::days(7)));
+    };
+    let days = v.as_str().and_then(|s| {
+        let s = s.strip_prefix('P')?;
+        let (n, unit) = s.split_at(s.len().checked_sub(1)?);
+        let n: i64 = n.parse().ok()?;
+        match unit {
+            "D" => Some(n),
+            "W" => n.checked_mul(7),
+            _ => None,
+        }
+    });
+    match days {
+        Some(d) if (1..=90).contains(&d) => Some((
+            v.as_str().unwrap_or_default().to_string(),
+            Duration::days(d),
+        )),
+        _ => {
+            errors.push(FieldError::new(
+                "retention",
+                "invalid",
+                "must be an ISO 8601 duration from P1D to P90D",
+            ));
+            None
+        }
+    }
+}
+
+pub async fn create_import(svc: &Services, tenant_id: &str, body: &[u8]) -> Result<Import> {
+    let req = parse_create(body).map_err(Error::Invalid)?;
+    let id = import::new_import_id();
+    let now = time_fmt::now();
+    let upload = svc
+        .files
+        .presign_upload(
+            &import::upload_key(tenant_id, &id),
+            svc.settings.upload_url_ttl_secs,
+        )
+        .await?;
+    let import = Import {
+        id,
+        tenant_id: tenant_id.to_string(),
+        resource_type: req.resource_type,
+        action: Action::Merge,
+        format: Format::Csv,
+        mode: Mode::Async,
+        identifier_field: req.identifier_field,
+        mappings: req.mappings,
+        reference: req.reference,
+        reference_origin: req.reference_origin,
+        metadata: req.metadata,
+        retention: req.retention.0,
+        status: Status::AwaitingUpload,
+        phase: None,
+        reason: None,
+        stats: Stats::default(),
+        file_headers: vec![],
+        unmapped_headers: vec![],
+        has_upload_file: false,
+        has_errors_file: false,
+        file: None,
+        links: Links {
+            upload: Some(upload),
+        },
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        completed_at: None,
+        interrupted_at: None,
+        expires_at: now + req.retention.1,
+    };
+    svc.imports.create(&import).await?;
+    tracing::info!(tenant_id, import_id = import.id.as_str(), "import created");
+    Ok(import)
+}
+
+pub async fn get_import(svc: &Services, tenant_id: &str, import_id: &str) -> Result<Import> {
+    if !import::is_import_id(import_id) {
+        return Err(Error::NotFound);
+    }
+    svc.imports
+        .get(tenant_id, import_id)
+        .await?
+        .map(|(i, _)| i)
+        .ok_or(Error::NotFound)
+}
+
+/// `limit` 1..=100 (default 20), an opaque `cursor` from the previous page, `status` filter.
+pub async fn list_imports(
+    svc: &Services,
+    tenant_id: &str,
+    query: &HashMap<String, String>,
+) -> Result<Listing<Import>> {
+    let mut errors = Vec::new();
+    check_query(query, &["status", "limit", "cursor"], &mut errors);
+    let limit = limit(query, &mut errors);
+    let status = match query.get("status") {
+        None => None,
+        Some(s) => {
+            let st = Status::parse(s);
+            if st.is_none() {
+                errors.push(FieldError::new("status", "invalid", "not an import status"));
+            }
+            st
+        }
+    };
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    let page = svc
+        .imports
+        .list(
+            tenant_id,
+            status,
+            limit,
+            query.get("cursor").map(String::as_str),
+        )
+        .await?;
+    Ok(Listing {
+        data: page.items,
+        next_cursor: page.next_cursor,
+    })
+}
+
+pub async fn list_records(
+    svc: &Services,
+    tenant_id: &str,
+    resource_type: &str,
+    query: &HashMap<String, String>,
+) -> Result<Listing<Value>> {
+    let resource = ResourceType::parse(resource_type).ok_or(Error::NotFound)?;
+    let mut errors = Vec::new();
+    check_query(query, &["limit", "cursor"], &mut errors);
+    let limit = limit(query, &mut errors);
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    let page = svc
+        .records
+        .list(
+            tenant_id,
+            resource,
+            limit,
+            query.get("cursor").map(String::as_str),
+        )
+        .await?;
+    Ok(Listing {
+        data: page.items.iter().map(StoredRecord::to_json).collect(),
+        next_cursor: page.next_cursor,
+    })
+}
+
+pub async fn get_record(
+    svc: &Services,
+    tenant_id: &str,
+    resource_type: &str,
+    identifier: &str,
+) -> Result<Value> {
+    let resource = ResourceType::parse(resource_type).ok_or(Error::NotFound)?;
+    let field = resource.default_identifier();
+    let id = normalize_identifier(resource, field, identifier.trim());
+    if id.is_empty() {
+        return Err(Error::NotFound);
+    }
+    svc.records
+        .get(tenant_id, resource, &id)
+        .await?
+        .map(|r| r.to_json())
+        .ok_or(Error::NotFound)
+}
+
+fn check_query(query: &HashMap<String, String>, allowed: &[&str], errors: &mut Vec<FieldError>) {
+    for key in query.keys().filter(|k| !allowed.contains(&k.as_str())) {
+        errors.push(FieldError::new(
+            key,
+            "unknown_parameter",
+            format!("allowed: {}", allowed.join(", ")),
+        ));
+    }
+}
+
+fn limit(query: &HashMap<String, String>, errors: &mut Vec<FieldError>) -> usize {
+    match query.get("limit") {
+        None => 20,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                errors.push(FieldError::new(
+                    "limit",
+                    "invalid",
+                    "must be a whole number from 1 to 100",
+                ));
+                20
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(body: &str) -> Vec<String> {
+        parse_create(body.as_bytes())
+            .err()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    }
+
+    #[test]
+    fn minimal_body_gets_defaults() {
+        let r = parse_create(br#"{"resource_type":"contact"}"#)
+            .ok()
+            .unwrap();
+        assert_eq!(r.identifier_field, "email");
+        assert_eq!(r.retention.0, "P7D");
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let f = fields(
+            r#"{"resource_type":"contact","colour":1,"format":"xml","retention":"P1Y","dry_run":true,"mappings":{"A":"nope"}}"#,
+        );
+        for expected in ["colour", "format", "retention", "dry_run", "mappings.A"] {
+            assert!(
+                f.contains(&expected.to_string()),
+                "{expected} missing from {f:?}"
+            );
+        }
+        assert_eq!(fields("{}"), vec!["resource_type"]);
+        assert_eq!(fields("[1]"), vec!["body"]);
+        assert_eq!(fields("not json"), vec!["body"]);
+        assert_eq!(
+            fields(r#"{"resource_type":"contact","identifier_field":"tags"}"#),
+            vec!["identifier_field"]
+        );
+    }
+
+    #[test]
+    fn two_headers_cannot_feed_one_field() {
+        let f = fields(r#"{"resource_type":"contact","mappings":{"A":"email","B":"email"}}"#);
+        assert_eq!(f, vec!["mappings.B"]);
+    }
+
+    #[test]
+    fn retention_accepts_days_and_weeks_in_range() {
+        for (v, ok) in [
+            ("P1D", true),
+            ("P90D", true),
+            ("P2W", true),
+            ("P91D", false),
+            ("P0D", false),
+            ("PT1H", false),
+        ] {
+            let body = format!(r#"{{"resource_type":"contact","retention":"{v}"}}"#);
+            assert_eq!(parse_create(body.as_bytes()).is_ok(), ok, "{v}");
+        }
+    }
+}

@@ -1,0 +1,714 @@
+//! The imports table (imports and their ledger) and the records table.
+//!
+//! Keys: an import is `pk = tenant`, `sk = import id` (ids sort by time, so a query lists newest
+//! first). Ledger entries, one per transformed chunk and per processed batch, live under
+//! `pk = ledger#tenant#import`, so listings never see them. A record is
+//! `pk = tenant#resource_type`, `sk = identifier`.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::import::{Import, Progress, Status};
+use crate::ports::{Applied, BatchWrite, ImportStore, Page, Plan, RecordStore};
+use crate::record::{ResourceType, StoredRecord};
+use crate::stats::Tally;
+use crate::time_fmt;
+
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    imports: String,
+    records: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, settings: &Settings) -> Self {
+        Self {
+            client,
+            imports: settings.imports_table.clone(),
+            records: settings.records_table.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct ImportItem {
+    pk: String,
+    sk: String,
+    /// Epoch seconds at which DynamoDB's TTL deletes the item.
+    ttl: i64,
+    #[serde(flatten)]
+    import: Import,
+    progress: Progress,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RecordItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    record: StoredRecord,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn ddb_err<E: std::error::Error + Send + Sync + 'static>(
+    e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> Error {
+    Error::aws("dynamodb", aws_sdk_dynamodb::error::DisplayErrorContext(e))
+}
+
+fn ser_err(e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("item encoding: {e}"))
+}
+
+fn import_key(tenant_id: &str, import_id: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".into(), s(tenant_id)), ("sk".into(), s(import_id))])
+}
+
+fn ledger_pk(tenant_id: &str, import_id: &str) -> String {
+    format!("ledger#{tenant_id}#{import_id}")
+}
+
+fn records_pk(tenant_id: &str, resource: ResourceType) -> String {
+    format!("{tenant_id}#{}", resource.as_str())
+}
+
+fn encode_cursor(sk: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sk)
+}
+
+fn decode_cursor(cursor: &str) -> Result<String> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| Error::invalid("cursor", "invalid", "not a cursor this API returned"))
+}
+
+/// An update that adds a tally to the import's stats, plus `extra` progress counters, once.
+struct Increments {
+    expression: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+fn increments(tally: &Tally, progress: &[(&str, u64)]) -> Increments {
+    let mut names = HashMap::from([
+        ("#st".to_string(), "stats".to_string()),
+        ("#pr".to_string(), "progress".to_string()),
+        ("#ua".to_string(), "updated_at".to_string()),
+    ]);
+    let mut values = HashMap::from([(":now".to_string(), s(time_fmt::rfc3339(time_fmt::now())))]);
+    let mut sets = vec!["#ua = :now".to_string()];
+    for (i, (name, by)) in tally
+        .increments()
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, by))| *by > 0)
+    {
+        names.insert(format!("#s{i}"), name.to_string());
+        values.insert(format!(":s{i}"), n(by));
+        sets.push(format!("#st.#s{i} = #st.#s{i} + :s{i}"));
+    }
+    for (i, (name, by)) in progress.iter().enumerate() {
+        names.insert(format!("#p{i}"), name.to_string());
+        values.insert(format!(":p{i}"), n(by));
+        sets.push(format!("#pr.#p{i} = #pr.#p{i} + :p{i}"));
+    }
+    Increments {
+        expression: format!("SET {}", sets.join(", ")),
+        names,
+        values,
+    }
+}
+
+/// The ledger entry that makes a unit of work count once.
+fn ledger_put(
+    table: &str,
+    tenant_id: &str,
+    import_id: &str,
+    sk: String,
+    ttl: i64,
+) -> Result<TransactWriteItem> {
+    let put = Put::builder()
+        .table_name(table)
+        .item("pk", s(ledger_pk(tenant_id, import_id)))
+        .item("sk", s(sk))
+        .item("ttl", n(ttl))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(ser_err)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+fn stats_update(
+    table: &str,
+    tenant_id: &str,
+    import_id: &str,
+    inc: Increments,
+) -> Result<TransactWriteItem> {
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(import_key(tenant_id, import_id)))
+        .update_expression(inc.expression)
+        .set_expression_attribute_names(Some(inc.names))
+        .set_expression_attribute_values(Some(inc.values))
+        .condition_expression("attribute_exists(pk)")
+        .build()
+        .map_err(ser_err)?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// How a transaction whose first item is a ledger entry ended.
+fn transaction_outcome(
+    result: Result<
+        (),
+        SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+    >,
+) -> Result<Applied> {
+    let err = match result {
+        Ok(()) => return Ok(Applied::Now),
+        Err(e) => e,
+    };
+    let cancelled = match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => c,
+        _ => return Err(ddb_err(err)),
+    };
+    let codes: Vec<&str> = cancelled
+        .cancellation_reasons()
+        .iter()
+        .map(|r| r.code().unwrap_or("None"))
+        .collect();
+    match codes.as_slice() {
+        ["ConditionalCheckFailed", ..] => Ok(Applied::Before),
+        [_, "ConditionalCheckFailed", ..] => Err(Error::NotFound),
+        rest if rest
+            .iter()
+            .any(|c| *c == "ConditionalCheckFailed" || *c == "TransactionConflict") =>
+        {
+            Ok(Applied::Conflict)
+        }
+        _ => Err(ddb_err(err)),
+    }
+}
+
+fn is_condition_failure(
+    e: &SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> bool {
+    matches!(
+        e.as_service_error(),
+        Some(UpdateItemError::ConditionalCheckFailedException(_))
+    )
+}
+
+impl DynamoStore {
+    async fn import_ttl(&self, tenant_id: &str, import_id: &str) -> Result<i64> {
+        let (import, _) = ImportStore::get(self, tenant_id, import_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        Ok(import.expires_at.unix_timestamp())
+    }
+
+    /// A conditional update of the import; false when the condition did not hold.
+    async fn update_import(
+        &self,
+        tenant_id: &str,
+        import_id: &str,
+        expression: &str,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<bool> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.imports)
+            .set_key(Some(import_key(tenant_id, import_id)))
+            .update_expression(expression)
+            .condition_expression(condition);
+        for (k, v) in names {
+            req = req.expression_attribute_names(*k, *v);
+        }
+        for (k, v) in values {
+            req = req.expression_attribute_values(k, v);
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(ddb_err(e)),
+        }
+    }
+}
+
+const FINAL: &str = "#status IN (:completed, :failed, :expired, :timed_out, :interrupted)";
+
+fn final_values() -> Vec<(&'static str, AttributeValue)> {
+    vec![
+        (":completed", s(Status::Completed.as_str())),
+        (":failed", s(Status::Failed.as_str())),
+        (":expired", s(Status::Expired.as_str())),
+        (":timed_out", s(Status::TimedOut.as_str())),
+        (":interrupted", s(Status::Interrupted.as_str())),
+    ]
+}
+
+#[async_trait]
+impl ImportStore for DynamoStore {
+    async fn create(&self, import: &Import) -> Result<()> {
+        let item = ImportItem {
+            pk: import.tenant_id.clone(),
+            sk: import.id.clone(),
+            ttl: import.expires_at.unix_timestamp(),
+            import: import.clone(),
+            progress: Progress::default(),
+        };
+        self.client
+            .put_item()
+            .table_name(&self.imports)
+            .set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        Ok(())
+    }
+
+    async fn get(&self, tenant_id: &str, import_id: &str) -> Result<Option<(Import, Progress)>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.imports)
+            .set_key(Some(import_key(tenant_id, import_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let item: ImportItem = serde_dynamo::from_item(item).map_err(ser_err)?;
+        Ok(Some((item.import, item.progress)))
+    }
+
+    async fn list(
+        &self,
+        tenant_id: &str,
+        status: Option<Status>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Import>> {
+        let mut start = match cursor {
+            Some(c) => Some(import_key(tenant_id, &decode_cursor(c)?)),
+            None => None,
+        };
+        let mut items = Vec::new();
+        loop {
+            let mut req = self
+                .client
+                .query()
+                .table_name(&self.imports)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(tenant_id))
+                .scan_index_forward(false)
+                .limit((limit - items.len()) as i32)
+                .set_exclusive_start_key(start.take());
+            if let Some(st) = status {
+                req = req
+                    .filter_expression("#status = :status")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":status", s(st.as_str()));
+            }
+            let out = req.send().await.map_err(ddb_err)?;
+            for item in out.items.unwrap_or_default() {
+                let item: ImportItem = serde_dynamo::from_item(item).map_err(ser_err)?;
+                items.push(item.import);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || items.len() >= limit {
+                break;
+            }
+        }
+        let next_cursor = match (&start, items.last()) {
+            (Some(_), Some(last)) => Some(encode_cursor(&last.id)),
+            _ => None,
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn save_plan(&self, tenant_id: &str, import_id: &str, plan: &Plan) -> Result<bool> {
+        let av = |v: &dyn erased::Ser| v.to_av();
+        let expression = "SET #fh = :fh, #map = :map, #um = :um, #file = :file, #st.#rows = :rows, \
+                          #pr.#ct = :ct, #huf = :true, #phase = :phase, #ua = :now REMOVE #links.#upload";
+        self.update_import(
+            tenant_id,
+            import_id,
+            expression,
+            "#status = :awaiting AND #pr.#dispatched = :false",
+            &[
+                ("#fh", "file_headers"),
+                ("#map", "mappings"),
+                ("#um", "unmapped_headers"),
+                ("#file", "file"),
+                ("#st", "stats"),
+                ("#rows", "rows"),
+                ("#pr", "progress"),
+                ("#ct", "chunks_total"),
+                ("#huf", "has_upload_file"),
+                ("#phase", "phase"),
+                ("#ua", "updated_at"),
+                ("#links", "links"),
+                ("#upload", "upload"),
+                ("#status", "status"),
+                ("#dispatched", "dispatched"),
+            ],
+            vec![
+                (":fh", av(&plan.file_headers)?),
+                (":map", av(&plan.mappings)?),
+                (":um", av(&plan.unmapped_headers)?),
+                (":file", av(&plan.file)?),
+                (":rows", n(plan.file.rows)),
+                (":ct", n(plan.chunks_total)),
+                (":true", AttributeValue::Bool(true)),
+                (":false", AttributeValue::Bool(false)),
+                (":phase", s("prevalidation")),
+                (":now", s(time_fmt::rfc3339(time_fmt::now()))),
+                (":awaiting", s(Status::AwaitingUpload.as_str())),
+            ],
+        )
+        .await
+    }
+
+    async fn mark_dispatched(&self, tenant_id: &str, import_id: &str) -> Result<()> {
+        self.update_import(
+            tenant_id,
+            import_id,
+            "SET #pr.#dispatched = :true, #status = :queued, #phase = :phase, #ua = :now",
+            "#status = :awaiting",
+            &[
+                ("#pr", "progress"),
+                ("#dispatched", "dispatched"),
+                ("#status", "status"),
+                ("#phase", "phase"),
+                ("#ua", "updated_at"),
+            ],
+            vec![
+                (":true", AttributeValue::Bool(true)),
+                (":queued", s(Status::Queued.as_str())),
+                (":awaiting", s(Status::AwaitingUpload.as_str())),
+                (":phase", s("transforming")),
+                (":now", s(time_fmt::rfc3339(time_fmt::now()))),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn start(&self, tenant_id: &str, import_id: &str) -> Result<()> {
+        let now = s(time_fmt::rfc3339(time_fmt::now()));
+        self.update_import(
+            tenant_id,
+            import_id,
+            "SET #status = :processing, #phase = :phase, #sa = :now, #ua = :now",
+            "#status = :queued",
+            &[
+                ("#status", "status"),
+                ("#phase", "phase"),
+                ("#sa", "started_at"),
+                ("#ua", "updated_at"),
+            ],
+            vec![
+                (":processing", s(Status::Processing.as_str())),
+                (":queued", s(Status::Queued.as_str())),
+                (":phase", s("processing")),
+                (":now", now),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn record_chunk(
+        &self,
+        tenant_id: &str,
+        import_id: &str,
+        chunk: u64,
+        batches: u64,
+        tally: &Tally,
+    ) -> Result<bool> {
+        let ttl = self.import_ttl(tenant_id, import_id).await?;
+        for attempt in 0..5u32 {
+            let inc = increments(
+                tally,
+                &[("chunks_transformed", 1), ("batches_planned", batches)],
+            );
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(ledger_put(
+                    &self.imports,
+                    tenant_id,
+                    import_id,
+                    format!("chunk#{chunk:010}"),
+                    ttl,
+                )?)
+                .transact_items(stats_update(&self.imports, tenant_id, import_id, inc)?)
+                .send()
+                .await
+                .map(|_| ());
+            match transaction_outcome(result)? {
+                Applied::Now => return Ok(true),
+                Applied::Before => return Ok(false),
+                Applied::Conflict => {
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await
+                }
+            }
+        }
+        Err(Error::Contention(format!("chunk {chunk} of {import_id}")))
+    }
+
+    async fn complete(&self, tenant_id: &str, import_id: &str) -> Result<()> {
+        let now = s(time_fmt::rfc3339(time_fmt::now()));
+        self.update_import(
+            tenant_id,
+            import_id,
+            "SET #status = :completed, #phase = :phase, #ca = :now, #ua = :now",
+            "#status IN (:queued, :processing)",
+            &[
+                ("#status", "status"),
+                ("#phase", "phase"),
+                ("#ca", "completed_at"),
+                ("#ua", "updated_at"),
+            ],
+            vec![
+                (":completed", s(Status::Completed.as_str())),
+                (":queued", s(Status::Queued.as_str())),
+                (":processing", s(Status::Processing.as_str())),
+                (":phase", s("cleanup")),
+                (":now", now),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn fail(&self, tenant_id: &str, import_id: &str, reason: &str) -> Result<()> {
+        let mut values = final_values();
+        values.push((":reason", s(reason)));
+        values.push((":now", s(time_fmt::rfc3339(time_fmt::now()))));
+        self.update_import(
+            tenant_id,
+            import_id,
+            "SET #status = :failed, #reason = :reason, #ca = :now, #ua = :now",
+            &format!("attribute_exists(pk) AND NOT ({FINAL})"),
+            &[
+                ("#status", "status"),
+                ("#reason", "reason"),
+                ("#ca", "completed_at"),
+                ("#ua", "updated_at"),
+            ],
+            values,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Values of several types become attribute values through serde.
+mod erased {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use serde::Serialize;
+
+    use crate::error::{Error, Result};
+
+    pub trait Ser {
+        fn to_av(&self) -> Result<AttributeValue>;
+    }
+
+    impl<T: Serialize> Ser for T {
+        fn to_av(&self) -> Result<AttributeValue> {
+            serde_dynamo::to_attribute_value(self)
+                .map_err(|e| Error::Internal(format!("item encoding: {e}")))
+        }
+    }
+}
+
+#[async_trait]
+impl RecordStore for DynamoStore {
+    async fn get(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        identifier: &str,
+    ) -> Result<Option<StoredRecord>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.records)
+            .key("pk", s(records_pk(tenant_id, resource)))
+            .key("sk", s(identifier))
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        out.item
+            .map(|item| {
+                serde_dynamo::from_item::<_, RecordItem>(item)
+                    .map(|r| r.record)
+                    .map_err(ser_err)
+            })
+            .transpose()
+    }
+
+    async fn get_many(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        identifiers: &[String],
+    ) -> Result<HashMap<String, StoredRecord>> {
+        let pk = records_pk(tenant_id, resource);
+        let mut found = HashMap::new();
+        for ids in identifiers.chunks(100) {
+            let keys = ids
+                .iter()
+                .map(|id| HashMap::from([("pk".to_string(), s(&pk)), ("sk".to_string(), s(id))]))
+                .collect();
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(ser_err)?,
+            );
+            let mut attempt = 0u32;
+            while let Some(keys) = request.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.records, keys)
+                    .send()
+                    .await
+                    .map_err(ddb_err)?;
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.records)
+                    .unwrap_or_default()
+                {
+                    let item: RecordItem = serde_dynamo::from_item(item).map_err(ser_err)?;
+                    found.insert(item.record.identifier.clone(), item.record);
+                }
+                // Throttled keys come back unprocessed: ask again, with backoff.
+                request = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.records))
+                    .filter(|k| !k.keys().is_empty());
+                if request.is_some() {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6)))
+                        .await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn list(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<StoredRecord>> {
+        let pk = records_pk(tenant_id, resource);
+        let start = match cursor {
+            Some(c) => Some(HashMap::from([
+                ("pk".to_string(), s(&pk)),
+                ("sk".to_string(), s(decode_cursor(c)?)),
+            ])),
+            None => None,
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.records)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(&pk))
+            .limit(limit as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item::<_, RecordItem>(item)
+                    .map(|r| r.record)
+                    .map_err(ser_err)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let next_cursor = match (&out.last_evaluated_key, items.last()) {
+            (Some(_), Some(last)) => Some(encode_cursor(&last.identifier)),
+            _ => None,
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied> {
+        let (tenant_id, import_id) = (batch.tenant_id.as_str(), batch.import_id.as_str());
+        let ttl = self.import_ttl(tenant_id, import_id).await?;
+        let sk = format!("batch#{:010}#{:06}", batch.chunk, batch.batch);
+        let mut req = self
+            .client
+            .transact_write_items()
+            .transact_items(ledger_put(&self.imports, tenant_id, import_id, sk, ttl)?)
+            .transact_items(stats_update(
+                &self.imports,
+                tenant_id,
+                import_id,
+                increments(&batch.tally, &[("batches_done", 1)]),
+            )?);
+        let pk = records_pk(tenant_id, batch.resource_type);
+        for write in &batch.writes {
+            let item = RecordItem {
+                pk: pk.clone(),
+                sk: write.record.identifier.clone(),
+                record: write.record.clone(),
+            };
+            let put = Put::builder()
+                .table_name(&self.records)
+                .set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?));
+            let put = match write.expected_version {
+                None => put.condition_expression("attribute_not_exists(pk)"),
+                Some(v) => put
+                    .condition_expression("version = :v")
+                    .expression_attribute_values(":v", n(v)),
+            };
+            req = req.transact_items(
+                TransactWriteItem::builder()
+                    .put(put.build().map_err(ser_err)?)
+                    .build(),
+            );
+        }
+        match transaction_outcome(req.send().await.map(|_| ())) {
+            // The import is gone (deleted): nothing left to count the batch into.
+            Err(Error::NotFound) => Ok(Applied::Before),
+            other => other,
+        }
+    }
+}

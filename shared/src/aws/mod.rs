@@ -1,0 +1,86 @@
+//! AWS implementations of the ports: DynamoDB, S3 and SQS.
+
+mod dynamo;
+mod s3;
+mod sqs;
+
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub use dynamo::DynamoStore;
+pub use s3::S3Files;
+pub use sqs::SqsQueue;
+
+use crate::config::Settings;
+use crate::error::Result;
+use crate::services::Services;
+
+/// The SDK clients, built once per process.
+#[derive(Clone)]
+pub struct Clients {
+    pub s3: aws_sdk_s3::Client,
+    /// Mints presigned URLs for the endpoint the uploader uses.
+    pub s3_presign: aws_sdk_s3::Client,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl Clients {
+    pub async fn load(settings: &Settings) -> Self {
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        Self::from_sdk(&sdk, settings)
+    }
+
+    pub fn from_sdk(sdk: &SdkConfig, settings: &Settings) -> Self {
+        // An endpoint override means an emulator: path-style buckets, and checksums only where an
+        // operation requires them (the SDK's default CRC32 trailers trip emulators).
+        let emulated = sdk.endpoint_url().is_some();
+        let s3_config = |endpoint: Option<&str>| {
+            let mut b = aws_sdk_s3::config::Builder::from(sdk);
+            if emulated || endpoint.is_some() {
+                b = b
+                    .force_path_style(true)
+                    .request_checksum_calculation(
+                        aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+                    )
+                    .response_checksum_validation(
+                        aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+                    );
+            }
+            if let Some(e) = endpoint {
+                b = b.endpoint_url(e);
+            }
+            b.build()
+        };
+        Self {
+            s3: aws_sdk_s3::Client::from_conf(s3_config(None)),
+            s3_presign: aws_sdk_s3::Client::from_conf(s3_config(
+                settings.s3_public_endpoint.as_deref(),
+            )),
+            dynamo: aws_sdk_dynamodb::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+        }
+    }
+
+    pub fn services(&self, settings: Settings) -> Services {
+        let store = Arc::new(DynamoStore::new(self.dynamo.clone(), &settings));
+        Services {
+            imports: store.clone(),
+            records: store,
+            files: Arc::new(S3Files::new(
+                self.s3.clone(),
+                self.s3_presign.clone(),
+                &settings,
+            )),
+            queue: Arc::new(SqsQueue::new(self.sqs.clone(), &settings)),
+            settings,
+        }
+    }
+}
+
+/// The services of a Lambda function, from its environment.
+pub async fn services_from_env() -> Result<Services> {
+    let settings = Settings::from_env()?;
+    Ok(Clients::load(&settings).await.services(settings))
+}

@@ -1,0 +1,87 @@
+//! The work queues.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::ports::{Queue, WorkQueue};
+
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    transform_url: String,
+    process_url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, settings: &Settings) -> Self {
+        Self {
+            client,
+            transform_url: settings.transform_queue_url.clone(),
+            process_url: settings.process_queue_url.clone(),
+        }
+    }
+}
+
+/// SendMessageBatch takes ten messages and 1 MiB in all.
+const MAX_ENTRIES: usize = 10;
+const MAX_BATCH_BYTES: usize = 1_000_000;
+
+fn sqs_err(e: impl std::error::Error) -> Error {
+    Error::aws("sqs", aws_sdk_sqs::error::DisplayErrorContext(e))
+}
+
+#[async_trait]
+impl WorkQueue for SqsQueue {
+    async fn send(&self, queue: Queue, bodies: Vec<String>) -> Result<()> {
+        let url = match queue {
+            Queue::Transform => &self.transform_url,
+            Queue::Process => &self.process_url,
+        };
+        let mut groups: Vec<Vec<String>> = Vec::new();
+        let mut bytes = 0;
+        for body in bodies {
+            let fits = groups
+                .last()
+                .is_some_and(|g| g.len() < MAX_ENTRIES && bytes + body.len() <= MAX_BATCH_BYTES);
+            if !fits {
+                groups.push(Vec::new());
+                bytes = 0;
+            }
+            bytes += body.len();
+            groups
+                .last_mut()
+                .expect("a group was just pushed")
+                .push(body);
+        }
+        for group in groups {
+            let entries = group
+                .into_iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .build()
+                        .map_err(|e| Error::Internal(e.to_string()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(sqs_err)?;
+            // Entries can fail alone; resending the group is safe since every consumer is idempotent.
+            if let Some(failed) = out.failed().first() {
+                return Err(Error::aws(
+                    "sqs",
+                    format!("message {} not sent: {}", failed.id(), failed.code()),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

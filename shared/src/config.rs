@@ -1,0 +1,103 @@
+//! Settings from the environment. A missing variable is an error that names it.
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub imports_table: String,
+    pub records_table: String,
+    pub uploads_bucket: String,
+    pub transform_queue_url: String,
+    pub process_queue_url: String,
+    /// Endpoint the uploader reaches S3 at, when it differs from ours (a local emulator behind
+    /// another address). Presigned URLs sign the host, so they are minted for this one.
+    pub s3_public_endpoint: Option<String>,
+    pub upload_url_ttl_secs: u64,
+    /// Rows per transform chunk: the unit of fan-out.
+    pub chunk_rows: u64,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let required = |name: &'static str| {
+            get(name)
+                .filter(|v| !v.is_empty())
+                .ok_or(Error::MissingEnv(name))
+        };
+        let number = |name: &'static str,
+                      default: u64,
+                      range: std::ops::RangeInclusive<u64>|
+         -> Result<u64> {
+            match get(name).filter(|v| !v.is_empty()) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| Error::BadEnv {
+                        name,
+                        message: format!(
+                            "expected a whole number in {}..={}",
+                            range.start(),
+                            range.end()
+                        ),
+                    }),
+            }
+        };
+        Ok(Self {
+            imports_table: required("IMPORTS_TABLE")?,
+            records_table: required("RECORDS_TABLE")?,
+            uploads_bucket: required("UPLOADS_BUCKET")?,
+            transform_queue_url: required("TRANSFORM_QUEUE_URL")?,
+            process_queue_url: required("PROCESS_QUEUE_URL")?,
+            s3_public_endpoint: get("S3_PUBLIC_ENDPOINT").filter(|v| !v.is_empty()),
+            upload_url_ttl_secs: number("UPLOAD_URL_TTL_SECONDS", 900, 60..=900)?,
+            chunk_rows: number("CHUNK_ROWS", 2_000, 1..=100_000)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const FULL: &[(&str, &str)] = &[
+        ("IMPORTS_TABLE", "imports"),
+        ("RECORDS_TABLE", "records"),
+        ("UPLOADS_BUCKET", "uploads"),
+        ("TRANSFORM_QUEUE_URL", "http://q/transform"),
+        ("PROCESS_QUEUE_URL", "http://q/process"),
+    ];
+
+    #[test]
+    fn missing_variable_is_named() {
+        let vars = env(&FULL[1..]);
+        let err = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable IMPORTS_TABLE is not set"
+        );
+    }
+
+    #[test]
+    fn defaults_and_bad_numbers() {
+        let mut vars = env(FULL);
+        let s = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap();
+        assert_eq!((s.upload_url_ttl_secs, s.chunk_rows), (900, 2_000));
+        vars.insert("UPLOAD_URL_TTL_SECONDS".into(), "3600".into());
+        let err = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
+        assert!(err.to_string().contains("UPLOAD_URL_TTL_SECONDS"), "{err}");
+    }
+}

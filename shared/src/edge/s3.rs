@@ -1,0 +1,41 @@
+//! S3 ObjectCreated events.
+
+use aws_lambda_events::s3::S3Event;
+
+use crate::error::Result;
+use crate::pipeline::prevalidate;
+use crate::services::Services;
+
+/// S3 event keys are URL-encoded with `+` for space: replace `+`, then percent-decode.
+pub fn decode_key(raw: &str) -> String {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Runs prevalidation for every created object of the event; the first error fails the
+/// invocation so Lambda retries it (prevalidation is idempotent).
+pub async fn handle(svc: &Services, event: S3Event) -> Result<()> {
+    for record in event.records {
+        let bucket = record.s3.bucket.name.as_deref().unwrap_or_default();
+        if bucket != svc.settings.uploads_bucket {
+            tracing::warn!(bucket, "event from another bucket; ignored");
+            continue;
+        }
+        if let Some(key) = record.s3.object.key.as_deref() {
+            prevalidate::run(svc, &decode_key(key)).await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_decode_plus_then_percent() {
+        assert_eq!(decode_key("uploads/a+b/c%2Bd%20e"), "uploads/a b/c+d e");
+    }
+}

@@ -1,0 +1,267 @@
+//! The import: its settings, lifecycle status and phase, and what the API shows of it (SPEC §5).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::record::ResourceType;
+use crate::stats::Stats;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    AwaitingUpload,
+    PreviewReady,
+    Queued,
+    Processing,
+    Completed,
+    Failed,
+    Expired,
+    TimedOut,
+    Interrupted,
+}
+
+impl Status {
+    pub const ALL: [Status; 9] = [
+        Status::AwaitingUpload,
+        Status::PreviewReady,
+        Status::Queued,
+        Status::Processing,
+        Status::Completed,
+        Status::Failed,
+        Status::Expired,
+        Status::TimedOut,
+        Status::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::AwaitingUpload => "awaiting_upload",
+            Status::PreviewReady => "preview_ready",
+            Status::Queued => "queued",
+            Status::Processing => "processing",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::Expired => "expired",
+            Status::TimedOut => "timed_out",
+            Status::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Status::Completed
+                | Status::Failed
+                | Status::Expired
+                | Status::TimedOut
+                | Status::Interrupted
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Prevalidation,
+    Preparsing,
+    Transforming,
+    Processing,
+    Cleanup,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Prevalidation => "prevalidation",
+            Phase::Preparsing => "preparsing",
+            Phase::Transforming => "transforming",
+            Phase::Processing => "processing",
+            Phase::Cleanup => "cleanup",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    #[default]
+    Merge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    #[default]
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Async,
+}
+
+/// What prevalidation found out about the uploaded file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    pub size: u64,
+    pub rows: u64,
+    pub detected_encoding: String,
+    pub delimiter: String,
+    pub had_bom: bool,
+    pub line_ending: String,
+}
+
+/// A signed request the client makes itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedRequest {
+    pub url: String,
+    pub method: String,
+    pub headers: BTreeMap<String, String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Links {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<SignedRequest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Import {
+    pub id: String,
+    pub tenant_id: String,
+    pub resource_type: ResourceType,
+    pub action: Action,
+    pub format: Format,
+    pub mode: Mode,
+    pub identifier_field: String,
+    /// As requested until prevalidation, then resolved: every file header with its field or null.
+    pub mappings: BTreeMap<String, Option<String>>,
+    pub reference: Option<String>,
+    pub reference_origin: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub retention: String,
+    pub status: Status,
+    pub phase: Option<Phase>,
+    pub reason: Option<String>,
+    pub stats: Stats,
+    pub file_headers: Vec<String>,
+    pub unmapped_headers: Vec<String>,
+    pub has_upload_file: bool,
+    pub has_errors_file: bool,
+    pub file: Option<FileInfo>,
+    pub links: Links,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub completed_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub interrupted_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// How far the fan-out has come; the last step to close it completes the import.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// All transform messages were sent and `chunks_total` is final.
+    pub dispatched: bool,
+    pub chunks_total: u64,
+    pub chunks_transformed: u64,
+    pub batches_planned: u64,
+    pub batches_done: u64,
+}
+
+impl Progress {
+    pub fn is_done(&self) -> bool {
+        self.dispatched
+            && self.chunks_transformed == self.chunks_total
+            && self.batches_done == self.batches_planned
+    }
+}
+
+/// Import ids sort by creation time, so a tenant's imports list newest first by key.
+pub fn new_import_id() -> String {
+    format!("imp_{}", ulid::Ulid::generate().to_string().to_lowercase())
+}
+
+/// Import ids come from clients in paths; only ours pass.
+pub fn is_import_id(s: &str) -> bool {
+    s.strip_prefix("imp_")
+        .is_some_and(|u| u.len() == 26 && u.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// Where an import's uploaded file lives. Tenant ids are checked at the edge to be key-safe.
+pub fn upload_key(tenant_id: &str, import_id: &str) -> String {
+    format!("uploads/{tenant_id}/{import_id}/source")
+}
+
+/// The inverse of [`upload_key`], for keys S3 events carry (already percent-decoded).
+pub fn parse_upload_key(key: &str) -> Option<(&str, &str)> {
+    let rest = key.strip_prefix("uploads/")?.strip_suffix("/source")?;
+    let (tenant, import) = rest.split_once('/')?;
+    (!tenant.is_empty() && is_import_id(import)).then_some((tenant, import))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_keys_round_trip() {
+        let id = new_import_id();
+        assert!(is_import_id(&id));
+        let key = upload_key("acme", &id);
+        assert_eq!(parse_upload_key(&key), Some(("acme", id.as_str())));
+        assert_eq!(parse_upload_key("uploads/acme/nope/source"), None);
+        assert_eq!(parse_upload_key("other/acme/x"), None);
+    }
+
+    #[test]
+    fn ids_sort_by_time() {
+        let a = new_import_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new_import_id();
+        assert!(b > a);
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
+
+    #[test]
+    fn progress_is_done_only_when_everything_closed() {
+        let mut p = Progress {
+            dispatched: true,
+            chunks_total: 2,
+            chunks_transformed: 2,
+            batches_planned: 3,
+            batches_done: 3,
+        };
+        assert!(p.is_done());
+        p.batches_done = 2;
+        assert!(!p.is_done());
+        p = Progress {
+            dispatched: false,
+            ..Progress::default()
+        };
+        assert!(!p.is_done());
+    }
+}

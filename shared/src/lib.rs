@@ -1,0 +1,25 @@
+//! The bulk import service's library: domain, pipeline steps, the stores they run over and their
+//! AWS implementations, and the Lambda edges.
+
+pub mod api;
+pub mod aws;
+pub mod chunking;
+pub mod config;
+pub mod dedup;
+pub mod edge;
+pub mod error;
+pub mod import;
+pub mod logging;
+pub mod mapping;
+pub mod merge;
+pub mod messages;
+pub mod pipeline;
+pub mod ports;
+pub mod record;
+pub mod services;
+pub mod stats;
+pub mod time_fmt;
+pub mod validate;
+
+pub use error::{Error, Result};
+pub use services::Services;

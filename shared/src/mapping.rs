@@ -1,0 +1,251 @@
+//! Mapping file headers to record fields (SPEC §5 `mappings`): explicit mappings first, then
+//! auto-matching that ignores case and punctuation and knows common synonyms.
+
+use std::collections::BTreeMap;
+
+use crate::error::FieldError;
+use crate::record::ResourceType;
+
+/// Per file column, the field it feeds (None: ignored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnMap {
+    pub columns: Vec<Option<String>>,
+    /// Headers that matched no field and were not mapped explicitly.
+    pub unmapped: Vec<String>,
+}
+
+impl ColumnMap {
+    /// Every header with its field or null, as the import reports its resolved `mappings`.
+    pub fn resolved(&self, headers: &[String]) -> BTreeMap<String, Option<String>> {
+        headers
+            .iter()
+            .cloned()
+            .zip(self.columns.iter().cloned())
+            .collect()
+    }
+
+    pub fn column_of(&self, field: &str) -> Option<usize> {
+        self.columns
+            .iter()
+            .position(|c| c.as_deref() == Some(field))
+    }
+}
+
+/// Lower-case letters and digits only: `E-mail Address` → `emailaddress`.
+fn squash(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Common names for each field, squashed. The field's own name matches too.
+fn synonyms(resource: ResourceType, field: &str) -> &'static [&'static str] {
+    match (resource, field) {
+        (ResourceType::Contact, "email") => &[
+            "emailaddress",
+            "mail",
+            "primaryemail",
+            "primaryemailaddress",
+            "workemail",
+            "contactemail",
+        ],
+        (ResourceType::Contact, "first_name") => {
+            &["first", "firstname", "givenname", "fname", "forename"]
+        }
+        (ResourceType::Contact, "last_name") => {
+            &["last", "lastname", "surname", "familyname", "lname"]
+        }
+        (ResourceType::Contact, "phone") => &[
+            "phonenumber",
+            "primaryphone",
+            "telephone",
+            "tel",
+            "mobile",
+            "mobilephone",
+            "cellphone",
+            "workphone",
+        ],
+        (ResourceType::Contact, "company") => {
+            &["companyname", "organization", "organisation", "employer"]
+        }
+        (ResourceType::Contact, "title") => &["jobtitle", "position"],
+        (ResourceType::Contact, "city") => &["town", "mailingcity"],
+        (ResourceType::Contact, "region") => &[
+            "state",
+            "province",
+            "stateprovince",
+            "mailingstate",
+            "county",
+        ],
+        (ResourceType::Contact, "country") => &["countrycode", "mailingcountry"],
+        (ResourceType::Contact, "postal_code") => &[
+            "postcode",
+            "zip",
+            "zipcode",
+            "postalcode",
+            "mailingpostalcode",
+            "mailingzip",
+        ],
+        (ResourceType::Contact, "external_id") => &["externalid", "contactid"],
+        (ResourceType::Account, "name") => {
+            &["accountname", "companyname", "company", "organization"]
+        }
+        (ResourceType::Account, "domain") => &["website", "companydomain"],
+        (ResourceType::Account, "employees") => {
+            &["numberofemployees", "employeecount", "headcount"]
+        }
+        (ResourceType::Account, "annual_revenue") => &["revenue", "annualrevenue"],
+        (ResourceType::Account, "external_id") => &["externalid", "accountid"],
+        (ResourceType::Group, "name") => &["groupname", "group", "list", "listname"],
+        _ => &[],
+    }
+}
+
+fn auto_match(resource: ResourceType, header: &str) -> Option<&'static str> {
+    let key = squash(header);
+    if key.is_empty() {
+        return None;
+    }
+    resource
+        .fields()
+        .iter()
+        .copied()
+        .find(|f| squash(f) == key || synonyms(resource, f).contains(&key.as_str()))
+}
+
+/// Columns our own errors files add; ignored so a fixed errors file imports as it is.
+fn is_error_column(header: &str) -> bool {
+    matches!(
+        header,
+        "error_row" | "error_field" | "error_code" | "error_message"
+    )
+}
+
+/// Resolves every header to a field. Explicit mappings win; a field claimed twice, or an explicit
+/// mapping to an unknown field, is an error naming the header.
+pub fn resolve(
+    resource: ResourceType,
+    headers: &[String],
+    explicit: &BTreeMap<String, Option<String>>,
+) -> Result<ColumnMap, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut columns: Vec<Option<String>> = Vec::with_capacity(headers.len());
+    let mut unmapped = Vec::new();
+    for header in headers {
+        let field = match explicit.get(header) {
+            Some(target) => target.clone(),
+            None if is_error_column(header) => None,
+            None => {
+                let found = auto_match(resource, header).map(str::to_string);
+                // An explicit mapping elsewhere takes the field; auto-matching never steals it.
+                let taken = found
+                    .as_ref()
+                    .is_some_and(|f| explicit.values().any(|v| v.as_ref() == Some(f)));
+                if found.is_none() || taken {
+                    unmapped.push(header.clone());
+                    None
+                } else {
+                    found
+                }
+            }
+        };
+        if let Some(f) = &field {
+            if !resource.has_field(f) {
+                errors.push(FieldError::new(
+                    format!("mappings.{header}"),
+                    "unknown_field",
+                    format!("`{f}` is not a field of {}", resource.as_str()),
+                ));
+            } else if columns.iter().any(|c| c.as_ref() == Some(f)) {
+                // Two columns for one field: the second loses, so no value is silently replaced.
+                unmapped.push(header.clone());
+                columns.push(None);
+                continue;
+            }
+        }
+        columns.push(field);
+    }
+    if errors.is_empty() {
+        Ok(ColumnMap { columns, unmapped })
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(h: &[&str]) -> Vec<String> {
+        h.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn auto_matches_case_punctuation_and_synonyms() {
+        let h = headers(&[
+            "E-mail Address",
+            "First Name",
+            "lname",
+            "Zip Code",
+            "Mailing State",
+            "Favourite Colour",
+        ]);
+        let m = resolve(ResourceType::Contact, &h, &BTreeMap::new()).unwrap();
+        assert_eq!(
+            m.columns,
+            vec![
+                Some("email".into()),
+                Some("first_name".into()),
+                Some("last_name".into()),
+                Some("postal_code".into()),
+                Some("region".into()),
+                None
+            ]
+        );
+        assert_eq!(m.unmapped, vec!["Favourite Colour".to_string()]);
+    }
+
+    #[test]
+    fn mpdx_spouse_email_is_not_the_email() {
+        let h = headers(&["Primary Email", "Spouse Email", "email-address"]);
+        let m = resolve(ResourceType::Contact, &h, &BTreeMap::new()).unwrap();
+        assert_eq!(m.column_of("email"), Some(0));
+        assert_eq!(
+            m.unmapped,
+            vec!["Spouse Email".to_string(), "email-address".to_string()]
+        );
+    }
+
+    #[test]
+    fn explicit_mappings_win_and_null_ignores() {
+        let h = headers(&["Email", "Work", "Notes"]);
+        let explicit = BTreeMap::from([
+            ("Work".to_string(), Some("email".to_string())),
+            ("Notes".to_string(), Some("custom.notes".to_string())),
+            ("Email".to_string(), None),
+        ]);
+        let m = resolve(ResourceType::Contact, &h, &explicit).unwrap();
+        assert_eq!(
+            m.columns,
+            vec![None, Some("email".into()), Some("custom.notes".into())]
+        );
+        assert!(m.unmapped.is_empty());
+    }
+
+    #[test]
+    fn explicit_unknown_field_names_the_header() {
+        let h = headers(&["A"]);
+        let explicit = BTreeMap::from([("A".to_string(), Some("shoe_size".to_string()))]);
+        let errs = resolve(ResourceType::Contact, &h, &explicit).unwrap_err();
+        assert_eq!(errs[0].field, "mappings.A");
+    }
+
+    #[test]
+    fn error_columns_of_our_errors_file_are_ignored() {
+        let h = headers(&["email", "error_row", "error_message"]);
+        let m = resolve(ResourceType::Contact, &h, &BTreeMap::new()).unwrap();
+        assert_eq!(m.columns, vec![Some("email".into()), None, None]);
+        assert!(m.unmapped.is_empty());
+    }
+}

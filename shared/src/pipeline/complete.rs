@@ -1,0 +1,18 @@
+//! Completion: whichever step closes the last open unit of work completes the import. Every
+//! step calls this after its own work, so a crash before it is healed by the redelivery.
+
+use crate::error::Result;
+use crate::import::Status;
+use crate::services::Services;
+
+pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Result<bool> {
+    let Some((import, progress)) = svc.imports.get(tenant_id, import_id).await? else {
+        return Ok(false);
+    };
+    if !progress.is_done() || !matches!(import.status, Status::Queued | Status::Processing) {
+        return Ok(false);
+    }
+    svc.imports.complete(tenant_id, import_id).await?;
+    tracing::info!(tenant_id, import_id, stats = ?import.stats, "import completed");
+    Ok(true)
+}

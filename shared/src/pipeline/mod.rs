@@ -1,0 +1,7 @@
+//! The pipeline steps (SPEC §1): plain functions over the stores. Every step may run twice for
+//! one message; each is written so that the second run changes nothing.
+
+pub mod complete;
+pub mod prevalidate;
+pub mod process;
+pub mod transform;

@@ -1,0 +1,155 @@
+//! transform: one chunk of the upload. Read just its byte range as a stream, map and validate
+//! each row, and send the valid records on in batches sized for one process transaction.
+
+use tokio::sync::mpsc;
+use tokio_util::io::SyncIoBridge;
+
+use crate::chunking::csv_reader;
+use crate::error::{Error, Result};
+use crate::import::upload_key;
+use crate::mapping;
+use crate::messages::{decode, encode, ProcessMessage, TransformMessage};
+use crate::ports::Queue;
+use crate::services::Services;
+use crate::stats::Tally;
+use crate::validate::{Candidate, RowRules};
+
+use super::complete::complete_if_done;
+
+/// A process transaction holds the batch's ledger entry, the import's stats and its records:
+/// DynamoDB takes 100 items in one transaction.
+pub const BATCH_RECORDS: usize = 98;
+/// Keeps a process message well under SQS's 1 MiB.
+pub const BATCH_BYTES: usize = 256 * 1024;
+/// SendMessageBatch takes ten messages.
+const SEND_GROUP: usize = 10;
+
+pub async fn run(svc: &Services, body: &str) -> Result<()> {
+    let msg: TransformMessage = decode(body)?;
+    let (tenant_id, import_id, chunk) =
+        (msg.tenant_id.as_str(), msg.import_id.as_str(), &msg.chunk);
+    let Some((import, _)) = svc.imports.get(tenant_id, import_id).await? else {
+        tracing::warn!(tenant_id, import_id, "chunk of an unknown import; dropped");
+        return Ok(());
+    };
+    if import.status.is_final() {
+        tracing::info!(
+            tenant_id,
+            import_id,
+            status = import.status.as_str(),
+            "import is final; chunk dropped"
+        );
+        return Ok(());
+    }
+    svc.imports.start(tenant_id, import_id).await?;
+
+    let columns = mapping::resolve(import.resource_type, &import.file_headers, &import.mappings)
+        .map_err(|_| Error::Internal("stored mappings do not resolve".into()))?;
+    let (stream, _) = svc
+        .files
+        .open(
+            &upload_key(tenant_id, import_id),
+            Some((chunk.start, chunk.end)),
+        )
+        .await?;
+    let bridge = SyncIoBridge::new(stream);
+    let (tx, mut rx) = mpsc::channel::<Vec<Candidate>>(2);
+    let chunk_copy = chunk.clone();
+    // Parsing is blocking work; batches flow out through a bounded channel, so memory stays
+    // flat however large the chunk.
+    let parse = tokio::task::spawn_blocking(move || -> Result<Tally> {
+        let rules = RowRules {
+            resource: import.resource_type,
+            identifier_field: &import.identifier_field,
+            headers: &import.file_headers,
+            columns: &columns,
+        };
+        let mut tally = Tally::default();
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0;
+        let mut reader = csv_reader(bridge, false);
+        let mut record = csv::StringRecord::new();
+        let mut row = chunk_copy.first_row;
+        let end_row = chunk_copy.first_row + chunk_copy.rows;
+        while row < end_row {
+            match reader.read_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(Error::Internal(format!(
+                        "chunk ended at row {row}, before row {end_row}"
+                    )))
+                }
+                Err(e) => return Err(Error::Internal(format!("row {row} no longer reads: {e}"))),
+            }
+            if chunk_copy.skip_rows.binary_search(&row).is_ok() {
+                tally.duplicates += 1;
+            } else {
+                match rules.build(row, &record) {
+                    Ok(candidate) => {
+                        let size = record.as_byte_record().as_slice().len() + 64;
+                        if batch.len() == BATCH_RECORDS
+                            || (batch_bytes + size > BATCH_BYTES && !batch.is_empty())
+                        {
+                            tx.blocking_send(std::mem::take(&mut batch))
+                                .map_err(|_| Error::Internal("sender gone".into()))?;
+                            batch_bytes = 0;
+                        }
+                        batch_bytes += size;
+                        batch.push(candidate);
+                    }
+                    Err(errors) => {
+                        tally.errors += 1;
+                        tracing::debug!(row, codes = ?errors.iter().map(|e| &e.code).collect::<Vec<_>>(), "row error");
+                    }
+                }
+            }
+            row += 1;
+        }
+        if !batch.is_empty() {
+            tx.blocking_send(batch)
+                .map_err(|_| Error::Internal("sender gone".into()))?;
+        }
+        Ok(tally)
+    });
+
+    let mut batches = 0u64;
+    let mut pending = Vec::with_capacity(SEND_GROUP);
+    while let Some(records) = rx.recv().await {
+        pending.push(encode(&ProcessMessage {
+            tenant_id: tenant_id.into(),
+            import_id: import_id.into(),
+            resource_type: import.resource_type,
+            chunk: chunk.index,
+            batch: batches,
+            records,
+        })?);
+        batches += 1;
+        if pending.len() == SEND_GROUP {
+            svc.queue
+                .send(Queue::Process, std::mem::take(&mut pending))
+                .await?;
+        }
+    }
+    let tally = parse
+        .await
+        .map_err(|e| Error::Internal(format!("parse task: {e}")))??;
+    if !pending.is_empty() {
+        svc.queue.send(Queue::Process, pending).await?;
+    }
+    if svc
+        .imports
+        .record_chunk(tenant_id, import_id, chunk.index, batches, &tally)
+        .await?
+    {
+        tracing::info!(
+            tenant_id,
+            import_id,
+            chunk = chunk.index,
+            batches,
+            errors = tally.errors,
+            "chunk transformed"
+        );
+    }
+    complete_if_done(svc, tenant_id, import_id).await?;
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! The small traits the pipeline runs over. AWS implementations live in `aws`; the domain never
+//! sees an SDK type.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use tokio::io::AsyncRead;
+
+use crate::error::Result;
+use crate::import::{FileInfo, Import, Progress, SignedRequest, Status};
+use crate::record::{ResourceType, StoredRecord};
+use crate::stats::Tally;
+
+/// One page of a listing and the cursor of the next, if any.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// What prevalidation learned, stored in one write.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub file_headers: Vec<String>,
+    pub mappings: BTreeMap<String, Option<String>>,
+    pub unmapped_headers: Vec<String>,
+    pub file: FileInfo,
+    pub chunks_total: u64,
+}
+
+#[async_trait]
+pub trait ImportStore: Send + Sync {
+    async fn create(&self, import: &Import) -> Result<()>;
+    async fn get(&self, tenant_id: &str, import_id: &str) -> Result<Option<(Import, Progress)>>;
+    async fn list(
+        &self,
+        tenant_id: &str,
+        status: Option<Status>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Import>>;
+    /// Stores the plan; false when the import no longer awaits its upload.
+    async fn save_plan(&self, tenant_id: &str, import_id: &str, plan: &Plan) -> Result<bool>;
+    /// Every transform message is sent: the import is queued.
+    async fn mark_dispatched(&self, tenant_id: &str, import_id: &str) -> Result<()>;
+    /// queued → processing; a no-op in any other status.
+    async fn start(&self, tenant_id: &str, import_id: &str) -> Result<()>;
+    /// Adds one chunk's tally and planned batches, once: false when it was already counted.
+    async fn record_chunk(
+        &self,
+        tenant_id: &str,
+        import_id: &str,
+        chunk: u64,
+        batches: u64,
+        tally: &Tally,
+    ) -> Result<bool>;
+    /// queued or processing → completed.
+    async fn complete(&self, tenant_id: &str, import_id: &str) -> Result<()>;
+    /// Any status but a final one → failed with a reason.
+    async fn fail(&self, tenant_id: &str, import_id: &str, reason: &str) -> Result<()>;
+}
+
+/// A record to write, guarded by the version it was read at (None: it must not exist yet).
+#[derive(Debug, Clone)]
+pub struct RecordWrite {
+    pub record: StoredRecord,
+    pub expected_version: Option<u64>,
+}
+
+/// One process batch: its writes, applied atomically with its ledger entry and stats.
+#[derive(Debug, Clone)]
+pub struct BatchWrite {
+    pub tenant_id: String,
+    pub import_id: String,
+    pub resource_type: ResourceType,
+    pub chunk: u64,
+    pub batch: u64,
+    pub writes: Vec<RecordWrite>,
+    pub tally: Tally,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Now,
+    /// A delivery before this one applied the batch.
+    Before,
+    /// A record changed since it was read; read again and retry.
+    Conflict,
+}
+
+#[async_trait]
+pub trait RecordStore: Send + Sync {
+    async fn get(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        identifier: &str,
+    ) -> Result<Option<StoredRecord>>;
+    async fn get_many(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        identifiers: &[String],
+    ) -> Result<HashMap<String, StoredRecord>>;
+    async fn list(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<StoredRecord>>;
+    async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied>;
+}
+
+pub type ByteStream = Box<dyn AsyncRead + Send + Unpin>;
+
+#[async_trait]
+pub trait FileStore: Send + Sync {
+    async fn presign_upload(&self, key: &str, ttl_secs: u64) -> Result<SignedRequest>;
+    /// The object, or bytes `[start, end)` of it, as a stream; with its total size.
+    async fn open(&self, key: &str, range: Option<(u64, u64)>) -> Result<(ByteStream, u64)>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    Transform,
+    Process,
+}
+
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    async fn send(&self, queue: Queue, bodies: Vec<String>) -> Result<()>;
+}

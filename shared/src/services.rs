@@ -1,0 +1,15 @@
+//! The stores a step runs over, built once per process.
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::ports::{FileStore, ImportStore, RecordStore, WorkQueue};
+
+#[derive(Clone)]
+pub struct Services {
+    pub imports: Arc<dyn ImportStore>,
+    pub records: Arc<dyn RecordStore>,
+    pub files: Arc<dyn FileStore>,
+    pub queue: Arc<dyn WorkQueue>,
+    pub settings: Settings,
+}

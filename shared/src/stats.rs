@@ -1,0 +1,64 @@
+//! Import stats (SPEC §5). Steps add tallies once per chunk or batch, never per row.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub rows: u64,
+    pub processed: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub deleted: u64,
+    pub removed: u64,
+    pub duplicates: u64,
+    pub errors: u64,
+    pub warnings: u64,
+}
+
+/// What one unit of work adds to the stats. `processed` is derived: every row counted here has
+/// reached its outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub duplicates: u64,
+    pub errors: u64,
+}
+
+impl Tally {
+    pub fn processed(&self) -> u64 {
+        self.created + self.updated + self.unchanged + self.duplicates + self.errors
+    }
+
+    /// The stats attributes to add, by name, for one atomic update.
+    pub fn increments(&self) -> [(&'static str, u64); 6] {
+        [
+            ("processed", self.processed()),
+            ("created", self.created),
+            ("updated", self.updated),
+            ("unchanged", self.unchanged),
+            ("duplicates", self.duplicates),
+            ("errors", self.errors),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processed_counts_every_outcome_once() {
+        let t = Tally {
+            created: 3,
+            updated: 2,
+            unchanged: 1,
+            duplicates: 4,
+            errors: 5,
+        };
+        assert_eq!(t.processed(), 15);
+        assert_eq!(t.increments()[0], ("processed", 15));
+    }
+}

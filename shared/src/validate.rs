@@ -1,0 +1,283 @@
+//! Turning one file row into a record: trim, null the empty, check each value (SPEC §6, §7).
+//! A bad row becomes row errors; it never fails the import.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::mapping::ColumnMap;
+use crate::record::{custom_name, Fields, ResourceType};
+
+/// SPEC §8: a field is at most 64 KB.
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowError {
+    pub row: u64,
+    pub column: Option<String>,
+    pub field: Option<String>,
+    pub code: String,
+    pub message: String,
+}
+
+/// A row that passed: its identifier (normalized for matching) and its fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub row: u64,
+    pub identifier: String,
+    pub fields: Fields,
+}
+
+/// How rows of one import become records.
+#[derive(Debug, Clone)]
+pub struct RowRules<'a> {
+    pub resource: ResourceType,
+    pub identifier_field: &'a str,
+    pub headers: &'a [String],
+    pub columns: &'a ColumnMap,
+}
+
+impl RowRules<'_> {
+    pub fn build(&self, row: u64, values: &csv::StringRecord) -> Result<Candidate, Vec<RowError>> {
+        let error =
+            |column: Option<&String>, field: Option<&str>, code: &str, message: String| RowError {
+                row,
+                column: column.cloned(),
+                field: field.map(str::to_string),
+                code: code.to_string(),
+                message,
+            };
+        if values.len() != self.headers.len() {
+            return Err(vec![error(
+                None,
+                None,
+                "ragged_row",
+                format!(
+                    "row has {} values, the header has {} columns",
+                    values.len(),
+                    self.headers.len()
+                ),
+            )]);
+        }
+        let mut errors = Vec::new();
+        let mut fields = Map::new();
+        let mut identifier = None;
+        for ((header, field), raw) in self
+            .headers
+            .iter()
+            .zip(&self.columns.columns)
+            .zip(values.iter())
+        {
+            let Some(field) = field.as_deref() else {
+                continue;
+            };
+            let value = raw.trim();
+            if value.len() > MAX_FIELD_BYTES {
+                errors.push(error(
+                    Some(header),
+                    Some(field),
+                    "value_too_long",
+                    format!("{} bytes, the limit is {MAX_FIELD_BYTES}", value.len()),
+                ));
+                continue;
+            }
+            let value = match check_value(self.resource, field, value) {
+                Ok(v) => v,
+                Err((code, message)) => {
+                    errors.push(error(Some(header), Some(field), code, message));
+                    continue;
+                }
+            };
+            if field == self.identifier_field {
+                identifier = value
+                    .as_str()
+                    .map(|v| normalize_identifier(self.resource, field, v));
+            }
+            match custom_name(field) {
+                Some(name) => {
+                    let custom = fields
+                        .entry("custom")
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if let Value::Object(m) = custom {
+                        m.insert(name.to_string(), value);
+                    }
+                }
+                None => {
+                    fields.insert(field.to_string(), value);
+                }
+            }
+        }
+        match identifier {
+            Some(identifier) if errors.is_empty() => Ok(Candidate {
+                row,
+                identifier,
+                fields,
+            }),
+            Some(_) => Err(errors),
+            None => {
+                let column = self
+                    .columns
+                    .column_of(self.identifier_field)
+                    .map(|i| &self.headers[i]);
+                let already = errors
+                    .iter()
+                    .any(|e| e.field.as_deref() == Some(self.identifier_field));
+                if !already {
+                    errors.push(error(
+                        column,
+                        Some(self.identifier_field),
+                        "missing_identifier",
+                        format!("`{}` is required to match records", self.identifier_field),
+                    ));
+                }
+                Err(errors)
+            }
+        }
+    }
+}
+
+/// The identifier as records are matched by: emails ignore case.
+pub fn normalize_identifier(resource: ResourceType, field: &str, value: &str) -> String {
+    if resource == ResourceType::Contact && field == "email" {
+        value.to_lowercase()
+    } else {
+        value.to_string()
+    }
+}
+
+/// Checks one trimmed value; the empty string is null.
+fn check_value(
+    resource: ResourceType,
+    field: &str,
+    value: &str,
+) -> Result<Value, (&'static str, String)> {
+    if value.is_empty() {
+        return Ok(Value::Null);
+    }
+    match (resource, field) {
+        (ResourceType::Contact, "email") if !is_valid_email(value) => Err((
+            "invalid_email",
+            format!("`{value}` is not a valid email address"),
+        )),
+        _ => Ok(Value::String(value.to_string())),
+    }
+}
+
+/// A practical address check: what mail systems accept, not every RFC 5322 corner.
+pub fn is_valid_email(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = domain.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic));
+    s.len() <= 254 && local_ok && domain_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::resolve;
+    use std::collections::BTreeMap;
+
+    fn rules_for(headers: &[String], columns: &ColumnMap) -> RowRules<'static> {
+        let headers: &'static [String] = Box::leak(headers.to_vec().into_boxed_slice());
+        let columns: &'static ColumnMap = Box::leak(Box::new(columns.clone()));
+        RowRules {
+            resource: ResourceType::Contact,
+            identifier_field: "email",
+            headers,
+            columns,
+        }
+    }
+
+    fn rules(h: &[&str]) -> RowRules<'static> {
+        let headers: Vec<String> = h.iter().map(|s| s.to_string()).collect();
+        let columns = resolve(ResourceType::Contact, &headers, &BTreeMap::new()).unwrap();
+        rules_for(&headers, &columns)
+    }
+
+    fn rec(v: &[&str]) -> csv::StringRecord {
+        csv::StringRecord::from(v.to_vec())
+    }
+
+    #[test]
+    fn emails() {
+        for ok in [
+            "a@b.co",
+            "first.last+tag@example.com",
+            "o'hara@sub.example.org",
+            "josé@exämple.de",
+        ] {
+            assert!(is_valid_email(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "plain",
+            "a@b",
+            "a@b.c",
+            "@b.com",
+            "a@.com",
+            "a..b@c.com",
+            "a b@c.com",
+            "a@-b.com",
+            "invalidemail!",
+        ] {
+            assert!(!is_valid_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn trims_nulls_and_lowercases_the_identifier() {
+        let r = rules(&["Email", "First Name", "Notes"]);
+        let c = r.build(3, &rec(&["  Ann@Example.COM ", "", "x"])).unwrap();
+        assert_eq!(c.identifier, "ann@example.com");
+        assert_eq!(c.fields["email"], "Ann@Example.COM");
+        assert_eq!(c.fields["first_name"], Value::Null);
+        assert!(!c.fields.contains_key("Notes"));
+    }
+
+    #[test]
+    fn custom_fields_nest() {
+        let headers = vec!["email".to_string(), "Notes".to_string()];
+        let explicit = BTreeMap::from([("Notes".to_string(), Some("custom.notes".to_string()))]);
+        let columns = resolve(ResourceType::Contact, &headers, &explicit).unwrap();
+        let c = rules_for(&headers, &columns)
+            .build(1, &rec(&["a@b.co", "hi"]))
+            .unwrap();
+        assert_eq!(c.fields["custom"]["notes"], "hi");
+    }
+
+    #[test]
+    fn bad_rows_name_row_column_and_code() {
+        let r = rules(&["Email", "First Name"]);
+        let e = r.build(7, &rec(&["not-an-email", "Ann"])).unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert_eq!((e[0].row, e[0].code.as_str()), (7, "invalid_email"));
+        assert_eq!(e[0].column.as_deref(), Some("Email"));
+        let e = r.build(8, &rec(&["", "Ann"])).unwrap_err();
+        assert_eq!(e[0].code, "missing_identifier");
+        let e = r.build(9, &rec(&["a@b.co"])).unwrap_err();
+        assert_eq!(e[0].code, "ragged_row");
+        let long = "x".repeat(MAX_FIELD_BYTES + 1);
+        let e = r.build(10, &rec(&["a@b.co", &long])).unwrap_err();
+        assert_eq!(e[0].code, "value_too_long");
+    }
+}

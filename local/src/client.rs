@@ -15,38 +15,19 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: impl Into<String>, token: impl Into<String>) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            base: base.into(),
-            token: token.into(),
-        }
+        Self { http: reqwest::Client::new(), base: base.into(), token: token.into() }
     }
 
     /// Any route: the status and the JSON body (null when empty).
-    pub async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<(u16, Value), Error> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<(u16, Value), Error> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(b);
         }
         let resp = req.send().await.map_err(|e| Error::Client(e.to_string()))?;
         let status = resp.status().as_u16();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| Error::Client(e.to_string()))?;
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
+        let bytes = resp.bytes().await.map_err(|e| Error::Client(e.to_string()))?;
+        let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
         Ok((status, value))
     }
 
@@ -55,10 +36,7 @@ impl Client {
     }
 
     pub async fn create_import(&self, body: &Value) -> Result<Value, Error> {
-        match self
-            .call(reqwest::Method::POST, "/v1/imports", Some(body))
-            .await?
-        {
+        match self.call(reqwest::Method::POST, "/v1/imports", Some(body)).await? {
             (201, import) => Ok(import),
             (status, answer) => Err(Error::Client(format!("create answered {status}: {answer}"))),
         }
@@ -67,9 +45,7 @@ impl Client {
     /// PUTs the file to the import's signed upload URL with the headers it asks for.
     pub async fn upload(&self, import: &Value, file: Vec<u8>) -> Result<(), Error> {
         let link = &import["links"]["upload"];
-        let url = link["url"]
-            .as_str()
-            .ok_or_else(|| Error::Client("the import has no upload link".into()))?;
+        let url = link["url"].as_str().ok_or_else(|| Error::Client("the import has no upload link".into()))?;
         let mut req = self.http.put(url).body(file);
         if let Some(headers) = link["headers"].as_object() {
             for (k, v) in headers {
@@ -92,28 +68,18 @@ impl Client {
                 return Err(Error::Client(format!("poll answered {status}: {import}")));
             }
             let state = import["status"].as_str().unwrap_or_default();
-            if matches!(
-                state,
-                "completed" | "failed" | "expired" | "timed_out" | "interrupted"
-            ) {
+            if matches!(state, "completed" | "failed" | "expired" | "timed_out" | "interrupted") {
                 return Ok(import);
             }
             if started.elapsed() > timeout {
-                return Err(Error::Client(format!(
-                    "import {id} still {state} after {timeout:?}"
-                )));
+                return Err(Error::Client(format!("import {id} still {state} after {timeout:?}")));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// One whole import: create, upload, wait.
-    pub async fn import_file(
-        &self,
-        body: &Value,
-        file: Vec<u8>,
-        timeout: Duration,
-    ) -> Result<Value, Error> {
+    pub async fn import_file(&self, body: &Value, file: Vec<u8>, timeout: Duration) -> Result<Value, Error> {
         let import = self.create_import(body).await?;
         self.upload(&import, file).await?;
         let id = import["id"].as_str().unwrap_or_default().to_string();

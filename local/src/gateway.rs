@@ -25,39 +25,24 @@ pub fn router(gateway: Arc<Gateway>) -> axum::Router {
 }
 
 async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
-    let auth = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
     let claims = match crate::jwt::verify(&gw.jwt_secret, auth.as_deref()) {
         Ok(c) => c,
-        Err(why) => {
-            return plain(
-                StatusCode::UNAUTHORIZED,
-                json!({"error": {"code": "unauthorized", "message": why}}),
-            )
-        }
+        Err(why) => return plain(StatusCode::UNAUTHORIZED, json!({"error": {"code": "unauthorized", "message": why}})),
     };
     let (parts, body) = req.into_parts();
     let body = match to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
-            let err =
-                json!({"error": {"code": "payload_too_large", "message": "the body is over 6 MB"}});
+            let err = json!({"error": {"code": "payload_too_large", "message": "the body is over 6 MB"}});
             return plain(StatusCode::PAYLOAD_TOO_LARGE, err);
         }
     };
-    let headers: serde_json::Map<String, serde_json::Value> = parts
-        .headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_string(), json!(v.to_str().ok()?))))
-        .collect();
+    let headers: serde_json::Map<String, serde_json::Value> =
+        parts.headers.iter().filter_map(|(k, v)| Some((k.as_str().to_string(), json!(v.to_str().ok()?)))).collect();
     let raw_query = parts.uri.query().unwrap_or_default();
-    let query: serde_json::Map<String, serde_json::Value> = url_pairs(raw_query)
-        .into_iter()
-        .map(|(k, v)| (k, json!(v)))
-        .collect();
+    let query: serde_json::Map<String, serde_json::Value> =
+        url_pairs(raw_query).into_iter().map(|(k, v)| (k, json!(v))).collect();
     let event = json!({
         "version": "2.0",
         "routeKey": "$default",
@@ -84,14 +69,10 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(r) => r,
         Err(e) => {
-            return plain(
-                StatusCode::BAD_REQUEST,
-                json!({"error": {"code": "bad_request", "message": e.to_string()}}),
-            )
+            return plain(StatusCode::BAD_REQUEST, json!({"error": {"code": "bad_request", "message": e.to_string()}}))
         }
     };
-    let is_create = parts.method == axum::http::Method::POST
-        && parts.uri.path().trim_end_matches('/') == "/v1/imports";
+    let is_create = parts.method == axum::http::Method::POST && parts.uri.path().trim_end_matches('/') == "/v1/imports";
     let result = if is_create {
         create_import::handler(&gw.services, request).await
     } else {
@@ -111,11 +92,8 @@ fn url_pairs(raw: &str) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let dec = |s: &str| {
-                percent_encoding::percent_decode_str(&s.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
+            let dec =
+                |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
             (dec(k), dec(v))
         })
         .collect()
@@ -135,7 +113,6 @@ fn into_axum(response: lambda_http::Response<Body>) -> Response {
 fn plain(status: StatusCode, body: serde_json::Value) -> Response {
     let mut r = Response::new(AxumBody::from(body.to_string()));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
+    r.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
     r
 }

@@ -8,29 +8,15 @@ use serde_json::{json, Map, Value};
 
 /// A token for `tenant`, valid for `ttl_secs`.
 pub fn mint(secret: &str, tenant: &str, ttl_secs: u64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
     let claims = json!({ "sub": format!("local-{tenant}"), "tenant_id": tenant, "iat": now, "exp": now + ttl_secs });
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap_or_default()
+    encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap_or_default()
 }
 
 /// The verified claims as the authorizer passes them on: every value a string.
-pub fn verify(
-    secret: &str,
-    authorization: Option<&str>,
-) -> Result<HashMap<String, String>, String> {
+pub fn verify(secret: &str, authorization: Option<&str>) -> Result<HashMap<String, String>, String> {
     let token = authorization
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
         .ok_or("missing bearer token")?;
     let data = decode::<Map<String, Value>>(
         token.trim(),

@@ -59,8 +59,7 @@ impl Options {
         Self {
             prefix: prefix.into(),
             api_addr,
-            jwt_secret: std::env::var("LOCAL_JWT_SECRET")
-                .unwrap_or_else(|_| "local-dev-secret".into()),
+            jwt_secret: std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| "local-dev-secret".into()),
             deliver_twice: false,
             workers: 2,
             chunk_rows: None,
@@ -101,45 +100,26 @@ impl LocalHost {
         let listener = tokio::net::TcpListener::bind(options.api_addr)
             .await
             .map_err(|e| Error::Setup(format!("cannot listen on {}: {e}", options.api_addr)))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::Setup(e.to_string()))?;
-        let gateway = Arc::new(gateway::Gateway {
-            services: (*services).clone(),
-            jwt_secret: options.jwt_secret.clone(),
-        });
+        let addr = listener.local_addr().map_err(|e| Error::Setup(e.to_string()))?;
+        let gateway =
+            Arc::new(gateway::Gateway { services: (*services).clone(), jwt_secret: options.jwt_secret.clone() });
         let mut tasks = vec![tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, gateway::router(gateway)).await {
                 tracing::error!(error = %e, "API server stopped");
             }
         })];
         let queues = [
-            (
-                provisioned.upload_events_queue_url.clone(),
-                Target::Prevalidate,
-            ),
+            (provisioned.upload_events_queue_url.clone(), Target::Prevalidate),
             (provisioned.transform_queue_url.clone(), Target::Transform),
             (provisioned.process_queue_url.clone(), Target::Process),
         ];
         for (url, target) in queues {
             for _ in 0..options.workers.max(1) {
                 let (sqs, svc, url) = (clients.sqs.clone(), services.clone(), url.clone());
-                tasks.push(tokio::spawn(pumps::run(
-                    sqs,
-                    svc,
-                    url,
-                    target,
-                    options.deliver_twice,
-                )));
+                tasks.push(tokio::spawn(pumps::run(sqs, svc, url, target, options.deliver_twice)));
             }
         }
-        Ok(Self {
-            api_url: format!("http://{addr}"),
-            settings,
-            clients,
-            jwt_secret: options.jwt_secret,
-            tasks,
-        })
+        Ok(Self { api_url: format!("http://{addr}"), settings, clients, jwt_secret: options.jwt_secret, tasks })
     }
 
     pub fn token(&self, tenant: &str) -> String {

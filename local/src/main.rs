@@ -40,28 +40,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::logging::init();
     match Cli::parse().command {
         Command::Token { tenant, hours } => {
-            let secret =
-                std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| "local-dev-secret".into());
+            let secret = std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| "local-dev-secret".into());
             println!("{}", local::jwt::mint(&secret, &tenant, hours * 3600));
         }
-        Command::Serve {
-            port,
-            prefix,
-            sample,
-        } => {
+        Command::Serve { port, prefix, sample } => {
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             let host = local::LocalHost::start(local::Options::new(prefix, addr)).await?;
             eprintln!("API serving on {}", host.api_url);
             if let Some(path) = sample {
                 let file = std::fs::read(&path)?;
                 let client = host.client("demo");
-                let import = client
-                    .import_file(
-                        &json!({ "resource_type": "contact" }),
-                        file,
-                        Duration::from_secs(120),
-                    )
-                    .await?;
+                let import =
+                    client.import_file(&json!({ "resource_type": "contact" }), file, Duration::from_secs(120)).await?;
                 println!(
                     "sample import {} of {}: {}\n{}",
                     import["id"].as_str().unwrap_or_default(),
@@ -71,7 +61,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         &json!({ "stats": import["stats"], "file": import["file"], "reason": import["reason"] })
                     )?
                 );
-                println!("try: curl -s -H \"Authorization: Bearer $(make -s token TENANT=demo)\" {}/v1/records/contact", host.api_url);
+                println!(
+                    "try: curl -s -H \"Authorization: Bearer $(make -s token TENANT=demo)\" {}/v1/records/contact",
+                    host.api_url
+                );
             }
             eprintln!("serving until Ctrl-C");
             tokio::signal::ctrl_c().await?;

@@ -3,8 +3,7 @@
 //! trigger), the tables, and the work queues with their dead-letter queues.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -56,12 +55,7 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<Provisioned, 
         .dynamo
         .update_time_to_live()
         .table_name(&names.imports_table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name("ttl")
-                .enabled(true)
-                .build()?,
-        )
+        .time_to_live_specification(TimeToLiveSpecification::builder().attribute_name("ttl").enabled(true).build()?)
         .send()
         .await
         .map_err(Error::aws)?;
@@ -70,26 +64,15 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<Provisioned, 
     let process_queue_url = create_queue(clients, &names.process_queue, true).await?;
     let upload_events_queue_url = create_queue(clients, &names.upload_events_queue, false).await?;
 
-    match clients
-        .s3
-        .create_bucket()
-        .bucket(&names.bucket)
-        .send()
-        .await
-    {
+    match clients.s3.create_bucket().bucket(&names.bucket).send().await {
         Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
         Err(e) => return Err(Error::aws(e)),
     }
     let events_arn = queue_arn(clients, &upload_events_queue_url).await?;
     let notification = NotificationConfiguration::builder()
         .queue_configurations(
-            QueueConfiguration::builder()
-                .queue_arn(events_arn)
-                .events(Event::from("s3:ObjectCreated:*"))
-                .build()?,
+            QueueConfiguration::builder().queue_arn(events_arn).events(Event::from("s3:ObjectCreated:*")).build()?,
         )
         .build();
     clients
@@ -100,11 +83,7 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<Provisioned, 
         .send()
         .await
         .map_err(Error::aws)?;
-    Ok(Provisioned {
-        transform_queue_url,
-        process_queue_url,
-        upload_events_queue_url,
-    })
+    Ok(Provisioned { transform_queue_url, process_queue_url, upload_events_queue_url })
 }
 
 pub fn settings(names: &Names, provisioned: &Provisioned) -> Settings {
@@ -117,25 +96,14 @@ pub fn settings(names: &Names, provisioned: &Provisioned) -> Settings {
         process_queue_url: provisioned.process_queue_url.clone(),
         s3_public_endpoint: env("S3_PUBLIC_ENDPOINT"),
         upload_url_ttl_secs: 900,
-        chunk_rows: env("CHUNK_ROWS")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2_000),
+        chunk_rows: env("CHUNK_ROWS").and_then(|v| v.parse().ok()).unwrap_or(2_000),
     }
 }
 
 async fn create_table(clients: &Clients, table: &str) -> Result<(), Error> {
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-    };
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-    };
+    let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+    let attr =
+        |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
     let result = clients
         .dynamo
         .create_table()
@@ -149,33 +117,18 @@ async fn create_table(clients: &Clients, table: &str) -> Result<(), Error> {
         .await;
     match result {
         Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_in_use_exception()) =>
-        {
-            Ok(())
-        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
         Err(e) => Err(Error::aws(e)),
     }
 }
 
 async fn create_queue(clients: &Clients, name: &str, with_dlq: bool) -> Result<String, Error> {
-    let mut req = clients
-        .sqs
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::VisibilityTimeout, VISIBILITY_SECS);
+    let mut req =
+        clients.sqs.create_queue().queue_name(name).attributes(QueueAttributeName::VisibilityTimeout, VISIBILITY_SECS);
     if with_dlq {
-        let dlq_url = clients
-            .sqs
-            .create_queue()
-            .queue_name(format!("{name}-dlq"))
-            .send()
-            .await
-            .map_err(Error::aws)?;
+        let dlq_url = clients.sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.map_err(Error::aws)?;
         let dlq_arn = queue_arn(clients, dlq_url.queue_url().unwrap_or_default()).await?;
-        let redrive =
-            serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5 }).to_string();
+        let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5 }).to_string();
         req = req.attributes(QueueAttributeName::RedrivePolicy, redrive);
     }
     let out = req.send().await.map_err(Error::aws)?;

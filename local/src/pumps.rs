@@ -27,13 +27,8 @@ pub async fn run(
     deliver_twice: bool,
 ) {
     loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(&queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await;
+        let received =
+            sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).wait_time_seconds(1).send().await;
         let messages = match received {
             Ok(out) => out.messages.unwrap_or_default(),
             Err(e) => {
@@ -60,11 +55,7 @@ pub async fn run(
                     // At-least-once: the same batch again, as SQS may redeliver it.
                     failed.extend(invoke_sqs(&services, target, &messages).await);
                 }
-                done.extend(
-                    messages
-                        .iter()
-                        .filter(|m| !failed.iter().any(|f| Some(f.as_str()) == m.message_id())),
-                );
+                done.extend(messages.iter().filter(|m| !failed.iter().any(|f| Some(f.as_str()) == m.message_id())));
             }
         }
         delete(&sqs, &queue_url, &done).await;
@@ -92,15 +83,9 @@ fn s3_event(body: &str) -> Option<S3Event> {
     let mut value: serde_json::Value = serde_json::from_str(body).ok()?;
     for record in value.get_mut("Records")?.as_array_mut()? {
         let record = record.as_object_mut()?;
-        record
-            .entry("userIdentity")
-            .or_insert_with(|| json!({ "principalId": "local" }));
-        record
-            .entry("requestParameters")
-            .or_insert_with(|| json!({ "sourceIPAddress": "127.0.0.1" }));
-        record
-            .entry("responseElements")
-            .or_insert_with(|| json!({}));
+        record.entry("userIdentity").or_insert_with(|| json!({ "principalId": "local" }));
+        record.entry("requestParameters").or_insert_with(|| json!({ "sourceIPAddress": "127.0.0.1" }));
+        record.entry("responseElements").or_insert_with(|| json!({}));
     }
     serde_json::from_value(value).ok()
 }
@@ -126,10 +111,7 @@ async fn invoke_sqs(services: &Services, target: Target, messages: &[Message]) -
         Ok(e) => e,
         Err(e) => {
             tracing::error!(error = %e, "could not build an SQS event");
-            return messages
-                .iter()
-                .filter_map(|m| m.message_id().map(str::to_string))
-                .collect();
+            return messages.iter().filter_map(|m| m.message_id().map(str::to_string)).collect();
         }
     };
     let lambda_event = LambdaEvent::new(event, Context::default());
@@ -138,17 +120,10 @@ async fn invoke_sqs(services: &Services, target: Target, messages: &[Message]) -
         _ => process::handler(services, lambda_event).await,
     };
     match result {
-        Ok(response) => response
-            .batch_item_failures
-            .into_iter()
-            .map(|f| f.item_identifier)
-            .collect(),
+        Ok(response) => response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
         Err(e) => {
             tracing::error!(error = %e, "handler failed the whole batch");
-            messages
-                .iter()
-                .filter_map(|m| m.message_id().map(str::to_string))
-                .collect()
+            messages.iter().filter_map(|m| m.message_id().map(str::to_string)).collect()
         }
     }
 }
@@ -161,20 +136,10 @@ async fn delete(sqs: &aws_sdk_sqs::Client, queue_url: &str, done: &[&Message]) {
         .iter()
         .enumerate()
         .filter_map(|(i, m)| {
-            DeleteMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .receipt_handle(m.receipt_handle()?)
-                .build()
-                .ok()
+            DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(m.receipt_handle()?).build().ok()
         })
         .collect();
-    if let Err(e) = sqs
-        .delete_message_batch()
-        .queue_url(queue_url)
-        .set_entries(Some(entries))
-        .send()
-        .await
-    {
+    if let Err(e) = sqs.delete_message_batch().queue_url(queue_url).set_entries(Some(entries)).send().await {
         tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "delete failed; messages will be redelivered");
     }
 }
@@ -187,10 +152,7 @@ mod tests {
     fn emulator_notifications_become_lambda_events() {
         let body = r#"{"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventTime": "2026-11-23T08:52:09.448Z", "eventName": "ObjectCreated:Put", "s3": {"s3SchemaVersion": "1.0", "configurationId": "x", "bucket": {"name": "b", "arn": "arn:aws:s3:::b"}, "object": {"key": "uploads%2Fx%2Fy+z%2B%2Fsource", "size": 1, "eTag": "0c"}}}]}"#;
         let event = s3_event(body).expect("parses");
-        assert_eq!(
-            event.records[0].s3.object.key.as_deref(),
-            Some("uploads%2Fx%2Fy+z%2B%2Fsource")
-        );
+        assert_eq!(event.records[0].s3.object.key.as_deref(), Some("uploads%2Fx%2Fy+z%2B%2Fsource"));
         assert!(s3_event(r#"{"Service":"Amazon S3","Event":"s3:TestEvent"}"#).is_none());
     }
 }

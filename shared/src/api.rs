@@ -56,19 +56,10 @@ struct CreateRequest {
 }
 
 fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        vec![FieldError::new(
-            "body",
-            "invalid_json",
-            format!("the body is not valid JSON: {e}"),
-        )]
-    })?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| vec![FieldError::new("body", "invalid_json", format!("the body is not valid JSON: {e}"))])?;
     let Value::Object(obj) = value else {
-        return Err(vec![FieldError::new(
-            "body",
-            "invalid_json",
-            "the body must be a JSON object",
-        )]);
+        return Err(vec![FieldError::new("body", "invalid_json", "the body must be a JSON object")]);
     };
     let mut errors = Vec::new();
     for key in obj.keys() {
@@ -86,26 +77,14 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
                 | "retention"
         );
         if NOT_YET.contains(&key.as_str()) {
-            errors.push(FieldError::new(
-                key,
-                "not_supported",
-                format!("`{key}` is not supported yet"),
-            ));
+            errors.push(FieldError::new(key, "not_supported", format!("`{key}` is not supported yet")));
         } else if !known {
-            errors.push(FieldError::new(
-                key,
-                "unknown_field",
-                format!("`{key}` is not a field of an import"),
-            ));
+            errors.push(FieldError::new(key, "unknown_field", format!("`{key}` is not a field of an import")));
         }
     }
     let resource_type = match obj.get("resource_type") {
         None => {
-            errors.push(FieldError::new(
-                "resource_type",
-                "required",
-                "resource_type is required",
-            ));
+            errors.push(FieldError::new("resource_type", "required", "resource_type is required"));
             None
         }
         Some(Value::String(s)) => match ResourceType::parse(s) {
@@ -119,20 +98,12 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
                 None
             }
             None => {
-                errors.push(FieldError::new(
-                    "resource_type",
-                    "invalid",
-                    "must be one of contact, group, account",
-                ));
+                errors.push(FieldError::new("resource_type", "invalid", "must be one of contact, group, account"));
                 None
             }
         },
         Some(_) => {
-            errors.push(FieldError::new(
-                "resource_type",
-                "invalid",
-                "must be a string",
-            ));
+            errors.push(FieldError::new("resource_type", "invalid", "must be a string"));
             None
         }
     };
@@ -150,8 +121,7 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
         identifier_field = match obj.get("identifier_field") {
             None => Some(resource.default_identifier().to_string()),
             Some(Value::String(f))
-                if resource.fields().contains(&f.as_str())
-                    && !matches!(f.as_str(), "groups" | "tags") =>
+                if resource.fields().contains(&f.as_str()) && !matches!(f.as_str(), "groups" | "tags") =>
             {
                 Some(f.clone())
             }
@@ -178,10 +148,7 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
                         _ => errors.push(FieldError::new(
                             format!("mappings.{header}"),
                             "unknown_field",
-                            format!(
-                                "must be null or a field of {} (or custom.<name>)",
-                                resource.as_str()
-                            ),
+                            format!("must be null or a field of {} (or custom.<name>)", resource.as_str()),
                         )),
                     }
                 }
@@ -198,45 +165,31 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
                     }
                 }
             }
-            Some(_) => errors.push(FieldError::new(
-                "mappings",
-                "invalid",
-                "must be an object of header to field",
-            )),
+            Some(_) => errors.push(FieldError::new("mappings", "invalid", "must be an object of header to field")),
         }
     }
     match (resource_type, identifier_field, retention) {
-        (Some(resource_type), Some(identifier_field), Some(retention)) if errors.is_empty() => {
-            Ok(CreateRequest {
-                resource_type,
-                identifier_field,
-                mappings,
-                reference,
-                reference_origin,
-                metadata,
-                retention,
-            })
-        }
+        (Some(resource_type), Some(identifier_field), Some(retention)) if errors.is_empty() => Ok(CreateRequest {
+            resource_type,
+            identifier_field,
+            mappings,
+            reference,
+            reference_origin,
+            metadata,
+            retention,
+        }),
         _ => Err(errors),
     }
 }
 
-fn expect_one_of(
-    obj: &Map<String, Value>,
-    field: &str,
-    allowed: &[&str],
-    errors: &mut Vec<FieldError>,
-) {
+fn expect_one_of(obj: &Map<String, Value>, field: &str, allowed: &[&str], errors: &mut Vec<FieldError>) {
     match obj.get(field) {
         None => {}
         Some(Value::String(s)) if allowed.contains(&s.as_str()) => {}
         Some(_) => errors.push(FieldError::new(
             field,
             "invalid",
-            format!(
-                "must be one of: {} (others are not supported yet)",
-                allowed.join(", ")
-            ),
+            format!("must be one of: {} (others are not supported yet)", allowed.join(", ")),
         )),
     }
 }
@@ -246,11 +199,7 @@ fn text(obj: &Map<String, Value>, field: &str, errors: &mut Vec<FieldError>) -> 
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.len() <= MAX_TEXT => Some(s.clone()),
         Some(_) => {
-            errors.push(FieldError::new(
-                field,
-                "invalid",
-                format!("must be a string of at most {MAX_TEXT} bytes"),
-            ));
+            errors.push(FieldError::new(field, "invalid", format!("must be a string of at most {MAX_TEXT} bytes")));
             None
         }
     }
@@ -299,16 +248,9 @@ fn retention(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<(
         }
     });
     match days {
-        Some(d) if (1..=90).contains(&d) => Some((
-            v.as_str().unwrap_or_default().to_string(),
-            Duration::days(d),
-        )),
+        Some(d) if (1..=90).contains(&d) => Some((v.as_str().unwrap_or_default().to_string(), Duration::days(d))),
         _ => {
-            errors.push(FieldError::new(
-                "retention",
-                "invalid",
-                "must be an ISO 8601 duration from P1D to P90D",
-            ));
+            errors.push(FieldError::new("retention", "invalid", "must be an ISO 8601 duration from P1D to P90D"));
             None
         }
     }
@@ -318,13 +260,8 @@ pub async fn create_import(svc: &Services, tenant_id: &str, body: &[u8]) -> Resu
     let req = parse_create(body).map_err(Error::Invalid)?;
     let id = import::new_import_id();
     let now = time_fmt::now();
-    let upload = svc
-        .files
-        .presign_upload(
-            &import::upload_key(tenant_id, &id),
-            svc.settings.upload_url_ttl_secs,
-        )
-        .await?;
+    let upload =
+        svc.files.presign_upload(&import::upload_key(tenant_id, &id), svc.settings.upload_url_ttl_secs).await?;
     let import = Import {
         id,
         tenant_id: tenant_id.to_string(),
@@ -347,9 +284,7 @@ pub async fn create_import(svc: &Services, tenant_id: &str, body: &[u8]) -> Resu
         has_upload_file: false,
         has_errors_file: false,
         file: None,
-        links: Links {
-            upload: Some(upload),
-        },
+        links: Links { upload: Some(upload) },
         created_at: now,
         updated_at: now,
         started_at: None,
@@ -366,19 +301,11 @@ pub async fn get_import(svc: &Services, tenant_id: &str, import_id: &str) -> Res
     if !import::is_import_id(import_id) {
         return Err(Error::NotFound);
     }
-    svc.imports
-        .get(tenant_id, import_id)
-        .await?
-        .map(|(i, _)| i)
-        .ok_or(Error::NotFound)
+    svc.imports.get(tenant_id, import_id).await?.map(|(i, _)| i).ok_or(Error::NotFound)
 }
 
 /// `limit` 1..=100 (default 20), an opaque `cursor` from the previous page, `status` filter.
-pub async fn list_imports(
-    svc: &Services,
-    tenant_id: &str,
-    query: &HashMap<String, String>,
-) -> Result<Listing<Import>> {
+pub async fn list_imports(svc: &Services, tenant_id: &str, query: &HashMap<String, String>) -> Result<Listing<Import>> {
     let mut errors = Vec::new();
     check_query(query, &["status", "limit", "cursor"], &mut errors);
     let limit = limit(query, &mut errors);
@@ -395,19 +322,8 @@ pub async fn list_imports(
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }
-    let page = svc
-        .imports
-        .list(
-            tenant_id,
-            status,
-            limit,
-            query.get("cursor").map(String::as_str),
-        )
-        .await?;
-    Ok(Listing {
-        data: page.items,
-        next_cursor: page.next_cursor,
-    })
+    let page = svc.imports.list(tenant_id, status, limit, query.get("cursor").map(String::as_str)).await?;
+    Ok(Listing { data: page.items, next_cursor: page.next_cursor })
 }
 
 pub async fn list_records(
@@ -423,47 +339,23 @@ pub async fn list_records(
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }
-    let page = svc
-        .records
-        .list(
-            tenant_id,
-            resource,
-            limit,
-            query.get("cursor").map(String::as_str),
-        )
-        .await?;
-    Ok(Listing {
-        data: page.items.iter().map(StoredRecord::to_json).collect(),
-        next_cursor: page.next_cursor,
-    })
+    let page = svc.records.list(tenant_id, resource, limit, query.get("cursor").map(String::as_str)).await?;
+    Ok(Listing { data: page.items.iter().map(StoredRecord::to_json).collect(), next_cursor: page.next_cursor })
 }
 
-pub async fn get_record(
-    svc: &Services,
-    tenant_id: &str,
-    resource_type: &str,
-    identifier: &str,
-) -> Result<Value> {
+pub async fn get_record(svc: &Services, tenant_id: &str, resource_type: &str, identifier: &str) -> Result<Value> {
     let resource = ResourceType::parse(resource_type).ok_or(Error::NotFound)?;
     let field = resource.default_identifier();
     let id = normalize_identifier(resource, field, identifier.trim());
     if id.is_empty() {
         return Err(Error::NotFound);
     }
-    svc.records
-        .get(tenant_id, resource, &id)
-        .await?
-        .map(|r| r.to_json())
-        .ok_or(Error::NotFound)
+    svc.records.get(tenant_id, resource, &id).await?.map(|r| r.to_json()).ok_or(Error::NotFound)
 }
 
 fn check_query(query: &HashMap<String, String>, allowed: &[&str], errors: &mut Vec<FieldError>) {
     for key in query.keys().filter(|k| !allowed.contains(&k.as_str())) {
-        errors.push(FieldError::new(
-            key,
-            "unknown_parameter",
-            format!("allowed: {}", allowed.join(", ")),
-        ));
+        errors.push(FieldError::new(key, "unknown_parameter", format!("allowed: {}", allowed.join(", "))));
     }
 }
 
@@ -473,11 +365,7 @@ fn limit(query: &HashMap<String, String>, errors: &mut Vec<FieldError>) -> usize
         Some(s) => match s.parse::<usize>() {
             Ok(n) if (1..=100).contains(&n) => n,
             _ => {
-                errors.push(FieldError::new(
-                    "limit",
-                    "invalid",
-                    "must be a whole number from 1 to 100",
-                ));
+                errors.push(FieldError::new("limit", "invalid", "must be a whole number from 1 to 100"));
                 20
             }
         },
@@ -489,19 +377,12 @@ mod tests {
     use super::*;
 
     fn fields(body: &str) -> Vec<String> {
-        parse_create(body.as_bytes())
-            .err()
-            .unwrap()
-            .into_iter()
-            .map(|e| e.field)
-            .collect()
+        parse_create(body.as_bytes()).err().unwrap().into_iter().map(|e| e.field).collect()
     }
 
     #[test]
     fn minimal_body_gets_defaults() {
-        let r = parse_create(br#"{"resource_type":"contact"}"#)
-            .ok()
-            .unwrap();
+        let r = parse_create(br#"{"resource_type":"contact"}"#).ok().unwrap();
         assert_eq!(r.identifier_field, "email");
         assert_eq!(r.retention.0, "P7D");
     }
@@ -512,18 +393,12 @@ mod tests {
             r#"{"resource_type":"contact","colour":1,"format":"xml","retention":"P1Y","dry_run":true,"mappings":{"A":"nope"}}"#,
         );
         for expected in ["colour", "format", "retention", "dry_run", "mappings.A"] {
-            assert!(
-                f.contains(&expected.to_string()),
-                "{expected} missing from {f:?}"
-            );
+            assert!(f.contains(&expected.to_string()), "{expected} missing from {f:?}");
         }
         assert_eq!(fields("{}"), vec!["resource_type"]);
         assert_eq!(fields("[1]"), vec!["body"]);
         assert_eq!(fields("not json"), vec!["body"]);
-        assert_eq!(
-            fields(r#"{"resource_type":"contact","identifier_field":"tags"}"#),
-            vec!["identifier_field"]
-        );
+        assert_eq!(fields(r#"{"resource_type":"contact","identifier_field":"tags"}"#), vec!["identifier_field"]);
     }
 
     #[test]
@@ -534,14 +409,8 @@ mod tests {
 
     #[test]
     fn retention_accepts_days_and_weeks_in_range() {
-        for (v, ok) in [
-            ("P1D", true),
-            ("P90D", true),
-            ("P2W", true),
-            ("P91D", false),
-            ("P0D", false),
-            ("PT1H", false),
-        ] {
+        for (v, ok) in [("P1D", true), ("P90D", true), ("P2W", true), ("P91D", false), ("P0D", false), ("PT1H", false)]
+        {
             let body = format!(r#"{{"resource_type":"contact","retention":"{v}"}}"#);
             assert_eq!(parse_create(body.as_bytes()).is_ok(), ok, "{v}");
         }

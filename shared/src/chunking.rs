@@ -57,31 +57,21 @@ pub struct ScanRules<'a> {
 
 /// Rows are numbered from 1 for the first record after the header.
 pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, BadFile> {
-    let mut sniff = Sniff {
-        inner: reader,
-        first: Vec::new(),
-    };
+    let mut sniff = Sniff { inner: reader, first: Vec::new() };
     let mut csv = csv_reader(&mut sniff, true);
     let headers: Vec<String> = match csv.headers() {
-        Ok(h) if !h.is_empty() && !(h.len() == 1 && h[0].trim().is_empty()) => {
+        Ok(h) if !h.iter().all(|name| name.trim().is_empty()) => {
             h.iter().map(|s| s.trim().to_string()).collect()
         }
         Ok(_) => return Err(BadFile::NoHeader),
         Err(e) => return Err(unreadable(0, &e)),
     };
     let columns = mapping::resolve(rules.resource, &headers, rules.explicit).map_err(|errs| {
-        BadFile::Mapping(
-            errs.iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
+        BadFile::Mapping(errs.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))
     })?;
     check_header(&headers, &columns)?;
     if columns.column_of(rules.identifier_field).is_none() {
-        return Err(BadFile::NoIdentifierColumn(
-            rules.identifier_field.to_string(),
-        ));
+        return Err(BadFile::NoIdentifierColumn(rules.identifier_field.to_string()));
     }
     let row_rules = RowRules {
         resource: rules.resource,
@@ -102,7 +92,7 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Bad
         }
         row += 1;
         let start = record.position().map_or(0, |p| p.byte());
-        if (row - 1) % rules.chunk_rows == 0 {
+        if (row - 1).is_multiple_of(rules.chunk_rows) {
             if let Some(last) = chunks.last_mut() {
                 last.end = start;
             }
@@ -128,11 +118,7 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Bad
     }
     drop(csv);
     let had_bom = sniff.first.starts_with(b"\xEF\xBB\xBF");
-    let line_ending = if sniff.first.windows(2).any(|w| w == b"\r\n") {
-        "crlf"
-    } else {
-        "lf"
-    };
+    let line_ending = if sniff.first.windows(2).any(|w| w == b"\r\n") { "crlf" } else { "lf" };
     let file = FileInfo {
         size,
         rows: row,
@@ -141,20 +127,12 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Bad
         had_bom,
         line_ending: line_ending.into(),
     };
-    Ok(Scan {
-        headers,
-        columns,
-        chunks,
-        file,
-    })
+    Ok(Scan { headers, columns, chunks, file })
 }
 
 /// The one CSV dialect of prevalidation and transform, so both see the same records.
 pub fn csv_reader<R: Read>(reader: R, has_headers: bool) -> csv::Reader<R> {
-    csv::ReaderBuilder::new()
-        .has_headers(has_headers)
-        .flexible(true)
-        .from_reader(reader)
+    csv::ReaderBuilder::new().has_headers(has_headers).flexible(true).from_reader(reader)
 }
 
 fn check_header(headers: &[String], columns: &ColumnMap) -> Result<(), BadFile> {

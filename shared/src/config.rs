@@ -23,29 +23,14 @@ impl Settings {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let required = |name: &'static str| {
-            get(name)
-                .filter(|v| !v.is_empty())
-                .ok_or(Error::MissingEnv(name))
-        };
-        let number = |name: &'static str,
-                      default: u64,
-                      range: std::ops::RangeInclusive<u64>|
-         -> Result<u64> {
+        let required = |name: &'static str| get(name).filter(|v| !v.is_empty()).ok_or(Error::MissingEnv(name));
+        let number = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64> {
             match get(name).filter(|v| !v.is_empty()) {
                 None => Ok(default),
-                Some(v) => v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| range.contains(n))
-                    .ok_or_else(|| Error::BadEnv {
-                        name,
-                        message: format!(
-                            "expected a whole number in {}..={}",
-                            range.start(),
-                            range.end()
-                        ),
-                    }),
+                Some(v) => v.parse::<u64>().ok().filter(|n| range.contains(n)).ok_or_else(|| Error::BadEnv {
+                    name,
+                    message: format!("expected a whole number in {}..={}", range.start(), range.end()),
+                }),
             }
         };
         Ok(Self {
@@ -67,10 +52,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     const FULL: &[(&str, &str)] = &[
@@ -85,10 +67,7 @@ mod tests {
     fn missing_variable_is_named() {
         let vars = env(&FULL[1..]);
         let err = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "environment variable IMPORTS_TABLE is not set"
-        );
+        assert_eq!(err.to_string(), "environment variable IMPORTS_TABLE is not set");
     }
 
     #[test]

@@ -13,11 +13,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            code,
-            message: message.into(),
-        }
+        Self { field: field.into(), code, message: message.into() }
     }
 }
 
@@ -35,10 +31,7 @@ pub enum Error {
     BadEnv { name: &'static str, message: String },
     /// An AWS call failed; the message is retried by its queue.
     #[error("{service} call failed: {message}")]
-    Aws {
-        service: &'static str,
-        message: String,
-    },
+    Aws { service: &'static str, message: String },
     /// A concurrent writer kept winning; retrying later may succeed.
     #[error("contention: {0}")]
     Contention(String),
@@ -50,19 +43,12 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn invalid(
-        field: impl Into<String>,
-        code: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn invalid(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
         Error::Invalid(vec![FieldError::new(field, code, message)])
     }
 
     pub fn aws(service: &'static str, err: impl std::fmt::Display) -> Self {
-        Error::Aws {
-            service,
-            message: err.to_string(),
-        }
+        Error::Aws { service, message: err.to_string() }
     }
 }
 

@@ -54,14 +54,7 @@ impl Status {
     }
 
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            Status::Completed
-                | Status::Failed
-                | Status::Expired
-                | Status::TimedOut
-                | Status::Interrupted
-        )
+        matches!(self, Status::Completed | Status::Failed | Status::Expired | Status::TimedOut | Status::Interrupted)
     }
 }
 
@@ -187,9 +180,7 @@ pub struct Progress {
 
 impl Progress {
     pub fn is_done(&self) -> bool {
-        self.dispatched
-            && self.chunks_transformed == self.chunks_total
-            && self.batches_done == self.batches_planned
+        self.dispatched && self.chunks_transformed == self.chunks_total && self.batches_done == self.batches_planned
     }
 }
 
@@ -200,8 +191,7 @@ pub fn new_import_id() -> String {
 
 /// Import ids come from clients in paths; only ours pass.
 pub fn is_import_id(s: &str) -> bool {
-    s.strip_prefix("imp_")
-        .is_some_and(|u| u.len() == 26 && u.bytes().all(|b| b.is_ascii_alphanumeric()))
+    s.strip_prefix("imp_").is_some_and(|u| u.len() == 26 && u.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// Where an import's uploaded file lives. Tenant ids are checked at the edge to be key-safe.
@@ -248,20 +238,12 @@ mod tests {
 
     #[test]
     fn progress_is_done_only_when_everything_closed() {
-        let mut p = Progress {
-            dispatched: true,
-            chunks_total: 2,
-            chunks_transformed: 2,
-            batches_planned: 3,
-            batches_done: 3,
-        };
+        let mut p =
+            Progress { dispatched: true, chunks_total: 2, chunks_transformed: 2, batches_planned: 3, batches_done: 3 };
         assert!(p.is_done());
         p.batches_done = 2;
         assert!(!p.is_done());
-        p = Progress {
-            dispatched: false,
-            ..Progress::default()
-        };
+        p = Progress { dispatched: false, ..Progress::default() };
         assert!(!p.is_done());
     }
 }

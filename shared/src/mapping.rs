@@ -17,84 +17,42 @@ pub struct ColumnMap {
 impl ColumnMap {
     /// Every header with its field or null, as the import reports its resolved `mappings`.
     pub fn resolved(&self, headers: &[String]) -> BTreeMap<String, Option<String>> {
-        headers
-            .iter()
-            .cloned()
-            .zip(self.columns.iter().cloned())
-            .collect()
+        headers.iter().cloned().zip(self.columns.iter().cloned()).collect()
     }
 
     pub fn column_of(&self, field: &str) -> Option<usize> {
-        self.columns
-            .iter()
-            .position(|c| c.as_deref() == Some(field))
+        self.columns.iter().position(|c| c.as_deref() == Some(field))
     }
 }
 
 /// Lower-case letters and digits only: `E-mail Address` → `emailaddress`.
 fn squash(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
+    s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 
 /// Common names for each field, squashed. The field's own name matches too.
 fn synonyms(resource: ResourceType, field: &str) -> &'static [&'static str] {
     match (resource, field) {
-        (ResourceType::Contact, "email") => &[
-            "emailaddress",
-            "mail",
-            "primaryemail",
-            "primaryemailaddress",
-            "workemail",
-            "contactemail",
-        ],
-        (ResourceType::Contact, "first_name") => {
-            &["first", "firstname", "givenname", "fname", "forename"]
+        (ResourceType::Contact, "email") => {
+            &["emailaddress", "mail", "primaryemail", "primaryemailaddress", "workemail", "contactemail"]
         }
-        (ResourceType::Contact, "last_name") => {
-            &["last", "lastname", "surname", "familyname", "lname"]
+        (ResourceType::Contact, "first_name") => &["first", "firstname", "givenname", "fname", "forename"],
+        (ResourceType::Contact, "last_name") => &["last", "lastname", "surname", "familyname", "lname"],
+        (ResourceType::Contact, "phone") => {
+            &["phonenumber", "primaryphone", "telephone", "tel", "mobile", "mobilephone", "cellphone", "workphone"]
         }
-        (ResourceType::Contact, "phone") => &[
-            "phonenumber",
-            "primaryphone",
-            "telephone",
-            "tel",
-            "mobile",
-            "mobilephone",
-            "cellphone",
-            "workphone",
-        ],
-        (ResourceType::Contact, "company") => {
-            &["companyname", "organization", "organisation", "employer"]
-        }
+        (ResourceType::Contact, "company") => &["companyname", "organization", "organisation", "employer"],
         (ResourceType::Contact, "title") => &["jobtitle", "position"],
         (ResourceType::Contact, "city") => &["town", "mailingcity"],
-        (ResourceType::Contact, "region") => &[
-            "state",
-            "province",
-            "stateprovince",
-            "mailingstate",
-            "county",
-        ],
+        (ResourceType::Contact, "region") => &["state", "province", "stateprovince", "mailingstate", "county"],
         (ResourceType::Contact, "country") => &["countrycode", "mailingcountry"],
-        (ResourceType::Contact, "postal_code") => &[
-            "postcode",
-            "zip",
-            "zipcode",
-            "postalcode",
-            "mailingpostalcode",
-            "mailingzip",
-        ],
+        (ResourceType::Contact, "postal_code") => {
+            &["postcode", "zip", "zipcode", "postalcode", "mailingpostalcode", "mailingzip"]
+        }
         (ResourceType::Contact, "external_id") => &["externalid", "contactid"],
-        (ResourceType::Account, "name") => {
-            &["accountname", "companyname", "company", "organization"]
-        }
+        (ResourceType::Account, "name") => &["accountname", "companyname", "company", "organization"],
         (ResourceType::Account, "domain") => &["website", "companydomain"],
-        (ResourceType::Account, "employees") => {
-            &["numberofemployees", "employeecount", "headcount"]
-        }
+        (ResourceType::Account, "employees") => &["numberofemployees", "employeecount", "headcount"],
         (ResourceType::Account, "annual_revenue") => &["revenue", "annualrevenue"],
         (ResourceType::Account, "external_id") => &["externalid", "accountid"],
         (ResourceType::Group, "name") => &["groupname", "group", "list", "listname"],
@@ -107,19 +65,12 @@ fn auto_match(resource: ResourceType, header: &str) -> Option<&'static str> {
     if key.is_empty() {
         return None;
     }
-    resource
-        .fields()
-        .iter()
-        .copied()
-        .find(|f| squash(f) == key || synonyms(resource, f).contains(&key.as_str()))
+    resource.fields().iter().copied().find(|f| squash(f) == key || synonyms(resource, f).contains(&key.as_str()))
 }
 
 /// Columns our own errors files add; ignored so a fixed errors file imports as it is.
 fn is_error_column(header: &str) -> bool {
-    matches!(
-        header,
-        "error_row" | "error_field" | "error_code" | "error_message"
-    )
+    matches!(header, "error_row" | "error_field" | "error_code" | "error_message")
 }
 
 /// Resolves every header to a field. Explicit mappings win; a field claimed twice, or an explicit
@@ -139,9 +90,7 @@ pub fn resolve(
             None => {
                 let found = auto_match(resource, header).map(str::to_string);
                 // An explicit mapping elsewhere takes the field; auto-matching never steals it.
-                let taken = found
-                    .as_ref()
-                    .is_some_and(|f| explicit.values().any(|v| v.as_ref() == Some(f)));
+                let taken = found.as_ref().is_some_and(|f| explicit.values().any(|v| v.as_ref() == Some(f)));
                 if found.is_none() || taken {
                     unmapped.push(header.clone());
                     None
@@ -183,14 +132,7 @@ mod tests {
 
     #[test]
     fn auto_matches_case_punctuation_and_synonyms() {
-        let h = headers(&[
-            "E-mail Address",
-            "First Name",
-            "lname",
-            "Zip Code",
-            "Mailing State",
-            "Favourite Colour",
-        ]);
+        let h = headers(&["E-mail Address", "First Name", "lname", "Zip Code", "Mailing State", "Favourite Colour"]);
         let m = resolve(ResourceType::Contact, &h, &BTreeMap::new()).unwrap();
         assert_eq!(
             m.columns,
@@ -211,10 +153,7 @@ mod tests {
         let h = headers(&["Primary Email", "Spouse Email", "email-address"]);
         let m = resolve(ResourceType::Contact, &h, &BTreeMap::new()).unwrap();
         assert_eq!(m.column_of("email"), Some(0));
-        assert_eq!(
-            m.unmapped,
-            vec!["Spouse Email".to_string(), "email-address".to_string()]
-        );
+        assert_eq!(m.unmapped, vec!["Spouse Email".to_string(), "email-address".to_string()]);
     }
 
     #[test]
@@ -226,10 +165,7 @@ mod tests {
             ("Email".to_string(), None),
         ]);
         let m = resolve(ResourceType::Contact, &h, &explicit).unwrap();
-        assert_eq!(
-            m.columns,
-            vec![None, Some("email".into()), Some("custom.notes".into())]
-        );
+        assert_eq!(m.columns, vec![None, Some("email".into()), Some("custom.notes".into())]);
         assert!(m.unmapped.is_empty());
     }
 

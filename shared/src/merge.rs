@@ -79,21 +79,13 @@ mod tests {
     use serde_json::json;
 
     fn candidate(fields: Value) -> Candidate {
-        Candidate {
-            row: 1,
-            identifier: "a@b.co".into(),
-            fields: fields.as_object().unwrap().clone(),
-        }
+        Candidate { row: 1, identifier: "a@b.co".into(), fields: fields.as_object().unwrap().clone() }
     }
 
     #[test]
     fn creates_without_nulls() {
-        let (o, r) = merge(
-            None,
-            &candidate(json!({"email": "a@b.co", "phone": null})),
-            "imp_1",
-            OffsetDateTime::UNIX_EPOCH,
-        );
+        let (o, r) =
+            merge(None, &candidate(json!({"email": "a@b.co", "phone": null})), "imp_1", OffsetDateTime::UNIX_EPOCH);
         assert_eq!(o, Outcome::Created);
         let r = r.unwrap();
         assert_eq!(Value::Object(r.fields), json!({"email": "a@b.co"}));
@@ -124,10 +116,7 @@ mod tests {
         );
         assert_eq!(o, Outcome::Updated);
         let r = r.unwrap();
-        assert_eq!(
-            Value::Object(r.fields),
-            json!({"email": "a@b.co", "first_name": "Ann"})
-        );
+        assert_eq!(Value::Object(r.fields), json!({"email": "a@b.co", "first_name": "Ann"}));
         assert_eq!((r.version, r.last_import_id.as_str()), (2, "imp_2"));
     }
 }

@@ -54,8 +54,8 @@ pub trait ImportStore: Send + Sync {
         batches: u64,
         tally: &Tally,
     ) -> Result<bool>;
-    /// queued or processing → completed.
-    async fn complete(&self, tenant_id: &str, import_id: &str) -> Result<()>;
+    /// queued or processing → completed; false when another step completed it first.
+    async fn complete(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
     /// Any status but a final one → failed with a reason.
     async fn fail(&self, tenant_id: &str, import_id: &str, reason: &str) -> Result<()>;
 }
@@ -90,12 +90,7 @@ pub enum Applied {
 
 #[async_trait]
 pub trait RecordStore: Send + Sync {
-    async fn get(
-        &self,
-        tenant_id: &str,
-        resource: ResourceType,
-        identifier: &str,
-    ) -> Result<Option<StoredRecord>>;
+    async fn get(&self, tenant_id: &str, resource: ResourceType, identifier: &str) -> Result<Option<StoredRecord>>;
     async fn get_many(
         &self,
         tenant_id: &str,

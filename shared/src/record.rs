@@ -104,18 +104,9 @@ impl StoredRecord {
     /// The record as the API shows it: its fields, then the bookkeeping the store keeps.
     pub fn to_json(&self) -> Value {
         let mut out = self.fields.clone();
-        out.insert(
-            "created_at".into(),
-            Value::String(crate::time_fmt::rfc3339(self.created_at)),
-        );
-        out.insert(
-            "updated_at".into(),
-            Value::String(crate::time_fmt::rfc3339(self.updated_at)),
-        );
-        out.insert(
-            "last_import_id".into(),
-            Value::String(self.last_import_id.clone()),
-        );
+        out.insert("created_at".into(), Value::String(crate::time_fmt::rfc3339(self.created_at)));
+        out.insert("updated_at".into(), Value::String(crate::time_fmt::rfc3339(self.updated_at)));
+        out.insert("last_import_id".into(), Value::String(self.last_import_id.clone()));
         Value::Object(out)
     }
 }

@@ -51,13 +51,7 @@ mod tests {
 
     #[test]
     fn processed_counts_every_outcome_once() {
-        let t = Tally {
-            created: 3,
-            updated: 2,
-            unchanged: 1,
-            duplicates: 4,
-            errors: 5,
-        };
+        let t = Tally { created: 3, updated: 2, unchanged: 1, duplicates: 4, errors: 5 };
         assert_eq!(t.processed(), 15);
         assert_eq!(t.increments()[0], ("processed", 15));
     }

@@ -38,35 +38,25 @@ pub struct RowRules<'a> {
 
 impl RowRules<'_> {
     pub fn build(&self, row: u64, values: &csv::StringRecord) -> Result<Candidate, Vec<RowError>> {
-        let error =
-            |column: Option<&String>, field: Option<&str>, code: &str, message: String| RowError {
-                row,
-                column: column.cloned(),
-                field: field.map(str::to_string),
-                code: code.to_string(),
-                message,
-            };
+        let error = |column: Option<&String>, field: Option<&str>, code: &str, message: String| RowError {
+            row,
+            column: column.cloned(),
+            field: field.map(str::to_string),
+            code: code.to_string(),
+            message,
+        };
         if values.len() != self.headers.len() {
             return Err(vec![error(
                 None,
                 None,
                 "ragged_row",
-                format!(
-                    "row has {} values, the header has {} columns",
-                    values.len(),
-                    self.headers.len()
-                ),
+                format!("row has {} values, the header has {} columns", values.len(), self.headers.len()),
             )]);
         }
         let mut errors = Vec::new();
         let mut fields = Map::new();
         let mut identifier = None;
-        for ((header, field), raw) in self
-            .headers
-            .iter()
-            .zip(&self.columns.columns)
-            .zip(values.iter())
-        {
+        for ((header, field), raw) in self.headers.iter().zip(&self.columns.columns).zip(values.iter()) {
             let Some(field) = field.as_deref() else {
                 continue;
             };
@@ -88,15 +78,11 @@ impl RowRules<'_> {
                 }
             };
             if field == self.identifier_field {
-                identifier = value
-                    .as_str()
-                    .map(|v| normalize_identifier(self.resource, field, v));
+                identifier = value.as_str().map(|v| normalize_identifier(self.resource, field, v));
             }
             match custom_name(field) {
                 Some(name) => {
-                    let custom = fields
-                        .entry("custom")
-                        .or_insert_with(|| Value::Object(Map::new()));
+                    let custom = fields.entry("custom").or_insert_with(|| Value::Object(Map::new()));
                     if let Value::Object(m) = custom {
                         m.insert(name.to_string(), value);
                     }
@@ -107,20 +93,11 @@ impl RowRules<'_> {
             }
         }
         match identifier {
-            Some(identifier) if errors.is_empty() => Ok(Candidate {
-                row,
-                identifier,
-                fields,
-            }),
+            Some(identifier) if errors.is_empty() => Ok(Candidate { row, identifier, fields }),
             Some(_) => Err(errors),
             None => {
-                let column = self
-                    .columns
-                    .column_of(self.identifier_field)
-                    .map(|i| &self.headers[i]);
-                let already = errors
-                    .iter()
-                    .any(|e| e.field.as_deref() == Some(self.identifier_field));
+                let column = self.columns.column_of(self.identifier_field).map(|i| &self.headers[i]);
+                let already = errors.iter().any(|e| e.field.as_deref() == Some(self.identifier_field));
                 if !already {
                     errors.push(error(
                         column,
@@ -145,19 +122,14 @@ pub fn normalize_identifier(resource: ResourceType, field: &str, value: &str) ->
 }
 
 /// Checks one trimmed value; the empty string is null.
-fn check_value(
-    resource: ResourceType,
-    field: &str,
-    value: &str,
-) -> Result<Value, (&'static str, String)> {
+fn check_value(resource: ResourceType, field: &str, value: &str) -> Result<Value, (&'static str, String)> {
     if value.is_empty() {
         return Ok(Value::Null);
     }
     match (resource, field) {
-        (ResourceType::Contact, "email") if !is_valid_email(value) => Err((
-            "invalid_email",
-            format!("`{value}` is not a valid email address"),
-        )),
+        (ResourceType::Contact, "email") if !is_valid_email(value) => {
+            Err(("invalid_email", format!("`{value}` is not a valid email address")))
+        }
         _ => Ok(Value::String(value.to_string())),
     }
 }
@@ -172,9 +144,7 @@ pub fn is_valid_email(s: &str) -> bool {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+        && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = domain.len() <= 253
         && labels.len() >= 2
@@ -185,9 +155,7 @@ pub fn is_valid_email(s: &str) -> bool {
                 && !l.ends_with('-')
                 && l.chars().all(|c| c.is_alphanumeric() || c == '-')
         })
-        && labels
-            .last()
-            .is_some_and(|tld| tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic));
+        && labels.last().is_some_and(|tld| tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic));
     s.len() <= 254 && local_ok && domain_ok
 }
 
@@ -200,12 +168,7 @@ mod tests {
     fn rules_for(headers: &[String], columns: &ColumnMap) -> RowRules<'static> {
         let headers: &'static [String] = Box::leak(headers.to_vec().into_boxed_slice());
         let columns: &'static ColumnMap = Box::leak(Box::new(columns.clone()));
-        RowRules {
-            resource: ResourceType::Contact,
-            identifier_field: "email",
-            headers,
-            columns,
-        }
+        RowRules { resource: ResourceType::Contact, identifier_field: "email", headers, columns }
     }
 
     fn rules(h: &[&str]) -> RowRules<'static> {
@@ -220,26 +183,12 @@ mod tests {
 
     #[test]
     fn emails() {
-        for ok in [
-            "a@b.co",
-            "first.last+tag@example.com",
-            "o'hara@sub.example.org",
-            "josé@exämple.de",
-        ] {
+        for ok in ["a@b.co", "first.last+tag@example.com", "o'hara@sub.example.org", "josé@exämple.de"] {
             assert!(is_valid_email(ok), "{ok}");
         }
-        for bad in [
-            "",
-            "plain",
-            "a@b",
-            "a@b.c",
-            "@b.com",
-            "a@.com",
-            "a..b@c.com",
-            "a b@c.com",
-            "a@-b.com",
-            "invalidemail!",
-        ] {
+        for bad in
+            ["", "plain", "a@b", "a@b.c", "@b.com", "a@.com", "a..b@c.com", "a b@c.com", "a@-b.com", "invalidemail!"]
+        {
             assert!(!is_valid_email(bad), "{bad}");
         }
     }
@@ -259,9 +208,7 @@ mod tests {
         let headers = vec!["email".to_string(), "Notes".to_string()];
         let explicit = BTreeMap::from([("Notes".to_string(), Some("custom.notes".to_string()))]);
         let columns = resolve(ResourceType::Contact, &headers, &explicit).unwrap();
-        let c = rules_for(&headers, &columns)
-            .build(1, &rec(&["a@b.co", "hi"]))
-            .unwrap();
+        let c = rules_for(&headers, &columns).build(1, &rec(&["a@b.co", "hi"])).unwrap();
         assert_eq!(c.fields["custom"]["notes"], "hi");
     }
 

@@ -1,1 +1,75 @@
-//! Integration tests live in tests/.
+//! Helpers of the integration tests: a local host of its own per test (a unique prefix keeps
+//! stacks apart on one emulator), sample files, and listing helpers.
+
+use std::time::Duration;
+
+use local::{LocalHost, Options};
+use serde_json::Value;
+
+/// Generous: the emulator is slow on a loaded 2-core machine, and a test waits only on failure.
+pub const IMPORT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A host on a fresh stack; the emulator comes from `AWS_ENDPOINT_URL` (`make test` sets it).
+pub async fn host(configure: impl FnOnce(&mut Options)) -> LocalHost {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "AWS_ENDPOINT_URL is not set: run the integration tests with `make test`"
+    );
+    for (k, v) in [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")] {
+        if std::env::var(k).is_err() {
+            // Tests share one process; every thread sets the same values.
+            unsafe { std::env::set_var(k, v) };
+        }
+    }
+    shared::logging::init();
+    let prefix = format!("t{}", ulid::Ulid::generate().to_string().to_lowercase());
+    let mut options = Options::new(prefix, "127.0.0.1:0".parse().expect("address"));
+    options.jwt_secret = "test-secret".into();
+    configure(&mut options);
+    LocalHost::start(options).await.expect("local host starts")
+}
+
+/// A contacts CSV of `rows` rows; the rows numbered in `invalid` (1-based) get a bad email.
+pub fn contacts_csv(rows: usize, invalid: &[usize]) -> Vec<u8> {
+    let mut out = String::from("Email Address,First Name,Last Name,Company,Notes\r\n");
+    for i in 1..=rows {
+        let email =
+            if invalid.contains(&i) { format!("broken-{i}-at-example") } else { format!("Person{i}@Example.com") };
+        out.push_str(&format!("{email},First{i},Last{i},\"Company {}, Inc.\",\"line one\nline two\"\r\n", i % 7));
+    }
+    out.into_bytes()
+}
+
+/// Every record of a type, following the cursors.
+pub async fn all_records(client: &local::client::Client, resource: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/records/{resource}?limit=100&cursor={c}"),
+            None => format!("/v1/records/{resource}?limit=100"),
+        };
+        let (status, page) = client.get(&path).await.expect("list records");
+        assert_eq!(status, 200, "{page}");
+        out.extend(page["data"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return out,
+        }
+    }
+}
+
+/// A record without what differs between two runs of the same import.
+pub fn fields_only(record: &Value) -> Value {
+    let mut r = record.clone();
+    if let Some(m) = r.as_object_mut() {
+        for k in ["created_at", "updated_at", "last_import_id"] {
+            m.remove(k);
+        }
+    }
+    r
+}
+
+pub fn stat(import: &Value, name: &str) -> u64 {
+    import["stats"][name].as_u64().unwrap_or_else(|| panic!("stats.{name} missing in {import}"))
+}

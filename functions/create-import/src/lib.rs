@@ -9,8 +9,5 @@ pub async fn handler(svc: &Services, req: Request) -> Result<Response<Body>, Err
         Ok(t) => t,
         Err(e) => return Ok(error_response(&e)),
     };
-    Ok(respond(
-        201,
-        api::create_import(svc, &tenant, body_bytes(&req)).await,
-    ))
+    Ok(respond(201, api::create_import(svc, &tenant, body_bytes(&req)).await))
 }

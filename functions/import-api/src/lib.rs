@@ -19,13 +19,10 @@ pub async fn handler(svc: &Services, req: Request) -> Result<Response<Body>, Err
     Ok(match path.as_slice() {
         ["v1", "imports"] => respond(200, api::list_imports(svc, &tenant, &query).await),
         ["v1", "imports", id] => respond(200, api::get_import(svc, &tenant, id).await),
-        ["v1", "records", resource] => {
-            respond(200, api::list_records(svc, &tenant, resource, &query).await)
+        ["v1", "records", resource] => respond(200, api::list_records(svc, &tenant, resource, &query).await),
+        ["v1", "records", resource, identifier] => {
+            respond(200, api::get_record(svc, &tenant, resource, identifier).await)
         }
-        ["v1", "records", resource, identifier] => respond(
-            200,
-            api::get_record(svc, &tenant, resource, identifier).await,
-        ),
         _ => error_response(&shared::Error::NotFound),
     })
 }

@@ -4,14 +4,9 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
 use shared::Services;
 
-pub async fn handler(
-    svc: &Services,
-    event: LambdaEvent<SqsEvent>,
-) -> Result<SqsBatchResponse, Error> {
-    Ok(
-        shared::edge::sqs::each_message(event.payload, |body| async move {
-            shared::pipeline::transform::run(svc, &body).await
-        })
-        .await,
-    )
+pub async fn handler(svc: &Services, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+    Ok(shared::edge::sqs::each_message(event.payload, |body| async move {
+        shared::pipeline::transform::run(svc, &body).await
+    })
+    .await)
 }

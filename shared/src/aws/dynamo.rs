@@ -31,11 +31,7 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: aws_sdk_dynamodb::Client, settings: &Settings) -> Self {
-        Self {
-            client,
-            imports: settings.imports_table.clone(),
-            records: settings.records_table.clone(),
-        }
+        Self { client, imports: settings.imports_table.clone(), records: settings.records_table.clone() }
     }
 }
 
@@ -108,19 +104,13 @@ struct Increments {
 }
 
 fn increments(tally: &Tally, progress: &[(&str, u64)]) -> Increments {
-    let mut names = HashMap::from([
-        ("#st".to_string(), "stats".to_string()),
-        ("#pr".to_string(), "progress".to_string()),
-        ("#ua".to_string(), "updated_at".to_string()),
-    ]);
+    let mut names =
+        HashMap::from([("#pr".to_string(), "progress".to_string()), ("#ua".to_string(), "updated_at".to_string())]);
     let mut values = HashMap::from([(":now".to_string(), s(time_fmt::rfc3339(time_fmt::now())))]);
     let mut sets = vec!["#ua = :now".to_string()];
-    for (i, (name, by)) in tally
-        .increments()
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, by))| *by > 0)
-    {
+    for (i, (name, by)) in tally.increments().iter().enumerate().filter(|(_, (_, by))| *by > 0) {
+        // DynamoDB rejects names an expression does not use: name `stats` only when it is.
+        names.insert("#st".to_string(), "stats".to_string());
         names.insert(format!("#s{i}"), name.to_string());
         values.insert(format!(":s{i}"), n(by));
         sets.push(format!("#st.#s{i} = #st.#s{i} + :s{i}"));
@@ -130,21 +120,11 @@ fn increments(tally: &Tally, progress: &[(&str, u64)]) -> Increments {
         values.insert(format!(":p{i}"), n(by));
         sets.push(format!("#pr.#p{i} = #pr.#p{i} + :p{i}"));
     }
-    Increments {
-        expression: format!("SET {}", sets.join(", ")),
-        names,
-        values,
-    }
+    Increments { expression: format!("SET {}", sets.join(", ")), names, values }
 }
 
 /// The ledger entry that makes a unit of work count once.
-fn ledger_put(
-    table: &str,
-    tenant_id: &str,
-    import_id: &str,
-    sk: String,
-    ttl: i64,
-) -> Result<TransactWriteItem> {
+fn ledger_put(table: &str, tenant_id: &str, import_id: &str, sk: String, ttl: i64) -> Result<TransactWriteItem> {
     let put = Put::builder()
         .table_name(table)
         .item("pk", s(ledger_pk(tenant_id, import_id)))
@@ -156,12 +136,7 @@ fn ledger_put(
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-fn stats_update(
-    table: &str,
-    tenant_id: &str,
-    import_id: &str,
-    inc: Increments,
-) -> Result<TransactWriteItem> {
+fn stats_update(table: &str, tenant_id: &str, import_id: &str, inc: Increments) -> Result<TransactWriteItem> {
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(import_key(tenant_id, import_id)))
@@ -176,10 +151,7 @@ fn stats_update(
 
 /// How a transaction whose first item is a ledger entry ended.
 fn transaction_outcome(
-    result: Result<
-        (),
-        SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
-    >,
+    result: Result<(), SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>>,
 ) -> Result<Applied> {
     let err = match result {
         Ok(()) => return Ok(Applied::Now),
@@ -189,38 +161,24 @@ fn transaction_outcome(
         Some(TransactWriteItemsError::TransactionCanceledException(c)) => c,
         _ => return Err(ddb_err(err)),
     };
-    let codes: Vec<&str> = cancelled
-        .cancellation_reasons()
-        .iter()
-        .map(|r| r.code().unwrap_or("None"))
-        .collect();
+    let codes: Vec<&str> = cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
     match codes.as_slice() {
         ["ConditionalCheckFailed", ..] => Ok(Applied::Before),
         [_, "ConditionalCheckFailed", ..] => Err(Error::NotFound),
-        rest if rest
-            .iter()
-            .any(|c| *c == "ConditionalCheckFailed" || *c == "TransactionConflict") =>
-        {
+        rest if rest.iter().any(|c| *c == "ConditionalCheckFailed" || *c == "TransactionConflict") => {
             Ok(Applied::Conflict)
         }
         _ => Err(ddb_err(err)),
     }
 }
 
-fn is_condition_failure(
-    e: &SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
-) -> bool {
-    matches!(
-        e.as_service_error(),
-        Some(UpdateItemError::ConditionalCheckFailedException(_))
-    )
+fn is_condition_failure(e: &SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>) -> bool {
+    matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_)))
 }
 
 impl DynamoStore {
     async fn import_ttl(&self, tenant_id: &str, import_id: &str) -> Result<i64> {
-        let (import, _) = ImportStore::get(self, tenant_id, import_id)
-            .await?
-            .ok_or(Error::NotFound)?;
+        let (import, _) = ImportStore::get(self, tenant_id, import_id).await?.ok_or(Error::NotFound)?;
         Ok(import.expires_at.unix_timestamp())
     }
 
@@ -425,12 +383,7 @@ impl ImportStore for DynamoStore {
             import_id,
             "SET #status = :processing, #phase = :phase, #sa = :now, #ua = :now",
             "#status = :queued",
-            &[
-                ("#status", "status"),
-                ("#phase", "phase"),
-                ("#sa", "started_at"),
-                ("#ua", "updated_at"),
-            ],
+            &[("#status", "status"), ("#phase", "phase"), ("#sa", "started_at"), ("#ua", "updated_at")],
             vec![
                 (":processing", s(Status::Processing.as_str())),
                 (":queued", s(Status::Queued.as_str())),
@@ -452,20 +405,11 @@ impl ImportStore for DynamoStore {
     ) -> Result<bool> {
         let ttl = self.import_ttl(tenant_id, import_id).await?;
         for attempt in 0..5u32 {
-            let inc = increments(
-                tally,
-                &[("chunks_transformed", 1), ("batches_planned", batches)],
-            );
+            let inc = increments(tally, &[("chunks_transformed", 1), ("batches_planned", batches)]);
             let result = self
                 .client
                 .transact_write_items()
-                .transact_items(ledger_put(
-                    &self.imports,
-                    tenant_id,
-                    import_id,
-                    format!("chunk#{chunk:010}"),
-                    ttl,
-                )?)
+                .transact_items(ledger_put(&self.imports, tenant_id, import_id, format!("chunk#{chunk:010}"), ttl)?)
                 .transact_items(stats_update(&self.imports, tenant_id, import_id, inc)?)
                 .send()
                 .await
@@ -473,27 +417,20 @@ impl ImportStore for DynamoStore {
             match transaction_outcome(result)? {
                 Applied::Now => return Ok(true),
                 Applied::Before => return Ok(false),
-                Applied::Conflict => {
-                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await
-                }
+                Applied::Conflict => tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await,
             }
         }
         Err(Error::Contention(format!("chunk {chunk} of {import_id}")))
     }
 
-    async fn complete(&self, tenant_id: &str, import_id: &str) -> Result<()> {
+    async fn complete(&self, tenant_id: &str, import_id: &str) -> Result<bool> {
         let now = s(time_fmt::rfc3339(time_fmt::now()));
         self.update_import(
             tenant_id,
             import_id,
             "SET #status = :completed, #phase = :phase, #ca = :now, #ua = :now",
             "#status IN (:queued, :processing)",
-            &[
-                ("#status", "status"),
-                ("#phase", "phase"),
-                ("#ca", "completed_at"),
-                ("#ua", "updated_at"),
-            ],
+            &[("#status", "status"), ("#phase", "phase"), ("#ca", "completed_at"), ("#ua", "updated_at")],
             vec![
                 (":completed", s(Status::Completed.as_str())),
                 (":queued", s(Status::Queued.as_str())),
@@ -502,8 +439,7 @@ impl ImportStore for DynamoStore {
                 (":now", now),
             ],
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     async fn fail(&self, tenant_id: &str, import_id: &str, reason: &str) -> Result<()> {
@@ -515,12 +451,7 @@ impl ImportStore for DynamoStore {
             import_id,
             "SET #status = :failed, #reason = :reason, #ca = :now, #ua = :now",
             &format!("attribute_exists(pk) AND NOT ({FINAL})"),
-            &[
-                ("#status", "status"),
-                ("#reason", "reason"),
-                ("#ca", "completed_at"),
-                ("#ua", "updated_at"),
-            ],
+            &[("#status", "status"), ("#reason", "reason"), ("#ca", "completed_at"), ("#ua", "updated_at")],
             values,
         )
         .await?;
@@ -541,20 +472,14 @@ mod erased {
 
     impl<T: Serialize> Ser for T {
         fn to_av(&self) -> Result<AttributeValue> {
-            serde_dynamo::to_attribute_value(self)
-                .map_err(|e| Error::Internal(format!("item encoding: {e}")))
+            serde_dynamo::to_attribute_value(self).map_err(|e| Error::Internal(format!("item encoding: {e}")))
         }
     }
 }
 
 #[async_trait]
 impl RecordStore for DynamoStore {
-    async fn get(
-        &self,
-        tenant_id: &str,
-        resource: ResourceType,
-        identifier: &str,
-    ) -> Result<Option<StoredRecord>> {
+    async fn get(&self, tenant_id: &str, resource: ResourceType, identifier: &str) -> Result<Option<StoredRecord>> {
         let out = self
             .client
             .get_item()
@@ -565,11 +490,7 @@ impl RecordStore for DynamoStore {
             .await
             .map_err(ddb_err)?;
         out.item
-            .map(|item| {
-                serde_dynamo::from_item::<_, RecordItem>(item)
-                    .map(|r| r.record)
-                    .map_err(ser_err)
-            })
+            .map(|item| serde_dynamo::from_item::<_, RecordItem>(item).map(|r| r.record).map_err(ser_err))
             .transpose()
     }
 
@@ -582,44 +503,24 @@ impl RecordStore for DynamoStore {
         let pk = records_pk(tenant_id, resource);
         let mut found = HashMap::new();
         for ids in identifiers.chunks(100) {
-            let keys = ids
-                .iter()
-                .map(|id| HashMap::from([("pk".to_string(), s(&pk)), ("sk".to_string(), s(id))]))
-                .collect();
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(ser_err)?,
-            );
+            let keys =
+                ids.iter().map(|id| HashMap::from([("pk".to_string(), s(&pk)), ("sk".to_string(), s(id))])).collect();
+            let mut request =
+                Some(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(ser_err)?);
             let mut attempt = 0u32;
             while let Some(keys) = request.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.records, keys)
-                    .send()
-                    .await
-                    .map_err(ddb_err)?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.records)
-                    .unwrap_or_default()
-                {
+                let out =
+                    self.client.batch_get_item().request_items(&self.records, keys).send().await.map_err(ddb_err)?;
+                for item in out.responses.unwrap_or_default().remove(&self.records).unwrap_or_default() {
                     let item: RecordItem = serde_dynamo::from_item(item).map_err(ser_err)?;
                     found.insert(item.record.identifier.clone(), item.record);
                 }
                 // Throttled keys come back unprocessed: ask again, with backoff.
-                request = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.records))
-                    .filter(|k| !k.keys().is_empty());
+                request =
+                    out.unprocessed_keys.and_then(|mut u| u.remove(&self.records)).filter(|k| !k.keys().is_empty());
                 if request.is_some() {
                     attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6)))
-                        .await;
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
                 }
             }
         }
@@ -635,10 +536,7 @@ impl RecordStore for DynamoStore {
     ) -> Result<Page<StoredRecord>> {
         let pk = records_pk(tenant_id, resource);
         let start = match cursor {
-            Some(c) => Some(HashMap::from([
-                ("pk".to_string(), s(&pk)),
-                ("sk".to_string(), s(decode_cursor(c)?)),
-            ])),
+            Some(c) => Some(HashMap::from([("pk".to_string(), s(&pk)), ("sk".to_string(), s(decode_cursor(c)?))])),
             None => None,
         };
         let out = self
@@ -656,11 +554,7 @@ impl RecordStore for DynamoStore {
             .items
             .unwrap_or_default()
             .into_iter()
-            .map(|item| {
-                serde_dynamo::from_item::<_, RecordItem>(item)
-                    .map(|r| r.record)
-                    .map_err(ser_err)
-            })
+            .map(|item| serde_dynamo::from_item::<_, RecordItem>(item).map(|r| r.record).map_err(ser_err))
             .collect::<Result<Vec<_>>>()?;
         let next_cursor = match (&out.last_evaluated_key, items.last()) {
             (Some(_), Some(last)) => Some(encode_cursor(&last.identifier)),
@@ -685,30 +579,15 @@ impl RecordStore for DynamoStore {
             )?);
         let pk = records_pk(tenant_id, batch.resource_type);
         for write in &batch.writes {
-            let item = RecordItem {
-                pk: pk.clone(),
-                sk: write.record.identifier.clone(),
-                record: write.record.clone(),
-            };
-            let put = Put::builder()
-                .table_name(&self.records)
-                .set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?));
+            let item = RecordItem { pk: pk.clone(), sk: write.record.identifier.clone(), record: write.record.clone() };
+            let put =
+                Put::builder().table_name(&self.records).set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?));
             let put = match write.expected_version {
                 None => put.condition_expression("attribute_not_exists(pk)"),
-                Some(v) => put
-                    .condition_expression("version = :v")
-                    .expression_attribute_values(":v", n(v)),
+                Some(v) => put.condition_expression("version = :v").expression_attribute_values(":v", n(v)),
             };
-            req = req.transact_items(
-                TransactWriteItem::builder()
-                    .put(put.build().map_err(ser_err)?)
-                    .build(),
-            );
+            req = req.transact_items(TransactWriteItem::builder().put(put.build().map_err(ser_err)?).build());
         }
-        match transaction_outcome(req.send().await.map(|_| ())) {
-            // The import is gone (deleted): nothing left to count the batch into.
-            Err(Error::NotFound) => Ok(Applied::Before),
-            other => other,
-        }
+        transaction_outcome(req.send().await.map(|_| ()))
     }
 }

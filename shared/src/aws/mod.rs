@@ -41,12 +41,8 @@ impl Clients {
             if emulated || endpoint.is_some() {
                 b = b
                     .force_path_style(true)
-                    .request_checksum_calculation(
-                        aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
-                    )
-                    .response_checksum_validation(
-                        aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
-                    );
+                    .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+                    .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired);
             }
             if let Some(e) = endpoint {
                 b = b.endpoint_url(e);
@@ -55,9 +51,7 @@ impl Clients {
         };
         Self {
             s3: aws_sdk_s3::Client::from_conf(s3_config(None)),
-            s3_presign: aws_sdk_s3::Client::from_conf(s3_config(
-                settings.s3_public_endpoint.as_deref(),
-            )),
+            s3_presign: aws_sdk_s3::Client::from_conf(s3_config(settings.s3_public_endpoint.as_deref())),
             dynamo: aws_sdk_dynamodb::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
         }
@@ -68,11 +62,7 @@ impl Clients {
         Services {
             imports: store.clone(),
             records: store,
-            files: Arc::new(S3Files::new(
-                self.s3.clone(),
-                self.s3_presign.clone(),
-                &settings,
-            )),
+            files: Arc::new(S3Files::new(self.s3.clone(), self.s3_presign.clone(), &settings)),
             queue: Arc::new(SqsQueue::new(self.sqs.clone(), &settings)),
             settings,
         }

@@ -19,16 +19,8 @@ pub struct S3Files {
 }
 
 impl S3Files {
-    pub fn new(
-        client: aws_sdk_s3::Client,
-        presign: aws_sdk_s3::Client,
-        settings: &Settings,
-    ) -> Self {
-        Self {
-            client,
-            presign,
-            bucket: settings.uploads_bucket.clone(),
-        }
+    pub fn new(client: aws_sdk_s3::Client, presign: aws_sdk_s3::Client, settings: &Settings) -> Self {
+        Self { client, presign, bucket: settings.uploads_bucket.clone() }
     }
 }
 
@@ -40,20 +32,9 @@ fn s3_err(e: impl std::error::Error) -> Error {
 impl FileStore for S3Files {
     async fn presign_upload(&self, key: &str, ttl_secs: u64) -> Result<SignedRequest> {
         let ttl = Duration::from_secs(ttl_secs);
-        let config =
-            PresigningConfig::expires_in(ttl).map_err(|e| Error::Internal(e.to_string()))?;
-        let signed = self
-            .presign
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .presigned(config)
-            .await
-            .map_err(s3_err)?;
-        let headers: BTreeMap<String, String> = signed
-            .headers()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let config = PresigningConfig::expires_in(ttl).map_err(|e| Error::Internal(e.to_string()))?;
+        let signed = self.presign.put_object().bucket(&self.bucket).key(key).presigned(config).await.map_err(s3_err)?;
+        let headers: BTreeMap<String, String> = signed.headers().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Ok(SignedRequest {
             url: signed.uri().to_string(),
             method: signed.method().to_string(),
@@ -72,11 +53,7 @@ impl FileStore for S3Files {
         }
         let out = req.send().await.map_err(s3_err)?;
         let size = match out.content_range() {
-            Some(r) => r
-                .rsplit('/')
-                .next()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or_default(),
+            Some(r) => r.rsplit('/').next().and_then(|n| n.parse().ok()).unwrap_or_default(),
             None => out.content_length().unwrap_or_default().max(0) as u64,
         };
         Ok((Box::new(out.body.into_async_read()), size))

@@ -41,18 +41,13 @@ impl WorkQueue for SqsQueue {
         let mut groups: Vec<Vec<String>> = Vec::new();
         let mut bytes = 0;
         for body in bodies {
-            let fits = groups
-                .last()
-                .is_some_and(|g| g.len() < MAX_ENTRIES && bytes + body.len() <= MAX_BATCH_BYTES);
+            let fits = groups.last().is_some_and(|g| g.len() < MAX_ENTRIES && bytes + body.len() <= MAX_BATCH_BYTES);
             if !fits {
                 groups.push(Vec::new());
                 bytes = 0;
             }
             bytes += body.len();
-            groups
-                .last_mut()
-                .expect("a group was just pushed")
-                .push(body);
+            groups.last_mut().expect("a group was just pushed").push(body);
         }
         for group in groups {
             let entries = group
@@ -76,10 +71,7 @@ impl WorkQueue for SqsQueue {
                 .map_err(sqs_err)?;
             // Entries can fail alone; resending the group is safe since every consumer is idempotent.
             if let Some(failed) = out.failed().first() {
-                return Err(Error::aws(
-                    "sqs",
-                    format!("message {} not sent: {}", failed.id(), failed.code()),
-                ));
+                return Err(Error::aws("sqs", format!("message {} not sent: {}", failed.id(), failed.code())));
             }
         }
         Ok(())

@@ -13,11 +13,9 @@ use crate::error::{Error, Result};
 /// into keys, so only a safe alphabet passes.
 pub fn tenant_of(req: &Request) -> Result<String> {
     let claims = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.jwt.as_ref())
-            .map(|j| &j.claims),
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.claims)
+        }
         _ => None,
     };
     let tenant = claims
@@ -25,13 +23,9 @@ pub fn tenant_of(req: &Request) -> Result<String> {
         .ok_or_else(|| Error::Unauthorized("the token has no tenant_id claim".into()))?;
     let safe = !tenant.is_empty()
         && tenant.len() <= 64
-        && tenant
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        && tenant.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
     if !safe {
-        return Err(Error::Unauthorized(
-            "the tenant_id claim is not a valid tenant id".into(),
-        ));
+        return Err(Error::Unauthorized("the tenant_id claim is not a valid tenant id".into()));
     }
     Ok(tenant.clone())
 }
@@ -39,13 +33,7 @@ pub fn tenant_of(req: &Request) -> Result<String> {
 /// The first value of each query parameter.
 pub fn query_of(req: &Request) -> HashMap<String, String> {
     let params = req.query_string_parameters_ref();
-    params
-        .map(|q| {
-            q.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
+    params.map(|q| q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()).unwrap_or_default()
 }
 
 /// The path's segments, percent-decoded.
@@ -54,11 +42,7 @@ pub fn segments(req: &Request) -> Vec<String> {
         .path()
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
         .collect()
 }
 
@@ -80,10 +64,7 @@ pub fn respond<T: Serialize>(ok: u16, result: Result<T>) -> Response<Body> {
 }
 
 pub fn empty(status: u16) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .body(Body::Empty)
-        .unwrap_or_default()
+    Response::builder().status(status).body(Body::Empty).unwrap_or_default()
 }
 
 pub fn error_response(err: &Error) -> Response<Body> {
@@ -101,9 +82,7 @@ pub fn error_response(err: &Error) -> Response<Body> {
         Error::Invalid(_) => "the request has invalid fields".to_string(),
         Error::NotFound => "no such resource".to_string(),
         Error::Unauthorized(why) => why.clone(),
-        Error::Aws { .. } | Error::Contention(_) => {
-            "a dependency is unavailable; retry later".to_string()
-        }
+        Error::Aws { .. } | Error::Contention(_) => "a dependency is unavailable; retry later".to_string(),
         _ => "internal error".to_string(),
     };
     let mut error = json!({ "code": code, "message": message });

@@ -9,9 +9,7 @@ use crate::services::Services;
 /// S3 event keys are URL-encoded with `+` for space: replace `+`, then percent-decode.
 pub fn decode_key(raw: &str) -> String {
     let spaced = raw.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
 }
 
 /// Runs prevalidation for every created object of the event; the first error fails the

@@ -12,7 +12,18 @@ pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) 
     if !progress.is_done() || !matches!(import.status, Status::Queued | Status::Processing) {
         return Ok(false);
     }
-    svc.imports.complete(tenant_id, import_id).await?;
-    tracing::info!(tenant_id, import_id, stats = ?import.stats, "import completed");
+    if !svc.imports.complete(tenant_id, import_id).await? {
+        return Ok(false);
+    }
+    let s = import.stats;
+    tracing::info!(
+        tenant_id,
+        import_id,
+        rows = s.rows,
+        created = s.created,
+        updated = s.updated,
+        errors = s.errors,
+        "import completed"
+    );
     Ok(true)
 }

@@ -19,20 +19,11 @@ pub async fn run(svc: &Services, key: &str) -> Result<()> {
         return Ok(());
     };
     let Some((import, progress)) = svc.imports.get(tenant_id, import_id).await? else {
-        tracing::warn!(
-            tenant_id,
-            import_id,
-            "upload for an unknown import; ignored"
-        );
+        tracing::warn!(tenant_id, import_id, "upload for an unknown import; ignored");
         return Ok(());
     };
     if import.status != Status::AwaitingUpload || progress.dispatched {
-        tracing::info!(
-            tenant_id,
-            import_id,
-            status = import.status.as_str(),
-            "upload already handled"
-        );
+        tracing::info!(tenant_id, import_id, status = import.status.as_str(), "upload already handled");
         return Ok(());
     }
 
@@ -43,12 +34,7 @@ pub async fn run(svc: &Services, key: &str) -> Result<()> {
     let resource = import.resource_type;
     let chunk_rows = svc.settings.chunk_rows;
     let scan = tokio::task::spawn_blocking(move || {
-        let rules = ScanRules {
-            resource,
-            identifier_field: &identifier_field,
-            explicit: &explicit,
-            chunk_rows,
-        };
+        let rules = ScanRules { resource, identifier_field: &identifier_field, explicit: &explicit, chunk_rows };
         chunking::scan(bridge, size, &rules)
     })
     .await
@@ -58,10 +44,7 @@ pub async fn run(svc: &Services, key: &str) -> Result<()> {
         Ok(scan) => scan,
         Err(bad) => {
             tracing::info!(tenant_id, import_id, reason = %bad, "file cannot be imported");
-            return svc
-                .imports
-                .fail(tenant_id, import_id, &bad.to_string())
-                .await;
+            return svc.imports.fail(tenant_id, import_id, &bad.to_string()).await;
         }
     };
     let plan = Plan {
@@ -77,23 +60,11 @@ pub async fn run(svc: &Services, key: &str) -> Result<()> {
     let bodies = scan
         .chunks
         .into_iter()
-        .map(|chunk| {
-            encode(&TransformMessage {
-                tenant_id: tenant_id.into(),
-                import_id: import_id.into(),
-                chunk,
-            })
-        })
+        .map(|chunk| encode(&TransformMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), chunk }))
         .collect::<Result<Vec<_>>>()?;
     svc.queue.send(Queue::Transform, bodies).await?;
     svc.imports.mark_dispatched(tenant_id, import_id).await?;
-    tracing::info!(
-        tenant_id,
-        import_id,
-        rows = plan.file.rows,
-        chunks = plan.chunks_total,
-        "import queued"
-    );
+    tracing::info!(tenant_id, import_id, rows = plan.file.rows, chunks = plan.chunks_total, "import queued");
     complete_if_done(svc, tenant_id, import_id).await?;
     Ok(())
 }

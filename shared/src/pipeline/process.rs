@@ -22,10 +22,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
     let (tenant_id, import_id) = (msg.tenant_id.as_str(), msg.import_id.as_str());
     let identifiers: Vec<String> = msg.records.iter().map(|c| c.identifier.clone()).collect();
     for attempt in 0..MAX_ATTEMPTS {
-        let existing = svc
-            .records
-            .get_many(tenant_id, msg.resource_type, &identifiers)
-            .await?;
+        let existing = svc.records.get_many(tenant_id, msg.resource_type, &identifiers).await?;
         let now = time_fmt::now();
         let mut tally = Tally::default();
         let mut writes = Vec::new();
@@ -38,10 +35,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
                 Outcome::Unchanged => tally.unchanged += 1,
             }
             if let Some(record) = record {
-                writes.push(RecordWrite {
-                    record,
-                    expected_version: old.map(|o| o.version),
-                });
+                writes.push(RecordWrite { record, expected_version: old.map(|o| o.version) });
             }
         }
         let batch = BatchWrite {
@@ -53,24 +47,23 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
             writes,
             tally,
         };
-        match svc.records.apply_batch(&batch).await? {
+        let applied = match svc.records.apply_batch(&batch).await {
+            Err(Error::NotFound) => {
+                tracing::warn!(tenant_id, import_id, "batch of a deleted import; dropped");
+                return Ok(());
+            }
+            other => other?,
+        };
+        match applied {
             Applied::Now | Applied::Before => {
                 complete_if_done(svc, tenant_id, import_id).await?;
                 return Ok(());
             }
             Applied::Conflict => {
-                tracing::info!(
-                    tenant_id,
-                    import_id,
-                    attempt,
-                    "records changed under the batch; reading again"
-                );
+                tracing::info!(tenant_id, import_id, attempt, "records changed under the batch; reading again");
                 tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
             }
         }
     }
-    Err(Error::Contention(format!(
-        "batch {}/{} kept conflicting",
-        msg.chunk, msg.batch
-    )))
+    Err(Error::Contention(format!("batch {}/{} kept conflicting", msg.chunk, msg.batch)))
 }

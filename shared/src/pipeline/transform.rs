@@ -26,32 +26,20 @@ const SEND_GROUP: usize = 10;
 
 pub async fn run(svc: &Services, body: &str) -> Result<()> {
     let msg: TransformMessage = decode(body)?;
-    let (tenant_id, import_id, chunk) =
-        (msg.tenant_id.as_str(), msg.import_id.as_str(), &msg.chunk);
+    let (tenant_id, import_id, chunk) = (msg.tenant_id.as_str(), msg.import_id.as_str(), &msg.chunk);
     let Some((import, _)) = svc.imports.get(tenant_id, import_id).await? else {
         tracing::warn!(tenant_id, import_id, "chunk of an unknown import; dropped");
         return Ok(());
     };
     if import.status.is_final() {
-        tracing::info!(
-            tenant_id,
-            import_id,
-            status = import.status.as_str(),
-            "import is final; chunk dropped"
-        );
+        tracing::info!(tenant_id, import_id, status = import.status.as_str(), "import is final; chunk dropped");
         return Ok(());
     }
     svc.imports.start(tenant_id, import_id).await?;
 
     let columns = mapping::resolve(import.resource_type, &import.file_headers, &import.mappings)
         .map_err(|_| Error::Internal("stored mappings do not resolve".into()))?;
-    let (stream, _) = svc
-        .files
-        .open(
-            &upload_key(tenant_id, import_id),
-            Some((chunk.start, chunk.end)),
-        )
-        .await?;
+    let (stream, _) = svc.files.open(&upload_key(tenant_id, import_id), Some((chunk.start, chunk.end))).await?;
     let bridge = SyncIoBridge::new(stream);
     let (tx, mut rx) = mpsc::channel::<Vec<Candidate>>(2);
     let chunk_copy = chunk.clone();
@@ -74,11 +62,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
         while row < end_row {
             match reader.read_record(&mut record) {
                 Ok(true) => {}
-                Ok(false) => {
-                    return Err(Error::Internal(format!(
-                        "chunk ended at row {row}, before row {end_row}"
-                    )))
-                }
+                Ok(false) => return Err(Error::Internal(format!("chunk ended at row {row}, before row {end_row}"))),
                 Err(e) => return Err(Error::Internal(format!("row {row} no longer reads: {e}"))),
             }
             if chunk_copy.skip_rows.binary_search(&row).is_ok() {
@@ -87,9 +71,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
                 match rules.build(row, &record) {
                     Ok(candidate) => {
                         let size = record.as_byte_record().as_slice().len() + 64;
-                        if batch.len() == BATCH_RECORDS
-                            || (batch_bytes + size > BATCH_BYTES && !batch.is_empty())
-                        {
+                        if batch.len() == BATCH_RECORDS || (batch_bytes + size > BATCH_BYTES && !batch.is_empty()) {
                             tx.blocking_send(std::mem::take(&mut batch))
                                 .map_err(|_| Error::Internal("sender gone".into()))?;
                             batch_bytes = 0;
@@ -106,8 +88,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
             row += 1;
         }
         if !batch.is_empty() {
-            tx.blocking_send(batch)
-                .map_err(|_| Error::Internal("sender gone".into()))?;
+            tx.blocking_send(batch).map_err(|_| Error::Internal("sender gone".into()))?;
         }
         Ok(tally)
     });
@@ -125,30 +106,28 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
         })?);
         batches += 1;
         if pending.len() == SEND_GROUP {
-            svc.queue
-                .send(Queue::Process, std::mem::take(&mut pending))
-                .await?;
+            svc.queue.send(Queue::Process, std::mem::take(&mut pending)).await?;
         }
     }
-    let tally = parse
-        .await
-        .map_err(|e| Error::Internal(format!("parse task: {e}")))??;
+    let tally = parse.await.map_err(|e| Error::Internal(format!("parse task: {e}")))??;
     if !pending.is_empty() {
         svc.queue.send(Queue::Process, pending).await?;
     }
-    if svc
-        .imports
-        .record_chunk(tenant_id, import_id, chunk.index, batches, &tally)
-        .await?
-    {
-        tracing::info!(
+    match svc.imports.record_chunk(tenant_id, import_id, chunk.index, batches, &tally).await {
+        Ok(true) => tracing::info!(
             tenant_id,
             import_id,
             chunk = chunk.index,
             batches,
             errors = tally.errors,
             "chunk transformed"
-        );
+        ),
+        Ok(false) => {}
+        Err(Error::NotFound) => {
+            tracing::warn!(tenant_id, import_id, "chunk of a deleted import; dropped");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
     }
     complete_if_done(svc, tenant_id, import_id).await?;
     Ok(())

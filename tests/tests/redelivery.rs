@@ -1,0 +1,43 @@
+//! SPEC §9: at-least-once delivery changes nothing. Every transform and process message is
+//! handed to its handler twice, and the S3 event is delivered again after the import is done.
+
+use serde_json::{json, Value};
+use tests::{all_records, contacts_csv, fields_only, host, stat, IMPORT_TIMEOUT};
+
+async fn import_once(twice: bool, file: Vec<u8>) -> (Value, Vec<Value>, local::LocalHost) {
+    let host = host(|o| {
+        o.chunk_rows = Some(150);
+        o.deliver_twice = twice;
+    })
+    .await;
+    let client = host.client("acme");
+    let import = client.import_file(&json!({"resource_type": "contact"}), file, IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!(import["status"], "completed", "{import}");
+    let records = all_records(&client, "contact").await.iter().map(fields_only).collect();
+    (import, records, host)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_twice_gives_the_same_records_and_stats() {
+    let mut file = contacts_csv(1000, &[10, 20, 30]);
+    // A duplicate identifier across chunks too.
+    file.extend_from_slice(b"person5@example.com,Again,Five,X,\r\n");
+    let (single, single_records, _h1) = import_once(false, file.clone()).await;
+    let (double, double_records, host) = import_once(true, file).await;
+
+    assert_eq!(single["stats"], double["stats"]);
+    assert_eq!(stat(&double, "rows"), 1001);
+    assert_eq!(stat(&double, "processed"), 1001);
+    assert_eq!(stat(&double, "created"), 997);
+    assert_eq!(stat(&double, "duplicates"), 1);
+    assert_eq!(stat(&double, "errors"), 3);
+    assert_eq!(single_records, double_records);
+
+    // The S3 event again, after completion: nothing is planned or counted twice.
+    let services = host.clients.services(host.settings.clone());
+    let id = double["id"].as_str().unwrap();
+    shared::pipeline::prevalidate::run(&services, &shared::import::upload_key("acme", id)).await.unwrap();
+    let (_, after) = host.client("acme").get(&format!("/v1/imports/{id}")).await.unwrap();
+    assert_eq!(after["stats"], double["stats"]);
+    assert_eq!(after["status"], "completed");
+}

@@ -60,9 +60,7 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Bad
     let mut sniff = Sniff { inner: reader, first: Vec::new() };
     let mut csv = csv_reader(&mut sniff, true);
     let headers: Vec<String> = match csv.headers() {
-        Ok(h) if !h.iter().all(|name| name.trim().is_empty()) => {
-            h.iter().map(|s| s.trim().to_string()).collect()
-        }
+        Ok(h) if !h.iter().all(|name| name.trim().is_empty()) => h.iter().map(|s| s.trim().to_string()).collect(),
         Ok(_) => return Err(BadFile::NoHeader),
         Err(e) => return Err(unreadable(0, &e)),
     };
@@ -172,5 +170,159 @@ impl<R: Read> Read for Sniff<R> {
         let room = SNIFF_BYTES.saturating_sub(self.first.len()).min(n);
         self.first.extend_from_slice(&buf[..room]);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use serde_json::Value;
+
+    use super::*;
+    use crate::record::ResourceType;
+
+    fn testdata(path: &str) -> Vec<u8> {
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(path)).unwrap()
+    }
+
+    /// Scans with the first column as the identifier, so any file plans.
+    fn scan_any(bytes: &[u8], chunk_rows: u64) -> Result<Scan, BadFile> {
+        let first = csv_reader(bytes, true).headers().unwrap().get(0).unwrap_or_default().trim().to_string();
+        let explicit = BTreeMap::from([(first, Some("external_id".to_string()))]);
+        let rules = ScanRules {
+            resource: ResourceType::Contact,
+            identifier_field: "external_id",
+            explicit: &explicit,
+            chunk_rows,
+        };
+        scan(bytes, bytes.len() as u64, &rules)
+    }
+
+    /// What a transform reads: each chunk's byte range alone, without the header.
+    fn read_chunks(bytes: &[u8], scan: &Scan) -> Vec<Vec<String>> {
+        let mut rows = Vec::new();
+        for chunk in &scan.chunks {
+            let part = &bytes[chunk.start as usize..chunk.end as usize];
+            let mut reader = csv_reader(part, false);
+            let got: Vec<Vec<String>> =
+                reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
+            assert_eq!(got.len() as u64, chunk.rows, "chunk {} holds exactly its rows", chunk.index);
+            rows.extend(got);
+        }
+        rows
+    }
+
+    #[test]
+    fn csv_spectrum_records_survive_chunking() {
+        for name in [
+            "comma_in_quotes",
+            "empty",
+            "empty_crlf",
+            "escaped_quotes",
+            "json",
+            "newlines",
+            "newlines_crlf",
+            "quotes_and_newlines",
+            "simple",
+            "simple_crlf",
+            "utf8",
+        ] {
+            let bytes = testdata(&format!("csv-spectrum/csvs/{name}.csv"));
+            let expected: Vec<BTreeMap<String, String>> =
+                serde_json::from_slice(&testdata(&format!("csv-spectrum/json/{name}.json"))).unwrap();
+            for chunk_rows in [1, 2, 1000] {
+                let scan = scan_any(&bytes, chunk_rows).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(scan.file.rows as usize, expected.len(), "{name}");
+                let rows = read_chunks(&bytes, &scan);
+                let got: Vec<BTreeMap<String, String>> =
+                    rows.iter().map(|r| scan.headers.iter().cloned().zip(r.iter().cloned()).collect()).collect();
+                assert_eq!(got, expected, "{name} in chunks of {chunk_rows}");
+            }
+        }
+    }
+
+    /// csv-spectrum's expected JSON for this file is an object with another phone number; its CSV
+    /// holds U+FFFD where a degree sign was, which is valid UTF-8.
+    #[test]
+    fn csv_spectrum_location_coordinates() {
+        let bytes = testdata("csv-spectrum/csvs/location_coordinates.csv");
+        let scan = scan_any(&bytes, 1).unwrap();
+        let rows = read_chunks(&bytes, &scan);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0][1], "37\u{FFFD}36'37.8\"N 121\u{FFFD}2'17.9\"W");
+        assert_eq!(rows[0][2], "Modesto");
+    }
+
+    #[test]
+    fn chunks_cover_the_rows_in_order() {
+        let bytes = b"email\na@x.io\nb@x.io\nc@x.io\nd@x.io\ne@x.io\n";
+        let scan = scan_any(bytes, 2).unwrap();
+        let plan: Vec<(u64, u64)> = scan.chunks.iter().map(|c| (c.first_row, c.rows)).collect();
+        assert_eq!(plan, vec![(1, 2), (3, 2), (5, 1)]);
+        assert_eq!(scan.chunks.last().unwrap().end, bytes.len() as u64);
+        assert!(scan.chunks.windows(2).all(|w| w[0].end == w[1].start));
+    }
+
+    #[test]
+    fn duplicates_are_planned_as_skips_in_their_own_chunk() {
+        let bytes = b"external_id\nA\nB\nA\nC\nA\n";
+        let scan = scan_any(bytes, 2).unwrap();
+        let skips: Vec<Vec<u64>> = scan.chunks.iter().map(|c| c.skip_rows.clone()).collect();
+        assert_eq!(skips, vec![vec![1], vec![3], vec![]]);
+    }
+
+    #[test]
+    fn a_bom_is_reported_and_kept_out_of_the_header() {
+        let bytes = testdata("mpdx-fixtures/sample_csv_with_bom.csv");
+        let scan = scan_any(&bytes, 1000).unwrap();
+        assert!(scan.file.had_bom);
+        assert_eq!(scan.headers[0], "Contact Name");
+        assert_eq!(scan.file.line_ending, "lf");
+    }
+
+    #[test]
+    fn mpdx_headers_map_to_contact_fields() {
+        let bytes = testdata("mpdx-fixtures/sample_csv_with_custom_headers.csv");
+        let rules = ScanRules {
+            resource: ResourceType::Contact,
+            identifier_field: "email",
+            explicit: &BTreeMap::new(),
+            chunk_rows: 10,
+        };
+        let scan = scan(bytes.as_slice(), bytes.len() as u64, &rules).unwrap();
+        let resolved = scan.columns.resolved(&scan.headers);
+        assert_eq!(resolved["email-address"].as_deref(), Some("email"));
+        assert_eq!(resolved["fname"].as_deref(), Some("first_name"));
+        assert_eq!(resolved["zip-code"].as_deref(), Some("postal_code"));
+        assert_eq!(resolved["Spouse-email-address"], None);
+    }
+
+    #[test]
+    fn files_that_cannot_be_read_say_why() {
+        let rules = ScanRules {
+            resource: ResourceType::Contact,
+            identifier_field: "email",
+            explicit: &BTreeMap::new(),
+            chunk_rows: 10,
+        };
+        let run = |b: &[u8]| scan(b, b.len() as u64, &rules).unwrap_err();
+        assert_eq!(run(b""), BadFile::NoHeader);
+        assert_eq!(run(b"name\nAnn\n"), BadFile::NoIdentifierColumn("email".into()));
+        assert_eq!(run(b"email,email\na@x.io,b@x.io\n"), BadFile::DuplicateHeader("email".into()));
+        assert!(scan(b"email,,x\na@x.io,1,2\n".as_slice(), 20, &rules).is_ok(), "an empty, unmapped header is fine");
+        // Until other encodings are detected, a Latin-1 file fails clearly instead of importing mojibake.
+        let latin1 = testdata("mpdx-fixtures/sample_csv_iso_8950_1.csv");
+        let result = scan_any(&latin1, 10).map(|s| s.file);
+        assert!(matches!(result, Err(BadFile::Unreadable { row: 1, .. })), "{result:?}");
+    }
+
+    #[test]
+    fn ragged_rows_still_plan() {
+        let bytes: &[u8] = b"email,name\na@x.io,Ann\nb@x.io\nc@x.io,Cy,extra\n";
+        let scan = scan_any(bytes, 10).unwrap();
+        assert_eq!(scan.file.rows, 3);
+        assert_eq!(Value::from(scan.chunks.len()), Value::from(1));
     }
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::import::{Import, Progress, Status};
+use crate::import::{Import, Phase, Progress, Status};
 use crate::ports::{Applied, BatchWrite, ImportStore, Page, Plan, RecordStore};
 use crate::record::{ResourceType, StoredRecord};
 use crate::stats::Tally;
@@ -213,16 +213,51 @@ impl DynamoStore {
     }
 }
 
-const FINAL: &str = "#status IN (:completed, :failed, :expired, :timed_out, :interrupted)";
+/// A status change of an import, applied only from the statuses in `from`.
+struct Transition<'a> {
+    from: &'a [Status],
+    to: Status,
+    phase: Option<Phase>,
+    /// The timestamp attribute the change sets to now.
+    stamp: Option<&'static str>,
+    reason: Option<&'a str>,
+    /// Marks every transform message as sent.
+    dispatched: bool,
+}
 
-fn final_values() -> Vec<(&'static str, AttributeValue)> {
-    vec![
-        (":completed", s(Status::Completed.as_str())),
-        (":failed", s(Status::Failed.as_str())),
-        (":expired", s(Status::Expired.as_str())),
-        (":timed_out", s(Status::TimedOut.as_str())),
-        (":interrupted", s(Status::Interrupted.as_str())),
-    ]
+impl DynamoStore {
+    /// False when the import was in none of the `from` statuses.
+    async fn transition(&self, tenant_id: &str, import_id: &str, t: Transition<'_>) -> Result<bool> {
+        let mut sets = vec!["#status = :to", "#ua = :now"];
+        let mut names = vec![("#status", "status"), ("#ua", "updated_at")];
+        let mut values = vec![(":to", s(t.to.as_str())), (":now", s(time_fmt::rfc3339(time_fmt::now())))];
+        if let Some(phase) = t.phase {
+            sets.push("#phase = :phase");
+            names.push(("#phase", "phase"));
+            values.push((":phase", s(phase.as_str())));
+        }
+        if let Some(stamp) = t.stamp {
+            sets.push("#stamp = :now");
+            names.push(("#stamp", stamp));
+        }
+        if let Some(reason) = t.reason {
+            sets.push("#reason = :reason");
+            names.push(("#reason", "reason"));
+            values.push((":reason", s(reason)));
+        }
+        if t.dispatched {
+            sets.push("#pr.#dispatched = :true");
+            names.extend([("#pr", "progress"), ("#dispatched", "dispatched")]);
+            values.push((":true", AttributeValue::Bool(true)));
+        }
+        let from: Vec<String> = (0..t.from.len()).map(|i| format!(":from{i}")).collect();
+        let from_values: Vec<(String, AttributeValue)> =
+            t.from.iter().zip(&from).map(|(st, k)| (k.clone(), s(st.as_str()))).collect();
+        let condition = format!("#status IN ({})", from.join(", "));
+        let mut values: Vec<(&str, AttributeValue)> = values;
+        values.extend(from_values.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        self.update_import(tenant_id, import_id, &format!("SET {}", sets.join(", ")), &condition, &names, values).await
+    }
 }
 
 #[async_trait]
@@ -309,7 +344,6 @@ impl ImportStore for DynamoStore {
     }
 
     async fn save_plan(&self, tenant_id: &str, import_id: &str, plan: &Plan) -> Result<bool> {
-        let av = |v: &dyn erased::Ser| v.to_av();
         let expression = "SET #fh = :fh, #map = :map, #um = :um, #file = :file, #st.#rows = :rows, \
                           #pr.#ct = :ct, #huf = :true, #phase = :phase, #ua = :now REMOVE #links.#upload";
         self.update_import(
@@ -343,7 +377,7 @@ impl ImportStore for DynamoStore {
                 (":ct", n(plan.chunks_total)),
                 (":true", AttributeValue::Bool(true)),
                 (":false", AttributeValue::Bool(false)),
-                (":phase", s("prevalidation")),
+                (":phase", s(Phase::Prevalidation.as_str())),
                 (":now", s(time_fmt::rfc3339(time_fmt::now()))),
                 (":awaiting", s(Status::AwaitingUpload.as_str())),
             ],
@@ -352,47 +386,27 @@ impl ImportStore for DynamoStore {
     }
 
     async fn mark_dispatched(&self, tenant_id: &str, import_id: &str) -> Result<()> {
-        self.update_import(
-            tenant_id,
-            import_id,
-            "SET #pr.#dispatched = :true, #status = :queued, #phase = :phase, #ua = :now",
-            "#status = :awaiting",
-            &[
-                ("#pr", "progress"),
-                ("#dispatched", "dispatched"),
-                ("#status", "status"),
-                ("#phase", "phase"),
-                ("#ua", "updated_at"),
-            ],
-            vec![
-                (":true", AttributeValue::Bool(true)),
-                (":queued", s(Status::Queued.as_str())),
-                (":awaiting", s(Status::AwaitingUpload.as_str())),
-                (":phase", s("transforming")),
-                (":now", s(time_fmt::rfc3339(time_fmt::now()))),
-            ],
-        )
-        .await?;
-        Ok(())
+        let t = Transition {
+            from: &[Status::AwaitingUpload],
+            to: Status::Queued,
+            phase: Some(Phase::Transforming),
+            stamp: None,
+            reason: None,
+            dispatched: true,
+        };
+        self.transition(tenant_id, import_id, t).await.map(drop)
     }
 
     async fn start(&self, tenant_id: &str, import_id: &str) -> Result<()> {
-        let now = s(time_fmt::rfc3339(time_fmt::now()));
-        self.update_import(
-            tenant_id,
-            import_id,
-            "SET #status = :processing, #phase = :phase, #sa = :now, #ua = :now",
-            "#status = :queued",
-            &[("#status", "status"), ("#phase", "phase"), ("#sa", "started_at"), ("#ua", "updated_at")],
-            vec![
-                (":processing", s(Status::Processing.as_str())),
-                (":queued", s(Status::Queued.as_str())),
-                (":phase", s("processing")),
-                (":now", now),
-            ],
-        )
-        .await?;
-        Ok(())
+        let t = Transition {
+            from: &[Status::Queued],
+            to: Status::Processing,
+            phase: Some(Phase::Processing),
+            stamp: Some("started_at"),
+            reason: None,
+            dispatched: false,
+        };
+        self.transition(tenant_id, import_id, t).await.map(drop)
     }
 
     async fn record_chunk(
@@ -424,57 +438,33 @@ impl ImportStore for DynamoStore {
     }
 
     async fn complete(&self, tenant_id: &str, import_id: &str) -> Result<bool> {
-        let now = s(time_fmt::rfc3339(time_fmt::now()));
-        self.update_import(
-            tenant_id,
-            import_id,
-            "SET #status = :completed, #phase = :phase, #ca = :now, #ua = :now",
-            "#status IN (:queued, :processing)",
-            &[("#status", "status"), ("#phase", "phase"), ("#ca", "completed_at"), ("#ua", "updated_at")],
-            vec![
-                (":completed", s(Status::Completed.as_str())),
-                (":queued", s(Status::Queued.as_str())),
-                (":processing", s(Status::Processing.as_str())),
-                (":phase", s("cleanup")),
-                (":now", now),
-            ],
-        )
-        .await
+        let t = Transition {
+            from: &[Status::Queued, Status::Processing],
+            to: Status::Completed,
+            phase: Some(Phase::Cleanup),
+            stamp: Some("completed_at"),
+            reason: None,
+            dispatched: false,
+        };
+        self.transition(tenant_id, import_id, t).await
     }
 
     async fn fail(&self, tenant_id: &str, import_id: &str, reason: &str) -> Result<()> {
-        let mut values = final_values();
-        values.push((":reason", s(reason)));
-        values.push((":now", s(time_fmt::rfc3339(time_fmt::now()))));
-        self.update_import(
-            tenant_id,
-            import_id,
-            "SET #status = :failed, #reason = :reason, #ca = :now, #ua = :now",
-            &format!("attribute_exists(pk) AND NOT ({FINAL})"),
-            &[("#status", "status"), ("#reason", "reason"), ("#ca", "completed_at"), ("#ua", "updated_at")],
-            values,
-        )
-        .await?;
-        Ok(())
+        let running: Vec<Status> = Status::ALL.into_iter().filter(|st| !st.is_final()).collect();
+        let t = Transition {
+            from: &running,
+            to: Status::Failed,
+            phase: None,
+            stamp: Some("completed_at"),
+            reason: Some(reason),
+            dispatched: false,
+        };
+        self.transition(tenant_id, import_id, t).await.map(drop)
     }
 }
 
-/// Values of several types become attribute values through serde.
-mod erased {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    use serde::Serialize;
-
-    use crate::error::{Error, Result};
-
-    pub trait Ser {
-        fn to_av(&self) -> Result<AttributeValue>;
-    }
-
-    impl<T: Serialize> Ser for T {
-        fn to_av(&self) -> Result<AttributeValue> {
-            serde_dynamo::to_attribute_value(self).map_err(|e| Error::Internal(format!("item encoding: {e}")))
-        }
-    }
+fn av<T: Serialize>(value: &T) -> Result<AttributeValue> {
+    serde_dynamo::to_attribute_value(value).map_err(ser_err)
 }
 
 #[async_trait]

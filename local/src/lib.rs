@@ -48,7 +48,8 @@ pub struct Options {
     pub jwt_secret: String,
     /// Hand every transform and process batch to its handler twice.
     pub deliver_twice: bool,
-    /// Concurrent consumers per queue.
+    /// Concurrent consumers per queue; 0 leaves the queues to the caller (tests drive the
+    /// handlers themselves).
     pub workers: usize,
     /// Overrides of the settings provisioning derives.
     pub chunk_rows: Option<u64>,
@@ -114,7 +115,7 @@ impl LocalHost {
             (provisioned.process_queue_url.clone(), Target::Process),
         ];
         for (url, target) in queues {
-            for _ in 0..options.workers.max(1) {
+            for _ in 0..options.workers {
                 let (sqs, svc, url) = (clients.sqs.clone(), services.clone(), url.clone());
                 tasks.push(tokio::spawn(pumps::run(sqs, svc, url, target, options.deliver_twice)));
             }

@@ -42,6 +42,7 @@ const NOT_YET: &[&str] = &[
 ];
 
 const MAX_TEXT: usize = 256;
+const MAX_MAPPINGS: usize = crate::chunking::MAX_COLUMNS;
 const MAX_METADATA_KEYS: usize = 50;
 
 /// What a valid create body asks for.
@@ -120,24 +121,34 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
     if let Some(resource) = resource_type {
         identifier_field = match obj.get("identifier_field") {
             None => Some(resource.default_identifier().to_string()),
-            Some(Value::String(f))
-                if resource.fields().contains(&f.as_str()) && !matches!(f.as_str(), "groups" | "tags") =>
-            {
-                Some(f.clone())
-            }
+            // Records are keyed by their default identifier; matching on another field comes later.
+            Some(Value::String(f)) if f == resource.default_identifier() => Some(f.clone()),
             Some(_) => {
                 errors.push(FieldError::new(
                     "identifier_field",
-                    "invalid",
-                    format!("must name a single-valued field of {}", resource.as_str()),
+                    "not_supported",
+                    format!("only `{}` is supported yet", resource.default_identifier()),
                 ));
                 None
             }
         };
         match obj.get("mappings") {
             None => {}
+            Some(Value::Object(m)) if m.len() > MAX_MAPPINGS => errors.push(FieldError::new(
+                "mappings",
+                "invalid",
+                format!("at most {MAX_MAPPINGS} headers (a file has at most that many columns)"),
+            )),
             Some(Value::Object(m)) => {
                 for (header, target) in m {
+                    if header.trim().is_empty() || header.len() > MAX_TEXT {
+                        errors.push(FieldError::new(
+                            format!("mappings.{header}"),
+                            "invalid",
+                            format!("a header is 1 to {MAX_TEXT} bytes"),
+                        ));
+                        continue;
+                    }
                     match target {
                         Value::Null => {
                             mappings.insert(header.clone(), None);
@@ -239,7 +250,7 @@ fn retention(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<(
     };
     let days = v.as_str().and_then(|s| {
         let s = s.strip_prefix('P')?;
-        let (n, unit) = s.split_at(s.len().checked_sub(1)?);
+        let (n, unit) = s.split_at(s.char_indices().last()?.0);
         let n: i64 = n.parse().ok()?;
         match unit {
             "D" => Some(n),
@@ -301,7 +312,7 @@ pub async fn get_import(svc: &Services, tenant_id: &str, import_id: &str) -> Res
     if !import::is_import_id(import_id) {
         return Err(Error::NotFound);
     }
-    svc.imports.get(tenant_id, import_id).await?.map(|(i, _)| i).ok_or(Error::NotFound)
+    svc.imports.get(tenant_id, import_id).await?.map(|s| s.import).ok_or(Error::NotFound)
 }
 
 /// `limit` 1..=100 (default 20), an opaque `cursor` from the previous page, `status` filter.
@@ -347,7 +358,8 @@ pub async fn get_record(svc: &Services, tenant_id: &str, resource_type: &str, id
     let resource = ResourceType::parse(resource_type).ok_or(Error::NotFound)?;
     let field = resource.default_identifier();
     let id = normalize_identifier(resource, field, identifier.trim());
-    if id.is_empty() {
+    // No stored identifier is empty or longer than a DynamoDB sort key.
+    if id.is_empty() || id.len() > crate::validate::MAX_IDENTIFIER_BYTES {
         return Err(Error::NotFound);
     }
     svc.records.get(tenant_id, resource, &id).await?.map(|r| r.to_json()).ok_or(Error::NotFound)
@@ -399,6 +411,8 @@ mod tests {
         assert_eq!(fields("[1]"), vec!["body"]);
         assert_eq!(fields("not json"), vec!["body"]);
         assert_eq!(fields(r#"{"resource_type":"contact","identifier_field":"tags"}"#), vec!["identifier_field"]);
+        assert_eq!(fields(r#"{"resource_type":"contact","retention":"P1é"}"#), vec!["retention"]);
+        assert_eq!(fields(r#"{"resource_type":"contact","mappings":{"":"email"}}"#), vec!["mappings."]);
     }
 
     #[test]

@@ -45,7 +45,29 @@ pub enum BadFile {
     Mapping(String),
     #[error("row {row}: {message}")]
     Unreadable { row: u64, message: String },
+    #[error("row {0}: a quoted field is never closed (unterminated quote)")]
+    UnterminatedQuote(u64),
+    #[error("the file is {0} bytes; the limit is {MAX_FILE_BYTES}")]
+    TooLarge(u64),
+    #[error("the header has {0} columns; the limit is {MAX_COLUMNS}")]
+    TooManyColumns(usize),
+    #[error("the file has more than {MAX_ROWS} rows")]
+    TooManyRows,
 }
+
+/// Why a scan stopped: the file is bad (final), or reading it failed (retry).
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Bad(#[from] BadFile),
+    #[error("reading the upload failed: {0}")]
+    Read(std::io::Error),
+}
+
+/// SPEC §8.
+pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+pub const MAX_ROWS: u64 = 50_000_000;
+pub const MAX_COLUMNS: usize = 500;
 
 /// What the scan needs to know of the import.
 pub struct ScanRules<'a> {
@@ -56,20 +78,26 @@ pub struct ScanRules<'a> {
 }
 
 /// Rows are numbered from 1 for the first record after the header.
-pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, BadFile> {
-    let mut sniff = Sniff { inner: reader, first: Vec::new() };
-    let mut csv = csv_reader(&mut sniff, true);
+pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, ScanError> {
+    if size > MAX_FILE_BYTES {
+        return Err(BadFile::TooLarge(size).into());
+    }
+    let mut tap = Tap::new(reader);
+    let mut csv = csv_reader(&mut tap, true);
     let headers: Vec<String> = match csv.headers() {
         Ok(h) if !h.iter().all(|name| name.trim().is_empty()) => h.iter().map(|s| s.trim().to_string()).collect(),
-        Ok(_) => return Err(BadFile::NoHeader),
-        Err(e) => return Err(unreadable(0, &e)),
+        Ok(_) => return Err(BadFile::NoHeader.into()),
+        Err(e) => return Err(read_error(0, e)),
     };
+    if headers.len() > MAX_COLUMNS {
+        return Err(BadFile::TooManyColumns(headers.len()).into());
+    }
     let columns = mapping::resolve(rules.resource, &headers, rules.explicit).map_err(|errs| {
         BadFile::Mapping(errs.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))
     })?;
     check_header(&headers, &columns)?;
     if columns.column_of(rules.identifier_field).is_none() {
-        return Err(BadFile::NoIdentifierColumn(rules.identifier_field.to_string()));
+        return Err(BadFile::NoIdentifierColumn(rules.identifier_field.to_string()).into());
     }
     let row_rules = RowRules {
         resource: rules.resource,
@@ -86,10 +114,14 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Bad
         match csv.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
-            Err(e) => return Err(unreadable(row + 1, &e)),
+            Err(e) => return Err(read_error(row + 1, e)),
         }
         row += 1;
+        if row > MAX_ROWS {
+            return Err(BadFile::TooManyRows.into());
+        }
         let start = record.position().map_or(0, |p| p.byte());
+        csv.get_mut().record_starts_at(start);
         if (row - 1).is_multiple_of(rules.chunk_rows) {
             if let Some(last) = chunks.last_mut() {
                 last.end = start;
@@ -110,13 +142,16 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Bad
             dedup.see(&candidate.identifier, row);
         }
     }
+    drop(csv);
+    if tap.open_quote() {
+        return Err(BadFile::UnterminatedQuote(row.max(1)).into());
+    }
     for skipped in dedup.into_skipped() {
         let i = ((skipped - 1) / rules.chunk_rows) as usize;
         chunks[i].skip_rows.push(skipped);
     }
-    drop(csv);
-    let had_bom = sniff.first.starts_with(b"\xEF\xBB\xBF");
-    let line_ending = if sniff.first.windows(2).any(|w| w == b"\r\n") { "crlf" } else { "lf" };
+    let had_bom = tap.first.starts_with(b"\xEF\xBB\xBF");
+    let line_ending = if tap.first.windows(2).any(|w| w == b"\r\n") { "crlf" } else { "lf" };
     let file = FileInfo {
         size,
         rows: row,
@@ -147,28 +182,63 @@ fn check_header(headers: &[String], columns: &ColumnMap) -> Result<(), BadFile> 
     Ok(())
 }
 
-fn unreadable(row: u64, e: &csv::Error) -> BadFile {
-    let message = match e.kind() {
-        csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_string(),
-        csv::ErrorKind::Io(io) => format!("read failed: {io}"),
-        _ => e.to_string(),
-    };
-    BadFile::Unreadable { row, message }
+/// A failed read is retried; bytes that are not CSV fail the file.
+fn read_error(row: u64, e: csv::Error) -> ScanError {
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            BadFile::UnterminatedQuote(row).into()
+        }
+        csv::ErrorKind::Io(io) => ScanError::Read(io),
+        csv::ErrorKind::Utf8 { .. } => BadFile::Unreadable { row, message: "not valid UTF-8".into() }.into(),
+        other => BadFile::Unreadable { row, message: format!("{other:?}") }.into(),
+    }
 }
 
-/// Keeps the first bytes read, to tell the BOM and line endings without a second pass.
-struct Sniff<R> {
+/// Watches the bytes the CSV reader pulls: keeps the first ones (BOM, line endings) and the
+/// offsets of the quotes since the current record began. The csv crate reads an unclosed quote
+/// to the end of the file as one field; an odd number of quotes in the last record tells.
+struct Tap<R> {
     inner: R,
     first: Vec<u8>,
+    offset: u64,
+    quotes: std::collections::VecDeque<u64>,
 }
 
 const SNIFF_BYTES: usize = 64 * 1024;
+/// More quotes in one record than a record of SPEC's 400 KB can hold: it never closes.
+const MAX_QUOTES_IN_RECORD: usize = 400 * 1024;
 
-impl<R: Read> Read for Sniff<R> {
+impl<R> Tap<R> {
+    fn new(inner: R) -> Self {
+        Self { inner, first: Vec::new(), offset: 0, quotes: Default::default() }
+    }
+
+    /// Forgets the quotes of the records before the one starting at `start`.
+    fn record_starts_at(&mut self, start: u64) {
+        while self.quotes.front().is_some_and(|&q| q < start) {
+            self.quotes.pop_front();
+        }
+    }
+
+    fn open_quote(&self) -> bool {
+        self.quotes.len() % 2 == 1
+    }
+}
+
+impl<R: Read> Read for Tap<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let room = SNIFF_BYTES.saturating_sub(self.first.len()).min(n);
         self.first.extend_from_slice(&buf[..room]);
+        for (i, b) in buf[..n].iter().enumerate() {
+            if *b == b'"' {
+                self.quotes.push_back(self.offset + i as u64);
+            }
+        }
+        if self.quotes.len() > MAX_QUOTES_IN_RECORD {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "unterminated quote"));
+        }
+        self.offset += n as u64;
         Ok(n)
     }
 }
@@ -188,7 +258,7 @@ mod tests {
     }
 
     /// Scans with the first column as the identifier, so any file plans.
-    fn scan_any(bytes: &[u8], chunk_rows: u64) -> Result<Scan, BadFile> {
+    fn scan_any(bytes: &[u8], chunk_rows: u64) -> Result<Scan, ScanError> {
         let first = csv_reader(bytes, true).headers().unwrap().get(0).unwrap_or_default().trim().to_string();
         let explicit = BTreeMap::from([(first, Some("external_id".to_string()))]);
         let rules = ScanRules {
@@ -307,7 +377,10 @@ mod tests {
             explicit: &BTreeMap::new(),
             chunk_rows: 10,
         };
-        let run = |b: &[u8]| scan(b, b.len() as u64, &rules).unwrap_err();
+        let run = |b: &[u8]| match scan(b, b.len() as u64, &rules) {
+            Err(ScanError::Bad(bad)) => bad,
+            other => panic!("{other:?}"),
+        };
         assert_eq!(run(b""), BadFile::NoHeader);
         assert_eq!(run(b"name\nAnn\n"), BadFile::NoIdentifierColumn("email".into()));
         assert_eq!(run(b"email,email\na@x.io,b@x.io\n"), BadFile::DuplicateHeader("email".into()));
@@ -315,7 +388,34 @@ mod tests {
         // Until other encodings are detected, a Latin-1 file fails clearly instead of importing mojibake.
         let latin1 = testdata("mpdx-fixtures/sample_csv_iso_8950_1.csv");
         let result = scan_any(&latin1, 10).map(|s| s.file);
-        assert!(matches!(result, Err(BadFile::Unreadable { row: 1, .. })), "{result:?}");
+        assert!(matches!(result, Err(ScanError::Bad(BadFile::Unreadable { row: 1, .. }))), "{result:?}");
+    }
+
+    #[test]
+    fn an_unterminated_quote_fails_instead_of_swallowing_rows() {
+        let rules = ScanRules {
+            resource: ResourceType::Contact,
+            identifier_field: "email",
+            explicit: &BTreeMap::new(),
+            chunk_rows: 10,
+        };
+        let bad = b"email,notes\na@x.io,\"oops\nb@x.io,fine\nc@x.io,fine\n";
+        assert!(matches!(scan(bad.as_slice(), 40, &rules), Err(ScanError::Bad(BadFile::UnterminatedQuote(1)))));
+        let good = b"email,notes\na@x.io,\"multi\nline \"\"quoted\"\"\"\nb@x.io,\"x\"\n";
+        assert_eq!(scan(good.as_slice(), 40, &rules).unwrap().file.rows, 2);
+    }
+
+    #[test]
+    fn too_many_columns_fail_the_file() {
+        let rules = ScanRules {
+            resource: ResourceType::Contact,
+            identifier_field: "email",
+            explicit: &BTreeMap::new(),
+            chunk_rows: 10,
+        };
+        let header = std::iter::once("email".to_string()).chain((1..=500).map(|i| format!("c{i}"))).collect::<Vec<_>>();
+        let file = format!("{}\n", header.join(","));
+        assert!(matches!(scan(file.as_bytes(), 9, &rules), Err(ScanError::Bad(BadFile::TooManyColumns(501)))));
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub enum Error {
     /// A concurrent writer kept winning; retrying later may succeed.
     #[error("contention: {0}")]
     Contention(String),
+    /// The uploaded object changed after it was planned.
+    #[error("the upload was replaced while it was being imported")]
+    SourceChanged,
     /// A queue message that can never be processed (not JSON, wrong shape).
     #[error("malformed message: {0}")]
     BadMessage(String),

@@ -16,8 +16,9 @@ pub struct ColumnMap {
 
 impl ColumnMap {
     /// Every header with its field or null, as the import reports its resolved `mappings`.
+    /// Headers without a name are left out: they can only be ignored, and resolve so again.
     pub fn resolved(&self, headers: &[String]) -> BTreeMap<String, Option<String>> {
-        headers.iter().cloned().zip(self.columns.iter().cloned()).collect()
+        headers.iter().cloned().zip(self.columns.iter().cloned()).filter(|(h, _)| !h.is_empty()).collect()
     }
 
     pub fn column_of(&self, field: &str) -> Option<usize> {

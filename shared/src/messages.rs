@@ -13,6 +13,9 @@ use crate::validate::Candidate;
 pub struct TransformMessage {
     pub tenant_id: String,
     pub import_id: String,
+    /// The upload's ETag when it was planned; the chunk's byte range is only valid for it.
+    #[serde(default)]
+    pub etag: Option<String>,
     pub chunk: Chunk,
 }
 

@@ -21,6 +21,7 @@ pub struct Page<T> {
 /// What prevalidation learned, stored in one write.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    pub source_etag: Option<String>,
     pub file_headers: Vec<String>,
     pub mappings: BTreeMap<String, Option<String>>,
     pub unmapped_headers: Vec<String>,
@@ -28,10 +29,21 @@ pub struct Plan {
     pub chunks_total: u64,
 }
 
+/// An import with what only the pipeline sees of it.
+#[derive(Debug, Clone)]
+pub struct StoredImport {
+    pub import: Import,
+    pub progress: Progress,
+    /// The mappings as the client asked for them; `import.mappings` becomes the resolved ones.
+    pub requested_mappings: BTreeMap<String, Option<String>>,
+    /// The upload's ETag once planned: later reads of it must find the same object.
+    pub source_etag: Option<String>,
+}
+
 #[async_trait]
 pub trait ImportStore: Send + Sync {
     async fn create(&self, import: &Import) -> Result<()>;
-    async fn get(&self, tenant_id: &str, import_id: &str) -> Result<Option<(Import, Progress)>>;
+    async fn get(&self, tenant_id: &str, import_id: &str) -> Result<Option<StoredImport>>;
     async fn list(
         &self,
         tenant_id: &str,
@@ -56,8 +68,8 @@ pub trait ImportStore: Send + Sync {
     ) -> Result<bool>;
     /// queued or processing → completed; false when another step completed it first.
     async fn complete(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
-    /// Any status but a final one → failed with a reason.
-    async fn fail(&self, tenant_id: &str, import_id: &str, reason: &str) -> Result<()>;
+    /// One of `from` → failed with a reason; false when the import was in none of them.
+    async fn fail(&self, tenant_id: &str, import_id: &str, from: &[Status], reason: &str) -> Result<bool>;
 }
 
 /// A record to write, guarded by the version it was read at (None: it must not exist yet).
@@ -109,11 +121,20 @@ pub trait RecordStore: Send + Sync {
 
 pub type ByteStream = Box<dyn AsyncRead + Send + Unpin>;
 
+/// An object opened for reading.
+pub struct Opened {
+    pub stream: ByteStream,
+    /// The whole object's size, even when a range was asked for.
+    pub size: u64,
+    pub etag: Option<String>,
+}
+
 #[async_trait]
 pub trait FileStore: Send + Sync {
     async fn presign_upload(&self, key: &str, ttl_secs: u64) -> Result<SignedRequest>;
-    /// The object, or bytes `[start, end)` of it, as a stream; with its total size.
-    async fn open(&self, key: &str, range: Option<(u64, u64)>) -> Result<(ByteStream, u64)>;
+    /// The object, or bytes `[start, end)` of it, as a stream. With `if_match`, an object
+    /// replaced since is `Error::SourceChanged`.
+    async fn open(&self, key: &str, range: Option<(u64, u64)>, if_match: Option<&str>) -> Result<Opened>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,6 +9,10 @@ use crate::record::{custom_name, Fields, ResourceType};
 
 /// SPEC §8: a field is at most 64 KB.
 pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+/// Identifiers are DynamoDB sort keys: at most 1 KB.
+pub const MAX_IDENTIFIER_BYTES: usize = 1024;
+/// SPEC §8: a record is at most 400 KB, DynamoDB's item limit; room is kept for bookkeeping.
+pub const MAX_RECORD_BYTES: usize = 380 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowError {
@@ -25,6 +29,13 @@ pub struct Candidate {
     pub row: u64,
     pub identifier: String,
     pub fields: Fields,
+}
+
+impl Candidate {
+    /// Its size as a message and as a stored item, both JSON-like.
+    pub fn encoded_len(&self) -> usize {
+        serde_json::to_vec(self).map_or(usize::MAX, |v| v.len())
+    }
 }
 
 /// How rows of one import become records.
@@ -60,7 +71,9 @@ impl RowRules<'_> {
             let Some(field) = field.as_deref() else {
                 continue;
             };
-            let value = raw.trim();
+            // A BOM inside the data is never part of a value (the csv crate drops one only at the
+            // start of a reader, and chunks start mid-file).
+            let value = raw.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
             if value.len() > MAX_FIELD_BYTES {
                 errors.push(error(
                     Some(header),
@@ -93,7 +106,29 @@ impl RowRules<'_> {
             }
         }
         match identifier {
-            Some(identifier) if errors.is_empty() => Ok(Candidate { row, identifier, fields }),
+            Some(identifier) if identifier.len() > MAX_IDENTIFIER_BYTES => {
+                let column = self.columns.column_of(self.identifier_field).map(|i| &self.headers[i]);
+                errors.push(error(
+                    column,
+                    Some(self.identifier_field),
+                    "value_too_long",
+                    format!("an identifier is at most {MAX_IDENTIFIER_BYTES} bytes"),
+                ));
+                Err(errors)
+            }
+            Some(identifier) if errors.is_empty() => {
+                let candidate = Candidate { row, identifier, fields };
+                let size = candidate.encoded_len();
+                if size > MAX_RECORD_BYTES {
+                    return Err(vec![error(
+                        None,
+                        None,
+                        "record_too_large",
+                        format!("the record is {size} bytes; the limit is {MAX_RECORD_BYTES}"),
+                    )]);
+                }
+                Ok(candidate)
+            }
             Some(_) => Err(errors),
             None => {
                 let column = self.columns.column_of(self.identifier_field).map(|i| &self.headers[i]);
@@ -226,5 +261,20 @@ mod tests {
         let long = "x".repeat(MAX_FIELD_BYTES + 1);
         let e = r.build(10, &rec(&["a@b.co", &long])).unwrap_err();
         assert_eq!(e[0].code, "value_too_long");
+        let c = r.build(11, &rec(&["\u{feff}a@b.co", "x"])).unwrap();
+        assert_eq!(c.identifier, "a@b.co");
+    }
+
+    #[test]
+    fn oversized_records_are_row_errors() {
+        let headers: Vec<String> = (0..8).map(|i| if i == 0 { "email".into() } else { format!("c{i}") }).collect();
+        let explicit: BTreeMap<String, Option<String>> =
+            headers[1..].iter().map(|h| (h.clone(), Some(format!("custom.{h}")))).collect();
+        let columns = resolve(ResourceType::Contact, &headers, &explicit).unwrap();
+        let big = "x".repeat(60 * 1024);
+        let mut values = vec!["a@b.co".to_string()];
+        values.extend(std::iter::repeat_n(big, 7));
+        let e = rules_for(&headers, &columns).build(1, &csv::StringRecord::from(values)).unwrap_err();
+        assert_eq!(e[0].code, "record_too_large");
     }
 }

@@ -76,8 +76,9 @@ async fn changed_rows_update_and_duplicates_keep_the_last_copy() {
 async fn unreadable_files_fail_with_a_reason_and_write_nothing() {
     let host = host(|_| {}).await;
     let client = host.client("acme");
-    let cases: [(&[u8], &str); 3] = [
+    let cases: [(&[u8], &str); 4] = [
         (b"", "no header"),
+        (b"email,notes\na@example.com,\"never closed\nb@example.com,x\n", "row 1: a quoted field is never closed"),
         (b"name,phone\nAnn,1\n", "identifier field `email`"),
         (b"email,name\na@example.com,\xff\xfe\n", "row 1: not valid UTF-8"),
     ];
@@ -89,6 +90,18 @@ async fn unreadable_files_fail_with_a_reason_and_write_nothing() {
         assert!(got.contains(reason), "reason `{got}` should say `{reason}`");
     }
     assert!(all_records(&client, "contact").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_only_file_completes_with_no_rows() {
+    let host = host(|_| {}).await;
+    let client = host.client("acme");
+    let import = client
+        .import_file(&json!({"resource_type": "contact"}), b"email,name\r\n".to_vec(), IMPORT_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(import["status"], "completed", "{import}");
+    assert_eq!((stat(&import, "rows"), stat(&import, "processed")), (0, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@
 //! `pk = ledger#tenant#import`, so listings never see them. A record is
 //! `pk = tenant#resource_type`, `sk = identifier`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::import::{Import, Phase, Progress, Status};
-use crate::ports::{Applied, BatchWrite, ImportStore, Page, Plan, RecordStore};
+use crate::ports::{Applied, BatchWrite, ImportStore, Page, Plan, RecordStore, StoredImport};
 use crate::record::{ResourceType, StoredRecord};
 use crate::stats::Tally;
 use crate::time_fmt;
@@ -44,6 +44,9 @@ struct ImportItem {
     #[serde(flatten)]
     import: Import,
     progress: Progress,
+    requested_mappings: BTreeMap<String, Option<String>>,
+    #[serde(default)]
+    source_etag: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -93,6 +96,7 @@ fn decode_cursor(cursor: &str) -> Result<String> {
         .decode(cursor)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
+        .filter(|sk| !sk.is_empty() && sk.len() <= crate::validate::MAX_IDENTIFIER_BYTES)
         .ok_or_else(|| Error::invalid("cursor", "invalid", "not a cursor this API returned"))
 }
 
@@ -178,8 +182,8 @@ fn is_condition_failure(e: &SdkError<UpdateItemError, aws_sdk_dynamodb::config::
 
 impl DynamoStore {
     async fn import_ttl(&self, tenant_id: &str, import_id: &str) -> Result<i64> {
-        let (import, _) = ImportStore::get(self, tenant_id, import_id).await?.ok_or(Error::NotFound)?;
-        Ok(import.expires_at.unix_timestamp())
+        let stored = ImportStore::get(self, tenant_id, import_id).await?.ok_or(Error::NotFound)?;
+        Ok(stored.import.expires_at.unix_timestamp())
     }
 
     /// A conditional update of the import; false when the condition did not hold.
@@ -269,6 +273,8 @@ impl ImportStore for DynamoStore {
             ttl: import.expires_at.unix_timestamp(),
             import: import.clone(),
             progress: Progress::default(),
+            requested_mappings: import.mappings.clone(),
+            source_etag: None,
         };
         self.client
             .put_item()
@@ -281,7 +287,7 @@ impl ImportStore for DynamoStore {
         Ok(())
     }
 
-    async fn get(&self, tenant_id: &str, import_id: &str) -> Result<Option<(Import, Progress)>> {
+    async fn get(&self, tenant_id: &str, import_id: &str) -> Result<Option<StoredImport>> {
         let out = self
             .client
             .get_item()
@@ -295,7 +301,12 @@ impl ImportStore for DynamoStore {
             return Ok(None);
         };
         let item: ImportItem = serde_dynamo::from_item(item).map_err(ser_err)?;
-        Ok(Some((item.import, item.progress)))
+        Ok(Some(StoredImport {
+            import: item.import,
+            progress: item.progress,
+            requested_mappings: item.requested_mappings,
+            source_etag: item.source_etag,
+        }))
     }
 
     async fn list(
@@ -344,7 +355,7 @@ impl ImportStore for DynamoStore {
     }
 
     async fn save_plan(&self, tenant_id: &str, import_id: &str, plan: &Plan) -> Result<bool> {
-        let expression = "SET #fh = :fh, #map = :map, #um = :um, #file = :file, #st.#rows = :rows, \
+        let expression = "SET #etag = :etag, #fh = :fh, #map = :map, #um = :um, #file = :file, #st.#rows = :rows, \
                           #pr.#ct = :ct, #huf = :true, #phase = :phase, #ua = :now REMOVE #links.#upload";
         self.update_import(
             tenant_id,
@@ -352,6 +363,7 @@ impl ImportStore for DynamoStore {
             expression,
             "#status = :awaiting AND #pr.#dispatched = :false",
             &[
+                ("#etag", "source_etag"),
                 ("#fh", "file_headers"),
                 ("#map", "mappings"),
                 ("#um", "unmapped_headers"),
@@ -369,6 +381,7 @@ impl ImportStore for DynamoStore {
                 ("#dispatched", "dispatched"),
             ],
             vec![
+                (":etag", av(&plan.source_etag)?),
                 (":fh", av(&plan.file_headers)?),
                 (":map", av(&plan.mappings)?),
                 (":um", av(&plan.unmapped_headers)?),
@@ -449,17 +462,16 @@ impl ImportStore for DynamoStore {
         self.transition(tenant_id, import_id, t).await
     }
 
-    async fn fail(&self, tenant_id: &str, import_id: &str, reason: &str) -> Result<()> {
-        let running: Vec<Status> = Status::ALL.into_iter().filter(|st| !st.is_final()).collect();
+    async fn fail(&self, tenant_id: &str, import_id: &str, from: &[Status], reason: &str) -> Result<bool> {
         let t = Transition {
-            from: &running,
+            from,
             to: Status::Failed,
             phase: None,
             stamp: Some("completed_at"),
             reason: Some(reason),
             dispatched: false,
         };
-        self.transition(tenant_id, import_id, t).await.map(drop)
+        self.transition(tenant_id, import_id, t).await
     }
 }
 

@@ -9,7 +9,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::import::SignedRequest;
-use crate::ports::{ByteStream, FileStore};
+use crate::ports::{FileStore, Opened};
 use crate::time_fmt;
 
 pub struct S3Files {
@@ -43,19 +43,24 @@ impl FileStore for S3Files {
         })
     }
 
-    async fn open(&self, key: &str, range: Option<(u64, u64)>) -> Result<(ByteStream, u64)> {
-        let mut req = self.client.get_object().bucket(&self.bucket).key(key);
+    async fn open(&self, key: &str, range: Option<(u64, u64)>, if_match: Option<&str>) -> Result<Opened> {
+        let mut req = self.client.get_object().bucket(&self.bucket).key(key).set_if_match(if_match.map(str::to_string));
         if let Some((start, end)) = range {
             if end <= start {
-                return Ok((Box::new(tokio::io::empty()), 0));
+                return Ok(Opened { stream: Box::new(tokio::io::empty()), size: 0, etag: None });
             }
             req = req.range(format!("bytes={start}-{}", end - 1));
         }
-        let out = req.send().await.map_err(s3_err)?;
+        let out = match req.send().await {
+            Ok(out) => out,
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => return Err(Error::SourceChanged),
+            Err(e) => return Err(s3_err(e)),
+        };
         let size = match out.content_range() {
             Some(r) => r.rsplit('/').next().and_then(|n| n.parse().ok()).unwrap_or_default(),
             None => out.content_length().unwrap_or_default().max(0) as u64,
         };
-        Ok((Box::new(out.body.into_async_read()), size))
+        let etag = out.e_tag().map(str::to_string);
+        Ok(Opened { stream: Box::new(out.body.into_async_read()), size, etag })
     }
 }

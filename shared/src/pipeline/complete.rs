@@ -3,10 +3,11 @@
 
 use crate::error::Result;
 use crate::import::Status;
+use crate::ports::StoredImport;
 use crate::services::Services;
 
 pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Result<bool> {
-    let Some((import, progress)) = svc.imports.get(tenant_id, import_id).await? else {
+    let Some(StoredImport { import, progress, .. }) = svc.imports.get(tenant_id, import_id).await? else {
         return Ok(false);
     };
     if !progress.is_done() || !matches!(import.status, Status::Queued | Status::Processing) {

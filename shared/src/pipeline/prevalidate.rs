@@ -3,11 +3,11 @@
 
 use tokio_util::io::SyncIoBridge;
 
-use crate::chunking::{self, ScanRules};
+use crate::chunking::{self, ScanError, ScanRules};
 use crate::error::{Error, Result};
 use crate::import::{parse_upload_key, Status};
 use crate::messages::{encode, TransformMessage};
-use crate::ports::{Plan, Queue};
+use crate::ports::{Plan, Queue, StoredImport};
 use crate::services::Services;
 
 use super::complete::complete_if_done;
@@ -18,23 +18,27 @@ pub async fn run(svc: &Services, key: &str) -> Result<()> {
         tracing::warn!(key, "object is not an import upload; ignored");
         return Ok(());
     };
-    let Some((import, progress)) = svc.imports.get(tenant_id, import_id).await? else {
+    let Some(StoredImport { import, progress, requested_mappings, .. }) = svc.imports.get(tenant_id, import_id).await?
+    else {
         tracing::warn!(tenant_id, import_id, "upload for an unknown import; ignored");
         return Ok(());
     };
     if import.status != Status::AwaitingUpload || progress.dispatched {
         tracing::info!(tenant_id, import_id, status = import.status.as_str(), "upload already handled");
+        // A delivery that dispatched may have died before completing an import with no work.
+        complete_if_done(svc, tenant_id, import_id).await?;
         return Ok(());
     }
 
-    let (stream, size) = svc.files.open(key, None).await?;
-    let bridge = SyncIoBridge::new(stream);
-    let explicit = import.mappings.clone();
+    let opened = svc.files.open(key, None, None).await?;
+    let (size, etag) = (opened.size, opened.etag);
+    let bridge = SyncIoBridge::new(opened.stream);
     let identifier_field = import.identifier_field.clone();
     let resource = import.resource_type;
     let chunk_rows = svc.settings.chunk_rows;
     let scan = tokio::task::spawn_blocking(move || {
-        let rules = ScanRules { resource, identifier_field: &identifier_field, explicit: &explicit, chunk_rows };
+        let rules =
+            ScanRules { resource, identifier_field: &identifier_field, explicit: &requested_mappings, chunk_rows };
         chunking::scan(bridge, size, &rules)
     })
     .await
@@ -42,12 +46,15 @@ pub async fn run(svc: &Services, key: &str) -> Result<()> {
 
     let scan = match scan {
         Ok(scan) => scan,
-        Err(bad) => {
+        Err(ScanError::Read(e)) => return Err(Error::aws("s3", e)),
+        Err(ScanError::Bad(bad)) => {
             tracing::info!(tenant_id, import_id, reason = %bad, "file cannot be imported");
-            return svc.imports.fail(tenant_id, import_id, &bad.to_string()).await;
+            svc.imports.fail(tenant_id, import_id, &[Status::AwaitingUpload], &bad.to_string()).await?;
+            return Ok(());
         }
     };
     let plan = Plan {
+        source_etag: etag.clone(),
         mappings: scan.columns.resolved(&scan.headers),
         file_headers: scan.headers,
         unmapped_headers: scan.columns.unmapped,
@@ -60,7 +67,14 @@ pub async fn run(svc: &Services, key: &str) -> Result<()> {
     let bodies = scan
         .chunks
         .into_iter()
-        .map(|chunk| encode(&TransformMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), chunk }))
+        .map(|chunk| {
+            encode(&TransformMessage {
+                tenant_id: tenant_id.into(),
+                import_id: import_id.into(),
+                etag: etag.clone(),
+                chunk,
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
     svc.queue.send(Queue::Transform, bodies).await?;
     svc.imports.mark_dispatched(tenant_id, import_id).await?;

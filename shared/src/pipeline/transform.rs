@@ -6,10 +6,10 @@ use tokio_util::io::SyncIoBridge;
 
 use crate::chunking::csv_reader;
 use crate::error::{Error, Result};
-use crate::import::upload_key;
+use crate::import::{upload_key, Status};
 use crate::mapping;
 use crate::messages::{decode, encode, ProcessMessage, TransformMessage};
-use crate::ports::Queue;
+use crate::ports::{Queue, StoredImport};
 use crate::services::Services;
 use crate::stats::Tally;
 use crate::validate::{Candidate, RowRules};
@@ -27,7 +27,7 @@ const SEND_GROUP: usize = 10;
 pub async fn run(svc: &Services, body: &str) -> Result<()> {
     let msg: TransformMessage = decode(body)?;
     let (tenant_id, import_id, chunk) = (msg.tenant_id.as_str(), msg.import_id.as_str(), &msg.chunk);
-    let Some((import, _)) = svc.imports.get(tenant_id, import_id).await? else {
+    let Some(StoredImport { import, .. }) = svc.imports.get(tenant_id, import_id).await? else {
         tracing::warn!(tenant_id, import_id, "chunk of an unknown import; dropped");
         return Ok(());
     };
@@ -39,8 +39,17 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
 
     let columns = mapping::resolve(import.resource_type, &import.file_headers, &import.mappings)
         .map_err(|_| Error::Internal("stored mappings do not resolve".into()))?;
-    let (stream, _) = svc.files.open(&upload_key(tenant_id, import_id), Some((chunk.start, chunk.end))).await?;
-    let bridge = SyncIoBridge::new(stream);
+    let key = upload_key(tenant_id, import_id);
+    let opened = match svc.files.open(&key, Some((chunk.start, chunk.end)), msg.etag.as_deref()).await {
+        Err(Error::SourceChanged) => {
+            // The byte ranges were planned for the first file; the new one needs an import of its own.
+            let reason = "the upload was replaced while it was being imported; upload it to a new import";
+            svc.imports.fail(tenant_id, import_id, &[Status::Queued, Status::Processing], reason).await?;
+            return Ok(());
+        }
+        other => other?,
+    };
+    let bridge = SyncIoBridge::new(opened.stream);
     let (tx, mut rx) = mpsc::channel::<Vec<Candidate>>(2);
     let chunk_copy = chunk.clone();
     // Parsing is blocking work; batches flow out through a bounded channel, so memory stays
@@ -70,7 +79,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
             } else {
                 match rules.build(row, &record) {
                     Ok(candidate) => {
-                        let size = record.as_byte_record().as_slice().len() + 64;
+                        let size = candidate.encoded_len();
                         if batch.len() == BATCH_RECORDS || (batch_bytes + size > BATCH_BYTES && !batch.is_empty()) {
                             tx.blocking_send(std::mem::take(&mut batch))
                                 .map_err(|_| Error::Internal("sender gone".into()))?;

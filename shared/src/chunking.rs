@@ -6,6 +6,7 @@ use std::io::Read;
 use serde::{Deserialize, Serialize};
 
 use crate::dedup::Dedup;
+use crate::dialect::{read_sample, Dialect};
 use crate::import::FileInfo;
 use crate::mapping::{self, ColumnMap};
 use crate::validate::RowRules;
@@ -53,6 +54,8 @@ pub enum BadFile {
     TooManyColumns(usize),
     #[error("the file has more than {MAX_ROWS} rows")]
     TooManyRows,
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Why a scan stopped: the file is bad (final), or reading it failed (retry).
@@ -82,11 +85,22 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
     if size > MAX_FILE_BYTES {
         return Err(BadFile::TooLarge(size).into());
     }
-    let mut tap = Tap::new(reader);
-    let mut csv = csv_reader(&mut tap, true);
-    let headers: Vec<String> = match csv.headers() {
-        Ok(h) if !h.iter().all(|name| name.trim().is_empty()) => h.iter().map(|s| s.trim().to_string()).collect(),
-        Ok(_) => return Err(BadFile::NoHeader.into()),
+    let mut reader = reader;
+    let sample = read_sample(&mut reader).map_err(ScanError::Read)?;
+    let dialect = Dialect::sniff(&sample);
+    if !dialect.encoding.is_ascii_compatible() {
+        return Err(BadFile::Unsupported(format!(
+            "{} files are not supported yet: save it as UTF-8",
+            dialect.encoding.as_str()
+        ))
+        .into());
+    }
+    let mut tap = Tap::new(std::io::Cursor::new(sample).chain(reader));
+    let mut csv = dialect.reader(&mut tap, true);
+    let headers: Vec<String> = match csv.byte_headers().map(|h| dialect.decode(h)) {
+        Ok(Some(h)) if !h.iter().all(|name| name.trim().is_empty()) => h.iter().map(|s| s.trim().to_string()).collect(),
+        Ok(Some(_)) => return Err(BadFile::NoHeader.into()),
+        Ok(None) => return Err(not_text(0, dialect)),
         Err(e) => return Err(read_error(0, e)),
     };
     if headers.len() > MAX_COLUMNS {
@@ -108,19 +122,20 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
 
     let mut dedup = Dedup::default();
     let mut chunks: Vec<Chunk> = Vec::new();
-    let mut record = csv::StringRecord::new();
+    let mut raw = csv::ByteRecord::new();
     let mut row = 0u64;
     loop {
-        match csv.read_record(&mut record) {
+        match csv.read_byte_record(&mut raw) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => return Err(read_error(row + 1, e)),
         }
         row += 1;
+        let Some(record) = dialect.decode(&raw) else { return Err(not_text(row, dialect)) };
         if row > MAX_ROWS {
             return Err(BadFile::TooManyRows.into());
         }
-        let start = record.position().map_or(0, |p| p.byte());
+        let start = raw.position().map_or(0, |p| p.byte());
         csv.get_mut().record_starts_at(start);
         if (row - 1).is_multiple_of(rules.chunk_rows) {
             if let Some(last) = chunks.last_mut() {
@@ -150,22 +165,15 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
         let i = ((skipped - 1) / rules.chunk_rows) as usize;
         chunks[i].skip_rows.push(skipped);
     }
-    let had_bom = tap.first.starts_with(b"\xEF\xBB\xBF");
-    let line_ending = if tap.first.windows(2).any(|w| w == b"\r\n") { "crlf" } else { "lf" };
     let file = FileInfo {
         size,
         rows: row,
-        detected_encoding: "utf-8".into(),
-        delimiter: ",".into(),
-        had_bom,
-        line_ending: line_ending.into(),
+        detected_encoding: dialect.encoding.as_str().into(),
+        delimiter: (dialect.delimiter as char).to_string(),
+        had_bom: dialect.had_bom,
+        line_ending: dialect.line_ending.into(),
     };
     Ok(Scan { headers, columns, chunks, file })
-}
-
-/// The one CSV dialect of prevalidation and transform, so both see the same records.
-pub fn csv_reader<R: Read>(reader: R, has_headers: bool) -> csv::Reader<R> {
-    csv::ReaderBuilder::new().has_headers(has_headers).flexible(true).from_reader(reader)
 }
 
 fn check_header(headers: &[String], columns: &ColumnMap) -> Result<(), BadFile> {
@@ -189,28 +197,29 @@ fn read_error(row: u64, e: csv::Error) -> ScanError {
             BadFile::UnterminatedQuote(row).into()
         }
         csv::ErrorKind::Io(io) => ScanError::Read(io),
-        csv::ErrorKind::Utf8 { .. } => BadFile::Unreadable { row, message: "not valid UTF-8".into() }.into(),
         other => BadFile::Unreadable { row, message: format!("{other:?}") }.into(),
     }
 }
 
-/// Watches the bytes the CSV reader pulls: keeps the first ones (BOM, line endings) and the
-/// offsets of the quotes since the current record began. The csv crate reads an unclosed quote
+fn not_text(row: u64, dialect: Dialect) -> ScanError {
+    BadFile::Unreadable { row, message: format!("not valid {}", dialect.encoding.as_str()) }.into()
+}
+
+/// Watches the bytes the CSV reader pulls: the offsets of the quotes since the current record
+/// began. The csv crate reads an unclosed quote
 /// to the end of the file as one field; an odd number of quotes in the last record tells.
 struct Tap<R> {
     inner: R,
-    first: Vec<u8>,
     offset: u64,
     quotes: std::collections::VecDeque<u64>,
 }
 
-const SNIFF_BYTES: usize = 64 * 1024;
 /// More quotes in one record than a record of SPEC's 400 KB can hold: it never closes.
 const MAX_QUOTES_IN_RECORD: usize = 400 * 1024;
 
 impl<R> Tap<R> {
     fn new(inner: R) -> Self {
-        Self { inner, first: Vec::new(), offset: 0, quotes: Default::default() }
+        Self { inner, offset: 0, quotes: Default::default() }
     }
 
     /// Forgets the quotes of the records before the one starting at `start`.
@@ -228,8 +237,6 @@ impl<R> Tap<R> {
 impl<R: Read> Read for Tap<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let room = SNIFF_BYTES.saturating_sub(self.first.len()).min(n);
-        self.first.extend_from_slice(&buf[..room]);
         for (i, b) in buf[..n].iter().enumerate() {
             if *b == b'"' {
                 self.quotes.push_back(self.offset + i as u64);
@@ -259,7 +266,9 @@ mod tests {
 
     /// Scans with the first column as the identifier, so any file plans.
     fn scan_any(bytes: &[u8], chunk_rows: u64) -> Result<Scan, ScanError> {
-        let first = csv_reader(bytes, true).headers().unwrap().get(0).unwrap_or_default().trim().to_string();
+        let mut reader = Dialect::sniff(bytes).reader(bytes, true);
+        let first =
+            String::from_utf8_lossy(reader.byte_headers().unwrap().get(0).unwrap_or_default()).trim().to_string();
         let explicit = BTreeMap::from([(first, Some("external_id".to_string()))]);
         let rules = ScanRules {
             resource: ResourceType::Contact,
@@ -275,7 +284,7 @@ mod tests {
         let mut rows = Vec::new();
         for chunk in &scan.chunks {
             let part = &bytes[chunk.start as usize..chunk.end as usize];
-            let mut reader = csv_reader(part, false);
+            let mut reader = Dialect::sniff(bytes).reader(part, false);
             let got: Vec<Vec<String>> =
                 reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
             assert_eq!(got.len() as u64, chunk.rows, "chunk {} holds exactly its rows", chunk.index);
@@ -386,9 +395,22 @@ mod tests {
         assert_eq!(run(b"email,email\na@x.io,b@x.io\n"), BadFile::DuplicateHeader("email".into()));
         assert!(scan(b"email,,x\na@x.io,1,2\n".as_slice(), 20, &rules).is_ok(), "an empty, unmapped header is fine");
         // Until other encodings are detected, a Latin-1 file fails clearly instead of importing mojibake.
-        let latin1 = testdata("mpdx-fixtures/sample_csv_iso_8950_1.csv");
-        let result = scan_any(&latin1, 10).map(|s| s.file);
-        assert!(matches!(result, Err(ScanError::Bad(BadFile::Unreadable { row: 1, .. }))), "{result:?}");
+        // Valid UTF-8 in the sniffed start, then a byte that is not: the row says where.
+        let mut late = b"email\n".to_vec();
+        let mut good_rows = 0;
+        while late.len() < 70 * 1024 {
+            late.extend_from_slice(b"someone@example.com\n");
+            good_rows += 1;
+        }
+        late.extend_from_slice(b"caf\xe9@example.com\n");
+        let result = scan_any(&late, 10).map(|s| s.file);
+        let expected = good_rows + 1;
+        assert!(
+            matches!(result, Err(ScanError::Bad(BadFile::Unreadable { row, .. })) if row == expected),
+            "{result:?}"
+        );
+        let utf16 = b"\xFF\xFEe\x00m\x00";
+        assert!(matches!(scan_any(utf16, 10), Err(ScanError::Bad(BadFile::Unsupported(_)))));
     }
 
     #[test]
@@ -416,6 +438,29 @@ mod tests {
         let header = std::iter::once("email".to_string()).chain((1..=500).map(|i| format!("c{i}"))).collect::<Vec<_>>();
         let file = format!("{}\n", header.join(","));
         assert!(matches!(scan(file.as_bytes(), 9, &rules), Err(ScanError::Bad(BadFile::TooManyColumns(501)))));
+    }
+
+    #[test]
+    fn windows_1252_files_decode() {
+        let bytes = testdata("mpdx-fixtures/sample_csv_iso_8950_1.csv");
+        let scan = scan_any(&bytes, 10).unwrap();
+        assert_eq!((scan.file.detected_encoding.as_str(), scan.file.line_ending.as_str()), ("windows-1252", "crlf"));
+        let dialect = Dialect::of(&scan.file).unwrap();
+        let part = &bytes[scan.chunks[0].start as usize..scan.chunks[0].end as usize];
+        let first = dialect.reader(part, false).byte_records().next().unwrap().unwrap();
+        assert_eq!(&dialect.decode(&first).unwrap()[0], "Lané, John");
+    }
+
+    #[test]
+    fn semicolons_and_tabs_are_detected() {
+        let cases =
+            [(&b"email;name\na@x.io;Ann, B\n"[..], ";", "Ann, B"), (&b"email\tname\na@x.io\tAnn\n"[..], "\t", "Ann")];
+        for (bytes, delimiter, name) in cases {
+            let scan = scan_any(bytes, 10).unwrap();
+            assert_eq!(scan.file.delimiter, delimiter);
+            assert_eq!(scan.headers, ["email", "name"]);
+            assert_eq!(read_chunks(bytes, &scan)[0][1], name);
+        }
     }
 
     #[test]

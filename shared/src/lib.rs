@@ -6,6 +6,7 @@ pub mod aws;
 pub mod chunking;
 pub mod config;
 pub mod dedup;
+pub mod dialect;
 pub mod edge;
 pub mod error;
 pub mod import;

@@ -80,7 +80,7 @@ async fn unreadable_files_fail_with_a_reason_and_write_nothing() {
         (b"", "no header"),
         (b"email,notes\na@example.com,\"never closed\nb@example.com,x\n", "row 1: a quoted field is never closed"),
         (b"name,phone\nAnn,1\n", "identifier field `email`"),
-        (b"email,name\na@example.com,\xff\xfe\n", "row 1: not valid UTF-8"),
+        (b"\xFF\xFEe\x00m\x00a\x00i\x00l\x00\n\x00", "utf-16le files are not supported yet"),
     ];
     for (file, reason) in cases {
         let import =
@@ -90,6 +90,26 @@ async fn unreadable_files_fail_with_a_reason_and_write_nothing() {
         assert!(got.contains(reason), "reason `{got}` should say `{reason}`");
     }
     assert!(all_records(&client, "contact").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_excel_export_with_semicolons_and_windows_1252_imports() {
+    let host = host(|_| {}).await;
+    let client = host.client("acme");
+    let file =
+        b"E-mail;Vorname;Nachname;Firma\r\nj\xfcrgen@example.de;J\xfcrgen;M\xfcller;M\xfcller & S\xf6hne\r\n".to_vec();
+    let mappings = json!({"Vorname": "first_name", "Nachname": "last_name", "Firma": "company"});
+    let import = client
+        .import_file(&json!({"resource_type": "contact", "mappings": mappings}), file, IMPORT_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(import["status"], "completed", "{import}");
+    assert_eq!(import["file"]["detected_encoding"], "windows-1252");
+    assert_eq!(import["file"]["delimiter"], ";");
+    let (status, record) = client.get("/v1/records/contact/j%C3%BCrgen@example.de").await.unwrap();
+    assert_eq!(status, 200, "{record}");
+    assert_eq!(record["last_name"], "Müller");
+    assert_eq!(record["company"], "Müller & Söhne");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

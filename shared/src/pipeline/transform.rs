@@ -4,7 +4,7 @@
 use tokio::sync::mpsc;
 use tokio_util::io::SyncIoBridge;
 
-use crate::chunking::csv_reader;
+use crate::dialect::Dialect;
 use crate::error::{Error, Result};
 use crate::import::{upload_key, Status};
 use crate::mapping;
@@ -39,6 +39,11 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
 
     let columns = mapping::resolve(import.resource_type, &import.file_headers, &import.mappings)
         .map_err(|_| Error::Internal("stored mappings do not resolve".into()))?;
+    let dialect = import
+        .file
+        .as_ref()
+        .and_then(Dialect::of)
+        .ok_or_else(|| Error::Internal("the import has no readable file description".into()))?;
     let key = upload_key(tenant_id, import_id);
     let opened = match svc.files.open(&key, Some((chunk.start, chunk.end)), msg.etag.as_deref()).await {
         Err(Error::SourceChanged) => {
@@ -64,16 +69,17 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
         let mut tally = Tally::default();
         let mut batch = Vec::new();
         let mut batch_bytes = 0;
-        let mut reader = csv_reader(bridge, false);
-        let mut record = csv::StringRecord::new();
+        let mut reader = dialect.reader(bridge, false);
+        let mut raw = csv::ByteRecord::new();
         let mut row = chunk_copy.first_row;
         let end_row = chunk_copy.first_row + chunk_copy.rows;
         while row < end_row {
-            match reader.read_record(&mut record) {
+            match reader.read_byte_record(&mut raw) {
                 Ok(true) => {}
                 Ok(false) => return Err(Error::Internal(format!("chunk ended at row {row}, before row {end_row}"))),
                 Err(e) => return Err(Error::Internal(format!("row {row} no longer reads: {e}"))),
             }
+            let record = dialect.decode(&raw).ok_or_else(|| Error::Internal(format!("row {row} no longer decodes")))?;
             if chunk_copy.skip_rows.binary_search(&row).is_ok() {
                 tally.duplicates += 1;
             } else {

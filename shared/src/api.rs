@@ -89,15 +89,7 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
             None
         }
         Some(Value::String(s)) => match ResourceType::parse(s) {
-            Some(ResourceType::Contact) => Some(ResourceType::Contact),
-            Some(_) => {
-                errors.push(FieldError::new(
-                    "resource_type",
-                    "not_supported",
-                    format!("`{s}` imports are not supported yet"),
-                ));
-                None
-            }
+            Some(resource) => Some(resource),
             None => {
                 errors.push(FieldError::new("resource_type", "invalid", "must be one of contact, group, account"));
                 None

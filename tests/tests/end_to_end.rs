@@ -113,6 +113,32 @@ async fn an_excel_export_with_semicolons_and_windows_1252_imports() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_and_groups_import_with_typed_and_normalized_fields() {
+    let host = host(|_| {}).await;
+    let client = host.client("acme");
+    let accounts = "Account ID,Account Name,Website,Number of Employees,Annual Revenue,Country,Tags\n\
+                    A-1,Acme,https://www.acme.example/about,\"1,200\",\"2,500,000.50\",United States,\"b2b, enterprise\"\n\
+                    A-2,Globex,globex.example,many,10,Atlantis,\n";
+    let import =
+        client.import_file(&json!({"resource_type": "account"}), accounts.into(), IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!(import["status"], "completed", "{import}");
+    assert_eq!([stat(&import, "created"), stat(&import, "errors")], [1, 1], "{import}");
+    let (status, acme) = client.get("/v1/records/account/A-1").await.unwrap();
+    assert_eq!(status, 200, "{acme}");
+    assert_eq!(acme["domain"], "www.acme.example");
+    assert_eq!(acme["employees"], 1200);
+    assert_eq!(acme["annual_revenue"], "2500000.50");
+    assert_eq!(acme["country"], "US");
+    assert_eq!(acme["tags"], json!(["b2b", "enterprise"]));
+
+    let groups = "Group Name,Description\nNewsletter,Monthly news\nVIP,\n";
+    let import = client.import_file(&json!({"resource_type": "group"}), groups.into(), IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!(stat(&import, "created"), 2, "{import}");
+    let (status, vip) = client.get("/v1/records/group/VIP").await.unwrap();
+    assert_eq!((status, &vip["name"]), (200, &json!("VIP")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_header_only_file_completes_with_no_rows() {
     let host = host(|_| {}).await;
     let client = host.client("acme");

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use time::Duration;
 
 use crate::error::{Error, FieldError, Result};
+use crate::error_files;
 use crate::import::{self, Action, Format, Import, Links, Mode, Status};
 use crate::record::{ResourceType, StoredRecord};
 use crate::services::Services;
@@ -287,7 +288,7 @@ pub async fn create_import(svc: &Services, tenant_id: &str, body: &[u8]) -> Resu
         has_upload_file: false,
         has_errors_file: false,
         file: None,
-        links: Links { upload: Some(upload) },
+        links: Links { upload: Some(upload), ..Links::default() },
         created_at: now,
         updated_at: now,
         started_at: None,
@@ -304,7 +305,28 @@ pub async fn get_import(svc: &Services, tenant_id: &str, import_id: &str) -> Res
     if !import::is_import_id(import_id) {
         return Err(Error::NotFound);
     }
-    svc.imports.get(tenant_id, import_id).await?.map(|s| s.import).ok_or(Error::NotFound)
+    let import = svc.imports.get(tenant_id, import_id).await?.map(|s| s.import).ok_or(Error::NotFound)?;
+    with_links(svc, import).await
+}
+
+/// SPEC §5: download links live at most 15 minutes.
+const DOWNLOAD_TTL_SECS: u64 = 900;
+
+/// The import with signed links to the files it has.
+async fn with_links(svc: &Services, mut import: Import) -> Result<Import> {
+    let (tenant, id) = (import.tenant_id.as_str(), import.id.as_str());
+    if import.has_upload_file {
+        import.links.source =
+            Some(svc.files.presign_download(&import::upload_key(tenant, id), DOWNLOAD_TTL_SECS).await?);
+    }
+    if import.has_errors_file {
+        let files = &svc.files;
+        import.links.errors_csv =
+            Some(files.presign_download(&error_files::errors_csv_key(tenant, id), DOWNLOAD_TTL_SECS).await?);
+        import.links.errors_json =
+            Some(files.presign_download(&error_files::errors_json_key(tenant, id), DOWNLOAD_TTL_SECS).await?);
+    }
+    Ok(import)
 }
 
 /// `limit` 1..=100 (default 20), an opaque `cursor` from the previous page, `status` filter.
@@ -326,7 +348,11 @@ pub async fn list_imports(svc: &Services, tenant_id: &str, query: &HashMap<Strin
         return Err(Error::Invalid(errors));
     }
     let page = svc.imports.list(tenant_id, status, limit, query.get("cursor").map(String::as_str)).await?;
-    Ok(Listing { data: page.items, next_cursor: page.next_cursor })
+    let mut data = Vec::with_capacity(page.items.len());
+    for import in page.items {
+        data.push(with_links(svc, import).await?);
+    }
+    Ok(Listing { data, next_cursor: page.next_cursor })
 }
 
 pub async fn list_records(

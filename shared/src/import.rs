@@ -122,10 +122,18 @@ pub struct SignedRequest {
     pub expires_at: OffsetDateTime,
 }
 
+/// What the client fetches or sends itself. The download links are signed when the import
+/// is read, never stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Links {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload: Option<SignedRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors_csv: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors_json: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ pub mod dedup;
 pub mod dialect;
 pub mod edge;
 pub mod error;
+pub mod error_files;
 pub mod fields;
 pub mod import;
 pub mod logging;

@@ -67,7 +67,7 @@ pub trait ImportStore: Send + Sync {
         tally: &Tally,
     ) -> Result<bool>;
     /// queued or processing → completed; false when another step completed it first.
-    async fn complete(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
+    async fn complete(&self, tenant_id: &str, import_id: &str, has_errors_file: bool) -> Result<bool>;
     /// One of `from` → failed with a reason; false when the import was in none of them.
     async fn fail(&self, tenant_id: &str, import_id: &str, from: &[Status], reason: &str) -> Result<bool>;
 }
@@ -129,9 +129,25 @@ pub struct Opened {
     pub etag: Option<String>,
 }
 
+/// An object being written piece by piece; nothing is visible until `finish`.
+#[async_trait]
+pub trait ObjectWriter: Send {
+    async fn write(&mut self, bytes: &[u8]) -> Result<()>;
+    async fn finish(self: Box<Self>) -> Result<()>;
+}
+
 #[async_trait]
 pub trait FileStore: Send + Sync {
     async fn presign_upload(&self, key: &str, ttl_secs: u64) -> Result<SignedRequest>;
+    /// A signed GET of the object, valid for `ttl_secs`.
+    async fn presign_download(&self, key: &str, ttl_secs: u64) -> Result<String>;
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()>;
+    /// Starts writing an object of any size with flat memory.
+    async fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>>;
+    /// The keys under a prefix, in key order.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>>;
+    /// A small object, whole.
+    async fn read(&self, key: &str) -> Result<Vec<u8>>;
     /// The object, or bytes `[start, end)` of it, as a stream. With `if_match`, an object
     /// replaced since is `Error::SourceChanged`.
     async fn open(&self, key: &str, range: Option<(u64, u64)>, if_match: Option<&str>) -> Result<Opened>;

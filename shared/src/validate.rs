@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::error_files;
 use crate::fields;
 use crate::mapping::ColumnMap;
 use crate::record::{custom_name, Fields, ResourceType};
@@ -74,7 +75,7 @@ impl RowRules<'_> {
             };
             // A BOM inside the data is never part of a value (the csv crate drops one only at the
             // start of a reader, and chunks start mid-file).
-            let value = raw.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+            let value = error_files::restore(raw.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}'));
             if value.len() > MAX_FIELD_BYTES {
                 errors.push(error(
                     Some(header),

@@ -227,6 +227,7 @@ struct Transition<'a> {
     reason: Option<&'a str>,
     /// Marks every transform message as sent.
     dispatched: bool,
+    has_errors_file: bool,
 }
 
 impl DynamoStore {
@@ -249,10 +250,16 @@ impl DynamoStore {
             names.push(("#reason", "reason"));
             values.push((":reason", s(reason)));
         }
+        if t.has_errors_file {
+            sets.push("#hef = :true");
+            names.push(("#hef", "has_errors_file"));
+        }
+        if t.dispatched || t.has_errors_file {
+            values.push((":true", AttributeValue::Bool(true)));
+        }
         if t.dispatched {
             sets.push("#pr.#dispatched = :true");
             names.extend([("#pr", "progress"), ("#dispatched", "dispatched")]);
-            values.push((":true", AttributeValue::Bool(true)));
         }
         let from: Vec<String> = (0..t.from.len()).map(|i| format!(":from{i}")).collect();
         let from_values: Vec<(String, AttributeValue)> =
@@ -406,6 +413,7 @@ impl ImportStore for DynamoStore {
             stamp: None,
             reason: None,
             dispatched: true,
+            has_errors_file: false,
         };
         self.transition(tenant_id, import_id, t).await.map(drop)
     }
@@ -418,6 +426,7 @@ impl ImportStore for DynamoStore {
             stamp: Some("started_at"),
             reason: None,
             dispatched: false,
+            has_errors_file: false,
         };
         self.transition(tenant_id, import_id, t).await.map(drop)
     }
@@ -450,7 +459,7 @@ impl ImportStore for DynamoStore {
         Err(Error::Contention(format!("chunk {chunk} of {import_id}")))
     }
 
-    async fn complete(&self, tenant_id: &str, import_id: &str) -> Result<bool> {
+    async fn complete(&self, tenant_id: &str, import_id: &str, has_errors_file: bool) -> Result<bool> {
         let t = Transition {
             from: &[Status::Queued, Status::Processing],
             to: Status::Completed,
@@ -458,6 +467,7 @@ impl ImportStore for DynamoStore {
             stamp: Some("completed_at"),
             reason: None,
             dispatched: false,
+            has_errors_file,
         };
         self.transition(tenant_id, import_id, t).await
     }
@@ -470,6 +480,7 @@ impl ImportStore for DynamoStore {
             stamp: Some("completed_at"),
             reason: Some(reason),
             dispatched: false,
+            has_errors_file: false,
         };
         self.transition(tenant_id, import_id, t).await
     }

@@ -9,8 +9,9 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::import::SignedRequest;
-use crate::ports::{FileStore, Opened};
+use crate::ports::{FileStore, ObjectWriter, Opened};
 use crate::time_fmt;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
 pub struct S3Files {
     client: aws_sdk_s3::Client,
@@ -43,6 +44,46 @@ impl FileStore for S3Files {
         })
     }
 
+    async fn presign_download(&self, key: &str, ttl_secs: u64) -> Result<String> {
+        let config =
+            PresigningConfig::expires_in(Duration::from_secs(ttl_secs)).map_err(|e| Error::Internal(e.to_string()))?;
+        let signed = self.presign.get_object().bucket(&self.bucket).key(key).presigned(config).await.map_err(s3_err)?;
+        Ok(signed.uri().to_string())
+    }
+
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
+        self.client.put_object().bucket(&self.bucket).key(key).body(bytes.into()).send().await.map_err(s3_err)?;
+        Ok(())
+    }
+
+    async fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
+        Ok(Box::new(S3Writer {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            buffer: Vec::new(),
+            upload_id: None,
+            parts: Vec::new(),
+        }))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(s3_err)?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    async fn read(&self, key: &str) -> Result<Vec<u8>> {
+        let out = self.client.get_object().bucket(&self.bucket).key(key).send().await.map_err(s3_err)?;
+        let bytes = out.body.collect().await.map_err(|e| Error::aws("s3", e))?;
+        Ok(bytes.into_bytes().to_vec())
+    }
+
     async fn open(&self, key: &str, range: Option<(u64, u64)>, if_match: Option<&str>) -> Result<Opened> {
         let mut req = self.client.get_object().bucket(&self.bucket).key(key).set_if_match(if_match.map(str::to_string));
         if let Some((start, end)) = range {
@@ -62,5 +103,95 @@ impl FileStore for S3Files {
         };
         let etag = out.e_tag().map(str::to_string);
         Ok(Opened { stream: Box::new(out.body.into_async_read()), size, etag })
+    }
+}
+
+/// S3 parts are at least 5 MiB but the last; 8 MiB keeps memory flat and calls few.
+const PART_BYTES: usize = 8 * 1024 * 1024;
+
+/// Writes small objects with one PUT, large ones as a multipart upload.
+struct S3Writer {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    buffer: Vec<u8>,
+    upload_id: Option<String>,
+    parts: Vec<CompletedPart>,
+}
+
+impl S3Writer {
+    async fn upload_part(&mut self) -> Result<()> {
+        let upload_id = match &self.upload_id {
+            Some(id) => id.clone(),
+            None => {
+                let out = self
+                    .client
+                    .create_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&self.key)
+                    .send()
+                    .await
+                    .map_err(s3_err)?;
+                let id = out.upload_id().unwrap_or_default().to_string();
+                self.upload_id = Some(id.clone());
+                id
+            }
+        };
+        let number = self.parts.len() as i32 + 1;
+        let body = std::mem::take(&mut self.buffer);
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&upload_id)
+            .part_number(number)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(s3_err)?;
+        self.parts
+            .push(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string)).build());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ObjectWriter for S3Writer {
+    async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= PART_BYTES {
+            self.upload_part().await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<()> {
+        let Some(upload_id) = self.upload_id.clone() else {
+            let body = std::mem::take(&mut self.buffer);
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .body(body.into())
+                .send()
+                .await
+                .map_err(s3_err)?;
+            return Ok(());
+        };
+        if !self.buffer.is_empty() {
+            self.upload_part().await?;
+        }
+        let parts = CompletedMultipartUpload::builder().set_parts(Some(std::mem::take(&mut self.parts))).build();
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(upload_id)
+            .multipart_upload(parts)
+            .send()
+            .await
+            .map_err(s3_err)?;
+        Ok(())
     }
 }

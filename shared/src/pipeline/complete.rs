@@ -2,6 +2,7 @@
 //! step calls this after its own work, so a crash before it is healed by the redelivery.
 
 use crate::error::Result;
+use crate::error_files;
 use crate::import::Status;
 use crate::ports::StoredImport;
 use crate::services::Services;
@@ -13,7 +14,11 @@ pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) 
     if !progress.is_done() || !matches!(import.status, Status::Queued | Status::Processing) {
         return Ok(false);
     }
-    if !svc.imports.complete(tenant_id, import_id).await? {
+    let has_errors_file = import.stats.errors > 0;
+    if has_errors_file {
+        error_files::assemble(svc, tenant_id, import_id, &import.file_headers).await?;
+    }
+    if !svc.imports.complete(tenant_id, import_id, has_errors_file).await? {
         return Ok(false);
     }
     let s = import.stats;

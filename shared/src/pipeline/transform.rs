@@ -6,6 +6,7 @@ use tokio_util::io::SyncIoBridge;
 
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
+use crate::error_files::ErrorLines;
 use crate::import::{upload_key, Status};
 use crate::mapping;
 use crate::messages::{decode, encode, ProcessMessage, TransformMessage};
@@ -59,7 +60,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
     let chunk_copy = chunk.clone();
     // Parsing is blocking work; batches flow out through a bounded channel, so memory stays
     // flat however large the chunk.
-    let parse = tokio::task::spawn_blocking(move || -> Result<Tally> {
+    let parse = tokio::task::spawn_blocking(move || -> Result<(Tally, ErrorLines)> {
         let rules = RowRules {
             resource: import.resource_type,
             identifier_field: &import.identifier_field,
@@ -67,6 +68,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
             columns: &columns,
         };
         let mut tally = Tally::default();
+        let mut error_lines = ErrorLines::default();
         let mut batch = Vec::new();
         let mut batch_bytes = 0;
         let mut reader = dialect.reader(bridge, false);
@@ -96,7 +98,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
                     }
                     Err(errors) => {
                         tally.errors += 1;
-                        tracing::debug!(row, codes = ?errors.iter().map(|e| &e.code).collect::<Vec<_>>(), "row error");
+                        error_lines.add(&import.file_headers, &record, &errors);
                     }
                 }
             }
@@ -105,7 +107,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
         if !batch.is_empty() {
             tx.blocking_send(batch).map_err(|_| Error::Internal("sender gone".into()))?;
         }
-        Ok(tally)
+        Ok((tally, error_lines))
     });
 
     let mut batches = 0u64;
@@ -124,7 +126,11 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
             svc.queue.send(Queue::Process, std::mem::take(&mut pending)).await?;
         }
     }
-    let tally = parse.await.map_err(|e| Error::Internal(format!("parse task: {e}")))??;
+    let (tally, error_lines) = parse.await.map_err(|e| Error::Internal(format!("parse task: {e}")))??;
+    // The part is stored before the chunk counts, so a completed import has all its parts.
+    if !error_lines.is_empty() {
+        error_lines.save(svc, tenant_id, import_id, chunk.index).await?;
+    }
     if !pending.is_empty() {
         svc.queue.send(Queue::Process, pending).await?;
     }

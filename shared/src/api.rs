@@ -7,14 +7,17 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use time::Duration;
 
+use crate::dedup::Duplicates;
 use crate::error::{Error, FieldError, Result};
 use crate::error_files;
+use crate::fields;
 use crate::import::{self, Action, Format, Import, Links, Mode, Status};
 use crate::record::{ResourceType, StoredRecord};
 use crate::services::Services;
 use crate::stats::Stats;
 use crate::time_fmt;
 use crate::validate::normalize_identifier;
+use crate::validate::RowOptions;
 
 /// A page of a listing as the API answers it.
 #[derive(Debug, Serialize)]
@@ -26,17 +29,12 @@ pub struct Listing<T> {
 /// Create fields the spec names that later steps implement: a clear 400, never silently ignored.
 const NOT_YET: &[&str] = &[
     "inputs",
-    "constants",
     "update_rule",
     "update_rule_by_field",
     "import_rule",
-    "duplicates",
-    "value_mappings",
-    "max_error_ratio",
     "max_removed_ratio",
     "dry_run",
     "sync_actions",
-    "tags",
     "csv",
     "in_preview",
     "webhook_url",
@@ -51,6 +49,9 @@ struct CreateRequest {
     resource_type: ResourceType,
     identifier_field: String,
     mappings: BTreeMap<String, Option<String>>,
+    options: RowOptions,
+    duplicates: Duplicates,
+    max_error_ratio: Option<f64>,
     reference: Option<String>,
     reference_origin: Option<String>,
     metadata: BTreeMap<String, String>,
@@ -77,6 +78,11 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
                 | "reference_origin"
                 | "metadata"
                 | "retention"
+                | "constants"
+                | "tags"
+                | "value_mappings"
+                | "duplicates"
+                | "max_error_ratio"
         );
         if NOT_YET.contains(&key.as_str()) {
             errors.push(FieldError::new(key, "not_supported", format!("`{key}` is not supported yet")));
@@ -108,6 +114,24 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
     let reference_origin = text(&obj, "reference_origin", &mut errors);
     let metadata = metadata(&obj, &mut errors);
     let retention = retention(&obj, &mut errors);
+    let duplicates = match obj.get("duplicates") {
+        None => Duplicates::default(),
+        Some(v) => v.as_str().and_then(Duplicates::parse).unwrap_or_else(|| {
+            errors.push(FieldError::new("duplicates", "invalid", "must be one of last, first, error"));
+            Duplicates::default()
+        }),
+    };
+    let max_error_ratio = match obj.get("max_error_ratio") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_f64().filter(|r| (0.0..=1.0).contains(r)) {
+            Some(r) => Some(r),
+            None => {
+                errors.push(FieldError::new("max_error_ratio", "invalid", "must be a number from 0 to 1"));
+                None
+            }
+        },
+    };
+    let mut options = RowOptions::default();
 
     let mut identifier_field = None;
     let mut mappings = BTreeMap::new();
@@ -171,12 +195,18 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
             }
             Some(_) => errors.push(FieldError::new("mappings", "invalid", "must be an object of header to field")),
         }
+        if let Some(id_field) = &identifier_field {
+            options = row_options(&obj, resource, id_field, &mut errors);
+        }
     }
     match (resource_type, identifier_field, retention) {
         (Some(resource_type), Some(identifier_field), Some(retention)) if errors.is_empty() => Ok(CreateRequest {
             resource_type,
             identifier_field,
             mappings,
+            options,
+            duplicates,
+            max_error_ratio,
             reference,
             reference_origin,
             metadata,
@@ -184,6 +214,98 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
         }),
         _ => Err(errors),
     }
+}
+
+const MAX_TAGS: usize = 50;
+
+/// `constants`, `tags` and `value_mappings`: every field named must exist, every constant must
+/// pass its field's rule, and no constant may set the identifier.
+fn row_options(
+    obj: &Map<String, Value>,
+    resource: ResourceType,
+    identifier: &str,
+    errors: &mut Vec<FieldError>,
+) -> RowOptions {
+    let mut options = RowOptions::default();
+    match obj.get("constants") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (field, value) in m {
+                let name = format!("constants.{field}");
+                let text = match value {
+                    Value::String(s) => s.trim().to_string(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => {
+                        errors.push(FieldError::new(name, "invalid", "a constant is a string, number or boolean"));
+                        continue;
+                    }
+                };
+                if !resource.has_field(field) {
+                    errors.push(FieldError::new(
+                        name,
+                        "unknown_field",
+                        format!("not a field of {}", resource.as_str()),
+                    ));
+                } else if field == identifier {
+                    errors.push(FieldError::new(name, "invalid", "the identifier cannot be a constant"));
+                } else {
+                    match fields::check(resource, field, &text) {
+                        Ok(v) => {
+                            options.constants.insert(field.clone(), v);
+                        }
+                        Err((code, message)) => errors.push(FieldError::new(name, code, message)),
+                    }
+                }
+            }
+        }
+        Some(_) => errors.push(FieldError::new("constants", "invalid", "must be an object of field to value")),
+    }
+    match obj.get("tags") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(tags)) if tags.len() <= MAX_TAGS => {
+            for tag in tags {
+                match tag.as_str().map(str::trim) {
+                    Some(t) if !t.is_empty() && t.len() <= MAX_TEXT => options.tags.push(t.to_string()),
+                    _ => errors.push(FieldError::new(
+                        "tags",
+                        "invalid",
+                        format!("tags are strings of 1 to {MAX_TEXT} bytes"),
+                    )),
+                }
+            }
+        }
+        Some(_) => {
+            errors.push(FieldError::new("tags", "invalid", format!("must be an array of at most {MAX_TAGS} strings")))
+        }
+    }
+    match obj.get("value_mappings") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (field, mapping) in m {
+                let name = format!("value_mappings.{field}");
+                if !resource.has_field(field) {
+                    errors.push(FieldError::new(
+                        name,
+                        "unknown_field",
+                        format!("not a field of {}", resource.as_str()),
+                    ));
+                    continue;
+                }
+                let pairs: Option<BTreeMap<String, String>> = mapping
+                    .as_object()
+                    .and_then(|o| o.iter().map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect());
+                match pairs {
+                    Some(p) => {
+                        options.value_mappings.insert(field.clone(), p);
+                    }
+                    None => errors.push(FieldError::new(name, "invalid", "must be an object of file value to value")),
+                }
+            }
+        }
+        Some(_) => errors.push(FieldError::new("value_mappings", "invalid", "must be an object of field to mappings")),
+    }
+    options
 }
 
 fn expect_one_of(obj: &Map<String, Value>, field: &str, allowed: &[&str], errors: &mut Vec<FieldError>) {
@@ -275,6 +397,9 @@ pub async fn create_import(svc: &Services, tenant_id: &str, body: &[u8]) -> Resu
         mode: Mode::Async,
         identifier_field: req.identifier_field,
         mappings: req.mappings,
+        options: req.options,
+        duplicates: req.duplicates,
+        max_error_ratio: req.max_error_ratio,
         reference: req.reference,
         reference_origin: req.reference_origin,
         metadata: req.metadata,

@@ -5,11 +5,11 @@ use std::io::Read;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dedup::Dedup;
+use crate::dedup::{Dedup, Duplicates};
 use crate::dialect::{read_sample, Dialect};
 use crate::import::FileInfo;
 use crate::mapping::{self, ColumnMap};
-use crate::validate::RowRules;
+use crate::validate::{RowOptions, RowRules};
 
 /// One transform's share of the file: bytes `[start, end)` hold rows `first_row..first_row+rows`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,8 +19,11 @@ pub struct Chunk {
     pub end: u64,
     pub first_row: u64,
     pub rows: u64,
-    /// Rows of this chunk that lose to a later copy of the same identifier.
+    /// Rows of this chunk that lose to another copy of the same identifier.
     pub skip_rows: Vec<u64>,
+    /// Rows of this chunk that are errors as copies of one identifier (`duplicates: error`).
+    #[serde(default)]
+    pub duplicate_rows: Vec<u64>,
 }
 
 #[derive(Debug)]
@@ -77,6 +80,8 @@ pub struct ScanRules<'a> {
     pub resource: crate::record::ResourceType,
     pub identifier_field: &'a str,
     pub explicit: &'a std::collections::BTreeMap<String, Option<String>>,
+    pub options: &'a RowOptions,
+    pub duplicates: Duplicates,
     pub chunk_rows: u64,
 }
 
@@ -118,9 +123,10 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
         identifier_field: rules.identifier_field,
         headers: &headers,
         columns: &columns,
+        options: rules.options,
     };
 
-    let mut dedup = Dedup::default();
+    let mut dedup = Dedup::new(rules.duplicates);
     let mut chunks: Vec<Chunk> = Vec::new();
     let mut raw = csv::ByteRecord::new();
     let mut row = 0u64;
@@ -148,6 +154,7 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
                 first_row: row,
                 rows: 0,
                 skip_rows: vec![],
+                duplicate_rows: vec![],
             });
         }
         if let Some(last) = chunks.last_mut() {
@@ -161,9 +168,13 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
     if tap.open_quote() {
         return Err(BadFile::UnterminatedQuote(row.max(1)).into());
     }
-    for skipped in dedup.into_skipped() {
-        let i = ((skipped - 1) / rules.chunk_rows) as usize;
-        chunks[i].skip_rows.push(skipped);
+    let duplicates = dedup.finish();
+    let chunk_of = |row: u64| ((row - 1) / rules.chunk_rows) as usize;
+    for row in duplicates.skipped {
+        chunks[chunk_of(row)].skip_rows.push(row);
+    }
+    for row in duplicates.errors {
+        chunks[chunk_of(row)].duplicate_rows.push(row);
     }
     let file = FileInfo {
         size,
@@ -260,6 +271,10 @@ mod tests {
     use super::*;
     use crate::record::ResourceType;
 
+    fn no_options() -> RowOptions {
+        RowOptions::default()
+    }
+
     fn testdata(path: &str) -> Vec<u8> {
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(path)).unwrap()
     }
@@ -271,6 +286,8 @@ mod tests {
             String::from_utf8_lossy(reader.byte_headers().unwrap().get(0).unwrap_or_default()).trim().to_string();
         let explicit = BTreeMap::from([(first, Some("external_id".to_string()))]);
         let rules = ScanRules {
+            options: &no_options(),
+            duplicates: Duplicates::Last,
             resource: ResourceType::Contact,
             identifier_field: "external_id",
             explicit: &explicit,
@@ -365,6 +382,8 @@ mod tests {
     fn mpdx_headers_map_to_contact_fields() {
         let bytes = testdata("mpdx-fixtures/sample_csv_with_custom_headers.csv");
         let rules = ScanRules {
+            options: &no_options(),
+            duplicates: Duplicates::Last,
             resource: ResourceType::Contact,
             identifier_field: "email",
             explicit: &BTreeMap::new(),
@@ -381,6 +400,8 @@ mod tests {
     #[test]
     fn files_that_cannot_be_read_say_why() {
         let rules = ScanRules {
+            options: &no_options(),
+            duplicates: Duplicates::Last,
             resource: ResourceType::Contact,
             identifier_field: "email",
             explicit: &BTreeMap::new(),
@@ -416,6 +437,8 @@ mod tests {
     #[test]
     fn an_unterminated_quote_fails_instead_of_swallowing_rows() {
         let rules = ScanRules {
+            options: &no_options(),
+            duplicates: Duplicates::Last,
             resource: ResourceType::Contact,
             identifier_field: "email",
             explicit: &BTreeMap::new(),
@@ -430,6 +453,8 @@ mod tests {
     #[test]
     fn too_many_columns_fail_the_file() {
         let rules = ScanRules {
+            options: &no_options(),
+            duplicates: Duplicates::Last,
             resource: ResourceType::Contact,
             identifier_field: "email",
             explicit: &BTreeMap::new(),

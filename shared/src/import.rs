@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::dedup::Duplicates;
 use crate::record::ResourceType;
 use crate::stats::Stats;
+use crate::validate::RowOptions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -147,6 +149,13 @@ pub struct Import {
     pub identifier_field: String,
     /// As requested until prevalidation, then resolved: every file header with its field or null.
     pub mappings: BTreeMap<String, Option<String>>,
+    #[serde(flatten)]
+    pub options: RowOptions,
+    #[serde(default)]
+    pub duplicates: Duplicates,
+    /// Fail the import once more than this share of the processed rows are errors.
+    #[serde(default)]
+    pub max_error_ratio: Option<f64>,
     pub reference: Option<String>,
     pub reference_origin: Option<String>,
     pub metadata: BTreeMap<String, String>,
@@ -184,6 +193,9 @@ pub struct Progress {
     pub chunks_transformed: u64,
     pub batches_planned: u64,
     pub batches_done: u64,
+    /// Rows of the transformed chunks: every one has its outcome decided, if not yet written.
+    #[serde(default)]
+    pub rows_transformed: u64,
 }
 
 impl Progress {
@@ -246,8 +258,14 @@ mod tests {
 
     #[test]
     fn progress_is_done_only_when_everything_closed() {
-        let mut p =
-            Progress { dispatched: true, chunks_total: 2, chunks_transformed: 2, batches_planned: 3, batches_done: 3 };
+        let mut p = Progress {
+            dispatched: true,
+            chunks_total: 2,
+            chunks_transformed: 2,
+            batches_planned: 3,
+            batches_done: 3,
+            ..Progress::default()
+        };
         assert!(p.is_done());
         p.batches_done = 2;
         assert!(!p.is_done());

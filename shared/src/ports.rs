@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use tokio::io::AsyncRead;
 
+use crate::chunking::Chunk;
 use crate::error::Result;
 use crate::import::{FileInfo, Import, Progress, SignedRequest, Status};
 use crate::record::{ResourceType, StoredRecord};
@@ -57,12 +58,12 @@ pub trait ImportStore: Send + Sync {
     async fn mark_dispatched(&self, tenant_id: &str, import_id: &str) -> Result<()>;
     /// queued → processing; a no-op in any other status.
     async fn start(&self, tenant_id: &str, import_id: &str) -> Result<()>;
-    /// Adds one chunk's tally and planned batches, once: false when it was already counted.
+    /// Adds one chunk's tally, rows and planned batches, once: false when it was already counted.
     async fn record_chunk(
         &self,
         tenant_id: &str,
         import_id: &str,
-        chunk: u64,
+        chunk: &Chunk,
         batches: u64,
         tally: &Tally,
     ) -> Result<bool>;

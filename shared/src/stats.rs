@@ -25,15 +25,20 @@ pub struct Tally {
     pub unchanged: u64,
     pub duplicates: u64,
     pub errors: u64,
+    pub warnings: u64,
+    /// Rows that lose to another copy of their identifier: no stat of their own (they count
+    /// among `duplicates` and `warnings`), but they are processed.
+    pub skipped: u64,
 }
 
 impl Tally {
+    /// Each row once: a duplicate under `duplicates: error` is among the errors.
     pub fn processed(&self) -> u64 {
-        self.created + self.updated + self.unchanged + self.duplicates + self.errors
+        self.created + self.updated + self.unchanged + self.skipped + self.errors
     }
 
     /// The stats attributes to add, by name, for one atomic update.
-    pub fn increments(&self) -> [(&'static str, u64); 6] {
+    pub fn increments(&self) -> [(&'static str, u64); 7] {
         [
             ("processed", self.processed()),
             ("created", self.created),
@@ -41,6 +46,7 @@ impl Tally {
             ("unchanged", self.unchanged),
             ("duplicates", self.duplicates),
             ("errors", self.errors),
+            ("warnings", self.warnings),
         ]
     }
 }
@@ -51,7 +57,7 @@ mod tests {
 
     #[test]
     fn processed_counts_every_outcome_once() {
-        let t = Tally { created: 3, updated: 2, unchanged: 1, duplicates: 4, errors: 5 };
+        let t = Tally { created: 3, updated: 2, unchanged: 1, duplicates: 6, errors: 5, warnings: 4, skipped: 4 };
         assert_eq!(t.processed(), 15);
         assert_eq!(t.increments()[0], ("processed", 15));
     }

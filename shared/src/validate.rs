@@ -7,6 +7,8 @@ use serde_json::{Map, Value};
 use crate::error_files;
 use crate::fields;
 use crate::mapping::ColumnMap;
+use std::collections::BTreeMap;
+
 use crate::record::{custom_name, Fields, ResourceType};
 
 /// SPEC §8: a field is at most 64 KB.
@@ -40,6 +42,31 @@ impl Candidate {
     }
 }
 
+/// What an import adds to or changes in every row (SPEC §5 create body).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RowOptions {
+    /// Field values set on every record, already normalized; they win over the file.
+    #[serde(default)]
+    pub constants: Map<String, Value>,
+    /// Added to every record's `tags`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Per field, file value → value, applied before the field's rule.
+    #[serde(default)]
+    pub value_mappings: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl RowOptions {
+    /// The file value a mapping turns `value` into: exact first, then ignoring case.
+    fn map_value<'v>(&'v self, field: &str, value: &'v str) -> &'v str {
+        let Some(mapping) = self.value_mappings.get(field) else { return value };
+        mapping
+            .get(value)
+            .or_else(|| mapping.iter().find(|(k, _)| k.eq_ignore_ascii_case(value)).map(|(_, v)| v))
+            .map_or(value, String::as_str)
+    }
+}
+
 /// How rows of one import become records.
 #[derive(Debug, Clone)]
 pub struct RowRules<'a> {
@@ -47,6 +74,7 @@ pub struct RowRules<'a> {
     pub identifier_field: &'a str,
     pub headers: &'a [String],
     pub columns: &'a ColumnMap,
+    pub options: &'a RowOptions,
 }
 
 impl RowRules<'_> {
@@ -85,6 +113,7 @@ impl RowRules<'_> {
                 ));
                 continue;
             }
+            let value = self.options.map_value(field, value);
             let value = match fields::check(self.resource, field, value) {
                 Ok(v) => v,
                 Err((code, message)) => {
@@ -95,17 +124,23 @@ impl RowRules<'_> {
             if field == self.identifier_field {
                 identifier = value.as_str().map(|v| normalize_identifier(self.resource, field, v));
             }
-            match custom_name(field) {
-                Some(name) => {
-                    let custom = fields.entry("custom").or_insert_with(|| Value::Object(Map::new()));
-                    if let Value::Object(m) = custom {
-                        m.insert(name.to_string(), value);
-                    }
-                }
-                None => {
-                    fields.insert(field.to_string(), value);
+            set_field(&mut fields, field, value);
+        }
+        for (field, value) in &self.options.constants {
+            set_field(&mut fields, field, value.clone());
+        }
+        if !self.options.tags.is_empty() {
+            let mut tags = match fields.remove("tags") {
+                Some(Value::Array(t)) => t,
+                _ => Vec::new(),
+            };
+            for tag in &self.options.tags {
+                let tag = Value::String(tag.clone());
+                if !tags.contains(&tag) {
+                    tags.push(tag);
                 }
             }
+            fields.insert("tags".into(), Value::Array(tags));
         }
         match identifier {
             Some(identifier) if identifier.len() > MAX_IDENTIFIER_BYTES => {
@@ -149,6 +184,20 @@ impl RowRules<'_> {
     }
 }
 
+/// Known fields at the top, `custom.x` under `custom`.
+fn set_field(fields: &mut Fields, field: &str, value: Value) {
+    match custom_name(field) {
+        Some(name) => {
+            if let Value::Object(m) = fields.entry("custom").or_insert_with(|| Value::Object(Map::new())) {
+                m.insert(name.to_string(), value);
+            }
+        }
+        None => {
+            fields.insert(field.to_string(), value);
+        }
+    }
+}
+
 /// The identifier as records are matched by: emails ignore case.
 pub fn normalize_identifier(resource: ResourceType, field: &str, value: &str) -> String {
     if resource == ResourceType::Contact && field == "email" {
@@ -167,7 +216,8 @@ mod tests {
     fn rules_for(headers: &[String], columns: &ColumnMap) -> RowRules<'static> {
         let headers: &'static [String] = Box::leak(headers.to_vec().into_boxed_slice());
         let columns: &'static ColumnMap = Box::leak(Box::new(columns.clone()));
-        RowRules { resource: ResourceType::Contact, identifier_field: "email", headers, columns }
+        let options: &'static RowOptions = Box::leak(Box::default());
+        RowRules { resource: ResourceType::Contact, identifier_field: "email", headers, columns, options }
     }
 
     fn rules(h: &[&str]) -> RowRules<'static> {

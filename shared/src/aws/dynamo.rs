@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWr
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use crate::chunking::Chunk;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::import::{Import, Phase, Progress, Status};
@@ -140,14 +141,20 @@ fn ledger_put(table: &str, tenant_id: &str, import_id: &str, sk: String, ttl: i6
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-fn stats_update(table: &str, tenant_id: &str, import_id: &str, inc: Increments) -> Result<TransactWriteItem> {
+/// Counts only into a running import: work of a failed, interrupted or deleted one is dropped.
+fn stats_update(table: &str, tenant_id: &str, import_id: &str, mut inc: Increments) -> Result<TransactWriteItem> {
+    inc.names.insert("#status".into(), "status".into());
+    let running = [Status::AwaitingUpload, Status::Queued, Status::Processing];
+    for (i, st) in running.iter().enumerate() {
+        inc.values.insert(format!(":run{i}"), s(st.as_str()));
+    }
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(import_key(tenant_id, import_id)))
         .update_expression(inc.expression)
         .set_expression_attribute_names(Some(inc.names))
         .set_expression_attribute_values(Some(inc.values))
-        .condition_expression("attribute_exists(pk)")
+        .condition_expression("attribute_exists(pk) AND #status IN (:run0, :run1, :run2)")
         .build()
         .map_err(ser_err)?;
     Ok(TransactWriteItem::builder().update(update).build())
@@ -435,17 +442,24 @@ impl ImportStore for DynamoStore {
         &self,
         tenant_id: &str,
         import_id: &str,
-        chunk: u64,
+        chunk: &Chunk,
         batches: u64,
         tally: &Tally,
     ) -> Result<bool> {
         let ttl = self.import_ttl(tenant_id, import_id).await?;
         for attempt in 0..5u32 {
-            let inc = increments(tally, &[("chunks_transformed", 1), ("batches_planned", batches)]);
+            let progress = [("chunks_transformed", 1), ("batches_planned", batches), ("rows_transformed", chunk.rows)];
+            let inc = increments(tally, &progress);
             let result = self
                 .client
                 .transact_write_items()
-                .transact_items(ledger_put(&self.imports, tenant_id, import_id, format!("chunk#{chunk:010}"), ttl)?)
+                .transact_items(ledger_put(
+                    &self.imports,
+                    tenant_id,
+                    import_id,
+                    format!("chunk#{:010}", chunk.index),
+                    ttl,
+                )?)
                 .transact_items(stats_update(&self.imports, tenant_id, import_id, inc)?)
                 .send()
                 .await
@@ -456,7 +470,7 @@ impl ImportStore for DynamoStore {
                 Applied::Conflict => tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await,
             }
         }
-        Err(Error::Contention(format!("chunk {chunk} of {import_id}")))
+        Err(Error::Contention(format!("chunk {} of {import_id}", chunk.index)))
     }
 
     async fn complete(&self, tenant_id: &str, import_id: &str, has_errors_file: bool) -> Result<bool> {

@@ -35,10 +35,17 @@ pub async fn run(svc: &Services, key: &str) -> Result<()> {
     let bridge = SyncIoBridge::new(opened.stream);
     let identifier_field = import.identifier_field.clone();
     let resource = import.resource_type;
+    let (options, duplicates) = (import.options.clone(), import.duplicates);
     let chunk_rows = svc.settings.chunk_rows;
     let scan = tokio::task::spawn_blocking(move || {
-        let rules =
-            ScanRules { resource, identifier_field: &identifier_field, explicit: &requested_mappings, chunk_rows };
+        let rules = ScanRules {
+            resource,
+            identifier_field: &identifier_field,
+            explicit: &requested_mappings,
+            options: &options,
+            duplicates,
+            chunk_rows,
+        };
         chunking::scan(bridge, size, &rules)
     })
     .await

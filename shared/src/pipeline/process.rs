@@ -49,7 +49,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
         };
         let applied = match svc.records.apply_batch(&batch).await {
             Err(Error::NotFound) => {
-                tracing::warn!(tenant_id, import_id, "batch of a deleted import; dropped");
+                tracing::warn!(tenant_id, import_id, "batch of a stopped or deleted import; dropped");
                 return Ok(());
             }
             other => other?,

@@ -13,7 +13,7 @@ use crate::messages::{decode, encode, ProcessMessage, TransformMessage};
 use crate::ports::{Queue, StoredImport};
 use crate::services::Services;
 use crate::stats::Tally;
-use crate::validate::{Candidate, RowRules};
+use crate::validate::{Candidate, RowError, RowRules};
 
 use super::complete::complete_if_done;
 
@@ -58,6 +58,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
     let bridge = SyncIoBridge::new(opened.stream);
     let (tx, mut rx) = mpsc::channel::<Vec<Candidate>>(2);
     let chunk_copy = chunk.clone();
+    let import_max_error_ratio = import.max_error_ratio;
     // Parsing is blocking work; batches flow out through a bounded channel, so memory stays
     // flat however large the chunk.
     let parse = tokio::task::spawn_blocking(move || -> Result<(Tally, ErrorLines)> {
@@ -66,6 +67,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
             identifier_field: &import.identifier_field,
             headers: &import.file_headers,
             columns: &columns,
+            options: &import.options,
         };
         let mut tally = Tally::default();
         let mut error_lines = ErrorLines::default();
@@ -84,6 +86,12 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
             let record = dialect.decode(&raw).ok_or_else(|| Error::Internal(format!("row {row} no longer decodes")))?;
             if chunk_copy.skip_rows.binary_search(&row).is_ok() {
                 tally.duplicates += 1;
+                tally.warnings += 1;
+                tally.skipped += 1;
+            } else if chunk_copy.duplicate_rows.binary_search(&row).is_ok() {
+                tally.duplicates += 1;
+                tally.errors += 1;
+                error_lines.add(&import.file_headers, &record, &[duplicate_error(row, &rules)]);
             } else {
                 match rules.build(row, &record) {
                     Ok(candidate) => {
@@ -134,7 +142,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
     if !pending.is_empty() {
         svc.queue.send(Queue::Process, pending).await?;
     }
-    match svc.imports.record_chunk(tenant_id, import_id, chunk.index, batches, &tally).await {
+    match svc.imports.record_chunk(tenant_id, import_id, chunk, batches, &tally).await {
         Ok(true) => tracing::info!(
             tenant_id,
             import_id,
@@ -145,11 +153,43 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
         ),
         Ok(false) => {}
         Err(Error::NotFound) => {
-            tracing::warn!(tenant_id, import_id, "chunk of a deleted import; dropped");
+            tracing::warn!(tenant_id, import_id, "chunk of a stopped or deleted import; dropped");
             return Ok(());
         }
         Err(e) => return Err(e),
     }
+    if let Some(ratio) = import_max_error_ratio {
+        stop_if_too_many_errors(svc, tenant_id, import_id, ratio).await?;
+    }
     complete_if_done(svc, tenant_id, import_id).await?;
+    Ok(())
+}
+
+/// Every copy of an identifier is an error under `duplicates: error`.
+fn duplicate_error(row: u64, rules: &RowRules) -> RowError {
+    let column = rules.columns.column_of(rules.identifier_field).map(|i| rules.headers[i].clone());
+    RowError {
+        row,
+        column,
+        field: Some(rules.identifier_field.to_string()),
+        code: "duplicate_identifier".into(),
+        message: "another row of the file has the same identifier".into(),
+    }
+}
+
+/// SPEC §5 `max_error_ratio`: the import fails once the errors among the rows gone through so
+/// far pass the ratio: rows of transformed chunks, whose outcomes are decided even while their
+/// records are still being written. Later chunks and batches of a failed import are dropped.
+async fn stop_if_too_many_errors(svc: &Services, tenant_id: &str, import_id: &str, ratio: f64) -> Result<()> {
+    let Some(StoredImport { import, progress, .. }) = svc.imports.get(tenant_id, import_id).await? else {
+        return Ok(());
+    };
+    let (errors, seen) = (import.stats.errors, progress.rows_transformed);
+    if seen > 0 && errors as f64 > ratio * seen as f64 {
+        let from = [Status::AwaitingUpload, Status::Queued, Status::Processing];
+        if svc.imports.fail(tenant_id, import_id, &from, "too_many_errors").await? {
+            tracing::info!(tenant_id, import_id, errors, rows = seen, ratio, "too many errors");
+        }
+    }
     Ok(())
 }

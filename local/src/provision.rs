@@ -5,7 +5,10 @@
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
 };
-use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+use aws_sdk_s3::types::{
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter, QueueConfiguration,
+    S3KeyFilter,
+};
 use aws_sdk_sqs::types::QueueAttributeName;
 use shared::aws::Clients;
 use shared::config::Settings;
@@ -72,7 +75,22 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<Provisioned, 
     let events_arn = queue_arn(clients, &upload_events_queue_url).await?;
     let notification = NotificationConfiguration::builder()
         .queue_configurations(
-            QueueConfiguration::builder().queue_arn(events_arn).events(Event::from("s3:ObjectCreated:*")).build()?,
+            QueueConfiguration::builder()
+                .queue_arn(events_arn)
+                .events(Event::from("s3:ObjectCreated:*"))
+                // As in template.yaml: result files under results/ trigger nothing.
+                .filter(
+                    NotificationConfigurationFilter::builder()
+                        .key(
+                            S3KeyFilter::builder()
+                                .filter_rules(
+                                    FilterRule::builder().name(FilterRuleName::Prefix).value("uploads/").build(),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()?,
         )
         .build();
     clients

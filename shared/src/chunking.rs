@@ -275,6 +275,21 @@ mod tests {
         RowOptions::default()
     }
 
+    static NO_OPTIONS: std::sync::LazyLock<RowOptions> = std::sync::LazyLock::new(RowOptions::default);
+    static NO_MAPPINGS: BTreeMap<String, Option<String>> = BTreeMap::new();
+
+    /// Contacts by email, in chunks of 10.
+    fn email_rules() -> ScanRules<'static> {
+        ScanRules {
+            options: &NO_OPTIONS,
+            duplicates: Duplicates::Last,
+            resource: ResourceType::Contact,
+            identifier_field: "email",
+            explicit: &NO_MAPPINGS,
+            chunk_rows: 10,
+        }
+    }
+
     fn testdata(path: &str) -> Vec<u8> {
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(path)).unwrap()
     }
@@ -381,14 +396,7 @@ mod tests {
     #[test]
     fn mpdx_headers_map_to_contact_fields() {
         let bytes = testdata("mpdx-fixtures/sample_csv_with_custom_headers.csv");
-        let rules = ScanRules {
-            options: &no_options(),
-            duplicates: Duplicates::Last,
-            resource: ResourceType::Contact,
-            identifier_field: "email",
-            explicit: &BTreeMap::new(),
-            chunk_rows: 10,
-        };
+        let rules = email_rules();
         let scan = scan(bytes.as_slice(), bytes.len() as u64, &rules).unwrap();
         let resolved = scan.columns.resolved(&scan.headers);
         assert_eq!(resolved["email-address"].as_deref(), Some("email"));
@@ -399,14 +407,7 @@ mod tests {
 
     #[test]
     fn files_that_cannot_be_read_say_why() {
-        let rules = ScanRules {
-            options: &no_options(),
-            duplicates: Duplicates::Last,
-            resource: ResourceType::Contact,
-            identifier_field: "email",
-            explicit: &BTreeMap::new(),
-            chunk_rows: 10,
-        };
+        let rules = email_rules();
         let run = |b: &[u8]| match scan(b, b.len() as u64, &rules) {
             Err(ScanError::Bad(bad)) => bad,
             other => panic!("{other:?}"),
@@ -436,14 +437,7 @@ mod tests {
 
     #[test]
     fn an_unterminated_quote_fails_instead_of_swallowing_rows() {
-        let rules = ScanRules {
-            options: &no_options(),
-            duplicates: Duplicates::Last,
-            resource: ResourceType::Contact,
-            identifier_field: "email",
-            explicit: &BTreeMap::new(),
-            chunk_rows: 10,
-        };
+        let rules = email_rules();
         let bad = b"email,notes\na@x.io,\"oops\nb@x.io,fine\nc@x.io,fine\n";
         assert!(matches!(scan(bad.as_slice(), 40, &rules), Err(ScanError::Bad(BadFile::UnterminatedQuote(1)))));
         let good = b"email,notes\na@x.io,\"multi\nline \"\"quoted\"\"\"\nb@x.io,\"x\"\n";
@@ -452,14 +446,7 @@ mod tests {
 
     #[test]
     fn too_many_columns_fail_the_file() {
-        let rules = ScanRules {
-            options: &no_options(),
-            duplicates: Duplicates::Last,
-            resource: ResourceType::Contact,
-            identifier_field: "email",
-            explicit: &BTreeMap::new(),
-            chunk_rows: 10,
-        };
+        let rules = email_rules();
         let header = std::iter::once("email".to_string()).chain((1..=500).map(|i| format!("c{i}"))).collect::<Vec<_>>();
         let file = format!("{}\n", header.join(","));
         assert!(matches!(scan(file.as_bytes(), 9, &rules), Err(ScanError::Bad(BadFile::TooManyColumns(501)))));

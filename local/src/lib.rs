@@ -80,19 +80,10 @@ pub struct LocalHost {
 impl LocalHost {
     pub async fn start(options: Options) -> Result<Self, Error> {
         let names = Names::with_prefix(&options.prefix);
-        let bootstrap = Settings {
-            imports_table: names.imports_table.clone(),
-            records_table: names.records_table.clone(),
-            uploads_bucket: names.bucket.clone(),
-            transform_queue_url: String::new(),
-            process_queue_url: String::new(),
-            s3_public_endpoint: std::env::var("S3_PUBLIC_ENDPOINT").ok(),
-            upload_url_ttl_secs: 900,
-            chunk_rows: 2_000,
-        };
-        let clients = Clients::load(&bootstrap).await;
+        let public_endpoint = std::env::var("S3_PUBLIC_ENDPOINT").ok().filter(|e| !e.is_empty());
+        let clients = Clients::load(public_endpoint.as_deref()).await;
         let provisioned = provision::provision(&clients, &names).await?;
-        let mut settings = provision::settings(&names, &provisioned);
+        let mut settings = provision::settings(&names, &provisioned)?;
         if let Some(rows) = options.chunk_rows {
             settings.chunk_rows = rows;
         }

@@ -104,18 +104,18 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<Provisioned, 
     Ok(Provisioned { transform_queue_url, process_queue_url, upload_events_queue_url })
 }
 
-pub fn settings(names: &Names, provisioned: &Provisioned) -> Settings {
-    let env = |name: &str| std::env::var(name).ok();
-    Settings {
-        imports_table: names.imports_table.clone(),
-        records_table: names.records_table.clone(),
-        uploads_bucket: names.bucket.clone(),
-        transform_queue_url: provisioned.transform_queue_url.clone(),
-        process_queue_url: provisioned.process_queue_url.clone(),
-        s3_public_endpoint: env("S3_PUBLIC_ENDPOINT"),
-        upload_url_ttl_secs: 900,
-        chunk_rows: env("CHUNK_ROWS").and_then(|v| v.parse().ok()).unwrap_or(2_000),
-    }
+/// The functions' settings: the names provisioned here, everything else from the environment
+/// with the same defaults and checks as in Lambda.
+pub fn settings(names: &Names, provisioned: &Provisioned) -> Result<Settings, Error> {
+    Settings::from_lookup(|name| match name {
+        "IMPORTS_TABLE" => Some(names.imports_table.clone()),
+        "RECORDS_TABLE" => Some(names.records_table.clone()),
+        "UPLOADS_BUCKET" => Some(names.bucket.clone()),
+        "TRANSFORM_QUEUE_URL" => Some(provisioned.transform_queue_url.clone()),
+        "PROCESS_QUEUE_URL" => Some(provisioned.process_queue_url.clone()),
+        other => std::env::var(other).ok(),
+    })
+    .map_err(|e| Error::Setup(e.to_string()))
 }
 
 async fn create_table(clients: &Clients, table: &str) -> Result<(), Error> {

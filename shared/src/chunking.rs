@@ -271,10 +271,6 @@ mod tests {
     use super::*;
     use crate::record::ResourceType;
 
-    fn no_options() -> RowOptions {
-        RowOptions::default()
-    }
-
     static NO_OPTIONS: std::sync::LazyLock<RowOptions> = std::sync::LazyLock::new(RowOptions::default);
     static NO_MAPPINGS: BTreeMap<String, Option<String>> = BTreeMap::new();
 
@@ -301,7 +297,7 @@ mod tests {
             String::from_utf8_lossy(reader.byte_headers().unwrap().get(0).unwrap_or_default()).trim().to_string();
         let explicit = BTreeMap::from([(first, Some("external_id".to_string()))]);
         let rules = ScanRules {
-            options: &no_options(),
+            options: &NO_OPTIONS,
             duplicates: Duplicates::Last,
             resource: ResourceType::Contact,
             identifier_field: "external_id",

@@ -27,12 +27,13 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub async fn load(settings: &Settings) -> Self {
+    /// `s3_public_endpoint`: where uploaders reach S3, when not where we do (see `Settings`).
+    pub async fn load(s3_public_endpoint: Option<&str>) -> Self {
         let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        Self::from_sdk(&sdk, settings)
+        Self::from_sdk(&sdk, s3_public_endpoint)
     }
 
-    pub fn from_sdk(sdk: &SdkConfig, settings: &Settings) -> Self {
+    pub fn from_sdk(sdk: &SdkConfig, s3_public_endpoint: Option<&str>) -> Self {
         // An endpoint override means an emulator: path-style buckets, and checksums only where an
         // operation requires them (the SDK's default CRC32 trailers trip emulators).
         let emulated = sdk.endpoint_url().is_some();
@@ -51,7 +52,7 @@ impl Clients {
         };
         Self {
             s3: aws_sdk_s3::Client::from_conf(s3_config(None)),
-            s3_presign: aws_sdk_s3::Client::from_conf(s3_config(settings.s3_public_endpoint.as_deref())),
+            s3_presign: aws_sdk_s3::Client::from_conf(s3_config(s3_public_endpoint)),
             dynamo: aws_sdk_dynamodb::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
         }
@@ -72,5 +73,5 @@ impl Clients {
 /// The services of a Lambda function, from its environment.
 pub async fn services_from_env() -> Result<Services> {
     let settings = Settings::from_env()?;
-    Ok(Clients::load(&settings).await.services(settings))
+    Ok(Clients::load(settings.s3_public_endpoint.as_deref()).await.services(settings))
 }

@@ -11,8 +11,11 @@ use crate::dedup::Duplicates;
 use crate::error::{Error, FieldError, Result};
 use crate::error_files;
 use crate::fields;
-use crate::import::{self, Action, Format, Import, Links, Mode, Status};
+use crate::import::{self, Action, CsvOptions, Format, Import, Links, Mode, Status};
+use crate::messages::{encode, PlanMessage};
+use crate::ports::{Queue, Restart};
 use crate::record::{ResourceType, StoredRecord};
+use crate::results;
 use crate::services::Services;
 use crate::stats::Stats;
 use crate::time_fmt;
@@ -27,18 +30,13 @@ pub struct Listing<T> {
 }
 
 /// Create fields the spec names that later steps implement: a clear 400, never silently ignored.
-const NOT_YET: &[&str] = &[
-    "inputs",
-    "update_rule",
-    "update_rule_by_field",
-    "import_rule",
-    "max_removed_ratio",
-    "dry_run",
-    "sync_actions",
-    "csv",
-    "in_preview",
-    "webhook_url",
-];
+const NOT_YET: &[&str] =
+    &["update_rule", "update_rule_by_field", "import_rule", "max_removed_ratio", "sync_actions", "webhook_url"];
+
+/// SPEC §5: inline inputs are at most 10,000 records and 5 MB; `mode: sync` takes at most 1,000.
+pub const MAX_INPUTS: usize = 10_000;
+pub const MAX_INPUT_BYTES: usize = 5 * 1024 * 1024;
+pub const MAX_SYNC_INPUTS: usize = 1_000;
 
 const MAX_TEXT: usize = 256;
 const MAX_MAPPINGS: usize = crate::chunking::MAX_COLUMNS;
@@ -47,6 +45,13 @@ const MAX_METADATA_KEYS: usize = 50;
 /// What a valid create body asks for.
 struct CreateRequest {
     resource_type: ResourceType,
+    format: Format,
+    mode: Mode,
+    /// Inline inputs, as the JSON file they become.
+    inputs: Option<Vec<u8>>,
+    csv: CsvOptions,
+    in_preview: bool,
+    dry_run: bool,
     identifier_field: String,
     mappings: BTreeMap<String, Option<String>>,
     options: RowOptions,
@@ -83,6 +88,10 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
                 | "value_mappings"
                 | "duplicates"
                 | "max_error_ratio"
+                | "inputs"
+                | "csv"
+                | "in_preview"
+                | "dry_run"
         );
         if NOT_YET.contains(&key.as_str()) {
             errors.push(FieldError::new(key, "not_supported", format!("`{key}` is not supported yet")));
@@ -108,8 +117,51 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
         }
     };
     expect_one_of(&obj, "action", &["merge"], &mut errors);
-    expect_one_of(&obj, "format", &["csv"], &mut errors);
-    expect_one_of(&obj, "mode", &["async"], &mut errors);
+    let inputs = inputs(&obj, &mut errors);
+    let format = match obj.get("format") {
+        None if inputs.is_some() => Format::Json,
+        None => Format::Csv,
+        Some(v) => match v.as_str().and_then(Format::parse) {
+            Some(Format::Csv) if inputs.is_some() => {
+                errors.push(FieldError::new("format", "invalid", "inline inputs are JSON: omit format or use json"));
+                Format::Json
+            }
+            Some(f) if inputs.is_some() && f != Format::Json => {
+                errors.push(FieldError::new("format", "invalid", "inline inputs are JSON: omit format or use json"));
+                Format::Json
+            }
+            Some(f) => f,
+            None => {
+                errors.push(FieldError::new("format", "invalid", "must be one of csv, json, jsonl"));
+                Format::Csv
+            }
+        },
+    };
+    let mode = match obj.get("mode").map(|v| v.as_str()) {
+        None | Some(Some("async")) => Mode::Async,
+        Some(Some("sync")) => Mode::Sync,
+        Some(_) => {
+            errors.push(FieldError::new("mode", "invalid", "must be one of async, sync"));
+            Mode::Async
+        }
+    };
+    let in_preview = flag(&obj, "in_preview", &mut errors);
+    let dry_run = flag(&obj, "dry_run", &mut errors);
+    if mode == Mode::Sync {
+        match &inputs {
+            None => errors.push(FieldError::new("mode", "invalid", "sync needs inline `inputs`")),
+            Some((count, _)) if *count > MAX_SYNC_INPUTS => errors.push(FieldError::new(
+                "inputs",
+                "too_many",
+                format!("sync takes at most {MAX_SYNC_INPUTS} inputs; use mode async"),
+            )),
+            Some(_) => {}
+        }
+        if in_preview {
+            errors.push(FieldError::new("in_preview", "invalid", "a sync import cannot stop for a preview"));
+        }
+    }
+    let csv = csv_options(&obj, format, &mut errors);
     let reference = text(&obj, "reference", &mut errors);
     let reference_origin = text(&obj, "reference_origin", &mut errors);
     let metadata = metadata(&obj, &mut errors);
@@ -149,52 +201,7 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
                 None
             }
         };
-        match obj.get("mappings") {
-            None => {}
-            Some(Value::Object(m)) if m.len() > MAX_MAPPINGS => errors.push(FieldError::new(
-                "mappings",
-                "invalid",
-                format!("at most {MAX_MAPPINGS} headers (a file has at most that many columns)"),
-            )),
-            Some(Value::Object(m)) => {
-                for (header, target) in m {
-                    if header.trim().is_empty() || header.len() > MAX_TEXT {
-                        errors.push(FieldError::new(
-                            format!("mappings.{header}"),
-                            "invalid",
-                            format!("a header is 1 to {MAX_TEXT} bytes"),
-                        ));
-                        continue;
-                    }
-                    match target {
-                        Value::Null => {
-                            mappings.insert(header.clone(), None);
-                        }
-                        Value::String(f) if resource.has_field(f) => {
-                            mappings.insert(header.clone(), Some(f.clone()));
-                        }
-                        _ => errors.push(FieldError::new(
-                            format!("mappings.{header}"),
-                            "unknown_field",
-                            format!("must be null or a field of {} (or custom.<name>)", resource.as_str()),
-                        )),
-                    }
-                }
-                let mut seen = BTreeMap::new();
-                for (header, field) in &mappings {
-                    if let Some(f) = field {
-                        if let Some(first) = seen.insert(f.clone(), header.clone()) {
-                            errors.push(FieldError::new(
-                                format!("mappings.{header}"),
-                                "duplicate_target",
-                                format!("`{f}` is already mapped from `{first}`"),
-                            ));
-                        }
-                    }
-                }
-            }
-            Some(_) => errors.push(FieldError::new("mappings", "invalid", "must be an object of header to field")),
-        }
+        mappings = parse_mappings(obj.get("mappings"), resource, &mut errors);
         if let Some(id_field) = &identifier_field {
             options = row_options(&obj, resource, id_field, &mut errors);
         }
@@ -202,6 +209,12 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
     match (resource_type, identifier_field, retention) {
         (Some(resource_type), Some(identifier_field), Some(retention)) if errors.is_empty() => Ok(CreateRequest {
             resource_type,
+            format,
+            mode,
+            inputs: inputs.map(|(_, bytes)| bytes),
+            csv,
+            in_preview,
+            dry_run,
             identifier_field,
             mappings,
             options,
@@ -214,6 +227,67 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
         }),
         _ => Err(errors),
     }
+}
+
+/// `mappings`: header → a field of the resource or null; no field fed by two headers.
+fn parse_mappings(
+    value: Option<&Value>,
+    resource: ResourceType,
+    errors: &mut Vec<FieldError>,
+) -> BTreeMap<String, Option<String>> {
+    let mut mappings = BTreeMap::new();
+    let m = match value {
+        None => return mappings,
+        Some(Value::Object(m)) if m.len() > MAX_MAPPINGS => {
+            errors.push(FieldError::new(
+                "mappings",
+                "invalid",
+                format!("at most {MAX_MAPPINGS} headers (a file has at most that many columns)"),
+            ));
+            return mappings;
+        }
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            errors.push(FieldError::new("mappings", "invalid", "must be an object of header to field"));
+            return mappings;
+        }
+    };
+    for (header, target) in m {
+        if header.trim().is_empty() || header.len() > MAX_TEXT {
+            errors.push(FieldError::new(
+                format!("mappings.{header}"),
+                "invalid",
+                format!("a header is 1 to {MAX_TEXT} bytes"),
+            ));
+            continue;
+        }
+        match target {
+            Value::Null => {
+                mappings.insert(header.clone(), None);
+            }
+            Value::String(f) if resource.has_field(f) => {
+                mappings.insert(header.clone(), Some(f.clone()));
+            }
+            _ => errors.push(FieldError::new(
+                format!("mappings.{header}"),
+                "unknown_field",
+                format!("must be null or a field of {} (or custom.<name>)", resource.as_str()),
+            )),
+        }
+    }
+    let mut seen = BTreeMap::new();
+    for (header, field) in &mappings {
+        if let Some(f) = field {
+            if let Some(first) = seen.insert(f.clone(), header.clone()) {
+                errors.push(FieldError::new(
+                    format!("mappings.{header}"),
+                    "duplicate_target",
+                    format!("`{f}` is already mapped from `{first}`"),
+                ));
+            }
+        }
+    }
+    mappings
 }
 
 const MAX_TAGS: usize = 50;
@@ -308,6 +382,80 @@ fn row_options(
     options
 }
 
+/// `inputs`: an array of objects within SPEC's limits; its count and its bytes as a JSON file.
+fn inputs(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<(usize, Vec<u8>)> {
+    let value = obj.get("inputs")?;
+    let Value::Array(items) = value else {
+        errors.push(FieldError::new("inputs", "invalid", "must be an array of objects"));
+        return None;
+    };
+    if items.is_empty() || items.len() > MAX_INPUTS {
+        errors.push(FieldError::new("inputs", "invalid", format!("must hold 1 to {MAX_INPUTS} records")));
+        return None;
+    }
+    if let Some(i) = items.iter().position(|v| !v.is_object()) {
+        errors.push(FieldError::new(format!("inputs[{i}]"), "invalid", "each input is an object"));
+        return None;
+    }
+    let bytes = serde_json::to_vec(value).ok()?;
+    if bytes.len() > MAX_INPUT_BYTES {
+        errors.push(FieldError::new("inputs", "too_large", format!("at most {MAX_INPUT_BYTES} bytes")));
+        return None;
+    }
+    Some((items.len(), bytes))
+}
+
+fn flag(obj: &Map<String, Value>, field: &str, errors: &mut Vec<FieldError>) -> bool {
+    match obj.get(field) {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            errors.push(FieldError::new(field, "invalid", "must be true or false"));
+            false
+        }
+    }
+}
+
+/// `csv`: a delimiter of `,` `;` tab `|`, an encoding we read, `has_header`; only for CSV files.
+fn csv_options(obj: &Map<String, Value>, format: Format, errors: &mut Vec<FieldError>) -> CsvOptions {
+    let mut options = CsvOptions::default();
+    let m = match obj.get("csv") {
+        None | Some(Value::Null) => return options,
+        Some(Value::Object(m)) if format == Format::Csv => m,
+        Some(Value::Object(_)) => {
+            errors.push(FieldError::new("csv", "invalid", "csv options apply to format csv only"));
+            return options;
+        }
+        Some(_) => {
+            errors.push(FieldError::new("csv", "invalid", "must be an object"));
+            return options;
+        }
+    };
+    for (key, value) in m {
+        let name = format!("csv.{key}");
+        match (key.as_str(), value) {
+            ("delimiter", Value::String(d)) => match crate::dialect::parse_delimiter(d) {
+                Some(_) => options.delimiter = Some(d.clone()),
+                None => errors.push(FieldError::new(name, "invalid", "must be one of \",\", \";\", \"\\t\", \"|\"")),
+            },
+            ("encoding", Value::String(e)) => match crate::dialect::Encoding::parse(e) {
+                Some(enc) => options.encoding = Some(enc.as_str().to_string()),
+                None => errors.push(FieldError::new(
+                    name,
+                    "invalid",
+                    "must be one of utf-8, utf-16le, utf-16be, windows-1252",
+                )),
+            },
+            ("has_header", Value::Bool(b)) => options.has_header = *b,
+            ("delimiter" | "encoding" | "has_header", _) => {
+                errors.push(FieldError::new(name, "invalid", "has the wrong type"))
+            }
+            _ => errors.push(FieldError::new(name, "unknown_field", "csv takes delimiter, encoding, has_header")),
+        }
+    }
+    options
+}
+
 fn expect_one_of(obj: &Map<String, Value>, field: &str, allowed: &[&str], errors: &mut Vec<FieldError>) {
     match obj.get(field) {
         None => {}
@@ -386,15 +534,22 @@ pub async fn create_import(svc: &Services, tenant_id: &str, body: &[u8]) -> Resu
     let req = parse_create(body).map_err(Error::Invalid)?;
     let id = import::new_import_id();
     let now = time_fmt::now();
-    let upload =
-        svc.files.presign_upload(&import::upload_key(tenant_id, &id), svc.settings.upload_url_ttl_secs).await?;
+    let key = import::upload_key(tenant_id, &id);
+    // Inline inputs are the upload: no link to send a file to.
+    let upload = match req.inputs {
+        Some(_) => None,
+        None => Some(svc.files.presign_upload(&key, svc.settings.upload_url_ttl_secs).await?),
+    };
     let import = Import {
         id,
         tenant_id: tenant_id.to_string(),
         resource_type: req.resource_type,
         action: Action::Merge,
-        format: Format::Csv,
-        mode: Mode::Async,
+        format: req.format,
+        mode: req.mode,
+        csv: req.csv,
+        in_preview: req.in_preview,
+        dry_run: req.dry_run,
         identifier_field: req.identifier_field,
         mappings: req.mappings,
         options: req.options,
@@ -410,10 +565,13 @@ pub async fn create_import(svc: &Services, tenant_id: &str, body: &[u8]) -> Resu
         stats: Stats::default(),
         file_headers: vec![],
         unmapped_headers: vec![],
+        sample_records: vec![],
+        distinct_values: BTreeMap::new(),
         has_upload_file: false,
         has_errors_file: false,
+        has_results_file: false,
         file: None,
-        links: Links { upload: Some(upload), ..Links::default() },
+        links: Links { upload, ..Links::default() },
         created_at: now,
         updated_at: now,
         started_at: None,
@@ -423,6 +581,14 @@ pub async fn create_import(svc: &Services, tenant_id: &str, body: &[u8]) -> Resu
     };
     svc.imports.create(&import).await?;
     tracing::info!(tenant_id, import_id = import.id.as_str(), "import created");
+    if let Some(inputs) = req.inputs {
+        // An async import goes on from the upload's event, as a file would; a sync one is run here.
+        svc.files.put(&key, inputs).await?;
+        if import.mode == Mode::Sync {
+            crate::pipeline::inline::run(svc, tenant_id, &import.id).await?;
+            return get_import(svc, tenant_id, &import.id).await;
+        }
+    }
     Ok(import)
 }
 
@@ -451,7 +617,74 @@ async fn with_links(svc: &Services, mut import: Import) -> Result<Import> {
         import.links.errors_json =
             Some(files.presign_download(&error_files::errors_json_key(tenant, id), DOWNLOAD_TTL_SECS).await?);
     }
+    if import.has_results_file {
+        import.links.results_csv =
+            Some(svc.files.presign_download(&results::results_csv_key(tenant, id), DOWNLOAD_TTL_SECS).await?);
+    }
     Ok(import)
+}
+
+/// `PATCH /v1/imports/{id}`: `{"in_preview": false, "mappings"?}` starts a previewed import,
+/// `{"dry_run": false}` runs a completed dry run for real; both from the same upload.
+pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body: &[u8]) -> Result<Import> {
+    if !import::is_import_id(import_id) {
+        return Err(Error::NotFound);
+    }
+    let stored = svc.imports.get(tenant_id, import_id).await?.ok_or(Error::NotFound)?;
+    let (import, progress) = (&stored.import, stored.progress);
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| Error::invalid("body", "invalid_json", format!("the body is not valid JSON: {e}")))?;
+    let Value::Object(obj) = value else {
+        return Err(Error::invalid("body", "invalid_json", "the body must be a JSON object"));
+    };
+    let mut errors = Vec::new();
+    for key in obj.keys() {
+        match key.as_str() {
+            "in_preview" | "dry_run" | "mappings" => {}
+            "interrupt" => errors.push(FieldError::new(key, "not_supported", "`interrupt` is not supported yet")),
+            _ => errors.push(FieldError::new(key, "unknown_field", "PATCH takes in_preview, mappings, dry_run")),
+        }
+    }
+    let start_preview = obj.get("in_preview").map(|v| v == &Value::Bool(false));
+    let run_for_real = obj.get("dry_run").map(|v| v == &Value::Bool(false));
+    let mappings = obj.get("mappings").map(|m| parse_mappings(Some(m), import.resource_type, &mut errors));
+    let from = match (start_preview, run_for_real) {
+        (Some(true), None) => Status::PreviewReady,
+        (None, Some(true)) if mappings.is_none() => Status::Completed,
+        (None, Some(true)) => {
+            errors.push(FieldError::new("mappings", "invalid", "a dry run runs again as it was; preview to change"));
+            Status::Completed
+        }
+        _ => {
+            errors.push(FieldError::new("body", "invalid", "send {\"in_preview\": false} or {\"dry_run\": false}"));
+            Status::Completed
+        }
+    };
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    // A PATCH whose plan message was lost is sent again; planning the same run twice is harmless.
+    let resend = import.status == Status::Queued && !progress.dispatched && progress.run > 0;
+    if !resend {
+        let ok = match from {
+            Status::PreviewReady => import.status == Status::PreviewReady,
+            _ => import.status == Status::Completed && import.dry_run,
+        };
+        if !ok {
+            let what = if from == Status::PreviewReady { "is not preview_ready" } else { "is not a completed dry run" };
+            return Err(Error::Conflict(format!("the import {what} (status {})", import.status.as_str())));
+        }
+        let restart =
+            Restart { from, run: progress.run, mappings, dry_run: from == Status::PreviewReady && import.dry_run };
+        if !svc.imports.restart(tenant_id, import_id, &restart).await? {
+            return Err(Error::Conflict("the import changed meanwhile; read it and try again".into()));
+        }
+    }
+    let run = if resend { progress.run } else { progress.run + 1 };
+    let plan = PlanMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), run };
+    svc.queue.send(Queue::Transform, vec![encode(&plan)?]).await?;
+    tracing::info!(tenant_id, import_id, run, "run started from the upload");
+    get_import(svc, tenant_id, import_id).await
 }
 
 /// `limit` 1..=100 (default 20), an opaque `cursor` from the previous page, `status` filter.
@@ -545,7 +778,7 @@ mod tests {
     #[test]
     fn every_bad_field_is_named() {
         let f = fields(
-            r#"{"resource_type":"contact","colour":1,"format":"xml","retention":"P1Y","dry_run":true,"mappings":{"A":"nope"}}"#,
+            r#"{"resource_type":"contact","colour":1,"format":"xml","retention":"P1Y","dry_run":1,"mappings":{"A":"nope"}}"#,
         );
         for expected in ["colour", "format", "retention", "dry_run", "mappings.A"] {
             assert!(f.contains(&expected.to_string()), "{expected} missing from {f:?}");

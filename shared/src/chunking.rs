@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::dedup::{Dedup, Duplicates};
 use crate::dialect::{read_sample, Dialect};
-use crate::import::FileInfo;
+use crate::import::{CsvOptions, FileInfo, SampleRecord};
 use crate::mapping::{self, ColumnMap};
+use crate::preview::Preview;
 use crate::validate::{RowOptions, RowRules};
 
 /// One transform's share of the file: bytes `[start, end)` hold rows `first_row..first_row+rows`.
@@ -32,6 +33,10 @@ pub struct Scan {
     pub columns: ColumnMap,
     pub chunks: Vec<Chunk>,
     pub file: FileInfo,
+    /// With `ScanRules::preview`: the first rows as they would import.
+    pub samples: Vec<SampleRecord>,
+    /// With `ScanRules::preview`: the distinct values of enum-like columns, by header.
+    pub distinct_values: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Why a file cannot be imported at all (SPEC §7); becomes the import's `reason`.
@@ -83,6 +88,10 @@ pub struct ScanRules<'a> {
     pub options: &'a RowOptions,
     pub duplicates: Duplicates,
     pub chunk_rows: u64,
+    /// What the client said of its CSV; detected where silent.
+    pub csv: &'a CsvOptions,
+    /// Collect sample records and distinct values.
+    pub preview: bool,
 }
 
 /// Rows are numbered from 1 for the first record after the header.
@@ -92,18 +101,20 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
     }
     let mut reader = reader;
     let sample = read_sample(&mut reader).map_err(ScanError::Read)?;
-    let dialect = Dialect::sniff(&sample);
+    let dialect = Dialect::detect(&sample, rules.csv);
     if !dialect.encoding.is_ascii_compatible() {
-        return Err(BadFile::Unsupported(format!(
-            "{} files are not supported yet: save it as UTF-8",
-            dialect.encoding.as_str()
-        ))
-        .into());
+        // Prevalidation re-encodes such files first; this scan reads bytes.
+        return Err(BadFile::Unsupported(format!("{} must be re-encoded first", dialect.encoding.as_str())).into());
     }
-    let mut tap = Tap::new(std::io::Cursor::new(sample).chain(reader));
-    let mut csv = dialect.reader(&mut tap, true);
+    let has_header = rules.csv.has_header;
+    let mut tap = Tap::new(std::io::Cursor::new(sample).chain(reader), dialect.delimiter);
+    let mut csv = dialect.reader(&mut tap, has_header);
+    // Without a header the first record is data, and only gives the number of columns.
     let headers: Vec<String> = match csv.byte_headers().map(|h| dialect.decode(h)) {
-        Ok(Some(h)) if !h.iter().all(|name| name.trim().is_empty()) => h.iter().map(|s| s.trim().to_string()).collect(),
+        Ok(Some(h)) if !has_header && !h.is_empty() => (1..=h.len()).map(|i| format!("column_{i}")).collect(),
+        Ok(Some(h)) if has_header && !h.iter().all(|name| name.trim().is_empty()) => {
+            h.iter().map(|s| s.trim().to_string()).collect()
+        }
         Ok(Some(_)) => return Err(BadFile::NoHeader.into()),
         Ok(None) => return Err(not_text(0, dialect)),
         Err(e) => return Err(read_error(0, e)),
@@ -127,6 +138,7 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
     };
 
     let mut dedup = Dedup::new(rules.duplicates);
+    let mut preview = rules.preview.then(|| Preview::new(headers.len()));
     let mut chunks: Vec<Chunk> = Vec::new();
     let mut raw = csv::ByteRecord::new();
     let mut row = 0u64;
@@ -142,7 +154,6 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
             return Err(BadFile::TooManyRows.into());
         }
         let start = raw.position().map_or(0, |p| p.byte());
-        csv.get_mut().record_starts_at(start);
         if (row - 1).is_multiple_of(rules.chunk_rows) {
             if let Some(last) = chunks.last_mut() {
                 last.end = start;
@@ -160,8 +171,12 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
         if let Some(last) = chunks.last_mut() {
             last.rows += 1;
         }
-        if let Ok(candidate) = row_rules.build(row, &record) {
+        let built = row_rules.build(row, &record);
+        if let Ok(candidate) = &built {
             dedup.see(&candidate.identifier, row);
+        }
+        if let Some(p) = preview.as_mut() {
+            p.see(row, &record, built);
         }
     }
     drop(csv);
@@ -184,7 +199,8 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
         had_bom: dialect.had_bom,
         line_ending: dialect.line_ending.into(),
     };
-    Ok(Scan { headers, columns, chunks, file })
+    let (samples, distinct_values) = preview.map(|p| p.finish(&headers)).unwrap_or_default();
+    Ok(Scan { headers, columns, chunks, file, samples, distinct_values })
 }
 
 fn check_header(headers: &[String], columns: &ColumnMap) -> Result<(), BadFile> {
@@ -216,47 +232,62 @@ fn not_text(row: u64, dialect: Dialect) -> ScanError {
     BadFile::Unreadable { row, message: format!("not valid {}", dialect.encoding.as_str()) }.into()
 }
 
-/// Watches the bytes the CSV reader pulls: the offsets of the quotes since the current record
-/// began. The csv crate reads an unclosed quote
-/// to the end of the file as one field; an odd number of quotes in the last record tells.
+/// Watches the bytes the CSV reader pulls with the same quoting rules, to tell whether the
+/// file ends inside a quoted field: the csv crate reads an unclosed quote to the end of the
+/// file as one field. A quote inside an unquoted field (`5'11"`) is a literal, as there.
 struct Tap<R> {
     inner: R,
-    offset: u64,
-    quotes: std::collections::VecDeque<u64>,
+    delimiter: u8,
+    state: Quoting,
+    /// Bytes since the current quoted field opened.
+    quoted_run: u64,
 }
 
-/// More quotes in one record than a record of SPEC's 400 KB can hold: it never closes.
-const MAX_QUOTES_IN_RECORD: usize = 400 * 1024;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted field: it closes the field, or escapes the next quote.
+    QuoteInQuoted,
+}
+
+/// A quoted field this long never closes in a file of SPEC's limits (a record is at most
+/// 400 KB): stop before the csv crate buffers the rest of the file as one field.
+const MAX_QUOTED_RUN: u64 = 16 * 1024 * 1024;
 
 impl<R> Tap<R> {
-    fn new(inner: R) -> Self {
-        Self { inner, offset: 0, quotes: Default::default() }
-    }
-
-    /// Forgets the quotes of the records before the one starting at `start`.
-    fn record_starts_at(&mut self, start: u64) {
-        while self.quotes.front().is_some_and(|&q| q < start) {
-            self.quotes.pop_front();
-        }
+    fn new(inner: R, delimiter: u8) -> Self {
+        Self { inner, delimiter, state: Quoting::FieldStart, quoted_run: 0 }
     }
 
     fn open_quote(&self) -> bool {
-        self.quotes.len() % 2 == 1
+        self.state == Quoting::Quoted
+    }
+
+    fn step(&mut self, b: u8) {
+        let ends_field = b == self.delimiter || b == b'\n' || b == b'\r';
+        self.state = match (self.state, b) {
+            (Quoting::FieldStart, b'"') => Quoting::Quoted,
+            (Quoting::Quoted, b'"') => Quoting::QuoteInQuoted,
+            (Quoting::Quoted, _) => Quoting::Quoted,
+            (Quoting::QuoteInQuoted, b'"') => Quoting::Quoted,
+            (_, _) if ends_field => Quoting::FieldStart,
+            _ => Quoting::Unquoted,
+        };
     }
 }
 
 impl<R: Read> Read for Tap<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        for (i, b) in buf[..n].iter().enumerate() {
-            if *b == b'"' {
-                self.quotes.push_back(self.offset + i as u64);
-            }
+        for &b in &buf[..n] {
+            self.step(b);
+            self.quoted_run = if self.state == Quoting::Quoted { self.quoted_run + 1 } else { 0 };
         }
-        if self.quotes.len() > MAX_QUOTES_IN_RECORD {
+        if self.quoted_run > MAX_QUOTED_RUN {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "unterminated quote"));
         }
-        self.offset += n as u64;
         Ok(n)
     }
 }
@@ -269,10 +300,12 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+    use crate::dialect::Encoding;
     use crate::record::ResourceType;
 
     static NO_OPTIONS: std::sync::LazyLock<RowOptions> = std::sync::LazyLock::new(RowOptions::default);
     static NO_MAPPINGS: BTreeMap<String, Option<String>> = BTreeMap::new();
+    static DETECT: std::sync::LazyLock<CsvOptions> = std::sync::LazyLock::new(CsvOptions::default);
 
     /// Contacts by email, in chunks of 10.
     fn email_rules() -> ScanRules<'static> {
@@ -283,6 +316,8 @@ mod tests {
             identifier_field: "email",
             explicit: &NO_MAPPINGS,
             chunk_rows: 10,
+            csv: &DETECT,
+            preview: false,
         }
     }
 
@@ -303,6 +338,8 @@ mod tests {
             identifier_field: "external_id",
             explicit: &explicit,
             chunk_rows,
+            csv: &DETECT,
+            preview: false,
         };
         scan(bytes, bytes.len() as u64, &rules)
     }
@@ -438,6 +475,11 @@ mod tests {
         assert!(matches!(scan(bad.as_slice(), 40, &rules), Err(ScanError::Bad(BadFile::UnterminatedQuote(1)))));
         let good = b"email,notes\na@x.io,\"multi\nline \"\"quoted\"\"\"\nb@x.io,\"x\"\n";
         assert_eq!(scan(good.as_slice(), 40, &rules).unwrap().file.rows, 2);
+        // A quote inside an unquoted field is a literal, in the last row too.
+        let inch = b"email,notes\na@x.io,12\" screens\nb@x.io,5'11\"\n";
+        assert_eq!(scan(inch.as_slice(), 40, &rules).unwrap().file.rows, 2);
+        let late = b"email,notes\na@x.io,fine\nb@x.io,\"never closed\nc@x.io,x\n";
+        assert!(matches!(scan(late.as_slice(), 40, &rules), Err(ScanError::Bad(BadFile::UnterminatedQuote(2)))));
     }
 
     #[test]
@@ -453,7 +495,7 @@ mod tests {
         let bytes = testdata("mpdx-fixtures/sample_csv_iso_8950_1.csv");
         let scan = scan_any(&bytes, 10).unwrap();
         assert_eq!((scan.file.detected_encoding.as_str(), scan.file.line_ending.as_str()), ("windows-1252", "crlf"));
-        let dialect = Dialect::of(&scan.file).unwrap();
+        let dialect = Dialect::for_reading(Encoding::Windows1252, ',');
         let part = &bytes[scan.chunks[0].start as usize..scan.chunks[0].end as usize];
         let first = dialect.reader(part, false).byte_records().next().unwrap().unwrap();
         assert_eq!(&dialect.decode(&first).unwrap()[0], "Lané, John");

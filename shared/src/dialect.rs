@@ -6,7 +6,8 @@ use std::io::Read;
 
 use serde::{Deserialize, Serialize};
 
-use crate::import::FileInfo;
+use crate::chunking::BadFile;
+use crate::import::CsvOptions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Encoding {
@@ -49,6 +50,14 @@ impl Encoding {
 /// The delimiters detection chooses from, in order of preference on a tie.
 pub const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 
+/// A delimiter as a client names it (`csv.delimiter`): one of [`DELIMITERS`], or `tab`.
+pub fn parse_delimiter(s: &str) -> Option<u8> {
+    match s {
+        "tab" | "\\t" => Some(b'\t'),
+        _ => DELIMITERS.into_iter().find(|d| s.as_bytes() == [*d]),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dialect {
     pub encoding: Encoding,
@@ -70,15 +79,21 @@ impl Dialect {
         Self { encoding, had_bom, delimiter: sniff_delimiter(sample), line_ending: line_ending(sample) }
     }
 
-    /// The dialect prevalidation found, from what the import reports of its file.
-    pub fn of(file: &FileInfo) -> Option<Self> {
-        let line_ending = ["crlf", "cr", "lf", "mixed"].into_iter().find(|l| *l == file.line_ending)?;
-        Some(Self {
-            encoding: Encoding::parse(&file.detected_encoding)?,
-            had_bom: file.had_bom,
-            delimiter: *file.delimiter.as_bytes().first()?,
-            line_ending,
-        })
+    /// The sniffed dialect, with what the client declared (`csv`) winning.
+    pub fn detect(sample: &[u8], declared: &CsvOptions) -> Self {
+        let mut dialect = Self::sniff(sample);
+        if let Some(encoding) = declared.encoding.as_deref().and_then(Encoding::parse) {
+            dialect.encoding = encoding;
+        }
+        if let Some(delimiter) = declared.delimiter.as_deref().and_then(parse_delimiter) {
+            dialect.delimiter = delimiter;
+        }
+        dialect
+    }
+
+    /// How a transform reads the rows of a planned source.
+    pub fn for_reading(encoding: Encoding, delimiter: char) -> Self {
+        Self { encoding, had_bom: false, delimiter: delimiter as u8, line_ending: "lf" }
     }
 
     /// The one reader configuration of prevalidation and transform, so both see the same records.
@@ -99,6 +114,32 @@ impl Dialect {
         }
         Some(out)
     }
+}
+
+/// Files that are not text at all fail before any parsing, with a reason the user can act on.
+/// `utf16` says the text may hold NUL bytes.
+pub fn reject_binary(sample: &[u8], utf16: bool) -> Result<(), BadFile> {
+    let kind = match sample {
+        [0x1F, 0x8B, ..] => Some("a gzip-compressed file: decompress it and upload the CSV or JSON inside"),
+        [b'P', b'K', 3, 4, ..] => Some("a ZIP archive (an Excel workbook?): export it as CSV and upload that"),
+        [0xD0, 0xCF, 0x11, 0xE0, ..] => Some("an Excel 97-2003 workbook: export it as CSV and upload that"),
+        [b'%', b'P', b'D', b'F', ..] => Some("a PDF document, not a data file"),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        return Err(BadFile::Unsupported(format!("the file is {kind}")));
+    }
+    let utf16 = utf16 || matches!(sample, [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..]);
+    // Text has no NULs (outside UTF-16) and few control characters.
+    let control = |b: &u8| *b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C) && (*b != 0 || !utf16);
+    if let Some(offset) = sample.iter().position(|b| *b == 0 && !utf16) {
+        return Err(BadFile::Unsupported(format!("the file is binary, not text (a NUL byte at byte offset {offset})")));
+    }
+    let controls = sample.iter().filter(|b| control(b)).count();
+    if controls * 100 > sample.len().max(1) {
+        return Err(BadFile::Unsupported("the file is binary, not text (too many control bytes)".into()));
+    }
+    Ok(())
 }
 
 /// Valid UTF-8, allowing the sample to end inside a character.
@@ -134,6 +175,8 @@ fn sniff_delimiter(sample: &[u8]) -> u8 {
 /// The record terminators used, not counting line breaks inside quoted values.
 fn line_ending(sample: &[u8]) -> &'static str {
     let (mut crlf, mut cr, mut lf, mut quoted) = (0, 0, 0, false);
+    // A CR that ends the sample may be the first half of a CRLF cut off.
+    let sample = sample.strip_suffix(b"\r").unwrap_or(sample);
     let mut bytes = sample.iter().peekable();
     while let Some(&b) = bytes.next() {
         match b {

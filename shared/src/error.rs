@@ -38,6 +38,9 @@ pub enum Error {
     /// The uploaded object changed after it was planned.
     #[error("the upload was replaced while it was being imported")]
     SourceChanged,
+    /// The request is valid but not in the import's current status.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// A queue message that can never be processed (not JSON, wrong shape).
     #[error("malformed message: {0}")]
     BadMessage(String),

@@ -33,8 +33,13 @@ pub fn restore(value: &str) -> &str {
     }
 }
 
-fn prefix(tenant_id: &str, import_id: &str) -> String {
+/// Where an import's files for the user live; parts of each run under `parts/{run}/`.
+pub fn prefix(tenant_id: &str, import_id: &str) -> String {
     format!("results/{tenant_id}/{import_id}/")
+}
+
+pub fn part_dir(tenant_id: &str, import_id: &str, run: u32) -> String {
+    format!("{}parts/{run}/", prefix(tenant_id, import_id))
 }
 
 pub fn errors_csv_key(tenant_id: &str, import_id: &str) -> String {
@@ -45,8 +50,8 @@ pub fn errors_json_key(tenant_id: &str, import_id: &str) -> String {
     format!("{}errors.json", prefix(tenant_id, import_id))
 }
 
-fn part_prefix(tenant_id: &str, import_id: &str) -> String {
-    format!("{}parts/errors-", prefix(tenant_id, import_id))
+fn part_prefix(tenant_id: &str, import_id: &str, run: u32) -> String {
+    format!("{}errors-", part_dir(tenant_id, import_id, run))
 }
 
 /// One chunk's bad rows, as CSV lines and JSON lines.
@@ -88,16 +93,16 @@ impl ErrorLines {
     }
 
     /// Stores this chunk's part; the same chunk always writes the same part.
-    pub async fn save(self, svc: &Services, tenant_id: &str, import_id: &str, chunk: u64) -> Result<()> {
-        let base = format!("{}{chunk:010}", part_prefix(tenant_id, import_id));
+    pub async fn save(self, svc: &Services, tenant_id: &str, import_id: &str, run: u32, chunk: u64) -> Result<()> {
+        let base = format!("{}{chunk:010}", part_prefix(tenant_id, import_id, run));
         svc.files.put(&format!("{base}.csv"), self.csv).await?;
         svc.files.put(&format!("{base}.jsonl"), self.json).await
     }
 }
 
 /// Joins the parts into `errors.csv` and `errors.json`, one part in memory at a time.
-pub async fn assemble(svc: &Services, tenant_id: &str, import_id: &str, headers: &[String]) -> Result<()> {
-    let parts = svc.files.list(&part_prefix(tenant_id, import_id)).await?;
+pub async fn assemble(svc: &Services, tenant_id: &str, import_id: &str, run: u32, headers: &[String]) -> Result<()> {
+    let parts = svc.files.list(&part_prefix(tenant_id, import_id, run)).await?;
     let mut csv_out = svc.files.create(&errors_csv_key(tenant_id, import_id)).await?;
     let mut header = csv::WriterBuilder::new().from_writer(Vec::new());
     let columns = headers.iter().map(|h| neutralize(h).into_owned()).chain(ERROR_COLUMNS.map(String::from));

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::dedup::Duplicates;
 use crate::record::ResourceType;
 use crate::stats::Stats;
-use crate::validate::RowOptions;
+use crate::validate::{RowError, RowOptions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -94,6 +94,24 @@ pub enum Action {
 pub enum Format {
     #[default]
     Csv,
+    /// An array of objects.
+    Json,
+    /// One object per line.
+    Jsonl,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Jsonl => "jsonl",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Format::Csv, Format::Json, Format::Jsonl].into_iter().find(|f| f.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -101,6 +119,38 @@ pub enum Format {
 pub enum Mode {
     #[default]
     Async,
+    /// Inline inputs processed within the create request.
+    Sync,
+}
+
+/// SPEC §5 `csv`: what the client says of its CSV instead of letting it be detected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CsvOptions {
+    #[serde(default)]
+    pub delimiter: Option<String>,
+    #[serde(default)]
+    pub encoding: Option<String>,
+    /// Without a header row, columns are named `column_1`, `column_2`, ...
+    #[serde(default = "yes")]
+    pub has_header: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        Self { delimiter: None, encoding: None, has_header: true }
+    }
+}
+
+/// A preview row: the record it maps to, or why it would be an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleRecord {
+    pub row: u64,
+    pub record: Option<serde_json::Map<String, serde_json::Value>>,
+    pub errors: Vec<RowError>,
 }
 
 /// What prevalidation found out about the uploaded file.
@@ -136,6 +186,8 @@ pub struct Links {
     pub errors_csv: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errors_json: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results_csv: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +198,14 @@ pub struct Import {
     pub action: Action,
     pub format: Format,
     pub mode: Mode,
+    #[serde(default)]
+    pub csv: CsvOptions,
+    /// Stop at `preview_ready` after prevalidation.
+    #[serde(default)]
+    pub in_preview: bool,
+    /// Run every phase without writing records.
+    #[serde(default)]
+    pub dry_run: bool,
     pub identifier_field: String,
     /// As requested until prevalidation, then resolved: every file header with its field or null.
     pub mappings: BTreeMap<String, Option<String>>,
@@ -166,8 +226,16 @@ pub struct Import {
     pub stats: Stats,
     pub file_headers: Vec<String>,
     pub unmapped_headers: Vec<String>,
+    /// Preview: the first rows as they would import.
+    #[serde(default)]
+    pub sample_records: Vec<SampleRecord>,
+    /// Preview: the distinct values of enum-like columns, by header, to help write `value_mappings`.
+    #[serde(default)]
+    pub distinct_values: BTreeMap<String, Vec<String>>,
     pub has_upload_file: bool,
     pub has_errors_file: bool,
+    #[serde(default)]
+    pub has_results_file: bool,
     pub file: Option<FileInfo>,
     pub links: Links,
     #[serde(with = "time::serde::rfc3339")]
@@ -196,6 +264,10 @@ pub struct Progress {
     /// Rows of the transformed chunks: every one has its outcome decided, if not yet written.
     #[serde(default)]
     pub rows_transformed: u64,
+    /// Which run of the import this is: a previewed or dry-run import runs again from the same
+    /// upload, and work of an earlier run never counts into a later one.
+    #[serde(default)]
+    pub run: u32,
 }
 
 impl Progress {
@@ -217,6 +289,12 @@ pub fn is_import_id(s: &str) -> bool {
 /// Where an import's uploaded file lives. Tenant ids are checked at the edge to be key-safe.
 pub fn upload_key(tenant_id: &str, import_id: &str) -> String {
     format!("uploads/{tenant_id}/{import_id}/source")
+}
+
+/// Where a re-encoded copy of an upload (UTF-16 or JSON, as UTF-8 CSV) is planned over; beside
+/// the import's other files, outside the prefix whose objects start imports.
+pub fn staged_key(tenant_id: &str, import_id: &str) -> String {
+    format!("results/{tenant_id}/{import_id}/staged/source.csv")
 }
 
 /// The inverse of [`upload_key`], for keys S3 events carry (already percent-decoded).

@@ -61,12 +61,17 @@ fn synonyms(resource: ResourceType, field: &str) -> &'static [&'static str] {
     }
 }
 
-fn auto_match(resource: ResourceType, header: &str) -> Option<&'static str> {
+fn auto_match(resource: ResourceType, header: &str) -> Option<String> {
+    // A header named as a custom field (as JSON's nested `custom` objects flatten) is that field.
+    if crate::record::custom_name(header).is_some() {
+        return Some(header.to_string());
+    }
     let key = squash(header);
     if key.is_empty() {
         return None;
     }
-    resource.fields().iter().copied().find(|f| squash(f) == key || synonyms(resource, f).contains(&key.as_str()))
+    let found = resource.fields().iter().find(|f| squash(f) == key || synonyms(resource, f).contains(&key.as_str()));
+    found.map(|f| f.to_string())
 }
 
 /// Columns our own errors files add; ignored so a fixed errors file imports as it is.
@@ -89,7 +94,7 @@ pub fn resolve(
             Some(target) => target.clone(),
             None if is_error_column(header) => None,
             None => {
-                let found = auto_match(resource, header).map(str::to_string);
+                let found = auto_match(resource, header);
                 // An explicit mapping elsewhere takes the field; auto-matching never steals it.
                 let taken = found.as_ref().is_some_and(|f| explicit.values().any(|v| v.as_ref() == Some(f)));
                 if found.is_none() || taken {
@@ -176,6 +181,13 @@ mod tests {
         let explicit = BTreeMap::from([("A".to_string(), Some("shoe_size".to_string()))]);
         let errs = resolve(ResourceType::Contact, &h, &explicit).unwrap_err();
         assert_eq!(errs[0].field, "mappings.A");
+    }
+
+    #[test]
+    fn custom_headers_map_to_custom_fields() {
+        let h = headers(&["email", "custom.plan", "custom."]);
+        let m = resolve(ResourceType::Account, &h, &BTreeMap::new()).unwrap();
+        assert_eq!(m.columns, vec![None, Some("custom.plan".into()), None]);
     }
 
     #[test]

@@ -4,19 +4,46 @@
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::chunking::Chunk;
+use crate::dialect::Encoding;
 use crate::error::{Error, Result};
 use crate::record::ResourceType;
 use crate::validate::Candidate;
+
+/// The CSV object the chunks are byte ranges of: the upload itself, or its re-encoded copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub key: String,
+    /// The object's ETag when it was planned; the byte ranges are only valid for it.
+    pub etag: Option<String>,
+    pub encoding: Encoding,
+    pub delimiter: char,
+}
 
 /// prevalidate → transform: one chunk of the upload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransformMessage {
     pub tenant_id: String,
     pub import_id: String,
-    /// The upload's ETag when it was planned; the chunk's byte range is only valid for it.
-    #[serde(default)]
-    pub etag: Option<String>,
+    pub run: u32,
+    pub source: Source,
     pub chunk: Chunk,
+}
+
+/// API → transform queue: plan a run of an import from its upload (a previewed import
+/// started, a dry run run for real). The transform function runs prevalidation for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanMessage {
+    pub tenant_id: String,
+    pub import_id: String,
+    pub run: u32,
+}
+
+/// What the transform queue carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TransformWork {
+    Chunk(TransformMessage),
+    Plan(PlanMessage),
 }
 
 /// transform → process: one batch of valid records, small enough for one transaction.
@@ -25,6 +52,9 @@ pub struct ProcessMessage {
     pub tenant_id: String,
     pub import_id: String,
     pub resource_type: ResourceType,
+    pub run: u32,
+    /// Decide every outcome, write no record.
+    pub dry_run: bool,
     pub chunk: u64,
     pub batch: u64,
     pub records: Vec<Candidate>,

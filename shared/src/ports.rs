@@ -8,7 +8,7 @@ use tokio::io::AsyncRead;
 
 use crate::chunking::Chunk;
 use crate::error::Result;
-use crate::import::{FileInfo, Import, Progress, SignedRequest, Status};
+use crate::import::{FileInfo, Import, Progress, SampleRecord, SignedRequest, Status};
 use crate::record::{ResourceType, StoredRecord};
 use crate::stats::Tally;
 
@@ -22,12 +22,27 @@ pub struct Page<T> {
 /// What prevalidation learned, stored in one write.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The run it plans; a plan of an earlier run is not saved.
+    pub run: u32,
     pub source_etag: Option<String>,
     pub file_headers: Vec<String>,
     pub mappings: BTreeMap<String, Option<String>>,
     pub unmapped_headers: Vec<String>,
     pub file: FileInfo,
     pub chunks_total: u64,
+    pub sample_records: Vec<SampleRecord>,
+    pub distinct_values: BTreeMap<String, Vec<String>>,
+}
+
+/// How a finished preview or dry run runs again from the same upload.
+#[derive(Debug, Clone)]
+pub struct Restart {
+    /// The status it must still be in, and the run it must still be at.
+    pub from: Status,
+    pub run: u32,
+    /// Corrected mappings, replacing the requested ones.
+    pub mappings: Option<BTreeMap<String, Option<String>>>,
+    pub dry_run: bool,
 }
 
 /// An import with what only the pipeline sees of it.
@@ -52,10 +67,23 @@ pub trait ImportStore: Send + Sync {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<Import>>;
-    /// Stores the plan; false when the import no longer awaits its upload.
+    /// Stores the plan; false when the import is no longer waiting for one (at its run).
     async fn save_plan(&self, tenant_id: &str, import_id: &str, plan: &Plan) -> Result<bool>;
     /// Every transform message is sent: the import is queued.
     async fn mark_dispatched(&self, tenant_id: &str, import_id: &str) -> Result<()>;
+    /// The plan is saved and the import stops for its preview.
+    async fn preview_ready(&self, tenant_id: &str, import_id: &str) -> Result<()>;
+    /// Back to `queued` for a new run from the same upload, stats and progress reset; false when
+    /// the import is no longer in `restart.from` at `restart.run`.
+    async fn restart(&self, tenant_id: &str, import_id: &str, restart: &Restart) -> Result<bool>;
+    /// Per batch of a chunk, the outcome codes its process step stored (see `results`).
+    async fn batch_outcomes(
+        &self,
+        tenant_id: &str,
+        import_id: &str,
+        run: u32,
+        chunk: u64,
+    ) -> Result<BTreeMap<u64, String>>;
     /// queued → processing; a no-op in any other status.
     async fn start(&self, tenant_id: &str, import_id: &str) -> Result<()>;
     /// Adds one chunk's tally, rows and planned batches, once: false when it was already counted.
@@ -63,14 +91,22 @@ pub trait ImportStore: Send + Sync {
         &self,
         tenant_id: &str,
         import_id: &str,
+        run: u32,
         chunk: &Chunk,
         batches: u64,
         tally: &Tally,
     ) -> Result<bool>;
     /// queued or processing → completed; false when another step completed it first.
-    async fn complete(&self, tenant_id: &str, import_id: &str, has_errors_file: bool) -> Result<bool>;
+    async fn complete(&self, tenant_id: &str, import_id: &str, files: Finished) -> Result<bool>;
     /// One of `from` → failed with a reason; false when the import was in none of them.
     async fn fail(&self, tenant_id: &str, import_id: &str, from: &[Status], reason: &str) -> Result<bool>;
+}
+
+/// The files a completed import offers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Finished {
+    pub has_errors_file: bool,
+    pub has_results_file: bool,
 }
 
 /// A record to write, guarded by the version it was read at (None: it must not exist yet).
@@ -86,10 +122,13 @@ pub struct BatchWrite {
     pub tenant_id: String,
     pub import_id: String,
     pub resource_type: ResourceType,
+    pub run: u32,
     pub chunk: u64,
     pub batch: u64,
     pub writes: Vec<RecordWrite>,
     pub tally: Tally,
+    /// One outcome code per record of the batch, in order (see `results`).
+    pub outcomes: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

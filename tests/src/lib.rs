@@ -73,3 +73,27 @@ pub fn fields_only(record: &Value) -> Value {
 pub fn stat(import: &Value, name: &str) -> u64 {
     import["stats"][name].as_u64().unwrap_or_else(|| panic!("stats.{name} missing in {import}"))
 }
+
+/// Downloads a signed link of an import.
+pub async fn download(url: &Value) -> Vec<u8> {
+    let url = url.as_str().unwrap_or_else(|| panic!("no link: {url}"));
+    let resp = reqwest::get(url).await.expect("download");
+    assert_eq!(resp.status(), 200, "{url}");
+    resp.bytes().await.expect("download body").to_vec()
+}
+
+/// Polls an import until it reaches `status` (or any final status, which fails the test).
+pub async fn wait_for(client: &local::client::Client, id: &str, status: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let (code, import) = client.get(&format!("/v1/imports/{id}")).await.expect("poll");
+        assert_eq!(code, 200, "{import}");
+        let now = import["status"].as_str().unwrap_or_default();
+        if now == status {
+            return import;
+        }
+        let is_final = matches!(now, "completed" | "failed" | "expired" | "timed_out" | "interrupted");
+        assert!(!is_final && started.elapsed() < IMPORT_TIMEOUT, "waiting for {status}: {import}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

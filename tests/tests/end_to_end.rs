@@ -80,7 +80,7 @@ async fn unreadable_files_fail_with_a_reason_and_write_nothing() {
         (b"", "no header"),
         (b"email,notes\na@example.com,\"never closed\nb@example.com,x\n", "row 1: a quoted field is never closed"),
         (b"name,phone\nAnn,1\n", "identifier field `email`"),
-        (b"\xFF\xFEe\x00m\x00a\x00i\x00l\x00\n\x00", "utf-16le files are not supported yet"),
+        (b"\x1F\x8B\x08\x00\x00\x00\x00\x00", "gzip-compressed"),
     ];
     for (file, reason) in cases {
         let import =

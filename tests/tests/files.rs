@@ -2,14 +2,7 @@
 //! links, downloaded and checked, and the errors CSV imported again once fixed.
 
 use serde_json::{json, Value};
-use tests::{host, stat, IMPORT_TIMEOUT};
-
-async fn download(url: &Value) -> Vec<u8> {
-    let url = url.as_str().unwrap_or_else(|| panic!("no link: {url}"));
-    let resp = reqwest::get(url).await.unwrap();
-    assert_eq!(resp.status(), 200, "{url}");
-    resp.bytes().await.unwrap().to_vec()
-}
+use tests::{download, host, stat, IMPORT_TIMEOUT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_errors_csv_is_downloaded_fixed_and_imported_again() {
@@ -28,6 +21,18 @@ async fn the_errors_csv_is_downloaded_fixed_and_imported_again() {
     assert_eq!(import["has_upload_file"], true);
 
     assert_eq!(download(&import["links"]["source"]).await, file.as_bytes());
+
+    // One line per input row, across chunks of two rows, with the outcome and the record key.
+    let results = String::from_utf8(download(&import["links"]["results_csv"]).await).unwrap();
+    assert_eq!(
+        results,
+        "row,identifier,outcome,record_key\n\
+         1,ann@example.com,created,ann@example.com\n\
+         2,bob(at)example.com,error,\n\
+         3,cy@example.com,error,\n\
+         4,dee@example.com,created,dee@example.com\n\
+         5,,error,\n"
+    );
 
     let errors_csv = String::from_utf8(download(&import["links"]["errors_csv"]).await).unwrap();
     let lines: Vec<&str> = errors_csv.lines().collect();

@@ -32,7 +32,7 @@ async fn a_replaced_upload_fails_the_import_with_a_reason() {
         .unwrap();
     let body = out.messages()[0].body().unwrap().to_string();
     let message: TransformMessage = decode(&body).unwrap();
-    assert!(message.etag.is_some(), "the plan pins the upload's ETag");
+    assert!(message.source.etag.is_some(), "the plan pins the upload's ETag");
     shared::pipeline::transform::run(&svc, &body).await.unwrap();
 
     let (_, failed) = client.get(&format!("/v1/imports/{id}")).await.unwrap();

@@ -1,8 +1,8 @@
-//! The read routes: imports and records of the caller's tenant.
+//! The routes after create: reading imports and records of the caller's tenant, and PATCH.
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Error, Request, Response};
-use shared::edge::http::{empty, error_response, query_of, respond, segments, tenant_of};
+use shared::edge::http::{body_bytes, empty, error_response, query_of, respond, segments, tenant_of};
 use shared::{api, Services};
 
 pub async fn handler(svc: &Services, req: Request) -> Result<Response<Body>, Error> {
@@ -13,6 +13,12 @@ pub async fn handler(svc: &Services, req: Request) -> Result<Response<Body>, Err
     let query = query_of(&req);
     let path = segments(&req);
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    if req.method() == Method::PATCH {
+        return Ok(match path.as_slice() {
+            ["v1", "imports", id] => respond(200, api::patch_import(svc, &tenant, id, body_bytes(&req)).await),
+            _ => empty(405),
+        });
+    }
     if req.method() != Method::GET {
         return Ok(empty(405));
     }

@@ -19,7 +19,7 @@ use crate::chunking::Chunk;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::import::{Import, Phase, Progress, Status};
-use crate::ports::{Applied, BatchWrite, ImportStore, Page, Plan, RecordStore, StoredImport};
+use crate::ports::{Applied, BatchWrite, Finished, ImportStore, Page, Plan, RecordStore, Restart, StoredImport};
 use crate::record::{ResourceType, StoredRecord};
 use crate::stats::Tally;
 use crate::time_fmt;
@@ -84,6 +84,11 @@ fn ledger_pk(tenant_id: &str, import_id: &str) -> String {
     format!("ledger#{tenant_id}#{import_id}")
 }
 
+/// A chunk's ledger key; its batches are `batch#{run}#{chunk}#{batch}`.
+fn chunk_sk(run: u32, chunk: u64) -> String {
+    format!("chunk#{run:04}#{chunk:010}")
+}
+
 fn records_pk(tenant_id: &str, resource: ResourceType) -> String {
     format!("{tenant_id}#{}", resource.as_str())
 }
@@ -128,22 +133,41 @@ fn increments(tally: &Tally, progress: &[(&str, u64)]) -> Increments {
     Increments { expression: format!("SET {}", sets.join(", ")), names, values }
 }
 
-/// The ledger entry that makes a unit of work count once.
-fn ledger_put(table: &str, tenant_id: &str, import_id: &str, sk: String, ttl: i64) -> Result<TransactWriteItem> {
+/// The ledger entry that makes a unit of work count once, with what it keeps of the work.
+fn ledger_put(
+    table: &str,
+    tenant_id: &str,
+    import_id: &str,
+    sk: String,
+    ttl: i64,
+    outcomes: Option<&str>,
+) -> Result<TransactWriteItem> {
     let put = Put::builder()
         .table_name(table)
         .item("pk", s(ledger_pk(tenant_id, import_id)))
         .item("sk", s(sk))
         .item("ttl", n(ttl))
-        .condition_expression("attribute_not_exists(pk)")
-        .build()
-        .map_err(ser_err)?;
+        .condition_expression("attribute_not_exists(pk)");
+    let put = match outcomes {
+        Some(o) => put.item("outcomes", s(o)),
+        None => put,
+    };
+    let put = put.build().map_err(ser_err)?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-/// Counts only into a running import: work of a failed, interrupted or deleted one is dropped.
-fn stats_update(table: &str, tenant_id: &str, import_id: &str, mut inc: Increments) -> Result<TransactWriteItem> {
+/// Counts only into a running import at the same run: work of a failed, interrupted, deleted or
+/// restarted one is dropped.
+fn stats_update(
+    table: &str,
+    tenant_id: &str,
+    import_id: &str,
+    run: u32,
+    mut inc: Increments,
+) -> Result<TransactWriteItem> {
     inc.names.insert("#status".into(), "status".into());
+    inc.names.insert("#run".into(), "run".into());
+    inc.values.insert(":runno".into(), n(run));
     let running = [Status::AwaitingUpload, Status::Queued, Status::Processing];
     for (i, st) in running.iter().enumerate() {
         inc.values.insert(format!(":run{i}"), s(st.as_str()));
@@ -154,7 +178,7 @@ fn stats_update(table: &str, tenant_id: &str, import_id: &str, mut inc: Incremen
         .update_expression(inc.expression)
         .set_expression_attribute_names(Some(inc.names))
         .set_expression_attribute_values(Some(inc.values))
-        .condition_expression("attribute_exists(pk) AND #status IN (:run0, :run1, :run2)")
+        .condition_expression("attribute_exists(pk) AND #status IN (:run0, :run1, :run2) AND #pr.#run = :runno")
         .build()
         .map_err(ser_err)?;
     Ok(TransactWriteItem::builder().update(update).build())
@@ -234,7 +258,7 @@ struct Transition<'a> {
     reason: Option<&'a str>,
     /// Marks every transform message as sent.
     dispatched: bool,
-    has_errors_file: bool,
+    files: Finished,
 }
 
 impl DynamoStore {
@@ -257,11 +281,15 @@ impl DynamoStore {
             names.push(("#reason", "reason"));
             values.push((":reason", s(reason)));
         }
-        if t.has_errors_file {
+        if t.files.has_errors_file {
             sets.push("#hef = :true");
             names.push(("#hef", "has_errors_file"));
         }
-        if t.dispatched || t.has_errors_file {
+        if t.files.has_results_file {
+            sets.push("#hrf = :true");
+            names.push(("#hrf", "has_results_file"));
+        }
+        if t.dispatched || t.files.has_errors_file || t.files.has_results_file {
             values.push((":true", AttributeValue::Bool(true)));
         }
         if t.dispatched {
@@ -370,13 +398,17 @@ impl ImportStore for DynamoStore {
 
     async fn save_plan(&self, tenant_id: &str, import_id: &str, plan: &Plan) -> Result<bool> {
         let expression = "SET #etag = :etag, #fh = :fh, #map = :map, #um = :um, #file = :file, #st.#rows = :rows, \
-                          #pr.#ct = :ct, #huf = :true, #phase = :phase, #ua = :now REMOVE #links.#upload";
+                          #pr.#ct = :ct, #huf = :true, #phase = :phase, #ua = :now, #sr = :sr, #dv = :dv \
+                          REMOVE #links.#upload";
         self.update_import(
             tenant_id,
             import_id,
             expression,
-            "#status = :awaiting AND #pr.#dispatched = :false",
+            "#status IN (:awaiting, :queued) AND #pr.#dispatched = :false AND #pr.#run = :run",
             &[
+                ("#sr", "sample_records"),
+                ("#dv", "distinct_values"),
+                ("#run", "run"),
                 ("#etag", "source_etag"),
                 ("#fh", "file_headers"),
                 ("#map", "mappings"),
@@ -407,6 +439,10 @@ impl ImportStore for DynamoStore {
                 (":phase", s(Phase::Prevalidation.as_str())),
                 (":now", s(time_fmt::rfc3339(time_fmt::now()))),
                 (":awaiting", s(Status::AwaitingUpload.as_str())),
+                (":queued", s(Status::Queued.as_str())),
+                (":run", n(plan.run)),
+                (":sr", av(&plan.sample_records)?),
+                (":dv", av(&plan.distinct_values)?),
             ],
         )
         .await
@@ -414,15 +450,104 @@ impl ImportStore for DynamoStore {
 
     async fn mark_dispatched(&self, tenant_id: &str, import_id: &str) -> Result<()> {
         let t = Transition {
-            from: &[Status::AwaitingUpload],
+            from: &[Status::AwaitingUpload, Status::Queued],
             to: Status::Queued,
             phase: Some(Phase::Transforming),
             stamp: None,
             reason: None,
             dispatched: true,
-            has_errors_file: false,
+            files: Finished::default(),
         };
         self.transition(tenant_id, import_id, t).await.map(drop)
+    }
+
+    async fn preview_ready(&self, tenant_id: &str, import_id: &str) -> Result<()> {
+        let t = Transition {
+            from: &[Status::AwaitingUpload, Status::Queued],
+            to: Status::PreviewReady,
+            phase: Some(Phase::Prevalidation),
+            stamp: None,
+            reason: None,
+            dispatched: false,
+            files: Finished::default(),
+        };
+        self.transition(tenant_id, import_id, t).await.map(drop)
+    }
+
+    async fn restart(&self, tenant_id: &str, import_id: &str, restart: &Restart) -> Result<bool> {
+        let key = import_key(tenant_id, import_id);
+        let out = self.client.get_item().table_name(&self.imports).set_key(Some(key)).consistent_read(true).send();
+        let Some(item) = out.await.map_err(ddb_err)?.item else { return Ok(false) };
+        let mut item: ImportItem = serde_dynamo::from_item(item).map_err(ser_err)?;
+        if item.import.status != restart.from || item.progress.run != restart.run {
+            return Ok(false);
+        }
+        let import = &mut item.import;
+        import.status = Status::Queued;
+        import.phase = Some(Phase::Prevalidation);
+        import.in_preview = false;
+        import.dry_run = restart.dry_run;
+        import.stats = Default::default();
+        import.reason = None;
+        import.has_errors_file = false;
+        import.has_results_file = false;
+        import.started_at = None;
+        import.completed_at = None;
+        import.updated_at = time_fmt::now();
+        if let Some(mappings) = &restart.mappings {
+            item.requested_mappings = mappings.clone();
+            import.mappings = mappings.clone();
+        }
+        item.progress = Progress { run: restart.run + 1, ..Progress::default() };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.imports)
+            .set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?))
+            .condition_expression("#status = :from AND #pr.#run = :run")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#pr", "progress")
+            .expression_attribute_names("#run", "run")
+            .expression_attribute_values(":from", s(restart.from.as_str()))
+            .expression_attribute_values(":run", n(restart.run))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.as_service_error(), Some(e) if e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(ddb_err(e)),
+        }
+    }
+
+    async fn batch_outcomes(
+        &self,
+        tenant_id: &str,
+        import_id: &str,
+        run: u32,
+        chunk: u64,
+    ) -> Result<BTreeMap<u64, String>> {
+        let prefix = format!("{}#", chunk_sk(run, chunk).replacen("chunk#", "batch#", 1));
+        let mut out = BTreeMap::new();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.imports)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(ledger_pk(tenant_id, import_id)))
+            .expression_attribute_values(":prefix", s(&prefix))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(ddb_err)?;
+            let batch = item.get("sk").and_then(|v| v.as_s().ok()).and_then(|sk| sk.strip_prefix(&prefix));
+            let outcomes = item.get("outcomes").and_then(|v| v.as_s().ok());
+            if let (Some(batch), Some(outcomes)) = (batch.and_then(|b| b.parse().ok()), outcomes) {
+                out.insert(batch, outcomes.clone());
+            }
+        }
+        Ok(out)
     }
 
     async fn start(&self, tenant_id: &str, import_id: &str) -> Result<()> {
@@ -433,7 +558,7 @@ impl ImportStore for DynamoStore {
             stamp: Some("started_at"),
             reason: None,
             dispatched: false,
-            has_errors_file: false,
+            files: Finished::default(),
         };
         self.transition(tenant_id, import_id, t).await.map(drop)
     }
@@ -442,6 +567,7 @@ impl ImportStore for DynamoStore {
         &self,
         tenant_id: &str,
         import_id: &str,
+        run: u32,
         chunk: &Chunk,
         batches: u64,
         tally: &Tally,
@@ -453,14 +579,8 @@ impl ImportStore for DynamoStore {
             let result = self
                 .client
                 .transact_write_items()
-                .transact_items(ledger_put(
-                    &self.imports,
-                    tenant_id,
-                    import_id,
-                    format!("chunk#{:010}", chunk.index),
-                    ttl,
-                )?)
-                .transact_items(stats_update(&self.imports, tenant_id, import_id, inc)?)
+                .transact_items(ledger_put(&self.imports, tenant_id, import_id, chunk_sk(run, chunk.index), ttl, None)?)
+                .transact_items(stats_update(&self.imports, tenant_id, import_id, run, inc)?)
                 .send()
                 .await
                 .map(|_| ());
@@ -473,7 +593,7 @@ impl ImportStore for DynamoStore {
         Err(Error::Contention(format!("chunk {} of {import_id}", chunk.index)))
     }
 
-    async fn complete(&self, tenant_id: &str, import_id: &str, has_errors_file: bool) -> Result<bool> {
+    async fn complete(&self, tenant_id: &str, import_id: &str, files: Finished) -> Result<bool> {
         let t = Transition {
             from: &[Status::Queued, Status::Processing],
             to: Status::Completed,
@@ -481,7 +601,7 @@ impl ImportStore for DynamoStore {
             stamp: Some("completed_at"),
             reason: None,
             dispatched: false,
-            has_errors_file,
+            files,
         };
         self.transition(tenant_id, import_id, t).await
     }
@@ -494,7 +614,7 @@ impl ImportStore for DynamoStore {
             stamp: Some("completed_at"),
             reason: Some(reason),
             dispatched: false,
-            has_errors_file: false,
+            files: Finished::default(),
         };
         self.transition(tenant_id, import_id, t).await
     }
@@ -593,15 +713,16 @@ impl RecordStore for DynamoStore {
     async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied> {
         let (tenant_id, import_id) = (batch.tenant_id.as_str(), batch.import_id.as_str());
         let ttl = self.import_ttl(tenant_id, import_id).await?;
-        let sk = format!("batch#{:010}#{:06}", batch.chunk, batch.batch);
+        let sk = format!("{}#{:06}", chunk_sk(batch.run, batch.chunk).replacen("chunk#", "batch#", 1), batch.batch);
         let mut req = self
             .client
             .transact_write_items()
-            .transact_items(ledger_put(&self.imports, tenant_id, import_id, sk, ttl)?)
+            .transact_items(ledger_put(&self.imports, tenant_id, import_id, sk, ttl, Some(&batch.outcomes))?)
             .transact_items(stats_update(
                 &self.imports,
                 tenant_id,
                 import_id,
+                batch.run,
                 increments(&batch.tally, &[("batches_done", 1)]),
             )?);
         let pk = records_pk(tenant_id, batch.resource_type);

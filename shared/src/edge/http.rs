@@ -72,6 +72,7 @@ pub fn error_response(err: &Error) -> Response<Body> {
         Error::Invalid(_) => (400, "invalid_request"),
         Error::NotFound => (404, "not_found"),
         Error::Unauthorized(_) => (401, "unauthorized"),
+        Error::Conflict(_) => (409, "conflict"),
         Error::Aws { .. } | Error::Contention(_) => (503, "unavailable"),
         _ => (500, "internal_error"),
     };
@@ -81,7 +82,7 @@ pub fn error_response(err: &Error) -> Response<Body> {
     let message = match err {
         Error::Invalid(_) => "the request has invalid fields".to_string(),
         Error::NotFound => "no such resource".to_string(),
-        Error::Unauthorized(why) => why.clone(),
+        Error::Unauthorized(why) | Error::Conflict(why) => why.clone(),
         Error::Aws { .. } | Error::Contention(_) => "a dependency is unavailable; retry later".to_string(),
         _ => "internal error".to_string(),
     };

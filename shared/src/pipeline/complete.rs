@@ -4,7 +4,8 @@
 use crate::error::Result;
 use crate::error_files;
 use crate::import::Status;
-use crate::ports::StoredImport;
+use crate::ports::{Finished, StoredImport};
+use crate::results;
 use crate::services::Services;
 
 pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Result<bool> {
@@ -16,9 +17,11 @@ pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) 
     }
     let has_errors_file = import.stats.errors > 0;
     if has_errors_file {
-        error_files::assemble(svc, tenant_id, import_id, &import.file_headers).await?;
+        error_files::assemble(svc, tenant_id, import_id, progress.run, &import.file_headers).await?;
     }
-    if !svc.imports.complete(tenant_id, import_id, has_errors_file).await? {
+    results::assemble(svc, tenant_id, import_id, progress.run).await?;
+    let files = Finished { has_errors_file, has_results_file: true };
+    if !svc.imports.complete(tenant_id, import_id, files).await? {
         return Ok(false);
     }
     let s = import.stats;

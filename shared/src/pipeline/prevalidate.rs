@@ -1,14 +1,21 @@
 //! prevalidate: the upload arrived. Stream it once, check it can be read, map its header, count
-//! and deduplicate its rows, plan the chunks and send one transform message per chunk.
+//! and deduplicate its rows, plan the chunks and send one transform message per chunk; or stop
+//! at `preview_ready` with sample records. Files whose bytes cannot be cut into CSV records
+//! (UTF-16, JSON) are first re-encoded into a UTF-8 CSV copy that the plan is made over.
 
+use std::io::{Read, Write};
+
+use tokio::runtime::Handle;
 use tokio_util::io::SyncIoBridge;
 
-use crate::chunking::{self, ScanError, ScanRules};
+use crate::chunking::{self, BadFile, Scan, ScanError, ScanRules, MAX_FILE_BYTES};
+use crate::dialect::{read_sample, reject_binary, Dialect, Encoding};
 use crate::error::{Error, Result};
-use crate::import::{parse_upload_key, Status};
-use crate::messages::{encode, TransformMessage};
-use crate::ports::{Plan, Queue, StoredImport};
+use crate::import::{parse_upload_key, staged_key, upload_key, CsvOptions, Format, Import, Mode, Status};
+use crate::messages::{encode, Source, TransformMessage};
+use crate::ports::{ObjectWriter, Plan, Queue, StoredImport};
 use crate::services::Services;
+use crate::staging;
 
 use super::complete::complete_if_done;
 
@@ -18,57 +25,86 @@ pub async fn run(svc: &Services, key: &str) -> Result<()> {
         tracing::warn!(key, "object is not an import upload; ignored");
         return Ok(());
     };
-    let Some(StoredImport { import, progress, requested_mappings, .. }) = svc.imports.get(tenant_id, import_id).await?
-    else {
+    let Some(stored) = svc.imports.get(tenant_id, import_id).await? else {
         tracing::warn!(tenant_id, import_id, "upload for an unknown import; ignored");
         return Ok(());
     };
-    if import.status != Status::AwaitingUpload || progress.dispatched {
-        tracing::info!(tenant_id, import_id, status = import.status.as_str(), "upload already handled");
+    if stored.import.mode == Mode::Sync {
+        tracing::info!(tenant_id, import_id, "a sync import is run by its request");
+        return Ok(());
+    }
+    if stored.import.status != Status::AwaitingUpload || stored.progress.dispatched {
+        tracing::info!(tenant_id, import_id, status = stored.import.status.as_str(), "upload already handled");
         // A delivery that dispatched may have died before completing an import with no work.
         complete_if_done(svc, tenant_id, import_id).await?;
         return Ok(());
     }
+    plan(svc, stored).await
+}
 
-    let opened = svc.files.open(key, None, None).await?;
-    let (size, etag) = (opened.size, opened.etag);
-    let bridge = SyncIoBridge::new(opened.stream);
-    let identifier_field = import.identifier_field.clone();
-    let resource = import.resource_type;
-    let (options, duplicates) = (import.options.clone(), import.duplicates);
-    let chunk_rows = svc.settings.chunk_rows;
-    let scan = tokio::task::spawn_blocking(move || {
+/// Plans a new run of an import from the same upload (a preview started, a dry run run for real).
+pub async fn replan(svc: &Services, tenant_id: &str, import_id: &str, run: u32) -> Result<()> {
+    let Some(stored) = svc.imports.get(tenant_id, import_id).await? else {
+        tracing::warn!(tenant_id, import_id, "plan of an unknown import; dropped");
+        return Ok(());
+    };
+    if stored.progress.run != run || stored.import.status != Status::Queued || stored.progress.dispatched {
+        tracing::info!(tenant_id, import_id, run, "run already planned or superseded");
+        complete_if_done(svc, tenant_id, import_id).await?;
+        return Ok(());
+    }
+    plan(svc, stored).await
+}
+
+/// Scans the upload, stores the plan and sends the chunks (or stops for the preview).
+pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
+    let StoredImport { import, progress, requested_mappings, .. } = stored;
+    let (tenant_id, import_id, run) = (import.tenant_id.clone(), import.id.clone(), progress.run);
+    let (tenant_id, import_id) = (tenant_id.as_str(), import_id.as_str());
+    let work = (svc.clone(), import.clone());
+    let prepared = tokio::task::spawn_blocking(move || {
+        let (svc, import) = work;
         let rules = ScanRules {
-            resource,
-            identifier_field: &identifier_field,
+            resource: import.resource_type,
+            identifier_field: &import.identifier_field,
             explicit: &requested_mappings,
-            options: &options,
-            duplicates,
-            chunk_rows,
+            options: &import.options,
+            duplicates: import.duplicates,
+            chunk_rows: svc.settings.chunk_rows,
+            csv: &import.csv,
+            preview: import.in_preview,
         };
-        chunking::scan(bridge, size, &rules)
+        prepare(&svc, &import, &rules)
     })
     .await
     .map_err(|e| Error::Internal(format!("scan task: {e}")))?;
 
-    let scan = match scan {
-        Ok(scan) => scan,
+    let (source, scan) = match prepared {
+        Ok(prepared) => prepared,
         Err(ScanError::Read(e)) => return Err(Error::aws("s3", e)),
         Err(ScanError::Bad(bad)) => {
             tracing::info!(tenant_id, import_id, reason = %bad, "file cannot be imported");
-            svc.imports.fail(tenant_id, import_id, &[Status::AwaitingUpload], &bad.to_string()).await?;
+            svc.imports.fail(tenant_id, import_id, &[Status::AwaitingUpload, Status::Queued], &bad.to_string()).await?;
             return Ok(());
         }
     };
     let plan = Plan {
-        source_etag: etag.clone(),
+        run,
+        source_etag: source.etag.clone(),
         mappings: scan.columns.resolved(&scan.headers),
         file_headers: scan.headers,
         unmapped_headers: scan.columns.unmapped,
         file: scan.file,
         chunks_total: scan.chunks.len() as u64,
+        sample_records: scan.samples,
+        distinct_values: scan.distinct_values,
     };
     if !svc.imports.save_plan(tenant_id, import_id, &plan).await? {
+        return Ok(());
+    }
+    if import.in_preview {
+        svc.imports.preview_ready(tenant_id, import_id).await?;
+        tracing::info!(tenant_id, import_id, rows = plan.file.rows, "preview ready");
         return Ok(());
     }
     let bodies = scan
@@ -78,7 +114,8 @@ pub async fn run(svc: &Services, key: &str) -> Result<()> {
             encode(&TransformMessage {
                 tenant_id: tenant_id.into(),
                 import_id: import_id.into(),
-                etag: etag.clone(),
+                run,
+                source: source.clone(),
                 chunk,
             })
         })
@@ -88,4 +125,112 @@ pub async fn run(svc: &Services, key: &str) -> Result<()> {
     tracing::info!(tenant_id, import_id, rows = plan.file.rows, chunks = plan.chunks_total, "import queued");
     complete_if_done(svc, tenant_id, import_id).await?;
     Ok(())
+}
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Blocking: reads the upload (and writes a staged copy when needed) and scans what the chunks
+/// will be read from.
+fn prepare(svc: &Services, import: &Import, rules: &ScanRules) -> Result<(Source, Scan), ScanError> {
+    let files = Files { svc, handle: Handle::current() };
+    let key = upload_key(&import.tenant_id, &import.id);
+    let (mut reader, size, etag) = files.open(&key, None)?;
+    if size > MAX_FILE_BYTES {
+        return Err(BadFile::TooLarge(size).into());
+    }
+    let sample = read_sample(&mut reader).map_err(ScanError::Read)?;
+    let detected = Dialect::detect(&sample, &import.csv);
+    reject_binary(&sample, !detected.encoding.is_ascii_compatible())?;
+    let whole = std::io::Cursor::new(sample.clone()).chain(reader);
+    let staged = staged_key(&import.tenant_id, &import.id);
+
+    let (staged_csv, had_bom) = match import.format {
+        Format::Csv if detected.encoding.is_ascii_compatible() => {
+            let scan = chunking::scan(whole, size, rules)?;
+            let encoding = Encoding::parse(&scan.file.detected_encoding).unwrap_or(Encoding::Utf8);
+            let delimiter = scan.file.delimiter.chars().next().unwrap_or(',');
+            return Ok((Source { key, etag, encoding, delimiter }, scan));
+        }
+        Format::Csv => {
+            files.write(&staged, |out| staging::transcode_utf16(whole, detected.encoding, out))?;
+            let csv = CsvOptions { encoding: Some(Encoding::Utf8.as_str().into()), ..import.csv.clone() };
+            (csv, detected.had_bom)
+        }
+        Format::Json | Format::Jsonl => {
+            let lines = import.format == Format::Jsonl;
+            let had_bom = sample.starts_with(UTF8_BOM);
+            let shape = staging::json_headers(whole, lines)?;
+            if shape.rows == 0 {
+                return Err(BadFile::Unsupported("the file is empty: it holds no records".into()).into());
+            }
+            // The second pass must read the same object as the first.
+            let (again, _, _) = files.open(&key, etag.as_deref())?;
+            files.write(&staged, |out| staging::json_to_csv(again, lines, &shape.headers, out))?;
+            let csv = CsvOptions {
+                encoding: Some(Encoding::Utf8.as_str().into()),
+                delimiter: Some(",".into()),
+                has_header: true,
+            };
+            (csv, had_bom)
+        }
+    };
+    let (reader, staged_size, staged_etag) = files.open(&staged, None)?;
+    let mut scan = chunking::scan(reader, staged_size, &ScanRules { csv: &staged_csv, ..*rules })?;
+    let delimiter = scan.file.delimiter.chars().next().unwrap_or(',');
+    // The file object describes the upload, not the copy.
+    scan.file.size = size;
+    scan.file.had_bom = had_bom;
+    if import.format == Format::Csv {
+        scan.file.detected_encoding = detected.encoding.as_str().into();
+    } else {
+        scan.file.delimiter = String::new();
+        scan.file.line_ending = String::new();
+    }
+    Ok((Source { key: staged, etag: staged_etag, encoding: Encoding::Utf8, delimiter }, scan))
+}
+
+/// The file store, from blocking code.
+struct Files<'a> {
+    svc: &'a Services,
+    handle: Handle,
+}
+
+type Reader = SyncIoBridge<crate::ports::ByteStream>;
+
+impl Files<'_> {
+    fn open(&self, key: &str, if_match: Option<&str>) -> Result<(Reader, u64, Option<String>), ScanError> {
+        let opened = self.handle.block_on(self.svc.files.open(key, None, if_match)).map_err(read_error)?;
+        Ok((SyncIoBridge::new_with_handle(opened.stream, self.handle.clone()), opened.size, opened.etag))
+    }
+
+    /// Writes an object from a function that writes to `std::io::Write`.
+    fn write<T>(&self, key: &str, fill: impl FnOnce(&mut dyn Write) -> Result<T, ScanError>) -> Result<T, ScanError> {
+        let writer = self.handle.block_on(self.svc.files.create(key)).map_err(read_error)?;
+        let mut out = std::io::BufWriter::with_capacity(256 * 1024, BlockingWriter { handle: &self.handle, writer });
+        let value = fill(&mut out)?;
+        let inner = out.into_inner().map_err(|e| ScanError::Read(e.into_error()))?;
+        self.handle.block_on(inner.writer.finish()).map_err(read_error)?;
+        Ok(value)
+    }
+}
+
+struct BlockingWriter<'a> {
+    handle: &'a Handle,
+    writer: Box<dyn ObjectWriter>,
+}
+
+impl Write for BlockingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.handle.block_on(self.writer.write(buf)).map_err(std::io::Error::other)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A store failure while scanning is retried, like a failed read.
+fn read_error(e: Error) -> ScanError {
+    ScanError::Read(std::io::Error::other(e.to_string()))
 }

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::merge::{merge, Outcome};
 use crate::messages::{decode, ProcessMessage};
 use crate::ports::{Applied, BatchWrite, RecordWrite};
+use crate::results;
 use crate::services::Services;
 use crate::stats::Tally;
 use crate::time_fmt;
@@ -26,6 +27,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
         let now = time_fmt::now();
         let mut tally = Tally::default();
         let mut writes = Vec::new();
+        let mut outcomes = String::with_capacity(msg.records.len());
         for candidate in &msg.records {
             let old = existing.get(&candidate.identifier);
             let (outcome, record) = merge(old, candidate, import_id, now);
@@ -34,7 +36,9 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
                 Outcome::Updated => tally.updated += 1,
                 Outcome::Unchanged => tally.unchanged += 1,
             }
-            if let Some(record) = record {
+            outcomes.push(results::code(outcome));
+            // A dry run decides every outcome and writes nothing but its ledger entry and stats.
+            if let (Some(record), false) = (record, msg.dry_run) {
                 writes.push(RecordWrite { record, expected_version: old.map(|o| o.version) });
             }
         }
@@ -42,10 +46,12 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
             tenant_id: tenant_id.into(),
             import_id: import_id.into(),
             resource_type: msg.resource_type,
+            run: msg.run,
             chunk: msg.chunk,
             batch: msg.batch,
             writes,
             tally,
+            outcomes,
         };
         let applied = match svc.records.apply_batch(&batch).await {
             Err(Error::NotFound) => {

@@ -7,10 +7,11 @@ use tokio_util::io::SyncIoBridge;
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
 use crate::error_files::ErrorLines;
-use crate::import::{upload_key, Status};
+use crate::import::Status;
 use crate::mapping;
-use crate::messages::{decode, encode, ProcessMessage, TransformMessage};
+use crate::messages::{decode, encode, ProcessMessage, TransformMessage, TransformWork};
 use crate::ports::{Queue, StoredImport};
+use crate::results::RowLines;
 use crate::services::Services;
 use crate::stats::Tally;
 use crate::validate::{Candidate, RowError, RowRules};
@@ -25,28 +26,31 @@ pub const BATCH_BYTES: usize = 256 * 1024;
 /// SendMessageBatch takes ten messages.
 const SEND_GROUP: usize = 10;
 
+/// The transform queue carries chunks, and plans of runs started through the API.
 pub async fn run(svc: &Services, body: &str) -> Result<()> {
-    let msg: TransformMessage = decode(body)?;
-    let (tenant_id, import_id, chunk) = (msg.tenant_id.as_str(), msg.import_id.as_str(), &msg.chunk);
-    let Some(StoredImport { import, .. }) = svc.imports.get(tenant_id, import_id).await? else {
+    match decode::<TransformWork>(body)? {
+        TransformWork::Chunk(msg) => transform(svc, msg).await,
+        TransformWork::Plan(plan) => super::prevalidate::replan(svc, &plan.tenant_id, &plan.import_id, plan.run).await,
+    }
+}
+
+async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
+    let (tenant_id, import_id, chunk, run) = (msg.tenant_id.as_str(), msg.import_id.as_str(), &msg.chunk, msg.run);
+    let Some(StoredImport { import, progress, .. }) = svc.imports.get(tenant_id, import_id).await? else {
         tracing::warn!(tenant_id, import_id, "chunk of an unknown import; dropped");
         return Ok(());
     };
-    if import.status.is_final() {
-        tracing::info!(tenant_id, import_id, status = import.status.as_str(), "import is final; chunk dropped");
+    if import.status.is_final() || progress.run != run {
+        tracing::info!(tenant_id, import_id, status = import.status.as_str(), run, "chunk of a finished run dropped");
         return Ok(());
     }
     svc.imports.start(tenant_id, import_id).await?;
 
     let columns = mapping::resolve(import.resource_type, &import.file_headers, &import.mappings)
         .map_err(|_| Error::Internal("stored mappings do not resolve".into()))?;
-    let dialect = import
-        .file
-        .as_ref()
-        .and_then(Dialect::of)
-        .ok_or_else(|| Error::Internal("the import has no readable file description".into()))?;
-    let key = upload_key(tenant_id, import_id);
-    let opened = match svc.files.open(&key, Some((chunk.start, chunk.end)), msg.etag.as_deref()).await {
+    let dialect = Dialect::for_reading(msg.source.encoding, msg.source.delimiter);
+    let source = &msg.source;
+    let opened = match svc.files.open(&source.key, Some((chunk.start, chunk.end)), source.etag.as_deref()).await {
         Err(Error::SourceChanged) => {
             // The byte ranges were planned for the first file; the new one needs an import of its own.
             let reason = "the upload was replaced while it was being imported; upload it to a new import";
@@ -59,9 +63,10 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
     let (tx, mut rx) = mpsc::channel::<Vec<Candidate>>(2);
     let chunk_copy = chunk.clone();
     let import_max_error_ratio = import.max_error_ratio;
+    let (resource_type, dry_run) = (import.resource_type, import.dry_run);
     // Parsing is blocking work; batches flow out through a bounded channel, so memory stays
     // flat however large the chunk.
-    let parse = tokio::task::spawn_blocking(move || -> Result<(Tally, ErrorLines)> {
+    let parse = tokio::task::spawn_blocking(move || -> Result<(Tally, ErrorLines, RowLines)> {
         let rules = RowRules {
             resource: import.resource_type,
             identifier_field: &import.identifier_field,
@@ -71,6 +76,9 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
         };
         let mut tally = Tally::default();
         let mut error_lines = ErrorLines::default();
+        let mut row_lines = RowLines::default();
+        let id_column = columns.column_of(&import.identifier_field);
+        let mut batches_sent = 0u64;
         let mut batch = Vec::new();
         let mut batch_bytes = 0;
         let mut reader = dialect.reader(bridge, false);
@@ -84,14 +92,17 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
                 Err(e) => return Err(Error::Internal(format!("row {row} no longer reads: {e}"))),
             }
             let record = dialect.decode(&raw).ok_or_else(|| Error::Internal(format!("row {row} no longer decodes")))?;
+            let raw_id = id_column.and_then(|i| record.get(i)).unwrap_or_default().trim();
             if chunk_copy.skip_rows.binary_search(&row).is_ok() {
                 tally.duplicates += 1;
                 tally.warnings += 1;
                 tally.skipped += 1;
+                row_lines.decided(row, raw_id, "skipped_duplicate", "");
             } else if chunk_copy.duplicate_rows.binary_search(&row).is_ok() {
                 tally.duplicates += 1;
                 tally.errors += 1;
                 error_lines.add(&import.file_headers, &record, &[duplicate_error(row, &rules)]);
+                row_lines.decided(row, raw_id, "error", "");
             } else {
                 match rules.build(row, &record) {
                     Ok(candidate) => {
@@ -99,14 +110,17 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
                         if batch.len() == BATCH_RECORDS || (batch_bytes + size > BATCH_BYTES && !batch.is_empty()) {
                             tx.blocking_send(std::mem::take(&mut batch))
                                 .map_err(|_| Error::Internal("sender gone".into()))?;
+                            batches_sent += 1;
                             batch_bytes = 0;
                         }
+                        row_lines.pending(row, raw_id, &candidate.identifier, batches_sent, batch.len());
                         batch_bytes += size;
                         batch.push(candidate);
                     }
                     Err(errors) => {
                         tally.errors += 1;
                         error_lines.add(&import.file_headers, &record, &errors);
+                        row_lines.decided(row, raw_id, "error", "");
                     }
                 }
             }
@@ -115,7 +129,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
         if !batch.is_empty() {
             tx.blocking_send(batch).map_err(|_| Error::Internal("sender gone".into()))?;
         }
-        Ok((tally, error_lines))
+        Ok((tally, error_lines, row_lines))
     });
 
     let mut batches = 0u64;
@@ -124,7 +138,9 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
         pending.push(encode(&ProcessMessage {
             tenant_id: tenant_id.into(),
             import_id: import_id.into(),
-            resource_type: import.resource_type,
+            resource_type,
+            run,
+            dry_run,
             chunk: chunk.index,
             batch: batches,
             records,
@@ -134,15 +150,16 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
             svc.queue.send(Queue::Process, std::mem::take(&mut pending)).await?;
         }
     }
-    let (tally, error_lines) = parse.await.map_err(|e| Error::Internal(format!("parse task: {e}")))??;
-    // The part is stored before the chunk counts, so a completed import has all its parts.
+    let (tally, error_lines, row_lines) = parse.await.map_err(|e| Error::Internal(format!("parse task: {e}")))??;
+    // The parts are stored before the chunk counts, so a completed import has all its parts.
     if !error_lines.is_empty() {
-        error_lines.save(svc, tenant_id, import_id, chunk.index).await?;
+        error_lines.save(svc, tenant_id, import_id, run, chunk.index).await?;
     }
+    row_lines.save(svc, tenant_id, import_id, run, chunk.index).await?;
     if !pending.is_empty() {
         svc.queue.send(Queue::Process, pending).await?;
     }
-    match svc.imports.record_chunk(tenant_id, import_id, chunk, batches, &tally).await {
+    match svc.imports.record_chunk(tenant_id, import_id, run, chunk, batches, &tally).await {
         Ok(true) => tracing::info!(
             tenant_id,
             import_id,

@@ -1,0 +1,142 @@
+//! The results file (SPEC §5): one line per input row with its row number, identifier, outcome
+//! and record key, so every row can be matched to what happened to it. Transform knows the
+//! outcome of rows that never reach a batch (errors, skipped duplicates) and where the others
+//! went; process stores each batch's outcomes with its ledger entry, written once with the
+//! batch, so a redelivery never changes them. Completion joins the two, chunk by chunk.
+
+use crate::error::{Error, Result};
+use crate::error_files::{self, neutralize};
+use crate::merge::Outcome;
+use crate::services::Services;
+
+pub const HEADER: &str = "row,identifier,outcome,record_key\n";
+
+/// The code a process batch stores for a record's outcome, one character per record.
+pub fn code(outcome: Outcome) -> char {
+    match outcome {
+        Outcome::Created => 'c',
+        Outcome::Updated => 'u',
+        Outcome::Unchanged => 'n',
+    }
+}
+
+fn word(code: char) -> Option<&'static str> {
+    match code {
+        'c' => Some("created"),
+        'u' => Some("updated"),
+        'n' => Some("unchanged"),
+        _ => None,
+    }
+}
+
+pub fn results_csv_key(tenant_id: &str, import_id: &str) -> String {
+    format!("{}results.csv", error_files::prefix(tenant_id, import_id))
+}
+
+fn part_prefix(tenant_id: &str, import_id: &str, run: u32) -> String {
+    format!("{}rows-", error_files::part_dir(tenant_id, import_id, run))
+}
+
+/// One chunk's rows in order: CSV lines whose outcome is final, or `@batch:position` for a row
+/// whose record went to a process batch.
+#[derive(Debug, Default)]
+pub struct RowLines {
+    csv: Vec<u8>,
+}
+
+impl RowLines {
+    pub fn decided(&mut self, row: u64, identifier: &str, outcome: &str, key: &str) {
+        self.push(row, identifier, outcome, key);
+    }
+
+    pub fn pending(&mut self, row: u64, identifier: &str, key: &str, batch: u64, position: usize) {
+        self.push(row, identifier, &format!("@{batch}:{position}"), key);
+    }
+
+    fn push(&mut self, row: u64, identifier: &str, outcome: &str, key: &str) {
+        let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
+        let cells =
+            [row.to_string(), neutralize(identifier).into_owned(), outcome.to_string(), neutralize(key).into_owned()];
+        if writer.write_record(&cells).is_ok() {
+            self.csv.extend(writer.into_inner().unwrap_or_default());
+        }
+    }
+
+    /// Stores this chunk's part; the same chunk always writes the same part.
+    pub async fn save(self, svc: &Services, tenant_id: &str, import_id: &str, run: u32, chunk: u64) -> Result<()> {
+        svc.files.put(&format!("{}{chunk:010}.csv", part_prefix(tenant_id, import_id, run)), self.csv).await
+    }
+}
+
+/// Joins the parts into `results.csv`, one chunk in memory at a time.
+pub async fn assemble(svc: &Services, tenant_id: &str, import_id: &str, run: u32) -> Result<()> {
+    let prefix = part_prefix(tenant_id, import_id, run);
+    let parts = svc.files.list(&prefix).await?;
+    let mut out = svc.files.create(&results_csv_key(tenant_id, import_id)).await?;
+    out.write(HEADER.as_bytes()).await?;
+    for key in &parts {
+        let chunk: u64 = key
+            .strip_prefix(&prefix)
+            .and_then(|k| k.strip_suffix(".csv"))
+            .and_then(|k| k.parse().ok())
+            .ok_or_else(|| Error::Internal(format!("unexpected results part {key}")))?;
+        let outcomes = svc.imports.batch_outcomes(tenant_id, import_id, run, chunk).await?;
+        let part = svc.files.read(key).await?;
+        out.write(&resolve(&part, |batch, position| {
+            outcomes.get(&batch).and_then(|codes| codes.chars().nth(position)).and_then(word)
+        })?)
+        .await?;
+    }
+    out.finish().await
+}
+
+/// A part with every pending outcome replaced by the batch's.
+fn resolve(part: &[u8], outcome: impl Fn(u64, usize) -> Option<&'static str>) -> Result<Vec<u8>> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(part);
+    let mut writer = csv::WriterBuilder::new().from_writer(Vec::with_capacity(part.len()));
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record).map_err(|e| Error::Internal(format!("results part: {e}")))? {
+        let mut cells: Vec<String> = record.iter().map(str::to_string).collect();
+        if let Some(pending) = cells.get(2).and_then(|c| c.strip_prefix('@')) {
+            let (batch, position) = pending
+                .split_once(':')
+                .and_then(|(b, p)| Some((b.parse().ok()?, p.parse().ok()?)))
+                .ok_or_else(|| Error::Internal(format!("results part: bad pending outcome {pending}")))?;
+            let word = outcome(batch, position)
+                .ok_or_else(|| Error::Internal(format!("no outcome stored for batch {batch} position {position}")))?;
+            cells[2] = word.to_string();
+        }
+        writer.write_record(&cells).map_err(|e| Error::Internal(e.to_string()))?;
+    }
+    writer.into_inner().map_err(|e| Error::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_rows_take_their_batch_outcome() {
+        let mut lines = RowLines::default();
+        lines.pending(1, "Ann@Example.com", "ann@example.com", 0, 0);
+        lines.decided(2, "bad", "error", "");
+        lines.pending(3, "=cmd", "=cmd", 1, 0);
+        let out = resolve(&lines.csv, |batch, position| match (batch, position) {
+            (0, 0) => Some("created"),
+            (1, 0) => Some("unchanged"),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "1,Ann@Example.com,created,ann@example.com\n2,bad,error,\n3,'=cmd,unchanged,'=cmd\n"
+        );
+    }
+
+    #[test]
+    fn a_missing_outcome_is_an_error_not_a_guess() {
+        let mut lines = RowLines::default();
+        lines.pending(1, "a", "a", 5, 3);
+        assert!(resolve(&lines.csv, |_, _| None).is_err());
+    }
+}

@@ -585,7 +585,12 @@ pub async fn create_import(svc: &Services, tenant_id: &str, body: &[u8]) -> Resu
         // An async import goes on from the upload's event, as a file would; a sync one is run here.
         svc.files.put(&key, inputs).await?;
         if import.mode == Mode::Sync {
-            crate::pipeline::inline::run(svc, tenant_id, &import.id).await?;
+            if let Err(e) = crate::pipeline::inline::run(svc, tenant_id, &import.id).await {
+                // Nothing redelivers an in-memory queue: the import says it failed.
+                tracing::error!(tenant_id, import_id = import.id.as_str(), error = %e, "sync import failed");
+                let from = [Status::AwaitingUpload, Status::Queued, Status::Processing];
+                svc.imports.fail(tenant_id, &import.id, 0, &from, "internal_error").await?;
+            }
             return get_import(svc, tenant_id, &import.id).await;
         }
     }

@@ -129,10 +129,14 @@ pub fn reject_binary(sample: &[u8], utf16: bool) -> Result<(), BadFile> {
     if let Some(kind) = kind {
         return Err(BadFile::Unsupported(format!("the file is {kind}")));
     }
-    let utf16 = utf16 || matches!(sample, [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..]);
-    // Text has no NULs (outside UTF-16) and few control characters.
-    let control = |b: &u8| *b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C) && (*b != 0 || !utf16);
-    if let Some(offset) = sample.iter().position(|b| *b == 0 && !utf16) {
+    // UTF-16 code units hold bytes below 0x20 in most scripts (Cyrillic `А` is 10 04): its
+    // bytes say nothing; decoding it does.
+    if utf16 || matches!(sample, [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..]) {
+        return Ok(());
+    }
+    // Text has no NULs and few control characters.
+    let control = |b: &u8| *b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C);
+    if let Some(offset) = sample.iter().position(|b| *b == 0) {
         return Err(BadFile::Unsupported(format!("the file is binary, not text (a NUL byte at byte offset {offset})")));
     }
     let controls = sample.iter().filter(|b| control(b)).count();
@@ -240,6 +244,21 @@ mod tests {
         assert_eq!(Dialect::sniff(b"a\nb\n").line_ending, "lf");
         assert_eq!(Dialect::sniff(b"a\r\nb\nc\r").line_ending, "mixed");
         assert_eq!(Dialect::sniff(b"a,\"x\ny\"\r\nb,c\r\n").line_ending, "crlf");
+    }
+
+    #[test]
+    fn binary_files_are_told_from_text_in_any_script() {
+        let reason = |b: &[u8]| reject_binary(b, false).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(reason(b"\x1F\x8B\x08\x00").contains("gzip"));
+        assert!(reason(b"PK\x03\x04rest").contains("ZIP"));
+        assert!(reason(b"email\nx\x00y\n").contains("NUL byte at byte offset 7"));
+        assert!(reason(&[1, 2, 3, 4, 5, 6, 7, 8, b'a']).contains("control"));
+        let russian: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("Имя;Город\r\nАнна;Москва".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        assert_eq!(reject_binary(&russian, false), Ok(()));
+        assert_eq!(reject_binary("name\tcity\r\nZoë\tKöln\n".as_bytes(), false), Ok(()));
     }
 
     #[test]

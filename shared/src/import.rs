@@ -292,9 +292,10 @@ pub fn upload_key(tenant_id: &str, import_id: &str) -> String {
 }
 
 /// Where a re-encoded copy of an upload (UTF-16 or JSON, as UTF-8 CSV) is planned over; beside
-/// the import's other files, outside the prefix whose objects start imports.
-pub fn staged_key(tenant_id: &str, import_id: &str) -> String {
-    format!("results/{tenant_id}/{import_id}/staged/source.csv")
+/// the import's other files, outside the prefix whose objects start imports. Each planning
+/// writes a copy of its own: chunks already sent by an earlier attempt keep reading theirs.
+pub fn new_staged_key(tenant_id: &str, import_id: &str) -> String {
+    format!("results/{tenant_id}/{import_id}/staged/{}.csv", ulid::Ulid::generate().to_string().to_lowercase())
 }
 
 /// The inverse of [`upload_key`], for keys S3 events carry (already percent-decoded).

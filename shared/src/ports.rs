@@ -70,9 +70,9 @@ pub trait ImportStore: Send + Sync {
     /// Stores the plan; false when the import is no longer waiting for one (at its run).
     async fn save_plan(&self, tenant_id: &str, import_id: &str, plan: &Plan) -> Result<bool>;
     /// Every transform message is sent: the import is queued.
-    async fn mark_dispatched(&self, tenant_id: &str, import_id: &str) -> Result<()>;
+    async fn mark_dispatched(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<()>;
     /// The plan is saved and the import stops for its preview.
-    async fn preview_ready(&self, tenant_id: &str, import_id: &str) -> Result<()>;
+    async fn preview_ready(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<()>;
     /// Back to `queued` for a new run from the same upload, stats and progress reset; false when
     /// the import is no longer in `restart.from` at `restart.run`.
     async fn restart(&self, tenant_id: &str, import_id: &str, restart: &Restart) -> Result<bool>;
@@ -96,10 +96,11 @@ pub trait ImportStore: Send + Sync {
         batches: u64,
         tally: &Tally,
     ) -> Result<bool>;
-    /// queued or processing → completed; false when another step completed it first.
-    async fn complete(&self, tenant_id: &str, import_id: &str, files: Finished) -> Result<bool>;
+    /// queued or processing → completed; false when another step completed it first. Status
+    /// changes are tied to a run: a step of an earlier run never moves a later one.
+    async fn complete(&self, tenant_id: &str, import_id: &str, run: u32, files: Finished) -> Result<bool>;
     /// One of `from` → failed with a reason; false when the import was in none of them.
-    async fn fail(&self, tenant_id: &str, import_id: &str, from: &[Status], reason: &str) -> Result<bool>;
+    async fn fail(&self, tenant_id: &str, import_id: &str, run: u32, from: &[Status], reason: &str) -> Result<bool>;
 }
 
 /// The files a completed import offers.

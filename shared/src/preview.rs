@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde_json::{Map, Value};
+
 use crate::import::SampleRecord;
 use crate::validate::{Candidate, RowError};
 
@@ -13,6 +15,10 @@ pub const SAMPLE_ROWS: usize = 10;
 const MAX_DISTINCT: usize = 20;
 /// Longer values are free text too.
 const MAX_VALUE_BYTES: usize = 64;
+/// The preview lives in the import's item (400 KB at most): sample values are clipped and
+/// enum-like columns capped, so any file previews.
+const MAX_SAMPLE_VALUE_BYTES: usize = 256;
+const MAX_ENUM_COLUMNS: usize = 50;
 
 enum Distinct {
     Open { values: BTreeSet<String>, filled: u64 },
@@ -33,7 +39,7 @@ impl Preview {
     pub fn see(&mut self, row: u64, values: &csv::StringRecord, built: Result<Candidate, Vec<RowError>>) {
         if self.samples.len() < SAMPLE_ROWS {
             self.samples.push(match built {
-                Ok(candidate) => SampleRecord { row, record: Some(candidate.fields), errors: vec![] },
+                Ok(candidate) => SampleRecord { row, record: Some(clip(candidate.fields)), errors: vec![] },
                 Err(errors) => SampleRecord { row, record: None, errors },
             });
         }
@@ -63,9 +69,26 @@ impl Preview {
                 }
                 _ => None,
             })
+            .take(MAX_ENUM_COLUMNS)
             .collect();
         (self.samples, distinct)
     }
+}
+
+/// A sample record with its long text values cut, at a character boundary, and marked so.
+fn clip(mut fields: Map<String, Value>) -> Map<String, Value> {
+    for value in fields.values_mut() {
+        match value {
+            Value::String(s) if s.len() > MAX_SAMPLE_VALUE_BYTES => {
+                let cut = (0..=MAX_SAMPLE_VALUE_BYTES).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+                s.truncate(cut);
+                s.push('…');
+            }
+            Value::Object(inner) => *inner = clip(std::mem::take(inner)),
+            _ => {}
+        }
+    }
+    fields
 }
 
 #[cfg(test)]
@@ -91,6 +114,17 @@ mod tests {
         assert_eq!(samples.len(), SAMPLE_ROWS);
         assert_eq!(samples[1].errors[0].code, "ragged_row");
         assert!(samples[1].record.is_none());
+    }
+
+    #[test]
+    fn long_sample_values_are_clipped() {
+        let mut fields = Map::new();
+        fields.insert("notes".into(), Value::String("é".repeat(1000)));
+        fields.insert("custom".into(), serde_json::json!({"x": "y".repeat(300), "n": 5}));
+        let clipped = clip(fields);
+        assert_eq!(clipped["notes"].as_str().unwrap(), format!("{}…", "é".repeat(128)));
+        assert_eq!(clipped["custom"]["x"].as_str().unwrap().len(), 256 + '…'.len_utf8());
+        assert_eq!(clipped["custom"]["n"], 5);
     }
 
     #[test]

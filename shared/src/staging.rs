@@ -175,12 +175,21 @@ fn walk<S: Sink>(reader: impl Read, lines: bool, sink: S) -> Result<S, ScanError
     Ok(walk.sink)
 }
 
+/// A JSON line longer than this is not one record of SPEC's 400 KB (a whole array on one line,
+/// say): the file fails instead of being held in memory.
+const MAX_LINE_BYTES: u64 = 16 * 1024 * 1024;
+
 fn walk_lines<S: Sink>(mut source: impl BufRead, walk: &mut Walk<S>) -> Result<(), ScanError> {
     let mut line = Vec::new();
     for number in 1u64.. {
         line.clear();
-        if source.read_until(b'\n', &mut line).map_err(ScanError::Read)? == 0 {
+        let read = source.by_ref().take(MAX_LINE_BYTES + 1).read_until(b'\n', &mut line).map_err(ScanError::Read)?;
+        if read == 0 {
             break;
+        }
+        if read as u64 > MAX_LINE_BYTES {
+            let message = format!("line {number} is longer than {} MB: is it JSON lines?", MAX_LINE_BYTES >> 20);
+            return Err(BadFile::Unsupported(message).into());
         }
         if line.trim_ascii().is_empty() {
             continue;

@@ -259,6 +259,8 @@ struct Transition<'a> {
     /// Marks every transform message as sent.
     dispatched: bool,
     files: Finished,
+    /// The run the import must still be at.
+    run: Option<u32>,
 }
 
 impl DynamoStore {
@@ -299,8 +301,13 @@ impl DynamoStore {
         let from: Vec<String> = (0..t.from.len()).map(|i| format!(":from{i}")).collect();
         let from_values: Vec<(String, AttributeValue)> =
             t.from.iter().zip(&from).map(|(st, k)| (k.clone(), s(st.as_str()))).collect();
-        let condition = format!("#status IN ({})", from.join(", "));
+        let mut condition = format!("#status IN ({})", from.join(", "));
         let mut values: Vec<(&str, AttributeValue)> = values;
+        if let Some(run) = t.run {
+            condition.push_str(" AND #pr.#run = :runno");
+            names.extend([("#pr", "progress"), ("#run", "run")]);
+            values.push((":runno", n(run)));
+        }
         values.extend(from_values.iter().map(|(k, v)| (k.as_str(), v.clone())));
         self.update_import(tenant_id, import_id, &format!("SET {}", sets.join(", ")), &condition, &names, values).await
     }
@@ -448,7 +455,7 @@ impl ImportStore for DynamoStore {
         .await
     }
 
-    async fn mark_dispatched(&self, tenant_id: &str, import_id: &str) -> Result<()> {
+    async fn mark_dispatched(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<()> {
         let t = Transition {
             from: &[Status::AwaitingUpload, Status::Queued],
             to: Status::Queued,
@@ -457,11 +464,12 @@ impl ImportStore for DynamoStore {
             reason: None,
             dispatched: true,
             files: Finished::default(),
+            run: Some(run),
         };
         self.transition(tenant_id, import_id, t).await.map(drop)
     }
 
-    async fn preview_ready(&self, tenant_id: &str, import_id: &str) -> Result<()> {
+    async fn preview_ready(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<()> {
         let t = Transition {
             from: &[Status::AwaitingUpload, Status::Queued],
             to: Status::PreviewReady,
@@ -470,6 +478,7 @@ impl ImportStore for DynamoStore {
             reason: None,
             dispatched: false,
             files: Finished::default(),
+            run: Some(run),
         };
         self.transition(tenant_id, import_id, t).await.map(drop)
     }
@@ -559,6 +568,7 @@ impl ImportStore for DynamoStore {
             reason: None,
             dispatched: false,
             files: Finished::default(),
+            run: None,
         };
         self.transition(tenant_id, import_id, t).await.map(drop)
     }
@@ -593,7 +603,7 @@ impl ImportStore for DynamoStore {
         Err(Error::Contention(format!("chunk {} of {import_id}", chunk.index)))
     }
 
-    async fn complete(&self, tenant_id: &str, import_id: &str, files: Finished) -> Result<bool> {
+    async fn complete(&self, tenant_id: &str, import_id: &str, run: u32, files: Finished) -> Result<bool> {
         let t = Transition {
             from: &[Status::Queued, Status::Processing],
             to: Status::Completed,
@@ -602,11 +612,12 @@ impl ImportStore for DynamoStore {
             reason: None,
             dispatched: false,
             files,
+            run: Some(run),
         };
         self.transition(tenant_id, import_id, t).await
     }
 
-    async fn fail(&self, tenant_id: &str, import_id: &str, from: &[Status], reason: &str) -> Result<bool> {
+    async fn fail(&self, tenant_id: &str, import_id: &str, run: u32, from: &[Status], reason: &str) -> Result<bool> {
         let t = Transition {
             from,
             to: Status::Failed,
@@ -615,6 +626,7 @@ impl ImportStore for DynamoStore {
             reason: Some(reason),
             dispatched: false,
             files: Finished::default(),
+            run: Some(run),
         };
         self.transition(tenant_id, import_id, t).await
     }

@@ -21,7 +21,7 @@ pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) 
     }
     results::assemble(svc, tenant_id, import_id, progress.run).await?;
     let files = Finished { has_errors_file, has_results_file: true };
-    if !svc.imports.complete(tenant_id, import_id, files).await? {
+    if !svc.imports.complete(tenant_id, import_id, progress.run, files).await? {
         return Ok(false);
     }
     let s = import.stats;

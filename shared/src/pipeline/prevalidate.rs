@@ -11,7 +11,7 @@ use tokio_util::io::SyncIoBridge;
 use crate::chunking::{self, BadFile, Scan, ScanError, ScanRules, MAX_FILE_BYTES};
 use crate::dialect::{read_sample, reject_binary, Dialect, Encoding};
 use crate::error::{Error, Result};
-use crate::import::{parse_upload_key, staged_key, upload_key, CsvOptions, Format, Import, Mode, Status};
+use crate::import::{new_staged_key, parse_upload_key, upload_key, CsvOptions, Format, Import, Mode, Status};
 use crate::messages::{encode, Source, TransformMessage};
 use crate::ports::{ObjectWriter, Plan, Queue, StoredImport};
 use crate::services::Services;
@@ -84,7 +84,8 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
         Err(ScanError::Read(e)) => return Err(Error::aws("s3", e)),
         Err(ScanError::Bad(bad)) => {
             tracing::info!(tenant_id, import_id, reason = %bad, "file cannot be imported");
-            svc.imports.fail(tenant_id, import_id, &[Status::AwaitingUpload, Status::Queued], &bad.to_string()).await?;
+            let from = [Status::AwaitingUpload, Status::Queued];
+            svc.imports.fail(tenant_id, import_id, run, &from, &bad.to_string()).await?;
             return Ok(());
         }
     };
@@ -103,7 +104,7 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
         return Ok(());
     }
     if import.in_preview {
-        svc.imports.preview_ready(tenant_id, import_id).await?;
+        svc.imports.preview_ready(tenant_id, import_id, run).await?;
         tracing::info!(tenant_id, import_id, rows = plan.file.rows, "preview ready");
         return Ok(());
     }
@@ -121,7 +122,7 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     svc.queue.send(Queue::Transform, bodies).await?;
-    svc.imports.mark_dispatched(tenant_id, import_id).await?;
+    svc.imports.mark_dispatched(tenant_id, import_id, run).await?;
     tracing::info!(tenant_id, import_id, rows = plan.file.rows, chunks = plan.chunks_total, "import queued");
     complete_if_done(svc, tenant_id, import_id).await?;
     Ok(())
@@ -142,7 +143,7 @@ fn prepare(svc: &Services, import: &Import, rules: &ScanRules) -> Result<(Source
     let detected = Dialect::detect(&sample, &import.csv);
     reject_binary(&sample, !detected.encoding.is_ascii_compatible())?;
     let whole = std::io::Cursor::new(sample.clone()).chain(reader);
-    let staged = staged_key(&import.tenant_id, &import.id);
+    let staged = new_staged_key(&import.tenant_id, &import.id);
 
     let (staged_csv, had_bom) = match import.format {
         Format::Csv if detected.encoding.is_ascii_compatible() => {

@@ -54,7 +54,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
         Err(Error::SourceChanged) => {
             // The byte ranges were planned for the first file; the new one needs an import of its own.
             let reason = "the upload was replaced while it was being imported; upload it to a new import";
-            svc.imports.fail(tenant_id, import_id, &[Status::Queued, Status::Processing], reason).await?;
+            svc.imports.fail(tenant_id, import_id, run, &[Status::Queued, Status::Processing], reason).await?;
             return Ok(());
         }
         other => other?,
@@ -176,7 +176,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
         Err(e) => return Err(e),
     }
     if let Some(ratio) = import_max_error_ratio {
-        stop_if_too_many_errors(svc, tenant_id, import_id, ratio).await?;
+        stop_if_too_many_errors(svc, tenant_id, import_id, run, ratio).await?;
     }
     complete_if_done(svc, tenant_id, import_id).await?;
     Ok(())
@@ -197,14 +197,14 @@ fn duplicate_error(row: u64, rules: &RowRules) -> RowError {
 /// SPEC §5 `max_error_ratio`: the import fails once the errors among the rows gone through so
 /// far pass the ratio: rows of transformed chunks, whose outcomes are decided even while their
 /// records are still being written. Later chunks and batches of a failed import are dropped.
-async fn stop_if_too_many_errors(svc: &Services, tenant_id: &str, import_id: &str, ratio: f64) -> Result<()> {
+async fn stop_if_too_many_errors(svc: &Services, tenant_id: &str, import_id: &str, run: u32, ratio: f64) -> Result<()> {
     let Some(StoredImport { import, progress, .. }) = svc.imports.get(tenant_id, import_id).await? else {
         return Ok(());
     };
     let (errors, seen) = (import.stats.errors, progress.rows_transformed);
     if seen > 0 && errors as f64 > ratio * seen as f64 {
         let from = [Status::AwaitingUpload, Status::Queued, Status::Processing];
-        if svc.imports.fail(tenant_id, import_id, &from, "too_many_errors").await? {
+        if svc.imports.fail(tenant_id, import_id, run, &from, "too_many_errors").await? {
             tracing::info!(tenant_id, import_id, errors, rows = seen, ratio, "too many errors");
         }
     }

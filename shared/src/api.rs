@@ -190,13 +190,16 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
     if let Some(resource) = resource_type {
         identifier_field = match obj.get("identifier_field") {
             None => Some(resource.default_identifier().to_string()),
-            // Records are keyed by their default identifier; matching on another field comes later.
-            Some(Value::String(f)) if f == resource.default_identifier() => Some(f.clone()),
+            Some(Value::String(f)) if crate::identifiers::allowed(resource).contains(&f.as_str()) => Some(f.clone()),
             Some(_) => {
                 errors.push(FieldError::new(
                     "identifier_field",
-                    "not_supported",
-                    format!("only `{}` is supported yet", resource.default_identifier()),
+                    "invalid",
+                    format!(
+                        "{} records match on one of: {}",
+                        resource.as_str(),
+                        crate::identifiers::allowed(resource).join(", ")
+                    ),
                 ));
                 None
             }

@@ -92,9 +92,10 @@ impl ErrorLines {
         self.json.push(b'\n');
     }
 
-    /// Stores this chunk's part; the same chunk always writes the same part.
-    pub async fn save(self, svc: &Services, tenant_id: &str, import_id: &str, run: u32, chunk: u64) -> Result<()> {
-        let base = format!("{}{chunk:010}", part_prefix(tenant_id, import_id, run));
+    /// Stores a part: a chunk's (`{chunk:010}`) or a process batch's (`{chunk:010}-{batch:06}`);
+    /// the same unit of work always writes the same part.
+    pub async fn save(self, svc: &Services, tenant_id: &str, import_id: &str, run: u32, part: &str) -> Result<()> {
+        let base = format!("{}{part}", part_prefix(tenant_id, import_id, run));
         svc.files.put(&format!("{base}.csv"), self.csv).await?;
         svc.files.put(&format!("{base}.jsonl"), self.json).await
     }

@@ -52,6 +52,9 @@ pub struct ProcessMessage {
     pub tenant_id: String,
     pub import_id: String,
     pub resource_type: ResourceType,
+    /// The alternate identifier the records are matched on; none for the default one.
+    #[serde(default)]
+    pub match_on: Option<String>,
     pub run: u32,
     /// Decide every outcome, write no record.
     pub dry_run: bool,

@@ -110,11 +110,22 @@ pub struct Finished {
     pub has_results_file: bool,
 }
 
-/// A record to write, guarded by the version it was read at (None: it must not exist yet).
+/// A record to write, guarded by the version it was read at (None: it must not exist yet),
+/// with the changes its write makes to the alternate identifier's index.
 #[derive(Debug, Clone)]
 pub struct RecordWrite {
     pub record: StoredRecord,
     pub expected_version: Option<u64>,
+    pub index: Vec<IndexChange>,
+}
+
+/// An entry of the index of an alternate identifier (`identifiers`): `value` of `field` belongs
+/// to the record written. A claim must find the value free or already the record's; a release
+/// must find it still the record's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexChange {
+    Claim { field: String, value: String },
+    Release { field: String, value: String },
 }
 
 /// One process batch: its writes, applied atomically with its ledger entry and stats.
@@ -158,6 +169,14 @@ pub trait RecordStore: Send + Sync {
         cursor: Option<&str>,
     ) -> Result<Page<StoredRecord>>;
     async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied>;
+    /// Which records hold these values of an alternate identifier: value → record identifier.
+    async fn lookup(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        field: &str,
+        values: &[String],
+    ) -> Result<HashMap<String, String>>;
 }
 
 pub type ByteStream = Box<dyn AsyncRead + Send + Unpin>;

@@ -25,6 +25,8 @@ fn word(code: char) -> Option<&'static str> {
         'c' => Some("created"),
         'u' => Some("updated"),
         'n' => Some("unchanged"),
+        // A row the process step rejected (`process`).
+        'e' => Some("error"),
         _ => None,
     }
 }

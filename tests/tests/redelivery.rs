@@ -41,3 +41,40 @@ async fn every_message_twice_gives_the_same_records_and_stats() {
     assert_eq!(after["stats"], double["stats"]);
     assert_eq!(after["status"], "completed");
 }
+
+/// Matching on an alternate identifier, with its index, row errors decided in the process step
+/// and the results file: the same whether each message comes once or twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matching_on_external_id_twice_gives_the_same_outcome() {
+    async fn run(twice: bool) -> (Value, Vec<Value>, Vec<u8>) {
+        let host = host(|o| {
+            o.chunk_rows = Some(40);
+            o.deliver_twice = twice;
+        })
+        .await;
+        let client = host.client("acme");
+        let mut seed = String::from("email,external_id\n");
+        let mut file = String::from("external_id,email,first_name\n");
+        for i in 0..120 {
+            seed.push_str(&format!("p{i}@example.com,{}\n", if i % 2 == 0 { format!("X-{i}") } else { String::new() }));
+            // Even rows match by id; odd ones by email (and take the id); every tenth has neither.
+            let email = if i % 10 == 5 { String::new() } else { format!("p{i}@example.com") };
+            file.push_str(&format!("X-{i},{email},Name {i}\n"));
+        }
+        let seeded = client.import_file(&json!({"resource_type": "contact"}), seed.into(), IMPORT_TIMEOUT).await;
+        assert_eq!(seeded.unwrap()["status"], "completed");
+        let body = json!({"resource_type": "contact", "identifier_field": "external_id"});
+        let import = client.import_file(&body, file.into(), IMPORT_TIMEOUT).await.unwrap();
+        assert_eq!(import["status"], "completed", "{import}");
+        let records = all_records(&client, "contact").await.iter().map(fields_only).collect();
+        let results = tests::download(&import["links"]["results_csv"]).await;
+        (import["stats"].clone(), records, results)
+    }
+    let (single, single_records, single_results) = run(false).await;
+    let (double, double_records, double_results) = run(true).await;
+    assert_eq!(single, double);
+    assert_eq!(single["updated"], 120 - 12, "{single}");
+    assert_eq!(single["errors"], 12, "{single}");
+    assert_eq!(single_records, double_records);
+    assert_eq!(single_results, double_results);
+}

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +19,9 @@ use crate::chunking::Chunk;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::import::{Import, Phase, Progress, Status};
-use crate::ports::{Applied, BatchWrite, Finished, ImportStore, Page, Plan, RecordStore, Restart, StoredImport};
+use crate::ports::{
+    Applied, BatchWrite, Finished, ImportStore, IndexChange, Page, Plan, RecordStore, Restart, StoredImport,
+};
 use crate::record::{ResourceType, StoredRecord};
 use crate::stats::Tally;
 use crate::time_fmt;
@@ -91,6 +93,12 @@ fn chunk_sk(run: u32, chunk: u64) -> String {
 
 fn records_pk(tenant_id: &str, resource: ResourceType) -> String {
     format!("{tenant_id}#{}", resource.as_str())
+}
+
+/// The index of an alternate identifier lives beside the records: `sk` = value, `target` = the
+/// record's identifier. Listings of records never see it (another partition).
+fn index_pk(tenant_id: &str, resource: ResourceType, field: &str) -> String {
+    format!("{tenant_id}#{}#by#{field}", resource.as_str())
 }
 
 fn encode_cursor(sk: &str) -> String {
@@ -632,6 +640,45 @@ impl ImportStore for DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// A claim or release of an index entry, conditioned so a concurrent writer conflicts.
+    fn index_item(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        record: &StoredRecord,
+        change: &IndexChange,
+    ) -> Result<TransactWriteItem> {
+        let (IndexChange::Claim { field, value } | IndexChange::Release { field, value }) = change;
+        let pk = index_pk(tenant_id, resource, field);
+        Ok(match change {
+            IndexChange::Claim { .. } => {
+                let put = Put::builder()
+                    .table_name(&self.records)
+                    .item("pk", s(pk))
+                    .item("sk", s(value))
+                    .item("target", s(&record.identifier))
+                    .condition_expression("attribute_not_exists(pk) OR target = :me")
+                    .expression_attribute_values(":me", s(&record.identifier))
+                    .build()
+                    .map_err(ser_err)?;
+                TransactWriteItem::builder().put(put).build()
+            }
+            IndexChange::Release { .. } => {
+                let delete = Delete::builder()
+                    .table_name(&self.records)
+                    .key("pk", s(pk))
+                    .key("sk", s(value))
+                    .condition_expression("target = :me")
+                    .expression_attribute_values(":me", s(&record.identifier))
+                    .build()
+                    .map_err(ser_err)?;
+                TransactWriteItem::builder().delete(delete).build()
+            }
+        })
+    }
+}
+
 fn av<T: Serialize>(value: &T) -> Result<AttributeValue> {
     serde_dynamo::to_attribute_value(value).map_err(ser_err)
 }
@@ -747,7 +794,52 @@ impl RecordStore for DynamoStore {
                 Some(v) => put.condition_expression("version = :v").expression_attribute_values(":v", n(v)),
             };
             req = req.transact_items(TransactWriteItem::builder().put(put.build().map_err(ser_err)?).build());
+            for change in &write.index {
+                req = req.transact_items(self.index_item(tenant_id, batch.resource_type, &write.record, change)?);
+            }
         }
         transaction_outcome(req.send().await.map(|_| ()))
+    }
+
+    async fn lookup(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        field: &str,
+        values: &[String],
+    ) -> Result<HashMap<String, String>> {
+        let pk = index_pk(tenant_id, resource, field);
+        let mut unique: Vec<&String> = values.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let mut found = HashMap::new();
+        for part in unique.chunks(100) {
+            let keys = part.iter().map(|v| HashMap::from([("pk".to_string(), s(&pk)), ("sk".to_string(), s(*v))]));
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys.collect()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(ser_err)?,
+            );
+            let mut attempt = 0u32;
+            while let Some(keys) = request.take() {
+                let out =
+                    self.client.batch_get_item().request_items(&self.records, keys).send().await.map_err(ddb_err)?;
+                for item in out.responses.unwrap_or_default().remove(&self.records).unwrap_or_default() {
+                    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+                    if let (Some(value), Some(target)) = (text("sk"), text("target")) {
+                        found.insert(value, target);
+                    }
+                }
+                request =
+                    out.unprocessed_keys.and_then(|mut u| u.remove(&self.records)).filter(|k| !k.keys().is_empty());
+                if request.is_some() {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
+                }
+            }
+        }
+        Ok(found)
     }
 }

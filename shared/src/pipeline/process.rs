@@ -1,17 +1,24 @@
 //! process: one batch of valid records. Read what exists, merge, and write the records together
 //! with the batch's ledger entry and stats in one transaction: a redelivered batch finds its
-//! ledger entry and changes nothing.
+//! ledger entry and changes nothing. Records matched on an alternate identifier are found
+//! through its index, which every write keeps unique (`identifiers`); a row that cannot be
+//! matched or would take another record's value is a row error decided here.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::error_files::ErrorLines;
+use crate::identifiers;
 use crate::merge::{merge, Outcome};
 use crate::messages::{decode, ProcessMessage};
-use crate::ports::{Applied, BatchWrite, RecordWrite};
+use crate::ports::{Applied, BatchWrite, IndexChange, RecordWrite, StoredImport};
+use crate::record::{custom_name, ResourceType, StoredRecord};
 use crate::results;
 use crate::services::Services;
 use crate::stats::Tally;
 use crate::time_fmt;
+use crate::validate::{normalize_identifier, Candidate, RowError};
 
 use super::complete::complete_if_done;
 
@@ -21,26 +28,11 @@ const MAX_ATTEMPTS: u32 = 6;
 pub async fn run(svc: &Services, body: &str) -> Result<()> {
     let msg: ProcessMessage = decode(body)?;
     let (tenant_id, import_id) = (msg.tenant_id.as_str(), msg.import_id.as_str());
-    let identifiers: Vec<String> = msg.records.iter().map(|c| c.identifier.clone()).collect();
     for attempt in 0..MAX_ATTEMPTS {
-        let existing = svc.records.get_many(tenant_id, msg.resource_type, &identifiers).await?;
-        let now = time_fmt::now();
-        let mut tally = Tally::default();
-        let mut writes = Vec::new();
-        let mut outcomes = String::with_capacity(msg.records.len());
-        for candidate in &msg.records {
-            let old = existing.get(&candidate.identifier);
-            let (outcome, record) = merge(old, candidate, import_id, now);
-            match outcome {
-                Outcome::Created => tally.created += 1,
-                Outcome::Updated => tally.updated += 1,
-                Outcome::Unchanged => tally.unchanged += 1,
-            }
-            outcomes.push(results::code(outcome));
-            // A dry run decides every outcome and writes nothing but its ledger entry and stats.
-            if let (Some(record), false) = (record, msg.dry_run) {
-                writes.push(RecordWrite { record, expected_version: old.map(|o| o.version) });
-            }
+        let plan = decide(svc, &msg).await?;
+        // The rows this batch rejects go to the errors file; stored before the batch counts.
+        if !plan.errors.is_empty() {
+            save_errors(svc, &msg, &plan.errors).await?;
         }
         let batch = BatchWrite {
             tenant_id: tenant_id.into(),
@@ -49,9 +41,9 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
             run: msg.run,
             chunk: msg.chunk,
             batch: msg.batch,
-            writes,
-            tally,
-            outcomes,
+            writes: plan.writes,
+            tally: plan.tally,
+            outcomes: plan.outcomes,
         };
         let applied = match svc.records.apply_batch(&batch).await {
             Err(Error::NotFound) => {
@@ -72,4 +64,223 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
         }
     }
     Err(Error::Contention(format!("batch {}/{} kept conflicting", msg.chunk, msg.batch)))
+}
+
+/// What the batch does, from the records as they are now.
+struct Decided {
+    writes: Vec<RecordWrite>,
+    tally: Tally,
+    /// One code per record of the batch (`results`); `e` for a row error.
+    outcomes: String,
+    errors: Vec<(Candidate, RowError)>,
+}
+
+async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
+    let (tenant_id, resource) = (msg.tenant_id.as_str(), msg.resource_type);
+    let alternate = identifiers::alternate(resource);
+    // The record each row is about: its identifier, or the record its alternate value names.
+    let matched = match &msg.match_on {
+        Some(field) => {
+            let values: Vec<String> = msg.records.iter().map(|c| c.identifier.clone()).collect();
+            svc.records.lookup(tenant_id, resource, field, &values).await?
+        }
+        None => HashMap::new(),
+    };
+    let keys: Vec<Option<String>> = msg
+        .records
+        .iter()
+        .map(|c| match &msg.match_on {
+            None => Some(c.identifier.clone()),
+            Some(_) => matched.get(&c.identifier).cloned().or_else(|| {
+                identifiers::value_of(resource, resource.default_identifier(), &c.fields)
+                    .map(|v| normalize_identifier(resource, resource.default_identifier(), &v))
+            }),
+        })
+        .collect();
+    let wanted: Vec<String> = keys.iter().flatten().cloned().collect();
+    let existing = svc.records.get_many(tenant_id, resource, &wanted).await?;
+    // Who holds the alternate values the batch's records have or would get.
+    let holders = match alternate {
+        Some(field) => {
+            let mut values: Vec<String> = msg
+                .records
+                .iter()
+                .filter_map(|c| identifiers::value_of(resource, field, &c.fields))
+                .chain(existing.values().filter_map(|r| identifiers::value_of(resource, field, &r.fields)))
+                .collect();
+            values.sort();
+            values.dedup();
+            svc.records.lookup(tenant_id, resource, field, &values).await?
+        }
+        None => HashMap::new(),
+    };
+
+    let now = time_fmt::now();
+    let mut decided =
+        Decided { writes: Vec::new(), tally: Tally::default(), outcomes: String::new(), errors: Vec::new() };
+    // Alternate values taken by earlier rows of this batch, and records this batch already wrote.
+    let mut taken: HashMap<String, String> = HashMap::new();
+    let mut written: HashMap<String, usize> = HashMap::new();
+    for (candidate, key) in msg.records.iter().zip(keys) {
+        let verdict = match key {
+            None => Err(no_match(candidate, msg)),
+            Some(key) => {
+                let old = written.get(&key).map(|&i| &decided.writes[i].record).or_else(|| existing.get(&key));
+                let mut row = candidate.clone();
+                row.identifier = key.clone();
+                check_alternate(resource, alternate, msg, &row, old, &holders, &taken)
+                    .map(|()| (key, old.cloned(), row))
+            }
+        };
+        let (key, old, row) = match verdict {
+            Ok(found) => found,
+            Err(error) => {
+                decided.tally.errors += 1;
+                decided.outcomes.push('e');
+                decided.errors.push((candidate.clone(), error));
+                continue;
+            }
+        };
+        let (outcome, record) = merge(old.as_ref(), &row, &msg.import_id, now);
+        match outcome {
+            Outcome::Created => decided.tally.created += 1,
+            Outcome::Updated => decided.tally.updated += 1,
+            Outcome::Unchanged => decided.tally.unchanged += 1,
+        }
+        decided.outcomes.push(results::code(outcome));
+        // A dry run decides every outcome and writes nothing but its ledger entry and stats.
+        let Some(record) = record.filter(|_| !msg.dry_run) else { continue };
+        let index = index_changes(resource, alternate, old.as_ref(), &record, &holders);
+        if let Some(field) = alternate {
+            if let Some(v) = identifiers::value_of(resource, field, &record.fields) {
+                taken.insert(v, key.clone());
+            }
+        }
+        let expected_version = existing.get(&key).map(|o| o.version);
+        match written.get(&key) {
+            // Two rows of a batch for one record (matched on different values): one write.
+            Some(&i) => {
+                let first = &mut decided.writes[i];
+                first.index.extend(index);
+                first.record = record;
+            }
+            None => {
+                written.insert(key, decided.writes.len());
+                decided.writes.push(RecordWrite { record, expected_version, index });
+            }
+        }
+    }
+    Ok(decided)
+}
+
+fn no_match(candidate: &Candidate, msg: &ProcessMessage) -> RowError {
+    let resource = msg.resource_type;
+    let field = msg.match_on.clone().unwrap_or_default();
+    RowError {
+        row: candidate.row,
+        column: None,
+        field: Some(field.clone()),
+        code: "no_match".into(),
+        message: format!(
+            "no {} has {field} `{}`, and the row has no {} to create one with",
+            resource.as_str(),
+            candidate.identifier,
+            resource.default_identifier()
+        ),
+    }
+}
+
+/// An alternate value belongs to one record: a row may not give it to another, and a row
+/// matched by its default identifier may not move a record to another's value.
+fn check_alternate(
+    resource: ResourceType,
+    alternate: Option<&str>,
+    msg: &ProcessMessage,
+    row: &Candidate,
+    old: Option<&StoredRecord>,
+    holders: &HashMap<String, String>,
+    taken: &HashMap<String, String>,
+) -> Result<(), RowError> {
+    let Some(field) = alternate else { return Ok(()) };
+    let error = |code: &str, message: String| RowError {
+        row: row.row,
+        column: None,
+        field: Some(field.to_string()),
+        code: code.into(),
+        message,
+    };
+    let new_value = identifiers::value_of(resource, field, &row.fields);
+    if msg.match_on.as_deref() == Some(field) {
+        // Matched through the default identifier instead: that record must not have another value.
+        if let Some(current) = old.and_then(|o| identifiers::value_of(resource, field, &o.fields)) {
+            if new_value.as_ref() != Some(&current) {
+                return Err(error(
+                    "identifier_conflict",
+                    format!("{} `{}` already has {field} `{current}`", resource.default_identifier(), row.identifier),
+                ));
+            }
+        }
+    }
+    if let Some(value) = new_value {
+        let holder = taken.get(&value).or_else(|| holders.get(&value));
+        if holder.is_some_and(|h| *h != row.identifier) {
+            return Err(error("duplicate_value", format!("{field} `{value}` already belongs to another record")));
+        }
+    }
+    Ok(())
+}
+
+/// The index entries a record's write claims and releases.
+fn index_changes(
+    resource: ResourceType,
+    alternate: Option<&str>,
+    old: Option<&StoredRecord>,
+    new: &StoredRecord,
+    holders: &HashMap<String, String>,
+) -> Vec<IndexChange> {
+    let Some(field) = alternate else { return vec![] };
+    let before = old.and_then(|o| identifiers::value_of(resource, field, &o.fields));
+    let after = identifiers::value_of(resource, field, &new.fields);
+    let mut changes = Vec::new();
+    if before != after {
+        if let Some(value) = before.filter(|v| holders.get(v) == Some(&new.identifier)) {
+            changes.push(IndexChange::Release { field: field.into(), value });
+        }
+    }
+    if let Some(value) = after.filter(|v| holders.get(v) != Some(&new.identifier)) {
+        changes.push(IndexChange::Claim { field: field.into(), value });
+    }
+    changes
+}
+
+/// The rows this batch rejects, in the file's columns as far as the mapped values tell.
+async fn save_errors(svc: &Services, msg: &ProcessMessage, errors: &[(Candidate, RowError)]) -> Result<()> {
+    let (tenant_id, import_id) = (msg.tenant_id.as_str(), msg.import_id.as_str());
+    let Some(StoredImport { import, .. }) = svc.imports.get(tenant_id, import_id).await? else { return Ok(()) };
+    let mut lines = ErrorLines::default();
+    for (candidate, error) in errors {
+        let values: Vec<String> = import
+            .file_headers
+            .iter()
+            .map(|header| {
+                let field = import.mappings.get(header).cloned().flatten().unwrap_or_default();
+                let value = match custom_name(&field) {
+                    Some(name) => candidate.fields.get("custom").and_then(|c| c.get(name)),
+                    None => candidate.fields.get(&field),
+                };
+                value.map(cell).unwrap_or_default()
+            })
+            .collect();
+        lines.add(&import.file_headers, &csv::StringRecord::from(values), std::slice::from_ref(error));
+    }
+    lines.save(svc, tenant_id, import_id, msg.run, &format!("{:010}-{:06}", msg.chunk, msg.batch)).await
+}
+
+fn cell(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(";"),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
 }

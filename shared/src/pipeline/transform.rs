@@ -7,6 +7,7 @@ use tokio_util::io::SyncIoBridge;
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
 use crate::error_files::ErrorLines;
+use crate::identifiers;
 use crate::import::Status;
 use crate::mapping;
 use crate::messages::{decode, encode, ProcessMessage, TransformMessage, TransformWork};
@@ -21,6 +22,9 @@ use super::complete::complete_if_done;
 /// A process transaction holds the batch's ledger entry, the import's stats and its records:
 /// DynamoDB takes 100 items in one transaction.
 pub const BATCH_RECORDS: usize = 98;
+/// With an alternate identifier's index to keep, a record may take three items (itself, the
+/// value it claims, the value it releases).
+pub const INDEXED_BATCH_RECORDS: usize = 32;
 /// Keeps a process message well under SQS's 1 MiB.
 pub const BATCH_BYTES: usize = 256 * 1024;
 /// SendMessageBatch takes ten messages.
@@ -64,6 +68,12 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
     let chunk_copy = chunk.clone();
     let import_max_error_ratio = import.max_error_ratio;
     let (resource_type, dry_run) = (import.resource_type, import.dry_run);
+    let match_on =
+        (import.identifier_field != resource_type.default_identifier()).then(|| import.identifier_field.clone());
+    let batch_records = match identifiers::alternate(resource_type) {
+        Some(f) if columns.column_of(f).is_some() || import.options.constants.contains_key(f) => INDEXED_BATCH_RECORDS,
+        _ => BATCH_RECORDS,
+    };
     // Parsing is blocking work; batches flow out through a bounded channel, so memory stays
     // flat however large the chunk.
     let parse = tokio::task::spawn_blocking(move || -> Result<(Tally, ErrorLines, RowLines)> {
@@ -107,7 +117,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
                 match rules.build(row, &record) {
                     Ok(candidate) => {
                         let size = candidate.encoded_len();
-                        if batch.len() == BATCH_RECORDS || (batch_bytes + size > BATCH_BYTES && !batch.is_empty()) {
+                        if batch.len() == batch_records || (batch_bytes + size > BATCH_BYTES && !batch.is_empty()) {
                             tx.blocking_send(std::mem::take(&mut batch))
                                 .map_err(|_| Error::Internal("sender gone".into()))?;
                             batches_sent += 1;
@@ -139,6 +149,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
             tenant_id: tenant_id.into(),
             import_id: import_id.into(),
             resource_type,
+            match_on: match_on.clone(),
             run,
             dry_run,
             chunk: chunk.index,
@@ -153,7 +164,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
     let (tally, error_lines, row_lines) = parse.await.map_err(|e| Error::Internal(format!("parse task: {e}")))??;
     // The parts are stored before the chunk counts, so a completed import has all its parts.
     if !error_lines.is_empty() {
-        error_lines.save(svc, tenant_id, import_id, run, chunk.index).await?;
+        error_lines.save(svc, tenant_id, import_id, run, &format!("{:010}", chunk.index)).await?;
     }
     row_lines.save(svc, tenant_id, import_id, run, chunk.index).await?;
     if !pending.is_empty() {

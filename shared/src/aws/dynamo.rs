@@ -706,29 +706,10 @@ impl RecordStore for DynamoStore {
         resource: ResourceType,
         identifiers: &[String],
     ) -> Result<HashMap<String, StoredRecord>> {
-        let pk = records_pk(tenant_id, resource);
         let mut found = HashMap::new();
-        for ids in identifiers.chunks(100) {
-            let keys =
-                ids.iter().map(|id| HashMap::from([("pk".to_string(), s(&pk)), ("sk".to_string(), s(id))])).collect();
-            let mut request =
-                Some(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(ser_err)?);
-            let mut attempt = 0u32;
-            while let Some(keys) = request.take() {
-                let out =
-                    self.client.batch_get_item().request_items(&self.records, keys).send().await.map_err(ddb_err)?;
-                for item in out.responses.unwrap_or_default().remove(&self.records).unwrap_or_default() {
-                    let item: RecordItem = serde_dynamo::from_item(item).map_err(ser_err)?;
-                    found.insert(item.record.identifier.clone(), item.record);
-                }
-                // Throttled keys come back unprocessed: ask again, with backoff.
-                request =
-                    out.unprocessed_keys.and_then(|mut u| u.remove(&self.records)).filter(|k| !k.keys().is_empty());
-                if request.is_some() {
-                    attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
-                }
-            }
+        for item in self.batch_get(&records_pk(tenant_id, resource), identifiers).await? {
+            let item: RecordItem = serde_dynamo::from_item(item).map_err(ser_err)?;
+            found.insert(item.record.identifier.clone(), item.record);
         }
         Ok(found)
     }
@@ -808,13 +789,28 @@ impl RecordStore for DynamoStore {
         field: &str,
         values: &[String],
     ) -> Result<HashMap<String, String>> {
-        let pk = index_pk(tenant_id, resource, field);
-        let mut unique: Vec<&String> = values.iter().collect();
+        let mut found = HashMap::new();
+        for item in self.batch_get(&index_pk(tenant_id, resource, field), values).await? {
+            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+            if let (Some(value), Some(target)) = (text("sk"), text("target")) {
+                found.insert(value, target);
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl DynamoStore {
+    /// The items of one partition with these sort keys: consistent reads, 100 keys a request
+    /// (each once: DynamoDB refuses a request naming a key twice), throttled keys asked again
+    /// with backoff.
+    async fn batch_get(&self, pk: &str, sks: &[String]) -> Result<Vec<HashMap<String, AttributeValue>>> {
+        let mut unique: Vec<&String> = sks.iter().collect();
         unique.sort();
         unique.dedup();
-        let mut found = HashMap::new();
+        let mut items = Vec::new();
         for part in unique.chunks(100) {
-            let keys = part.iter().map(|v| HashMap::from([("pk".to_string(), s(&pk)), ("sk".to_string(), s(*v))]));
+            let keys = part.iter().map(|sk| HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(*sk))]));
             let mut request = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(keys.collect()))
@@ -826,12 +822,8 @@ impl RecordStore for DynamoStore {
             while let Some(keys) = request.take() {
                 let out =
                     self.client.batch_get_item().request_items(&self.records, keys).send().await.map_err(ddb_err)?;
-                for item in out.responses.unwrap_or_default().remove(&self.records).unwrap_or_default() {
-                    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-                    if let (Some(value), Some(target)) = (text("sk"), text("target")) {
-                        found.insert(value, target);
-                    }
-                }
+                items.extend(out.responses.unwrap_or_default().remove(&self.records).unwrap_or_default());
+                // Throttled keys come back unprocessed: ask again, with backoff.
                 request =
                     out.unprocessed_keys.and_then(|mut u| u.remove(&self.records)).filter(|k| !k.keys().is_empty());
                 if request.is_some() {
@@ -840,6 +832,6 @@ impl RecordStore for DynamoStore {
                 }
             }
         }
-        Ok(found)
+        Ok(items)
     }
 }

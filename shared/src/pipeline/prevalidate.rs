@@ -160,6 +160,9 @@ fn prepare(svc: &Services, import: &Import, rules: &ScanRules) -> Result<(Source
         Format::Json | Format::Jsonl => {
             let lines = import.format == Format::Jsonl;
             let had_bom = sample.starts_with(UTF8_BOM);
+            if sample.strip_prefix(UTF8_BOM).unwrap_or(&sample).trim_ascii().is_empty() {
+                return Err(BadFile::Unsupported("the file is empty: it holds no records".into()).into());
+            }
             let shape = staging::json_headers(whole, lines)?;
             if shape.rows == 0 {
                 return Err(BadFile::Unsupported("the file is empty: it holds no records".into()).into());

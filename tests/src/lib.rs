@@ -97,3 +97,10 @@ pub async fn wait_for(client: &local::client::Client, id: &str, status: &str) ->
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// One record, which must exist.
+pub async fn record(client: &local::client::Client, resource: &str, id: &str) -> Value {
+    let (status, record) = client.get(&format!("/v1/records/{resource}/{id}")).await.expect("get record");
+    assert_eq!(status, 200, "{resource}/{id}: {record}");
+    record
+}

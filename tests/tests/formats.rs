@@ -2,13 +2,7 @@
 //! JSON and JSON lines, UTF-16, inline inputs async and sync, and CSV overrides.
 
 use serde_json::{json, Value};
-use tests::{download, host, stat, IMPORT_TIMEOUT};
-
-async fn record(client: &local::client::Client, resource: &str, id: &str) -> Value {
-    let (status, record) = client.get(&format!("/v1/records/{resource}/{id}")).await.unwrap();
-    assert_eq!(status, 200, "{resource}/{id}: {record}");
-    record
-}
+use tests::{download, host, record, stat, IMPORT_TIMEOUT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_arrays_and_lines_import_with_nested_custom_fields_and_lists() {

@@ -2,13 +2,7 @@
 //! stays unique per tenant whichever import writes it.
 
 use serde_json::{json, Value};
-use tests::{download, host, stat, IMPORT_TIMEOUT};
-
-async fn record(client: &local::client::Client, resource: &str, id: &str) -> Value {
-    let (status, record) = client.get(&format!("/v1/records/{resource}/{id}")).await.unwrap();
-    assert_eq!(status, 200, "{resource}/{id}: {record}");
-    record
-}
+use tests::{download, host, record, stat, IMPORT_TIMEOUT};
 
 fn error_codes(errors_json: &[u8]) -> Vec<(u64, String)> {
     let errors: Value = serde_json::from_slice(errors_json).unwrap();

@@ -633,7 +633,8 @@ async fn with_links(svc: &Services, mut import: Import) -> Result<Import> {
 }
 
 /// `PATCH /v1/imports/{id}`: `{"in_preview": false, "mappings"?}` starts a previewed import,
-/// `{"dry_run": false}` runs a completed dry run for real; both from the same upload.
+/// `{"dry_run": false}` runs a completed dry run for real, both from the same upload;
+/// `{"interrupt": true}` stops an import that is not final.
 pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body: &[u8]) -> Result<Import> {
     if !import::is_import_id(import_id) {
         return Err(Error::NotFound);
@@ -645,12 +646,26 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
     let Value::Object(obj) = value else {
         return Err(Error::invalid("body", "invalid_json", "the body must be a JSON object"));
     };
+    if let Some(interrupt) = obj.get("interrupt") {
+        if interrupt != &Value::Bool(true) || obj.len() > 1 {
+            return Err(Error::invalid("interrupt", "invalid", "send {\"interrupt\": true} alone"));
+        }
+        if !svc.imports.interrupt(tenant_id, import_id).await? {
+            let status = import.status.as_str();
+            return Err(Error::Conflict(format!("the import is already final (status {status})")));
+        }
+        tracing::info!(tenant_id, import_id, "import interrupted");
+        return get_import(svc, tenant_id, import_id).await;
+    }
     let mut errors = Vec::new();
     for key in obj.keys() {
         match key.as_str() {
             "in_preview" | "dry_run" | "mappings" => {}
-            "interrupt" => errors.push(FieldError::new(key, "not_supported", "`interrupt` is not supported yet")),
-            _ => errors.push(FieldError::new(key, "unknown_field", "PATCH takes in_preview, mappings, dry_run")),
+            _ => errors.push(FieldError::new(
+                key,
+                "unknown_field",
+                "PATCH takes in_preview, mappings, dry_run, interrupt",
+            )),
         }
     }
     let start_preview = obj.get("in_preview").map(|v| v == &Value::Bool(false));

@@ -99,6 +99,9 @@ pub trait ImportStore: Send + Sync {
     /// queued or processing → completed; false when another step completed it first. Status
     /// changes are tied to a run: a step of an earlier run never moves a later one.
     async fn complete(&self, tenant_id: &str, import_id: &str, run: u32, files: Finished) -> Result<bool>;
+    /// Any status before a final one → interrupted (SPEC §5 `PATCH {"interrupt": true}`); false
+    /// when the import was already final. Work still queued is dropped; what was written stays.
+    async fn interrupt(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
     /// One of `from` → failed with a reason; false when the import was in none of them.
     async fn fail(&self, tenant_id: &str, import_id: &str, run: u32, from: &[Status], reason: &str) -> Result<bool>;
 }

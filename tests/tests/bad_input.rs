@@ -87,7 +87,9 @@ async fn no_bad_request_gets_a_server_error() {
             let (status, answer) =
                 client.call(reqwest::Method::PATCH, &format!("/v1/imports/{id}"), Some(&body)).await.unwrap();
             answers += 1;
-            assert!(matches!(status, 400 | 409), "PATCH {field}={value:.80}: {status} {answer}");
+            // `{"interrupt": true}` is the one right body: it stops the import (once).
+            let interrupts = field == "interrupt" && value == json!(true) && status == 200;
+            assert!(interrupts || matches!(status, 400 | 409), "PATCH {field}={value:.80}: {status} {answer}");
         }
     }
     let paths = [

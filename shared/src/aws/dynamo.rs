@@ -625,6 +625,20 @@ impl ImportStore for DynamoStore {
         self.transition(tenant_id, import_id, t).await
     }
 
+    async fn interrupt(&self, tenant_id: &str, import_id: &str) -> Result<bool> {
+        let t = Transition {
+            from: &[Status::AwaitingUpload, Status::PreviewReady, Status::Queued, Status::Processing],
+            to: Status::Interrupted,
+            phase: None,
+            stamp: Some("interrupted_at"),
+            reason: Some("interrupted"),
+            dispatched: false,
+            files: Finished::default(),
+            run: None,
+        };
+        self.transition(tenant_id, import_id, t).await
+    }
+
     async fn fail(&self, tenant_id: &str, import_id: &str, run: u32, from: &[Status], reason: &str) -> Result<bool> {
         let t = Transition {
             from,

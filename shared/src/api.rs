@@ -12,6 +12,7 @@ use crate::error::{Error, FieldError, Result};
 use crate::error_files;
 use crate::fields;
 use crate::import::{self, Action, CsvOptions, Format, Import, Links, Mode, Status};
+use crate::merge::{ImportRule, UpdateRule, UpdateRules};
 use crate::messages::{encode, PlanMessage};
 use crate::ports::{Queue, Restart};
 use crate::record::{ResourceType, StoredRecord};
@@ -30,8 +31,7 @@ pub struct Listing<T> {
 }
 
 /// Create fields the spec names that later steps implement: a clear 400, never silently ignored.
-const NOT_YET: &[&str] =
-    &["update_rule", "update_rule_by_field", "import_rule", "max_removed_ratio", "sync_actions", "webhook_url"];
+const NOT_YET: &[&str] = &["max_removed_ratio", "sync_actions", "webhook_url"];
 
 /// SPEC §5: inline inputs are at most 10,000 records and 5 MB; `mode: sync` takes at most 1,000.
 pub const MAX_INPUTS: usize = 10_000;
@@ -56,6 +56,8 @@ struct CreateRequest {
     mappings: BTreeMap<String, Option<String>>,
     options: RowOptions,
     duplicates: Duplicates,
+    import_rule: ImportRule,
+    update: UpdateRules,
     max_error_ratio: Option<f64>,
     reference: Option<String>,
     reference_origin: Option<String>,
@@ -92,6 +94,9 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
                 | "csv"
                 | "in_preview"
                 | "dry_run"
+                | "import_rule"
+                | "update_rule"
+                | "update_rule_by_field"
         );
         if NOT_YET.contains(&key.as_str()) {
             errors.push(FieldError::new(key, "not_supported", format!("`{key}` is not supported yet")));
@@ -173,6 +178,14 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
             Duplicates::default()
         }),
     };
+    let import_rule = match obj.get("import_rule") {
+        None => ImportRule::default(),
+        Some(v) => v.as_str().and_then(ImportRule::parse).unwrap_or_else(|| {
+            let message = "must be one of create_and_update, create_only, update_only";
+            errors.push(FieldError::new("import_rule", "invalid", message));
+            ImportRule::default()
+        }),
+    };
     let max_error_ratio = match obj.get("max_error_ratio") {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_f64().filter(|r| (0.0..=1.0).contains(r)) {
@@ -187,6 +200,7 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
 
     let mut identifier_field = None;
     let mut mappings = BTreeMap::new();
+    let mut update = UpdateRules::default();
     if let Some(resource) = resource_type {
         identifier_field = match obj.get("identifier_field") {
             None => Some(resource.default_identifier().to_string()),
@@ -208,6 +222,7 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
         if let Some(id_field) = &identifier_field {
             options = row_options(&obj, resource, id_field, &mut errors);
         }
+        update = update_rules(&obj, resource, &mut errors);
     }
     match (resource_type, identifier_field, retention) {
         (Some(resource_type), Some(identifier_field), Some(retention)) if errors.is_empty() => Ok(CreateRequest {
@@ -222,6 +237,8 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
             mappings,
             options,
             duplicates,
+            import_rule,
+            update,
             max_error_ratio,
             reference,
             reference_origin,
@@ -291,6 +308,48 @@ fn parse_mappings(
         }
     }
     mappings
+}
+
+/// `update_rule` and, with `use_field_rule`, `update_rule_by_field` naming fields of the type.
+fn update_rules(obj: &Map<String, Value>, resource: ResourceType, errors: &mut Vec<FieldError>) -> UpdateRules {
+    let mut rules = UpdateRules::default();
+    let names = UpdateRule::NAMES.join(", ");
+    if let Some(v) = obj.get("update_rule") {
+        match v.as_str().and_then(UpdateRule::parse) {
+            Some(rule) => rules.update_rule = rule,
+            None => errors.push(FieldError::new("update_rule", "invalid", format!("must be one of {names}"))),
+        }
+    }
+    match obj.get("update_rule_by_field") {
+        None | Some(Value::Null) => {}
+        Some(_) if rules.update_rule != UpdateRule::UseFieldRule => {
+            errors.push(FieldError::new("update_rule_by_field", "invalid", "applies with update_rule use_field_rule"))
+        }
+        Some(Value::Object(m)) => {
+            for (field, rule) in m {
+                let name = format!("update_rule_by_field.{field}");
+                match rule.as_str().and_then(UpdateRule::parse) {
+                    _ if !resource.has_field(field) => errors.push(FieldError::new(
+                        name,
+                        "unknown_field",
+                        format!("not a field of {}", resource.as_str()),
+                    )),
+                    Some(r) if r != UpdateRule::UseFieldRule => {
+                        rules.update_rule_by_field.insert(field.clone(), r);
+                    }
+                    _ => errors.push(FieldError::new(
+                        name,
+                        "invalid",
+                        "must be one of always, if_new_is_not_null, if_existing_is_null",
+                    )),
+                }
+            }
+        }
+        Some(_) => {
+            errors.push(FieldError::new("update_rule_by_field", "invalid", "must be an object of field to rule"))
+        }
+    }
+    rules
 }
 
 const MAX_TAGS: usize = 50;
@@ -557,6 +616,8 @@ pub async fn create_import(svc: &Services, tenant_id: &str, body: &[u8]) -> Resu
         mappings: req.mappings,
         options: req.options,
         duplicates: req.duplicates,
+        import_rule: req.import_rule,
+        update: req.update,
         max_error_ratio: req.max_error_ratio,
         reference: req.reference,
         reference_origin: req.reference_origin,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::dedup::Duplicates;
+use crate::merge::{ImportRule, UpdateRules};
 use crate::record::ResourceType;
 use crate::stats::Stats;
 use crate::validate::{RowError, RowOptions};
@@ -213,6 +214,10 @@ pub struct Import {
     pub options: RowOptions,
     #[serde(default)]
     pub duplicates: Duplicates,
+    #[serde(default)]
+    pub import_rule: ImportRule,
+    #[serde(flatten, default)]
+    pub update: UpdateRules,
     /// Fail the import once more than this share of the processed rows are errors.
     #[serde(default)]
     pub max_error_ratio: Option<f64>,

@@ -6,6 +6,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use crate::chunking::Chunk;
 use crate::dialect::Encoding;
 use crate::error::{Error, Result};
+use crate::merge::{ImportRule, UpdateRules};
 use crate::record::ResourceType;
 use crate::validate::Candidate;
 
@@ -56,6 +57,10 @@ pub struct ProcessMessage {
     #[serde(default)]
     pub match_on: Option<String>,
     pub run: u32,
+    #[serde(default)]
+    pub import_rule: ImportRule,
+    #[serde(default)]
+    pub update: UpdateRules,
     /// Decide every outcome, write no record.
     pub dry_run: bool,
     pub chunk: u64,

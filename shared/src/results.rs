@@ -20,6 +20,9 @@ pub fn code(outcome: Outcome) -> char {
     }
 }
 
+/// `import_rule: update_only` and a row whose record does not exist: nothing happened to it.
+pub const SKIPPED_UNKNOWN: char = 's';
+
 fn word(code: char) -> Option<&'static str> {
     match code {
         'c' => Some("created"),
@@ -27,6 +30,7 @@ fn word(code: char) -> Option<&'static str> {
         'n' => Some("unchanged"),
         // A row the process step rejected (`process`).
         'e' => Some("error"),
+        's' => Some("skipped_unknown"),
         _ => None,
     }
 }

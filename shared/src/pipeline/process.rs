@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::error_files::ErrorLines;
 use crate::identifiers;
-use crate::merge::{merge, Outcome};
+use crate::merge::{merge, ImportRule, Outcome};
 use crate::messages::{decode, ProcessMessage};
 use crate::ports::{Applied, BatchWrite, IndexChange, RecordWrite, StoredImport};
 use crate::record::{custom_name, ResourceType, StoredRecord};
@@ -122,6 +122,19 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
     let mut taken: HashMap<String, String> = HashMap::new();
     let mut written: HashMap<String, usize> = HashMap::new();
     for (candidate, key) in msg.records.iter().zip(keys) {
+        let known = key.as_ref().is_some_and(|k| written.contains_key(k) || existing.contains_key(k));
+        if msg.import_rule == ImportRule::UpdateOnly && !known {
+            // Nothing to update: a warning, not an error, and nothing is created.
+            decided.tally.warnings += 1;
+            decided.tally.skipped += 1;
+            decided.outcomes.push(results::SKIPPED_UNKNOWN);
+            continue;
+        }
+        if msg.import_rule == ImportRule::CreateOnly && known {
+            decided.tally.unchanged += 1;
+            decided.outcomes.push(results::code(Outcome::Unchanged));
+            continue;
+        }
         let verdict = match key {
             None => Err(no_match(candidate, msg)),
             Some(key) => {
@@ -141,7 +154,7 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
                 continue;
             }
         };
-        let (outcome, record) = merge(old.as_ref(), &row, &msg.import_id, now);
+        let (outcome, record) = merge(old.as_ref(), &row, &msg.import_id, now, &msg.update);
         match outcome {
             Outcome::Created => decided.tally.created += 1,
             Outcome::Updated => decided.tally.updated += 1,

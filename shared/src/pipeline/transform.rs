@@ -68,6 +68,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
     let chunk_copy = chunk.clone();
     let import_max_error_ratio = import.max_error_ratio;
     let (resource_type, dry_run) = (import.resource_type, import.dry_run);
+    let (import_rule, update) = (import.import_rule, import.update.clone());
     let match_on =
         (import.identifier_field != resource_type.default_identifier()).then(|| import.identifier_field.clone());
     let batch_records = match identifiers::alternate(resource_type) {
@@ -151,6 +152,8 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
             resource_type,
             match_on: match_on.clone(),
             run,
+            import_rule,
+            update: update.clone(),
             dry_run,
             chunk: chunk.index,
             batch: batches,

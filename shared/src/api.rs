@@ -11,6 +11,7 @@ use crate::dedup::Duplicates;
 use crate::error::{Error, FieldError, Result};
 use crate::error_files;
 use crate::fields;
+use crate::idempotency::{self, KeyClaim};
 use crate::import::{self, Action, CsvOptions, Format, Import, Links, Mode, Status};
 use crate::merge::{ImportRule, UpdateRule, UpdateRules};
 use crate::messages::{encode, PlanMessage};
@@ -592,9 +593,29 @@ fn retention(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<(
     }
 }
 
-pub async fn create_import(svc: &Services, tenant_id: &str, body: &[u8]) -> Result<Import> {
+pub async fn create_import(
+    svc: &Services,
+    tenant_id: &str,
+    body: &[u8],
+    idempotency_key: Option<&str>,
+) -> Result<Import> {
     let req = parse_create(body).map_err(Error::Invalid)?;
-    let id = import::new_import_id();
+    let mut id = import::new_import_id();
+    if let Some(key) = idempotency_key {
+        idempotency::check_key(key)?;
+        let value: Value = serde_json::from_slice(body).map_err(|e| Error::Internal(e.to_string()))?;
+        let fingerprint = idempotency::fingerprint(&value);
+        match svc.imports.claim_key(tenant_id, key, &fingerprint, &id).await? {
+            KeyClaim::Claimed => {}
+            KeyClaim::Held { fingerprint: held, .. } if held != fingerprint => {
+                return Err(Error::Conflict("this Idempotency-Key was used with another body".into()));
+            }
+            KeyClaim::Held { import_id, .. } => match get_import(svc, tenant_id, &import_id).await {
+                Err(Error::NotFound) => id = import_id, // the first request died before storing it
+                found => return found,
+            },
+        }
+    }
     let now = time_fmt::now();
     let key = import::upload_key(tenant_id, &id);
     // Inline inputs are the upload: no link to send a file to.
@@ -643,7 +664,10 @@ pub async fn create_import(svc: &Services, tenant_id: &str, body: &[u8]) -> Resu
         interrupted_at: None,
         expires_at: now + req.retention.1,
     };
-    svc.imports.create(&import).await?;
+    if !svc.imports.create(&import).await? {
+        // A concurrent retry with the same key stored it first.
+        return get_import(svc, tenant_id, &import.id).await;
+    }
     tracing::info!(tenant_id, import_id = import.id.as_str(), "import created");
     if let Some(inputs) = req.inputs {
         // An async import goes on from the upload's event, as a file would; a sync one is run here.

@@ -11,6 +11,7 @@ pub mod edge;
 pub mod error;
 pub mod error_files;
 pub mod fields;
+pub mod idempotency;
 pub mod identifiers;
 pub mod import;
 pub mod logging;

@@ -8,6 +8,7 @@ use tokio::io::AsyncRead;
 
 use crate::chunking::Chunk;
 use crate::error::Result;
+use crate::idempotency::KeyClaim;
 use crate::import::{FileInfo, Import, Progress, SampleRecord, SignedRequest, Status};
 use crate::record::{ResourceType, StoredRecord};
 use crate::stats::Tally;
@@ -58,7 +59,10 @@ pub struct StoredImport {
 
 #[async_trait]
 pub trait ImportStore: Send + Sync {
-    async fn create(&self, import: &Import) -> Result<()>;
+    /// Stores a new import; false when one with its id exists already.
+    async fn create(&self, import: &Import) -> Result<bool>;
+    /// Claims an idempotency key for an import id and a body fingerprint, or says who holds it.
+    async fn claim_key(&self, tenant_id: &str, key: &str, fingerprint: &str, import_id: &str) -> Result<KeyClaim>;
     async fn get(&self, tenant_id: &str, import_id: &str) -> Result<Option<StoredImport>>;
     async fn list(
         &self,

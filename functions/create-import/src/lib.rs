@@ -9,5 +9,6 @@ pub async fn handler(svc: &Services, req: Request) -> Result<Response<Body>, Err
         Ok(t) => t,
         Err(e) => return Ok(error_response(&e)),
     };
-    Ok(respond(201, api::create_import(svc, &tenant, body_bytes(&req)).await))
+    let key = req.headers().get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{0}"));
+    Ok(respond(201, api::create_import(svc, &tenant, body_bytes(&req), key).await))
 }

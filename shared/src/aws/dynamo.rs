@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::chunking::Chunk;
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::idempotency::KeyClaim;
 use crate::import::{Import, Phase, Progress, Status};
 use crate::ports::{
     Applied, BatchWrite, Finished, ImportStore, IndexChange, Page, Plan, RecordStore, Restart, StoredImport,
@@ -323,7 +324,7 @@ impl DynamoStore {
 
 #[async_trait]
 impl ImportStore for DynamoStore {
-    async fn create(&self, import: &Import) -> Result<()> {
+    async fn create(&self, import: &Import) -> Result<bool> {
         let item = ImportItem {
             pk: import.tenant_id.clone(),
             sk: import.id.clone(),
@@ -333,15 +334,55 @@ impl ImportStore for DynamoStore {
             requested_mappings: import.mappings.clone(),
             source_etag: None,
         };
-        self.client
+        let result = self
+            .client
             .put_item()
             .table_name(&self.imports)
             .set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?))
             .condition_expression("attribute_not_exists(pk)")
             .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.as_service_error(), Some(e) if e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(ddb_err(e)),
+        }
+    }
+
+    async fn claim_key(&self, tenant_id: &str, key: &str, fingerprint: &str, import_id: &str) -> Result<KeyClaim> {
+        // Beside the tenant's imports, in a partition of its own so listings never see it.
+        let pk = format!("idempotency#{tenant_id}");
+        let ttl = time_fmt::now().unix_timestamp() + crate::idempotency::KEY_TTL_SECS;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.imports)
+            .item("pk", s(&pk))
+            .item("sk", s(key))
+            .item("import_id", s(import_id))
+            .item("fingerprint", s(fingerprint))
+            .item("ttl", n(ttl))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => return Ok(KeyClaim::Claimed),
+            Err(e) if matches!(e.as_service_error(), Some(e) if e.is_conditional_check_failed_exception()) => {}
+            Err(e) => return Err(ddb_err(e)),
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.imports)
+            .key("pk", s(&pk))
+            .key("sk", s(key))
+            .consistent_read(true)
+            .send()
             .await
             .map_err(ddb_err)?;
-        Ok(())
+        let item = out.item.unwrap_or_default();
+        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        Ok(KeyClaim::Held { import_id: text("import_id"), fingerprint: text("fingerprint") })
     }
 
     async fn get(&self, tenant_id: &str, import_id: &str) -> Result<Option<StoredImport>> {

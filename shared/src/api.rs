@@ -717,6 +717,27 @@ async fn with_links(svc: &Services, mut import: Import) -> Result<Import> {
     Ok(import)
 }
 
+/// `DELETE /v1/imports/{id}`: an import that is not running, with its files (SPEC §5).
+pub async fn delete_import(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()> {
+    if !import::is_import_id(import_id) {
+        return Err(Error::NotFound);
+    }
+    let stored = svc.imports.get(tenant_id, import_id).await?.ok_or(Error::NotFound)?;
+    let status = stored.import.status;
+    if matches!(status, Status::Queued | Status::Processing) {
+        let message = format!("the import is {}: interrupt it first", status.as_str());
+        return Err(Error::Conflict(message));
+    }
+    // Files first: while the item exists, a delete that failed half-way can be asked again.
+    svc.files.delete_prefix(&format!("uploads/{tenant_id}/{import_id}/")).await?;
+    svc.files.delete_prefix(&error_files::prefix(tenant_id, import_id)).await?;
+    if !svc.imports.delete(tenant_id, import_id).await? {
+        return Err(Error::Conflict("the import started meanwhile: interrupt it first".into()));
+    }
+    tracing::info!(tenant_id, import_id, "import deleted");
+    Ok(())
+}
+
 /// `PATCH /v1/imports/{id}`: `{"in_preview": false, "mappings"?}` starts a previewed import,
 /// `{"dry_run": false}` runs a completed dry run for real, both from the same upload;
 /// `{"interrupt": true}` stops an import that is not final.

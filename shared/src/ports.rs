@@ -106,6 +106,8 @@ pub trait ImportStore: Send + Sync {
     /// Any status before a final one → interrupted (SPEC §5 `PATCH {"interrupt": true}`); false
     /// when the import was already final. Work still queued is dropped; what was written stays.
     async fn interrupt(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
+    /// Deletes an import that is not running, with its ledger; false when it is running (or gone).
+    async fn delete(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
     /// One of `from` → failed with a reason; false when the import was in none of them.
     async fn fail(&self, tenant_id: &str, import_id: &str, run: u32, from: &[Status], reason: &str) -> Result<bool>;
 }
@@ -215,6 +217,8 @@ pub trait FileStore: Send + Sync {
     async fn list(&self, prefix: &str) -> Result<Vec<String>>;
     /// A small object, whole.
     async fn read(&self, key: &str) -> Result<Vec<u8>>;
+    /// Deletes every object under a prefix.
+    async fn delete_prefix(&self, prefix: &str) -> Result<()>;
     /// The object, or bytes `[start, end)` of it, as a stream. With `if_match`, an object
     /// replaced since is `Error::SourceChanged`.
     async fn open(&self, key: &str, range: Option<(u64, u64)>, if_match: Option<&str>) -> Result<Opened>;

@@ -19,6 +19,15 @@ pub async fn handler(svc: &Services, req: Request) -> Result<Response<Body>, Err
             _ => empty(405),
         });
     }
+    if req.method() == Method::DELETE {
+        return Ok(match path.as_slice() {
+            ["v1", "imports", id] => match api::delete_import(svc, &tenant, id).await {
+                Ok(()) => empty(204),
+                Err(e) => error_response(&e),
+            },
+            _ => empty(405),
+        });
+    }
     if req.method() != Method::GET {
         return Ok(empty(405));
     }

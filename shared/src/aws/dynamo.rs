@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, Update, WriteRequest,
+};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
@@ -664,6 +666,65 @@ impl ImportStore for DynamoStore {
             run: Some(run),
         };
         self.transition(tenant_id, import_id, t).await
+    }
+
+    async fn delete(&self, tenant_id: &str, import_id: &str) -> Result<bool> {
+        // The ledger first: while the import item exists, a failed delete can be asked again.
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.imports)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(ledger_pk(tenant_id, import_id)))
+            .projection_expression("pk, sk")
+            .into_paginator()
+            .items()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(item) = pages.next().await {
+            keys.push(item.map_err(ddb_err)?);
+        }
+        for part in keys.chunks(25) {
+            let mut requests: Vec<WriteRequest> = part
+                .iter()
+                .map(|key| {
+                    let delete = DeleteRequest::builder().set_key(Some(key.clone())).build().map_err(ser_err)?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<Result<_>>()?;
+            let mut attempt = 0u32;
+            while !requests.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.imports, requests)
+                    .send()
+                    .await
+                    .map_err(ddb_err)?;
+                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.imports)).unwrap_or_default();
+                if !requests.is_empty() {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
+                }
+            }
+        }
+        let running = [Status::Queued, Status::Processing];
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.imports)
+            .set_key(Some(import_key(tenant_id, import_id)))
+            .condition_expression("attribute_exists(pk) AND NOT (#status IN (:r0, :r1))")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":r0", s(running[0].as_str()))
+            .expression_attribute_values(":r1", s(running[1].as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.as_service_error(), Some(e) if e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(ddb_err(e)),
+        }
     }
 
     async fn interrupt(&self, tenant_id: &str, import_id: &str) -> Result<bool> {

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::import::SignedRequest;
 use crate::ports::{FileStore, ObjectWriter, Opened};
 use crate::time_fmt;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 
 pub struct S3Files {
     client: aws_sdk_s3::Client,
@@ -82,6 +82,21 @@ impl FileStore for S3Files {
         let out = self.client.get_object().bucket(&self.bucket).key(key).send().await.map_err(s3_err)?;
         let bytes = out.body.collect().await.map_err(|e| Error::aws("s3", e))?;
         Ok(bytes.into_bytes().to_vec())
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<()> {
+        let keys = self.list(prefix).await?;
+        // DeleteObjects takes 1,000 keys.
+        for part in keys.chunks(1000) {
+            let objects = part
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(k).build().map_err(|e| Error::aws("s3", e)))
+                .collect::<Result<Vec<_>>>()?;
+            let delete =
+                Delete::builder().set_objects(Some(objects)).quiet(true).build().map_err(|e| Error::aws("s3", e))?;
+            self.client.delete_objects().bucket(&self.bucket).delete(delete).send().await.map_err(s3_err)?;
+        }
+        Ok(())
     }
 
     async fn open(&self, key: &str, range: Option<(u64, u64)>, if_match: Option<&str>) -> Result<Opened> {

@@ -24,6 +24,7 @@ pub struct Names {
     pub transform_queue: String,
     pub process_queue: String,
     pub upload_events_queue: String,
+    pub import_events_queue: String,
 }
 
 impl Names {
@@ -35,6 +36,7 @@ impl Names {
             transform_queue: format!("{prefix}-transform"),
             process_queue: format!("{prefix}-process"),
             upload_events_queue: format!("{prefix}-upload-events"),
+            import_events_queue: format!("{prefix}-import-events"),
         }
     }
 }
@@ -45,6 +47,7 @@ pub struct Provisioned {
     pub transform_queue_url: String,
     pub process_queue_url: String,
     pub upload_events_queue_url: String,
+    pub import_events_queue_url: String,
 }
 
 /// Queue visibility for the local host: a failed message comes back quickly.
@@ -66,6 +69,7 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<Provisioned, 
     let transform_queue_url = create_queue(clients, &names.transform_queue, true).await?;
     let process_queue_url = create_queue(clients, &names.process_queue, true).await?;
     let upload_events_queue_url = create_queue(clients, &names.upload_events_queue, false).await?;
+    let import_events_queue_url = create_queue(clients, &names.import_events_queue, false).await?;
 
     match clients.s3.create_bucket().bucket(&names.bucket).send().await {
         Ok(_) => {}
@@ -101,7 +105,7 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<Provisioned, 
         .send()
         .await
         .map_err(Error::aws)?;
-    Ok(Provisioned { transform_queue_url, process_queue_url, upload_events_queue_url })
+    Ok(Provisioned { transform_queue_url, process_queue_url, upload_events_queue_url, import_events_queue_url })
 }
 
 /// The functions' settings: the names provisioned here, everything else from the environment
@@ -113,6 +117,7 @@ pub fn settings(names: &Names, provisioned: &Provisioned) -> Result<Settings, Er
         "UPLOADS_BUCKET" => Some(names.bucket.clone()),
         "TRANSFORM_QUEUE_URL" => Some(provisioned.transform_queue_url.clone()),
         "PROCESS_QUEUE_URL" => Some(provisioned.process_queue_url.clone()),
+        "EVENTS_QUEUE_URL" => Some(provisioned.import_events_queue_url.clone()),
         other => std::env::var(other).ok(),
     })
     .map_err(|e| Error::Setup(e.to_string()))

@@ -10,6 +10,7 @@ use time::Duration;
 use crate::dedup::Duplicates;
 use crate::error::{Error, FieldError, Result};
 use crate::error_files;
+use crate::events::{self, Kind};
 use crate::fields;
 use crate::idempotency::{self, KeyClaim};
 use crate::import::{self, Action, CsvOptions, Format, Import, Links, Mode, Status};
@@ -669,6 +670,7 @@ pub async fn create_import(
         return get_import(svc, tenant_id, &import.id).await;
     }
     tracing::info!(tenant_id, import_id = import.id.as_str(), "import created");
+    events::publish(svc, tenant_id, &import.id, Kind::Created).await?;
     if let Some(inputs) = req.inputs {
         // An async import goes on from the upload's event, as a file would; a sync one is run here.
         svc.files.put(&key, inputs).await?;
@@ -677,7 +679,9 @@ pub async fn create_import(
                 // Nothing redelivers an in-memory queue: the import says it failed.
                 tracing::error!(tenant_id, import_id = import.id.as_str(), error = %e, "sync import failed");
                 let from = [Status::AwaitingUpload, Status::Queued, Status::Processing];
-                svc.imports.fail(tenant_id, &import.id, 0, &from, "internal_error").await?;
+                if svc.imports.fail(tenant_id, &import.id, 0, &from, "internal_error").await? {
+                    events::publish(svc, tenant_id, &import.id, Kind::Failed).await?;
+                }
             }
             return get_import(svc, tenant_id, &import.id).await;
         }
@@ -761,6 +765,7 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
             return Err(Error::Conflict(format!("the import is already final (status {status})")));
         }
         tracing::info!(tenant_id, import_id, "import interrupted");
+        events::publish(svc, tenant_id, import_id, Kind::Interrupted).await?;
         return get_import(svc, tenant_id, import_id).await;
     }
     let mut errors = Vec::new();

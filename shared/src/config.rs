@@ -9,6 +9,8 @@ pub struct Settings {
     pub uploads_bucket: String,
     pub transform_queue_url: String,
     pub process_queue_url: String,
+    /// Where lifecycle events are published (SPEC §9).
+    pub events_queue_url: String,
     /// Endpoint the uploader reaches S3 at, when it differs from ours (a local emulator behind
     /// another address). Presigned URLs sign the host, so they are minted for this one.
     pub s3_public_endpoint: Option<String>,
@@ -39,6 +41,7 @@ impl Settings {
             uploads_bucket: required("UPLOADS_BUCKET")?,
             transform_queue_url: required("TRANSFORM_QUEUE_URL")?,
             process_queue_url: required("PROCESS_QUEUE_URL")?,
+            events_queue_url: required("EVENTS_QUEUE_URL")?,
             s3_public_endpoint: get("S3_PUBLIC_ENDPOINT").filter(|v| !v.is_empty()),
             upload_url_ttl_secs: number("UPLOAD_URL_TTL_SECONDS", 900, 60..=900)?,
             chunk_rows: number("CHUNK_ROWS", 2_000, 1..=100_000)?,
@@ -61,6 +64,7 @@ mod tests {
         ("UPLOADS_BUCKET", "uploads"),
         ("TRANSFORM_QUEUE_URL", "http://q/transform"),
         ("PROCESS_QUEUE_URL", "http://q/process"),
+        ("EVENTS_QUEUE_URL", "http://q/events"),
     ];
 
     #[test]

@@ -10,6 +10,7 @@ pub mod dialect;
 pub mod edge;
 pub mod error;
 pub mod error_files;
+pub mod events;
 pub mod fields;
 pub mod idempotency;
 pub mod identifiers;

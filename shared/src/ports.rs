@@ -76,7 +76,7 @@ pub trait ImportStore: Send + Sync {
     /// Every transform message is sent: the import is queued.
     async fn mark_dispatched(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<()>;
     /// The plan is saved and the import stops for its preview.
-    async fn preview_ready(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<()>;
+    async fn preview_ready(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool>;
     /// Back to `queued` for a new run from the same upload, stats and progress reset; false when
     /// the import is no longer in `restart.from` at `restart.run`.
     async fn restart(&self, tenant_id: &str, import_id: &str, restart: &Restart) -> Result<bool>;
@@ -88,8 +88,8 @@ pub trait ImportStore: Send + Sync {
         run: u32,
         chunk: u64,
     ) -> Result<BTreeMap<u64, String>>;
-    /// queued → processing; a no-op in any other status.
-    async fn start(&self, tenant_id: &str, import_id: &str) -> Result<()>;
+    /// queued → processing; false in any other status.
+    async fn start(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
     /// Adds one chunk's tally, rows and planned batches, once: false when it was already counted.
     async fn record_chunk(
         &self,
@@ -228,6 +228,8 @@ pub trait FileStore: Send + Sync {
 pub enum Queue {
     Transform,
     Process,
+    /// Lifecycle events for clients (SPEC §9), not work.
+    Events,
 }
 
 #[async_trait]

@@ -520,7 +520,7 @@ impl ImportStore for DynamoStore {
         self.transition(tenant_id, import_id, t).await.map(drop)
     }
 
-    async fn preview_ready(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<()> {
+    async fn preview_ready(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool> {
         let t = Transition {
             from: &[Status::AwaitingUpload, Status::Queued],
             to: Status::PreviewReady,
@@ -531,7 +531,7 @@ impl ImportStore for DynamoStore {
             files: Finished::default(),
             run: Some(run),
         };
-        self.transition(tenant_id, import_id, t).await.map(drop)
+        self.transition(tenant_id, import_id, t).await
     }
 
     async fn restart(&self, tenant_id: &str, import_id: &str, restart: &Restart) -> Result<bool> {
@@ -610,7 +610,7 @@ impl ImportStore for DynamoStore {
         Ok(out)
     }
 
-    async fn start(&self, tenant_id: &str, import_id: &str) -> Result<()> {
+    async fn start(&self, tenant_id: &str, import_id: &str) -> Result<bool> {
         let t = Transition {
             from: &[Status::Queued],
             to: Status::Processing,
@@ -621,7 +621,7 @@ impl ImportStore for DynamoStore {
             files: Finished::default(),
             run: None,
         };
-        self.transition(tenant_id, import_id, t).await.map(drop)
+        self.transition(tenant_id, import_id, t).await
     }
 
     async fn record_chunk(

@@ -11,6 +11,7 @@ pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
     transform_url: String,
     process_url: String,
+    events_url: String,
 }
 
 impl SqsQueue {
@@ -19,6 +20,7 @@ impl SqsQueue {
             client,
             transform_url: settings.transform_queue_url.clone(),
             process_url: settings.process_queue_url.clone(),
+            events_url: settings.events_queue_url.clone(),
         }
     }
 }
@@ -37,6 +39,7 @@ impl WorkQueue for SqsQueue {
         let url = match queue {
             Queue::Transform => &self.transform_url,
             Queue::Process => &self.process_url,
+            Queue::Events => &self.events_url,
         };
         let mut groups: Vec<Vec<String>> = Vec::new();
         let mut bytes = 0;

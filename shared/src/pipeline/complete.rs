@@ -3,6 +3,7 @@
 
 use crate::error::Result;
 use crate::error_files;
+use crate::events::{self, Kind};
 use crate::import::Status;
 use crate::ports::{Finished, StoredImport};
 use crate::results;
@@ -24,6 +25,7 @@ pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) 
     if !svc.imports.complete(tenant_id, import_id, progress.run, files).await? {
         return Ok(false);
     }
+    events::publish(svc, tenant_id, import_id, Kind::Completed).await?;
     let s = import.stats;
     tracing::info!(
         tenant_id,

@@ -43,6 +43,8 @@ pub async fn run(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()>
         match step {
             Queue::Transform => transform::run(&inline, &body).await?,
             Queue::Process => process::run(&inline, &body).await?,
+            // Events are for clients: they go out as from any import.
+            Queue::Events => svc.queue.send(Queue::Events, vec![body]).await?,
         }
     }
     Ok(())

@@ -11,6 +11,7 @@ use tokio_util::io::SyncIoBridge;
 use crate::chunking::{self, BadFile, Scan, ScanError, ScanRules, MAX_FILE_BYTES};
 use crate::dialect::{read_sample, reject_binary, Dialect, Encoding};
 use crate::error::{Error, Result};
+use crate::events::{self, Kind};
 use crate::import::{new_staged_key, parse_upload_key, upload_key, CsvOptions, Format, Import, Mode, Status};
 use crate::messages::{encode, Source, TransformMessage};
 use crate::ports::{ObjectWriter, Plan, Queue, StoredImport};
@@ -85,7 +86,9 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
         Err(ScanError::Bad(bad)) => {
             tracing::info!(tenant_id, import_id, reason = %bad, "file cannot be imported");
             let from = [Status::AwaitingUpload, Status::Queued];
-            svc.imports.fail(tenant_id, import_id, run, &from, &bad.to_string()).await?;
+            if svc.imports.fail(tenant_id, import_id, run, &from, &bad.to_string()).await? {
+                events::publish(svc, tenant_id, import_id, Kind::Failed).await?;
+            }
             return Ok(());
         }
     };
@@ -104,7 +107,9 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
         return Ok(());
     }
     if import.in_preview {
-        svc.imports.preview_ready(tenant_id, import_id, run).await?;
+        if svc.imports.preview_ready(tenant_id, import_id, run).await? {
+            events::publish(svc, tenant_id, import_id, Kind::PreviewReady).await?;
+        }
         tracing::info!(tenant_id, import_id, rows = plan.file.rows, "preview ready");
         return Ok(());
     }

@@ -7,6 +7,7 @@ use tokio_util::io::SyncIoBridge;
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
 use crate::error_files::ErrorLines;
+use crate::events::{self, Kind};
 use crate::identifiers;
 use crate::import::Status;
 use crate::mapping;
@@ -48,7 +49,9 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
         tracing::info!(tenant_id, import_id, status = import.status.as_str(), run, "chunk of a finished run dropped");
         return Ok(());
     }
-    svc.imports.start(tenant_id, import_id).await?;
+    if svc.imports.start(tenant_id, import_id).await? {
+        events::publish(svc, tenant_id, import_id, Kind::Started).await?;
+    }
 
     let columns = mapping::resolve(import.resource_type, &import.file_headers, &import.mappings)
         .map_err(|_| Error::Internal("stored mappings do not resolve".into()))?;
@@ -58,7 +61,9 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
         Err(Error::SourceChanged) => {
             // The byte ranges were planned for the first file; the new one needs an import of its own.
             let reason = "the upload was replaced while it was being imported; upload it to a new import";
-            svc.imports.fail(tenant_id, import_id, run, &[Status::Queued, Status::Processing], reason).await?;
+            if svc.imports.fail(tenant_id, import_id, run, &[Status::Queued, Status::Processing], reason).await? {
+                events::publish(svc, tenant_id, import_id, Kind::Failed).await?;
+            }
             return Ok(());
         }
         other => other?,
@@ -219,6 +224,7 @@ async fn stop_if_too_many_errors(svc: &Services, tenant_id: &str, import_id: &st
     if seen > 0 && errors as f64 > ratio * seen as f64 {
         let from = [Status::AwaitingUpload, Status::Queued, Status::Processing];
         if svc.imports.fail(tenant_id, import_id, run, &from, "too_many_errors").await? {
+            events::publish(svc, tenant_id, import_id, Kind::Failed).await?;
             tracing::info!(tenant_id, import_id, errors, rows = seen, ratio, "too many errors");
         }
     }

@@ -1,0 +1,71 @@
+//! Lifecycle events (SPEC §9): each status change of an import is published once to the
+//! import-events queue, with the import's status, reason and stats at that point.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use tests::{host, wait_for, IMPORT_TIMEOUT};
+
+/// Every event on the queue, by import, in the order received.
+async fn events(host: &local::LocalHost) -> BTreeMap<String, Vec<Value>> {
+    let mut by_import: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    loop {
+        let out = host
+            .clients
+            .sqs
+            .receive_message()
+            .queue_url(&host.settings.events_queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        if out.messages().is_empty() {
+            return by_import;
+        }
+        for m in out.messages() {
+            let event: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            by_import.entry(event["import_id"].as_str().unwrap().to_string()).or_default().push(event);
+            let handle = m.receipt_handle().unwrap();
+            let url = &host.settings.events_queue_url;
+            host.clients.sqs.delete_message().queue_url(url).receipt_handle(handle).send().await.unwrap();
+        }
+    }
+}
+
+fn kinds(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["type"].as_str().unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_lifecycle_change_is_published_once() {
+    let host = host(|o| o.chunk_rows = Some(2)).await;
+    let client = host.client("acme");
+    let file = "email\nann@example.com\nbob@example.com\ncy@example.com\n";
+    let done = client.import_file(&json!({"resource_type": "contact"}), file.into(), IMPORT_TIMEOUT).await.unwrap();
+    let failed = client.import_file(&json!({"resource_type": "contact"}), "name\nAnn\n".into(), IMPORT_TIMEOUT).await;
+    let failed = failed.unwrap();
+
+    let preview = client.create_import(&json!({"resource_type": "contact", "in_preview": true})).await.unwrap();
+    let preview_id = preview["id"].as_str().unwrap();
+    client.upload(&preview, file.into()).await.unwrap();
+    wait_for(&client, preview_id, "preview_ready").await;
+    let path = format!("/v1/imports/{preview_id}");
+    let (status, _) = client.call(reqwest::Method::PATCH, &path, Some(&json!({"interrupt": true}))).await.unwrap();
+    assert_eq!(status, 200);
+
+    let all = events(&host).await;
+    let of = |import: &Value| all.get(import["id"].as_str().unwrap()).cloned().unwrap_or_default();
+    let completed = of(&done);
+    assert_eq!(kinds(&completed), ["created", "started", "completed"], "{completed:?}");
+    assert_eq!(completed[2]["stats"]["created"], 3);
+    assert_eq!(completed[2]["status"], "completed");
+    assert_eq!(completed[0]["tenant_id"], "acme");
+    let failed = of(&failed);
+    assert_eq!(kinds(&failed), ["created", "failed"], "{failed:?}");
+    assert!(failed[1]["reason"].as_str().unwrap().contains("identifier"), "{failed:?}");
+    let previewed = all.get(preview_id).cloned().unwrap_or_default();
+    assert_eq!(kinds(&previewed), ["created", "preview_ready", "interrupted"], "{previewed:?}");
+    let ids: std::collections::BTreeSet<&str> = all.values().flatten().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), all.values().map(Vec::len).sum::<usize>(), "every event has its own id");
+}

@@ -47,6 +47,7 @@ const MAX_METADATA_KEYS: usize = 50;
 /// What a valid create body asks for.
 struct CreateRequest {
     resource_type: ResourceType,
+    action: Action,
     format: Format,
     mode: Mode,
     /// Inline inputs, as the JSON file they become.
@@ -123,7 +124,18 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
             None
         }
     };
-    expect_one_of(&obj, "action", &["merge"], &mut errors);
+    let action = match obj.get("action").map(|v| v.as_str()) {
+        None | Some(Some("merge")) => Action::Merge,
+        Some(Some("delete")) => Action::Delete,
+        Some(Some("overwrite")) => {
+            errors.push(FieldError::new("action", "not_supported", "`overwrite` is not supported yet"));
+            Action::Merge
+        }
+        Some(_) => {
+            errors.push(FieldError::new("action", "invalid", "must be one of merge, overwrite, delete"));
+            Action::Merge
+        }
+    };
     let inputs = inputs(&obj, &mut errors);
     let format = match obj.get("format") {
         None if inputs.is_some() => Format::Json,
@@ -229,6 +241,7 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
     match (resource_type, identifier_field, retention) {
         (Some(resource_type), Some(identifier_field), Some(retention)) if errors.is_empty() => Ok(CreateRequest {
             resource_type,
+            action,
             format,
             mode,
             inputs: inputs.map(|(_, bytes)| bytes),
@@ -520,18 +533,6 @@ fn csv_options(obj: &Map<String, Value>, format: Format, errors: &mut Vec<FieldE
     options
 }
 
-fn expect_one_of(obj: &Map<String, Value>, field: &str, allowed: &[&str], errors: &mut Vec<FieldError>) {
-    match obj.get(field) {
-        None => {}
-        Some(Value::String(s)) if allowed.contains(&s.as_str()) => {}
-        Some(_) => errors.push(FieldError::new(
-            field,
-            "invalid",
-            format!("must be one of: {} (others are not supported yet)", allowed.join(", ")),
-        )),
-    }
-}
-
 fn text(obj: &Map<String, Value>, field: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     match obj.get(field) {
         None | Some(Value::Null) => None,
@@ -628,7 +629,7 @@ pub async fn create_import(
         id,
         tenant_id: tenant_id.to_string(),
         resource_type: req.resource_type,
-        action: Action::Merge,
+        action: req.action,
         format: req.format,
         mode: req.mode,
         csv: req.csv,

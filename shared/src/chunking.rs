@@ -92,6 +92,7 @@ pub struct ScanRules<'a> {
     pub csv: &'a CsvOptions,
     /// Collect sample records and distinct values.
     pub preview: bool,
+    pub action: crate::import::Action,
 }
 
 /// Rows are numbered from 1 for the first record after the header.
@@ -129,11 +130,12 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
     if columns.column_of(rules.identifier_field).is_none() {
         return Err(BadFile::NoIdentifierColumn(rules.identifier_field.to_string()).into());
     }
+    let read = columns.for_action(rules.action, rules.identifier_field);
     let row_rules = RowRules {
         resource: rules.resource,
         identifier_field: rules.identifier_field,
         headers: &headers,
-        columns: &columns,
+        columns: &read,
         options: rules.options,
     };
 
@@ -318,6 +320,7 @@ mod tests {
             chunk_rows: 10,
             csv: &DETECT,
             preview: false,
+            action: Default::default(),
         }
     }
 
@@ -340,6 +343,7 @@ mod tests {
             chunk_rows,
             csv: &DETECT,
             preview: false,
+            action: Default::default(),
         };
         scan(bytes, bytes.len() as u64, &rules)
     }

@@ -88,6 +88,8 @@ impl Phase {
 pub enum Action {
     #[default]
     Merge,
+    /// Delete the records the rows name; an unknown identifier is a warning.
+    Delete,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::FieldError;
+use crate::import::Action;
 use crate::record::ResourceType;
 
 /// Per file column, the field it feeds (None: ignored).
@@ -23,6 +24,18 @@ impl ColumnMap {
 
     pub fn column_of(&self, field: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.as_deref() == Some(field))
+    }
+
+    /// The columns rows are read with: a delete needs only the identifier, so no other value
+    /// can make its row an error.
+    pub fn for_action(&self, action: Action, identifier_field: &str) -> Self {
+        match action {
+            Action::Merge => self.clone(),
+            Action::Delete => {
+                let columns = self.columns.iter().map(|c| c.clone().filter(|f| f == identifier_field)).collect();
+                Self { columns, unmapped: self.unmapped.clone() }
+            }
+        }
     }
 }
 

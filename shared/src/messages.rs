@@ -6,6 +6,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use crate::chunking::Chunk;
 use crate::dialect::Encoding;
 use crate::error::{Error, Result};
+use crate::import::Action;
 use crate::merge::{ImportRule, UpdateRules};
 use crate::record::ResourceType;
 use crate::validate::Candidate;
@@ -56,6 +57,8 @@ pub struct ProcessMessage {
     /// The alternate identifier the records are matched on; none for the default one.
     #[serde(default)]
     pub match_on: Option<String>,
+    #[serde(default)]
+    pub action: Action,
     pub run: u32,
     #[serde(default)]
     pub import_rule: ImportRule,

@@ -126,6 +126,8 @@ pub struct RecordWrite {
     pub record: StoredRecord,
     pub expected_version: Option<u64>,
     pub index: Vec<IndexChange>,
+    /// Delete the record (at `expected_version`) instead of writing it.
+    pub delete: bool,
 }
 
 /// An entry of the index of an alternate identifier (`identifiers`): `value` of `field` belongs

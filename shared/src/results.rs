@@ -20,8 +20,10 @@ pub fn code(outcome: Outcome) -> char {
     }
 }
 
-/// `import_rule: update_only` and a row whose record does not exist: nothing happened to it.
+/// `import_rule: update_only` or `action: delete`, and a row whose record does not exist:
+/// nothing happened to it.
 pub const SKIPPED_UNKNOWN: char = 's';
+pub const DELETED: char = 'd';
 
 fn word(code: char) -> Option<&'static str> {
     match code {
@@ -31,6 +33,7 @@ fn word(code: char) -> Option<&'static str> {
         // A row the process step rejected (`process`).
         'e' => Some("error"),
         's' => Some("skipped_unknown"),
+        'd' => Some("deleted"),
         _ => None,
     }
 }

@@ -23,6 +23,8 @@ pub struct Tally {
     pub created: u64,
     pub updated: u64,
     pub unchanged: u64,
+    #[serde(default)]
+    pub deleted: u64,
     pub duplicates: u64,
     pub errors: u64,
     pub warnings: u64,
@@ -34,16 +36,17 @@ pub struct Tally {
 impl Tally {
     /// Each row once: a duplicate under `duplicates: error` is among the errors.
     pub fn processed(&self) -> u64 {
-        self.created + self.updated + self.unchanged + self.skipped + self.errors
+        self.created + self.updated + self.unchanged + self.deleted + self.skipped + self.errors
     }
 
     /// The stats attributes to add, by name, for one atomic update.
-    pub fn increments(&self) -> [(&'static str, u64); 7] {
+    pub fn increments(&self) -> [(&'static str, u64); 8] {
         [
             ("processed", self.processed()),
             ("created", self.created),
             ("updated", self.updated),
             ("unchanged", self.unchanged),
+            ("deleted", self.deleted),
             ("duplicates", self.duplicates),
             ("errors", self.errors),
             ("warnings", self.warnings),
@@ -57,7 +60,16 @@ mod tests {
 
     #[test]
     fn processed_counts_every_outcome_once() {
-        let t = Tally { created: 3, updated: 2, unchanged: 1, duplicates: 6, errors: 5, warnings: 4, skipped: 4 };
+        let t = Tally {
+            created: 3,
+            updated: 2,
+            unchanged: 1,
+            duplicates: 6,
+            errors: 5,
+            warnings: 4,
+            skipped: 4,
+            deleted: 0,
+        };
         assert_eq!(t.processed(), 15);
         assert_eq!(t.increments()[0], ("processed", 15));
     }

@@ -883,6 +883,21 @@ impl RecordStore for DynamoStore {
             )?);
         let pk = records_pk(tenant_id, batch.resource_type);
         for write in &batch.writes {
+            if write.delete {
+                let delete = Delete::builder()
+                    .table_name(&self.records)
+                    .key("pk", s(&pk))
+                    .key("sk", s(&write.record.identifier))
+                    .condition_expression("version = :v")
+                    .expression_attribute_values(":v", n(write.expected_version.unwrap_or_default()))
+                    .build()
+                    .map_err(ser_err)?;
+                req = req.transact_items(TransactWriteItem::builder().delete(delete).build());
+                for change in &write.index {
+                    req = req.transact_items(self.index_item(tenant_id, batch.resource_type, &write.record, change)?);
+                }
+                continue;
+            }
             let item = RecordItem { pk: pk.clone(), sk: write.record.identifier.clone(), record: write.record.clone() };
             let put =
                 Put::builder().table_name(&self.records).set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?));

@@ -74,6 +74,7 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
             chunk_rows: svc.settings.chunk_rows,
             csv: &import.csv,
             preview: import.in_preview,
+            action: import.action,
         };
         prepare(&svc, &import, &rules)
     })

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::error_files::ErrorLines;
 use crate::identifiers;
+use crate::import::Action;
 use crate::merge::{merge, ImportRule, Outcome};
 use crate::messages::{decode, ProcessMessage};
 use crate::ports::{Applied, BatchWrite, IndexChange, RecordWrite, StoredImport};
@@ -130,6 +131,28 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
             decided.outcomes.push(results::SKIPPED_UNKNOWN);
             continue;
         }
+        if msg.action == Action::Delete {
+            match key.and_then(|k| existing.get(&k)) {
+                Some(old) => {
+                    decided.tally.deleted += 1;
+                    decided.outcomes.push(results::DELETED);
+                    if !msg.dry_run {
+                        let gone = StoredRecord { fields: Default::default(), ..old.clone() };
+                        let index = index_changes(resource, alternate, Some(old), &gone, &holders);
+                        let delete =
+                            RecordWrite { record: gone, expected_version: Some(old.version), index, delete: true };
+                        decided.writes.push(delete);
+                    }
+                }
+                // An identifier that does not exist is a warning (SPEC §7).
+                None => {
+                    decided.tally.warnings += 1;
+                    decided.tally.skipped += 1;
+                    decided.outcomes.push(results::SKIPPED_UNKNOWN);
+                }
+            }
+            continue;
+        }
         if msg.import_rule == ImportRule::CreateOnly && known {
             decided.tally.unchanged += 1;
             decided.outcomes.push(results::code(Outcome::Unchanged));
@@ -179,7 +202,7 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
             }
             None => {
                 written.insert(key, decided.writes.len());
-                decided.writes.push(RecordWrite { record, expected_version, index });
+                decided.writes.push(RecordWrite { record, expected_version, index, delete: false });
             }
         }
     }

@@ -73,7 +73,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
     let chunk_copy = chunk.clone();
     let import_max_error_ratio = import.max_error_ratio;
     let (resource_type, dry_run) = (import.resource_type, import.dry_run);
-    let (import_rule, update) = (import.import_rule, import.update.clone());
+    let (import_rule, update, action) = (import.import_rule, import.update.clone(), import.action);
     let match_on =
         (import.identifier_field != resource_type.default_identifier()).then(|| import.identifier_field.clone());
     let batch_records = match identifiers::alternate(resource_type) {
@@ -83,11 +83,12 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
     // Parsing is blocking work; batches flow out through a bounded channel, so memory stays
     // flat however large the chunk.
     let parse = tokio::task::spawn_blocking(move || -> Result<(Tally, ErrorLines, RowLines)> {
+        let read = columns.for_action(import.action, &import.identifier_field);
         let rules = RowRules {
             resource: import.resource_type,
             identifier_field: &import.identifier_field,
             headers: &import.file_headers,
-            columns: &columns,
+            columns: &read,
             options: &import.options,
         };
         let mut tally = Tally::default();
@@ -156,6 +157,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
             import_id: import_id.into(),
             resource_type,
             match_on: match_on.clone(),
+            action,
             run,
             import_rule,
             update: update.clone(),

@@ -8,9 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, Update, WriteRequest,
 };
@@ -218,8 +217,18 @@ fn transaction_outcome(
     }
 }
 
-fn is_condition_failure(e: &SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>) -> bool {
-    matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_)))
+/// Whether a conditional write took effect: false when its condition did not hold.
+fn conditional<T, E>(
+    result: std::result::Result<T, SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
+) -> Result<bool>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(ddb_err(e)),
+    }
 }
 
 impl DynamoStore {
@@ -251,11 +260,7 @@ impl DynamoStore {
         for (k, v) in values {
             req = req.expression_attribute_values(k, v);
         }
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(ddb_err(e)),
-        }
+        conditional(req.send().await)
     }
 }
 
@@ -344,11 +349,7 @@ impl ImportStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.as_service_error(), Some(e) if e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(ddb_err(e)),
-        }
+        conditional(result)
     }
 
     async fn claim_key(&self, tenant_id: &str, key: &str, fingerprint: &str, import_id: &str) -> Result<KeyClaim> {
@@ -367,10 +368,8 @@ impl ImportStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => return Ok(KeyClaim::Claimed),
-            Err(e) if matches!(e.as_service_error(), Some(e) if e.is_conditional_check_failed_exception()) => {}
-            Err(e) => return Err(ddb_err(e)),
+        if conditional(result)? {
+            return Ok(KeyClaim::Claimed);
         }
         let out = self
             .client
@@ -572,11 +571,7 @@ impl ImportStore for DynamoStore {
             .expression_attribute_values(":run", n(restart.run))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.as_service_error(), Some(e) if e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(ddb_err(e)),
-        }
+        conditional(result)
     }
 
     async fn batch_outcomes(
@@ -720,11 +715,7 @@ impl ImportStore for DynamoStore {
             .expression_attribute_values(":r1", s(running[1].as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.as_service_error(), Some(e) if e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(ddb_err(e)),
-        }
+        conditional(result)
     }
 
     async fn interrupt(&self, tenant_id: &str, import_id: &str) -> Result<bool> {

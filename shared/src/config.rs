@@ -17,6 +17,8 @@ pub struct Settings {
     pub upload_url_ttl_secs: u64,
     /// Rows per transform chunk: the unit of fan-out.
     pub chunk_rows: u64,
+    /// An import not final this long after it started times out (SPEC §5 `max_duration`).
+    pub max_duration_secs: u64,
 }
 
 impl Settings {
@@ -45,6 +47,7 @@ impl Settings {
             s3_public_endpoint: get("S3_PUBLIC_ENDPOINT").filter(|v| !v.is_empty()),
             upload_url_ttl_secs: number("UPLOAD_URL_TTL_SECONDS", 900, 60..=900)?,
             chunk_rows: number("CHUNK_ROWS", 2_000, 1..=100_000)?,
+            max_duration_secs: number("MAX_DURATION_SECONDS", 3_600, 60..=86_400)?,
         })
     }
 }

@@ -20,6 +20,8 @@ pub enum Kind {
     Completed,
     Failed,
     Interrupted,
+    Expired,
+    TimedOut,
 }
 
 #[derive(Debug, Serialize)]

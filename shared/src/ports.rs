@@ -106,6 +106,12 @@ pub trait ImportStore: Send + Sync {
     /// Any status before a final one → interrupted (SPEC §5 `PATCH {"interrupt": true}`); false
     /// when the import was already final. Work still queued is dropped; what was written stays.
     async fn interrupt(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
+    /// Every import of every tenant that is not final yet (the sweeper's round).
+    async fn unfinished(&self) -> Result<Vec<Import>>;
+    /// One of `from` → `to` (a final status the sweeper sets) with a reason; false when the
+    /// import was in none of them.
+    async fn finish(&self, tenant_id: &str, import_id: &str, from: &[Status], to: Status, reason: &str)
+        -> Result<bool>;
     /// Deletes an import that is not running, with its ledger; false when it is running (or gone).
     async fn delete(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
     /// One of `from` → failed with a reason; false when the import was in none of them.

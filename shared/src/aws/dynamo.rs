@@ -663,6 +663,50 @@ impl ImportStore for DynamoStore {
         self.transition(tenant_id, import_id, t).await
     }
 
+    async fn unfinished(&self) -> Result<Vec<Import>> {
+        let mut scan = self
+            .client
+            .scan()
+            .table_name(&self.imports)
+            .filter_expression("#status IN (:a, :p, :q, :r)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":a", s(Status::AwaitingUpload.as_str()))
+            .expression_attribute_values(":p", s(Status::PreviewReady.as_str()))
+            .expression_attribute_values(":q", s(Status::Queued.as_str()))
+            .expression_attribute_values(":r", s(Status::Processing.as_str()))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = scan.next().await {
+            let item: ImportItem = serde_dynamo::from_item(item.map_err(ddb_err)?).map_err(ser_err)?;
+            out.push(item.import);
+        }
+        Ok(out)
+    }
+
+    async fn finish(
+        &self,
+        tenant_id: &str,
+        import_id: &str,
+        from: &[Status],
+        to: Status,
+        reason: &str,
+    ) -> Result<bool> {
+        let t = Transition {
+            from,
+            to,
+            phase: None,
+            stamp: Some("completed_at"),
+            reason: Some(reason),
+            dispatched: false,
+            files: Finished::default(),
+            run: None,
+        };
+        self.transition(tenant_id, import_id, t).await
+    }
+
     async fn delete(&self, tenant_id: &str, import_id: &str) -> Result<bool> {
         // The ledger first: while the import item exists, a failed delete can be asked again.
         let mut pages = self

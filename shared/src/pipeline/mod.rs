@@ -5,4 +5,5 @@ pub mod complete;
 pub mod inline;
 pub mod prevalidate;
 pub mod process;
+pub mod sweep;
 pub mod transform;

@@ -1,0 +1,10 @@
+//! The sweeper, on a schedule: imports whose upload never arrived expire, imports not final
+//! within their maximum duration time out. The scheduled event itself carries nothing we need.
+
+use lambda_runtime::{Error, LambdaEvent};
+use shared::pipeline::sweep;
+use shared::Services;
+
+pub async fn handler(svc: &Services, _event: LambdaEvent<serde_json::Value>) -> Result<sweep::Swept, Error> {
+    Ok(sweep::run(svc, shared::time_fmt::now()).await?)
+}

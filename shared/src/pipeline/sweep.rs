@@ -1,0 +1,49 @@
+//! The sweeper's round (SPEC §5 statuses): an import still awaiting its upload after the upload
+//! URL lapsed is `expired`; one queued or processing longer than `max_duration` after it was
+//! created is `timed_out`. A preview waits for its user. Each change is conditional on the
+//! status seen, so a round racing the pipeline changes nothing the pipeline just finished.
+
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use crate::error::Result;
+use crate::events::{self, Kind};
+use crate::import::Status;
+use crate::services::Services;
+
+/// What one round did.
+#[derive(Debug, Default, Serialize)]
+pub struct Swept {
+    pub expired: u64,
+    pub timed_out: u64,
+}
+
+pub async fn run(svc: &Services, now: OffsetDateTime) -> Result<Swept> {
+    let upload_ttl = Duration::seconds(svc.settings.upload_url_ttl_secs as i64);
+    let max_duration = Duration::seconds(svc.settings.max_duration_secs as i64);
+    let mut swept = Swept::default();
+    for import in svc.imports.unfinished().await? {
+        let (tenant_id, import_id) = (import.tenant_id.as_str(), import.id.as_str());
+        let (from, to, reason, kind) = match import.status {
+            Status::AwaitingUpload if import.created_at + upload_ttl < now => (
+                Status::AwaitingUpload,
+                Status::Expired,
+                "the upload never arrived before its URL lapsed",
+                Kind::Expired,
+            ),
+            Status::Queued | Status::Processing if import.created_at + max_duration < now => {
+                (import.status, Status::TimedOut, "not final within max_duration", Kind::TimedOut)
+            }
+            _ => continue,
+        };
+        if svc.imports.finish(tenant_id, import_id, &[from], to, reason).await? {
+            tracing::info!(tenant_id, import_id, status = to.as_str(), "swept");
+            events::publish(svc, tenant_id, import_id, kind).await?;
+            match to {
+                Status::Expired => swept.expired += 1,
+                _ => swept.timed_out += 1,
+            }
+        }
+    }
+    Ok(swept)
+}

@@ -1,6 +1,7 @@
 //! The sweeper's round (SPEC §5 statuses): an import still awaiting its upload after the upload
-//! URL lapsed is `expired`; one queued or processing longer than `max_duration` after it was
-//! created is `timed_out`. A preview waits for its user. Each change is conditional on the
+//! URL lapsed is `expired`; one queued or processing longer than `max_duration` after its run
+//! started (or, still queued, since it was queued) is `timed_out`. A preview waits for its user,
+//! and the clock of a previewed import starts when the user starts it. Each change is conditional on the
 //! status seen, so a round racing the pipeline changes nothing the pipeline just finished.
 
 use serde::Serialize;
@@ -31,7 +32,9 @@ pub async fn run(svc: &Services, now: OffsetDateTime) -> Result<Swept> {
                 "the upload never arrived before its URL lapsed",
                 Kind::Expired,
             ),
-            Status::Queued | Status::Processing if import.created_at + max_duration < now => {
+            Status::Queued | Status::Processing
+                if import.started_at.unwrap_or(import.updated_at) + max_duration < now =>
+            {
                 (import.status, Status::TimedOut, "not final within max_duration", Kind::TimedOut)
             }
             _ => continue,

@@ -104,3 +104,28 @@ pub async fn record(client: &local::client::Client, resource: &str, id: &str) ->
     assert_eq!(status, 200, "{resource}/{id}: {record}");
     record
 }
+
+/// Every message on a queue now, deleted as received: for tests that drive or read queues.
+pub async fn receive_all(host: &LocalHost, queue_url: &str) -> Vec<String> {
+    let mut bodies = Vec::new();
+    loop {
+        let out = host
+            .clients
+            .sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        if out.messages().is_empty() {
+            return bodies;
+        }
+        for m in out.messages() {
+            bodies.push(m.body().unwrap_or_default().to_string());
+            let handle = m.receipt_handle().unwrap_or_default();
+            host.clients.sqs.delete_message().queue_url(queue_url).receipt_handle(handle).send().await.expect("delete");
+        }
+    }
+}

@@ -4,33 +4,16 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use tests::{host, wait_for, IMPORT_TIMEOUT};
+use tests::{host, receive_all, wait_for, IMPORT_TIMEOUT};
 
 /// Every event on the queue, by import, in the order received.
 async fn events(host: &local::LocalHost) -> BTreeMap<String, Vec<Value>> {
     let mut by_import: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    loop {
-        let out = host
-            .clients
-            .sqs
-            .receive_message()
-            .queue_url(&host.settings.events_queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        if out.messages().is_empty() {
-            return by_import;
-        }
-        for m in out.messages() {
-            let event: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-            by_import.entry(event["import_id"].as_str().unwrap().to_string()).or_default().push(event);
-            let handle = m.receipt_handle().unwrap();
-            let url = &host.settings.events_queue_url;
-            host.clients.sqs.delete_message().queue_url(url).receipt_handle(handle).send().await.unwrap();
-        }
+    for body in receive_all(host, &host.settings.events_queue_url).await {
+        let event: Value = serde_json::from_str(&body).unwrap();
+        by_import.entry(event["import_id"].as_str().unwrap().to_string()).or_default().push(event);
     }
+    by_import
 }
 
 fn kinds(events: &[Value]) -> Vec<&str> {

@@ -3,31 +3,7 @@
 //! between two chunks.
 
 use serde_json::json;
-use tests::{all_records, host, stat};
-
-async fn receive_all(host: &local::LocalHost, queue_url: &str) -> Vec<String> {
-    let mut bodies = Vec::new();
-    loop {
-        let out = host
-            .clients
-            .sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        if out.messages().is_empty() {
-            return bodies;
-        }
-        for m in out.messages() {
-            bodies.push(m.body().unwrap().to_string());
-            let handle = m.receipt_handle().unwrap();
-            host.clients.sqs.delete_message().queue_url(queue_url).receipt_handle(handle).send().await.unwrap();
-        }
-    }
-}
+use tests::{all_records, host, receive_all, stat};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_import_keeps_what_was_written_and_drops_the_rest() {

@@ -141,10 +141,6 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
         None if inputs.is_some() => Format::Json,
         None => Format::Csv,
         Some(v) => match v.as_str().and_then(Format::parse) {
-            Some(Format::Csv) if inputs.is_some() => {
-                errors.push(FieldError::new("format", "invalid", "inline inputs are JSON: omit format or use json"));
-                Format::Json
-            }
             Some(f) if inputs.is_some() && f != Format::Json => {
                 errors.push(FieldError::new("format", "invalid", "inline inputs are JSON: omit format or use json"));
                 Format::Json
@@ -680,9 +676,7 @@ pub async fn create_import(
                 // Nothing redelivers an in-memory queue: the import says it failed.
                 tracing::error!(tenant_id, import_id = import.id.as_str(), error = %e, "sync import failed");
                 let from = [Status::AwaitingUpload, Status::Queued, Status::Processing];
-                if svc.imports.fail(tenant_id, &import.id, 0, &from, "internal_error").await? {
-                    events::publish(svc, tenant_id, &import.id, Kind::Failed).await?;
-                }
+                crate::pipeline::complete::fail(svc, tenant_id, &import.id, 0, &from, "internal_error").await?;
             }
             return get_import(svc, tenant_id, &import.id).await;
         }
@@ -734,7 +728,7 @@ pub async fn delete_import(svc: &Services, tenant_id: &str, import_id: &str) -> 
         return Err(Error::Conflict(message));
     }
     // Files first: while the item exists, a delete that failed half-way can be asked again.
-    svc.files.delete_prefix(&format!("uploads/{tenant_id}/{import_id}/")).await?;
+    svc.files.delete_prefix(&import::upload_prefix(tenant_id, import_id)).await?;
     svc.files.delete_prefix(&error_files::prefix(tenant_id, import_id)).await?;
     if !svc.imports.delete(tenant_id, import_id).await? {
         return Err(Error::Conflict("the import started meanwhile: interrupt it first".into()));

@@ -295,7 +295,12 @@ pub fn is_import_id(s: &str) -> bool {
 
 /// Where an import's uploaded file lives. Tenant ids are checked at the edge to be key-safe.
 pub fn upload_key(tenant_id: &str, import_id: &str) -> String {
-    format!("uploads/{tenant_id}/{import_id}/source")
+    format!("{}source", upload_prefix(tenant_id, import_id))
+}
+
+/// Everything of an import under the prefix whose objects start imports.
+pub fn upload_prefix(tenant_id: &str, import_id: &str) -> String {
+    format!("uploads/{tenant_id}/{import_id}/")
 }
 
 /// Where a re-encoded copy of an upload (UTF-16 or JSON, as UTF-8 CSV) is planned over; beside

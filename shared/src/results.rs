@@ -11,29 +11,34 @@ use crate::services::Services;
 
 pub const HEADER: &str = "row,identifier,outcome,record_key\n";
 
-/// The code a process batch stores for a record's outcome, one character per record.
-pub fn code(outcome: Outcome) -> char {
-    match outcome {
-        Outcome::Created => 'c',
-        Outcome::Updated => 'u',
-        Outcome::Unchanged => 'n',
-    }
-}
-
+// The codes a process batch stores, one character per record.
+const CREATED: char = 'c';
+const UPDATED: char = 'u';
+const UNCHANGED: char = 'n';
+/// A row the process step rejected (`process`).
+pub const ERROR: char = 'e';
 /// `import_rule: update_only` or `action: delete`, and a row whose record does not exist:
 /// nothing happened to it.
 pub const SKIPPED_UNKNOWN: char = 's';
 pub const DELETED: char = 'd';
 
+/// The code of a merge's outcome.
+pub fn code(outcome: Outcome) -> char {
+    match outcome {
+        Outcome::Created => CREATED,
+        Outcome::Updated => UPDATED,
+        Outcome::Unchanged => UNCHANGED,
+    }
+}
+
 fn word(code: char) -> Option<&'static str> {
     match code {
-        'c' => Some("created"),
-        'u' => Some("updated"),
-        'n' => Some("unchanged"),
-        // A row the process step rejected (`process`).
-        'e' => Some("error"),
-        's' => Some("skipped_unknown"),
-        'd' => Some("deleted"),
+        CREATED => Some("created"),
+        UPDATED => Some("updated"),
+        UNCHANGED => Some("unchanged"),
+        ERROR => Some("error"),
+        SKIPPED_UNKNOWN => Some("skipped_unknown"),
+        DELETED => Some("deleted"),
         _ => None,
     }
 }

@@ -88,9 +88,14 @@ fn ledger_pk(tenant_id: &str, import_id: &str) -> String {
     format!("ledger#{tenant_id}#{import_id}")
 }
 
-/// A chunk's ledger key; its batches are `batch#{run}#{chunk}#{batch}`.
+/// A chunk's ledger key.
 fn chunk_sk(run: u32, chunk: u64) -> String {
     format!("chunk#{run:04}#{chunk:010}")
+}
+
+/// What the ledger keys of a chunk's batches start with; a batch's is this and `{batch:06}`.
+fn batch_sk_prefix(run: u32, chunk: u64) -> String {
+    format!("batch#{run:04}#{chunk:010}#")
 }
 
 fn records_pk(tenant_id: &str, resource: ResourceType) -> String {
@@ -581,7 +586,7 @@ impl ImportStore for DynamoStore {
         run: u32,
         chunk: u64,
     ) -> Result<BTreeMap<u64, String>> {
-        let prefix = format!("{}#", chunk_sk(run, chunk).replacen("chunk#", "batch#", 1));
+        let prefix = batch_sk_prefix(run, chunk);
         let mut out = BTreeMap::new();
         let mut pages = self
             .client
@@ -904,7 +909,7 @@ impl RecordStore for DynamoStore {
     async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied> {
         let (tenant_id, import_id) = (batch.tenant_id.as_str(), batch.import_id.as_str());
         let ttl = self.import_ttl(tenant_id, import_id).await?;
-        let sk = format!("{}#{:06}", chunk_sk(batch.run, batch.chunk).replacen("chunk#", "batch#", 1), batch.batch);
+        let sk = format!("{}{:06}", batch_sk_prefix(batch.run, batch.chunk), batch.batch);
         let mut req = self
             .client
             .transact_write_items()

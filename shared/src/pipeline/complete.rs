@@ -9,6 +9,23 @@ use crate::ports::{Finished, StoredImport};
 use crate::results;
 use crate::services::Services;
 
+/// The other way a run ends: one of `from` → failed with a reason, published as an event once;
+/// false when the import was in none of them (another step ended it first).
+pub async fn fail(
+    svc: &Services,
+    tenant_id: &str,
+    import_id: &str,
+    run: u32,
+    from: &[Status],
+    reason: &str,
+) -> Result<bool> {
+    let failed = svc.imports.fail(tenant_id, import_id, run, from, reason).await?;
+    if failed {
+        events::publish(svc, tenant_id, import_id, Kind::Failed).await?;
+    }
+    Ok(failed)
+}
+
 pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Result<bool> {
     let Some(StoredImport { import, progress, .. }) = svc.imports.get(tenant_id, import_id).await? else {
         return Ok(false);

@@ -18,7 +18,7 @@ use crate::ports::{ObjectWriter, Plan, Queue, StoredImport};
 use crate::services::Services;
 use crate::staging;
 
-use super::complete::complete_if_done;
+use super::complete::{complete_if_done, fail};
 
 /// Handles one created object, by its decoded key.
 pub async fn run(svc: &Services, key: &str) -> Result<()> {
@@ -87,9 +87,7 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
         Err(ScanError::Bad(bad)) => {
             tracing::info!(tenant_id, import_id, reason = %bad, "file cannot be imported");
             let from = [Status::AwaitingUpload, Status::Queued];
-            if svc.imports.fail(tenant_id, import_id, run, &from, &bad.to_string()).await? {
-                events::publish(svc, tenant_id, import_id, Kind::Failed).await?;
-            }
+            fail(svc, tenant_id, import_id, run, &from, &bad.to_string()).await?;
             return Ok(());
         }
     };
@@ -166,12 +164,14 @@ fn prepare(svc: &Services, import: &Import, rules: &ScanRules) -> Result<(Source
         Format::Json | Format::Jsonl => {
             let lines = import.format == Format::Jsonl;
             let had_bom = sample.starts_with(UTF8_BOM);
+            let empty = || ScanError::from(BadFile::Unsupported("the file is empty: it holds no records".into()));
+            // A JSON parser calls a blank file invalid; to the user it is empty, as a blank JSONL is.
             if sample.strip_prefix(UTF8_BOM).unwrap_or(&sample).trim_ascii().is_empty() {
-                return Err(BadFile::Unsupported("the file is empty: it holds no records".into()).into());
+                return Err(empty());
             }
             let shape = staging::json_headers(whole, lines)?;
             if shape.rows == 0 {
-                return Err(BadFile::Unsupported("the file is empty: it holds no records".into()).into());
+                return Err(empty());
             }
             // The second pass must read the same object as the first.
             let (again, _, _) = files.open(&key, etag.as_deref())?;

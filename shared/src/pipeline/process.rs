@@ -19,7 +19,7 @@ use crate::results;
 use crate::services::Services;
 use crate::stats::Tally;
 use crate::time_fmt;
-use crate::validate::{normalize_identifier, Candidate, RowError};
+use crate::validate::{Candidate, RowError};
 
 use super::complete::complete_if_done;
 
@@ -76,6 +76,15 @@ struct Decided {
     errors: Vec<(Candidate, RowError)>,
 }
 
+impl Decided {
+    /// A row naming a record that does not exist, where that is a warning.
+    fn skip_unknown(&mut self) {
+        self.tally.warnings += 1;
+        self.tally.skipped += 1;
+        self.outcomes.push(results::SKIPPED_UNKNOWN);
+    }
+}
+
 async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
     let (tenant_id, resource) = (msg.tenant_id.as_str(), msg.resource_type);
     let alternate = identifiers::alternate(resource);
@@ -92,10 +101,11 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
         .iter()
         .map(|c| match &msg.match_on {
             None => Some(c.identifier.clone()),
-            Some(_) => matched.get(&c.identifier).cloned().or_else(|| {
-                identifiers::value_of(resource, resource.default_identifier(), &c.fields)
-                    .map(|v| normalize_identifier(resource, resource.default_identifier(), &v))
-            }),
+            // `value_of` normalizes as matching does.
+            Some(_) => matched
+                .get(&c.identifier)
+                .cloned()
+                .or_else(|| identifiers::value_of(resource, resource.default_identifier(), &c.fields)),
         })
         .collect();
     let wanted: Vec<String> = keys.iter().flatten().cloned().collect();
@@ -103,14 +113,13 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
     // Who holds the alternate values the batch's records have or would get.
     let holders = match alternate {
         Some(field) => {
-            let mut values: Vec<String> = msg
+            // `lookup` asks for each value once.
+            let values: Vec<String> = msg
                 .records
                 .iter()
                 .filter_map(|c| identifiers::value_of(resource, field, &c.fields))
                 .chain(existing.values().filter_map(|r| identifiers::value_of(resource, field, &r.fields)))
                 .collect();
-            values.sort();
-            values.dedup();
             svc.records.lookup(tenant_id, resource, field, &values).await?
         }
         None => HashMap::new(),
@@ -126,9 +135,7 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
         let known = key.as_ref().is_some_and(|k| written.contains_key(k) || existing.contains_key(k));
         if msg.import_rule == ImportRule::UpdateOnly && !known {
             // Nothing to update: a warning, not an error, and nothing is created.
-            decided.tally.warnings += 1;
-            decided.tally.skipped += 1;
-            decided.outcomes.push(results::SKIPPED_UNKNOWN);
+            decided.skip_unknown();
             continue;
         }
         if msg.action == Action::Delete {
@@ -145,11 +152,7 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
                     }
                 }
                 // An identifier that does not exist is a warning (SPEC §7).
-                None => {
-                    decided.tally.warnings += 1;
-                    decided.tally.skipped += 1;
-                    decided.outcomes.push(results::SKIPPED_UNKNOWN);
-                }
+                None => decided.skip_unknown(),
             }
             continue;
         }
@@ -172,7 +175,7 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
             Ok(found) => found,
             Err(error) => {
                 decided.tally.errors += 1;
-                decided.outcomes.push('e');
+                decided.outcomes.push(results::ERROR);
                 decided.errors.push((candidate.clone(), error));
                 continue;
             }

@@ -18,7 +18,7 @@ use crate::services::Services;
 use crate::stats::Tally;
 use crate::validate::{Candidate, RowError, RowRules};
 
-use super::complete::complete_if_done;
+use super::complete::{complete_if_done, fail};
 
 /// A process transaction holds the batch's ledger entry, the import's stats and its records:
 /// DynamoDB takes 100 items in one transaction.
@@ -61,9 +61,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
         Err(Error::SourceChanged) => {
             // The byte ranges were planned for the first file; the new one needs an import of its own.
             let reason = "the upload was replaced while it was being imported; upload it to a new import";
-            if svc.imports.fail(tenant_id, import_id, run, &[Status::Queued, Status::Processing], reason).await? {
-                events::publish(svc, tenant_id, import_id, Kind::Failed).await?;
-            }
+            fail(svc, tenant_id, import_id, run, &[Status::Queued, Status::Processing], reason).await?;
             return Ok(());
         }
         other => other?,
@@ -225,8 +223,7 @@ async fn stop_if_too_many_errors(svc: &Services, tenant_id: &str, import_id: &st
     let (errors, seen) = (import.stats.errors, progress.rows_transformed);
     if seen > 0 && errors as f64 > ratio * seen as f64 {
         let from = [Status::AwaitingUpload, Status::Queued, Status::Processing];
-        if svc.imports.fail(tenant_id, import_id, run, &from, "too_many_errors").await? {
-            events::publish(svc, tenant_id, import_id, Kind::Failed).await?;
+        if fail(svc, tenant_id, import_id, run, &from, "too_many_errors").await? {
             tracing::info!(tenant_id, import_id, errors, rows = seen, ratio, "too many errors");
         }
     }

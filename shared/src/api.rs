@@ -21,6 +21,7 @@ use crate::record::{ResourceType, StoredRecord};
 use crate::results;
 use crate::services::Services;
 use crate::stats::Stats;
+use crate::sync::{Changes, SyncAction};
 use crate::time_fmt;
 use crate::validate::normalize_identifier;
 use crate::validate::RowOptions;
@@ -33,7 +34,7 @@ pub struct Listing<T> {
 }
 
 /// Create fields the spec names that later steps implement: a clear 400, never silently ignored.
-const NOT_YET: &[&str] = &["max_removed_ratio", "sync_actions", "webhook_url"];
+const NOT_YET: &[&str] = &["webhook_url"];
 
 /// SPEC §5: inline inputs are at most 10,000 records and 5 MB; `mode: sync` takes at most 1,000.
 pub const MAX_INPUTS: usize = 10_000;
@@ -41,6 +42,8 @@ pub const MAX_INPUT_BYTES: usize = 5 * 1024 * 1024;
 pub const MAX_SYNC_INPUTS: usize = 1_000;
 
 const MAX_TEXT: usize = 256;
+/// SPEC §5 `max_removed_ratio`.
+const DEFAULT_MAX_REMOVED_RATIO: f64 = 0.5;
 const MAX_MAPPINGS: usize = crate::chunking::MAX_COLUMNS;
 const MAX_METADATA_KEYS: usize = 50;
 
@@ -58,10 +61,12 @@ struct CreateRequest {
     identifier_field: String,
     mappings: BTreeMap<String, Option<String>>,
     options: RowOptions,
+    changes: Changes,
     duplicates: Duplicates,
     import_rule: ImportRule,
     update: UpdateRules,
     max_error_ratio: Option<f64>,
+    max_removed_ratio: f64,
     reference: Option<String>,
     reference_origin: Option<String>,
     metadata: BTreeMap<String, String>,
@@ -100,6 +105,8 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
                 | "import_rule"
                 | "update_rule"
                 | "update_rule_by_field"
+                | "sync_actions"
+                | "max_removed_ratio"
         );
         if NOT_YET.contains(&key.as_str()) {
             errors.push(FieldError::new(key, "not_supported", format!("`{key}` is not supported yet")));
@@ -127,10 +134,7 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
     let action = match obj.get("action").map(|v| v.as_str()) {
         None | Some(Some("merge")) => Action::Merge,
         Some(Some("delete")) => Action::Delete,
-        Some(Some("overwrite")) => {
-            errors.push(FieldError::new("action", "not_supported", "`overwrite` is not supported yet"));
-            Action::Merge
-        }
+        Some(Some("overwrite")) => Action::Overwrite,
         Some(_) => {
             errors.push(FieldError::new("action", "invalid", "must be one of merge, overwrite, delete"));
             Action::Merge
@@ -196,17 +200,17 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
             ImportRule::default()
         }),
     };
-    let max_error_ratio = match obj.get("max_error_ratio") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_f64().filter(|r| (0.0..=1.0).contains(r)) {
-            Some(r) => Some(r),
-            None => {
-                errors.push(FieldError::new("max_error_ratio", "invalid", "must be a number from 0 to 1"));
-                None
-            }
-        },
-    };
+    let max_error_ratio = ratio(&obj, "max_error_ratio", &mut errors);
+    let max_removed_ratio = ratio(&obj, "max_removed_ratio", &mut errors).unwrap_or(DEFAULT_MAX_REMOVED_RATIO);
+    if obj.contains_key("max_removed_ratio") && action != Action::Overwrite {
+        errors.push(FieldError::new("max_removed_ratio", "invalid", "only an overwrite removes records"));
+    }
+    if dry_run && action == Action::Overwrite {
+        let message = "a dry run of an overwrite cannot tell what it would remove yet";
+        errors.push(FieldError::new("dry_run", "not_supported", message));
+    }
     let mut options = RowOptions::default();
+    let mut changes = Changes::default();
 
     let mut identifier_field = None;
     let mut mappings = BTreeMap::new();
@@ -232,6 +236,7 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
         if let Some(id_field) = &identifier_field {
             options = row_options(&obj, resource, id_field, &mut errors);
         }
+        changes = parse_changes(&obj, resource, action, &mut errors);
         update = update_rules(&obj, resource, &mut errors);
     }
     match (resource_type, identifier_field, retention) {
@@ -247,10 +252,12 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
             identifier_field,
             mappings,
             options,
+            changes,
             duplicates,
             import_rule,
             update,
             max_error_ratio,
+            max_removed_ratio,
             reference,
             reference_origin,
             metadata,
@@ -365,7 +372,107 @@ fn update_rules(obj: &Map<String, Value>, resource: ResourceType, errors: &mut V
 
 const MAX_TAGS: usize = 50;
 
-/// `constants`, `tags` and `value_mappings`: every field named must exist, every constant must
+/// A name or tag: 1 to `MAX_TEXT` bytes once trimmed.
+fn name(value: Option<&Value>) -> Option<&str> {
+    value.and_then(Value::as_str).map(str::trim).filter(|t| !t.is_empty() && t.len() <= MAX_TEXT)
+}
+
+/// A share from 0 to 1; null is none.
+fn ratio(obj: &Map<String, Value>, field: &str, errors: &mut Vec<FieldError>) -> Option<f64> {
+    match obj.get(field) {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_f64().filter(|r| (0.0..=1.0).contains(r)) {
+            Some(r) => Some(r),
+            None => {
+                errors.push(FieldError::new(field, "invalid", "must be a number from 0 to 1"));
+                None
+            }
+        },
+    }
+}
+
+const MAX_SYNC_ACTIONS: usize = 50;
+
+/// `tags` (any type) and `sync_actions` (contacts written by merge or overwrite): names of 1 to
+/// `MAX_TEXT` bytes, statuses of SPEC §6.
+fn parse_changes(
+    obj: &Map<String, Value>,
+    resource: ResourceType,
+    action: Action,
+    errors: &mut Vec<FieldError>,
+) -> Changes {
+    let mut changes = Changes::default();
+    match obj.get("tags") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(tags)) if tags.len() <= MAX_TAGS => {
+            for tag in tags {
+                match name(Some(tag)) {
+                    Some(t) => changes.tags.push(t.to_string()),
+                    None => errors.push(FieldError::new(
+                        "tags",
+                        "invalid",
+                        format!("tags are strings of 1 to {MAX_TEXT} bytes"),
+                    )),
+                }
+            }
+        }
+        Some(_) => {
+            errors.push(FieldError::new("tags", "invalid", format!("must be an array of at most {MAX_TAGS} strings")))
+        }
+    }
+    let actions = match obj.get("sync_actions") {
+        None | Some(Value::Null) => return changes,
+        Some(Value::Array(a)) if a.len() <= MAX_SYNC_ACTIONS => a,
+        Some(_) => {
+            let message = format!("must be an array of at most {MAX_SYNC_ACTIONS} actions");
+            errors.push(FieldError::new("sync_actions", "invalid", message));
+            return changes;
+        }
+    };
+    if resource != ResourceType::Contact || action == Action::Delete {
+        errors.push(FieldError::new(
+            "sync_actions",
+            "invalid",
+            "sync actions apply to contacts a merge or overwrite writes",
+        ));
+        return changes;
+    }
+    for (i, a) in actions.iter().enumerate() {
+        let field = format!("sync_actions[{i}]");
+        let parsed = match a.get("action").and_then(Value::as_str) {
+            Some(kind @ ("add" | "remove")) => name(a.get("group")).map(|group| {
+                let group = group.to_string();
+                if kind == "add" {
+                    SyncAction::Add { group }
+                } else {
+                    SyncAction::Remove { group }
+                }
+            }),
+            Some("set_status") => a
+                .get("status")
+                .and_then(Value::as_str)
+                .filter(|s| fields::STATUSES.contains(s))
+                .map(|s| SyncAction::SetStatus { status: s.to_string() }),
+            _ => None,
+        };
+        let known_keys =
+            a.as_object().is_some_and(|o| o.keys().all(|k| matches!(k.as_str(), "action" | "group" | "status")));
+        match parsed.filter(|_| known_keys) {
+            Some(p) => changes.sync_actions.push(p),
+            None => errors.push(FieldError::new(
+                field,
+                "invalid",
+                format!(
+                    "must be {{\"action\": \"add\" or \"remove\", \"group\": name}} or {{\"action\": \"set_status\", \"status\": one of {}}}",
+                    fields::STATUSES.join(", ")
+                ),
+            )),
+        }
+    }
+    changes
+}
+
+/// `constants` and `value_mappings`: every field named must exist, every constant must
 /// pass its field's rule, and no constant may set the identifier.
 fn row_options(
     obj: &Map<String, Value>,
@@ -407,24 +514,6 @@ fn row_options(
             }
         }
         Some(_) => errors.push(FieldError::new("constants", "invalid", "must be an object of field to value")),
-    }
-    match obj.get("tags") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(tags)) if tags.len() <= MAX_TAGS => {
-            for tag in tags {
-                match tag.as_str().map(str::trim) {
-                    Some(t) if !t.is_empty() && t.len() <= MAX_TEXT => options.tags.push(t.to_string()),
-                    _ => errors.push(FieldError::new(
-                        "tags",
-                        "invalid",
-                        format!("tags are strings of 1 to {MAX_TEXT} bytes"),
-                    )),
-                }
-            }
-        }
-        Some(_) => {
-            errors.push(FieldError::new("tags", "invalid", format!("must be an array of at most {MAX_TAGS} strings")))
-        }
     }
     match obj.get("value_mappings") {
         None | Some(Value::Null) => {}
@@ -598,6 +687,9 @@ pub async fn create_import(
     idempotency_key: Option<&str>,
 ) -> Result<Import> {
     let req = parse_create(body).map_err(Error::Invalid)?;
+    if req.action == Action::Overwrite {
+        refuse_overwrite_while_running(svc, tenant_id, req.resource_type).await?;
+    }
     let mut id = import::new_import_id();
     if let Some(key) = idempotency_key {
         idempotency::check_key(key)?;
@@ -634,10 +726,12 @@ pub async fn create_import(
         identifier_field: req.identifier_field,
         mappings: req.mappings,
         options: req.options,
+        changes: req.changes,
         duplicates: req.duplicates,
         import_rule: req.import_rule,
         update: req.update,
         max_error_ratio: req.max_error_ratio,
+        max_removed_ratio: req.max_removed_ratio,
         reference: req.reference,
         reference_origin: req.reference_origin,
         metadata: req.metadata,
@@ -682,6 +776,30 @@ pub async fn create_import(
         }
     }
     Ok(import)
+}
+
+/// SPEC §9: an overwrite refuses (409) while another import of its type runs, so it never
+/// removes records a running import is about to name.
+async fn refuse_overwrite_while_running(svc: &Services, tenant_id: &str, resource: ResourceType) -> Result<()> {
+    for status in [Status::Queued, Status::Processing] {
+        let mut cursor = None;
+        loop {
+            let page = svc.imports.list(tenant_id, Some(status), 100, cursor.as_deref()).await?;
+            if let Some(other) = page.items.iter().find(|i| i.resource_type == resource) {
+                return Err(Error::Conflict(format!(
+                    "import {} of {} records is {}: an overwrite waits until it is final",
+                    other.id,
+                    resource.as_str(),
+                    status.as_str()
+                )));
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(())
 }
 
 pub async fn get_import(svc: &Services, tenant_id: &str, import_id: &str) -> Result<Import> {

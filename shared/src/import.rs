@@ -9,6 +9,7 @@ use crate::dedup::Duplicates;
 use crate::merge::{ImportRule, UpdateRules};
 use crate::record::ResourceType;
 use crate::stats::Stats;
+use crate::sync::Changes;
 use crate::validate::{RowError, RowOptions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +91,8 @@ pub enum Action {
     Merge,
     /// Delete the records the rows name; an unknown identifier is a warning.
     Delete,
+    /// Merge, then remove every other record of the type (`overwrite`).
+    Overwrite,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -140,6 +143,10 @@ pub struct CsvOptions {
 
 fn yes() -> bool {
     true
+}
+
+fn half() -> f64 {
+    0.5
 }
 
 impl Default for CsvOptions {
@@ -214,6 +221,9 @@ pub struct Import {
     pub mappings: BTreeMap<String, Option<String>>,
     #[serde(flatten)]
     pub options: RowOptions,
+    /// `tags` and `sync_actions`: applied to every record written.
+    #[serde(flatten, default)]
+    pub changes: Changes,
     #[serde(default)]
     pub duplicates: Duplicates,
     #[serde(default)]
@@ -223,6 +233,9 @@ pub struct Import {
     /// Fail the import once more than this share of the processed rows are errors.
     #[serde(default)]
     pub max_error_ratio: Option<f64>,
+    /// An overwrite that would remove more than this share of the existing records fails.
+    #[serde(default = "half")]
+    pub max_removed_ratio: f64,
     pub reference: Option<String>,
     pub reference_origin: Option<String>,
     pub metadata: BTreeMap<String, String>,
@@ -275,6 +288,9 @@ pub struct Progress {
     /// upload, and work of an earlier run never counts into a later one.
     #[serde(default)]
     pub run: u32,
+    /// An overwrite removed every record its file did not name (`overwrite`).
+    #[serde(default)]
+    pub removal_done: bool,
 }
 
 impl Progress {

@@ -24,9 +24,11 @@ pub mod ports;
 pub mod preview;
 pub mod record;
 pub mod results;
+pub mod revert;
 pub mod services;
 pub mod staging;
 pub mod stats;
+pub mod sync;
 pub mod time_fmt;
 pub mod validate;
 

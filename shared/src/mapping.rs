@@ -30,7 +30,7 @@ impl ColumnMap {
     /// can make its row an error.
     pub fn for_action(&self, action: Action, identifier_field: &str) -> Self {
         match action {
-            Action::Merge => self.clone(),
+            Action::Merge | Action::Overwrite => self.clone(),
             Action::Delete => {
                 let columns = self.columns.iter().map(|c| c.clone().filter(|f| f == identifier_field)).collect();
                 Self { columns, unmapped: self.unmapped.clone() }

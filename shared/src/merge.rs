@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::record::{Fields, StoredRecord};
+use crate::sync::Changes;
 use crate::validate::Candidate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,21 +92,28 @@ pub fn merge(
     import_id: &str,
     now: OffsetDateTime,
     rules: &UpdateRules,
+    changes: &Changes,
 ) -> (Outcome, Option<StoredRecord>) {
+    let fields = |old: Fields| {
+        let mut fields = apply(old, &candidate.fields, rules, "");
+        changes.apply(&mut fields);
+        fields
+    };
     match existing {
         None => {
             let record = StoredRecord {
                 identifier: candidate.identifier.clone(),
-                fields: apply(Map::new(), &candidate.fields, rules, ""),
+                fields: fields(Map::new()),
                 created_at: now,
                 updated_at: now,
                 last_import_id: import_id.to_string(),
                 version: 1,
+                seen_by: None,
             };
             (Outcome::Created, Some(record))
         }
         Some(old) => {
-            let fields = apply(old.fields.clone(), &candidate.fields, rules, "");
+            let fields = fields(old.fields.clone());
             if fields == old.fields {
                 return (Outcome::Unchanged, None);
             }
@@ -170,6 +178,7 @@ mod tests {
             "imp_1",
             OffsetDateTime::UNIX_EPOCH,
             &UpdateRules::default(),
+            &Changes::default(),
         );
         assert_eq!(o, Outcome::Created);
         let r = r.unwrap();
@@ -185,6 +194,7 @@ mod tests {
             "imp_1",
             OffsetDateTime::UNIX_EPOCH,
             &UpdateRules::default(),
+            &Changes::default(),
         );
         let first = first.unwrap();
         let (o, r) = merge(
@@ -193,6 +203,7 @@ mod tests {
             "imp_2",
             OffsetDateTime::UNIX_EPOCH,
             &UpdateRules::default(),
+            &Changes::default(),
         );
         assert_eq!((o, r), (Outcome::Unchanged, None));
         let (o, r) = merge(
@@ -201,6 +212,7 @@ mod tests {
             "imp_2",
             OffsetDateTime::UNIX_EPOCH,
             &UpdateRules::default(),
+            &Changes::default(),
         );
         assert_eq!(o, Outcome::Updated);
         let r = r.unwrap();
@@ -211,11 +223,12 @@ mod tests {
     #[test]
     fn each_update_rule_decides_per_field() {
         let stored = candidate(json!({"email": "a@b.co", "phone": "+1 555 0100", "custom": {"tier": "gold"}}));
-        let (_, old) = merge(None, &stored, "imp_1", OffsetDateTime::UNIX_EPOCH, &UpdateRules::default());
+        let (_, old) =
+            merge(None, &stored, "imp_1", OffsetDateTime::UNIX_EPOCH, &UpdateRules::default(), &Changes::default());
         let old = old.unwrap();
         let row = candidate(json!({"phone": null, "city": "Köln", "custom": {"tier": "silver", "seats": "3"}}));
         let run = |rules: UpdateRules| {
-            let (_, r) = merge(Some(&old), &row, "imp_2", OffsetDateTime::UNIX_EPOCH, &rules);
+            let (_, r) = merge(Some(&old), &row, "imp_2", OffsetDateTime::UNIX_EPOCH, &rules, &Changes::default());
             Value::Object(r.unwrap().fields)
         };
         let rule = |update_rule| UpdateRules { update_rule, ..UpdateRules::default() };

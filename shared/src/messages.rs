@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::import::Action;
 use crate::merge::{ImportRule, UpdateRules};
 use crate::record::ResourceType;
+use crate::sync::Changes;
 use crate::validate::Candidate;
 
 /// The CSV object the chunks are byte ranges of: the upload itself, or its re-encoded copy.
@@ -66,9 +67,33 @@ pub struct ProcessMessage {
     pub update: UpdateRules,
     /// Decide every outcome, write no record.
     pub dry_run: bool,
+    #[serde(default)]
+    pub changes: Changes,
     pub chunk: u64,
     pub batch: u64,
     pub records: Vec<Candidate>,
+}
+
+/// process → process: one page of an overwrite's cleanup, from `after` (the start: none).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemovalMessage {
+    pub tenant_id: String,
+    pub import_id: String,
+    pub run: u32,
+    pub removal: RemovalPage,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemovalPage {
+    pub after: Option<String>,
+}
+
+/// What the process queue carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ProcessWork {
+    Batch(ProcessMessage),
+    Removal(RemovalMessage),
 }
 
 pub fn decode<T: DeserializeOwned>(body: &str) -> Result<T> {

@@ -103,6 +103,11 @@ pub trait ImportStore: Send + Sync {
     /// queued or processing → completed; false when another step completed it first. Status
     /// changes are tied to a run: a step of an earlier run never moves a later one.
     async fn complete(&self, tenant_id: &str, import_id: &str, run: u32, files: Finished) -> Result<bool>;
+    /// An overwrite's merge is done: phase `cleanup`; false when it already was (or the import
+    /// is no longer running at `run`).
+    async fn begin_cleanup(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool>;
+    /// Every record the overwrite did not see is removed: the run may complete.
+    async fn end_cleanup(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool>;
     /// Any status before a final one → interrupted (SPEC §5 `PATCH {"interrupt": true}`); false
     /// when the import was already final. Work still queued is dropped; what was written stays.
     async fn interrupt(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
@@ -145,19 +150,29 @@ pub enum IndexChange {
     Release { field: String, value: String },
 }
 
-/// One process batch: its writes, applied atomically with its ledger entry and stats.
+/// The unit of work a batch of writes is, which its ledger entry names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unit {
+    /// A process batch of a chunk: counts into `batches_done`.
+    Batch { chunk: u64, batch: u64 },
+    /// Records an overwrite's cleanup removes, one page of them (`overwrite`).
+    Removal { page: String },
+}
+
+/// Writes applied atomically with their ledger entry and stats.
 #[derive(Debug, Clone)]
 pub struct BatchWrite {
     pub tenant_id: String,
     pub import_id: String,
     pub resource_type: ResourceType,
     pub run: u32,
-    pub chunk: u64,
-    pub batch: u64,
+    pub unit: Unit,
     pub writes: Vec<RecordWrite>,
     pub tally: Tally,
-    /// One outcome code per record of the batch, in order (see `results`).
-    pub outcomes: String,
+    /// One outcome code per record of a process batch, in order (see `results`).
+    pub outcomes: Option<String>,
+    /// Where the records' before-images are kept (`revert`), when anything is written.
+    pub before_images: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +201,20 @@ pub trait RecordStore: Send + Sync {
         cursor: Option<&str>,
     ) -> Result<Page<StoredRecord>>;
     async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied>;
+    /// Creates each record that does not exist yet, leaving existing ones as they are; how many
+    /// it created.
+    async fn create_missing(&self, tenant_id: &str, resource: ResourceType, records: &[StoredRecord]) -> Result<u64>;
+    /// How many records of the type there are, and how many of them `import_id` has not seen.
+    async fn census(&self, tenant_id: &str, resource: ResourceType, import_id: &str) -> Result<(u64, u64)>;
+    /// A page of the records `import_id` has not seen, in key order after `cursor`.
+    async fn unseen(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        import_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<StoredRecord>>;
     /// Which records hold these values of an alternate identifier: value → record identifier.
     async fn lookup(
         &self,

@@ -98,6 +98,9 @@ pub struct StoredRecord {
     pub last_import_id: String,
     /// Bumped on every write; writers condition on the version they read.
     pub version: u64,
+    /// The last `overwrite` import whose file named the record: its cleanup keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_by: Option<String>,
 }
 
 impl StoredRecord {

@@ -25,6 +25,9 @@ pub struct Tally {
     pub unchanged: u64,
     #[serde(default)]
     pub deleted: u64,
+    /// Records an overwrite removed: no row of the file is theirs, so not `processed`.
+    #[serde(default)]
+    pub removed: u64,
     pub duplicates: u64,
     pub errors: u64,
     pub warnings: u64,
@@ -40,13 +43,14 @@ impl Tally {
     }
 
     /// The stats attributes to add, by name, for one atomic update.
-    pub fn increments(&self) -> [(&'static str, u64); 8] {
+    pub fn increments(&self) -> [(&'static str, u64); 9] {
         [
             ("processed", self.processed()),
             ("created", self.created),
             ("updated", self.updated),
             ("unchanged", self.unchanged),
             ("deleted", self.deleted),
+            ("removed", self.removed),
             ("duplicates", self.duplicates),
             ("errors", self.errors),
             ("warnings", self.warnings),
@@ -69,6 +73,7 @@ mod tests {
             warnings: 4,
             skipped: 4,
             deleted: 0,
+            removed: 7,
         };
         assert_eq!(t.processed(), 15);
         assert_eq!(t.increments()[0], ("processed", 15));

@@ -48,9 +48,6 @@ pub struct RowOptions {
     /// Field values set on every record, already normalized; they win over the file.
     #[serde(default)]
     pub constants: Map<String, Value>,
-    /// Added to every record's `tags`.
-    #[serde(default)]
-    pub tags: Vec<String>,
     /// Per field, file value → value, applied before the field's rule.
     #[serde(default)]
     pub value_mappings: BTreeMap<String, BTreeMap<String, String>>,
@@ -128,19 +125,6 @@ impl RowRules<'_> {
         }
         for (field, value) in &self.options.constants {
             set_field(&mut fields, field, value.clone());
-        }
-        if !self.options.tags.is_empty() {
-            let mut tags = match fields.remove("tags") {
-                Some(Value::Array(t)) => t,
-                _ => Vec::new(),
-            };
-            for tag in &self.options.tags {
-                let tag = Value::String(tag.clone());
-                if !tags.contains(&tag) {
-                    tags.push(tag);
-                }
-            }
-            fields.insert("tags".into(), Value::Array(tags));
         }
         match identifier {
             Some(identifier) if identifier.len() > MAX_IDENTIFIER_BYTES => {

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::idempotency::KeyClaim;
 use crate::import::{Import, Phase, Progress, Status};
 use crate::ports::{
-    Applied, BatchWrite, Finished, ImportStore, IndexChange, Page, Plan, RecordStore, Restart, StoredImport,
+    Applied, BatchWrite, Finished, ImportStore, IndexChange, Page, Plan, RecordStore, Restart, StoredImport, Unit,
 };
 use crate::record::{ResourceType, StoredRecord};
 use crate::stats::Tally;
@@ -98,6 +98,11 @@ fn batch_sk_prefix(run: u32, chunk: u64) -> String {
     format!("batch#{run:04}#{chunk:010}#")
 }
 
+/// What the ledger keys of an overwrite's removals start with.
+fn removal_sk_prefix(run: u32) -> String {
+    format!("removal#{run:04}#")
+}
+
 fn records_pk(tenant_id: &str, resource: ResourceType) -> String {
     format!("{tenant_id}#{}", resource.as_str())
 }
@@ -155,18 +160,19 @@ fn ledger_put(
     import_id: &str,
     sk: String,
     ttl: i64,
-    outcomes: Option<&str>,
+    kept: &[(&str, &Option<String>)],
 ) -> Result<TransactWriteItem> {
-    let put = Put::builder()
+    let mut put = Put::builder()
         .table_name(table)
         .item("pk", s(ledger_pk(tenant_id, import_id)))
         .item("sk", s(sk))
         .item("ttl", n(ttl))
         .condition_expression("attribute_not_exists(pk)");
-    let put = match outcomes {
-        Some(o) => put.item("outcomes", s(o)),
-        None => put,
-    };
+    for (name, value) in kept {
+        if let Some(v) = value {
+            put = put.item(*name, s(v));
+        }
+    }
     let put = put.build().map_err(ser_err)?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
@@ -640,7 +646,7 @@ impl ImportStore for DynamoStore {
             let result = self
                 .client
                 .transact_write_items()
-                .transact_items(ledger_put(&self.imports, tenant_id, import_id, chunk_sk(run, chunk.index), ttl, None)?)
+                .transact_items(ledger_put(&self.imports, tenant_id, import_id, chunk_sk(run, chunk.index), ttl, &[])?)
                 .transact_items(stats_update(&self.imports, tenant_id, import_id, run, inc)?)
                 .send()
                 .await
@@ -765,6 +771,48 @@ impl ImportStore for DynamoStore {
             .send()
             .await;
         conditional(result)
+    }
+
+    async fn begin_cleanup(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool> {
+        self.update_import(
+            tenant_id,
+            import_id,
+            "SET #phase = :cleanup, #ua = :now",
+            "#status IN (:q, :p) AND #pr.#run = :run AND #phase <> :cleanup",
+            &[("#phase", "phase"), ("#ua", "updated_at"), ("#status", "status"), ("#pr", "progress"), ("#run", "run")],
+            vec![
+                (":cleanup", s(Phase::Cleanup.as_str())),
+                (":now", s(time_fmt::rfc3339(time_fmt::now()))),
+                (":q", s(Status::Queued.as_str())),
+                (":p", s(Status::Processing.as_str())),
+                (":run", n(run)),
+            ],
+        )
+        .await
+    }
+
+    async fn end_cleanup(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool> {
+        self.update_import(
+            tenant_id,
+            import_id,
+            "SET #pr.#removed = :true, #ua = :now",
+            "#status IN (:q, :p) AND #pr.#run = :run",
+            &[
+                ("#pr", "progress"),
+                ("#removed", "removal_done"),
+                ("#ua", "updated_at"),
+                ("#status", "status"),
+                ("#run", "run"),
+            ],
+            vec![
+                (":true", AttributeValue::Bool(true)),
+                (":now", s(time_fmt::rfc3339(time_fmt::now()))),
+                (":q", s(Status::Queued.as_str())),
+                (":p", s(Status::Processing.as_str())),
+                (":run", n(run)),
+            ],
+        )
+        .await
     }
 
     async fn interrupt(&self, tenant_id: &str, import_id: &str) -> Result<bool> {
@@ -909,17 +957,23 @@ impl RecordStore for DynamoStore {
     async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied> {
         let (tenant_id, import_id) = (batch.tenant_id.as_str(), batch.import_id.as_str());
         let ttl = self.import_ttl(tenant_id, import_id).await?;
-        let sk = format!("{}{:06}", batch_sk_prefix(batch.run, batch.chunk), batch.batch);
+        let (sk, progress): (String, &[(&str, u64)]) = match &batch.unit {
+            Unit::Batch { chunk, batch: b } => {
+                (format!("{}{b:06}", batch_sk_prefix(batch.run, *chunk)), &[("batches_done", 1)])
+            }
+            Unit::Removal { page } => (format!("{}{page}", removal_sk_prefix(batch.run)), &[]),
+        };
+        let kept = [("outcomes", &batch.outcomes), ("before_images", &batch.before_images)];
         let mut req = self
             .client
             .transact_write_items()
-            .transact_items(ledger_put(&self.imports, tenant_id, import_id, sk, ttl, Some(&batch.outcomes))?)
+            .transact_items(ledger_put(&self.imports, tenant_id, import_id, sk, ttl, &kept)?)
             .transact_items(stats_update(
                 &self.imports,
                 tenant_id,
                 import_id,
                 batch.run,
-                increments(&batch.tally, &[("batches_done", 1)]),
+                increments(&batch.tally, progress),
             )?);
         let pk = records_pk(tenant_id, batch.resource_type);
         for write in &batch.writes {
@@ -951,6 +1005,85 @@ impl RecordStore for DynamoStore {
             }
         }
         transaction_outcome(req.send().await.map(|_| ()))
+    }
+
+    async fn create_missing(&self, tenant_id: &str, resource: ResourceType, records: &[StoredRecord]) -> Result<u64> {
+        let pk = records_pk(tenant_id, resource);
+        let mut created = 0;
+        for record in records {
+            let item = RecordItem { pk: pk.clone(), sk: record.identifier.clone(), record: record.clone() };
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.records)
+                .set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?))
+                .condition_expression("attribute_not_exists(pk)");
+            created += u64::from(conditional(put.send().await)?);
+        }
+        Ok(created)
+    }
+
+    async fn census(&self, tenant_id: &str, resource: ResourceType, import_id: &str) -> Result<(u64, u64)> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.records)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(records_pk(tenant_id, resource)))
+            .projection_expression("seen_by")
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let (mut total, mut unseen) = (0, 0);
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(ddb_err)?;
+            total += 1;
+            unseen += u64::from(item.get("seen_by").and_then(|v| v.as_s().ok()).map(String::as_str) != Some(import_id));
+        }
+        Ok((total, unseen))
+    }
+
+    async fn unseen(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        import_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<StoredRecord>> {
+        let pk = records_pk(tenant_id, resource);
+        let start = match cursor {
+            Some(c) => Some(HashMap::from([("pk".to_string(), s(&pk)), ("sk".to_string(), s(decode_cursor(c)?))])),
+            None => None,
+        };
+        // The filter applies after the limit: a page may hold fewer records, even none, and
+        // still have a next one.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.records)
+            .key_condition_expression("pk = :pk")
+            .filter_expression("attribute_not_exists(seen_by) OR seen_by <> :me")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":me", s(import_id))
+            .limit(limit as i32)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| serde_dynamo::from_item::<_, RecordItem>(item).map(|r| r.record).map_err(ser_err))
+            .collect::<Result<Vec<_>>>()?;
+        let next_cursor = out
+            .last_evaluated_key
+            .and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).cloned())
+            .map(|sk| encode_cursor(&sk));
+        Ok(Page { items, next_cursor })
     }
 
     async fn lookup(

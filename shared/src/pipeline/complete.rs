@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::error_files;
 use crate::events::{self, Kind};
-use crate::import::Status;
+use crate::import::{Action, Status};
 use crate::ports::{Finished, StoredImport};
 use crate::results;
 use crate::services::Services;
@@ -31,6 +31,10 @@ pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) 
         return Ok(false);
     };
     if !progress.is_done() || !matches!(import.status, Status::Queued | Status::Processing) {
+        return Ok(false);
+    }
+    if import.action == Action::Overwrite && !progress.removal_done {
+        super::overwrite::begin(svc, tenant_id, import_id, progress.run, import.phase).await?;
         return Ok(false);
     }
     let has_errors_file = import.stats.errors > 0;

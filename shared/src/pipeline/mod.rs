@@ -3,6 +3,7 @@
 
 pub mod complete;
 pub mod inline;
+pub mod overwrite;
 pub mod prevalidate;
 pub mod process;
 pub mod sweep;

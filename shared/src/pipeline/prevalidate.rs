@@ -17,6 +17,7 @@ use crate::messages::{encode, Source, TransformMessage};
 use crate::ports::{ObjectWriter, Plan, Queue, StoredImport};
 use crate::services::Services;
 use crate::staging;
+use crate::sync;
 
 use super::complete::{complete_if_done, fail};
 
@@ -125,6 +126,9 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    if !import.dry_run {
+        sync::create_groups(svc, tenant_id, import_id, &import.changes).await?;
+    }
     svc.queue.send(Queue::Transform, bodies).await?;
     svc.imports.mark_dispatched(tenant_id, import_id, run).await?;
     tracing::info!(tenant_id, import_id, rows = plan.file.rows, chunks = plan.chunks_total, "import queued");

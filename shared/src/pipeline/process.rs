@@ -12,10 +12,11 @@ use crate::error_files::ErrorLines;
 use crate::identifiers;
 use crate::import::Action;
 use crate::merge::{merge, ImportRule, Outcome};
-use crate::messages::{decode, ProcessMessage};
-use crate::ports::{Applied, BatchWrite, IndexChange, RecordWrite, StoredImport};
+use crate::messages::{decode, ProcessMessage, ProcessWork};
+use crate::ports::{Applied, BatchWrite, IndexChange, RecordWrite, StoredImport, Unit};
 use crate::record::{custom_name, ResourceType, StoredRecord};
 use crate::results;
+use crate::revert;
 use crate::services::Services;
 use crate::stats::Tally;
 use crate::time_fmt;
@@ -26,8 +27,15 @@ use super::complete::complete_if_done;
 /// Attempts when another writer keeps changing the same records; then the queue retries.
 const MAX_ATTEMPTS: u32 = 6;
 
+/// The process queue carries batches of records, and the pages of an overwrite's cleanup.
 pub async fn run(svc: &Services, body: &str) -> Result<()> {
-    let msg: ProcessMessage = decode(body)?;
+    match decode::<ProcessWork>(body)? {
+        ProcessWork::Batch(msg) => process(svc, msg).await,
+        ProcessWork::Removal(msg) => super::overwrite::remove(svc, msg).await,
+    }
+}
+
+async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
     let (tenant_id, import_id) = (msg.tenant_id.as_str(), msg.import_id.as_str());
     for attempt in 0..MAX_ATTEMPTS {
         let plan = decide(svc, &msg).await?;
@@ -35,16 +43,18 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
         if !plan.errors.is_empty() {
             save_errors(svc, &msg, &plan.errors).await?;
         }
+        let before_images =
+            revert::keep(svc, tenant_id, import_id, &plan.writes, |id| plan.existing.get(id).cloned()).await?;
         let batch = BatchWrite {
             tenant_id: tenant_id.into(),
             import_id: import_id.into(),
             resource_type: msg.resource_type,
             run: msg.run,
-            chunk: msg.chunk,
-            batch: msg.batch,
+            unit: Unit::Batch { chunk: msg.chunk, batch: msg.batch },
             writes: plan.writes,
             tally: plan.tally,
-            outcomes: plan.outcomes,
+            outcomes: Some(plan.outcomes),
+            before_images,
         };
         let applied = match svc.records.apply_batch(&batch).await {
             Err(Error::NotFound) => {
@@ -74,6 +84,8 @@ struct Decided {
     /// One code per record of the batch (`results`); `e` for a row error.
     outcomes: String,
     errors: Vec<(Candidate, RowError)>,
+    /// The records as read: what the writes' before-images are.
+    existing: HashMap<String, StoredRecord>,
 }
 
 impl Decided {
@@ -126,8 +138,15 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
     };
 
     let now = time_fmt::now();
-    let mut decided =
-        Decided { writes: Vec::new(), tally: Tally::default(), outcomes: String::new(), errors: Vec::new() };
+    let mut decided = Decided {
+        writes: Vec::new(),
+        tally: Tally::default(),
+        outcomes: String::new(),
+        errors: Vec::new(),
+        existing: HashMap::new(),
+    };
+    // An overwrite marks every record its file names, changed or not: its cleanup keeps those.
+    let overwrite = (msg.action == Action::Overwrite && !msg.dry_run).then_some(msg.import_id.as_str());
     // Alternate values taken by earlier rows of this batch, and records this batch already wrote.
     let mut taken: HashMap<String, String> = HashMap::new();
     let mut written: HashMap<String, usize> = HashMap::new();
@@ -144,11 +163,7 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
                     decided.tally.deleted += 1;
                     decided.outcomes.push(results::DELETED);
                     if !msg.dry_run {
-                        let gone = StoredRecord { fields: Default::default(), ..old.clone() };
-                        let index = index_changes(resource, alternate, Some(old), &gone, &holders);
-                        let delete =
-                            RecordWrite { record: gone, expected_version: Some(old.version), index, delete: true };
-                        decided.writes.push(delete);
+                        decided.writes.push(deletion(resource, alternate, old, &holders));
                     }
                 }
                 // An identifier that does not exist is a warning (SPEC §7).
@@ -159,6 +174,15 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
         if msg.import_rule == ImportRule::CreateOnly && known {
             decided.tally.unchanged += 1;
             decided.outcomes.push(results::code(Outcome::Unchanged));
+            if let Some(key) = key.filter(|_| overwrite.is_some()) {
+                let old = written
+                    .get(&key)
+                    .map(|&i| decided.writes[i].record.clone())
+                    .or_else(|| existing.get(&key).cloned());
+                if let Some(old) = old.filter(|o| o.seen_by.as_deref() != overwrite) {
+                    decided.record_write(&mut written, existing.get(&key), mark_seen(old, overwrite), vec![]);
+                }
+            }
             continue;
         }
         let verdict = match key {
@@ -180,7 +204,7 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
                 continue;
             }
         };
-        let (outcome, record) = merge(old.as_ref(), &row, &msg.import_id, now, &msg.update);
+        let (outcome, record) = merge(old.as_ref(), &row, &msg.import_id, now, &msg.update, &msg.changes);
         match outcome {
             Outcome::Created => decided.tally.created += 1,
             Outcome::Updated => decided.tally.updated += 1,
@@ -188,28 +212,56 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
         }
         decided.outcomes.push(results::code(outcome));
         // A dry run decides every outcome and writes nothing but its ledger entry and stats.
+        let record = match (record, &old) {
+            (Some(record), _) => Some(record),
+            (None, old) => old.clone().filter(|o| overwrite.is_some() && o.seen_by.as_deref() != overwrite),
+        };
         let Some(record) = record.filter(|_| !msg.dry_run) else { continue };
+        let record = mark_seen(record, overwrite);
         let index = index_changes(resource, alternate, old.as_ref(), &record, &holders);
         if let Some(field) = alternate {
             if let Some(v) = identifiers::value_of(resource, field, &record.fields) {
                 taken.insert(v, key.clone());
             }
         }
-        let expected_version = existing.get(&key).map(|o| o.version);
-        match written.get(&key) {
-            // Two rows of a batch for one record (matched on different values): one write.
+        decided.record_write(&mut written, existing.get(&key), record, index);
+    }
+    decided.existing = existing;
+    Ok(decided)
+}
+
+impl Decided {
+    /// Writes a record at the version it was read at; a record the batch writes twice (two rows
+    /// matched on different values) gets one write.
+    fn record_write(
+        &mut self,
+        written: &mut HashMap<String, usize>,
+        read: Option<&StoredRecord>,
+        record: StoredRecord,
+        index: Vec<IndexChange>,
+    ) {
+        match written.get(&record.identifier) {
             Some(&i) => {
-                let first = &mut decided.writes[i];
+                let first = &mut self.writes[i];
                 first.index.extend(index);
-                first.record = record;
+                first.record = StoredRecord { version: first.record.version, ..record };
             }
             None => {
-                written.insert(key, decided.writes.len());
-                decided.writes.push(RecordWrite { record, expected_version, index, delete: false });
+                written.insert(record.identifier.clone(), self.writes.len());
+                let expected_version = read.map(|o| o.version);
+                let record = StoredRecord { version: expected_version.map_or(1, |v| v + 1), ..record };
+                self.writes.push(RecordWrite { record, expected_version, index, delete: false });
             }
         }
     }
-    Ok(decided)
+}
+
+/// The record marked as named by the overwrite `by`, if one runs.
+fn mark_seen(record: StoredRecord, by: Option<&str>) -> StoredRecord {
+    match by {
+        Some(id) => StoredRecord { seen_by: Some(id.to_string()), ..record },
+        None => record,
+    }
 }
 
 fn no_match(candidate: &Candidate, msg: &ProcessMessage) -> RowError {
@@ -267,6 +319,18 @@ fn check_alternate(
         }
     }
     Ok(())
+}
+
+/// The write that deletes a record at the version it was read at, releasing its alternate value.
+pub(super) fn deletion(
+    resource: ResourceType,
+    alternate: Option<&str>,
+    old: &StoredRecord,
+    holders: &HashMap<String, String>,
+) -> RecordWrite {
+    let gone = StoredRecord { fields: Default::default(), ..old.clone() };
+    let index = index_changes(resource, alternate, Some(old), &gone, holders);
+    RecordWrite { record: gone, expected_version: Some(old.version), index, delete: true }
 }
 
 /// The index entries a record's write claims and releases.

@@ -160,6 +160,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
             import_rule,
             update: update.clone(),
             dry_run,
+            changes: import.changes.clone(),
             chunk: chunk.index,
             batch: batches,
             records,

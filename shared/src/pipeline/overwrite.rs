@@ -1,0 +1,117 @@
+//! overwrite (SPEC §5 `action`): merge, then remove every record of the type the file did not
+//! name. The process step marks each record a row names (`seen_by`); once every batch is done,
+//! the cleanup pages through the records the import has not seen and removes them, each group
+//! in one transaction with its stats, so a redelivered page removes nothing twice. Before
+//! anything is removed, `max_removed_ratio` guards against a truncated or wrong file: over it,
+//! nothing is removed and the import fails with reason `overwrite_guard`.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+use crate::identifiers;
+use crate::import::{Phase, Status};
+use crate::messages::{encode, RemovalMessage, RemovalPage};
+use crate::ports::{Applied, BatchWrite, Queue, StoredImport, Unit};
+use crate::revert;
+use crate::services::Services;
+use crate::stats::Tally;
+
+use super::complete::{complete_if_done, fail};
+use super::process::deletion;
+
+/// Records read per cleanup message.
+const PAGE: usize = 200;
+/// Records removed per transaction: each may release an alternate value (two items), and the
+/// ledger entry and stats take two more of DynamoDB's 100.
+const REMOVALS: usize = 32;
+
+/// An overwrite's batches are all done: start its cleanup, once per run.
+pub async fn begin(svc: &Services, tenant_id: &str, import_id: &str, run: u32, phase: Option<Phase>) -> Result<()> {
+    if phase == Some(Phase::Cleanup) {
+        return Ok(());
+    }
+    // The message goes first: a crash between the two sends it again, and two cleanups of one
+    // import remove each record once (every removal is conditional).
+    send(svc, tenant_id, import_id, run, None).await?;
+    svc.imports.begin_cleanup(tenant_id, import_id, run).await?;
+    Ok(())
+}
+
+async fn send(svc: &Services, tenant_id: &str, import_id: &str, run: u32, after: Option<String>) -> Result<()> {
+    let msg = RemovalMessage {
+        tenant_id: tenant_id.into(),
+        import_id: import_id.into(),
+        run,
+        removal: RemovalPage { after },
+    };
+    svc.queue.send(Queue::Process, vec![encode(&msg)?]).await
+}
+
+/// One page of the cleanup.
+pub async fn remove(svc: &Services, msg: RemovalMessage) -> Result<()> {
+    let (tenant_id, import_id, run) = (msg.tenant_id.as_str(), msg.import_id.as_str(), msg.run);
+    let Some(StoredImport { import, progress, .. }) = svc.imports.get(tenant_id, import_id).await? else {
+        return Ok(());
+    };
+    let running = matches!(import.status, Status::Queued | Status::Processing);
+    if !running || progress.run != run || progress.removal_done {
+        tracing::info!(tenant_id, import_id, run, "cleanup page of a finished run dropped");
+        return Ok(());
+    }
+    let resource = import.resource_type;
+    if msg.removal.after.is_none() {
+        let (total, unseen) = svc.records.census(tenant_id, resource, import_id).await?;
+        // The share of the records that existed before the import.
+        let existing = total.saturating_sub(import.stats.created);
+        if unseen as f64 > import.max_removed_ratio * existing as f64 {
+            tracing::warn!(tenant_id, import_id, unseen, existing, "overwrite refused by max_removed_ratio");
+            fail(svc, tenant_id, import_id, run, &[Status::Queued, Status::Processing], "overwrite_guard").await?;
+            return Ok(());
+        }
+    }
+    let page = svc.records.unseen(tenant_id, resource, import_id, PAGE, msg.removal.after.as_deref()).await?;
+    // A record written since the import started is another import's newer data: it stays.
+    let started = import.started_at.unwrap_or(import.created_at);
+    let doomed: Vec<_> = page.items.into_iter().filter(|r| r.updated_at < started).collect();
+    let alternate = identifiers::alternate(resource);
+    for group in doomed.chunks(REMOVALS) {
+        let holders = match alternate {
+            Some(field) => {
+                let values: Vec<String> =
+                    group.iter().filter_map(|r| identifiers::value_of(resource, field, &r.fields)).collect();
+                svc.records.lookup(tenant_id, resource, field, &values).await?
+            }
+            None => HashMap::new(),
+        };
+        let writes: Vec<_> = group.iter().map(|old| deletion(resource, alternate, old, &holders)).collect();
+        let by_id: HashMap<&str, _> = group.iter().map(|r| (r.identifier.as_str(), r)).collect();
+        let before_images =
+            revert::keep(svc, tenant_id, import_id, &writes, |id| by_id.get(id).map(|r| (*r).clone())).await?;
+        let batch = BatchWrite {
+            tenant_id: tenant_id.into(),
+            import_id: import_id.into(),
+            resource_type: resource,
+            run,
+            unit: Unit::Removal { page: ulid::Ulid::generate().to_string().to_lowercase() },
+            tally: Tally { removed: writes.len() as u64, ..Tally::default() },
+            writes,
+            outcomes: None,
+            before_images,
+        };
+        match svc.records.apply_batch(&batch).await {
+            Ok(Applied::Now | Applied::Before) => {}
+            // A record changed since the page was read: the redelivered page reads it again.
+            Ok(Applied::Conflict) => return Err(Error::Contention("records changed under a cleanup page".into())),
+            Err(Error::NotFound) => return Ok(()), // the import stopped
+            Err(e) => return Err(e),
+        }
+    }
+    match page.next_cursor {
+        Some(after) => send(svc, tenant_id, import_id, run, Some(after)).await,
+        None => {
+            svc.imports.end_cleanup(tenant_id, import_id, run).await?;
+            complete_if_done(svc, tenant_id, import_id).await?;
+            Ok(())
+        }
+    }
+}

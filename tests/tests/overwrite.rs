@@ -1,0 +1,124 @@
+//! `action: overwrite` (SPEC §5, §9): merge, then remove every other record of the type, counted
+//! in `stats.removed`; guarded by `max_removed_ratio` (over it nothing is removed and the import
+//! fails with reason `overwrite_guard`); refused (409) while another import of the type runs.
+
+use serde_json::{json, Value};
+use tests::{all_records, fields_only, host, receive_all, record, stat, IMPORT_TIMEOUT};
+
+const SEED: &str = "email,external_id,first_name\n\
+    ann@example.com,C-1,Ann\nbob@example.com,C-2,Bob\ncy@example.com,C-3,Cy\ndee@example.com,,Dee\n";
+
+fn emails(records: &[Value]) -> Vec<&str> {
+    records.iter().map(|r| r["email"].as_str().unwrap()).collect()
+}
+
+async fn overwrite_removes_the_records_the_file_does_not_name(deliver_twice: bool) {
+    let host = host(|o| {
+        o.chunk_rows = Some(2);
+        o.deliver_twice = deliver_twice;
+    })
+    .await;
+    let client = host.client("acme");
+    client.import_file(&json!({"resource_type": "contact"}), SEED.into(), IMPORT_TIMEOUT).await.unwrap();
+    // Another tenant's and another type's records are not the overwrite's to remove.
+    let other = host.client("globex");
+    other.import_file(&json!({"resource_type": "contact"}), SEED.into(), IMPORT_TIMEOUT).await.unwrap();
+    let group = json!({"resource_type": "group"});
+    client.import_file(&group, "name\nDonors\n".into(), IMPORT_TIMEOUT).await.unwrap();
+
+    let file = "email,first_name\nann@example.com,Annie\nbob@example.com,Bob\neve@example.com,Eve\n";
+    let body = json!({"resource_type": "contact", "action": "overwrite"});
+    let import = client.import_file(&body, file.into(), IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!(import["status"], "completed", "{import}");
+    let counts = ["rows", "processed", "created", "updated", "unchanged", "removed", "deleted", "errors"]
+        .map(|s| stat(&import, s));
+    assert_eq!(counts, [3, 3, 1, 1, 1, 2, 0, 0], "{import}");
+
+    let left = all_records(&client, "contact").await;
+    assert_eq!(emails(&left), ["ann@example.com", "bob@example.com", "eve@example.com"]);
+    let ann = record(&client, "contact", "ann@example.com").await;
+    assert_eq!(fields_only(&ann), json!({"email": "ann@example.com", "external_id": "C-1", "first_name": "Annie"}));
+    assert_eq!(all_records(&other, "contact").await.len(), 4);
+    assert_eq!(all_records(&client, "group").await.len(), 1);
+
+    // The removed contact's external_id is free again.
+    let again = "email,external_id\nfay@example.com,C-3\n";
+    let taken = client.import_file(&json!({"resource_type": "contact"}), again.into(), IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!([stat(&taken, "created"), stat(&taken, "errors")], [1, 0], "{taken}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overwrite_merges_then_removes_the_rest() {
+    overwrite_removes_the_records_the_file_does_not_name(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overwrite_counts_once_when_every_message_comes_twice() {
+    overwrite_removes_the_records_the_file_does_not_name(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guard_refuses_to_remove_too_much() {
+    let host = host(|o| o.chunk_rows = Some(2)).await;
+    let client = host.client("acme");
+    client.import_file(&json!({"resource_type": "contact"}), SEED.into(), IMPORT_TIMEOUT).await.unwrap();
+
+    // One of four contacts: three would go, 0.75 of them, over the default 0.5.
+    let file = "email\nann@example.com\n";
+    let body = json!({"resource_type": "contact", "action": "overwrite"});
+    let refused = client.import_file(&body, file.into(), IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert_eq!(refused["reason"], "overwrite_guard");
+    assert_eq!(stat(&refused, "removed"), 0);
+    assert_eq!(all_records(&client, "contact").await.len(), 4, "nothing removed");
+
+    let body = json!({"resource_type": "contact", "action": "overwrite", "max_removed_ratio": 0.75});
+    let allowed = client.import_file(&body, file.into(), IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!(allowed["status"], "completed", "{allowed}");
+    assert_eq!(allowed["max_removed_ratio"], 0.75);
+    assert_eq!([stat(&allowed, "removed"), stat(&allowed, "unchanged")], [3, 1], "{allowed}");
+    assert_eq!(emails(&all_records(&client, "contact").await), ["ann@example.com"]);
+
+    let (status, body) = client
+        .call(
+            reqwest::Method::POST,
+            "/v1/imports",
+            Some(&json!({"resource_type": "contact", "max_removed_ratio": 0.2})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 400, "only an overwrite removes: {body}");
+    assert_eq!(body["error"]["details"][0]["field"], "max_removed_ratio");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overwrite_is_refused_while_another_import_of_its_type_runs() {
+    let host = host(|o| o.workers = 0).await;
+    let svc = host.clients.services(host.settings.clone());
+    let client = host.client("acme");
+    let running = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
+    let id = running["id"].as_str().unwrap();
+    client.upload(&running, "email\nann@example.com\n".into()).await.unwrap();
+    shared::pipeline::prevalidate::run(&svc, &shared::import::upload_key("acme", id)).await.unwrap();
+
+    let overwrite = json!({"resource_type": "contact", "action": "overwrite"});
+    let (status, body) = client.call(reqwest::Method::POST, "/v1/imports", Some(&overwrite)).await.unwrap();
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains(id), "{body}");
+    // Another type, or another tenant, is not in the way.
+    let groups = json!({"resource_type": "group", "action": "overwrite"});
+    assert_eq!(client.call(reqwest::Method::POST, "/v1/imports", Some(&groups)).await.unwrap().0, 201);
+    let other = host.client("globex");
+    assert_eq!(other.call(reqwest::Method::POST, "/v1/imports", Some(&overwrite)).await.unwrap().0, 201);
+
+    for chunk in receive_all(&host, &host.settings.transform_queue_url).await {
+        shared::pipeline::transform::run(&svc, &chunk).await.unwrap();
+    }
+    for batch in receive_all(&host, &host.settings.process_queue_url).await {
+        shared::pipeline::process::run(&svc, &batch).await.unwrap();
+    }
+    let (_, done) = client.get(&format!("/v1/imports/{id}")).await.unwrap();
+    assert_eq!(done["status"], "completed", "{done}");
+    let (status, body) = client.call(reqwest::Method::POST, "/v1/imports", Some(&overwrite)).await.unwrap();
+    assert_eq!(status, 201, "{body}");
+}

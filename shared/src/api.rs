@@ -16,6 +16,7 @@ use crate::idempotency::{self, KeyClaim};
 use crate::import::{self, Action, CsvOptions, Format, Import, Links, Mode, Status};
 use crate::merge::{ImportRule, UpdateRule, UpdateRules};
 use crate::messages::{encode, PlanMessage};
+use crate::pipeline::revert::{self, RevertState, RevertStatus};
 use crate::ports::{Queue, Restart};
 use crate::record::{ResourceType, StoredRecord};
 use crate::results;
@@ -755,6 +756,7 @@ pub async fn create_import(
         completed_at: None,
         interrupted_at: None,
         expires_at: now + req.retention.1,
+        revert: None,
     };
     if !svc.imports.create(&import).await? {
         // A concurrent retry with the same key stored it first.
@@ -853,6 +855,35 @@ pub async fn delete_import(svc: &Services, tenant_id: &str, import_id: &str) -> 
     }
     tracing::info!(tenant_id, import_id, "import deleted");
     Ok(())
+}
+
+/// `POST /v1/imports/{id}/revert` (SPEC §9): a completed import that wrote records starts
+/// reverting; the import reports its progress in `revert`. Asked again while reverting, the plan
+/// is sent again (a lost one resumes; units already reverted stay so).
+pub async fn revert_import(svc: &Services, tenant_id: &str, import_id: &str) -> Result<Import> {
+    if !import::is_import_id(import_id) {
+        return Err(Error::NotFound);
+    }
+    let stored = svc.imports.get(tenant_id, import_id).await?.ok_or(Error::NotFound)?;
+    let import = &stored.import;
+    if import.status != Status::Completed || import.dry_run {
+        let what = if import.dry_run { "a dry run" } else { import.status.as_str() };
+        return Err(Error::Conflict(format!(
+            "only a completed import that wrote records can be reverted; this one is {what}"
+        )));
+    }
+    match import.revert.as_ref().map(|r| r.status) {
+        Some(RevertStatus::Reverted) => return Err(Error::Conflict("the import was reverted already".into())),
+        Some(RevertStatus::Reverting) => {}
+        None => {
+            if !svc.imports.begin_revert(tenant_id, import_id, &RevertState::requested(time_fmt::now())).await? {
+                return Err(Error::Conflict("the import changed meanwhile; read it again".into()));
+            }
+        }
+    }
+    revert::request(svc, tenant_id, import_id).await?;
+    tracing::info!(tenant_id, import_id, "revert requested");
+    get_import(svc, tenant_id, import_id).await
 }
 
 /// `PATCH /v1/imports/{id}`: `{"in_preview": false, "mappings"?}` starts a previewed import,

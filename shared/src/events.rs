@@ -22,6 +22,7 @@ pub enum Kind {
     Interrupted,
     Expired,
     TimedOut,
+    Reverted,
 }
 
 #[derive(Debug, Serialize)]

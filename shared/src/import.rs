@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use crate::dedup::Duplicates;
 use crate::merge::{ImportRule, UpdateRules};
+use crate::pipeline::revert::RevertState;
 use crate::record::ResourceType;
 use crate::stats::Stats;
 use crate::sync::Changes;
@@ -270,6 +271,9 @@ pub struct Import {
     pub interrupted_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    /// Once `POST /v1/imports/{id}/revert` was asked.
+    #[serde(default)]
+    pub revert: Option<RevertState>,
 }
 
 /// How far the fan-out has come; the last step to close it completes the import.

@@ -24,7 +24,6 @@ pub mod ports;
 pub mod preview;
 pub mod record;
 pub mod results;
-pub mod revert;
 pub mod services;
 pub mod staging;
 pub mod stats;

@@ -41,12 +41,22 @@ pub struct PlanMessage {
     pub run: u32,
 }
 
-/// What the transform queue carries.
+/// API → transform queue: plan the revert of an import (`pipeline::revert`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevertPlanMessage {
+    pub tenant_id: String,
+    pub import_id: String,
+    /// Always true: the field tells this message from the others.
+    pub revert: bool,
+}
+
+/// What the transform queue carries; each kind has a field the others lack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum TransformWork {
     Chunk(TransformMessage),
     Plan(PlanMessage),
+    Revert(RevertPlanMessage),
 }
 
 /// transform → process: one batch of valid records, small enough for one transaction.
@@ -88,12 +98,22 @@ pub struct RemovalPage {
     pub after: Option<String>,
 }
 
-/// What the process queue carries.
+/// revert plan → process: one unit of work to put back, by its ledger key and before-images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevertUnitMessage {
+    pub tenant_id: String,
+    pub import_id: String,
+    pub unit: String,
+    pub before_images: String,
+}
+
+/// What the process queue carries; each kind has a field the others lack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ProcessWork {
     Batch(ProcessMessage),
     Removal(RemovalMessage),
+    Revert(RevertUnitMessage),
 }
 
 pub fn decode<T: DeserializeOwned>(body: &str) -> Result<T> {

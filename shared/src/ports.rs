@@ -10,6 +10,7 @@ use crate::chunking::Chunk;
 use crate::error::Result;
 use crate::idempotency::KeyClaim;
 use crate::import::{FileInfo, Import, Progress, SampleRecord, SignedRequest, Status};
+use crate::pipeline::revert::RevertState;
 use crate::record::{ResourceType, StoredRecord};
 use crate::stats::Tally;
 
@@ -108,6 +109,16 @@ pub trait ImportStore: Send + Sync {
     async fn begin_cleanup(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool>;
     /// Every record the overwrite did not see is removed: the run may complete.
     async fn end_cleanup(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool>;
+    /// A completed import starts reverting with this state; false when it is not completed or
+    /// a revert was asked before.
+    async fn begin_revert(&self, tenant_id: &str, import_id: &str, state: &RevertState) -> Result<bool>;
+    /// The ledger keys of the run's units of work that kept before-images, with their objects.
+    async fn kept_before_images(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<Vec<(String, String)>>;
+    /// Sets how many units the revert has, once.
+    async fn plan_revert(&self, tenant_id: &str, import_id: &str, units: u64) -> Result<()>;
+    /// Every unit is reverted: `reverted`, with the first conflicting identifiers listed; false
+    /// when it already was or units are left.
+    async fn finish_revert(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
     /// Any status before a final one → interrupted (SPEC §5 `PATCH {"interrupt": true}`); false
     /// when the import was already final. Work still queued is dropped; what was written stays.
     async fn interrupt(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
@@ -175,6 +186,22 @@ pub struct BatchWrite {
     pub before_images: Option<String>,
 }
 
+/// One revert unit: its writes, applied atomically with its ledger entry and the revert's
+/// counters.
+#[derive(Debug, Clone)]
+pub struct RevertWrite {
+    pub tenant_id: String,
+    pub import_id: String,
+    pub resource_type: ResourceType,
+    /// The ledger key of the unit of work reverted.
+    pub unit: String,
+    pub writes: Vec<RecordWrite>,
+    pub deleted: u64,
+    pub restored: u64,
+    /// Records changed since: left alone.
+    pub conflicts: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
     Now,
@@ -201,6 +228,9 @@ pub trait RecordStore: Send + Sync {
         cursor: Option<&str>,
     ) -> Result<Page<StoredRecord>>;
     async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied>;
+    /// `Before` when the unit was reverted already; `NotFound` when the import is gone or no
+    /// longer reverting.
+    async fn apply_revert(&self, revert: &RevertWrite) -> Result<Applied>;
     /// Creates each record that does not exist yet, leaving existing ones as they are; how many
     /// it created.
     async fn create_missing(&self, tenant_id: &str, resource: ResourceType, records: &[StoredRecord]) -> Result<u64>;

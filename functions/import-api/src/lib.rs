@@ -1,4 +1,5 @@
-//! The routes after create: reading imports and records of the caller's tenant, and PATCH.
+//! The routes after create: reading imports and records of the caller's tenant, PATCH, DELETE
+//! and revert.
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Error, Request, Response};
@@ -25,6 +26,12 @@ pub async fn handler(svc: &Services, req: Request) -> Result<Response<Body>, Err
                 Ok(()) => empty(204),
                 Err(e) => error_response(&e),
             },
+            _ => empty(405),
+        });
+    }
+    if req.method() == Method::POST {
+        return Ok(match path.as_slice() {
+            ["v1", "imports", id, "revert"] => respond(202, api::revert_import(svc, &tenant, id).await),
             _ => empty(405),
         });
     }

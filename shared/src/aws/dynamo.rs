@@ -21,8 +21,10 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::idempotency::KeyClaim;
 use crate::import::{Import, Phase, Progress, Status};
+use crate::pipeline::revert::{RevertState, MAX_LISTED_CONFLICTS};
 use crate::ports::{
-    Applied, BatchWrite, Finished, ImportStore, IndexChange, Page, Plan, RecordStore, Restart, StoredImport, Unit,
+    Applied, BatchWrite, Finished, ImportStore, IndexChange, Page, Plan, RecordStore, RecordWrite, Restart,
+    RevertWrite, StoredImport, Unit,
 };
 use crate::record::{ResourceType, StoredRecord};
 use crate::stats::Tally;
@@ -815,6 +817,110 @@ impl ImportStore for DynamoStore {
         .await
     }
 
+    async fn begin_revert(&self, tenant_id: &str, import_id: &str, state: &RevertState) -> Result<bool> {
+        self.update_import(
+            tenant_id,
+            import_id,
+            "SET #rv = :state, #ua = :now",
+            "#status = :completed AND (attribute_not_exists(#rv) OR attribute_type(#rv, :null))",
+            &[("#rv", "revert"), ("#ua", "updated_at"), ("#status", "status")],
+            vec![
+                (":state", av(state)?),
+                (":now", s(time_fmt::rfc3339(time_fmt::now()))),
+                (":completed", s(Status::Completed.as_str())),
+                (":null", s("NULL")),
+            ],
+        )
+        .await
+    }
+
+    async fn kept_before_images(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<Vec<(String, String)>> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.imports)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(ledger_pk(tenant_id, import_id)))
+            .projection_expression("sk, before_images")
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let prefixes = [format!("batch#{run:04}#"), removal_sk_prefix(run)];
+        let mut units = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(ddb_err)?;
+            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+            if let (Some(sk), Some(key)) = (text("sk"), text("before_images")) {
+                if prefixes.iter().any(|p| sk.starts_with(p)) {
+                    units.push((sk, key));
+                }
+            }
+        }
+        Ok(units)
+    }
+
+    async fn plan_revert(&self, tenant_id: &str, import_id: &str, units: u64) -> Result<()> {
+        // Planned before: the same units, already counted.
+        self.update_import(
+            tenant_id,
+            import_id,
+            "SET #rv.#total = :n",
+            "#rv.#st = :reverting AND (attribute_not_exists(#rv.#total) OR attribute_type(#rv.#total, :null))",
+            &[("#rv", "revert"), ("#total", "units_total"), ("#st", "status")],
+            vec![(":n", n(units)), (":reverting", s("reverting")), (":null", s("NULL"))],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_revert(&self, tenant_id: &str, import_id: &str) -> Result<bool> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.imports)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :revert)")
+            .expression_attribute_values(":pk", s(ledger_pk(tenant_id, import_id)))
+            .expression_attribute_values(":revert", s("revert#"))
+            .projection_expression("conflicts")
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut listed = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(ddb_err)?;
+            if let Some(conflicts) = item.get("conflicts").and_then(|v| v.as_s().ok()) {
+                listed.extend(conflicts.lines().map(str::to_string));
+            }
+        }
+        listed.sort();
+        listed.truncate(MAX_LISTED_CONFLICTS);
+        let now = s(time_fmt::rfc3339(time_fmt::now()));
+        self.update_import(
+            tenant_id,
+            import_id,
+            "SET #rv.#st = :reverted, #rv.#ca = :now, #rv.#ci = :listed, #ua = :now",
+            "#rv.#st = :reverting AND #rv.#total = #rv.#done",
+            &[
+                ("#rv", "revert"),
+                ("#st", "status"),
+                ("#ca", "completed_at"),
+                ("#ci", "conflict_identifiers"),
+                ("#ua", "updated_at"),
+                ("#total", "units_total"),
+                ("#done", "units_done"),
+            ],
+            vec![
+                (":reverted", s("reverted")),
+                (":reverting", s("reverting")),
+                (":now", now),
+                (":listed", av(&listed)?),
+            ],
+        )
+        .await
+    }
+
     async fn interrupt(&self, tenant_id: &str, import_id: &str) -> Result<bool> {
         let t = Transition {
             from: &[Status::AwaitingUpload, Status::PreviewReady, Status::Queued, Status::Processing],
@@ -845,6 +951,51 @@ impl ImportStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// The transaction items of record writes, each conditioned on the version it was read at,
+    /// with their index changes.
+    fn record_items(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        writes: &[RecordWrite],
+    ) -> Result<Vec<TransactWriteItem>> {
+        let pk = records_pk(tenant_id, resource);
+        let mut items = Vec::new();
+        for write in writes {
+            if write.delete {
+                let delete = Delete::builder()
+                    .table_name(&self.records)
+                    .key("pk", s(&pk))
+                    .key("sk", s(&write.record.identifier))
+                    .condition_expression("version = :v")
+                    .expression_attribute_values(":v", n(write.expected_version.unwrap_or_default()))
+                    .build()
+                    .map_err(ser_err)?;
+                items.push(TransactWriteItem::builder().delete(delete).build());
+            } else {
+                let item =
+                    RecordItem { pk: pk.clone(), sk: write.record.identifier.clone(), record: write.record.clone() };
+                let put = Put::builder()
+                    .table_name(&self.records)
+                    .set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?));
+                let put = match write.expected_version {
+                    None => put.condition_expression("attribute_not_exists(pk)"),
+                    Some(v) => put.condition_expression("version = :v").expression_attribute_values(":v", n(v)),
+                };
+                items.push(TransactWriteItem::builder().put(put.build().map_err(ser_err)?).build());
+            }
+            for change in &write.index {
+                items.push(self.index_item(tenant_id, resource, &write.record, change)?);
+            }
+        }
+        Ok(items)
+    }
+
+    /// A transaction whose first item is a ledger entry and second the import's update.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Applied> {
+        transaction_outcome(self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ()))
+    }
+
     /// A claim or release of an index entry, conditioned so a concurrent writer conflicts.
     fn index_item(
         &self,
@@ -964,47 +1115,48 @@ impl RecordStore for DynamoStore {
             Unit::Removal { page } => (format!("{}{page}", removal_sk_prefix(batch.run)), &[]),
         };
         let kept = [("outcomes", &batch.outcomes), ("before_images", &batch.before_images)];
-        let mut req = self
-            .client
-            .transact_write_items()
-            .transact_items(ledger_put(&self.imports, tenant_id, import_id, sk, ttl, &kept)?)
-            .transact_items(stats_update(
-                &self.imports,
-                tenant_id,
-                import_id,
-                batch.run,
-                increments(&batch.tally, progress),
-            )?);
-        let pk = records_pk(tenant_id, batch.resource_type);
-        for write in &batch.writes {
-            if write.delete {
-                let delete = Delete::builder()
-                    .table_name(&self.records)
-                    .key("pk", s(&pk))
-                    .key("sk", s(&write.record.identifier))
-                    .condition_expression("version = :v")
-                    .expression_attribute_values(":v", n(write.expected_version.unwrap_or_default()))
-                    .build()
-                    .map_err(ser_err)?;
-                req = req.transact_items(TransactWriteItem::builder().delete(delete).build());
-                for change in &write.index {
-                    req = req.transact_items(self.index_item(tenant_id, batch.resource_type, &write.record, change)?);
-                }
-                continue;
-            }
-            let item = RecordItem { pk: pk.clone(), sk: write.record.identifier.clone(), record: write.record.clone() };
-            let put =
-                Put::builder().table_name(&self.records).set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?));
-            let put = match write.expected_version {
-                None => put.condition_expression("attribute_not_exists(pk)"),
-                Some(v) => put.condition_expression("version = :v").expression_attribute_values(":v", n(v)),
-            };
-            req = req.transact_items(TransactWriteItem::builder().put(put.build().map_err(ser_err)?).build());
-            for change in &write.index {
-                req = req.transact_items(self.index_item(tenant_id, batch.resource_type, &write.record, change)?);
-            }
-        }
-        transaction_outcome(req.send().await.map(|_| ()))
+        let mut items = vec![
+            ledger_put(&self.imports, tenant_id, import_id, sk, ttl, &kept)?,
+            stats_update(&self.imports, tenant_id, import_id, batch.run, increments(&batch.tally, progress))?,
+        ];
+        items.extend(self.record_items(tenant_id, batch.resource_type, &batch.writes)?);
+        self.transact(items).await
+    }
+
+    async fn apply_revert(&self, revert: &RevertWrite) -> Result<Applied> {
+        let (tenant_id, import_id) = (revert.tenant_id.as_str(), revert.import_id.as_str());
+        let ttl = self.import_ttl(tenant_id, import_id).await?;
+        let listed = revert.conflicts.iter().take(MAX_LISTED_CONFLICTS).cloned().collect::<Vec<_>>();
+        let conflicts = (!listed.is_empty()).then(|| listed.join("\n"));
+        let sk = format!("revert#{}", revert.unit);
+        let update = Update::builder()
+            .table_name(&self.imports)
+            .set_key(Some(import_key(tenant_id, import_id)))
+            .update_expression(
+                "SET #rv.#d = #rv.#d + :d, #rv.#r = #rv.#r + :r, #rv.#c = #rv.#c + :c, #rv.#u = #rv.#u + :one, #ua = :now",
+            )
+            .condition_expression("#rv.#st = :reverting")
+            .expression_attribute_names("#rv", "revert")
+            .expression_attribute_names("#d", "deleted")
+            .expression_attribute_names("#r", "restored")
+            .expression_attribute_names("#c", "conflicts")
+            .expression_attribute_names("#u", "units_done")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#ua", "updated_at")
+            .expression_attribute_values(":d", n(revert.deleted))
+            .expression_attribute_values(":r", n(revert.restored))
+            .expression_attribute_values(":c", n(revert.conflicts.len()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":reverting", s("reverting"))
+            .expression_attribute_values(":now", s(time_fmt::rfc3339(time_fmt::now())))
+            .build()
+            .map_err(ser_err)?;
+        let mut items = vec![
+            ledger_put(&self.imports, tenant_id, import_id, sk, ttl, &[("conflicts", &conflicts)])?,
+            TransactWriteItem::builder().update(update).build(),
+        ];
+        items.extend(self.record_items(tenant_id, revert.resource_type, &revert.writes)?);
+        self.transact(items).await
     }
 
     async fn create_missing(&self, tenant_id: &str, resource: ResourceType, records: &[StoredRecord]) -> Result<u64> {

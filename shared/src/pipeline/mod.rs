@@ -6,5 +6,6 @@ pub mod inline;
 pub mod overwrite;
 pub mod prevalidate;
 pub mod process;
+pub mod revert;
 pub mod sweep;
 pub mod transform;

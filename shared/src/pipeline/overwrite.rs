@@ -12,12 +12,12 @@ use crate::identifiers;
 use crate::import::{Phase, Status};
 use crate::messages::{encode, RemovalMessage, RemovalPage};
 use crate::ports::{Applied, BatchWrite, Queue, StoredImport, Unit};
-use crate::revert;
 use crate::services::Services;
 use crate::stats::Tally;
 
 use super::complete::{complete_if_done, fail};
 use super::process::deletion;
+use super::revert;
 
 /// Records read per cleanup message.
 const PAGE: usize = 200;

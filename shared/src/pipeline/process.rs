@@ -16,13 +16,13 @@ use crate::messages::{decode, ProcessMessage, ProcessWork};
 use crate::ports::{Applied, BatchWrite, IndexChange, RecordWrite, StoredImport, Unit};
 use crate::record::{custom_name, ResourceType, StoredRecord};
 use crate::results;
-use crate::revert;
 use crate::services::Services;
 use crate::stats::Tally;
 use crate::time_fmt;
 use crate::validate::{Candidate, RowError};
 
 use super::complete::complete_if_done;
+use super::revert;
 
 /// Attempts when another writer keeps changing the same records; then the queue retries.
 const MAX_ATTEMPTS: u32 = 6;
@@ -32,6 +32,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
     match decode::<ProcessWork>(body)? {
         ProcessWork::Batch(msg) => process(svc, msg).await,
         ProcessWork::Removal(msg) => super::overwrite::remove(svc, msg).await,
+        ProcessWork::Revert(msg) => revert::unit(svc, msg).await,
     }
 }
 
@@ -334,7 +335,7 @@ pub(super) fn deletion(
 }
 
 /// The index entries a record's write claims and releases.
-fn index_changes(
+pub(super) fn index_changes(
     resource: ResourceType,
     alternate: Option<&str>,
     old: Option<&StoredRecord>,

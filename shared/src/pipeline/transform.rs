@@ -36,6 +36,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
     match decode::<TransformWork>(body)? {
         TransformWork::Chunk(msg) => transform(svc, msg).await,
         TransformWork::Plan(plan) => super::prevalidate::replan(svc, &plan.tenant_id, &plan.import_id, plan.run).await,
+        TransformWork::Revert(plan) => super::revert::plan(svc, plan).await,
     }
 }
 

@@ -1,0 +1,242 @@
+//! revert (SPEC §9): before a unit of work writes records, it keeps their before-images in S3
+//! and names the object in its ledger entry. `POST /v1/imports/{id}/revert` plans one revert
+//! unit per such entry; each unit puts its records back as they were (records the import
+//! created are deleted) in one transaction with its own ledger entry and counters, unless a
+//! later write changed a record since: that one is left as it is and reported.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::error_files;
+use crate::events::{self, Kind};
+use crate::identifiers;
+use crate::messages::{encode, RevertPlanMessage, RevertUnitMessage};
+use crate::ports::{Applied, Queue, RecordWrite, RevertWrite, StoredImport};
+use crate::record::StoredRecord;
+use crate::services::Services;
+
+use super::process::{deletion, index_changes};
+
+/// Identifiers of conflicting records the import lists; the count is exact beyond it.
+pub const MAX_LISTED_CONFLICTS: usize = 100;
+const MAX_ATTEMPTS: u32 = 6;
+
+/// A record as it was before a write, and the version the write left it at (none: deleted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BeforeImage {
+    pub identifier: String,
+    pub before: Option<StoredRecord>,
+    pub after_version: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevertStatus {
+    Reverting,
+    Reverted,
+}
+
+/// What an import shows of its revert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevertState {
+    pub status: RevertStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub completed_at: Option<OffsetDateTime>,
+    /// Records the import created, deleted again.
+    pub deleted: u64,
+    /// Records the import updated, deleted or removed, with their previous values back.
+    pub restored: u64,
+    /// Records a later write changed: left as they are.
+    pub conflicts: u64,
+    /// The first of them.
+    #[serde(default)]
+    pub conflict_identifiers: Vec<String>,
+    /// Units of work to revert, once planned, and how many are.
+    #[serde(default)]
+    pub units_total: Option<u64>,
+    pub units_done: u64,
+}
+
+impl RevertState {
+    pub fn requested(now: OffsetDateTime) -> Self {
+        Self {
+            status: RevertStatus::Reverting,
+            requested_at: now,
+            completed_at: None,
+            deleted: 0,
+            restored: 0,
+            conflicts: 0,
+            conflict_identifiers: vec![],
+            units_total: None,
+            units_done: 0,
+        }
+    }
+}
+
+/// Stores the before-images of a unit's writes, read at `before`, and returns the key. Each
+/// attempt stores its own object: only the one the applied ledger entry names counts. A write
+/// that changes no field (an overwrite marking a record it saw) has nothing to put back.
+pub async fn keep(
+    svc: &Services,
+    tenant_id: &str,
+    import_id: &str,
+    writes: &[RecordWrite],
+    before: impl Fn(&str) -> Option<StoredRecord>,
+) -> Result<Option<String>> {
+    let images: Vec<BeforeImage> = writes
+        .iter()
+        .filter_map(|w| {
+            let old = before(&w.record.identifier);
+            let marked_only = !w.delete && old.as_ref().is_some_and(|o| o.fields == w.record.fields);
+            (!marked_only).then(|| BeforeImage {
+                identifier: w.record.identifier.clone(),
+                before: old,
+                after_version: (!w.delete).then_some(w.record.version),
+            })
+        })
+        .collect();
+    if images.is_empty() {
+        return Ok(None);
+    }
+    let body = serde_json::to_vec(&images).map_err(|e| Error::Internal(e.to_string()))?;
+    let key = format!(
+        "{}before/{}.json",
+        error_files::prefix(tenant_id, import_id),
+        ulid::Ulid::generate().to_string().to_lowercase()
+    );
+    svc.files.put(&key, body).await?;
+    Ok(Some(key))
+}
+
+/// Sends the revert's plan; the transform function runs it.
+pub async fn request(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()> {
+    let msg = RevertPlanMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), revert: true };
+    svc.queue.send(Queue::Transform, vec![encode(&msg)?]).await
+}
+
+/// One revert unit per unit of work that wrote records. Sent again when planned again; each
+/// unit applies once.
+pub async fn plan(svc: &Services, msg: RevertPlanMessage) -> Result<()> {
+    let (tenant_id, import_id) = (msg.tenant_id.as_str(), msg.import_id.as_str());
+    let Some(StoredImport { import, progress, .. }) = svc.imports.get(tenant_id, import_id).await? else {
+        return Ok(());
+    };
+    if import.revert.as_ref().map(|r| r.status) != Some(RevertStatus::Reverting) {
+        return Ok(());
+    }
+    let units = svc.imports.kept_before_images(tenant_id, import_id, progress.run).await?;
+    svc.imports.plan_revert(tenant_id, import_id, units.len() as u64).await?;
+    let bodies = units
+        .into_iter()
+        .map(|(unit, before_images)| {
+            encode(&RevertUnitMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), unit, before_images })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for group in bodies.chunks(10) {
+        svc.queue.send(Queue::Process, group.to_vec()).await?;
+    }
+    finish_if_done(svc, tenant_id, import_id).await
+}
+
+/// Puts one unit's records back.
+pub async fn unit(svc: &Services, msg: RevertUnitMessage) -> Result<()> {
+    let (tenant_id, import_id) = (msg.tenant_id.as_str(), msg.import_id.as_str());
+    let Some(StoredImport { import, .. }) = svc.imports.get(tenant_id, import_id).await? else {
+        return Ok(());
+    };
+    if import.revert.as_ref().map(|r| r.status) != Some(RevertStatus::Reverting) {
+        return Ok(());
+    }
+    let images: Vec<BeforeImage> = serde_json::from_slice(&svc.files.read(&msg.before_images).await?)
+        .map_err(|e| Error::Internal(format!("before-images {}: {e}", msg.before_images)))?;
+    let resource = import.resource_type;
+    let alternate = identifiers::alternate(resource);
+    for attempt in 0..MAX_ATTEMPTS {
+        let ids: Vec<String> = images.iter().map(|i| i.identifier.clone()).collect();
+        let current = svc.records.get_many(tenant_id, resource, &ids).await?;
+        let holders = match alternate {
+            Some(field) => {
+                let values: Vec<String> = images
+                    .iter()
+                    .filter_map(|i| i.before.as_ref())
+                    .chain(current.values())
+                    .filter_map(|r| identifiers::value_of(resource, field, &r.fields))
+                    .collect();
+                svc.records.lookup(tenant_id, resource, field, &values).await?
+            }
+            None => HashMap::new(),
+        };
+        let mut write = RevertWrite {
+            tenant_id: tenant_id.into(),
+            import_id: import_id.into(),
+            resource_type: resource,
+            unit: msg.unit.clone(),
+            writes: vec![],
+            deleted: 0,
+            restored: 0,
+            conflicts: vec![],
+        };
+        for image in &images {
+            let now = current.get(&image.identifier);
+            let untouched = match (image.after_version, now) {
+                (Some(v), Some(cur)) => cur.version == v,
+                (None, None) => true,
+                _ => false,
+            };
+            // The previous alternate value must still be free for the record to take it back.
+            let value_free = |before: &StoredRecord| {
+                let value = alternate.and_then(|f| identifiers::value_of(resource, f, &before.fields));
+                value.and_then(|v| holders.get(&v)).is_none_or(|holder| *holder == image.identifier)
+            };
+            match (&image.before, now) {
+                _ if !untouched => write.conflicts.push(image.identifier.clone()),
+                (None, Some(cur)) => {
+                    write.writes.push(deletion(resource, alternate, cur, &holders));
+                    write.deleted += 1;
+                }
+                (Some(before), now) if value_free(before) => {
+                    let restored = StoredRecord {
+                        version: now.map_or(before.version, |c| c.version) + 1,
+                        updated_at: crate::time_fmt::now(),
+                        ..before.clone()
+                    };
+                    let index = index_changes(resource, alternate, now, &restored, &holders);
+                    let expected_version = now.map(|c| c.version);
+                    write.writes.push(RecordWrite { record: restored, expected_version, index, delete: false });
+                    write.restored += 1;
+                }
+                _ => write.conflicts.push(image.identifier.clone()),
+            }
+        }
+        match svc.records.apply_revert(&write).await {
+            Ok(Applied::Now | Applied::Before) => return finish_if_done(svc, tenant_id, import_id).await,
+            Ok(Applied::Conflict) => {
+                tracing::info!(tenant_id, import_id, attempt, "records changed under a revert unit; reading again");
+                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+            }
+            Err(Error::NotFound) => return Ok(()), // the import is gone
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Contention(format!("revert unit {} kept conflicting", msg.unit)))
+}
+
+/// Whichever unit closes the revert marks it reverted and publishes `reverted`, once.
+async fn finish_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()> {
+    let Some(StoredImport { import, .. }) = svc.imports.get(tenant_id, import_id).await? else { return Ok(()) };
+    let Some(state) = import.revert else { return Ok(()) };
+    if state.status != RevertStatus::Reverting || state.units_total != Some(state.units_done) {
+        return Ok(());
+    }
+    if svc.imports.finish_revert(tenant_id, import_id).await? {
+        tracing::info!(tenant_id, import_id, restored = state.restored, conflicts = state.conflicts, "import reverted");
+        events::publish(svc, tenant_id, import_id, Kind::Reverted).await?;
+    }
+    Ok(())
+}

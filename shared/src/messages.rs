@@ -82,6 +82,9 @@ pub struct ProcessMessage {
     pub chunk: u64,
     pub batch: u64,
     pub records: Vec<Candidate>,
+    /// An overwrite's records named by rows that are errors: kept, not counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep: Vec<String>,
 }
 
 /// process → process: one page of an overwrite's cleanup, from `after` (the start: none).

@@ -75,6 +75,18 @@ pub struct RowRules<'a> {
 }
 
 impl RowRules<'_> {
+    /// A cell's value for its field: mapped, then checked and normalized by the field's rule.
+    fn value(&self, field: &str, cell: &str) -> Result<Value, fields::Violation> {
+        fields::check(self.resource, field, self.options.map_value(field, cell))
+    }
+
+    /// The identifier a row names, when its identifier cell is valid, whatever its other cells.
+    pub fn identifier_of(&self, values: &csv::StringRecord) -> Option<String> {
+        let raw = values.get(self.columns.column_of(self.identifier_field)?)?;
+        let value = self.value(self.identifier_field, cell(raw)).ok()?;
+        value.as_str().map(|v| normalize_identifier(self.resource, self.identifier_field, v))
+    }
+
     pub fn build(&self, row: u64, values: &csv::StringRecord) -> Result<Candidate, Vec<RowError>> {
         let error = |column: Option<&String>, field: Option<&str>, code: &str, message: String| RowError {
             row,
@@ -98,9 +110,7 @@ impl RowRules<'_> {
             let Some(field) = field.as_deref() else {
                 continue;
             };
-            // A BOM inside the data is never part of a value (the csv crate drops one only at the
-            // start of a reader, and chunks start mid-file).
-            let value = error_files::restore(raw.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}'));
+            let value = cell(raw);
             if value.len() > MAX_FIELD_BYTES {
                 errors.push(error(
                     Some(header),
@@ -110,8 +120,7 @@ impl RowRules<'_> {
                 ));
                 continue;
             }
-            let value = self.options.map_value(field, value);
-            let value = match fields::check(self.resource, field, value) {
+            let value = match self.value(field, value) {
                 Ok(v) => v,
                 Err((code, message)) => {
                     errors.push(error(Some(header), Some(field), code, message));
@@ -183,6 +192,13 @@ fn set_field(fields: &mut Fields, field: &str, value: Value) {
 }
 
 /// The identifier as records are matched by: emails ignore case.
+/// A cell trimmed, with the formula guard of an errors file taken off. A BOM inside the data is
+/// never part of a value (the csv crate drops one only at the start of a reader, and chunks
+/// start mid-file).
+fn cell(raw: &str) -> &str {
+    error_files::restore(raw.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}'))
+}
+
 pub fn normalize_identifier(resource: ResourceType, field: &str, value: &str) -> String {
     if resource == ResourceType::Contact && field == "email" {
         value.to_lowercase()

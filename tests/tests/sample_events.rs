@@ -22,7 +22,9 @@ fn expectation(function: &str, name: &str) -> Expect {
         ("create-import", "contact-csv.json" | "sync-inputs.json") => Expect::Status(201),
         ("create-import", "invalid-body.json") => Expect::Status(400),
         ("import-api", "list-imports.json" | "list-records.json") => Expect::Status(200),
-        ("import-api", "get-import.json" | "get-record.json" | "patch-import.json") => Expect::Status(404),
+        ("import-api", "get-import.json" | "get-record.json" | "patch-import.json" | "revert-import.json") => {
+            Expect::Status(404)
+        }
         ("prevalidate", _) => Expect::Ok,
         ("transform", "one-malformed.json") => Expect::Failures(&["msg-2"]),
         ("transform" | "process", _) => Expect::Failures(&[]),

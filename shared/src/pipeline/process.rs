@@ -121,7 +121,7 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
                 .or_else(|| identifiers::value_of(resource, resource.default_identifier(), &c.fields)),
         })
         .collect();
-    let wanted: Vec<String> = keys.iter().flatten().cloned().collect();
+    let wanted: Vec<String> = keys.iter().flatten().chain(&msg.keep).cloned().collect();
     let existing = svc.records.get_many(tenant_id, resource, &wanted).await?;
     // Who holds the alternate values the batch's records have or would get.
     let holders = match alternate {
@@ -226,6 +226,13 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
             }
         }
         decided.record_write(&mut written, existing.get(&key), record, index);
+    }
+    // Records named by error rows stay: marked, not counted (their rows are errors already).
+    for key in msg.keep.iter().filter(|_| !msg.dry_run) {
+        let unmarked = existing.get(key).filter(|o| overwrite.is_some() && o.seen_by.as_deref() != overwrite);
+        if let Some(old) = unmarked.filter(|_| !written.contains_key(key)) {
+            decided.record_write(&mut written, Some(old), mark_seen(old.clone(), overwrite), vec![]);
+        }
     }
     decided.existing = existing;
     Ok(decided)

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::error_files::ErrorLines;
 use crate::events::{self, Kind};
 use crate::identifiers;
-use crate::import::Status;
+use crate::import::{Action, Status};
 use crate::mapping;
 use crate::messages::{decode, encode, ProcessMessage, TransformMessage, TransformWork};
 use crate::ports::{Queue, StoredImport};
@@ -30,6 +30,25 @@ pub const INDEXED_BATCH_RECORDS: usize = 32;
 pub const BATCH_BYTES: usize = 256 * 1024;
 /// SendMessageBatch takes ten messages.
 const SEND_GROUP: usize = 10;
+
+/// What one process message will carry.
+#[derive(Default)]
+struct Batch {
+    records: Vec<Candidate>,
+    /// Identifiers of error rows an overwrite must not remove the records of.
+    keep: Vec<String>,
+}
+
+impl Batch {
+    /// Each takes a place in the process transaction.
+    fn len(&self) -> usize {
+        self.records.len() + self.keep.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// The transform queue carries chunks, and plans of runs started through the API.
 pub async fn run(svc: &Services, body: &str) -> Result<()> {
@@ -68,13 +87,14 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
         other => other?,
     };
     let bridge = SyncIoBridge::new(opened.stream);
-    let (tx, mut rx) = mpsc::channel::<Vec<Candidate>>(2);
+    let (tx, mut rx) = mpsc::channel::<Batch>(2);
     let chunk_copy = chunk.clone();
     let import_max_error_ratio = import.max_error_ratio;
     let (resource_type, dry_run) = (import.resource_type, import.dry_run);
     let (import_rule, update, action) = (import.import_rule, import.update.clone(), import.action);
     let match_on =
         (import.identifier_field != resource_type.default_identifier()).then(|| import.identifier_field.clone());
+    let match_on_default = match_on.is_none();
     let batch_records = match identifiers::alternate(resource_type) {
         Some(f) if columns.column_of(f).is_some() || import.options.constants.contains_key(f) => INDEXED_BATCH_RECORDS,
         _ => BATCH_RECORDS,
@@ -94,8 +114,10 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
         let mut error_lines = ErrorLines::default();
         let mut row_lines = RowLines::default();
         let id_column = columns.column_of(&import.identifier_field);
+        // An overwrite keeps the records its error rows name (`Batch::keep`).
+        let keeps = import.action == Action::Overwrite && match_on_default;
         let mut batches_sent = 0u64;
-        let mut batch = Vec::new();
+        let mut batch = Batch::default();
         let mut batch_bytes = 0;
         let mut reader = dialect.reader(bridge, false);
         let mut raw = csv::ByteRecord::new();
@@ -120,23 +142,26 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
                 error_lines.add(&import.file_headers, &record, &[duplicate_error(row, &rules)]);
                 row_lines.decided(row, raw_id, "error", "");
             } else {
-                match rules.build(row, &record) {
+                let built = rules.build(row, &record);
+                let keep = built.as_ref().err().filter(|_| keeps).and_then(|_| rules.identifier_of(&record));
+                let size = built.as_ref().map_or_else(|_| keep.as_ref().map_or(0, String::len), Candidate::encoded_len);
+                if size > 0 && (batch.len() == batch_records || (batch_bytes + size > BATCH_BYTES && !batch.is_empty()))
+                {
+                    tx.blocking_send(std::mem::take(&mut batch)).map_err(|_| Error::Internal("sender gone".into()))?;
+                    batches_sent += 1;
+                    batch_bytes = 0;
+                }
+                batch_bytes += size;
+                match built {
                     Ok(candidate) => {
-                        let size = candidate.encoded_len();
-                        if batch.len() == batch_records || (batch_bytes + size > BATCH_BYTES && !batch.is_empty()) {
-                            tx.blocking_send(std::mem::take(&mut batch))
-                                .map_err(|_| Error::Internal("sender gone".into()))?;
-                            batches_sent += 1;
-                            batch_bytes = 0;
-                        }
-                        row_lines.pending(row, raw_id, &candidate.identifier, batches_sent, batch.len());
-                        batch_bytes += size;
-                        batch.push(candidate);
+                        row_lines.pending(row, raw_id, &candidate.identifier, batches_sent, batch.records.len());
+                        batch.records.push(candidate);
                     }
                     Err(errors) => {
                         tally.errors += 1;
                         error_lines.add(&import.file_headers, &record, &errors);
                         row_lines.decided(row, raw_id, "error", "");
+                        batch.keep.extend(keep);
                     }
                 }
             }
@@ -150,7 +175,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
 
     let mut batches = 0u64;
     let mut pending = Vec::with_capacity(SEND_GROUP);
-    while let Some(records) = rx.recv().await {
+    while let Some(Batch { records, keep }) = rx.recv().await {
         pending.push(encode(&ProcessMessage {
             tenant_id: tenant_id.into(),
             import_id: import_id.into(),
@@ -165,6 +190,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
             chunk: chunk.index,
             batch: batches,
             records,
+            keep,
         })?);
         batches += 1;
         if pending.len() == SEND_GROUP {

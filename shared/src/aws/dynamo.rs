@@ -267,6 +267,29 @@ impl DynamoStore {
         }
         conditional(req.send().await)
     }
+
+    /// Every import item a scan's filter keeps, over every page.
+    async fn scan_imports(
+        &self,
+        filter: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Vec<Import>> {
+        let mut scan = self.client.scan().table_name(&self.imports).filter_expression(filter).consistent_read(true);
+        for (k, v) in names {
+            scan = scan.expression_attribute_names(*k, *v);
+        }
+        for (k, v) in values {
+            scan = scan.expression_attribute_values(k, v);
+        }
+        let mut pages = scan.into_paginator().items().send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item: ImportItem = serde_dynamo::from_item(item.map_err(ddb_err)?).map_err(ser_err)?;
+            out.push(item.import);
+        }
+        Ok(out)
+    }
 }
 
 /// A status change of an import, applied only from the statuses in `from`.
@@ -669,26 +692,9 @@ impl ImportStore for DynamoStore {
     }
 
     async fn unfinished(&self) -> Result<Vec<Import>> {
-        let mut scan = self
-            .client
-            .scan()
-            .table_name(&self.imports)
-            .filter_expression("#status IN (:a, :p, :q, :r)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":a", s(Status::AwaitingUpload.as_str()))
-            .expression_attribute_values(":p", s(Status::PreviewReady.as_str()))
-            .expression_attribute_values(":q", s(Status::Queued.as_str()))
-            .expression_attribute_values(":r", s(Status::Processing.as_str()))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
-        let mut out = Vec::new();
-        while let Some(item) = scan.next().await {
-            let item: ImportItem = serde_dynamo::from_item(item.map_err(ddb_err)?).map_err(ser_err)?;
-            out.push(item.import);
-        }
-        Ok(out)
+        let statuses = [Status::AwaitingUpload, Status::PreviewReady, Status::Queued, Status::Processing];
+        let values = [":a", ":p", ":q", ":r"].into_iter().zip(statuses.map(|st| s(st.as_str()))).collect();
+        self.scan_imports("#status IN (:a, :p, :q, :r)", &[("#status", "status")], values).await
     }
 
     async fn finish(

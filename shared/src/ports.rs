@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 use tokio::io::AsyncRead;
 
 use crate::chunking::Chunk;
@@ -124,6 +125,8 @@ pub trait ImportStore: Send + Sync {
     async fn interrupt(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
     /// Every import of every tenant that is not final yet (the sweeper's round).
     async fn unfinished(&self) -> Result<Vec<Import>>;
+    /// Every import of every tenant whose `expires_at` is before `now` (the sweeper's round).
+    async fn lapsed(&self, now: OffsetDateTime) -> Result<Vec<Import>>;
     /// One of `from` → `to` (a final status the sweeper sets) with a reason; false when the
     /// import was in none of them.
     async fn finish(&self, tenant_id: &str, import_id: &str, from: &[Status], to: Status, reason: &str)

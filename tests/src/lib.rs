@@ -98,6 +98,20 @@ pub async fn wait_for(client: &local::client::Client, id: &str, status: &str) ->
     }
 }
 
+/// The keys under a prefix of the uploads bucket, listed over the wire.
+pub async fn objects(host: &LocalHost, prefix: &str) -> Vec<String> {
+    let out = host
+        .clients
+        .s3
+        .list_objects_v2()
+        .bucket(&host.settings.uploads_bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .expect("list objects");
+    out.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect()
+}
+
 /// One record, which must exist.
 pub async fn record(client: &local::client::Client, resource: &str, id: &str) -> Value {
     let (status, record) = client.get(&format!("/v1/records/{resource}/{id}")).await.expect("get record");

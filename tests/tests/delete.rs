@@ -2,7 +2,7 @@
 //! its ledger; a running one is a 409 until it is interrupted.
 
 use serde_json::json;
-use tests::{download, host, stat, IMPORT_TIMEOUT};
+use tests::{download, host, objects, stat, IMPORT_TIMEOUT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finished_import_is_deleted_with_its_files() {
@@ -20,16 +20,8 @@ async fn a_finished_import_is_deleted_with_its_files() {
     assert_eq!((status, body), (204, serde_json::Value::Null));
     assert_eq!(client.get(&path).await.unwrap().0, 404);
     assert_eq!(reqwest::get(source.as_str().unwrap()).await.unwrap().status(), 404, "the upload is gone");
-    let leftover = |prefix: String| {
-        let s3 = host.clients.s3.clone();
-        let bucket = host.settings.uploads_bucket.clone();
-        async move {
-            let out = s3.list_objects_v2().bucket(bucket).prefix(prefix).send().await.unwrap();
-            out.contents().len()
-        }
-    };
-    assert_eq!(leftover(format!("uploads/acme/{id}/")).await, 0);
-    assert_eq!(leftover(format!("results/acme/{id}/")).await, 0, "errors, results and parts are gone");
+    assert_eq!(objects(&host, &format!("uploads/acme/{id}/")).await, Vec::<String>::new());
+    assert_eq!(objects(&host, &format!("results/acme/{id}/")).await, Vec::<String>::new(), "errors, results and parts");
     let ledger = host
         .clients
         .dynamo

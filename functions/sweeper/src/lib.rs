@@ -1,5 +1,6 @@
 //! The sweeper, on a schedule: imports whose upload never arrived expire, imports not final
-//! within their maximum duration time out. The scheduled event itself carries nothing we need.
+//! within their maximum duration time out, and imports past their retention are deleted with
+//! their files. The scheduled event itself carries nothing we need.
 
 use lambda_runtime::{Error, LambdaEvent};
 use shared::pipeline::sweep;

@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::{
 };
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::chunking::Chunk;
 use crate::config::Settings;
@@ -42,11 +43,22 @@ impl DynamoStore {
     }
 }
 
+/// How long after its `expires_at` DynamoDB's TTL deletes an import item and its ledger. The
+/// sweeper deletes a lapsed import with its files first; the TTL is the backstop, and this
+/// grace, longer than the longest `max_duration` (a day), lets an import still running at its
+/// expiry time out and be deleted by the sweeper before the TTL removes the item alone.
+const TTL_GRACE_SECS: i64 = 2 * 86_400;
+
+/// The TTL attribute of an import item and its ledger entries.
+fn ttl_of(import: &Import) -> i64 {
+    import.expires_at.unix_timestamp() + TTL_GRACE_SECS
+}
+
 #[derive(Serialize, Deserialize)]
 struct ImportItem {
     pk: String,
     sk: String,
-    /// Epoch seconds at which DynamoDB's TTL deletes the item.
+    /// Epoch seconds at which DynamoDB's TTL deletes the item (`ttl_of`).
     ttl: i64,
     #[serde(flatten)]
     import: Import,
@@ -247,7 +259,7 @@ where
 impl DynamoStore {
     async fn import_ttl(&self, tenant_id: &str, import_id: &str) -> Result<i64> {
         let stored = ImportStore::get(self, tenant_id, import_id).await?.ok_or(Error::NotFound)?;
-        Ok(stored.import.expires_at.unix_timestamp())
+        Ok(ttl_of(&stored.import))
     }
 
     /// A conditional update of the import; false when the condition did not hold.
@@ -274,6 +286,29 @@ impl DynamoStore {
             req = req.expression_attribute_values(k, v);
         }
         conditional(req.send().await)
+    }
+
+    /// Every import item a scan's filter keeps, over every page.
+    async fn scan_imports(
+        &self,
+        filter: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Vec<Import>> {
+        let mut scan = self.client.scan().table_name(&self.imports).filter_expression(filter).consistent_read(true);
+        for (k, v) in names {
+            scan = scan.expression_attribute_names(*k, *v);
+        }
+        for (k, v) in values {
+            scan = scan.expression_attribute_values(k, v);
+        }
+        let mut pages = scan.into_paginator().items().send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item: ImportItem = serde_dynamo::from_item(item.map_err(ddb_err)?).map_err(ser_err)?;
+            out.push(item.import);
+        }
+        Ok(out)
     }
 }
 
@@ -348,7 +383,7 @@ impl ImportStore for DynamoStore {
         let item = ImportItem {
             pk: import.tenant_id.clone(),
             sk: import.id.clone(),
-            ttl: import.expires_at.unix_timestamp(),
+            ttl: ttl_of(import),
             import: import.clone(),
             progress: Progress::default(),
             requested_mappings: import.mappings.clone(),
@@ -677,26 +712,19 @@ impl ImportStore for DynamoStore {
     }
 
     async fn unfinished(&self) -> Result<Vec<Import>> {
-        let mut scan = self
-            .client
-            .scan()
-            .table_name(&self.imports)
-            .filter_expression("#status IN (:a, :p, :q, :r)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":a", s(Status::AwaitingUpload.as_str()))
-            .expression_attribute_values(":p", s(Status::PreviewReady.as_str()))
-            .expression_attribute_values(":q", s(Status::Queued.as_str()))
-            .expression_attribute_values(":r", s(Status::Processing.as_str()))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
-        let mut out = Vec::new();
-        while let Some(item) = scan.next().await {
-            let item: ImportItem = serde_dynamo::from_item(item.map_err(ddb_err)?).map_err(ser_err)?;
-            out.push(item.import);
-        }
-        Ok(out)
+        let statuses = [Status::AwaitingUpload, Status::PreviewReady, Status::Queued, Status::Processing];
+        let values = [":a", ":p", ":q", ":r"].into_iter().zip(statuses.map(|st| s(st.as_str()))).collect();
+        self.scan_imports("#status IN (:a, :p, :q, :r)", &[("#status", "status")], values).await
+    }
+
+    async fn lapsed(&self, now: OffsetDateTime) -> Result<Vec<Import>> {
+        // Filtered on the TTL, a number, then exactly: `expires_at` is text whose order breaks
+        // within a second. Only import items have a status.
+        let limit = n(now.unix_timestamp() + TTL_GRACE_SECS);
+        let filter = "#ttl <= :limit AND attribute_exists(#status)";
+        let found =
+            self.scan_imports(filter, &[("#ttl", "ttl"), ("#status", "status")], vec![(":limit", limit)]).await?;
+        Ok(found.into_iter().filter(|import| import.expires_at < now).collect())
     }
 
     async fn finish(

@@ -3,11 +3,17 @@
 //! started (or, still queued, since it was queued) is `timed_out`. A preview waits for its user,
 //! and the clock of a previewed import starts when the user starts it. Each change is conditional on the
 //! status seen, so a round racing the pipeline changes nothing the pipeline just finished.
+//!
+//! Then every import past its `expires_at` (SPEC §5 `retention`) is deleted with its files, as
+//! `DELETE /v1/imports/{id}` does. A running one is refused as that route refuses it, and goes
+//! in the first round after it is final (completed, or timed out above): deleting it under its
+//! own batches would drop their work, and timing it out early would report a wrong reason.
 
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
-use crate::error::Result;
+use crate::api;
+use crate::error::{Error, Result};
 use crate::events::{self, Kind};
 use crate::import::Status;
 use crate::services::Services;
@@ -17,6 +23,8 @@ use crate::services::Services;
 pub struct Swept {
     pub expired: u64,
     pub timed_out: u64,
+    /// Imports past their retention, deleted with their files.
+    pub deleted: u64,
 }
 
 pub async fn run(svc: &Services, now: OffsetDateTime) -> Result<Swept> {
@@ -46,6 +54,14 @@ pub async fn run(svc: &Services, now: OffsetDateTime) -> Result<Swept> {
                 Status::Expired => swept.expired += 1,
                 _ => swept.timed_out += 1,
             }
+        }
+    }
+    for import in svc.imports.lapsed(now).await? {
+        match api::delete_import(svc, &import.tenant_id, &import.id).await {
+            Ok(()) => swept.deleted += 1,
+            // Running, or deleted meanwhile: a later round sees it again, or it is gone.
+            Err(Error::Conflict(_) | Error::NotFound) => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(swept)

@@ -43,8 +43,6 @@ pub const MAX_INPUT_BYTES: usize = 5 * 1024 * 1024;
 pub const MAX_SYNC_INPUTS: usize = 1_000;
 
 const MAX_TEXT: usize = 256;
-/// SPEC §5 `max_removed_ratio`.
-const DEFAULT_MAX_REMOVED_RATIO: f64 = 0.5;
 const MAX_MAPPINGS: usize = crate::chunking::MAX_COLUMNS;
 const MAX_METADATA_KEYS: usize = 50;
 
@@ -202,8 +200,8 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
         }),
     };
     let max_error_ratio = ratio(&obj, "max_error_ratio", &mut errors);
-    let max_removed_ratio = ratio(&obj, "max_removed_ratio", &mut errors).unwrap_or(DEFAULT_MAX_REMOVED_RATIO);
-    if obj.contains_key("max_removed_ratio") && action != Action::Overwrite {
+    let max_removed_ratio = ratio(&obj, "max_removed_ratio", &mut errors);
+    if max_removed_ratio.is_some() && action != Action::Overwrite {
         errors.push(FieldError::new("max_removed_ratio", "invalid", "only an overwrite removes records"));
     }
     if dry_run && action == Action::Overwrite {
@@ -258,7 +256,7 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
             import_rule,
             update,
             max_error_ratio,
-            max_removed_ratio,
+            max_removed_ratio: max_removed_ratio.unwrap_or(import::DEFAULT_MAX_REMOVED_RATIO),
             reference,
             reference_origin,
             metadata,
@@ -403,6 +401,9 @@ fn parse_changes(
     errors: &mut Vec<FieldError>,
 ) -> Changes {
     let mut changes = Changes::default();
+    if action == Action::Delete && obj.get("tags").is_some_and(|t| !t.is_null()) {
+        errors.push(FieldError::new("tags", "invalid", "tags are added to records a merge or overwrite writes"));
+    }
     match obj.get("tags") {
         None | Some(Value::Null) => {}
         Some(Value::Array(tags)) if tags.len() <= MAX_TAGS => {
@@ -688,9 +689,6 @@ pub async fn create_import(
     idempotency_key: Option<&str>,
 ) -> Result<Import> {
     let req = parse_create(body).map_err(Error::Invalid)?;
-    if req.action == Action::Overwrite {
-        refuse_overwrite_while_running(svc, tenant_id, req.resource_type).await?;
-    }
     let mut id = import::new_import_id();
     if let Some(key) = idempotency_key {
         idempotency::check_key(key)?;
@@ -706,6 +704,10 @@ pub async fn create_import(
                 found => return found,
             },
         }
+    }
+    // After the key: a retry of a stored overwrite answers with it, not with a conflict.
+    if req.action == Action::Overwrite {
+        refuse_overwrite_while_running(svc, tenant_id, req.resource_type).await?;
     }
     let now = time_fmt::now();
     let key = import::upload_key(tenant_id, &id);
@@ -847,6 +849,9 @@ pub async fn delete_import(svc: &Services, tenant_id: &str, import_id: &str) -> 
         let message = format!("the import is {}: interrupt it first", status.as_str());
         return Err(Error::Conflict(message));
     }
+    if stored.import.revert.as_ref().is_some_and(|r| r.status == RevertStatus::Reverting) {
+        return Err(Error::Conflict("the import is being reverted: delete it once it is reverted".into()));
+    }
     // Files first: while the item exists, a delete that failed half-way can be asked again.
     svc.files.delete_prefix(&import::upload_prefix(tenant_id, import_id)).await?;
     svc.files.delete_prefix(&error_files::prefix(tenant_id, import_id)).await?;
@@ -876,7 +881,14 @@ pub async fn revert_import(svc: &Services, tenant_id: &str, import_id: &str) -> 
         Some(RevertStatus::Reverted) => return Err(Error::Conflict("the import was reverted already".into())),
         Some(RevertStatus::Reverting) => {}
         None => {
-            if !svc.imports.begin_revert(tenant_id, import_id, &RevertState::requested(time_fmt::now())).await? {
+            let begun =
+                svc.imports.begin_revert(tenant_id, import_id, &RevertState::requested(time_fmt::now())).await?;
+            // Lost to a concurrent request for the same revert: that one is as good.
+            let reverting = || async {
+                let now = svc.imports.get(tenant_id, import_id).await?;
+                Ok::<_, Error>(now.and_then(|s| s.import.revert).is_some_and(|r| r.status == RevertStatus::Reverting))
+            };
+            if !begun && !reverting().await? {
                 return Err(Error::Conflict("the import changed meanwhile; read it again".into()));
             }
         }
@@ -951,6 +963,9 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
         if !ok {
             let what = if from == Status::PreviewReady { "is not preview_ready" } else { "is not a completed dry run" };
             return Err(Error::Conflict(format!("the import {what} (status {})", import.status.as_str())));
+        }
+        if import.action == Action::Overwrite {
+            refuse_overwrite_while_running(svc, tenant_id, import.resource_type).await?;
         }
         let restart =
             Restart { from, run: progress.run, mappings, dry_run: from == Status::PreviewReady && import.dry_run };

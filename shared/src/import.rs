@@ -146,8 +146,11 @@ fn yes() -> bool {
     true
 }
 
-fn half() -> f64 {
-    0.5
+/// SPEC §5 `max_removed_ratio`.
+pub const DEFAULT_MAX_REMOVED_RATIO: f64 = 0.5;
+
+fn default_max_removed_ratio() -> f64 {
+    DEFAULT_MAX_REMOVED_RATIO
 }
 
 impl Default for CsvOptions {
@@ -235,7 +238,7 @@ pub struct Import {
     #[serde(default)]
     pub max_error_ratio: Option<f64>,
     /// An overwrite that would remove more than this share of the existing records fails.
-    #[serde(default = "half")]
+    #[serde(default = "default_max_removed_ratio")]
     pub max_removed_ratio: f64,
     pub reference: Option<String>,
     pub reference_origin: Option<String>,
@@ -292,7 +295,10 @@ pub struct Progress {
     /// upload, and work of an earlier run never counts into a later one.
     #[serde(default)]
     pub run: u32,
-    /// An overwrite removed every record its file did not name (`overwrite`).
+    /// An overwrite's cleanup passed its guard (`overwrite`).
+    #[serde(default)]
+    pub guard_passed: bool,
+    /// An overwrite removed every record its file did not name.
     #[serde(default)]
     pub removal_done: bool,
 }

@@ -108,8 +108,8 @@ pub trait ImportStore: Send + Sync {
     /// An overwrite's merge is done: phase `cleanup`; false when it already was (or the import
     /// is no longer running at `run`).
     async fn begin_cleanup(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool>;
-    /// Every record the overwrite did not see is removed: the run may complete.
-    async fn end_cleanup(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool>;
+    /// Records a step of the cleanup as done, once.
+    async fn cleanup_step(&self, tenant_id: &str, import_id: &str, run: u32, step: CleanupStep) -> Result<bool>;
     /// A completed import starts reverting with this state; false when it is not completed or
     /// a revert was asked before.
     async fn begin_revert(&self, tenant_id: &str, import_id: &str, state: &RevertState) -> Result<bool>;
@@ -135,6 +135,15 @@ pub trait ImportStore: Send + Sync {
     async fn delete(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
     /// One of `from` → failed with a reason; false when the import was in none of them.
     async fn fail(&self, tenant_id: &str, import_id: &str, run: u32, from: &[Status], reason: &str) -> Result<bool>;
+}
+
+/// The steps of an overwrite's cleanup (`pipeline::overwrite`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CleanupStep {
+    /// `max_removed_ratio` allows the removal: later starts of the cleanup do not count again.
+    GuardPassed,
+    /// Every record the overwrite did not see is removed: the run may complete.
+    RemovalDone,
 }
 
 /// The files a completed import offers.
@@ -237,8 +246,15 @@ pub trait RecordStore: Send + Sync {
     /// Creates each record that does not exist yet, leaving existing ones as they are; how many
     /// it created.
     async fn create_missing(&self, tenant_id: &str, resource: ResourceType, records: &[StoredRecord]) -> Result<u64>;
-    /// How many records of the type there are, and how many of them `import_id` has not seen.
-    async fn census(&self, tenant_id: &str, resource: ResourceType, import_id: &str) -> Result<(u64, u64)>;
+    /// How many records of the type there are, and how many of them `import_id` has not seen and
+    /// were last written before `before`.
+    async fn census(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        import_id: &str,
+        before: time::OffsetDateTime,
+    ) -> Result<(u64, u64)>;
     /// A page of the records `import_id` has not seen, in key order after `cursor`.
     async fn unseen(
         &self,

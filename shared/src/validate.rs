@@ -191,7 +191,6 @@ fn set_field(fields: &mut Fields, field: &str, value: Value) {
     }
 }
 
-/// The identifier as records are matched by: emails ignore case.
 /// A cell trimmed, with the formula guard of an errors file taken off. A BOM inside the data is
 /// never part of a value (the csv crate drops one only at the start of a reader, and chunks
 /// start mid-file).
@@ -199,6 +198,7 @@ fn cell(raw: &str) -> &str {
     error_files::restore(raw.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}'))
 }
 
+/// The identifier as records are matched by: emails ignore case.
 pub fn normalize_identifier(resource: ResourceType, field: &str, value: &str) -> String {
     if resource == ResourceType::Contact && field == "email" {
         value.to_lowercase()

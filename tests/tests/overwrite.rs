@@ -75,6 +75,14 @@ async fn the_guard_refuses_to_remove_too_much() {
     assert_eq!(stat(&refused, "removed"), 0);
     assert_eq!(all_records(&client, "contact").await.len(), 4, "nothing removed");
 
+    // Its own new records are not among the existing: three of four would still go.
+    let initech = host.client("initech");
+    initech.import_file(&json!({"resource_type": "contact"}), SEED.into(), IMPORT_TIMEOUT).await.unwrap();
+    let with_new = "email\nann@example.com\nnew1@example.com\nnew2@example.com\nnew3@example.com\n";
+    let refused = initech.import_file(&body, with_new.into(), IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!(refused["reason"], "overwrite_guard", "{refused}");
+    assert_eq!(all_records(&initech, "contact").await.len(), 7, "merged, nothing removed");
+
     let body = json!({"resource_type": "contact", "action": "overwrite", "max_removed_ratio": 0.75});
     let allowed = client.import_file(&body, file.into(), IMPORT_TIMEOUT).await.unwrap();
     assert_eq!(allowed["status"], "completed", "{allowed}");
@@ -99,6 +107,16 @@ async fn an_overwrite_is_refused_while_another_import_of_its_type_runs() {
     let host = host(|o| o.workers = 0).await;
     let svc = host.clients.services(host.settings.clone());
     let client = host.client("acme");
+    let previewed_overwrite = {
+        let body = json!({"resource_type": "contact", "action": "overwrite", "in_preview": true});
+        let created = client.create_import(&body).await.unwrap();
+        let id = created["id"].as_str().unwrap();
+        client.upload(&created, "email\nann@example.com\n".into()).await.unwrap();
+        shared::pipeline::prevalidate::run(&svc, &shared::import::upload_key("acme", id)).await.unwrap();
+        let (status, now) = client.get(&format!("/v1/imports/{id}")).await.unwrap();
+        assert_eq!(now["status"], "preview_ready", "{now}");
+        (status.max(201), now)
+    };
     let running = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
     let id = running["id"].as_str().unwrap();
     client.upload(&running, "email\nann@example.com\n".into()).await.unwrap();
@@ -108,6 +126,14 @@ async fn an_overwrite_is_refused_while_another_import_of_its_type_runs() {
     let (status, body) = client.call(reqwest::Method::POST, "/v1/imports", Some(&overwrite)).await.unwrap();
     assert_eq!(status, 409, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains(id), "{body}");
+    // Nor does a previewed overwrite start meanwhile.
+    let (status, previewed) = previewed_overwrite.clone();
+    assert_eq!(status, 201, "{previewed}");
+    let preview_id = previewed["id"].as_str().unwrap();
+    let start = format!("/v1/imports/{preview_id}");
+    let (status, body) =
+        client.call(reqwest::Method::PATCH, &start, Some(&json!({"in_preview": false}))).await.unwrap();
+    assert_eq!(status, 409, "{body}");
     // Another type, or another tenant, is not in the way.
     let groups = json!({"resource_type": "group", "action": "overwrite"});
     assert_eq!(client.call(reqwest::Method::POST, "/v1/imports", Some(&groups)).await.unwrap().0, 201);
@@ -124,4 +150,58 @@ async fn an_overwrite_is_refused_while_another_import_of_its_type_runs() {
     assert_eq!(done["status"], "completed", "{done}");
     let (status, body) = client.call(reqwest::Method::POST, "/v1/imports", Some(&overwrite)).await.unwrap();
     assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_that_are_errors_still_keep_their_records() {
+    let host = host(|o| o.chunk_rows = Some(2)).await;
+    let client = host.client("acme");
+    client.import_file(&json!({"resource_type": "contact"}), SEED.into(), IMPORT_TIMEOUT).await.unwrap();
+    // ann twice under `duplicates: error`, bob taking cy's external_id (an error process finds).
+    let file = "email,external_id\nann@example.com,C-1\nbob@example.com,C-3\nann@example.com,C-1\ncy@example.com,C-3\n";
+    let body = json!({"resource_type": "contact", "action": "overwrite", "duplicates": "error"});
+    let import = client.import_file(&body, file.into(), IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!(import["status"], "completed", "{import}");
+    assert_eq!(["errors", "unchanged", "removed"].map(|s| stat(&import, s)), [3, 1, 1], "{import}");
+    let left = all_records(&client, "contact").await;
+    assert_eq!(emails(&left), ["ann@example.com", "bob@example.com", "cy@example.com"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleanup_pages_through_many_records() {
+    let host = host(|_| {}).await;
+    let client = host.client("acme");
+    let seed: String =
+        std::iter::once("email\n".to_string()).chain((0..450).map(|i| format!("p{i:03}@example.com\n"))).collect();
+    client.import_file(&json!({"resource_type": "contact"}), seed.into(), IMPORT_TIMEOUT).await.unwrap();
+    let body = json!({"resource_type": "contact", "action": "overwrite", "max_removed_ratio": 1.0});
+    let file = "email\np007@example.com\np300@example.com\n";
+    let import = client.import_file(&body, file.into(), IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!([stat(&import, "removed"), stat(&import, "unchanged")], [448, 2], "{import}");
+    assert_eq!(emails(&all_records(&client, "contact").await), ["p007@example.com", "p300@example.com"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_overwrite_create_answers_with_its_import() {
+    let host = host(|o| o.workers = 0).await;
+    let svc = host.clients.services(host.settings.clone());
+    let create = || async {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/v1/imports", host.api_url))
+            .bearer_auth(host.token("acme"))
+            .header("Idempotency-Key", "nightly-1")
+            .json(&json!({"resource_type": "contact", "action": "overwrite", "inputs": [{"email": "ann@example.com"}]}))
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+    };
+    let (status, first) = create().await;
+    assert_eq!(status, 201, "{first}");
+    let id = first["id"].as_str().unwrap();
+    shared::pipeline::prevalidate::run(&svc, &shared::import::upload_key("acme", id)).await.unwrap();
+    // It runs now; a retry of its own create is not "another import".
+    let (status, again) = create().await;
+    assert_eq!((status, &again["id"]), (201, &first["id"]), "{again}");
+    assert_eq!(again["status"], "queued");
 }

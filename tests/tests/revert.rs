@@ -131,3 +131,20 @@ async fn revert_brings_back_what_an_overwrite_removed_and_a_delete_deleted() {
     let (status, _) = host.client("globex").call(reqwest::Method::POST, &path, None).await.unwrap();
     assert_eq!(status, 404, "another tenant's import is not found");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_deleted_and_created_again_since_is_a_conflict() {
+    let host = host(|_| {}).await;
+    let client = host.client("acme");
+    let body = json!({"resource_type": "contact"});
+    let created = client.import_file(&body, "email,city\nzoe@example.com,Lima\n".into(), IMPORT_TIMEOUT).await.unwrap();
+    let delete = json!({"resource_type": "contact", "action": "delete"});
+    client.import_file(&delete, "email\nzoe@example.com\n".into(), IMPORT_TIMEOUT).await.unwrap();
+    // Created anew: the same identifier, at version 1 again, with other values.
+    client.import_file(&body, "email,city\nzoe@example.com,Quito\n".into(), IMPORT_TIMEOUT).await.unwrap();
+
+    let reverted = revert(&client, created["id"].as_str().unwrap()).await;
+    let r = &reverted["revert"];
+    assert_eq!([&r["deleted"], &r["restored"], &r["conflicts"]], [0, 0, 1], "{reverted}");
+    assert_eq!(record(&client, "contact", "zoe@example.com").await["city"], "Quito");
+}

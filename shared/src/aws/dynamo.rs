@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::{
 };
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::chunking::Chunk;
@@ -22,10 +23,10 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::idempotency::KeyClaim;
 use crate::import::{Import, Phase, Progress, Status};
-use crate::pipeline::revert::{RevertState, MAX_LISTED_CONFLICTS};
+use crate::pipeline::revert::{RevertState, RevertStatus, MAX_LISTED_CONFLICTS, MAX_LISTED_CONFLICT_BYTES};
 use crate::ports::{
-    Applied, BatchWrite, Finished, ImportStore, IndexChange, Page, Plan, RecordStore, RecordWrite, Restart,
-    RevertWrite, StoredImport, Unit,
+    Applied, BatchWrite, CleanupStep, Finished, ImportStore, IndexChange, Page, Plan, RecordStore, RecordWrite,
+    Restart, RevertWrite, StoredImport, Unit,
 };
 use crate::record::{ResourceType, StoredRecord};
 use crate::stats::Tally;
@@ -109,7 +110,12 @@ fn chunk_sk(run: u32, chunk: u64) -> String {
 
 /// What the ledger keys of a chunk's batches start with; a batch's is this and `{batch:06}`.
 fn batch_sk_prefix(run: u32, chunk: u64) -> String {
-    format!("batch#{run:04}#{chunk:010}#")
+    format!("{}{chunk:010}#", batches_sk_prefix(run))
+}
+
+/// What the ledger keys of a run's batches start with.
+fn batches_sk_prefix(run: u32) -> String {
+    format!("batch#{run:04}#")
 }
 
 /// What the ledger keys of an overwrite's removals start with.
@@ -821,19 +827,17 @@ impl ImportStore for DynamoStore {
         .await
     }
 
-    async fn end_cleanup(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool> {
+    async fn cleanup_step(&self, tenant_id: &str, import_id: &str, run: u32, step: CleanupStep) -> Result<bool> {
+        let flag = match step {
+            CleanupStep::GuardPassed => "guard_passed",
+            CleanupStep::RemovalDone => "removal_done",
+        };
         self.update_import(
             tenant_id,
             import_id,
-            "SET #pr.#removed = :true, #ua = :now",
+            "SET #pr.#flag = :true, #ua = :now",
             "#status IN (:q, :p) AND #pr.#run = :run",
-            &[
-                ("#pr", "progress"),
-                ("#removed", "removal_done"),
-                ("#ua", "updated_at"),
-                ("#status", "status"),
-                ("#run", "run"),
-            ],
+            &[("#pr", "progress"), ("#flag", flag), ("#ua", "updated_at"), ("#status", "status"), ("#run", "run")],
             vec![
                 (":true", AttributeValue::Bool(true)),
                 (":now", s(time_fmt::rfc3339(time_fmt::now()))),
@@ -874,7 +878,7 @@ impl ImportStore for DynamoStore {
             .into_paginator()
             .items()
             .send();
-        let prefixes = [format!("batch#{run:04}#"), removal_sk_prefix(run)];
+        let prefixes = [batches_sk_prefix(run), removal_sk_prefix(run)];
         let mut units = Vec::new();
         while let Some(item) = pages.next().await {
             let item = item.map_err(ddb_err)?;
@@ -896,7 +900,7 @@ impl ImportStore for DynamoStore {
             "SET #rv.#total = :n",
             "#rv.#st = :reverting AND (attribute_not_exists(#rv.#total) OR attribute_type(#rv.#total, :null))",
             &[("#rv", "revert"), ("#total", "units_total"), ("#st", "status")],
-            vec![(":n", n(units)), (":reverting", s("reverting")), (":null", s("NULL"))],
+            vec![(":n", n(units)), (":reverting", av(&RevertStatus::Reverting)?), (":null", s("NULL"))],
         )
         .await?;
         Ok(())
@@ -924,6 +928,12 @@ impl ImportStore for DynamoStore {
         }
         listed.sort();
         listed.truncate(MAX_LISTED_CONFLICTS);
+        // The import item stays well within DynamoDB's 400 KB whatever the identifiers' length.
+        let mut bytes = 0;
+        listed.retain(|id| {
+            bytes += id.len();
+            bytes <= MAX_LISTED_CONFLICT_BYTES
+        });
         let now = s(time_fmt::rfc3339(time_fmt::now()));
         self.update_import(
             tenant_id,
@@ -940,8 +950,8 @@ impl ImportStore for DynamoStore {
                 ("#done", "units_done"),
             ],
             vec![
-                (":reverted", s("reverted")),
-                (":reverting", s("reverting")),
+                (":reverted", av(&RevertStatus::Reverted)?),
+                (":reverting", av(&RevertStatus::Reverting)?),
                 (":now", now),
                 (":listed", av(&listed)?),
             ],
@@ -979,6 +989,50 @@ impl ImportStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// A page of a type's records in key order after `cursor`; with `unseen_by`, only those that
+    /// import has not marked. The filter applies after the limit: a page may hold fewer records,
+    /// even none, and still have a next one.
+    async fn records_page(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        unseen_by: Option<&str>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<StoredRecord>> {
+        let pk = records_pk(tenant_id, resource);
+        let start = match cursor {
+            Some(c) => Some(HashMap::from([("pk".to_string(), s(&pk)), ("sk".to_string(), s(decode_cursor(c)?))])),
+            None => None,
+        };
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.records)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(&pk))
+            .limit(limit as i32)
+            .set_exclusive_start_key(start);
+        if let Some(import_id) = unseen_by {
+            query = query
+                .filter_expression("attribute_not_exists(seen_by) OR seen_by <> :me")
+                .expression_attribute_values(":me", s(import_id))
+                .consistent_read(true);
+        }
+        let out = query.send().await.map_err(ddb_err)?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| serde_dynamo::from_item::<_, RecordItem>(item).map(|r| r.record).map_err(ser_err))
+            .collect::<Result<Vec<_>>>()?;
+        let next_cursor = out
+            .last_evaluated_key
+            .and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).cloned())
+            .map(|sk| encode_cursor(&sk));
+        Ok(Page { items, next_cursor })
+    }
+
     /// The transaction items of record writes, each conditioned on the version it was read at,
     /// with their index changes.
     fn record_items(
@@ -1104,33 +1158,7 @@ impl RecordStore for DynamoStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<StoredRecord>> {
-        let pk = records_pk(tenant_id, resource);
-        let start = match cursor {
-            Some(c) => Some(HashMap::from([("pk".to_string(), s(&pk)), ("sk".to_string(), s(decode_cursor(c)?))])),
-            None => None,
-        };
-        let out = self
-            .client
-            .query()
-            .table_name(&self.records)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(&pk))
-            .limit(limit as i32)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(ddb_err)?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| serde_dynamo::from_item::<_, RecordItem>(item).map(|r| r.record).map_err(ser_err))
-            .collect::<Result<Vec<_>>>()?;
-        let next_cursor = match (&out.last_evaluated_key, items.last()) {
-            (Some(_), Some(last)) => Some(encode_cursor(&last.identifier)),
-            _ => None,
-        };
-        Ok(Page { items, next_cursor })
+        self.records_page(tenant_id, resource, None, limit, cursor).await
     }
 
     async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied> {
@@ -1175,7 +1203,7 @@ impl RecordStore for DynamoStore {
             .expression_attribute_values(":r", n(revert.restored))
             .expression_attribute_values(":c", n(revert.conflicts.len()))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":reverting", s("reverting"))
+            .expression_attribute_values(":reverting", av(&RevertStatus::Reverting)?)
             .expression_attribute_values(":now", s(time_fmt::rfc3339(time_fmt::now())))
             .build()
             .map_err(ser_err)?;
@@ -1203,25 +1231,33 @@ impl RecordStore for DynamoStore {
         Ok(created)
     }
 
-    async fn census(&self, tenant_id: &str, resource: ResourceType, import_id: &str) -> Result<(u64, u64)> {
+    async fn census(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        import_id: &str,
+        before: OffsetDateTime,
+    ) -> Result<(u64, u64)> {
         let mut pages = self
             .client
             .query()
             .table_name(&self.records)
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", s(records_pk(tenant_id, resource)))
-            .projection_expression("seen_by")
+            .projection_expression("seen_by, updated_at")
             .consistent_read(true)
             .into_paginator()
             .items()
             .send();
-        let (mut total, mut unseen) = (0, 0);
+        let (mut total, mut doomed) = (0, 0);
         while let Some(item) = pages.next().await {
             let item = item.map_err(ddb_err)?;
+            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str);
+            let parsed = text("updated_at").and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
             total += 1;
-            unseen += u64::from(item.get("seen_by").and_then(|v| v.as_s().ok()).map(String::as_str) != Some(import_id));
+            doomed += u64::from(parsed.is_some_and(|t| t < before) && text("seen_by") != Some(import_id));
         }
-        Ok((total, unseen))
+        Ok((total, doomed))
     }
 
     async fn unseen(
@@ -1232,38 +1268,7 @@ impl RecordStore for DynamoStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<StoredRecord>> {
-        let pk = records_pk(tenant_id, resource);
-        let start = match cursor {
-            Some(c) => Some(HashMap::from([("pk".to_string(), s(&pk)), ("sk".to_string(), s(decode_cursor(c)?))])),
-            None => None,
-        };
-        // The filter applies after the limit: a page may hold fewer records, even none, and
-        // still have a next one.
-        let out = self
-            .client
-            .query()
-            .table_name(&self.records)
-            .key_condition_expression("pk = :pk")
-            .filter_expression("attribute_not_exists(seen_by) OR seen_by <> :me")
-            .expression_attribute_values(":pk", s(&pk))
-            .expression_attribute_values(":me", s(import_id))
-            .limit(limit as i32)
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(ddb_err)?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| serde_dynamo::from_item::<_, RecordItem>(item).map(|r| r.record).map_err(ser_err))
-            .collect::<Result<Vec<_>>>()?;
-        let next_cursor = out
-            .last_evaluated_key
-            .and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).cloned())
-            .map(|sk| encode_cursor(&sk));
-        Ok(Page { items, next_cursor })
+        self.records_page(tenant_id, resource, Some(import_id), limit, cursor).await
     }
 
     async fn lookup(

@@ -7,16 +7,19 @@
 
 use std::collections::HashMap;
 
+use time::OffsetDateTime;
+
 use crate::error::{Error, Result};
 use crate::identifiers;
 use crate::import::{Phase, Status};
 use crate::messages::{encode, RemovalMessage, RemovalPage};
-use crate::ports::{Applied, BatchWrite, Queue, StoredImport, Unit};
+use crate::ports::{Applied, BatchWrite, CleanupStep, Queue, StoredImport, Unit};
+use crate::record::{ResourceType, StoredRecord};
 use crate::services::Services;
 use crate::stats::Tally;
 
 use super::complete::{complete_if_done, fail};
-use super::process::deletion;
+use super::process::{backoff, deletion, holders_of, MAX_ATTEMPTS};
 use super::revert;
 
 /// Records read per cleanup message.
@@ -54,44 +57,72 @@ pub async fn remove(svc: &Services, msg: RemovalMessage) -> Result<()> {
         return Ok(());
     };
     let running = matches!(import.status, Status::Queued | Status::Processing);
-    if !running || progress.run != run || progress.removal_done {
+    if !running || progress.run != run {
         tracing::info!(tenant_id, import_id, run, "cleanup page of a finished run dropped");
         return Ok(());
     }
+    if progress.removal_done {
+        // A redelivered last page: the completion it started may not have happened.
+        complete_if_done(svc, tenant_id, import_id).await?;
+        return Ok(());
+    }
     let resource = import.resource_type;
-    if msg.removal.after.is_none() {
-        let (total, unseen) = svc.records.census(tenant_id, resource, import_id).await?;
+    // A record written since the import started is another import's newer data: it stays.
+    let started = import.started_at.unwrap_or(import.created_at);
+    if !progress.guard_passed {
+        // Decided once: a second start of the cleanup must not count what the first removed.
+        let (total, doomed) = svc.records.census(tenant_id, resource, import_id, started).await?;
         // The share of the records that existed before the import.
         let existing = total.saturating_sub(import.stats.created);
-        if unseen as f64 > import.max_removed_ratio * existing as f64 {
-            tracing::warn!(tenant_id, import_id, unseen, existing, "overwrite refused by max_removed_ratio");
+        if doomed as f64 > import.max_removed_ratio * existing as f64 {
+            tracing::warn!(tenant_id, import_id, doomed, existing, "overwrite refused by max_removed_ratio");
             fail(svc, tenant_id, import_id, run, &[Status::Queued, Status::Processing], "overwrite_guard").await?;
             return Ok(());
         }
+        svc.imports.cleanup_step(tenant_id, import_id, run, CleanupStep::GuardPassed).await?;
     }
     let page = svc.records.unseen(tenant_id, resource, import_id, PAGE, msg.removal.after.as_deref()).await?;
-    // A record written since the import started is another import's newer data: it stays.
-    let started = import.started_at.unwrap_or(import.created_at);
-    let doomed: Vec<_> = page.items.into_iter().filter(|r| r.updated_at < started).collect();
-    let alternate = identifiers::alternate(resource);
+    let doomed: Vec<StoredRecord> = page.items.into_iter().filter(|r| r.updated_at < started).collect();
     for group in doomed.chunks(REMOVALS) {
-        let holders = match alternate {
-            Some(field) => {
-                let values: Vec<String> =
-                    group.iter().filter_map(|r| identifiers::value_of(resource, field, &r.fields)).collect();
-                svc.records.lookup(tenant_id, resource, field, &values).await?
-            }
-            None => HashMap::new(),
-        };
+        if !remove_group(svc, &msg, resource, started, group.to_vec()).await? {
+            return Ok(()); // the import stopped
+        }
+    }
+    match page.next_cursor {
+        Some(after) => send(svc, tenant_id, import_id, run, Some(after)).await,
+        None => {
+            svc.imports.cleanup_step(tenant_id, import_id, run, CleanupStep::RemovalDone).await?;
+            complete_if_done(svc, tenant_id, import_id).await?;
+            Ok(())
+        }
+    }
+}
+
+/// Removes a group of records in one transaction with its stats; false when the import stopped.
+/// A record changed meanwhile is read again: one that another writer took over stays.
+async fn remove_group(
+    svc: &Services,
+    msg: &RemovalMessage,
+    resource: ResourceType,
+    started: OffsetDateTime,
+    mut group: Vec<StoredRecord>,
+) -> Result<bool> {
+    let (tenant_id, import_id) = (msg.tenant_id.as_str(), msg.import_id.as_str());
+    let alternate = identifiers::alternate(resource);
+    for attempt in 0..MAX_ATTEMPTS {
+        if group.is_empty() {
+            return Ok(true);
+        }
+        let holders = holders_of(svc, tenant_id, resource, group.iter().map(|r| &r.fields)).await?;
         let writes: Vec<_> = group.iter().map(|old| deletion(resource, alternate, old, &holders)).collect();
-        let by_id: HashMap<&str, _> = group.iter().map(|r| (r.identifier.as_str(), r)).collect();
+        let by_id: HashMap<&str, &StoredRecord> = group.iter().map(|r| (r.identifier.as_str(), r)).collect();
         let before_images =
             revert::keep(svc, tenant_id, import_id, &writes, |id| by_id.get(id).map(|r| (*r).clone())).await?;
         let batch = BatchWrite {
             tenant_id: tenant_id.into(),
             import_id: import_id.into(),
             resource_type: resource,
-            run,
+            run: msg.run,
             unit: Unit::Removal { page: ulid::Ulid::generate().to_string().to_lowercase() },
             tally: Tally { removed: writes.len() as u64, ..Tally::default() },
             writes,
@@ -99,19 +130,20 @@ pub async fn remove(svc: &Services, msg: RemovalMessage) -> Result<()> {
             before_images,
         };
         match svc.records.apply_batch(&batch).await {
-            Ok(Applied::Now | Applied::Before) => {}
-            // A record changed since the page was read: the redelivered page reads it again.
-            Ok(Applied::Conflict) => return Err(Error::Contention("records changed under a cleanup page".into())),
-            Err(Error::NotFound) => return Ok(()), // the import stopped
+            Ok(Applied::Now | Applied::Before) => return Ok(true),
+            Ok(Applied::Conflict) => {
+                tracing::info!(tenant_id, import_id, attempt, "records changed under a cleanup group; reading again");
+                tokio::time::sleep(backoff(attempt)).await;
+                let ids: Vec<String> = group.iter().map(|r| r.identifier.clone()).collect();
+                let now = svc.records.get_many(tenant_id, resource, &ids).await?;
+                group = now
+                    .into_values()
+                    .filter(|r| r.seen_by.as_deref() != Some(import_id) && r.updated_at < started)
+                    .collect();
+            }
+            Err(Error::NotFound) => return Ok(false),
             Err(e) => return Err(e),
         }
     }
-    match page.next_cursor {
-        Some(after) => send(svc, tenant_id, import_id, run, Some(after)).await,
-        None => {
-            svc.imports.end_cleanup(tenant_id, import_id, run).await?;
-            complete_if_done(svc, tenant_id, import_id).await?;
-            Ok(())
-        }
-    }
+    Err(Error::Contention("records kept changing under a cleanup group".into()))
 }

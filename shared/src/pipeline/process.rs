@@ -14,7 +14,7 @@ use crate::import::Action;
 use crate::merge::{merge, ImportRule, Outcome};
 use crate::messages::{decode, ProcessMessage, ProcessWork};
 use crate::ports::{Applied, BatchWrite, IndexChange, RecordWrite, StoredImport, Unit};
-use crate::record::{custom_name, ResourceType, StoredRecord};
+use crate::record::{custom_name, Fields, ResourceType, StoredRecord};
 use crate::results;
 use crate::services::Services;
 use crate::stats::Tally;
@@ -25,7 +25,25 @@ use super::complete::complete_if_done;
 use super::revert;
 
 /// Attempts when another writer keeps changing the same records; then the queue retries.
-const MAX_ATTEMPTS: u32 = 6;
+pub(super) const MAX_ATTEMPTS: u32 = 6;
+
+/// The pause before attempt `attempt + 1`.
+pub(super) fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(20 << attempt)
+}
+
+/// Which records hold the alternate identifier values these fields have: value → identifier.
+pub(super) async fn holders_of<'a>(
+    svc: &Services,
+    tenant_id: &str,
+    resource: ResourceType,
+    fields: impl IntoIterator<Item = &'a Fields>,
+) -> Result<HashMap<String, String>> {
+    let Some(field) = identifiers::alternate(resource) else { return Ok(HashMap::new()) };
+    // `lookup` asks for each value once.
+    let values: Vec<String> = fields.into_iter().filter_map(|f| identifiers::value_of(resource, field, f)).collect();
+    svc.records.lookup(tenant_id, resource, field, &values).await
+}
 
 /// The process queue carries batches of records, and the pages of an overwrite's cleanup.
 pub async fn run(svc: &Services, body: &str) -> Result<()> {
@@ -71,7 +89,7 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
             }
             Applied::Conflict => {
                 tracing::info!(tenant_id, import_id, attempt, "records changed under the batch; reading again");
-                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                tokio::time::sleep(backoff(attempt)).await;
             }
         }
     }
@@ -124,19 +142,8 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
     let wanted: Vec<String> = keys.iter().flatten().chain(&msg.keep).cloned().collect();
     let existing = svc.records.get_many(tenant_id, resource, &wanted).await?;
     // Who holds the alternate values the batch's records have or would get.
-    let holders = match alternate {
-        Some(field) => {
-            // `lookup` asks for each value once.
-            let values: Vec<String> = msg
-                .records
-                .iter()
-                .filter_map(|c| identifiers::value_of(resource, field, &c.fields))
-                .chain(existing.values().filter_map(|r| identifiers::value_of(resource, field, &r.fields)))
-                .collect();
-            svc.records.lookup(tenant_id, resource, field, &values).await?
-        }
-        None => HashMap::new(),
-    };
+    let fields = msg.records.iter().map(|c| &c.fields).chain(existing.values().map(|r| &r.fields));
+    let holders = holders_of(svc, tenant_id, resource, fields).await?;
 
     let now = time_fmt::now();
     let mut decided = Decided {
@@ -151,6 +158,8 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
     // Alternate values taken by earlier rows of this batch, and records this batch already wrote.
     let mut taken: HashMap<String, String> = HashMap::new();
     let mut written: HashMap<String, usize> = HashMap::new();
+    // Records named by rows that are errors here: an overwrite keeps them.
+    let mut error_keys: Vec<String> = Vec::new();
     for (candidate, key) in msg.records.iter().zip(keys) {
         let known = key.as_ref().is_some_and(|k| written.contains_key(k) || existing.contains_key(k));
         if msg.import_rule == ImportRule::UpdateOnly && !known {
@@ -180,12 +189,13 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
                     .get(&key)
                     .map(|&i| decided.writes[i].record.clone())
                     .or_else(|| existing.get(&key).cloned());
-                if let Some(old) = old.filter(|o| o.seen_by.as_deref() != overwrite) {
+                if let Some(old) = old.filter(|o| unmarked(o, overwrite)) {
                     decided.record_write(&mut written, existing.get(&key), mark_seen(old, overwrite), vec![]);
                 }
             }
             continue;
         }
+        let row_key = key.clone();
         let verdict = match key {
             None => Err(no_match(candidate, msg)),
             Some(key) => {
@@ -202,6 +212,7 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
                 decided.tally.errors += 1;
                 decided.outcomes.push(results::ERROR);
                 decided.errors.push((candidate.clone(), error));
+                error_keys.extend(row_key);
                 continue;
             }
         };
@@ -215,7 +226,7 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
         // A dry run decides every outcome and writes nothing but its ledger entry and stats.
         let record = match (record, &old) {
             (Some(record), _) => Some(record),
-            (None, old) => old.clone().filter(|o| overwrite.is_some() && o.seen_by.as_deref() != overwrite),
+            (None, old) => old.clone().filter(|o| unmarked(o, overwrite)),
         };
         let Some(record) = record.filter(|_| !msg.dry_run) else { continue };
         let record = mark_seen(record, overwrite);
@@ -228,9 +239,8 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
         decided.record_write(&mut written, existing.get(&key), record, index);
     }
     // Records named by error rows stay: marked, not counted (their rows are errors already).
-    for key in msg.keep.iter().filter(|_| !msg.dry_run) {
-        let unmarked = existing.get(key).filter(|o| overwrite.is_some() && o.seen_by.as_deref() != overwrite);
-        if let Some(old) = unmarked.filter(|_| !written.contains_key(key)) {
+    for key in msg.keep.iter().chain(&error_keys) {
+        if let Some(old) = existing.get(key).filter(|o| unmarked(o, overwrite) && !written.contains_key(key)) {
             decided.record_write(&mut written, Some(old), mark_seen(old.clone(), overwrite), vec![]);
         }
     }
@@ -262,6 +272,11 @@ impl Decided {
             }
         }
     }
+}
+
+/// Whether the overwrite `by`, if one runs, has yet to mark the record.
+fn unmarked(record: &StoredRecord, by: Option<&str>) -> bool {
+    by.is_some() && record.seen_by.as_deref() != by
 }
 
 /// The record marked as named by the overwrite `by`, if one runs.

@@ -4,9 +4,6 @@
 //! created are deleted) in one transaction with its own ledger entry and counters, unless a
 //! later write changed a record since: that one is left as it is and reported.
 
-use std::collections::HashMap;
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -16,21 +13,23 @@ use crate::events::{self, Kind};
 use crate::identifiers;
 use crate::messages::{encode, RevertPlanMessage, RevertUnitMessage};
 use crate::ports::{Applied, Queue, RecordWrite, RevertWrite, StoredImport};
-use crate::record::StoredRecord;
+use crate::record::{Fields, StoredRecord};
 use crate::services::Services;
 
-use super::process::{deletion, index_changes};
+use super::process::{backoff, deletion, holders_of, index_changes, MAX_ATTEMPTS};
 
 /// Identifiers of conflicting records the import lists; the count is exact beyond it.
 pub const MAX_LISTED_CONFLICTS: usize = 100;
-const MAX_ATTEMPTS: u32 = 6;
+pub const MAX_LISTED_CONFLICT_BYTES: usize = 16 * 1024;
 
-/// A record as it was before a write, and the version the write left it at (none: deleted).
+/// A record as it was before a write, and the fields the write left it with (none: deleted).
+/// A revert compares fields, not versions: a record deleted and created again starts at
+/// version 1 again, and an overwrite's mark moves the version without changing the record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BeforeImage {
     pub identifier: String,
     pub before: Option<StoredRecord>,
-    pub after_version: Option<u64>,
+    pub after: Option<Fields>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,7 +96,7 @@ pub async fn keep(
             (!marked_only).then(|| BeforeImage {
                 identifier: w.record.identifier.clone(),
                 before: old,
-                after_version: (!w.delete).then_some(w.record.version),
+                after: (!w.delete).then(|| w.record.fields.clone()),
             })
         })
         .collect();
@@ -160,18 +159,8 @@ pub async fn unit(svc: &Services, msg: RevertUnitMessage) -> Result<()> {
     for attempt in 0..MAX_ATTEMPTS {
         let ids: Vec<String> = images.iter().map(|i| i.identifier.clone()).collect();
         let current = svc.records.get_many(tenant_id, resource, &ids).await?;
-        let holders = match alternate {
-            Some(field) => {
-                let values: Vec<String> = images
-                    .iter()
-                    .filter_map(|i| i.before.as_ref())
-                    .chain(current.values())
-                    .filter_map(|r| identifiers::value_of(resource, field, &r.fields))
-                    .collect();
-                svc.records.lookup(tenant_id, resource, field, &values).await?
-            }
-            None => HashMap::new(),
-        };
+        let fields = images.iter().filter_map(|i| i.before.as_ref()).chain(current.values()).map(|r| &r.fields);
+        let holders = holders_of(svc, tenant_id, resource, fields).await?;
         let mut write = RevertWrite {
             tenant_id: tenant_id.into(),
             import_id: import_id.into(),
@@ -184,8 +173,8 @@ pub async fn unit(svc: &Services, msg: RevertUnitMessage) -> Result<()> {
         };
         for image in &images {
             let now = current.get(&image.identifier);
-            let untouched = match (image.after_version, now) {
-                (Some(v), Some(cur)) => cur.version == v,
+            let untouched = match (&image.after, now) {
+                (Some(after), Some(cur)) => cur.fields == *after,
                 (None, None) => true,
                 _ => false,
             };
@@ -218,7 +207,7 @@ pub async fn unit(svc: &Services, msg: RevertUnitMessage) -> Result<()> {
             Ok(Applied::Now | Applied::Before) => return finish_if_done(svc, tenant_id, import_id).await,
             Ok(Applied::Conflict) => {
                 tracing::info!(tenant_id, import_id, attempt, "records changed under a revert unit; reading again");
-                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                tokio::time::sleep(backoff(attempt)).await;
             }
             Err(Error::NotFound) => return Ok(()), // the import is gone
             Err(e) => return Err(e),

@@ -95,8 +95,15 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
     let match_on =
         (import.identifier_field != resource_type.default_identifier()).then(|| import.identifier_field.clone());
     let match_on_default = match_on.is_none();
+    // A delete releases whatever alternate value a record holds, named by the file or not.
     let batch_records = match identifiers::alternate(resource_type) {
-        Some(f) if columns.column_of(f).is_some() || import.options.constants.contains_key(f) => INDEXED_BATCH_RECORDS,
+        Some(f)
+            if action == Action::Delete
+                || columns.column_of(f).is_some()
+                || import.options.constants.contains_key(f) =>
+        {
+            INDEXED_BATCH_RECORDS
+        }
         _ => BATCH_RECORDS,
     };
     // Parsing is blocking work; batches flow out through a bounded channel, so memory stays
@@ -136,13 +143,14 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
                 tally.warnings += 1;
                 tally.skipped += 1;
                 row_lines.decided(row, raw_id, "skipped_duplicate", "");
-            } else if chunk_copy.duplicate_rows.binary_search(&row).is_ok() {
-                tally.duplicates += 1;
-                tally.errors += 1;
-                error_lines.add(&import.file_headers, &record, &[duplicate_error(row, &rules)]);
-                row_lines.decided(row, raw_id, "error", "");
             } else {
-                let built = rules.build(row, &record);
+                // Every copy of a duplicate under `duplicates: error` is an error row.
+                let built = if chunk_copy.duplicate_rows.binary_search(&row).is_ok() {
+                    tally.duplicates += 1;
+                    Err(vec![duplicate_error(row, &rules)])
+                } else {
+                    rules.build(row, &record)
+                };
                 let keep = built.as_ref().err().filter(|_| keeps).and_then(|_| rules.identifier_of(&record));
                 let size = built.as_ref().map_or_else(|_| keep.as_ref().map_or(0, String::len), Candidate::encoded_len);
                 if size > 0 && (batch.len() == batch_records || (batch_bytes + size > BATCH_BYTES && !batch.is_empty()))

@@ -29,6 +29,7 @@ pub mod staging;
 pub mod stats;
 pub mod time_fmt;
 pub mod validate;
+pub mod webhook;
 
 pub use error::{Error, Result};
 pub use services::Services;

@@ -53,6 +53,8 @@ pub struct Options {
     pub workers: usize,
     /// Overrides of the settings provisioning derives.
     pub chunk_rows: Option<u64>,
+    /// `http://` webhooks to loopback: on unless `ALLOW_INSECURE_WEBHOOKS` says otherwise.
+    pub allow_insecure_webhooks: Option<bool>,
 }
 
 impl Options {
@@ -64,6 +66,7 @@ impl Options {
             deliver_twice: false,
             workers: 2,
             chunk_rows: None,
+            allow_insecure_webhooks: None,
         }
     }
 }
@@ -87,7 +90,10 @@ impl LocalHost {
         if let Some(rows) = options.chunk_rows {
             settings.chunk_rows = rows;
         }
-        let services = Arc::new(clients.services(settings.clone()));
+        if let Some(allow) = options.allow_insecure_webhooks {
+            settings.allow_insecure_webhooks = allow;
+        }
+        let services = Arc::new(clients.services(settings.clone()).map_err(|e| Error::Setup(e.to_string()))?);
 
         let listener = tokio::net::TcpListener::bind(options.api_addr)
             .await

@@ -50,6 +50,9 @@ pub struct Provisioned {
     pub import_events_queue_url: String,
 }
 
+/// The local host's `WEBHOOK_SIGNING_KEY` unless the environment sets one.
+pub const LOCAL_WEBHOOK_SIGNING_KEY: &str = "local-webhook-key";
+
 /// Queue visibility for the local host: a failed message comes back quickly.
 const VISIBILITY_SECS: &str = "5";
 
@@ -109,8 +112,10 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<Provisioned, 
 }
 
 /// The functions' settings: the names provisioned here, everything else from the environment
-/// with the same defaults and checks as in Lambda.
+/// with the same defaults and checks as in Lambda, but for webhooks: a signing key of its own
+/// and `http://` to loopback receivers unless the environment says otherwise.
 pub fn settings(names: &Names, provisioned: &Provisioned) -> Result<Settings, Error> {
+    let env_or = |name: &str, default: &str| Some(std::env::var(name).unwrap_or_else(|_| default.into()));
     Settings::from_lookup(|name| match name {
         "IMPORTS_TABLE" => Some(names.imports_table.clone()),
         "RECORDS_TABLE" => Some(names.records_table.clone()),
@@ -118,6 +123,8 @@ pub fn settings(names: &Names, provisioned: &Provisioned) -> Result<Settings, Er
         "TRANSFORM_QUEUE_URL" => Some(provisioned.transform_queue_url.clone()),
         "PROCESS_QUEUE_URL" => Some(provisioned.process_queue_url.clone()),
         "EVENTS_QUEUE_URL" => Some(provisioned.import_events_queue_url.clone()),
+        "WEBHOOK_SIGNING_KEY" => env_or(name, LOCAL_WEBHOOK_SIGNING_KEY),
+        "ALLOW_INSECURE_WEBHOOKS" => env_or(name, "1"),
         other => std::env::var(other).ok(),
     })
     .map_err(|e| Error::Setup(e.to_string()))

@@ -26,6 +26,7 @@ use crate::sync::{Changes, SyncAction};
 use crate::time_fmt;
 use crate::validate::normalize_identifier;
 use crate::validate::RowOptions;
+use crate::webhook;
 
 /// A page of a listing as the API answers it.
 #[derive(Debug, Serialize)]
@@ -33,9 +34,6 @@ pub struct Listing<T> {
     pub data: Vec<T>,
     pub next_cursor: Option<String>,
 }
-
-/// Create fields the spec names that later steps implement: a clear 400, never silently ignored.
-const NOT_YET: &[&str] = &["webhook_url"];
 
 /// SPEC §5: inline inputs are at most 10,000 records and 5 MB; `mode: sync` takes at most 1,000.
 pub const MAX_INPUTS: usize = 10_000;
@@ -70,9 +68,11 @@ struct CreateRequest {
     reference_origin: Option<String>,
     metadata: BTreeMap<String, String>,
     retention: (String, Duration),
+    webhook_url: Option<String>,
 }
 
-fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
+/// `allow_insecure_webhooks`: see `Settings`.
+fn parse_create(body: &[u8], allow_insecure_webhooks: bool) -> Result<CreateRequest, Vec<FieldError>> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| vec![FieldError::new("body", "invalid_json", format!("the body is not valid JSON: {e}"))])?;
     let Value::Object(obj) = value else {
@@ -106,10 +106,9 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
                 | "update_rule_by_field"
                 | "sync_actions"
                 | "max_removed_ratio"
+                | "webhook_url"
         );
-        if NOT_YET.contains(&key.as_str()) {
-            errors.push(FieldError::new(key, "not_supported", format!("`{key}` is not supported yet")));
-        } else if !known {
+        if !known {
             errors.push(FieldError::new(key, "unknown_field", format!("`{key}` is not a field of an import")));
         }
     }
@@ -184,6 +183,20 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
     let reference_origin = text(&obj, "reference_origin", &mut errors);
     let metadata = metadata(&obj, &mut errors);
     let retention = retention(&obj, &mut errors);
+    let webhook_url = match obj.get("webhook_url") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(url)) => match webhook::check_url(url, allow_insecure_webhooks) {
+            Ok(()) => Some(url.clone()),
+            Err(message) => {
+                errors.push(FieldError::new("webhook_url", "invalid", message));
+                None
+            }
+        },
+        Some(_) => {
+            errors.push(FieldError::new("webhook_url", "invalid", "must be an https:// URL"));
+            None
+        }
+    };
     let duplicates = match obj.get("duplicates") {
         None => Duplicates::default(),
         Some(v) => v.as_str().and_then(Duplicates::parse).unwrap_or_else(|| {
@@ -261,6 +274,7 @@ fn parse_create(body: &[u8]) -> Result<CreateRequest, Vec<FieldError>> {
             reference_origin,
             metadata,
             retention,
+            webhook_url,
         }),
         _ => Err(errors),
     }
@@ -688,7 +702,7 @@ pub async fn create_import(
     body: &[u8],
     idempotency_key: Option<&str>,
 ) -> Result<Import> {
-    let req = parse_create(body).map_err(Error::Invalid)?;
+    let req = parse_create(body, svc.settings.allow_insecure_webhooks).map_err(Error::Invalid)?;
     let mut id = import::new_import_id();
     if let Some(key) = idempotency_key {
         idempotency::check_key(key)?;
@@ -739,6 +753,7 @@ pub async fn create_import(
         reference_origin: req.reference_origin,
         metadata: req.metadata,
         retention: req.retention.0,
+        webhook_url: req.webhook_url,
         status: Status::AwaitingUpload,
         phase: None,
         reason: None,
@@ -1058,12 +1073,12 @@ mod tests {
     use super::*;
 
     fn fields(body: &str) -> Vec<String> {
-        parse_create(body.as_bytes()).err().unwrap().into_iter().map(|e| e.field).collect()
+        parse_create(body.as_bytes(), false).err().unwrap().into_iter().map(|e| e.field).collect()
     }
 
     #[test]
     fn minimal_body_gets_defaults() {
-        let r = parse_create(br#"{"resource_type":"contact"}"#).ok().unwrap();
+        let r = parse_create(br#"{"resource_type":"contact"}"#, false).ok().unwrap();
         assert_eq!(r.identifier_field, "email");
         assert_eq!(r.retention.0, "P7D");
     }
@@ -1091,11 +1106,25 @@ mod tests {
     }
 
     #[test]
+    fn webhook_url_is_checked_and_kept() {
+        let body = |url: &str| format!(r#"{{"resource_type":"contact","webhook_url":{url}}}"#);
+        let kept = parse_create(body(r#""https://hooks.example.com/imports""#).as_bytes(), false).ok().unwrap();
+        assert_eq!(kept.webhook_url.as_deref(), Some("https://hooks.example.com/imports"));
+        assert_eq!(parse_create(body("null").as_bytes(), false).ok().unwrap().webhook_url, None);
+        for bad in [r#""http://example.com/x""#, r#""ftp://example.com/x""#, r#""not a url""#, "1", "[]"] {
+            assert_eq!(fields(&body(bad)), vec!["webhook_url"], "{bad}");
+        }
+        let loopback = body(r#""http://127.0.0.1:8080/hook""#);
+        assert_eq!(fields(&loopback), vec!["webhook_url"]);
+        assert!(parse_create(loopback.as_bytes(), true).is_ok());
+    }
+
+    #[test]
     fn retention_accepts_days_and_weeks_in_range() {
         for (v, ok) in [("P1D", true), ("P90D", true), ("P2W", true), ("P91D", false), ("P0D", false), ("PT1H", false)]
         {
             let body = format!(r#"{{"resource_type":"contact","retention":"{v}"}}"#);
-            assert_eq!(parse_create(body.as_bytes()).is_ok(), ok, "{v}");
+            assert_eq!(parse_create(body.as_bytes(), false).is_ok(), ok, "{v}");
         }
     }
 }

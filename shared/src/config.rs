@@ -1,6 +1,7 @@
 //! Settings from the environment. A missing variable is an error that names it.
 
 use crate::error::{Error, Result};
+use crate::webhook::SigningKey;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -19,6 +20,10 @@ pub struct Settings {
     pub chunk_rows: u64,
     /// An import not final this long after it started times out (SPEC §5 `max_duration`).
     pub max_duration_secs: u64,
+    /// Derives each tenant's webhook secret (see `webhook`).
+    pub webhook_signing_key: SigningKey,
+    /// `http://` webhook URLs to a loopback host are accepted: for the local host, never in AWS.
+    pub allow_insecure_webhooks: bool,
 }
 
 impl Settings {
@@ -48,6 +53,15 @@ impl Settings {
             upload_url_ttl_secs: number("UPLOAD_URL_TTL_SECONDS", 900, 60..=900)?,
             chunk_rows: number("CHUNK_ROWS", 2_000, 1..=100_000)?,
             max_duration_secs: number("MAX_DURATION_SECONDS", 3_600, 60..=86_400)?,
+            webhook_signing_key: SigningKey::new(required("WEBHOOK_SIGNING_KEY")?),
+            allow_insecure_webhooks: match get("ALLOW_INSECURE_WEBHOOKS").as_deref() {
+                None | Some("" | "0" | "false") => false,
+                Some("1" | "true") => true,
+                Some(_) => {
+                    let message = "expected 1 or true (on), 0 or false (off)".into();
+                    return Err(Error::BadEnv { name: "ALLOW_INSECURE_WEBHOOKS", message });
+                }
+            },
         })
     }
 }
@@ -68,6 +82,7 @@ mod tests {
         ("TRANSFORM_QUEUE_URL", "http://q/transform"),
         ("PROCESS_QUEUE_URL", "http://q/process"),
         ("EVENTS_QUEUE_URL", "http://q/events"),
+        ("WEBHOOK_SIGNING_KEY", "key"),
     ];
 
     #[test]
@@ -85,5 +100,19 @@ mod tests {
         vars.insert("UPLOAD_URL_TTL_SECONDS".into(), "3600".into());
         let err = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
         assert!(err.to_string().contains("UPLOAD_URL_TTL_SECONDS"), "{err}");
+    }
+
+    #[test]
+    fn insecure_webhooks_are_off_unless_switched_on() {
+        let mut vars = env(FULL);
+        assert!(!Settings::from_lookup(|k| vars.get(k).cloned()).unwrap().allow_insecure_webhooks);
+        vars.insert("ALLOW_INSECURE_WEBHOOKS".into(), "1".into());
+        assert!(Settings::from_lookup(|k| vars.get(k).cloned()).unwrap().allow_insecure_webhooks);
+        vars.insert("ALLOW_INSECURE_WEBHOOKS".into(), "yes please".into());
+        let err = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
+        assert!(err.to_string().contains("ALLOW_INSECURE_WEBHOOKS"), "{err}");
+        vars.remove("WEBHOOK_SIGNING_KEY");
+        let err = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
+        assert_eq!(err.to_string(), "environment variable WEBHOOK_SIGNING_KEY is not set");
     }
 }

@@ -1,6 +1,7 @@
 //! Lifecycle events (SPEC §9): every status change an import makes is published to the
-//! import-events queue, for clients to follow without polling. A step publishes after the
-//! change it made took effect, with the import as it is then.
+//! import-events queue, for clients to follow without polling, and, when the import has a
+//! `webhook_url`, POSTed there signed (`webhook`). A step publishes after the change it made
+//! took effect, with the import as it is then.
 
 use serde::Serialize;
 
@@ -10,6 +11,7 @@ use crate::ports::Queue;
 use crate::services::Services;
 use crate::stats::Stats;
 use crate::time_fmt;
+use crate::webhook::Delivery;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -39,7 +41,8 @@ struct Event<'a> {
     at: time::OffsetDateTime,
 }
 
-/// Publishes that the import changed; nothing when it is gone.
+/// Publishes that the import changed; nothing when it is gone. A webhook that cannot be
+/// delivered is logged, not an error of the step.
 pub async fn publish(svc: &Services, tenant_id: &str, import_id: &str, kind: Kind) -> Result<()> {
     let Some(stored) = svc.imports.get(tenant_id, import_id).await? else { return Ok(()) };
     let import = &stored.import;
@@ -53,7 +56,12 @@ pub async fn publish(svc: &Services, tenant_id: &str, import_id: &str, kind: Kin
         stats: import.stats,
         at: time_fmt::now(),
     };
-    svc.queue.send(Queue::Events, vec![encode(&event)?]).await?;
+    let body = encode(&event)?;
+    svc.queue.send(Queue::Events, vec![body.clone()]).await?;
     tracing::info!(tenant_id, import_id, kind = ?kind, "event published");
+    if let Some(url) = &import.webhook_url {
+        let delivery = Delivery { url, tenant_id, import_id, event_id: &event.id, body: &body };
+        svc.webhooks.deliver(&delivery).await;
+    }
     Ok(())
 }

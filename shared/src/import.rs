@@ -244,6 +244,9 @@ pub struct Import {
     pub reference_origin: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub retention: String,
+    /// Where lifecycle events are also POSTed, signed (see `webhook`).
+    #[serde(default)]
+    pub webhook_url: Option<String>,
     pub status: Status,
     pub phase: Option<Phase>,
     pub reason: Option<String>,

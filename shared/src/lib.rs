@@ -30,6 +30,7 @@ pub mod stats;
 pub mod sync;
 pub mod time_fmt;
 pub mod validate;
+pub mod webhook;
 
 pub use error::{Error, Result};
 pub use services::Services;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::ports::{FileStore, ImportStore, RecordStore, WorkQueue};
+use crate::webhook::Webhooks;
 
 #[derive(Clone)]
 pub struct Services {
@@ -11,5 +12,6 @@ pub struct Services {
     pub records: Arc<dyn RecordStore>,
     pub files: Arc<dyn FileStore>,
     pub queue: Arc<dyn WorkQueue>,
+    pub webhooks: Webhooks,
     pub settings: Settings,
 }

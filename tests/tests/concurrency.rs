@@ -83,7 +83,7 @@ async fn run_both(chunk_rows: u64, seed: &File, files: [&File; 2]) -> Ran {
         o.workers = 0;
     })
     .await;
-    let svc = host.clients.services(host.settings.clone());
+    let svc = host.clients.services(host.settings.clone()).expect("services");
     let client = host.client("acme");
     let mut seed_id = String::new();
     if !seed.rows.is_empty() {

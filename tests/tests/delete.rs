@@ -40,7 +40,7 @@ async fn a_finished_import_is_deleted_with_its_files() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_import_is_refused_until_interrupted() {
     let host = host(|o| o.workers = 0).await;
-    let svc = host.clients.services(host.settings.clone());
+    let svc = host.clients.services(host.settings.clone()).expect("services");
     let client = host.client("acme");
     let import = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
     let id = import["id"].as_str().unwrap();

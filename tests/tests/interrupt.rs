@@ -12,7 +12,7 @@ async fn an_interrupted_import_keeps_what_was_written_and_drops_the_rest() {
         o.chunk_rows = Some(2);
     })
     .await;
-    let svc = host.clients.services(host.settings.clone());
+    let svc = host.clients.services(host.settings.clone()).expect("services");
     let client = host.client("acme");
     let import = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
     let id = import["id"].as_str().unwrap();

@@ -105,7 +105,7 @@ async fn the_guard_refuses_to_remove_too_much() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overwrite_is_refused_while_another_import_of_its_type_runs() {
     let host = host(|o| o.workers = 0).await;
-    let svc = host.clients.services(host.settings.clone());
+    let svc = host.clients.services(host.settings.clone()).expect("services");
     let client = host.client("acme");
     let previewed_overwrite = {
         let body = json!({"resource_type": "contact", "action": "overwrite", "in_preview": true});
@@ -184,7 +184,7 @@ async fn a_cleanup_pages_through_many_records() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_overwrite_create_answers_with_its_import() {
     let host = host(|o| o.workers = 0).await;
-    let svc = host.clients.services(host.settings.clone());
+    let svc = host.clients.services(host.settings.clone()).expect("services");
     let create = || async {
         let resp = reqwest::Client::new()
             .post(format!("{}/v1/imports", host.api_url))

@@ -34,7 +34,7 @@ async fn every_message_twice_gives_the_same_records_and_stats() {
     assert_eq!(single_records, double_records);
 
     // The S3 event again, after completion: nothing is planned or counted twice.
-    let services = host.clients.services(host.settings.clone());
+    let services = host.clients.services(host.settings.clone()).expect("services");
     let id = double["id"].as_str().unwrap();
     shared::pipeline::prevalidate::run(&services, &shared::import::upload_key("acme", id)).await.unwrap();
     let (_, after) = host.client("acme").get(&format!("/v1/imports/{id}")).await.unwrap();

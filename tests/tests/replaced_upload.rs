@@ -9,7 +9,7 @@ use tests::host;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_upload_fails_the_import_with_a_reason() {
     let host = host(|o| o.workers = 0).await;
-    let svc = host.clients.services(host.settings.clone());
+    let svc = host.clients.services(host.settings.clone()).expect("services");
     let client = host.client("acme");
     let import = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
     let id = import["id"].as_str().unwrap();

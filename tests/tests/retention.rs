@@ -52,7 +52,7 @@ async fn expires_at_follows_retention_and_the_ttl_follows_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_deletes_lapsed_imports_with_their_files() {
     let host = host(|o| o.chunk_rows = Some(2)).await;
-    let svc = host.clients.services(host.settings.clone());
+    let svc = host.clients.services(host.settings.clone()).expect("services");
     let client = host.client("acme");
     let file = "email\nann@example.com\nbad\ncy@example.com\n";
     let body = |retention: &str| json!({"resource_type": "contact", "retention": retention});
@@ -104,7 +104,7 @@ async fn the_sweeper_deletes_lapsed_imports_with_their_files() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_import_is_deleted_once_it_has_timed_out() {
     let host = host(|o| o.workers = 0).await;
-    let svc = host.clients.services(host.settings.clone());
+    let svc = host.clients.services(host.settings.clone()).expect("services");
     let client = host.client("acme");
     let import = client.create_import(&json!({"resource_type": "contact", "retention": "P1D"})).await.unwrap();
     let id = import["id"].as_str().unwrap();

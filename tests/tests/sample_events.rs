@@ -51,7 +51,7 @@ fn samples() -> Vec<(String, PathBuf)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_event_runs_through_its_handler() {
     let host = host(|_| {}).await;
-    let svc = host.clients.services(host.settings.clone());
+    let svc = host.clients.services(host.settings.clone()).expect("services");
     let samples = samples();
     assert!(samples.len() >= 8, "samples for every function: {samples:?}");
     for (function, path) in samples {

@@ -10,7 +10,7 @@ use time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_uploads_expire_and_slow_imports_time_out() {
     let host = host(|o| o.workers = 0).await;
-    let svc = host.clients.services(host.settings.clone());
+    let svc = host.clients.services(host.settings.clone()).expect("services");
     let client = host.client("acme");
     let now = shared::time_fmt::now();
 
@@ -61,7 +61,7 @@ async fn late_uploads_expire_and_slow_imports_time_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finished_and_previewed_imports_are_left_alone() {
     let host = host(|_| {}).await;
-    let svc = host.clients.services(host.settings.clone());
+    let svc = host.clients.services(host.settings.clone()).expect("services");
     let client = host.client("acme");
     let done = client
         .import_file(&json!({"resource_type": "contact"}), b"email\na@example.com\n".to_vec(), IMPORT_TIMEOUT)

@@ -15,6 +15,7 @@ pub use sqs::SqsQueue;
 use crate::config::Settings;
 use crate::error::Result;
 use crate::services::Services;
+use crate::webhook::Webhooks;
 
 /// The SDK clients, built once per process.
 #[derive(Clone)]
@@ -58,20 +59,21 @@ impl Clients {
         }
     }
 
-    pub fn services(&self, settings: Settings) -> Services {
+    pub fn services(&self, settings: Settings) -> Result<Services> {
         let store = Arc::new(DynamoStore::new(self.dynamo.clone(), &settings));
-        Services {
+        Ok(Services {
             imports: store.clone(),
             records: store,
             files: Arc::new(S3Files::new(self.s3.clone(), self.s3_presign.clone(), &settings)),
             queue: Arc::new(SqsQueue::new(self.sqs.clone(), &settings)),
+            webhooks: Webhooks::new(&settings)?,
             settings,
-        }
+        })
     }
 }
 
 /// The services of a Lambda function, from its environment.
 pub async fn services_from_env() -> Result<Services> {
     let settings = Settings::from_env()?;
-    Ok(Clients::load(settings.s3_public_endpoint.as_deref()).await.services(settings))
+    Clients::load(settings.s3_public_endpoint.as_deref()).await.services(settings)
 }

@@ -59,6 +59,11 @@ pub async fn all_records(client: &local::client::Client, resource: &str) -> Vec<
     }
 }
 
+/// The `email` of each contact record, in order.
+pub fn emails(records: &[Value]) -> Vec<&str> {
+    records.iter().map(|r| r["email"].as_str().unwrap_or_default()).collect()
+}
+
 /// A record without what differs between two runs of the same import.
 pub fn fields_only(record: &Value) -> Value {
     let mut r = record.clone();

@@ -3,14 +3,10 @@
 //! fails with reason `overwrite_guard`); refused (409) while another import of the type runs.
 
 use serde_json::{json, Value};
-use tests::{all_records, fields_only, host, receive_all, record, stat, IMPORT_TIMEOUT};
+use tests::{all_records, emails, fields_only, host, receive_all, record, stat, IMPORT_TIMEOUT};
 
 const SEED: &str = "email,external_id,first_name\n\
     ann@example.com,C-1,Ann\nbob@example.com,C-2,Bob\ncy@example.com,C-3,Cy\ndee@example.com,C-4,Dee\n";
-
-fn emails(records: &[Value]) -> Vec<&str> {
-    records.iter().map(|r| r["email"].as_str().unwrap()).collect()
-}
 
 async fn overwrite_removes_the_records_the_file_does_not_name(deliver_twice: bool) {
     let host = host(|o| {

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tests::{all_records, fields_only, host, receive_all, record, stat, IMPORT_TIMEOUT};
+use tests::{all_records, emails, fields_only, host, receive_all, record, stat, IMPORT_TIMEOUT};
 
 const SEED: &str = "email,external_id,first_name,city\n\
     ann@example.com,C-1,Ann,Berlin\nbob@example.com,C-2,Bob,Paris\ncy@example.com,C-3,Cy,Rome\ndee@example.com,C-4,Dee,\n";
@@ -24,10 +24,6 @@ async fn revert(client: &local::client::Client, id: &str) -> Value {
         assert!(Instant::now() < deadline, "revert did not finish: {import}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-fn emails(records: &[Value]) -> Vec<&str> {
-    records.iter().map(|r| r["email"].as_str().unwrap()).collect()
 }
 
 async fn merge_then_revert(deliver_twice: bool) {

@@ -118,6 +118,21 @@ fn batches_sk_prefix(run: u32) -> String {
     format!("batch#{run:04}#")
 }
 
+/// What the ledger keys of revert units start with; the rest is the key of the unit reverted.
+const REVERT_SK_PREFIX: &str = "revert#";
+
+/// One partition of a table, or the items of it whose sort key starts with `prefix`.
+struct Partition<'a> {
+    table: &'a str,
+    pk: String,
+    prefix: Option<&'a str>,
+}
+
+/// A string attribute of an item.
+fn text<'i>(item: &'i HashMap<String, AttributeValue>, name: &str) -> Option<&'i str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
 /// What the ledger keys of an overwrite's removals start with.
 fn removal_sk_prefix(run: u32) -> String {
     format!("removal#{run:04}#")
@@ -436,8 +451,8 @@ impl ImportStore for DynamoStore {
             .await
             .map_err(ddb_err)?;
         let item = out.item.unwrap_or_default();
-        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-        Ok(KeyClaim::Held { import_id: text("import_id"), fingerprint: text("fingerprint") })
+        let held = |k: &str| text(&item, k).unwrap_or_default().to_string();
+        Ok(KeyClaim::Held { import_id: held("import_id"), fingerprint: held("fingerprint") })
     }
 
     async fn get(&self, tenant_id: &str, import_id: &str) -> Result<Option<StoredImport>> {
@@ -637,25 +652,14 @@ impl ImportStore for DynamoStore {
     ) -> Result<BTreeMap<u64, String>> {
         let prefix = batch_sk_prefix(run, chunk);
         let mut out = BTreeMap::new();
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.imports)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(ledger_pk(tenant_id, import_id)))
-            .expression_attribute_values(":prefix", s(&prefix))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = pages.next().await {
-            let item = item.map_err(ddb_err)?;
-            let batch = item.get("sk").and_then(|v| v.as_s().ok()).and_then(|sk| sk.strip_prefix(&prefix));
-            let outcomes = item.get("outcomes").and_then(|v| v.as_s().ok());
-            if let (Some(batch), Some(outcomes)) = (batch.and_then(|b| b.parse().ok()), outcomes) {
-                out.insert(batch, outcomes.clone());
+        let ledger = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: Some(&prefix) };
+        self.each_item(ledger, "sk, outcomes", |item| {
+            let batch = text(&item, "sk").and_then(|sk| sk.strip_prefix(&prefix)).and_then(|b| b.parse().ok());
+            if let (Some(batch), Some(outcomes)) = (batch, text(&item, "outcomes")) {
+                out.insert(batch, outcomes.to_string());
             }
-        }
+        })
+        .await?;
         Ok(out)
     }
 
@@ -756,20 +760,9 @@ impl ImportStore for DynamoStore {
 
     async fn delete(&self, tenant_id: &str, import_id: &str) -> Result<bool> {
         // The ledger first: while the import item exists, a failed delete can be asked again.
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.imports)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(ledger_pk(tenant_id, import_id)))
-            .projection_expression("pk, sk")
-            .into_paginator()
-            .items()
-            .send();
         let mut keys = Vec::new();
-        while let Some(item) = pages.next().await {
-            keys.push(item.map_err(ddb_err)?);
-        }
+        let ledger = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: None };
+        self.each_item(ledger, "pk, sk", |key| keys.push(key)).await?;
         for part in keys.chunks(25) {
             let mut requests: Vec<WriteRequest> = part
                 .iter()
@@ -867,28 +860,17 @@ impl ImportStore for DynamoStore {
     }
 
     async fn kept_before_images(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<Vec<(String, String)>> {
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.imports)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(ledger_pk(tenant_id, import_id)))
-            .projection_expression("sk, before_images")
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
         let prefixes = [batches_sk_prefix(run), removal_sk_prefix(run)];
         let mut units = Vec::new();
-        while let Some(item) = pages.next().await {
-            let item = item.map_err(ddb_err)?;
-            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-            if let (Some(sk), Some(key)) = (text("sk"), text("before_images")) {
+        let ledger = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: None };
+        self.each_item(ledger, "sk, before_images", |item| {
+            if let (Some(sk), Some(key)) = (text(&item, "sk"), text(&item, "before_images")) {
                 if prefixes.iter().any(|p| sk.starts_with(p)) {
-                    units.push((sk, key));
+                    units.push((sk.to_string(), key.to_string()));
                 }
             }
-        }
+        })
+        .await?;
         Ok(units)
     }
 
@@ -907,25 +889,13 @@ impl ImportStore for DynamoStore {
     }
 
     async fn finish_revert(&self, tenant_id: &str, import_id: &str) -> Result<bool> {
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.imports)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :revert)")
-            .expression_attribute_values(":pk", s(ledger_pk(tenant_id, import_id)))
-            .expression_attribute_values(":revert", s("revert#"))
-            .projection_expression("conflicts")
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
         let mut listed = Vec::new();
-        while let Some(item) = pages.next().await {
-            let item = item.map_err(ddb_err)?;
-            if let Some(conflicts) = item.get("conflicts").and_then(|v| v.as_s().ok()) {
-                listed.extend(conflicts.lines().map(str::to_string));
-            }
-        }
+        let ledger =
+            Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: Some(REVERT_SK_PREFIX) };
+        self.each_item(ledger, "conflicts", |item| {
+            listed.extend(text(&item, "conflicts").into_iter().flat_map(str::lines).map(str::to_string));
+        })
+        .await?;
         listed.sort();
         listed.truncate(MAX_LISTED_CONFLICTS);
         // The import item stays well within DynamoDB's 400 KB whatever the identifiers' length.
@@ -989,6 +959,34 @@ impl ImportStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Hands every item of the partition, with the `projection` attributes, to `each`, page by
+    /// page in key order (consistent reads): memory stays that of one page.
+    async fn each_item(
+        &self,
+        partition: Partition<'_>,
+        projection: &str,
+        mut each: impl FnMut(HashMap<String, AttributeValue>),
+    ) -> Result<()> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(partition.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(partition.pk))
+            .projection_expression(projection)
+            .consistent_read(true);
+        if let Some(prefix) = partition.prefix {
+            query = query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", s(prefix));
+        }
+        let mut pages = query.into_paginator().items().send();
+        while let Some(item) = pages.next().await {
+            each(item.map_err(ddb_err)?);
+        }
+        Ok(())
+    }
+
     /// A page of a type's records in key order after `cursor`; with `unseen_by`, only those that
     /// import has not marked. The filter applies after the limit: a page may hold fewer records,
     /// even none, and still have a next one.
@@ -1184,7 +1182,7 @@ impl RecordStore for DynamoStore {
         let ttl = self.import_ttl(tenant_id, import_id).await?;
         let listed = revert.conflicts.iter().take(MAX_LISTED_CONFLICTS).cloned().collect::<Vec<_>>();
         let conflicts = (!listed.is_empty()).then(|| listed.join("\n"));
-        let sk = format!("revert#{}", revert.unit);
+        let sk = format!("{REVERT_SK_PREFIX}{}", revert.unit);
         let update = Update::builder()
             .table_name(&self.imports)
             .set_key(Some(import_key(tenant_id, import_id)))
@@ -1238,25 +1236,14 @@ impl RecordStore for DynamoStore {
         import_id: &str,
         before: OffsetDateTime,
     ) -> Result<(u64, u64)> {
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.records)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(records_pk(tenant_id, resource)))
-            .projection_expression("seen_by, updated_at")
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
         let (mut total, mut doomed) = (0, 0);
-        while let Some(item) = pages.next().await {
-            let item = item.map_err(ddb_err)?;
-            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str);
-            let parsed = text("updated_at").and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+        let records = Partition { table: &self.records, pk: records_pk(tenant_id, resource), prefix: None };
+        self.each_item(records, "seen_by, updated_at", |item| {
+            let parsed = text(&item, "updated_at").and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
             total += 1;
-            doomed += u64::from(parsed.is_some_and(|t| t < before) && text("seen_by") != Some(import_id));
-        }
+            doomed += u64::from(parsed.is_some_and(|t| t < before) && text(&item, "seen_by") != Some(import_id));
+        })
+        .await?;
         Ok((total, doomed))
     }
 
@@ -1280,9 +1267,8 @@ impl RecordStore for DynamoStore {
     ) -> Result<HashMap<String, String>> {
         let mut found = HashMap::new();
         for item in self.batch_get(&index_pk(tenant_id, resource, field), values).await? {
-            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-            if let (Some(value), Some(target)) = (text("sk"), text("target")) {
-                found.insert(value, target);
+            if let (Some(value), Some(target)) = (text(&item, "sk"), text(&item, "target")) {
+                found.insert(value.to_string(), target.to_string());
             }
         }
         Ok(found)

@@ -217,10 +217,6 @@ fn parse_create(body: &[u8], allow_insecure_webhooks: bool) -> Result<CreateRequ
     if max_removed_ratio.is_some() && action != Action::Overwrite {
         errors.push(FieldError::new("max_removed_ratio", "invalid", "only an overwrite removes records"));
     }
-    if dry_run && action == Action::Overwrite {
-        let message = "a dry run of an overwrite cannot tell what it would remove yet";
-        errors.push(FieldError::new("dry_run", "not_supported", message));
-    }
     let mut options = RowOptions::default();
     let mut changes = Changes::default();
 

@@ -108,6 +108,8 @@ pub trait ImportStore: Send + Sync {
     /// An overwrite's merge is done: phase `cleanup`; false when it already was (or the import
     /// is no longer running at `run`).
     async fn begin_cleanup(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool>;
+    /// Notes that a dry-run overwrite's rows name these records (it marks none of them).
+    async fn note_seen(&self, tenant_id: &str, import_id: &str, run: u32, identifiers: &[String]) -> Result<()>;
     /// Records a step of the cleanup as done, once.
     async fn cleanup_step(&self, tenant_id: &str, import_id: &str, run: u32, step: CleanupStep) -> Result<bool>;
     /// A completed import starts reverting with this state; false when it is not completed or
@@ -247,13 +249,15 @@ pub trait RecordStore: Send + Sync {
     /// it created.
     async fn create_missing(&self, tenant_id: &str, resource: ResourceType, records: &[StoredRecord]) -> Result<u64>;
     /// How many records of the type there are, and how many of them `import_id` has not seen and
-    /// were last written before `before`.
+    /// were last written before `before`. A dry run (`noted_in`: its run) saw the records it
+    /// noted (`ImportStore::note_seen`) instead of marking them.
     async fn census(
         &self,
         tenant_id: &str,
         resource: ResourceType,
         import_id: &str,
         before: time::OffsetDateTime,
+        noted_in: Option<u32>,
     ) -> Result<(u64, u64)>;
     /// A page of the records `import_id` has not seen, in key order after `cursor`.
     async fn unseen(

@@ -170,6 +170,10 @@ async fn a_cleanup_pages_through_many_records() {
     let seed: String =
         std::iter::once("email\n".to_string()).chain((0..450).map(|i| format!("p{i:03}@example.com\n"))).collect();
     client.import_file(&json!({"resource_type": "contact"}), seed.into(), IMPORT_TIMEOUT).await.unwrap();
+    let file = "email\np007@example.com\np300@example.com\nnew@example.com\n";
+    let dry = json!({"resource_type": "contact", "action": "overwrite", "max_removed_ratio": 1.0, "dry_run": true});
+    let rehearsal = client.import_file(&dry, file.into(), IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!([stat(&rehearsal, "removed"), stat(&rehearsal, "created")], [448, 1], "{rehearsal}");
     let body = json!({"resource_type": "contact", "action": "overwrite", "max_removed_ratio": 1.0});
     let file = "email\np007@example.com\np300@example.com\n";
     let import = client.import_file(&body, file.into(), IMPORT_TIMEOUT).await.unwrap();
@@ -200,4 +204,37 @@ async fn a_retried_overwrite_create_answers_with_its_import() {
     let (status, again) = create().await;
     assert_eq!((status, &again["id"]), (201, &first["id"]), "{again}");
     assert_eq!(again["status"], "queued");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_counts_what_it_would_remove_and_removes_nothing() {
+    let host = host(|o| o.chunk_rows = Some(2)).await;
+    let client = host.client("acme");
+    client.import_file(&json!({"resource_type": "contact"}), SEED.into(), IMPORT_TIMEOUT).await.unwrap();
+    let before = all_records(&client, "contact").await;
+
+    // cy's row is an error yet names cy; dee is the one the file does not name.
+    let file = "email,phone\nann@example.com,\nbob@example.com,\neve@example.com,\ncy@example.com,not a phone\n";
+    let body = json!({"resource_type": "contact", "action": "overwrite", "dry_run": true});
+    let rehearsal = client.import_file(&body, file.into(), IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!(rehearsal["status"], "completed", "{rehearsal}");
+    let counts = ["created", "unchanged", "errors", "removed"].map(|s| stat(&rehearsal, s));
+    assert_eq!(counts, [1, 2, 1, 1], "{rehearsal}");
+    assert_eq!(all_records(&client, "contact").await, before, "a dry run changes no record");
+
+    // Run for real from the same upload: the same counts, and now they happen.
+    let id = rehearsal["id"].as_str().unwrap();
+    let path = format!("/v1/imports/{id}");
+    let (status, body) = client.call(reqwest::Method::PATCH, &path, Some(&json!({"dry_run": false}))).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let done = client.wait_final(id, IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!(["created", "unchanged", "errors", "removed"].map(|s| stat(&done, s)), [1, 2, 1, 1], "{done}");
+    let left = all_records(&client, "contact").await;
+    assert_eq!(emails(&left), ["ann@example.com", "bob@example.com", "cy@example.com", "eve@example.com"]);
+
+    // A dry run over the guard fails as the real one would, and removes nothing either.
+    let body = json!({"resource_type": "contact", "action": "overwrite", "dry_run": true});
+    let refused = client.import_file(&body, "email\nann@example.com\n".into(), IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!(refused["reason"], "overwrite_guard", "{refused}");
+    assert_eq!(all_records(&client, "contact").await.len(), 4);
 }

@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -131,6 +132,12 @@ struct Partition<'a> {
 /// A string attribute of an item.
 fn text<'i>(item: &'i HashMap<String, AttributeValue>, name: &str) -> Option<&'i str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+/// What the ledger keys of a dry-run overwrite's notes start with; the rest is the identifier, so
+/// they sort as the records do.
+fn seen_sk_prefix(run: u32) -> String {
+    format!("seen#{run:04}#")
 }
 
 /// What the ledger keys of an overwrite's removals start with.
@@ -763,30 +770,14 @@ impl ImportStore for DynamoStore {
         let mut keys = Vec::new();
         let ledger = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: None };
         self.each_item(ledger, "pk, sk", |key| keys.push(key)).await?;
-        for part in keys.chunks(25) {
-            let mut requests: Vec<WriteRequest> = part
-                .iter()
-                .map(|key| {
-                    let delete = DeleteRequest::builder().set_key(Some(key.clone())).build().map_err(ser_err)?;
-                    Ok(WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<Result<_>>()?;
-            let mut attempt = 0u32;
-            while !requests.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.imports, requests)
-                    .send()
-                    .await
-                    .map_err(ddb_err)?;
-                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.imports)).unwrap_or_default();
-                if !requests.is_empty() {
-                    attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
-                }
-            }
-        }
+        let requests = keys
+            .into_iter()
+            .map(|key| {
+                let delete = DeleteRequest::builder().set_key(Some(key)).build().map_err(ser_err)?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.write_all(&self.imports, requests).await?;
         let running = [Status::Queued, Status::Processing];
         let result = self
             .client
@@ -818,6 +809,23 @@ impl ImportStore for DynamoStore {
             ],
         )
         .await
+    }
+
+    async fn note_seen(&self, tenant_id: &str, import_id: &str, run: u32, identifiers: &[String]) -> Result<()> {
+        let ttl = self.import_ttl(tenant_id, import_id).await?;
+        let requests = identifiers
+            .iter()
+            .map(|id| {
+                let put = PutRequest::builder()
+                    .item("pk", s(ledger_pk(tenant_id, import_id)))
+                    .item("sk", s(format!("{}{id}", seen_sk_prefix(run))))
+                    .item("ttl", n(ttl))
+                    .build()
+                    .map_err(ser_err)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.write_all(&self.imports, requests).await
     }
 
     async fn cleanup_step(&self, tenant_id: &str, import_id: &str, run: u32, step: CleanupStep) -> Result<bool> {
@@ -959,6 +967,44 @@ impl ImportStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Writes every request, 25 a call (BatchWriteItem's most); throttled ones come back
+    /// unprocessed and are sent again, with backoff.
+    async fn write_all(&self, table: &str, requests: Vec<WriteRequest>) -> Result<()> {
+        for part in requests.chunks(25) {
+            let mut requests = part.to_vec();
+            let mut attempt = 0u32;
+            while !requests.is_empty() {
+                let out =
+                    self.client.batch_write_item().request_items(table, requests).send().await.map_err(ddb_err)?;
+                requests = out.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
+                if !requests.is_empty() {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A query of the partition's items, with the `projection` attributes, in key order
+    /// (consistent reads).
+    fn partition_query(&self, partition: Partition<'_>, projection: &str) -> QueryFluentBuilder {
+        let query = self
+            .client
+            .query()
+            .table_name(partition.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(partition.pk))
+            .projection_expression(projection)
+            .consistent_read(true);
+        match partition.prefix {
+            Some(prefix) => query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", s(prefix)),
+            None => query,
+        }
+    }
+
     /// Hands every item of the partition, with the `projection` attributes, to `each`, page by
     /// page in key order (consistent reads): memory stays that of one page.
     async fn each_item(
@@ -967,20 +1013,7 @@ impl DynamoStore {
         projection: &str,
         mut each: impl FnMut(HashMap<String, AttributeValue>),
     ) -> Result<()> {
-        let mut query = self
-            .client
-            .query()
-            .table_name(partition.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(partition.pk))
-            .projection_expression(projection)
-            .consistent_read(true);
-        if let Some(prefix) = partition.prefix {
-            query = query
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":prefix", s(prefix));
-        }
-        let mut pages = query.into_paginator().items().send();
+        let mut pages = self.partition_query(partition, projection).into_paginator().items().send();
         while let Some(item) = pages.next().await {
             each(item.map_err(ddb_err)?);
         }
@@ -1235,15 +1268,40 @@ impl RecordStore for DynamoStore {
         resource: ResourceType,
         import_id: &str,
         before: OffsetDateTime,
+        noted_in: Option<u32>,
     ) -> Result<(u64, u64)> {
-        let (mut total, mut doomed) = (0, 0);
         let records = Partition { table: &self.records, pk: records_pk(tenant_id, resource), prefix: None };
-        self.each_item(records, "seen_by, updated_at", |item| {
+        let mut records = self.partition_query(records, "sk, seen_by, updated_at").into_paginator().items().send();
+        // A dry run's notes sort as the records do: one pass over both, side by side.
+        let prefix = noted_in.map(seen_sk_prefix);
+        let mut notes = prefix.as_deref().map(|p| {
+            let notes = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: Some(p) };
+            self.partition_query(notes, "sk").into_paginator().items().send()
+        });
+        let mut note: Option<String> = None;
+        let (mut total, mut doomed) = (0, 0);
+        while let Some(item) = records.next().await {
+            let item = item.map_err(ddb_err)?;
+            let sk = text(&item, "sk").unwrap_or_default();
+            let noted = match (&mut notes, prefix.as_deref()) {
+                (Some(pages), Some(prefix)) => {
+                    while note.as_deref().is_none_or(|n| n < sk) {
+                        match pages.next().await {
+                            Some(next) => {
+                                let next = next.map_err(ddb_err)?;
+                                note = text(&next, "sk").and_then(|k| k.strip_prefix(prefix)).map(str::to_string);
+                            }
+                            None => break,
+                        }
+                    }
+                    note.as_deref() == Some(sk)
+                }
+                _ => text(&item, "seen_by") == Some(import_id),
+            };
             let parsed = text(&item, "updated_at").and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
             total += 1;
-            doomed += u64::from(parsed.is_some_and(|t| t < before) && text(&item, "seen_by") != Some(import_id));
-        })
-        .await?;
+            doomed += u64::from(parsed.is_some_and(|t| t < before) && !noted);
+        }
         Ok((total, doomed))
     }
 

@@ -3,7 +3,9 @@
 //! the cleanup pages through the records the import has not seen and removes them, each group
 //! in one transaction with its stats, so a redelivered page removes nothing twice. Before
 //! anything is removed, `max_removed_ratio` guards against a truncated or wrong file: over it,
-//! nothing is removed and the import fails with reason `overwrite_guard`.
+//! nothing is removed and the import fails with reason `overwrite_guard`. A dry run marks nothing:
+//! its process step notes the records its rows name beside the import's ledger, and the cleanup
+//! counts the records without a note, guard included, and removes none.
 
 use std::collections::HashMap;
 
@@ -71,13 +73,17 @@ pub async fn remove(svc: &Services, msg: RemovalMessage) -> Result<()> {
     let started = import.started_at.unwrap_or(import.created_at);
     if !progress.guard_passed {
         // Decided once: a second start of the cleanup must not count what the first removed.
-        let (total, doomed) = svc.records.census(tenant_id, resource, import_id, started).await?;
-        // The share of the records that existed before the import.
-        let existing = total.saturating_sub(import.stats.created);
+        let noted_in = import.dry_run.then_some(run);
+        let (total, doomed) = svc.records.census(tenant_id, resource, import_id, started, noted_in).await?;
+        // The share of the records that existed before the import (a dry run created none).
+        let existing = if import.dry_run { total } else { total.saturating_sub(import.stats.created) };
         if doomed as f64 > import.max_removed_ratio * existing as f64 {
             tracing::warn!(tenant_id, import_id, doomed, existing, "overwrite refused by max_removed_ratio");
             fail(svc, tenant_id, import_id, run, &[Status::Queued, Status::Processing], "overwrite_guard").await?;
             return Ok(());
+        }
+        if import.dry_run {
+            return count_for_dry_run(svc, &msg, resource, doomed).await;
         }
         svc.imports.cleanup_step(tenant_id, import_id, run, CleanupStep::GuardPassed).await?;
     }
@@ -96,6 +102,30 @@ pub async fn remove(svc: &Services, msg: RemovalMessage) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// A dry run says how many records it would remove and removes none. The count goes in with a
+/// ledger entry of a fixed key, so a redelivery does not count it again.
+async fn count_for_dry_run(svc: &Services, msg: &RemovalMessage, resource: ResourceType, doomed: u64) -> Result<()> {
+    let (tenant_id, import_id, run) = (msg.tenant_id.as_str(), msg.import_id.as_str(), msg.run);
+    let batch = BatchWrite {
+        tenant_id: tenant_id.into(),
+        import_id: import_id.into(),
+        resource_type: resource,
+        run,
+        unit: Unit::Removal { page: "dry-run".into() },
+        tally: Tally { removed: doomed, ..Tally::default() },
+        writes: vec![],
+        outcomes: None,
+        before_images: None,
+    };
+    match svc.records.apply_batch(&batch).await {
+        Err(Error::NotFound) => return Ok(()), // the import stopped
+        other => other?,
+    };
+    svc.imports.cleanup_step(tenant_id, import_id, run, CleanupStep::RemovalDone).await?;
+    complete_if_done(svc, tenant_id, import_id).await?;
+    Ok(())
 }
 
 /// Removes a group of records in one transaction with its stats; false when the import stopped.

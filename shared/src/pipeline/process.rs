@@ -62,6 +62,11 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
         if !plan.errors.is_empty() {
             save_errors(svc, &msg, &plan.errors).await?;
         }
+        // A dry-run overwrite writes no record, so it notes which ones its rows name beside them.
+        if msg.dry_run && msg.action == Action::Overwrite {
+            let named: Vec<String> = plan.existing.keys().cloned().collect();
+            svc.imports.note_seen(tenant_id, import_id, msg.run, &named).await?;
+        }
         let before_images =
             revert::keep(svc, tenant_id, import_id, &plan.writes, |id| plan.existing.get(id).cloned()).await?;
         let batch = BatchWrite {

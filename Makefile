@@ -20,13 +20,14 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(LOCAL_AWS_PORT)
 LOCAL_BIN := target/debug/local
 
-.PHONY: help deps build run up down token test lint fmt
+.PHONY: help deps build run up down token test lint fmt bench
 
 help:
 	@echo "make run    - the whole service locally, with a sample import; serves :$(LOCAL_API_PORT) until Ctrl-C"
 	@echo "make up     - the same in the background; make down stops it"
 	@echo "make test   - every test and lint, against an emulator of its own"
 	@echo "make token TENANT=acme - a local bearer token"
+	@echo "make bench  - parse, prevalidate and transform throughput as ratios (target/bench/results.json)"
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -69,6 +70,10 @@ lint: deps
 
 test: deps lint
 	scripts/test.sh
+
+# A release build: debug figures say nothing. Never part of `make test`.
+bench:
+	cargo run --release -p bench
 
 fmt:
 	cargo fmt --all

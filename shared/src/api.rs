@@ -860,7 +860,7 @@ pub async fn delete_import(svc: &Services, tenant_id: &str, import_id: &str) -> 
         let message = format!("the import is {}: interrupt it first", status.as_str());
         return Err(Error::Conflict(message));
     }
-    if stored.import.revert.as_ref().is_some_and(|r| r.status == RevertStatus::Reverting) {
+    if stored.import.is_reverting() {
         return Err(Error::Conflict("the import is being reverted: delete it once it is reverted".into()));
     }
     // Files first: while the item exists, a delete that failed half-way can be asked again.
@@ -892,14 +892,11 @@ pub async fn revert_import(svc: &Services, tenant_id: &str, import_id: &str) -> 
         Some(RevertStatus::Reverted) => return Err(Error::Conflict("the import was reverted already".into())),
         Some(RevertStatus::Reverting) => {}
         None => {
-            let begun =
-                svc.imports.begin_revert(tenant_id, import_id, &RevertState::requested(time_fmt::now())).await?;
+            let state = RevertState::requested(time_fmt::now());
             // Lost to a concurrent request for the same revert: that one is as good.
-            let reverting = || async {
-                let now = svc.imports.get(tenant_id, import_id).await?;
-                Ok::<_, Error>(now.and_then(|s| s.import.revert).is_some_and(|r| r.status == RevertStatus::Reverting))
-            };
-            if !begun && !reverting().await? {
+            if !svc.imports.begin_revert(tenant_id, import_id, &state).await?
+                && !svc.imports.get(tenant_id, import_id).await?.is_some_and(|s| s.import.is_reverting())
+            {
                 return Err(Error::Conflict("the import changed meanwhile; read it again".into()));
             }
         }

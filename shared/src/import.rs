@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::dedup::Duplicates;
 use crate::merge::{ImportRule, UpdateRules};
-use crate::pipeline::revert::RevertState;
+use crate::pipeline::revert::{RevertState, RevertStatus};
 use crate::record::ResourceType;
 use crate::stats::Stats;
 use crate::sync::Changes;
@@ -280,6 +280,13 @@ pub struct Import {
     /// Once `POST /v1/imports/{id}/revert` was asked.
     #[serde(default)]
     pub revert: Option<RevertState>,
+}
+
+impl Import {
+    /// A revert was asked and is not done yet.
+    pub fn is_reverting(&self) -> bool {
+        self.revert.as_ref().is_some_and(|r| r.status == RevertStatus::Reverting)
+    }
 }
 
 /// How far the fan-out has come; the last step to close it completes the import.

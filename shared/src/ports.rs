@@ -256,7 +256,7 @@ pub trait RecordStore: Send + Sync {
         tenant_id: &str,
         resource: ResourceType,
         import_id: &str,
-        before: time::OffsetDateTime,
+        before: OffsetDateTime,
         noted_in: Option<u32>,
     ) -> Result<(u64, u64)>;
     /// A page of the records `import_id` has not seen, in key order after `cursor`.

@@ -129,6 +129,11 @@ struct Partition<'a> {
     prefix: Option<&'a str>,
 }
 
+/// The pause before sending throttled (unprocessed) keys or items again, the `attempt`th time.
+fn throttle_pause(attempt: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(20 << attempt.min(6))
+}
+
 /// A string attribute of an item.
 fn text<'i>(item: &'i HashMap<String, AttributeValue>, name: &str) -> Option<&'i str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
@@ -868,17 +873,16 @@ impl ImportStore for DynamoStore {
     }
 
     async fn kept_before_images(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<Vec<(String, String)>> {
-        let prefixes = [batches_sk_prefix(run), removal_sk_prefix(run)];
         let mut units = Vec::new();
-        let ledger = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: None };
-        self.each_item(ledger, "sk, before_images", |item| {
-            if let (Some(sk), Some(key)) = (text(&item, "sk"), text(&item, "before_images")) {
-                if prefixes.iter().any(|p| sk.starts_with(p)) {
+        for prefix in [batches_sk_prefix(run), removal_sk_prefix(run)] {
+            let ledger = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: Some(&prefix) };
+            self.each_item(ledger, "sk, before_images", |item| {
+                if let (Some(sk), Some(key)) = (text(&item, "sk"), text(&item, "before_images")) {
                     units.push((sk.to_string(), key.to_string()));
                 }
-            }
-        })
-        .await?;
+            })
+            .await?;
+        }
         Ok(units)
     }
 
@@ -979,7 +983,7 @@ impl DynamoStore {
                 requests = out.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
                 if !requests.is_empty() {
                     attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
+                    tokio::time::sleep(throttle_pause(attempt)).await;
                 }
             }
         }
@@ -1361,7 +1365,7 @@ impl DynamoStore {
                     out.unprocessed_keys.and_then(|mut u| u.remove(&self.records)).filter(|k| !k.keys().is_empty());
                 if request.is_some() {
                     attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
+                    tokio::time::sleep(throttle_pause(attempt)).await;
                 }
             }
         }

@@ -69,7 +69,6 @@ pub async fn remove(svc: &Services, msg: RemovalMessage) -> Result<()> {
         return Ok(());
     }
     let resource = import.resource_type;
-    // A record written since the import started is another import's newer data: it stays.
     let started = import.started_at.unwrap_or(import.created_at);
     if !progress.guard_passed {
         // Decided once: a second start of the cleanup must not count what the first removed.
@@ -88,7 +87,7 @@ pub async fn remove(svc: &Services, msg: RemovalMessage) -> Result<()> {
         svc.imports.cleanup_step(tenant_id, import_id, run, CleanupStep::GuardPassed).await?;
     }
     let page = svc.records.unseen(tenant_id, resource, import_id, PAGE, msg.removal.after.as_deref()).await?;
-    let doomed: Vec<StoredRecord> = page.items.into_iter().filter(|r| r.updated_at < started).collect();
+    let doomed: Vec<StoredRecord> = page.items.into_iter().filter(|r| removable(r, import_id, started)).collect();
     for group in doomed.chunks(REMOVALS) {
         if !remove_group(svc, &msg, resource, started, group.to_vec()).await? {
             return Ok(()); // the import stopped
@@ -102,6 +101,12 @@ pub async fn remove(svc: &Services, msg: RemovalMessage) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// A record the overwrite removes: its file did not name it, and no import wrote it since the
+/// overwrite started (that is another import's newer data).
+fn removable(record: &StoredRecord, import_id: &str, started: OffsetDateTime) -> bool {
+    record.seen_by.as_deref() != Some(import_id) && record.updated_at < started
 }
 
 /// A dry run says how many records it would remove and removes none. The count goes in with a
@@ -166,10 +171,7 @@ async fn remove_group(
                 tokio::time::sleep(backoff(attempt)).await;
                 let ids: Vec<String> = group.iter().map(|r| r.identifier.clone()).collect();
                 let now = svc.records.get_many(tenant_id, resource, &ids).await?;
-                group = now
-                    .into_values()
-                    .filter(|r| r.seen_by.as_deref() != Some(import_id) && r.updated_at < started)
-                    .collect();
+                group = now.into_values().filter(|r| removable(r, import_id, started)).collect();
             }
             Err(Error::NotFound) => return Ok(false),
             Err(e) => return Err(e),

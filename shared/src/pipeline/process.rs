@@ -112,15 +112,6 @@ struct Decided {
     existing: HashMap<String, StoredRecord>,
 }
 
-impl Decided {
-    /// A row naming a record that does not exist, where that is a warning.
-    fn skip_unknown(&mut self) {
-        self.tally.warnings += 1;
-        self.tally.skipped += 1;
-        self.outcomes.push(results::SKIPPED_UNKNOWN);
-    }
-}
-
 async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
     let (tenant_id, resource) = (msg.tenant_id.as_str(), msg.resource_type);
     let alternate = identifiers::alternate(resource);
@@ -163,8 +154,9 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
     // Alternate values taken by earlier rows of this batch, and records this batch already wrote.
     let mut taken: HashMap<String, String> = HashMap::new();
     let mut written: HashMap<String, usize> = HashMap::new();
-    // Records named by rows that are errors here: an overwrite keeps them.
-    let mut error_keys: Vec<String> = Vec::new();
+    // Records named by rows that write nothing (left as they are, or errors here): an overwrite
+    // keeps them.
+    let mut named_only: Vec<String> = Vec::new();
     for (candidate, key) in msg.records.iter().zip(keys) {
         let known = key.as_ref().is_some_and(|k| written.contains_key(k) || existing.contains_key(k));
         if msg.import_rule == ImportRule::UpdateOnly && !known {
@@ -189,15 +181,7 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
         if msg.import_rule == ImportRule::CreateOnly && known {
             decided.tally.unchanged += 1;
             decided.outcomes.push(results::code(Outcome::Unchanged));
-            if let Some(key) = key.filter(|_| overwrite.is_some()) {
-                let old = written
-                    .get(&key)
-                    .map(|&i| decided.writes[i].record.clone())
-                    .or_else(|| existing.get(&key).cloned());
-                if let Some(old) = old.filter(|o| unmarked(o, overwrite)) {
-                    decided.record_write(&mut written, existing.get(&key), mark_seen(old, overwrite), vec![]);
-                }
-            }
+            named_only.extend(key);
             continue;
         }
         let row_key = key.clone();
@@ -217,7 +201,7 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
                 decided.tally.errors += 1;
                 decided.outcomes.push(results::ERROR);
                 decided.errors.push((candidate.clone(), error));
-                error_keys.extend(row_key);
+                named_only.extend(row_key);
                 continue;
             }
         };
@@ -243,8 +227,9 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
         }
         decided.record_write(&mut written, existing.get(&key), record, index);
     }
-    // Records named by error rows stay: marked, not counted (their rows are errors already).
-    for key in msg.keep.iter().chain(&error_keys) {
+    // Marked, not counted: their rows have their outcome already. A record the batch writes is
+    // marked with its write.
+    for key in msg.keep.iter().chain(&named_only) {
         if let Some(old) = existing.get(key).filter(|o| unmarked(o, overwrite) && !written.contains_key(key)) {
             decided.record_write(&mut written, Some(old), mark_seen(old.clone(), overwrite), vec![]);
         }
@@ -254,6 +239,13 @@ async fn decide(svc: &Services, msg: &ProcessMessage) -> Result<Decided> {
 }
 
 impl Decided {
+    /// A row naming a record that does not exist, where that is a warning.
+    fn skip_unknown(&mut self) {
+        self.tally.warnings += 1;
+        self.tally.skipped += 1;
+        self.outcomes.push(results::SKIPPED_UNKNOWN);
+    }
+
     /// Writes a record at the version it was read at; a record the batch writes twice (two rows
     /// matched on different values) gets one write.
     fn record_write(

@@ -126,7 +126,7 @@ pub async fn plan(svc: &Services, msg: RevertPlanMessage) -> Result<()> {
     let Some(StoredImport { import, progress, .. }) = svc.imports.get(tenant_id, import_id).await? else {
         return Ok(());
     };
-    if import.revert.as_ref().map(|r| r.status) != Some(RevertStatus::Reverting) {
+    if !import.is_reverting() {
         return Ok(());
     }
     let units = svc.imports.kept_before_images(tenant_id, import_id, progress.run).await?;
@@ -137,9 +137,7 @@ pub async fn plan(svc: &Services, msg: RevertPlanMessage) -> Result<()> {
             encode(&RevertUnitMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), unit, before_images })
         })
         .collect::<Result<Vec<_>>>()?;
-    for group in bodies.chunks(10) {
-        svc.queue.send(Queue::Process, group.to_vec()).await?;
-    }
+    svc.queue.send(Queue::Process, bodies).await?;
     finish_if_done(svc, tenant_id, import_id).await
 }
 
@@ -149,7 +147,7 @@ pub async fn unit(svc: &Services, msg: RevertUnitMessage) -> Result<()> {
     let Some(StoredImport { import, .. }) = svc.imports.get(tenant_id, import_id).await? else {
         return Ok(());
     };
-    if import.revert.as_ref().map(|r| r.status) != Some(RevertStatus::Reverting) {
+    if !import.is_reverting() {
         return Ok(());
     }
     let images: Vec<BeforeImage> = serde_json::from_slice(&svc.files.read(&msg.before_images).await?)

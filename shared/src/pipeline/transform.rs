@@ -94,7 +94,8 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
     let (import_rule, update, action) = (import.import_rule, import.update.clone(), import.action);
     let match_on =
         (import.identifier_field != resource_type.default_identifier()).then(|| import.identifier_field.clone());
-    let match_on_default = match_on.is_none();
+    // An overwrite keeps the records its error rows name (`Batch::keep`).
+    let keeps = action == Action::Overwrite && match_on.is_none();
     // A delete releases whatever alternate value a record holds, named by the file or not.
     let batch_records = match identifiers::alternate(resource_type) {
         Some(f)
@@ -121,8 +122,6 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
         let mut error_lines = ErrorLines::default();
         let mut row_lines = RowLines::default();
         let id_column = columns.column_of(&import.identifier_field);
-        // An overwrite keeps the records its error rows name (`Batch::keep`).
-        let keeps = import.action == Action::Overwrite && match_on_default;
         let mut batches_sent = 0u64;
         let mut batch = Batch::default();
         let mut batch_bytes = 0;

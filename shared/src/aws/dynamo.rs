@@ -37,11 +37,22 @@ pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     imports: String,
     records: String,
+    /// Each import's TTL (`ttl_of`), which never changes: a unit of work reads its import only
+    /// for it, so a warm function asks once per import, not once per message.
+    ttls: std::sync::Mutex<HashMap<(String, String), i64>>,
 }
+
+/// Imports whose TTL a warm function remembers; past this the memo starts again.
+const REMEMBERED_TTLS: usize = 4096;
 
 impl DynamoStore {
     pub fn new(client: aws_sdk_dynamodb::Client, settings: &Settings) -> Self {
-        Self { client, imports: settings.imports_table.clone(), records: settings.records_table.clone() }
+        Self {
+            client,
+            imports: settings.imports_table.clone(),
+            records: settings.records_table.clone(),
+            ttls: Default::default(),
+        }
     }
 }
 
@@ -291,8 +302,18 @@ where
 
 impl DynamoStore {
     async fn import_ttl(&self, tenant_id: &str, import_id: &str) -> Result<i64> {
+        let key = (tenant_id.to_string(), import_id.to_string());
+        if let Some(ttl) = self.ttls.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(*ttl);
+        }
         let stored = ImportStore::get(self, tenant_id, import_id).await?.ok_or(Error::NotFound)?;
-        Ok(ttl_of(&stored.import))
+        let ttl = ttl_of(&stored.import);
+        let mut ttls = self.ttls.lock().unwrap_or_else(|e| e.into_inner());
+        if ttls.len() >= REMEMBERED_TTLS {
+            ttls.clear();
+        }
+        ttls.insert(key, ttl);
+        Ok(ttl)
     }
 
     /// A conditional update of the import; false when the condition did not hold.

@@ -1,9 +1,11 @@
-//! SQS batches with partial failures: each message is decoded and handled alone, and only the
-//! failed ones go back to the queue.
+//! SQS batches with partial failures: each message is decoded and handled alone, all of a
+//! batch's messages at once (their writes are in flight together), and only the failed ones go
+//! back to the queue.
 
 use std::future::Future;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use futures::future::join_all;
 
 use crate::error::Result;
 
@@ -12,18 +14,21 @@ where
     F: Fn(String) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
-    let mut response = SqsBatchResponse::default();
-    for message in event.records {
-        let id = message.message_id.clone().unwrap_or_default();
+    let handle = &handle;
+    let failed = join_all(event.records.into_iter().map(|message| async move {
+        let id = message.message_id.unwrap_or_default();
         let Some(body) = message.body else {
             tracing::error!(message_id = id.as_str(), "message without a body");
-            response.add_failure(id);
-            continue;
+            return Some(id);
         };
-        if let Err(err) = handle(body).await {
-            tracing::error!(message_id = id.as_str(), error = %err, "message failed; it goes back to the queue");
-            response.add_failure(id);
-        }
+        let err = handle(body).await.err()?;
+        tracing::error!(message_id = id.as_str(), error = %err, "message failed; it goes back to the queue");
+        Some(id)
+    }))
+    .await;
+    let mut response = SqsBatchResponse::default();
+    for id in failed.into_iter().flatten() {
+        response.add_failure(id);
     }
     response
 }

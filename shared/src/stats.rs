@@ -16,6 +16,22 @@ pub struct Stats {
     pub warnings: u64,
 }
 
+impl Stats {
+    /// Adds counts kept elsewhere (the run's counter shards) to these.
+    pub fn add(&mut self, other: &Stats) {
+        self.rows += other.rows;
+        self.processed += other.processed;
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.deleted += other.deleted;
+        self.removed += other.removed;
+        self.duplicates += other.duplicates;
+        self.errors += other.errors;
+        self.warnings += other.warnings;
+    }
+}
+
 /// What one unit of work adds to the stats. `processed` is derived: every row counted here has
 /// reached its outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,7 +2,8 @@
 //!
 //! Keys: an import is `pk = tenant`, `sk = import id` (ids sort by time, so a query lists newest
 //! first). Ledger entries, one per transformed chunk and per processed batch, live under
-//! `pk = ledger#tenant#import`, so listings never see them. A record is
+//! `pk = ledger#tenant#import`, so listings never see them; so do the import's counter shards
+//! (`COUNTER_SHARDS`). A record is
 //! `pk = tenant#resource_type`, `sk = identifier`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -30,7 +31,7 @@ use crate::ports::{
     Restart, RevertWrite, StoredImport, Unit,
 };
 use crate::record::{ResourceType, StoredRecord};
-use crate::stats::Tally;
+use crate::stats::{Stats, Tally};
 use crate::time_fmt;
 
 pub struct DynamoStore {
@@ -130,6 +131,43 @@ fn batches_sk_prefix(run: u32) -> String {
     format!("batch#{run:04}#")
 }
 
+/// Process transactions count a batch into one of this many counter items of the run, picked at
+/// random, not into the import item: DynamoDB cancels transactions that overlap on an item, and
+/// a run's batches are many at once, so one shared item would serialize them (and takes about
+/// 1,000 writes/s at most). Reading an import adds them up in one query.
+const COUNTER_SHARDS: u32 = 32;
+
+/// What the ledger keys of a run's counter shards start with; a shard's is this and `{k:02}`.
+fn counters_sk_prefix(run: u32) -> String {
+    format!("count#{run:04}#")
+}
+
+/// What every run's counter shards' keys start with.
+const COUNTERS_SK_PREFIX: &str = "count#";
+
+/// One counter shard: what the batches counted into it add to the import's stats and progress.
+/// Batches count only while it is `open`: a stopped import closes its shards.
+#[derive(Serialize, Deserialize)]
+struct CounterItem {
+    pk: String,
+    sk: String,
+    ttl: i64,
+    open: bool,
+    #[serde(flatten)]
+    counts: Counts,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Counts {
+    stats: Stats,
+    progress: CounterProgress,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct CounterProgress {
+    batches_done: u64,
+}
+
 /// What the ledger keys of revert units start with; the rest is the key of the unit reverted.
 const REVERT_SK_PREFIX: &str = "revert#";
 
@@ -192,8 +230,7 @@ struct Increments {
 }
 
 fn increments(tally: &Tally, progress: &[(&str, u64)]) -> Increments {
-    let mut names =
-        HashMap::from([("#pr".to_string(), "progress".to_string()), ("#ua".to_string(), "updated_at".to_string())]);
+    let mut names = HashMap::from([("#ua".to_string(), "updated_at".to_string())]);
     let mut values = HashMap::from([(":now".to_string(), s(time_fmt::rfc3339(time_fmt::now())))]);
     let mut sets = vec!["#ua = :now".to_string()];
     for (i, (name, by)) in tally.increments().iter().enumerate().filter(|(_, (_, by))| *by > 0) {
@@ -204,6 +241,7 @@ fn increments(tally: &Tally, progress: &[(&str, u64)]) -> Increments {
         sets.push(format!("#st.#s{i} = #st.#s{i} + :s{i}"));
     }
     for (i, (name, by)) in progress.iter().enumerate() {
+        names.insert("#pr".to_string(), "progress".to_string());
         names.insert(format!("#p{i}"), name.to_string());
         values.insert(format!(":p{i}"), n(by));
         sets.push(format!("#pr.#p{i} = #pr.#p{i} + :p{i}"));
@@ -245,6 +283,7 @@ fn stats_update(
     mut inc: Increments,
 ) -> Result<TransactWriteItem> {
     inc.names.insert("#status".into(), "status".into());
+    inc.names.insert("#pr".into(), "progress".into());
     inc.names.insert("#run".into(), "run".into());
     inc.values.insert(":runno".into(), n(run));
     let running = [Status::AwaitingUpload, Status::Queued, Status::Processing];
@@ -258,6 +297,30 @@ fn stats_update(
         .set_expression_attribute_names(Some(inc.names))
         .set_expression_attribute_values(Some(inc.values))
         .condition_expression("attribute_exists(pk) AND #status IN (:run0, :run1, :run2) AND #pr.#run = :runno")
+        .build()
+        .map_err(ser_err)?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// Adds a batch's tally and progress to one of the run's open counter shards.
+fn counter_update(
+    table: &str,
+    tenant_id: &str,
+    import_id: &str,
+    run: u32,
+    shard: u32,
+    mut inc: Increments,
+) -> Result<TransactWriteItem> {
+    inc.names.insert("#open".into(), "open".into());
+    inc.values.insert(":open".into(), AttributeValue::Bool(true));
+    let update = Update::builder()
+        .table_name(table)
+        .key("pk", s(ledger_pk(tenant_id, import_id)))
+        .key("sk", s(format!("{}{shard:02}", counters_sk_prefix(run))))
+        .update_expression(inc.expression)
+        .set_expression_attribute_names(Some(inc.names))
+        .set_expression_attribute_values(Some(inc.values))
+        .condition_expression("attribute_exists(pk) AND #open = :open")
         .build()
         .map_err(ser_err)?;
     Ok(TransactWriteItem::builder().update(update).build())
@@ -314,6 +377,86 @@ impl DynamoStore {
         }
         ttls.insert(key, ttl);
         Ok(ttl)
+    }
+
+    /// Creates the run's counter shards, once: a shard that exists keeps its counts.
+    async fn open_counters(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<()> {
+        let ttl = self.import_ttl(tenant_id, import_id).await?;
+        let puts = (0..COUNTER_SHARDS)
+            .map(|k| {
+                let item = CounterItem {
+                    pk: ledger_pk(tenant_id, import_id),
+                    sk: format!("{}{k:02}", counters_sk_prefix(run)),
+                    ttl,
+                    open: true,
+                    counts: Counts::default(),
+                };
+                let put = Put::builder()
+                    .table_name(&self.imports)
+                    .set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .map_err(ser_err)?;
+                Ok(TransactWriteItem::builder().put(put).build())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // All or none: a cancelled transaction means they were created before.
+        match self.client.transact_write_items().set_transact_items(Some(puts)).send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(e.as_service_error(), Some(TransactWriteItemsError::TransactionCanceledException(c))
+                if c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(ddb_err(e)),
+        }
+    }
+
+    /// Closes every counter shard of the import: batches still in flight count no more. Asked
+    /// again on every stop, so a stop whose closing failed closes them when retried.
+    async fn close_counters(&self, tenant_id: &str, import_id: &str) -> Result<()> {
+        let mut keys = Vec::new();
+        let counters =
+            Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: Some(COUNTERS_SK_PREFIX) };
+        self.each_item(counters, "pk, sk", |key| keys.push(key)).await?;
+        let closes = keys.into_iter().map(|key| {
+            let close = self
+                .client
+                .update_item()
+                .table_name(&self.imports)
+                .set_key(Some(key))
+                .update_expression("SET #open = :closed")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#open", "open")
+                .expression_attribute_values(":closed", AttributeValue::Bool(false));
+            async move { conditional(close.send().await) }
+        });
+        for closed in futures::future::join_all(closes).await {
+            closed?;
+        }
+        Ok(())
+    }
+
+    /// Adds what the run's counter shards hold to the import item's own counts.
+    async fn with_counters(&self, mut item: ImportItem) -> Result<ImportItem> {
+        if item.import.status == Status::AwaitingUpload {
+            return Ok(item);
+        }
+        let prefix = counters_sk_prefix(item.progress.run);
+        let counters = Partition {
+            table: &self.imports,
+            pk: ledger_pk(&item.import.tenant_id, &item.import.id),
+            prefix: Some(&prefix),
+        };
+        let mut shards = Vec::new();
+        self.each_item(counters, "stats, progress", |shard| shards.push(shard)).await?;
+        for shard in shards {
+            let counts: Counts = serde_dynamo::from_item(shard).map_err(ser_err)?;
+            item.import.stats.add(&counts.stats);
+            item.progress.batches_done += counts.progress.batches_done;
+        }
+        Ok(item)
     }
 
     /// A conditional update of the import; false when the condition did not hold.
@@ -501,7 +644,7 @@ impl ImportStore for DynamoStore {
         let Some(item) = out.item else {
             return Ok(None);
         };
-        let item: ImportItem = serde_dynamo::from_item(item).map_err(ser_err)?;
+        let item = self.with_counters(serde_dynamo::from_item(item).map_err(ser_err)?).await?;
         Ok(Some(StoredImport {
             import: item.import,
             progress: item.progress,
@@ -539,9 +682,12 @@ impl ImportStore for DynamoStore {
                     .expression_attribute_values(":status", s(st.as_str()));
             }
             let out = req.send().await.map_err(ddb_err)?;
-            for item in out.items.unwrap_or_default() {
+            let page = out.items.unwrap_or_default().into_iter().map(|item| async move {
                 let item: ImportItem = serde_dynamo::from_item(item).map_err(ser_err)?;
-                items.push(item.import);
+                Ok::<_, Error>(self.with_counters(item).await?.import)
+            });
+            for import in futures::future::join_all(page).await {
+                items.push(import?);
             }
             start = out.last_evaluated_key;
             if start.is_none() || items.len() >= limit {
@@ -559,52 +705,58 @@ impl ImportStore for DynamoStore {
         let expression = "SET #etag = :etag, #fh = :fh, #map = :map, #um = :um, #file = :file, #st.#rows = :rows, \
                           #pr.#ct = :ct, #huf = :true, #phase = :phase, #ua = :now, #sr = :sr, #dv = :dv \
                           REMOVE #links.#upload";
-        self.update_import(
-            tenant_id,
-            import_id,
-            expression,
-            "#status IN (:awaiting, :queued) AND #pr.#dispatched = :false AND #pr.#run = :run",
-            &[
-                ("#sr", "sample_records"),
-                ("#dv", "distinct_values"),
-                ("#run", "run"),
-                ("#etag", "source_etag"),
-                ("#fh", "file_headers"),
-                ("#map", "mappings"),
-                ("#um", "unmapped_headers"),
-                ("#file", "file"),
-                ("#st", "stats"),
-                ("#rows", "rows"),
-                ("#pr", "progress"),
-                ("#ct", "chunks_total"),
-                ("#huf", "has_upload_file"),
-                ("#phase", "phase"),
-                ("#ua", "updated_at"),
-                ("#links", "links"),
-                ("#upload", "upload"),
-                ("#status", "status"),
-                ("#dispatched", "dispatched"),
-            ],
-            vec![
-                (":etag", av(&plan.source_etag)?),
-                (":fh", av(&plan.file_headers)?),
-                (":map", av(&plan.mappings)?),
-                (":um", av(&plan.unmapped_headers)?),
-                (":file", av(&plan.file)?),
-                (":rows", n(plan.file.rows)),
-                (":ct", n(plan.chunks_total)),
-                (":true", AttributeValue::Bool(true)),
-                (":false", AttributeValue::Bool(false)),
-                (":phase", s(Phase::Prevalidation.as_str())),
-                (":now", s(time_fmt::rfc3339(time_fmt::now()))),
-                (":awaiting", s(Status::AwaitingUpload.as_str())),
-                (":queued", s(Status::Queued.as_str())),
-                (":run", n(plan.run)),
-                (":sr", av(&plan.sample_records)?),
-                (":dv", av(&plan.distinct_values)?),
-            ],
-        )
-        .await
+        let saved = self
+            .update_import(
+                tenant_id,
+                import_id,
+                expression,
+                "#status IN (:awaiting, :queued) AND #pr.#dispatched = :false AND #pr.#run = :run",
+                &[
+                    ("#sr", "sample_records"),
+                    ("#dv", "distinct_values"),
+                    ("#run", "run"),
+                    ("#etag", "source_etag"),
+                    ("#fh", "file_headers"),
+                    ("#map", "mappings"),
+                    ("#um", "unmapped_headers"),
+                    ("#file", "file"),
+                    ("#st", "stats"),
+                    ("#rows", "rows"),
+                    ("#pr", "progress"),
+                    ("#ct", "chunks_total"),
+                    ("#huf", "has_upload_file"),
+                    ("#phase", "phase"),
+                    ("#ua", "updated_at"),
+                    ("#links", "links"),
+                    ("#upload", "upload"),
+                    ("#status", "status"),
+                    ("#dispatched", "dispatched"),
+                ],
+                vec![
+                    (":etag", av(&plan.source_etag)?),
+                    (":fh", av(&plan.file_headers)?),
+                    (":map", av(&plan.mappings)?),
+                    (":um", av(&plan.unmapped_headers)?),
+                    (":file", av(&plan.file)?),
+                    (":rows", n(plan.file.rows)),
+                    (":ct", n(plan.chunks_total)),
+                    (":true", AttributeValue::Bool(true)),
+                    (":false", AttributeValue::Bool(false)),
+                    (":phase", s(Phase::Prevalidation.as_str())),
+                    (":now", s(time_fmt::rfc3339(time_fmt::now()))),
+                    (":awaiting", s(Status::AwaitingUpload.as_str())),
+                    (":queued", s(Status::Queued.as_str())),
+                    (":run", n(plan.run)),
+                    (":sr", av(&plan.sample_records)?),
+                    (":dv", av(&plan.distinct_values)?),
+                ],
+            )
+            .await?;
+        // Before any chunk is sent: the run's batches count into these.
+        if saved {
+            self.open_counters(tenant_id, import_id, plan.run).await?;
+        }
+        Ok(saved)
     }
 
     async fn mark_dispatched(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<()> {
@@ -788,7 +940,9 @@ impl ImportStore for DynamoStore {
             files: Finished::default(),
             run: None,
         };
-        self.transition(tenant_id, import_id, t).await
+        let stopped = self.transition(tenant_id, import_id, t).await?;
+        self.close_counters(tenant_id, import_id).await?;
+        Ok(stopped)
     }
 
     async fn delete(&self, tenant_id: &str, import_id: &str) -> Result<bool> {
@@ -973,7 +1127,9 @@ impl ImportStore for DynamoStore {
             files: Finished::default(),
             run: None,
         };
-        self.transition(tenant_id, import_id, t).await
+        let stopped = self.transition(tenant_id, import_id, t).await?;
+        self.close_counters(tenant_id, import_id).await?;
+        Ok(stopped)
     }
 
     async fn fail(&self, tenant_id: &str, import_id: &str, run: u32, from: &[Status], reason: &str) -> Result<bool> {
@@ -987,7 +1143,9 @@ impl ImportStore for DynamoStore {
             files: Finished::default(),
             run: Some(run),
         };
-        self.transition(tenant_id, import_id, t).await
+        let stopped = self.transition(tenant_id, import_id, t).await?;
+        self.close_counters(tenant_id, import_id).await?;
+        Ok(stopped)
     }
 }
 
@@ -1229,7 +1387,15 @@ impl RecordStore for DynamoStore {
         let kept = [("outcomes", &batch.outcomes), ("before_images", &batch.before_images)];
         let mut items = vec![
             ledger_put(&self.imports, tenant_id, import_id, sk, ttl, &kept)?,
-            stats_update(&self.imports, tenant_id, import_id, batch.run, increments(&batch.tally, progress))?,
+            // A conflict is tried again on another shard.
+            counter_update(
+                &self.imports,
+                tenant_id,
+                import_id,
+                batch.run,
+                fastrand::u32(..COUNTER_SHARDS),
+                increments(&batch.tally, progress),
+            )?,
         ];
         items.extend(self.record_items(tenant_id, batch.resource_type, &batch.writes)?);
         self.transact(items).await

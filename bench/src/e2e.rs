@@ -66,21 +66,44 @@ async fn run(rows: u64) -> Figures {
     let created = client.create_import(&json!({"resource_type": "contact"})).await.expect("create");
     let id = created["id"].as_str().expect("an import id").to_string();
     client.upload(&created, file).await.expect("upload");
+    let mut said = Instant::now();
     let import = loop {
         let stored = direct.imports.get(TENANT, &id).await.expect("poll").expect("the import exists");
         if stored.import.status.is_final() {
             break stored.import;
         }
         assert!(started.elapsed() < TIMEOUT, "import {id} still {} after {TIMEOUT:?}", stored.import.status.as_str());
+        if said.elapsed() > Duration::from_secs(30) {
+            let p = stored.progress;
+            println!(
+                "  {:.0} s: {} of {} batches written",
+                started.elapsed().as_secs_f64(),
+                p.batches_done,
+                p.batches_planned
+            );
+            said = Instant::now();
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let seconds = started.elapsed().as_secs_f64();
     let counts = proxy.counts();
+    // The last messages are deleted after the step that completed the import returns: wait for
+    // the deletes to stop before dividing by them.
+    let mut settled = proxy.counts();
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = proxy.counts();
+        if now.messages_consumed == settled.messages_consumed {
+            break;
+        }
+        settled = now;
+    }
 
     assert_eq!(import.status, Status::Completed, "{:?}", import.reason);
     let stats = import.stats;
     assert_eq!((stats.rows, stats.processed, stats.created, stats.errors), (rows, rows, rows, 0), "{stats:?}");
     println!("  requests by operation: {:?}", counts.by_operation);
+    println!("  import item writes {}, messages consumed {}", settled.state_writes, settled.messages_consumed);
     let per_1k = |n: u64| n as f64 * 1000.0 / rows as f64;
     Figures {
         e2e_rows: rows,
@@ -89,6 +112,6 @@ async fn run(rows: u64) -> Figures {
         dynamodb_requests_per_1k_rows: per_1k(counts.service("dynamodb")),
         s3_requests_per_1k_rows: per_1k(counts.service("s3")),
         sqs_requests_per_1k_rows: per_1k(counts.service("sqs")),
-        state_writes_per_message: counts.state_writes as f64 / counts.messages_consumed.max(1) as f64,
+        state_writes_per_message: settled.state_writes as f64 / settled.messages_consumed.max(1) as f64,
     }
 }

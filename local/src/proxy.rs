@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, TRANSFER_ENCODING};
 use hyper::{Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -409,8 +409,10 @@ impl Shared {
             Ok(uri) => uri,
             Err(e) => return Ok(bad_gateway(format!("upstream address: {e}"))),
         };
-        // The body is forwarded whole: its length is known, and may have changed.
+        // The body is forwarded whole: its length is known, and may have changed; the client's
+        // `Expect: 100-continue` was answered here.
         parts.headers.remove(TRANSFER_ENCODING);
+        parts.headers.remove(EXPECT);
         parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
         let resp = match self.client.request(Request::from_parts(parts, Full::new(body))).await {
             Ok(resp) => resp,

@@ -1397,3 +1397,34 @@ impl DynamoStore {
         Ok(items)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_sdk_dynamodb::types::CancellationReason;
+
+    use super::*;
+
+    fn cancelled(codes: &[&str]) -> Result<Option<Applied>> {
+        let mut e = TransactionCanceledException::builder();
+        for code in codes {
+            e = e.cancellation_reasons(CancellationReason::builder().code(*code).build());
+        }
+        let response =
+            aws_sdk_dynamodb::config::http::HttpResponse::new(400u16.try_into().expect("a status"), "".into());
+        let err = TransactWriteItemsError::TransactionCanceledException(e.build());
+        transaction_outcome(Err(SdkError::service_error(err, response)))
+    }
+
+    #[test]
+    fn a_transaction_cancelled_for_throttling_is_sent_again_unless_a_condition_failed() {
+        assert!(matches!(cancelled(&["None", "None", "ThrottlingError"]), Ok(None)));
+        assert!(matches!(cancelled(&["ConditionalCheckFailed", "ThrottlingError"]), Ok(Some(Applied::Before))));
+        assert!(matches!(
+            cancelled(&["None", "ThrottlingError", "ConditionalCheckFailed"]),
+            Ok(Some(Applied::Conflict))
+        ));
+        assert!(matches!(cancelled(&["None", "ConditionalCheckFailed"]), Err(Error::NotFound)));
+        assert!(matches!(cancelled(&["None", "ValidationError"]), Err(Error::Aws { .. })));
+    }
+}

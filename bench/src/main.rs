@@ -1,13 +1,20 @@
 //! `make bench` (issue 5): measures, in one run over the same deterministic data, the raw `csv`
 //! `ByteRecord` pass (the baseline), prevalidation's pass and the transform's row work, prints a
 //! table and writes `target/bench/results.json`. Figures are ratios against the baseline, so
-//! they mean the same on any machine.
+//! they mean the same on any machine. Then the peak RSS of prevalidate, transform and process
+//! over a 1 GB file (`rss`), and one import end to end on the local stack (`e2e`).
+
+mod contacts;
+mod e2e;
+mod memory;
+mod rss;
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::time::Instant;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use contacts::{contacts, HEADER};
 use serde::Serialize;
 use shared::chunking::{self, ScanRules};
 use shared::dedup::Duplicates;
@@ -26,6 +33,24 @@ struct Args {
     passes: usize,
     #[arg(long, default_value = "target/bench/results.json")]
     out: String,
+    /// Size of the file the peak-RSS runs import, in MB (kept under target/bench).
+    #[arg(long, default_value_t = 1024)]
+    rss_mb: u64,
+    #[arg(long)]
+    skip_rss: bool,
+    /// Rows of the end-to-end import on the local stack (needs AWS_ENDPOINT_URL).
+    #[arg(long, default_value_t = 100_000)]
+    e2e_rows: u64,
+    #[arg(long)]
+    skip_e2e: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One step of the peak-RSS runs, in a process of its own (the bench runs it).
+    Rss(rss::StepArgs),
 }
 
 /// The keys issue 5 asks for that this run measures, numbers only.
@@ -38,40 +63,10 @@ struct Results {
     transform_ratio: f64,
     rows: u64,
     bytes: u64,
-}
-
-const HEADER: &str = "Email Address,First Name,Last Name,Company,Job Title,Phone,City,State,Country,Zip,Status,Notes\n";
-const CITIES: [&str; 5] = ["Berlin", "São Paulo", "New York", "Lyon", "Köln"];
-const COUNTRIES: [&str; 5] = ["DE", "Brazil", "US", "France", "Germany"];
-const STATUSES: [&str; 4] = ["subscribed", "Unsubscribed", "pending", "bounced"];
-
-/// A contacts CSV of about `bytes`, 12 columns, with the usual mix of quoting: commas, quotes
-/// and line breaks inside quoted fields, empty fields, non-ASCII text. Deterministic.
-fn contacts(bytes: usize) -> (Vec<u8>, u64) {
-    let mut out = String::with_capacity(bytes + 1024);
-    out.push_str(HEADER);
-    let mut rows = 0u64;
-    while out.len() < bytes {
-        let i = rows as usize;
-        let company =
-            if i.is_multiple_of(3) { format!("\"Acme {}, Inc.\"", i % 97) } else { format!("Globex {}", i % 89) };
-        let notes = match i % 5 {
-            0 => "\"said \"\"call me\"\"\nnext week\"".to_string(),
-            1 => String::new(),
-            _ => format!("note {i}"),
-        };
-        out.push_str(&format!(
-            "person{i}@example.com,First{i},Last{},{company},Engineer,+49 30 {:07},{},,{},{:05},{},{notes}\n",
-            i % 1013,
-            i % 9_999_999,
-            CITIES[i % 5],
-            COUNTRIES[i % 5],
-            i % 99_999,
-            STATUSES[i % 4],
-        ));
-        rows += 1;
-    }
-    (out.into_bytes(), rows)
+    #[serde(flatten)]
+    rss: Option<rss::Peaks>,
+    #[serde(flatten)]
+    e2e: Option<e2e::Figures>,
 }
 
 /// The best of `passes` runs of `f`, in seconds.
@@ -88,6 +83,9 @@ fn best(passes: usize, mut f: impl FnMut() -> u64, expect: u64) -> f64 {
 
 fn main() {
     let args = Args::parse();
+    if let Some(Command::Rss(step)) = args.command {
+        return rss::child(step);
+    }
     let (data, rows) = contacts(args.mb * 1024 * 1024);
     let mb = data.len() as f64 / (1024.0 * 1024.0);
 
@@ -166,6 +164,8 @@ fn main() {
         transform_ratio: parse / transform,
         rows,
         bytes: data.len() as u64,
+        rss: (!args.skip_rss).then(|| rss::measure(bench_dir(&args.out), args.rss_mb)),
+        e2e: (!args.skip_e2e).then(|| e2e::measure(args.e2e_rows)),
     };
     println!("{:<44} {:>14} {:>10}", "measure (one core, best of passes)", "figure", "vs parse");
     println!("{:<44} {:>11.1} MB/s {:>10}", "raw csv ByteRecord pass (baseline)", results.parse_mb_s, "1.00x");
@@ -175,9 +175,21 @@ fn main() {
         "transform: map, validate, batch", results.transform_rows_s, results.transform_ratio
     );
     println!("{} rows, {:.1} MB of 12-column contacts", rows, mb);
+    if let Some(peaks) = &results.rss {
+        peaks.print();
+        println!("(over a {} MB file of the same contacts, CHUNK_ROWS as in the Lambdas)", args.rss_mb);
+    }
+    if let Some(e2e) = &results.e2e {
+        e2e.print();
+    }
     if let Some(dir) = std::path::Path::new(&args.out).parent() {
         std::fs::create_dir_all(dir).expect("results directory");
     }
     std::fs::write(&args.out, serde_json::to_vec_pretty(&results).expect("json")).expect("write results");
     println!("written to {}", args.out);
+}
+
+/// Where the bench keeps its files: beside the results.
+fn bench_dir(out: &str) -> &std::path::Path {
+    std::path::Path::new(out).parent().unwrap_or(std::path::Path::new("."))
 }

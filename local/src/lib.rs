@@ -5,11 +5,13 @@ pub mod client;
 pub mod gateway;
 pub mod jwt;
 pub mod provision;
+pub mod proxy;
 pub mod pumps;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use aws_config::BehaviorVersion;
 use shared::aws::Clients;
 use shared::config::Settings;
 use tokio::task::JoinHandle;
@@ -55,6 +57,9 @@ pub struct Options {
     pub chunk_rows: Option<u64>,
     /// `http://` webhooks to loopback: on unless `ALLOW_INSECURE_WEBHOOKS` says otherwise.
     pub allow_insecure_webhooks: Option<bool>,
+    /// Where the functions reach AWS when not at `AWS_ENDPOINT_URL` (a `proxy` in front of
+    /// it); provisioning still goes straight there.
+    pub aws_endpoint: Option<String>,
 }
 
 impl Options {
@@ -67,6 +72,7 @@ impl Options {
             workers: 2,
             chunk_rows: None,
             allow_insecure_webhooks: None,
+            aws_endpoint: None,
         }
     }
 }
@@ -86,6 +92,13 @@ impl LocalHost {
         let public_endpoint = std::env::var("S3_PUBLIC_ENDPOINT").ok().filter(|e| !e.is_empty());
         let clients = Clients::load(public_endpoint.as_deref()).await;
         let provisioned = provision::provision(&clients, &names).await?;
+        let clients = match &options.aws_endpoint {
+            Some(endpoint) => {
+                let sdk = aws_config::defaults(BehaviorVersion::latest()).endpoint_url(endpoint).load().await;
+                Clients::from_sdk(&sdk, public_endpoint.as_deref())
+            }
+            None => clients,
+        };
         let mut settings = provision::settings(&names, &provisioned)?;
         if let Some(rows) = options.chunk_rows {
             settings.chunk_rows = rows;

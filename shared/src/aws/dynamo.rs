@@ -178,9 +178,21 @@ struct Partition<'a> {
     prefix: Option<&'a str>,
 }
 
-/// The pause before sending throttled (unprocessed) keys or items again, the `attempt`th time.
+/// Sends of throttled work (unprocessed keys or items, a transaction cancelled for throttling)
+/// before the call fails and its message is retried by the queue. Single-item calls are retried
+/// by the SDK itself (standard mode: ThrottlingException and ProvisionedThroughputExceeded are
+/// throttling errors to it); these three answer "partly done" or "cancelled", which it does not.
+const THROTTLED_ATTEMPTS: u32 = 10;
+
+/// The pause before sending throttled work again, the `attempt`th time: exponential, capped near
+/// 1.3 s, with jitter so writers throttled together do not come back together.
 fn throttle_pause(attempt: u32) -> std::time::Duration {
-    std::time::Duration::from_millis(20 << attempt.min(6))
+    let cap = 20u64 << attempt.min(6);
+    std::time::Duration::from_millis(fastrand::u64(cap / 2..=cap))
+}
+
+fn still_throttled(what: &str) -> Error {
+    Error::aws("dynamodb", format!("{what} still throttled after {THROTTLED_ATTEMPTS} attempts"))
 }
 
 /// A string attribute of an item.
@@ -326,12 +338,13 @@ fn counter_update(
     Ok(TransactWriteItem::builder().update(update).build())
 }
 
-/// How a transaction whose first item is a ledger entry ended.
+/// How a transaction whose first item is a ledger entry ended; None when it was cancelled only
+/// because an item was throttled, and may be sent again as it is.
 fn transaction_outcome(
     result: Result<(), SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>>,
-) -> Result<Applied> {
+) -> Result<Option<Applied>> {
     let err = match result {
-        Ok(()) => return Ok(Applied::Now),
+        Ok(()) => return Ok(Some(Applied::Now)),
         Err(e) => e,
     };
     let cancelled = match err.as_service_error() {
@@ -339,12 +352,14 @@ fn transaction_outcome(
         _ => return Err(ddb_err(err)),
     };
     let codes: Vec<&str> = cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
+    // A failed condition says what happened whatever else was throttled alongside it.
     match codes.as_slice() {
-        ["ConditionalCheckFailed", ..] => Ok(Applied::Before),
+        ["ConditionalCheckFailed", ..] => Ok(Some(Applied::Before)),
         [_, "ConditionalCheckFailed", ..] => Err(Error::NotFound),
         rest if rest.iter().any(|c| *c == "ConditionalCheckFailed" || *c == "TransactionConflict") => {
-            Ok(Applied::Conflict)
+            Ok(Some(Applied::Conflict))
         }
+        rest if rest.iter().any(|c| *c == "ThrottlingError" || *c == "ProvisionedThroughputExceeded") => Ok(None),
         _ => Err(ddb_err(err)),
     }
 }
@@ -875,18 +890,14 @@ impl ImportStore for DynamoStore {
         for attempt in 0..5u32 {
             let progress = [("chunks_transformed", 1), ("batches_planned", batches), ("rows_transformed", chunk.rows)];
             let inc = increments(tally, &progress);
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(ledger_put(&self.imports, tenant_id, import_id, chunk_sk(run, chunk.index), ttl, &[])?)
-                .transact_items(stats_update(&self.imports, tenant_id, import_id, run, inc)?)
-                .send()
-                .await
-                .map(|_| ());
-            match transaction_outcome(result)? {
+            let items = vec![
+                ledger_put(&self.imports, tenant_id, import_id, chunk_sk(run, chunk.index), ttl, &[])?,
+                stats_update(&self.imports, tenant_id, import_id, run, inc)?,
+            ];
+            match self.transact(items).await? {
                 Applied::Now => return Ok(true),
                 Applied::Before => return Ok(false),
-                Applied::Conflict => tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await,
+                Applied::Conflict => tokio::time::sleep(throttle_pause(attempt)).await,
             }
         }
         Err(Error::Contention(format!("chunk {} of {import_id}", chunk.index)))
@@ -1157,11 +1168,14 @@ impl DynamoStore {
             let mut requests = part.to_vec();
             let mut attempt = 0u32;
             while !requests.is_empty() {
+                attempt += 1;
+                if attempt > THROTTLED_ATTEMPTS {
+                    return Err(still_throttled("a batch write"));
+                }
                 let out =
                     self.client.batch_write_item().request_items(table, requests).send().await.map_err(ddb_err)?;
                 requests = out.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
                 if !requests.is_empty() {
-                    attempt += 1;
                     tokio::time::sleep(throttle_pause(attempt)).await;
                 }
             }
@@ -1287,9 +1301,18 @@ impl DynamoStore {
         Ok(items)
     }
 
-    /// A transaction whose first item is a ledger entry and second the import's update.
+    /// A transaction whose first item is a ledger entry and second the update of the counts (the
+    /// import item's or a counter shard's); sent
+    /// again, with backoff, while it is cancelled for throttling.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Applied> {
-        transaction_outcome(self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ()))
+        for attempt in 1..=THROTTLED_ATTEMPTS {
+            let sent = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            match transaction_outcome(sent.map(|_| ()))? {
+                Some(applied) => return Ok(applied),
+                None => tokio::time::sleep(throttle_pause(attempt)).await,
+            }
+        }
+        Err(still_throttled("a transaction"))
     }
 
     /// A claim or release of an index entry, conditioned so a concurrent writer conflicts.
@@ -1544,6 +1567,10 @@ impl DynamoStore {
             );
             let mut attempt = 0u32;
             while let Some(keys) = request.take() {
+                attempt += 1;
+                if attempt > THROTTLED_ATTEMPTS {
+                    return Err(still_throttled("a batch read"));
+                }
                 let out =
                     self.client.batch_get_item().request_items(&self.records, keys).send().await.map_err(ddb_err)?;
                 items.extend(out.responses.unwrap_or_default().remove(&self.records).unwrap_or_default());
@@ -1551,11 +1578,41 @@ impl DynamoStore {
                 request =
                     out.unprocessed_keys.and_then(|mut u| u.remove(&self.records)).filter(|k| !k.keys().is_empty());
                 if request.is_some() {
-                    attempt += 1;
                     tokio::time::sleep(throttle_pause(attempt)).await;
                 }
             }
         }
         Ok(items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_sdk_dynamodb::types::CancellationReason;
+
+    use super::*;
+
+    fn cancelled(codes: &[&str]) -> Result<Option<Applied>> {
+        let mut e = TransactionCanceledException::builder();
+        for code in codes {
+            e = e.cancellation_reasons(CancellationReason::builder().code(*code).build());
+        }
+        let response =
+            aws_sdk_dynamodb::config::http::HttpResponse::new(400u16.try_into().expect("a status"), "".into());
+        let err = TransactWriteItemsError::TransactionCanceledException(e.build());
+        transaction_outcome(Err(SdkError::service_error(err, response)))
+    }
+
+    #[test]
+    fn a_transaction_cancelled_for_throttling_is_sent_again_unless_a_condition_failed() {
+        assert!(matches!(cancelled(&["None", "None", "ThrottlingError"]), Ok(None)));
+        assert!(matches!(cancelled(&["ConditionalCheckFailed", "ThrottlingError"]), Ok(Some(Applied::Before))));
+        assert!(matches!(
+            cancelled(&["None", "ThrottlingError", "ConditionalCheckFailed"]),
+            Ok(Some(Applied::Conflict))
+        ));
+        assert!(matches!(cancelled(&["None", "ConditionalCheckFailed"]), Err(Error::NotFound)));
+        assert!(matches!(cancelled(&["None", "ValidationError"]), Err(Error::Aws { .. })));
     }
 }

@@ -1,0 +1,187 @@
+//! Peak memory of prevalidate, transform and process over a large file (issue 5), a process per
+//! step: the bench runs itself as `bench rss STEP`, each child runs the step's entry point over
+//! the disk and memory stores (`memory`) and prints its own peak RSS; the next child reads what
+//! the previous one queued.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use shared::import::upload_key;
+use shared::pipeline::{prevalidate, process, transform};
+use shared::ports::Queue;
+
+use crate::contacts::{self, Until};
+use crate::memory::{self, CountingRecords, JsonLines};
+
+const TENANT: &str = "bench";
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Step {
+    Prevalidate,
+    Transform,
+    Process,
+}
+
+#[derive(clap::Args)]
+pub struct StepArgs {
+    step: Step,
+    /// The upload.
+    #[arg(long)]
+    file: PathBuf,
+    /// Where the steps keep the import, objects and queued messages.
+    #[arg(long)]
+    dir: PathBuf,
+}
+
+/// What a child prints as its last line.
+#[derive(Serialize, Deserialize)]
+struct Report {
+    peak_rss_mb: f64,
+    /// Messages handled (prevalidate: the chunks it planned).
+    messages: u64,
+    /// Records written (process only).
+    records: u64,
+    seconds: f64,
+}
+
+#[derive(Serialize)]
+pub struct Peaks {
+    pub prevalidate_peak_rss_mb: f64,
+    pub transform_peak_rss_mb: f64,
+    pub process_peak_rss_mb: f64,
+}
+
+impl Peaks {
+    pub fn print(&self) {
+        for (step, mb) in [
+            ("prevalidate", self.prevalidate_peak_rss_mb),
+            ("transform", self.transform_peak_rss_mb),
+            ("process", self.process_peak_rss_mb),
+        ] {
+            println!("{:<44} {:>12.1} MB", format!("{step}: peak RSS, own process"), mb);
+        }
+    }
+}
+
+/// This process's peak resident set so far, in MB.
+fn peak_rss_mb() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    usage.ru_maxrss as f64 / 1024.0 // kilobytes on Linux
+}
+
+/// The child: one step, then its report on stdout.
+pub fn child(args: StepArgs) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let started = Instant::now();
+    let (messages, records) = runtime.block_on(run_step(&args)).unwrap_or_else(|e| panic!("{:?}: {e}", args.step));
+    let report = Report { peak_rss_mb: peak_rss_mb(), messages, records, seconds: started.elapsed().as_secs_f64() };
+    println!("{}", serde_json::to_string(&report).expect("report"));
+}
+
+async fn run_step(args: &StepArgs) -> shared::Result<(u64, u64)> {
+    let records = Arc::new(CountingRecords::default());
+    let svc = memory::services(&args.dir, records.clone())?;
+    let internal = |e: std::io::Error| shared::Error::Internal(e.to_string());
+    let queued = |queue| -> shared::Result<_> {
+        let file = std::fs::File::open(JsonLines::path(&args.dir, queue)).map_err(internal)?;
+        Ok(std::io::BufReader::new(file).lines())
+    };
+    let mut messages = 0;
+    match args.step {
+        Step::Prevalidate => {
+            // The import as the API creates it, then its upload: the file itself, linked.
+            let import = shared::api::create_import(&svc, TENANT, br#"{"resource_type": "contact"}"#, None).await?;
+            let key = upload_key(TENANT, &import.id);
+            let path = args.dir.join("objects").join(&key);
+            std::fs::create_dir_all(path.parent().unwrap_or(&args.dir)).map_err(internal)?;
+            std::os::unix::fs::symlink(std::fs::canonicalize(&args.file).map_err(internal)?, path).map_err(internal)?;
+            prevalidate::run(&svc, &key).await?;
+            let stored = svc.imports.get(TENANT, &import.id).await?.ok_or(shared::Error::NotFound)?;
+            if !stored.progress.dispatched {
+                return Err(shared::Error::Internal(format!("not dispatched: {:?}", stored.import.reason)));
+            }
+            messages = stored.progress.chunks_total;
+        }
+        Step::Transform => {
+            for line in queued(Queue::Transform)? {
+                transform::run(&svc, &line.map_err(internal)?).await?;
+                messages += 1;
+            }
+        }
+        Step::Process => {
+            for line in queued(Queue::Process)? {
+                process::run(&svc, &line.map_err(internal)?).await?;
+                messages += 1;
+            }
+        }
+    }
+    Ok((messages, records.written.load(Ordering::Relaxed)))
+}
+
+/// The contacts file of `mb` MB under `dir`, generated once: reused when its size fits.
+fn big_file(dir: &Path, mb: u64) -> PathBuf {
+    let bytes = mb * 1024 * 1024;
+    let path = dir.join(format!("contacts-{mb}mb.csv"));
+    // The generator stops after the row that reaches the size; a row is far under 1 KB.
+    let fits = |len: u64| (bytes..bytes + 1024).contains(&len);
+    if std::fs::metadata(&path).is_ok_and(|m| fits(m.len())) {
+        return path;
+    }
+    println!("generating {}", path.display());
+    std::fs::create_dir_all(dir).expect("bench directory");
+    let part = path.with_extension("part");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&part).expect("create the file"));
+    contacts::write(&mut out, Until::Bytes(bytes)).expect("write the file");
+    out.into_inner().expect("flush the file");
+    std::fs::rename(&part, &path).expect("name the file");
+    path
+}
+
+/// Runs the three steps, each in a child process, over a file of `mb` MB.
+pub fn measure(dir: &Path, mb: u64) -> Peaks {
+    let file = big_file(dir, mb);
+    let work = dir.join("rss");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).expect("work directory");
+    let exe = std::env::current_exe().expect("own path");
+    let run = |step: &str| {
+        let out = Command::new(&exe)
+            .args(["rss", step, "--file"])
+            .arg(&file)
+            .arg("--dir")
+            .arg(&work)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("start the step");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let report: Report = stdout
+            .lines()
+            .last()
+            .filter(|_| out.status.success())
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or_else(|| panic!("{step} failed ({}): {stdout}", out.status));
+        println!(
+            "  {step}: {:.1} MB peak, {} messages, {} records, {:.1} s",
+            report.peak_rss_mb, report.messages, report.records, report.seconds
+        );
+        report.peak_rss_mb
+    };
+    let peaks = Peaks {
+        prevalidate_peak_rss_mb: run("prevalidate"),
+        transform_peak_rss_mb: run("transform"),
+        process_peak_rss_mb: run("process"),
+    };
+    // What the steps wrote is as large as the file again: not kept.
+    let _ = std::fs::remove_dir_all(&work);
+    peaks
+}

@@ -112,7 +112,28 @@ impl Dialect {
                 _ => out.push_field(std::str::from_utf8(field).ok()?),
             }
         }
+        out.set_position(record.position().cloned());
         Some(out)
+    }
+
+    /// Reads the next record as text into `record`, reusing its buffers: UTF-8 is checked in
+    /// place (a whole ASCII record at once); Windows-1252 goes through `raw` and [`Self::decode`].
+    /// Invalid UTF-8 is a `csv::ErrorKind::Utf8` error.
+    pub fn read_record<R: Read>(
+        &self,
+        reader: &mut csv::Reader<R>,
+        raw: &mut csv::ByteRecord,
+        record: &mut csv::StringRecord,
+    ) -> csv::Result<bool> {
+        if self.encoding != Encoding::Windows1252 {
+            return reader.read_record(record);
+        }
+        if !reader.read_byte_record(raw)? {
+            return Ok(false);
+        }
+        // Every byte is a Windows-1252 character.
+        *record = self.decode(raw).unwrap_or_default();
+        Ok(true)
     }
 }
 

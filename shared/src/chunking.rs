@@ -6,7 +6,7 @@ use std::io::Read;
 use serde::{Deserialize, Serialize};
 
 use crate::dedup::{Dedup, DuplicateRows, Duplicates};
-use crate::dialect::{read_sample, Dialect};
+use crate::dialect::{read_sample, Dialect, Encoding};
 use crate::import::{CsvOptions, FileInfo, SampleRecord};
 use crate::mapping::{self, ColumnMap};
 use crate::preview::Preview;
@@ -139,7 +139,8 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
         return Err(BadFile::Unsupported(format!("{} must be re-encoded first", dialect.encoding.as_str())).into());
     }
     let has_header = rules.csv.has_header;
-    let mut tap = Tap::new(std::io::Cursor::new(sample).chain(reader), dialect.delimiter);
+    let utf8 = dialect.encoding == Encoding::Utf8;
+    let mut tap = Tap::new(std::io::Cursor::new(sample).chain(reader), dialect.delimiter, utf8);
     let mut csv = dialect.reader(&mut tap, has_header);
     // Without a header the first record is data, and only gives the number of columns.
     let headers: Vec<String> = match csv.byte_headers().map(|h| dialect.decode(h)) {
@@ -149,7 +150,7 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
         }
         Ok(Some(_)) => return Err(BadFile::NoHeader.into()),
         Ok(None) => return Err(not_text(0, dialect)),
-        Err(e) => return Err(read_error(0, dialect, e)),
+        Err(e) => return Err(read_error(0, e)),
     };
     if headers.len() > MAX_COLUMNS {
         return Err(BadFile::TooManyColumns(headers.len()).into());
@@ -173,20 +174,27 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
     let mut dedup = Dedup::new(rules.duplicates);
     let mut preview = rules.preview.then(|| Preview::new(headers.len()));
     let mut bounds: Vec<Chunk> = Vec::new();
-    let (mut raw, mut record) = (csv::ByteRecord::new(), csv::StringRecord::new());
+    let id_column = columns.column_of(rules.identifier_field);
+    // The identifier cell alone, at its column: what `identifier_of` reads.
+    let mut id_record = csv::StringRecord::new();
+    let mut raw = csv::ByteRecord::new();
     let mut row = 0u64;
     loop {
-        match dialect.read_record(&mut csv, &mut raw, &mut record) {
+        match csv.read_byte_record(&mut raw) {
             Ok(false) => break,
             Ok(true) => {}
-            Err(e) => return Err(read_error(row + 1, dialect, e)),
+            Err(e) => return Err(read_error(row + 1, e)),
         }
         row += 1;
+        // The tap checks the text as it passes; this row holds the first bad byte if it ends past it.
+        if csv.get_ref().bad_text_at.is_some_and(|at| at < csv.position().byte()) {
+            return Err(not_text(row, dialect));
+        }
         if row > MAX_ROWS {
             return Err(BadFile::TooManyRows.into());
         }
         if (row - 1).is_multiple_of(rules.chunk_rows) {
-            let start = record.position().map_or(0, |p| p.byte());
+            let start = raw.position().map_or(0, |p| p.byte());
             if let Some(last) = bounds.last_mut() {
                 last.end = start;
             }
@@ -203,14 +211,24 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
         if let Some(last) = bounds.last_mut() {
             last.rows += 1;
         }
-        if let Some(identifier) = row_rules.identifier_of(&record) {
+        id_record.clear();
+        if let Some(cell) = id_column.and_then(|i| raw.get(i)) {
+            let Some(cell) = dialect.decode_value(cell) else { return Err(not_text(row, dialect)) };
+            (0..id_column.unwrap_or_default()).for_each(|_| id_record.push_field(""));
+            id_record.push_field(&cell);
+        }
+        if let Some(identifier) = row_rules.identifier_of(&id_record) {
             dedup.see(&identifier, row).map_err(ScanError::Spill)?;
         }
         if let Some(p) = preview.as_mut() {
+            let Some(record) = dialect.decode(&raw) else { return Err(not_text(row, dialect)) };
             p.see(row, &record, row_rules.build(row, &record));
         }
     }
     drop(csv);
+    if tap.bad_text_at.is_some() || tap.cut_char() {
+        return Err(not_text(row.max(1), dialect));
+    }
     if tap.open_quote() {
         return Err(BadFile::UnterminatedQuote(row.max(1)).into());
     }
@@ -241,14 +259,13 @@ fn check_header(headers: &[String], columns: &ColumnMap) -> Result<(), BadFile> 
     Ok(())
 }
 
-/// A failed read is retried; bytes that are not CSV, or not text, fail the file.
-fn read_error(row: u64, dialect: Dialect, e: csv::Error) -> ScanError {
+/// A failed read is retried; bytes that are not CSV fail the file.
+fn read_error(row: u64, e: csv::Error) -> ScanError {
     match e.into_kind() {
         csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
             BadFile::UnterminatedQuote(row).into()
         }
         csv::ErrorKind::Io(io) => ScanError::Read(io),
-        csv::ErrorKind::Utf8 { .. } => not_text(row, dialect),
         other => BadFile::Unreadable { row, message: format!("{other:?}") }.into(),
     }
 }
@@ -261,6 +278,8 @@ fn not_text(row: u64, dialect: Dialect) -> ScanError {
 /// file ends inside a quoted field: the csv crate reads an unclosed quote to the end of the
 /// file as one field. A quote inside an unquoted field (`5'11"`) is a literal, as there. Only
 /// quotes change the state, so it jumps from one to the next (memchr), not byte by byte.
+/// With `utf8`, it also checks the text as it passes, a buffer at a time: in valid UTF-8 no
+/// ASCII byte is part of another character, so every value the csv crate cuts is valid too.
 struct Tap<R> {
     inner: R,
     delimiter: u8,
@@ -268,6 +287,11 @@ struct Tap<R> {
     /// Bytes read so far, and where the last quote that kept a field open was.
     read: u64,
     last_quote: u64,
+    utf8: bool,
+    /// The start of a character the last read cut off.
+    cut: Vec<u8>,
+    /// The offset of the first byte that is not UTF-8.
+    bad_text_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,8 +308,55 @@ enum Quoting {
 const MAX_QUOTED_RUN: u64 = 16 * 1024 * 1024;
 
 impl<R> Tap<R> {
-    fn new(inner: R, delimiter: u8) -> Self {
-        Self { inner, delimiter, state: Quoting::FieldStart, read: 0, last_quote: 0 }
+    fn new(inner: R, delimiter: u8, utf8: bool) -> Self {
+        Self {
+            inner,
+            delimiter,
+            state: Quoting::FieldStart,
+            read: 0,
+            last_quote: 0,
+            utf8,
+            cut: Vec::new(),
+            bad_text_at: None,
+        }
+    }
+
+    /// At the end: the file ends inside a character.
+    fn cut_char(&self) -> bool {
+        !self.cut.is_empty()
+    }
+
+    /// Checks the next bytes of the stream as UTF-8, `self.read` bytes in.
+    fn check_text(&mut self, mut bytes: &[u8]) {
+        if !self.utf8 || self.bad_text_at.is_some() {
+            return;
+        }
+        let mut at = self.read;
+        if let Some(&lead) = self.cut.first() {
+            let width = match lead {
+                0xF0.. => 4,
+                0xE0.. => 3,
+                _ => 2,
+            };
+            let take = (width - self.cut.len()).min(bytes.len());
+            self.cut.extend_from_slice(&bytes[..take]);
+            (bytes, at) = (&bytes[take..], at + take as u64);
+            if self.cut.len() < width {
+                return;
+            }
+            let valid = std::str::from_utf8(&self.cut).is_ok();
+            self.cut.clear();
+            if !valid {
+                self.bad_text_at = Some(at - width as u64);
+                return;
+            }
+        }
+        if let Err(e) = std::str::from_utf8(bytes) {
+            match e.error_len() {
+                Some(_) => self.bad_text_at = Some(at + e.valid_up_to() as u64),
+                None => self.cut.extend_from_slice(&bytes[e.valid_up_to()..]),
+            }
+        }
     }
 
     fn open_quote(&self) -> bool {
@@ -304,6 +375,11 @@ impl<R> Tap<R> {
             _ if self.ends_field(b) => Quoting::FieldStart,
             _ => Quoting::Unquoted,
         }
+    }
+
+    fn pass(&mut self, bytes: &[u8]) {
+        self.check_text(bytes);
+        self.watch(bytes);
     }
 
     /// Runs the state over the next bytes of the stream.
@@ -349,7 +425,7 @@ impl<R> Tap<R> {
 impl<R: Read> Read for Tap<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.watch(&buf[..n]);
+        self.pass(&buf[..n]);
         if self.state == Quoting::Quoted && self.read - self.last_quote > MAX_QUOTED_RUN {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "unterminated quote"));
         }
@@ -365,7 +441,6 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::dialect::Encoding;
     use crate::record::ResourceType;
 
     static NO_OPTIONS: std::sync::LazyLock<RowOptions> = std::sync::LazyLock::new(RowOptions::default);
@@ -550,22 +625,37 @@ mod tests {
         assert!(matches!(scan(late.as_slice(), 40, &rules), Err(ScanError::Bad(BadFile::UnterminatedQuote(2)))));
     }
 
-    /// The quote state carries over from one read to the next, wherever a read ends.
+    /// The quote state and the text check carry over from one read to the next, wherever a
+    /// read ends.
     #[test]
-    fn quotes_are_followed_across_reads() {
-        let cases: [(&[u8], bool); 5] = [
+    fn quotes_and_text_are_followed_across_reads() {
+        let cases: [(&[u8], bool); 6] = [
             (b"email,notes\na@x.io,\"multi\nline \"\"quoted\"\"\"\nb@x.io,5'11\"\n", false),
             (b"a,\"\"\"\"\n\"x\"y\"z\",\"", true),
             (b"a,\"x\"\"\",y\nb,\"never closed\"\"\nc,x\n", true),
             (b"a;\"x;\";\"\"\r\n\"", true),
             (b"a,b\"\r\"c\",\"d\r\n\"", false),
+            ("K\u{f6}ln,\"\u{1F600}\u{20AC}\"\n".as_bytes(), false),
         ];
+        let bad_text: [(&[u8], Option<u64>, bool); 3] =
+            [(b"ok,\xe9t\xe9\n", Some(3), false), (b"ok,\xe2\x82\n", Some(3), false), (b"ok,\xe2\x82", None, true)];
+        let tap = |bytes: &[u8], split: usize| {
+            let mut tap = Tap::new((), if bytes.contains(&b';') { b';' } else { b',' }, true);
+            tap.pass(&bytes[..split]);
+            tap.pass(&bytes[split..]);
+            tap
+        };
         for (bytes, open) in cases {
             for split in 0..=bytes.len() {
-                let mut tap = Tap::new((), if bytes.contains(&b';') { b';' } else { b',' });
-                tap.watch(&bytes[..split]);
-                tap.watch(&bytes[split..]);
-                assert_eq!(tap.open_quote(), open, "{} split at {split}", String::from_utf8_lossy(bytes));
+                let tap = tap(bytes, split);
+                let what = format!("{} split at {split}", String::from_utf8_lossy(bytes));
+                assert_eq!((tap.open_quote(), tap.bad_text_at, tap.cut_char()), (open, None, false), "{what}");
+            }
+        }
+        for (bytes, bad_at, cut) in bad_text {
+            for split in 0..=bytes.len() {
+                let tap = tap(bytes, split);
+                assert_eq!((tap.bad_text_at, tap.cut_char()), (bad_at, cut), "{bytes:?} split at {split}");
             }
         }
     }

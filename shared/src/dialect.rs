@@ -2,6 +2,7 @@
 //! bytes. Encodings that keep ASCII as ASCII (UTF-8, Windows-1252) are parsed as bytes, so
 //! chunk offsets stay offsets into the uploaded object, and each value is decoded on its own.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use serde::{Deserialize, Serialize};
@@ -105,35 +106,17 @@ impl Dialect {
     pub fn decode(&self, record: &csv::ByteRecord) -> Option<csv::StringRecord> {
         let mut out = csv::StringRecord::with_capacity(record.as_slice().len(), record.len());
         for field in record {
-            match self.encoding {
-                Encoding::Windows1252 => {
-                    out.push_field(&encoding_rs::WINDOWS_1252.decode_without_bom_handling(field).0)
-                }
-                _ => out.push_field(std::str::from_utf8(field).ok()?),
-            }
+            out.push_field(&self.decode_value(field)?);
         }
-        out.set_position(record.position().cloned());
         Some(out)
     }
 
-    /// Reads the next record as text into `record`, reusing its buffers: UTF-8 is checked in
-    /// place (a whole ASCII record at once); Windows-1252 goes through `raw` and [`Self::decode`].
-    /// Invalid UTF-8 is a `csv::ErrorKind::Utf8` error.
-    pub fn read_record<R: Read>(
-        &self,
-        reader: &mut csv::Reader<R>,
-        raw: &mut csv::ByteRecord,
-        record: &mut csv::StringRecord,
-    ) -> csv::Result<bool> {
-        if self.encoding != Encoding::Windows1252 {
-            return reader.read_record(record);
+    /// One value as text; None when it is not valid in the file's encoding.
+    pub fn decode_value<'a>(&self, value: &'a [u8]) -> Option<Cow<'a, str>> {
+        match self.encoding {
+            Encoding::Windows1252 => Some(encoding_rs::WINDOWS_1252.decode_without_bom_handling(value).0),
+            _ => std::str::from_utf8(value).ok().map(Cow::Borrowed),
         }
-        if !reader.read_byte_record(raw)? {
-            return Ok(false);
-        }
-        // Every byte is a Windows-1252 character.
-        *record = self.decode(raw).unwrap_or_default();
-        Ok(true)
     }
 }
 

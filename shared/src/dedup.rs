@@ -42,8 +42,8 @@ impl Duplicates {
 /// Partitions of the fingerprints: a power of two, few enough to keep a file open for each.
 const PARTITIONS: usize = 128;
 const PARTITION_BITS: u32 = PARTITIONS.trailing_zeros();
-/// Entries kept in memory before they are written out: 8 MB (about half a million rows).
-pub const SPILL_ENTRIES: usize = 512 * 1024;
+/// Entries kept in memory before they are written out: 16 MB (about a million rows).
+pub const SPILL_ENTRIES: usize = 1024 * 1024;
 
 /// The rows that do not import as themselves: those that lose to another copy (skipped), or
 /// with `duplicates: error` every copy (errors).

@@ -351,7 +351,8 @@ impl<R> Tap<R> {
                 return;
             }
         }
-        if let Err(e) = std::str::from_utf8(bytes) {
+        // SIMD: checking every byte of the file must cost little next to parsing it.
+        if let Err(e) = simdutf8::compat::from_utf8(bytes) {
             match e.error_len() {
                 Some(_) => self.bad_text_at = Some(at + e.valid_up_to() as u64),
                 None => self.cut.extend_from_slice(&bytes[e.valid_up_to()..]),

@@ -28,12 +28,12 @@ fn row(i: usize) -> Row {
         _ => format!("p{i}@example.com"),
     };
     // The first value of a row opens its chunk; the last one closes it.
-    let notes = if i % 2 == 0 {
+    let notes = if i.is_multiple_of(2) {
         format!("Line A{i}\nghost{i}@example.com,Ghost,DE,\"Ghost, Inc.\"")
     } else {
         format!("Line B{i}\r\n\"quoted\", with comma\r\nghost{i}@example.com,Ghost,FR,Co")
     };
-    let company = if i % 3 == 0 { format!("Co {i},\r\nLtd") } else { format!("Co \"{i}\"") };
+    let company = if i.is_multiple_of(3) { format!("Co {i},\r\nLtd") } else { format!("Co \"{i}\"") };
     let country = if matches!(i, 12 | 25) { "Atlantis" } else { ["DE", "FR"][i % 2] };
     Row { notes, email, first_name: format!("First{i}"), country, company }
 }
@@ -47,7 +47,7 @@ fn file() -> Vec<u8> {
     let mut out = String::from("Notes,Email,First Name,Country,Company\r\n");
     for i in 1..=ROWS {
         let r = row(i);
-        let end = if i % 2 == 0 { "\r\n" } else { "\n" };
+        let end = if i.is_multiple_of(2) { "\r\n" } else { "\n" };
         out.push_str(&format!(
             "{},{},{},{},{}{end}",
             quoted(&r.notes),
@@ -74,11 +74,14 @@ async fn error_rows(import: &Value) -> Vec<(u64, String, String)> {
         .collect()
 }
 
+/// A policy, the row each copied identifier imports from, [created, skipped, errors] and the
+/// error rows with their codes.
+type Case = (&'static str, &'static [(&'static str, usize)], [u64; 3], &'static [(u64, &'static str)]);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_tiny_chunks_keep_quoted_values_and_decide_duplicates_across_them() {
     let host = host(|o| o.chunk_rows = Some(1)).await;
-    // policy, the row each identifier imports from, [created, skipped, errors], the error rows.
-    let cases: [(&str, &[(&str, usize)], [u64; 3], &[(u64, &str)]); 3] = [
+    let cases: [Case; 3] = [
         // `last`: the invalid last copy of dup2 wins, so dup2 imports nothing.
         (
             "last",

@@ -11,7 +11,7 @@
 //! with the row number in 16 bytes; past [`SPILL_ENTRIES`] entries they go to anonymous
 //! temporary files (gone when closed, even if the process dies). Partitions are then decided
 //! one at a time, and the rows that lose are marked in a bitmap of one bit per row. A false
-//! duplicate needs two of 50 M identifiers to agree on 103 bits: about 1 in 10^15.
+//! duplicate needs two of 50 M identifiers to agree on 103 bits: under 1 chance in 10^15.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, Write};

@@ -1,8 +1,21 @@
 //! Duplicates within one file (SPEC §5 `duplicates`): for each identifier the `last` or the
 //! `first` copy wins and the others are skipped, or with `error` every copy is a row error.
 //! Decided over the whole file during prevalidation, so chunks agree.
+//!
+//! A row is a copy when its identifier cell holds a valid identifier, whatever its other cells:
+//! the identifier alone decides, so a later invalid copy still wins under `last` (and becomes
+//! an error row) rather than letting an older copy through.
+//!
+//! Memory stays flat in the file size (SPEC §8: 50 M rows): each identifier is kept as a 128-bit
+//! fingerprint, of which 7 bits choose one of [`PARTITIONS`] partitions and the other 96 are kept
+//! with the row number in 16 bytes; past [`SPILL_ENTRIES`] entries they go to anonymous
+//! temporary files (gone when closed, even if the process dies). Partitions are then decided
+//! one at a time, and the rows that lose are marked in a bitmap of one bit per row. A false
+//! duplicate needs two of 50 M identifiers to agree on 103 bits: under 1 chance in 10^15.
 
-use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, Write};
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,74 +39,189 @@ impl Duplicates {
     }
 }
 
-/// The rows that do not import as themselves.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// Partitions of the fingerprints: a power of two, few enough to keep a file open for each.
+const PARTITIONS: usize = 128;
+const PARTITION_BITS: u32 = PARTITIONS.trailing_zeros();
+/// Entries kept in memory before they are written out: 16 MB (about a million rows).
+pub const SPILL_ENTRIES: usize = 1024 * 1024;
+
+/// The rows that do not import as themselves: those that lose to another copy (skipped), or
+/// with `duplicates: error` every copy (errors).
+#[derive(Debug, Default)]
 pub struct DuplicateRows {
-    /// Copies that lose to the winning one, ascending.
-    pub skipped: Vec<u64>,
-    /// Copies that are errors (`duplicates: error`), ascending.
-    pub errors: Vec<u64>,
+    errors: bool,
+    /// Bit `row - 1` is set for each such row.
+    marked: Vec<u64>,
 }
 
-#[derive(Debug, Default)]
+impl DuplicateRows {
+    /// Whether the marked rows are errors (`duplicates: error`) rather than skipped copies.
+    pub fn are_errors(&self) -> bool {
+        self.errors
+    }
+
+    /// The marked rows among `rows`, ascending.
+    pub fn rows_in(&self, rows: Range<u64>) -> Vec<u64> {
+        let mut out = Vec::new();
+        let (first, end) = (rows.start.max(1) - 1, rows.end.saturating_sub(1));
+        let mut word = (first / 64) as usize;
+        while let Some(&bits) = self.marked.get(word) {
+            let base = word as u64 * 64;
+            if base >= end {
+                break;
+            }
+            let mut bits = bits;
+            while bits != 0 {
+                let bit = base + u64::from(bits.trailing_zeros());
+                if (first..end).contains(&bit) {
+                    out.push(bit + 1);
+                }
+                bits &= bits - 1;
+            }
+            word += 1;
+        }
+        out
+    }
+
+    fn mark(&mut self, row: u32) {
+        let bit = row as usize - 1;
+        self.marked[bit / 64] |= 1 << (bit % 64);
+    }
+}
+
+/// Sees every row's identifier, in row order, and decides the duplicates at the end.
 pub struct Dedup {
     policy: Duplicates,
-    /// Per identifier, the row that currently wins (or, with `error`, the first row) and
-    /// whether it has been seen again.
-    seen: HashMap<String, (u64, bool)>,
-    rows: DuplicateRows,
+    /// Per partition, the entries not yet written out: `fingerprint << 32 | row`, so sorting
+    /// groups the copies of an identifier in row order.
+    pending: Vec<Vec<u128>>,
+    buffered: usize,
+    spill_at: usize,
+    /// One file per partition, once the entries outgrow memory.
+    spilled: Option<Vec<File>>,
 }
 
 impl Dedup {
     pub fn new(policy: Duplicates) -> Self {
-        Self { policy, ..Self::default() }
+        Self::spilling_at(policy, SPILL_ENTRIES)
     }
 
-    /// Sees a valid row.
-    pub fn see(&mut self, identifier: &str, row: u64) {
-        let Some((kept, again)) = self.seen.get_mut(identifier) else {
-            self.seen.insert(identifier.to_string(), (row, false));
-            return;
+    fn spilling_at(policy: Duplicates, spill_at: usize) -> Self {
+        Self { policy, pending: vec![Vec::new(); PARTITIONS], buffered: 0, spill_at, spilled: None }
+    }
+
+    /// Sees a row that names `identifier` (normalized); rows come in order, numbered from 1 and
+    /// below 2^32 (SPEC §8 allows 50 M).
+    pub fn see(&mut self, identifier: &str, row: u64) -> std::io::Result<()> {
+        let fingerprint = xxhash_rust::xxh3::xxh3_128(identifier.as_bytes());
+        let partition = fingerprint as usize % PARTITIONS;
+        let row = u32::try_from(row).map_err(|_| std::io::Error::other("row number past 2^32"))?;
+        self.pending[partition].push((fingerprint >> PARTITION_BITS) << 32 | u128::from(row));
+        self.buffered += 1;
+        if self.buffered >= self.spill_at {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    fn spill(&mut self) -> std::io::Result<()> {
+        let files = match &mut self.spilled {
+            Some(files) => files,
+            None => self.spilled.insert((0..PARTITIONS).map(|_| tempfile::tempfile()).collect::<Result<_, _>>()?),
         };
-        match self.policy {
-            Duplicates::Last => {
-                self.rows.skipped.push(*kept);
-                *kept = row;
+        let mut bytes = Vec::new();
+        for (entries, file) in self.pending.iter_mut().zip(files) {
+            bytes.clear();
+            bytes.extend(entries.drain(..).flat_map(u128::to_le_bytes));
+            file.write_all(&bytes)?;
+        }
+        self.buffered = 0;
+        Ok(())
+    }
+
+    /// Decides every identifier of a file of `rows` rows.
+    pub fn finish(mut self, rows: u64) -> std::io::Result<DuplicateRows> {
+        let words = usize::try_from(rows.div_ceil(64)).map_err(std::io::Error::other)?;
+        let mut out = DuplicateRows { errors: self.policy == Duplicates::Error, marked: vec![0; words] };
+        let mut files = self.spilled.take().map(Vec::into_iter);
+        for mut entries in std::mem::take(&mut self.pending) {
+            if let Some(file) = files.as_mut().and_then(Iterator::next) {
+                entries = read_entries(file, entries)?;
             }
-            Duplicates::First => self.rows.skipped.push(row),
-            Duplicates::Error => {
-                if !*again {
-                    self.rows.errors.push(*kept);
+            entries.sort_unstable();
+            for copies in entries.chunk_by(|a, b| a >> 32 == b >> 32).filter(|c| c.len() > 1) {
+                let losers = match self.policy {
+                    Duplicates::Last => &copies[..copies.len() - 1],
+                    Duplicates::First => &copies[1..],
+                    Duplicates::Error => copies,
+                };
+                for entry in losers {
+                    out.mark(*entry as u32);
                 }
-                self.rows.errors.push(row);
             }
         }
-        *again = true;
+        Ok(out)
     }
+}
 
-    pub fn finish(mut self) -> DuplicateRows {
-        self.rows.skipped.sort_unstable();
-        self.rows.errors.sort_unstable();
-        self.rows
+/// A partition's spilled entries, followed by those still in memory (which came later).
+fn read_entries(mut file: File, pending: Vec<u128>) -> std::io::Result<Vec<u128>> {
+    let len = file.stream_position()?;
+    file.rewind()?;
+    let mut entries = Vec::with_capacity(len as usize / 16 + pending.len());
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut entry = [0u8; 16];
+    for _ in 0..len / 16 {
+        reader.read_exact(&mut entry)?;
+        entries.push(u128::from_le_bytes(entry));
     }
+    entries.extend(pending);
+    Ok(entries)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn run(policy: Duplicates) -> DuplicateRows {
-        let mut d = Dedup::new(policy);
+    fn run(policy: Duplicates, spill_at: usize) -> (bool, Vec<u64>) {
+        let mut d = Dedup::spilling_at(policy, spill_at);
         for (id, row) in [("a", 1), ("b", 2), ("a", 3), ("a", 4), ("c", 5)] {
-            d.see(id, row);
+            d.see(id, row).unwrap();
         }
-        d.finish()
+        let rows = d.finish(5).unwrap();
+        (rows.are_errors(), rows.rows_in(1..6))
     }
 
     #[test]
     fn each_policy() {
-        assert_eq!(run(Duplicates::Last), DuplicateRows { skipped: vec![1, 3], errors: vec![] });
-        assert_eq!(run(Duplicates::First), DuplicateRows { skipped: vec![3, 4], errors: vec![] });
-        assert_eq!(run(Duplicates::Error), DuplicateRows { skipped: vec![], errors: vec![1, 3, 4] });
+        for spill_at in [SPILL_ENTRIES, 1, 2] {
+            assert_eq!(run(Duplicates::Last, spill_at), (false, vec![1, 3]));
+            assert_eq!(run(Duplicates::First, spill_at), (false, vec![3, 4]));
+            assert_eq!(run(Duplicates::Error, spill_at), (true, vec![1, 3, 4]));
+        }
+    }
+
+    /// Many rows through the files, with copies far apart and across spills: the same
+    /// decisions as a plain map of identifiers.
+    #[test]
+    fn spilled_partitions_decide_as_in_memory() {
+        let identifier = |row: u64| format!("person{}@example.com", (row * 7919) % 1_000);
+        let rows = 5_000;
+        let mut d = Dedup::spilling_at(Duplicates::Last, 333);
+        let mut last = std::collections::HashMap::new();
+        for row in 1..=rows {
+            d.see(&identifier(row), row).unwrap();
+            last.insert(identifier(row), row);
+        }
+        assert!(d.spilled.is_some());
+        let decided = d.finish(rows).unwrap();
+        let expected: Vec<u64> = (1..=rows).filter(|row| last[&identifier(*row)] != *row).collect();
+        assert_eq!(decided.rows_in(1..rows + 1), expected);
+        assert_eq!(expected.len(), 4_000);
+        // A range picks its own rows only, across word boundaries.
+        assert_eq!(
+            decided.rows_in(60..70),
+            expected.iter().copied().filter(|r| (60..70).contains(r)).collect::<Vec<_>>()
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! bytes. Encodings that keep ASCII as ASCII (UTF-8, Windows-1252) are parsed as bytes, so
 //! chunk offsets stay offsets into the uploaded object, and each value is decoded on its own.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use serde::{Deserialize, Serialize};
@@ -105,14 +106,17 @@ impl Dialect {
     pub fn decode(&self, record: &csv::ByteRecord) -> Option<csv::StringRecord> {
         let mut out = csv::StringRecord::with_capacity(record.as_slice().len(), record.len());
         for field in record {
-            match self.encoding {
-                Encoding::Windows1252 => {
-                    out.push_field(&encoding_rs::WINDOWS_1252.decode_without_bom_handling(field).0)
-                }
-                _ => out.push_field(std::str::from_utf8(field).ok()?),
-            }
+            out.push_field(&self.decode_value(field)?);
         }
         Some(out)
+    }
+
+    /// One value as text; None when it is not valid in the file's encoding.
+    pub fn decode_value<'a>(&self, value: &'a [u8]) -> Option<Cow<'a, str>> {
+        match self.encoding {
+            Encoding::Windows1252 => Some(encoding_rs::WINDOWS_1252.decode_without_bom_handling(value).0),
+            _ => std::str::from_utf8(value).ok().map(Cow::Borrowed),
+        }
     }
 }
 

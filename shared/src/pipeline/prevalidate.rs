@@ -85,6 +85,7 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
     let (source, scan) = match prepared {
         Ok(prepared) => prepared,
         Err(ScanError::Read(e)) => return Err(Error::aws("s3", e)),
+        Err(e @ ScanError::Spill(_)) => return Err(Error::Internal(e.to_string())),
         Err(ScanError::Bad(bad)) => {
             tracing::info!(tenant_id, import_id, reason = %bad, "file cannot be imported");
             let from = [Status::AwaitingUpload, Status::Queued];
@@ -99,7 +100,7 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
         file_headers: scan.headers,
         unmapped_headers: scan.columns.unmapped,
         file: scan.file,
-        chunks_total: scan.chunks.len() as u64,
+        chunks_total: scan.chunks.total(),
         sample_records: scan.samples,
         distinct_values: scan.distinct_values,
     };
@@ -113,23 +114,28 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
         tracing::info!(tenant_id, import_id, rows = plan.file.rows, "preview ready");
         return Ok(());
     }
-    let bodies = scan
-        .chunks
-        .into_iter()
-        .map(|chunk| {
-            encode(&TransformMessage {
-                tenant_id: tenant_id.into(),
-                import_id: import_id.into(),
-                run,
-                source: source.clone(),
-                chunk,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
     if !import.dry_run {
         sync::create_groups(svc, tenant_id, import_id, &import.changes).await?;
     }
-    svc.queue.send(Queue::Transform, bodies).await?;
+    // Messages are built and sent a group at a time: a big file's plan never sits in memory
+    // as bodies.
+    let mut bodies = Vec::with_capacity(SEND_GROUP);
+    for chunk in scan.chunks.iter() {
+        let message = TransformMessage {
+            tenant_id: tenant_id.into(),
+            import_id: import_id.into(),
+            run,
+            source: source.clone(),
+            chunk,
+        };
+        bodies.push(encode(&message)?);
+        if bodies.len() == SEND_GROUP {
+            svc.queue.send(Queue::Transform, std::mem::take(&mut bodies)).await?;
+        }
+    }
+    if !bodies.is_empty() {
+        svc.queue.send(Queue::Transform, bodies).await?;
+    }
     svc.imports.mark_dispatched(tenant_id, import_id, run).await?;
     tracing::info!(tenant_id, import_id, rows = plan.file.rows, chunks = plan.chunks_total, "import queued");
     complete_if_done(svc, tenant_id, import_id).await?;
@@ -137,6 +143,8 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
 }
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+/// Transform messages sent per call to the queue (which sends them in batches of its own).
+const SEND_GROUP: usize = 100;
 
 /// Blocking: reads the upload (and writes a staged copy when needed) and scans what the chunks
 /// will be read from.

@@ -155,9 +155,17 @@ pub fn is_valid_email(s: &str) -> bool {
 
 /// ISO 3166 alpha-2, from a code (alpha-2, alpha-3, numeric) or an English name.
 fn country(value: &str) -> Result<Checked<'_>, Violation> {
-    let key: String = value.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
+    let mut ascii = [0u8; 64];
+    let owned: String;
+    let key = match squash_ascii(value, &mut ascii) {
+        Some(key) => key,
+        None => {
+            owned = value.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
+            owned.as_str()
+        }
+    };
     // Common names the ISO tables leave out.
-    let key = match key.as_str() {
+    let key = match key {
         "uk" | "england" | "scotland" | "wales" | "northernireland" => "gb",
         "korea" => "kr",
         "holland" => "nl",
@@ -166,6 +174,20 @@ fn country(value: &str) -> Result<Checked<'_>, Violation> {
     celes::Country::from_str(key)
         .map(|c| Checked::Text(Cow::Borrowed(c.alpha2)))
         .map_err(|_| ("unknown_country", format!("`{value}` is not a country name or ISO 3166 code")))
+}
+
+/// An ASCII value's letters and digits, lower case, in `buf`; None when the value is not ASCII
+/// or too long for it.
+fn squash_ascii<'b>(value: &str, buf: &'b mut [u8; 64]) -> Option<&'b str> {
+    if !value.is_ascii() || value.len() > buf.len() {
+        return None;
+    }
+    let mut len = 0;
+    for b in value.bytes().filter(u8::is_ascii_alphanumeric) {
+        buf[len] = b.to_ascii_lowercase();
+        len += 1;
+    }
+    std::str::from_utf8(&buf[..len]).ok()
 }
 
 /// Lower case, borrowed when the value has no upper case to change.
@@ -320,6 +342,20 @@ mod tests {
         assert!(matches!(lowercase("+1 213 ext 4"), Cow::Borrowed(_)));
         assert_eq!(code(ResourceType::Contact, "status", "\u{212a}ounced"), "invalid_value");
         assert_eq!(ok(ResourceType::Contact, "phone", "+1 213 222 3333 X 4"), json!("+1 213 222 3333 X 4"));
+    }
+
+    #[test]
+    fn ascii_country_keys_are_the_unicode_ones() {
+        let mut buf = [0u8; 64];
+        for value in ["United States", "U.S.A.", "côte d'ivoire", "Viet-Nam 2", ""] {
+            let slow: String = value.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
+            match squash_ascii(value, &mut buf) {
+                Some(fast) => assert_eq!(fast, slow, "{value}"),
+                None => assert!(!value.is_ascii(), "{value}"),
+            }
+        }
+        assert_eq!(squash_ascii(&"a".repeat(65), &mut buf), None);
+        assert_eq!(ok(ResourceType::Contact, "country", "Cote d'Ivoire"), json!("CI"));
     }
 
     #[test]

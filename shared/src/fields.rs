@@ -202,7 +202,11 @@ fn lowercase(value: &str) -> Cow<'_, str> {
 /// Digits with the usual separators, an optional leading `+` and an extension.
 fn phone(value: &str) -> Result<Checked<'_>, Violation> {
     let lower = lowercase(value);
-    let cut = ["ext", "x", "#"].iter().filter_map(|m| lower.find(m)).min().unwrap_or(lower.len());
+    // Where the first of `ext`, `x` or `#` starts, in one pass.
+    let bytes = lower.as_bytes();
+    let cut = (0..bytes.len())
+        .find(|&i| matches!(bytes[i], b'x' | b'#') || bytes[i..].starts_with(b"ext"))
+        .unwrap_or(bytes.len());
     let main = lower[..cut].trim();
     let digits = main.chars().filter(char::is_ascii_digit).count();
     let allowed =
@@ -342,6 +346,11 @@ mod tests {
         assert!(matches!(lowercase("+1 213 ext 4"), Cow::Borrowed(_)));
         assert_eq!(code(ResourceType::Contact, "status", "\u{212a}ounced"), "invalid_value");
         assert_eq!(ok(ResourceType::Contact, "phone", "+1 213 222 3333 X 4"), json!("+1 213 222 3333 X 4"));
+        for (phone, valid) in
+            [("030 1234 #12", true), ("12345 e xt", false), ("0301234 extension 9", true), ("éé 12345", false)]
+        {
+            assert_eq!(check(ResourceType::Contact, "phone", phone).is_ok(), valid, "{phone}");
+        }
     }
 
     #[test]

@@ -84,22 +84,38 @@ impl<'a> RowRules<'a> {
     }
 
     pub fn build(&self, row: u64, values: &csv::StringRecord) -> Result<Candidate, Vec<RowError>> {
-        self.plan().build(row, values)
+        let plan = RowPlan { rules: self.clone(), columns: self.mapped(), layout: Vec::new() };
+        let (identifier, checked) = plan.check(row, values)?;
+        let mut fields = Map::new();
+        for (column, value) in plan.columns.iter().zip(checked) {
+            set_field(&mut fields, column.field, value.into_value());
+        }
+        for (field, value) in &self.options.constants {
+            set_field(&mut fields, field, value.clone());
+        }
+        let candidate = Candidate { row, identifier, fields };
+        fits(row, serde_json::to_vec(&candidate).map_or(usize::MAX, |v| v.len()))?;
+        Ok(candidate)
     }
 
-    /// The rules resolved for many rows.
-    pub fn plan(&self) -> RowPlan<'a> {
-        let columns: Vec<Column<'a>> = self
-            .headers
+    /// Each mapped column with its rule and value mapping.
+    fn mapped(&self) -> Vec<Column<'a>> {
+        self.headers
             .iter()
             .zip(&self.columns.columns)
             .enumerate()
             .filter_map(|(index, (header, field))| {
                 let field = field.as_deref()?;
                 let rule = Rule::of(self.resource, field);
-                Some(Column { index, header, field, rule, mapping: self.options.mapping(field) })
+                let identifier = field == self.identifier_field;
+                Some(Column { index, header, field, rule, identifier, mapping: self.options.mapping(field) })
             })
-            .collect();
+            .collect()
+    }
+
+    /// The rules resolved for many rows, with the JSON layout of their records.
+    pub fn plan(&self) -> RowPlan<'a> {
+        let columns = self.mapped();
         let mut slots = BTreeMap::new();
         for (i, column) in columns.iter().enumerate() {
             place(&mut slots, column.field, Slot::Column(i));
@@ -122,6 +138,8 @@ struct Column<'a> {
     header: &'a String,
     field: &'a str,
     rule: Rule,
+    /// It holds the identifier.
+    identifier: bool,
     mapping: Option<&'a BTreeMap<String, String>>,
 }
 
@@ -185,41 +203,14 @@ pub struct RowPlan<'a> {
 }
 
 impl RowPlan<'_> {
-    pub fn build(&self, row: u64, values: &csv::StringRecord) -> Result<Candidate, Vec<RowError>> {
-        let (identifier, checked) = self.check_into(row, values, &mut Vec::new())?;
-        let mut fields = Map::new();
-        for (column, value) in self.columns.iter().zip(checked) {
-            set_field(&mut fields, column.field, value.into_value());
-        }
-        for (field, value) in &self.rules.options.constants {
-            set_field(&mut fields, field, value.clone());
-        }
-        Ok(Candidate { row, identifier, fields })
-    }
-
-    /// What [`Self::build`] gives, with the candidate appended to `out` as its JSON (as
+    /// What [`RowRules::build`] gives, with the candidate appended to `out` as its JSON (as
     /// `serde_json` writes a [`Candidate`]) rather than built; an error row appends nothing.
     pub fn encode(&self, row: u64, values: &csv::StringRecord, out: &mut Vec<u8>) -> Result<String, Vec<RowError>> {
-        self.check_into(row, values, out).map(|(identifier, _)| identifier)
-    }
-
-    /// The row checked, its record's JSON appended to `out` and its size checked.
-    fn check_into<'r>(
-        &'r self,
-        row: u64,
-        values: &'r csv::StringRecord,
-        out: &mut Vec<u8>,
-    ) -> Result<(String, Vec<Checked<'r>>), Vec<RowError>> {
         let (identifier, checked) = self.check(row, values)?;
         let start = out.len();
         self.write(row, &identifier, &checked, out);
-        let size = out.len() - start;
-        if size > MAX_RECORD_BYTES {
-            out.truncate(start);
-            let message = format!("the record is {size} bytes; the limit is {MAX_RECORD_BYTES}");
-            return Err(vec![row_error(row, None, None, "record_too_large", message)]);
-        }
-        Ok((identifier, checked))
+        fits(row, out.len() - start).inspect_err(|_| out.truncate(start))?;
+        Ok(identifier)
     }
 
     /// Each mapped cell checked, in column order; the row's identifier.
@@ -247,7 +238,7 @@ impl RowPlan<'_> {
             }
             match column.rule.check(column.field, map_value(column.mapping, value)) {
                 Ok(value) => {
-                    if column.field == rules.identifier_field {
+                    if column.identifier {
                         id = identifier(rules.resource, column.field, &value);
                     }
                     checked.push(value);
@@ -296,6 +287,15 @@ impl RowPlan<'_> {
         }
         out.push(b'}');
     }
+}
+
+/// A record of `size` bytes as JSON fits in a store item.
+fn fits(row: u64, size: usize) -> Result<(), Vec<RowError>> {
+    if size > MAX_RECORD_BYTES {
+        let message = format!("the record is {size} bytes; the limit is {MAX_RECORD_BYTES}");
+        return Err(vec![row_error(row, None, None, "record_too_large", message)]);
+    }
+    Ok(())
 }
 
 fn row_error(row: u64, column: Option<&String>, field: Option<&str>, code: &str, message: String) -> RowError {

@@ -199,19 +199,20 @@ pub fn transform_rows(
     let mut batch = Batch::new(work.message)?;
     let mut batch_bytes = 0;
     let mut reader = work.dialect.reader(reader, false);
-    let mut raw = csv::ByteRecord::new();
     let mut record = csv::StringRecord::new();
     let mut json = Vec::new();
     let mut row = chunk.first_row;
     let end_row = chunk.first_row + chunk.rows;
     while row < end_row {
+        // Each row is read into the last one's buffers.
+        let mut raw = record.into_byte_record();
         match reader.read_byte_record(&mut raw) {
             Ok(true) => {}
             Ok(false) => return Err(Error::Internal(format!("chunk ended at row {row}, before row {end_row}"))),
             Err(e) => return Err(Error::Internal(format!("row {row} no longer reads: {e}"))),
         }
-        decode_row(&work.dialect, &mut raw, &mut record)
-            .ok_or_else(|| Error::Internal(format!("row {row} no longer decodes")))?;
+        record =
+            decode_row(&work.dialect, raw).ok_or_else(|| Error::Internal(format!("row {row} no longer decodes")))?;
         let raw_id = id_column.and_then(|i| record.get(i)).unwrap_or_default().trim();
         if chunk.skip_rows.binary_search(&row).is_ok() {
             tally.duplicates += 1;
@@ -257,23 +258,13 @@ pub fn transform_rows(
     Ok((tally, error_lines, row_lines))
 }
 
-/// A row's values as text, into `record`; false when one is not valid in the file's encoding.
-/// UTF-8 rows are checked in place, not copied.
-fn decode_row(dialect: &Dialect, raw: &mut csv::ByteRecord, record: &mut csv::StringRecord) -> Option<()> {
+/// A row's values as text; None when one is not valid in the file's encoding. UTF-8 rows are
+/// checked in place, not copied.
+fn decode_row(dialect: &Dialect, raw: csv::ByteRecord) -> Option<csv::StringRecord> {
     if dialect.encoding == Encoding::Windows1252 {
-        *record = dialect.decode(raw)?;
-        return Some(());
+        return dialect.decode(&raw);
     }
-    match csv::StringRecord::from_byte_record(std::mem::take(raw)) {
-        Ok(text) => {
-            *record = text;
-            Some(())
-        }
-        Err(e) => {
-            *raw = e.into_byte_record();
-            None
-        }
-    }
+    csv::StringRecord::from_byte_record(raw).ok()
 }
 
 /// One process message being filled: its body is written as records come, the envelope

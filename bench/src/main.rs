@@ -16,12 +16,17 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use contacts::{contacts, HEADER};
 use serde::Serialize;
-use shared::chunking::{self, ScanRules};
+use shared::chunking::{self, Chunk, ScanRules};
 use shared::dedup::Duplicates;
+use shared::dialect::{Dialect, Encoding};
 use shared::import::{Action, CsvOptions};
 use shared::mapping;
+use shared::merge::{ImportRule, UpdateRules};
+use shared::messages::{self, ProcessMessage};
+use shared::pipeline::transform::{transform_rows, ChunkRows, BATCH_RECORDS};
 use shared::record::ResourceType;
-use shared::validate::{Candidate, RowOptions, RowRules};
+use shared::sync::Changes;
+use shared::validate::{RowOptions, RowRules};
 
 #[derive(Parser)]
 struct Args {
@@ -125,33 +130,66 @@ fn main() {
 
     let headers: Vec<String> = HEADER.trim_end().split(',').map(str::to_string).collect();
     let columns = mapping::resolve(ResourceType::Contact, &headers, &no_mappings).expect("mapping");
-    let row_rules = RowRules {
-        resource: ResourceType::Contact,
-        identifier_field: "email",
-        headers: &headers,
-        columns: &columns,
-        options: &options,
+    let chunk = Chunk {
+        index: 0,
+        start: HEADER.len() as u64,
+        end: data.len() as u64,
+        first_row: 1,
+        rows,
+        skip_rows: vec![],
+        duplicate_rows: vec![],
     };
-    // Map, validate and normalize every row, and encode them in batches as process messages are.
+    let message = ProcessMessage {
+        tenant_id: "bench".into(),
+        import_id: "01BENCH".into(),
+        resource_type: ResourceType::Contact,
+        match_on: None,
+        action: Action::Merge,
+        run: 1,
+        import_rule: ImportRule::default(),
+        update: UpdateRules::default(),
+        dry_run: false,
+        changes: Changes::default(),
+        chunk: 0,
+        batch: 0,
+        records: vec![],
+        keep: vec![],
+    };
+    let work = ChunkRows {
+        rules: RowRules {
+            resource: ResourceType::Contact,
+            identifier_field: "email",
+            headers: &headers,
+            columns: &columns,
+            options: &options,
+        },
+        dialect: Dialect::for_reading(Encoding::Utf8, ','),
+        chunk: &chunk,
+        keeps: false,
+        batch_records: BATCH_RECORDS,
+        message: &message,
+    };
+    // The transform Lambda's row work on the whole file as one chunk: parse, map, validate,
+    // normalize, encode the process messages and write the results part. Once, untimed, every
+    // message is decoded as the process step does, to count the rows that reached one.
+    let mut decoded = 0u64;
+    transform_rows(&data[HEADER.len()..], &work, |body| {
+        decoded += messages::decode::<ProcessMessage>(&body)?.records.len() as u64;
+        Ok(())
+    })
+    .expect("transform");
+    assert_eq!(decoded, rows, "every row reaches a process message");
     let transform = best(
         args.passes,
         || {
-            let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(data.as_slice());
-            let mut record = csv::StringRecord::new();
-            let (mut n, mut batch, mut encoded) = (0u64, Vec::<Candidate>::with_capacity(98), 0usize);
-            while reader.read_record(&mut record).expect("parse") {
-                n += 1;
-                if let Ok(candidate) = row_rules.build(n, &record) {
-                    batch.push(candidate);
-                }
-                if batch.len() == 98 {
-                    encoded += serde_json::to_vec(&batch).expect("encode").len();
-                    batch.clear();
-                }
-            }
-            encoded += serde_json::to_vec(&batch).expect("encode").len();
+            let mut encoded = 0;
+            let (tally, _, _) = transform_rows(&data[HEADER.len()..], &work, |body| {
+                encoded += body.len();
+                Ok(())
+            })
+            .expect("transform");
             assert!(encoded > 0);
-            n
+            rows - tally.errors
         },
         rows,
     );

@@ -1,6 +1,7 @@
 //! The rules of each record field (SPEC §6): what a value must look like and how it is
 //! normalized. Values arrive trimmed; the empty string is null.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 
 use serde_json::{Number, Value};
@@ -16,27 +17,113 @@ pub const STATUSES: [&str; 4] = ["subscribed", "unsubscribed", "bounced", "pendi
 /// Short text fields: names and places, not notes.
 const MAX_SHORT: usize = 1024;
 
+/// A checked value. Text borrows the cell when the rule keeps it as it is, so the common row
+/// allocates nothing for it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Checked<'a> {
+    Null,
+    Text(Cow<'a, str>),
+    /// Trimmed items, without repeats.
+    List(Vec<&'a str>),
+    Whole(u64),
+}
+
+impl Checked<'_> {
+    pub fn into_value(self) -> Value {
+        match self {
+            Checked::Null => Value::Null,
+            Checked::Text(text) => Value::String(text.into_owned()),
+            Checked::List(items) => Value::Array(items.into_iter().map(|i| Value::String(i.to_string())).collect()),
+            Checked::Whole(n) => Value::Number(Number::from(n)),
+        }
+    }
+
+    /// Appends the value as `serde_json` writes `into_value()`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Checked::Null => out.extend_from_slice(b"null"),
+            Checked::Text(text) => write_json_str(out, text),
+            Checked::List(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_json_str(out, item);
+                }
+                out.push(b']');
+            }
+            Checked::Whole(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        }
+    }
+}
+
+/// A JSON string, escaped by `serde_json` itself.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, s);
+}
+
+/// The rule a field's values follow, found once per column rather than once per cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    Email,
+    Country,
+    Phone,
+    Status,
+    List,
+    Integer,
+    Decimal,
+    Domain,
+    /// Names and places: at most [`MAX_SHORT`] bytes.
+    Short,
+    /// Custom fields and descriptions: any length a field may have.
+    Long,
+}
+
+impl Rule {
+    pub fn of(resource: ResourceType, field: &str) -> Self {
+        use ResourceType::*;
+        match (resource, field) {
+            (Contact, "email") => Rule::Email,
+            (Contact | Account, "country") => Rule::Country,
+            (Contact | Account, "phone") => Rule::Phone,
+            (Contact, "status") => Rule::Status,
+            (Contact, "groups") | (_, "tags") => Rule::List,
+            (Account, "employees") => Rule::Integer,
+            (Account, "annual_revenue") => Rule::Decimal,
+            (Account, "domain") => Rule::Domain,
+            (_, f) if !f.starts_with("custom.") && f != "description" => Rule::Short,
+            _ => Rule::Long,
+        }
+    }
+
+    /// `value` checked and normalized; `field` names it in messages.
+    pub fn check<'a>(self, field: &str, value: &'a str) -> Result<Checked<'a>, Violation> {
+        if value.is_empty() {
+            return Ok(Checked::Null);
+        }
+        match self {
+            Rule::Email if !is_valid_email(value) => {
+                Err(("invalid_email", format!("`{value}` is not a valid email address")))
+            }
+            Rule::Country => country(value),
+            Rule::Phone => phone(value),
+            Rule::Status => status(value),
+            Rule::List => Ok(list(value)),
+            Rule::Integer => integer(value),
+            Rule::Decimal => decimal(value),
+            Rule::Domain => domain(value),
+            Rule::Email | Rule::Short if value.len() > MAX_SHORT => {
+                Err(("value_too_long", format!("{} bytes; `{field}` takes at most {MAX_SHORT}", value.len())))
+            }
+            Rule::Email | Rule::Short | Rule::Long => Ok(Checked::Text(Cow::Borrowed(value))),
+        }
+    }
+}
+
 pub fn check(resource: ResourceType, field: &str, value: &str) -> Result<Value, Violation> {
-    if value.is_empty() {
-        return Ok(Value::Null);
-    }
-    use ResourceType::*;
-    match (resource, field) {
-        (Contact, "email") if !is_valid_email(value) => {
-            Err(("invalid_email", format!("`{value}` is not a valid email address")))
-        }
-        (Contact | Account, "country") => country(value),
-        (Contact | Account, "phone") => phone(value),
-        (Contact, "status") => status(value),
-        (Contact, "groups") | (_, "tags") => Ok(list(value)),
-        (Account, "employees") => integer(value),
-        (Account, "annual_revenue") => decimal(value),
-        (Account, "domain") => domain(value),
-        (_, f) if !f.starts_with("custom.") && f != "description" && value.len() > MAX_SHORT => {
-            Err(("value_too_long", format!("{} bytes; `{f}` takes at most {MAX_SHORT}", value.len())))
-        }
-        _ => Ok(Value::String(value.to_string())),
-    }
+    Rule::of(resource, field).check(field, value).map(Checked::into_value)
 }
 
 /// A practical address check: what mail systems accept, not every RFC 5322 corner.
@@ -50,81 +137,114 @@ pub fn is_valid_email(s: &str) -> bool {
         && !local.ends_with('.')
         && !local.contains("..")
         && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
-    let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = domain.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|l| {
+        && domain.contains('.')
+        && domain.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
                 && l.chars().all(|c| c.is_alphanumeric() || c == '-')
         })
-        && labels.last().is_some_and(|tld| tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic));
+        && domain
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic));
     s.len() <= 254 && local_ok && domain_ok
 }
 
 /// ISO 3166 alpha-2, from a code (alpha-2, alpha-3, numeric) or an English name.
-fn country(value: &str) -> Result<Value, Violation> {
-    let key: String = value.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
+fn country(value: &str) -> Result<Checked<'_>, Violation> {
+    let mut ascii = [0u8; 64];
+    let owned: String;
+    let key = match squash_ascii(value, &mut ascii) {
+        Some(key) => key,
+        None => {
+            owned = value.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
+            owned.as_str()
+        }
+    };
     // Common names the ISO tables leave out.
-    let key = match key.as_str() {
+    let key = match key {
         "uk" | "england" | "scotland" | "wales" | "northernireland" => "gb",
         "korea" => "kr",
         "holland" => "nl",
         other => other,
     };
     celes::Country::from_str(key)
-        .map(|c| Value::String(c.alpha2.to_string()))
+        .map(|c| Checked::Text(Cow::Borrowed(c.alpha2)))
         .map_err(|_| ("unknown_country", format!("`{value}` is not a country name or ISO 3166 code")))
 }
 
+/// An ASCII value's letters and digits, lower case, in `buf`; None when the value is not ASCII
+/// or too long for it.
+fn squash_ascii<'b>(value: &str, buf: &'b mut [u8; 64]) -> Option<&'b str> {
+    if !value.is_ascii() || value.len() > buf.len() {
+        return None;
+    }
+    let mut len = 0;
+    for b in value.bytes().filter(u8::is_ascii_alphanumeric) {
+        buf[len] = b.to_ascii_lowercase();
+        len += 1;
+    }
+    std::str::from_utf8(&buf[..len]).ok()
+}
+
+/// Lower case, borrowed when the value has no upper case to change.
+fn lowercase(value: &str) -> Cow<'_, str> {
+    if value.bytes().any(|b| !b.is_ascii() || b.is_ascii_uppercase()) {
+        Cow::Owned(value.to_lowercase())
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
 /// Digits with the usual separators, an optional leading `+` and an extension.
-fn phone(value: &str) -> Result<Value, Violation> {
-    let lower = value.to_lowercase();
-    let cut = ["ext", "x", "#"].iter().filter_map(|m| lower.find(m)).min().unwrap_or(lower.len());
+fn phone(value: &str) -> Result<Checked<'_>, Violation> {
+    let lower = lowercase(value);
+    // Where the first of `ext`, `x` or `#` starts, in one pass.
+    let bytes = lower.as_bytes();
+    let cut = (0..bytes.len())
+        .find(|&i| matches!(bytes[i], b'x' | b'#') || bytes[i..].starts_with(b"ext"))
+        .unwrap_or(bytes.len());
     let main = lower[..cut].trim();
     let digits = main.chars().filter(char::is_ascii_digit).count();
     let allowed =
         main.chars().enumerate().all(|(i, c)| c.is_ascii_digit() || " -.()/".contains(c) || (c == '+' && i == 0));
     if allowed && (5..=20).contains(&digits) {
-        Ok(Value::String(value.to_string()))
+        Ok(Checked::Text(Cow::Borrowed(value)))
     } else {
         Err(("invalid_phone", format!("`{value}` is not a phone number")))
     }
 }
 
-fn status(value: &str) -> Result<Value, Violation> {
-    let lower = value.to_lowercase();
+fn status(value: &str) -> Result<Checked<'_>, Violation> {
+    let lower = lowercase(value);
     match STATUSES.iter().find(|s| **s == lower) {
-        Some(s) => Ok(Value::String(s.to_string())),
+        Some(s) => Ok(Checked::Text(Cow::Borrowed(s))),
         None => Err(("invalid_value", format!("`{value}` is not one of {}", STATUSES.join(", ")))),
     }
 }
 
 /// `a, b; c` → `["a", "b", "c"]`, without repeats.
-fn list(value: &str) -> Value {
-    let mut items: Vec<Value> = Vec::new();
+fn list(value: &str) -> Checked<'_> {
+    let mut items: Vec<&str> = Vec::new();
     for item in value.split([',', ';']).map(str::trim).filter(|s| !s.is_empty()) {
-        let item = Value::String(item.to_string());
         if !items.contains(&item) {
             items.push(item);
         }
     }
-    Value::Array(items)
+    Checked::List(items)
 }
 
 /// Thousands separators (`,` `_` space) are allowed.
-fn integer(value: &str) -> Result<Value, Violation> {
+fn integer(value: &str) -> Result<Checked<'_>, Violation> {
     let plain: String = value.chars().filter(|c| !matches!(c, ',' | '_' | ' ')).collect();
-    plain
-        .parse::<u64>()
-        .map(|n| Value::Number(Number::from(n)))
-        .map_err(|_| ("wrong_type", format!("`{value}` is not a whole number")))
+    plain.parse::<u64>().map(Checked::Whole).map_err(|_| ("wrong_type", format!("`{value}` is not a whole number")))
 }
 
 /// Kept as text, so no digit is lost to floating point.
-fn decimal(value: &str) -> Result<Value, Violation> {
+fn decimal(value: &str) -> Result<Checked<'_>, Violation> {
     let plain: String = value.chars().filter(|c| !matches!(c, ',' | '_' | ' ')).collect();
     let digits = plain.strip_prefix('-').unwrap_or(&plain);
     let mut parts = digits.splitn(2, '.');
@@ -135,21 +255,21 @@ fn decimal(value: &str) -> Result<Value, Violation> {
         && !fraction.is_empty()
         && fraction.chars().all(|c| c.is_ascii_digit());
     if ok {
-        Ok(Value::String(plain))
+        Ok(Checked::Text(Cow::Owned(plain)))
     } else {
         Err(("wrong_type", format!("`{value}` is not a decimal number")))
     }
 }
 
 /// `https://www.Example.com/about` → `www.example.com`.
-fn domain(value: &str) -> Result<Value, Violation> {
+fn domain(value: &str) -> Result<Checked<'_>, Violation> {
     let lower = value.to_lowercase();
     let host = lower.split("://").last().unwrap_or_default().split(['/', '?', '#']).next().unwrap_or_default();
     let labels: Vec<&str> = host.split('.').collect();
     let ok = labels.len() >= 2
         && labels.iter().all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_alphanumeric() || c == '-'));
     if ok {
-        Ok(Value::String(host.to_string()))
+        Ok(Checked::Text(Cow::Owned(host.to_string())))
     } else {
         Err(("invalid_domain", format!("`{value}` is not a domain")))
     }
@@ -216,5 +336,62 @@ mod tests {
     fn short_fields_have_a_length_limit() {
         assert_eq!(code(ResourceType::Contact, "first_name", &"x".repeat(1025)), "value_too_long");
         assert!(check(ResourceType::Contact, "custom.notes", &"x".repeat(5000)).is_ok());
+    }
+
+    #[test]
+    fn lower_case_is_borrowed_only_when_nothing_changes() {
+        for value in ["subscribed", "SubScribed", "ﬁx", "Straße", "\u{212a}elvin", "İstanbul", "+1 213 EXT 4", ""] {
+            assert_eq!(lowercase(value), value.to_lowercase(), "{value}");
+        }
+        assert!(matches!(lowercase("+1 213 ext 4"), Cow::Borrowed(_)));
+        assert_eq!(code(ResourceType::Contact, "status", "\u{212a}ounced"), "invalid_value");
+        assert_eq!(ok(ResourceType::Contact, "phone", "+1 213 222 3333 X 4"), json!("+1 213 222 3333 X 4"));
+        for (phone, valid) in
+            [("030 1234 #12", true), ("12345 e xt", false), ("0301234 extension 9", true), ("éé 12345", false)]
+        {
+            assert_eq!(check(ResourceType::Contact, "phone", phone).is_ok(), valid, "{phone}");
+        }
+    }
+
+    #[test]
+    fn ascii_country_keys_are_the_unicode_ones() {
+        let mut buf = [0u8; 64];
+        for value in ["United States", "U.S.A.", "côte d'ivoire", "Viet-Nam 2", ""] {
+            let slow: String = value.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
+            match squash_ascii(value, &mut buf) {
+                Some(fast) => assert_eq!(fast, slow, "{value}"),
+                None => assert!(!value.is_ascii(), "{value}"),
+            }
+        }
+        assert_eq!(squash_ascii(&"a".repeat(65), &mut buf), None);
+        assert_eq!(ok(ResourceType::Contact, "country", "Cote d'Ivoire"), json!("CI"));
+    }
+
+    #[test]
+    fn domains_need_two_labels() {
+        for bad in ["a@b.co.", "a@.b.co", "a@b..co", "a@com", "a@b.c0m", "a@b.-co"] {
+            assert!(!is_valid_email(bad), "{bad}");
+        }
+        assert!(is_valid_email("a@b.c.co"));
+    }
+
+    #[test]
+    fn checked_values_write_the_json_serde_writes() {
+        let values = [
+            (ResourceType::Contact, "first_name", "Ann \"the\" \\ café\u{1}\n\u{2028}"),
+            (ResourceType::Contact, "first_name", ""),
+            (ResourceType::Contact, "tags", "a, b; a ;\"q\""),
+            (ResourceType::Contact, "tags", " ; , "),
+            (ResourceType::Account, "employees", "18,446,744,073,709,551,615"),
+            (ResourceType::Account, "annual_revenue", "-1 234.5"),
+            (ResourceType::Contact, "country", "Deutschland"),
+            (ResourceType::Contact, "country", "germany"),
+        ];
+        for (resource, field, value) in values {
+            let Ok(checked) = Rule::of(resource, field).check(field, value) else { continue };
+            let mut out = Vec::new();
+            checked.write_json(&mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), checked.into_value().to_string(), "{field}={value}");
+        }
     }
 }

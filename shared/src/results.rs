@@ -4,6 +4,8 @@
 //! went; process stores each batch's outcomes with its ledger entry, written once with the
 //! batch, so a redelivery never changes them. Completion joins the two, chunk by chunk.
 
+use std::fmt::Write;
+
 use crate::error::{Error, Result};
 use crate::error_files::{self, neutralize};
 use crate::merge::Outcome;
@@ -53,32 +55,55 @@ fn part_prefix(tenant_id: &str, import_id: &str, run: u32) -> String {
 
 /// One chunk's rows in order: CSV lines whose outcome is final, or `@batch:position` for a row
 /// whose record went to a process batch.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RowLines {
-    csv: Vec<u8>,
+    csv: csv::Writer<Vec<u8>>,
+    /// Reused for each row's number and pending outcome.
+    row: String,
+    outcome: String,
+}
+
+impl Default for RowLines {
+    fn default() -> Self {
+        Self { csv: csv::Writer::from_writer(Vec::new()), row: String::new(), outcome: String::new() }
+    }
 }
 
 impl RowLines {
     pub fn decided(&mut self, row: u64, identifier: &str, outcome: &str, key: &str) {
-        self.push(row, identifier, outcome, key);
+        self.push(row, identifier, None, outcome, key);
     }
 
     pub fn pending(&mut self, row: u64, identifier: &str, key: &str, batch: u64, position: usize) {
-        self.push(row, identifier, &format!("@{batch}:{position}"), key);
+        self.push(row, identifier, Some((batch, position)), "", key);
     }
 
-    fn push(&mut self, row: u64, identifier: &str, outcome: &str, key: &str) {
-        let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
-        let cells =
-            [row.to_string(), neutralize(identifier).into_owned(), outcome.to_string(), neutralize(key).into_owned()];
-        if writer.write_record(&cells).is_ok() {
-            self.csv.extend(writer.into_inner().unwrap_or_default());
-        }
+    fn push(&mut self, row: u64, identifier: &str, pending: Option<(u64, usize)>, outcome: &str, key: &str) {
+        // Writing into a String cannot fail.
+        self.row.clear();
+        let _ = write!(self.row, "{row}");
+        let outcome = match pending {
+            Some((batch, position)) => {
+                self.outcome.clear();
+                let _ = write!(self.outcome, "@{batch}:{position}");
+                self.outcome.as_str()
+            }
+            None => outcome,
+        };
+        let (identifier, key) = (neutralize(identifier), neutralize(key));
+        let cells = [self.row.as_str(), &*identifier, outcome, &*key];
+        // Into a Vec, a record of four fields always writes.
+        let _ = self.csv.write_record(cells);
+    }
+
+    pub(crate) fn into_bytes(self) -> Result<Vec<u8>> {
+        self.csv.into_inner().map_err(|e| Error::Internal(format!("results part: {e}")))
     }
 
     /// Stores this chunk's part; the same chunk always writes the same part.
     pub async fn save(self, svc: &Services, tenant_id: &str, import_id: &str, run: u32, chunk: u64) -> Result<()> {
-        svc.files.put(&format!("{}{chunk:010}.csv", part_prefix(tenant_id, import_id, run)), self.csv).await
+        let key = format!("{}{chunk:010}.csv", part_prefix(tenant_id, import_id, run));
+        svc.files.put(&key, self.into_bytes()?).await
     }
 }
 
@@ -135,7 +160,7 @@ mod tests {
         lines.pending(1, "Ann@Example.com", "ann@example.com", 0, 0);
         lines.decided(2, "bad", "error", "");
         lines.pending(3, "=cmd", "=cmd", 1, 0);
-        let out = resolve(&lines.csv, |batch, position| match (batch, position) {
+        let out = resolve(&lines.into_bytes().unwrap(), |batch, position| match (batch, position) {
             (0, 0) => Some("created"),
             (1, 0) => Some("unchanged"),
             _ => None,
@@ -151,6 +176,6 @@ mod tests {
     fn a_missing_outcome_is_an_error_not_a_guess() {
         let mut lines = RowLines::default();
         lines.pending(1, "a", "a", 5, 3);
-        assert!(resolve(&lines.csv, |_, _| None).is_err());
+        assert!(resolve(&lines.into_bytes().unwrap(), |_, _| None).is_err());
     }
 }

@@ -4,10 +4,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error_files;
-use crate::fields;
-use crate::mapping::ColumnMap;
 use std::collections::BTreeMap;
+use std::io::Write;
+
+use crate::error_files;
+use crate::fields::{self, Checked, Rule};
+use crate::mapping::ColumnMap;
 
 use crate::record::{custom_name, Fields, ResourceType};
 
@@ -35,13 +37,6 @@ pub struct Candidate {
     pub fields: Fields,
 }
 
-impl Candidate {
-    /// Its size as a message and as a stored item, both JSON-like.
-    pub fn encoded_len(&self) -> usize {
-        serde_json::to_vec(self).map_or(usize::MAX, |v| v.len())
-    }
-}
-
 /// What an import adds to or changes in every row (SPEC §5 create body).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RowOptions {
@@ -54,14 +49,18 @@ pub struct RowOptions {
 }
 
 impl RowOptions {
-    /// The file value a mapping turns `value` into: exact first, then ignoring case.
-    fn map_value<'v>(&'v self, field: &str, value: &'v str) -> &'v str {
-        let Some(mapping) = self.value_mappings.get(field) else { return value };
-        mapping
-            .get(value)
-            .or_else(|| mapping.iter().find(|(k, _)| k.eq_ignore_ascii_case(value)).map(|(_, v)| v))
-            .map_or(value, String::as_str)
+    fn mapping(&self, field: &str) -> Option<&BTreeMap<String, String>> {
+        self.value_mappings.get(field)
     }
+}
+
+/// The file value a mapping turns `value` into: exact first, then ignoring case.
+fn map_value<'v>(mapping: Option<&'v BTreeMap<String, String>>, value: &'v str) -> &'v str {
+    let Some(mapping) = mapping else { return value };
+    mapping
+        .get(value)
+        .or_else(|| mapping.iter().find(|(k, _)| k.eq_ignore_ascii_case(value)).map(|(_, v)| v))
+        .map_or(value, String::as_str)
 }
 
 /// How rows of one import become records.
@@ -74,106 +73,240 @@ pub struct RowRules<'a> {
     pub options: &'a RowOptions,
 }
 
-impl RowRules<'_> {
-    /// A cell's value for its field: mapped, then checked and normalized by the field's rule.
-    fn value(&self, field: &str, cell: &str) -> Result<Value, fields::Violation> {
-        fields::check(self.resource, field, self.options.map_value(field, cell))
-    }
-
+impl<'a> RowRules<'a> {
     /// The identifier a row names, when its identifier cell is valid, whatever its other cells.
     pub fn identifier_of(&self, values: &csv::StringRecord) -> Option<String> {
-        let raw = values.get(self.columns.column_of(self.identifier_field)?)?;
-        let value = self.value(self.identifier_field, cell(raw)).ok()?;
-        value.as_str().map(|v| normalize_identifier(self.resource, self.identifier_field, v))
+        let field = self.identifier_field;
+        let raw = values.get(self.columns.column_of(field)?)?;
+        let value = map_value(self.options.mapping(field), cell(raw));
+        let checked = Rule::of(self.resource, field).check(field, value).ok()?;
+        identifier(self.resource, field, &checked)
     }
 
     pub fn build(&self, row: u64, values: &csv::StringRecord) -> Result<Candidate, Vec<RowError>> {
-        let error = |column: Option<&String>, field: Option<&str>, code: &str, message: String| RowError {
-            row,
-            column: column.cloned(),
-            field: field.map(str::to_string),
-            code: code.to_string(),
-            message,
-        };
-        if values.len() != self.headers.len() {
-            return Err(vec![error(
-                None,
-                None,
-                "ragged_row",
-                format!("row has {} values, the header has {} columns", values.len(), self.headers.len()),
-            )]);
-        }
-        let mut errors = Vec::new();
+        let plan = RowPlan { rules: self.clone(), columns: self.mapped(), layout: Vec::new() };
+        let (identifier, checked) = plan.check(row, values)?;
         let mut fields = Map::new();
-        let mut identifier = None;
-        for ((header, field), raw) in self.headers.iter().zip(&self.columns.columns).zip(values.iter()) {
-            let Some(field) = field.as_deref() else {
-                continue;
-            };
-            let value = cell(raw);
-            if value.len() > MAX_FIELD_BYTES {
-                errors.push(error(
-                    Some(header),
-                    Some(field),
-                    "value_too_long",
-                    format!("{} bytes, the limit is {MAX_FIELD_BYTES}", value.len()),
-                ));
-                continue;
-            }
-            let value = match self.value(field, value) {
-                Ok(v) => v,
-                Err((code, message)) => {
-                    errors.push(error(Some(header), Some(field), code, message));
-                    continue;
-                }
-            };
-            if field == self.identifier_field {
-                identifier = value.as_str().map(|v| normalize_identifier(self.resource, field, v));
-            }
-            set_field(&mut fields, field, value);
+        for (column, value) in plan.columns.iter().zip(checked) {
+            set_field(&mut fields, column.field, value.into_value());
         }
         for (field, value) in &self.options.constants {
             set_field(&mut fields, field, value.clone());
         }
-        match identifier {
-            Some(identifier) if identifier.len() > MAX_IDENTIFIER_BYTES => {
-                let column = self.columns.column_of(self.identifier_field).map(|i| &self.headers[i]);
-                errors.push(error(
-                    column,
-                    Some(self.identifier_field),
-                    "value_too_long",
-                    format!("an identifier is at most {MAX_IDENTIFIER_BYTES} bytes"),
-                ));
+        let candidate = Candidate { row, identifier, fields };
+        fits(row, serde_json::to_vec(&candidate).map_or(usize::MAX, |v| v.len()))?;
+        Ok(candidate)
+    }
+
+    /// Each mapped column with its rule and value mapping.
+    fn mapped(&self) -> Vec<Column<'a>> {
+        self.headers
+            .iter()
+            .zip(&self.columns.columns)
+            .enumerate()
+            .filter_map(|(index, (header, field))| {
+                let field = field.as_deref()?;
+                let rule = Rule::of(self.resource, field);
+                let identifier = field == self.identifier_field;
+                Some(Column { index, header, field, rule, identifier, mapping: self.options.mapping(field) })
+            })
+            .collect()
+    }
+
+    /// The rules resolved for many rows, with the JSON layout of their records.
+    pub fn plan(&self) -> RowPlan<'a> {
+        let columns = self.mapped();
+        let mut slots = BTreeMap::new();
+        for (i, column) in columns.iter().enumerate() {
+            place(&mut slots, column.field, Slot::Column(i));
+        }
+        for (field, value) in &self.options.constants {
+            place(&mut slots, field, Slot::Constant(value));
+        }
+        let mut layout = Vec::new();
+        let mut text = Vec::new();
+        flatten(&slots, &mut text, &mut layout);
+        layout.push(Piece { text, column: None });
+        RowPlan { rules: self.clone(), columns, layout }
+    }
+}
+
+/// A mapped column of a [`RowPlan`].
+#[derive(Debug)]
+struct Column<'a> {
+    index: usize,
+    header: &'a String,
+    field: &'a str,
+    rule: Rule,
+    /// It holds the identifier.
+    identifier: bool,
+    mapping: Option<&'a BTreeMap<String, String>>,
+}
+
+/// Where a record field's value comes from, as [`set_field`] would leave it.
+enum Slot<'a> {
+    Column(usize),
+    Constant(&'a Value),
+    Custom(BTreeMap<&'a str, Slot<'a>>),
+}
+
+/// [`set_field`] on slots: the same fields win.
+fn place<'a>(slots: &mut BTreeMap<&'a str, Slot<'a>>, field: &'a str, slot: Slot<'a>) {
+    match custom_name(field) {
+        Some(name) => {
+            if let Slot::Custom(m) = slots.entry("custom").or_insert_with(|| Slot::Custom(BTreeMap::new())) {
+                m.insert(name, slot);
+            }
+        }
+        None => {
+            slots.insert(field, slot);
+        }
+    }
+}
+
+/// The JSON of `slots` as a map encodes it (keys in order), cut where a column's value goes.
+fn flatten(slots: &BTreeMap<&str, Slot>, text: &mut Vec<u8>, layout: &mut Vec<Piece>) {
+    text.push(b'{');
+    for (i, (key, slot)) in slots.iter().enumerate() {
+        if i > 0 {
+            text.push(b',');
+        }
+        fields::write_json_str(text, key);
+        text.push(b':');
+        match slot {
+            Slot::Column(c) => layout.push(Piece { text: std::mem::take(text), column: Some(*c) }),
+            // Writing into a Vec cannot fail.
+            Slot::Constant(value) => {
+                let _ = serde_json::to_writer(&mut *text, value);
+            }
+            Slot::Custom(inner) => flatten(inner, text, layout),
+        }
+    }
+    text.push(b'}');
+}
+
+/// Literal JSON, then the value of a column (its place in [`RowPlan::columns`]).
+#[derive(Debug)]
+struct Piece {
+    text: Vec<u8>,
+    column: Option<usize>,
+}
+
+/// [`RowRules`] resolved once per chunk: each mapped column with its rule and value mapping,
+/// and the layout of a record's JSON, so a row is checked and encoded without looking
+/// anything up by name and without building a map.
+#[derive(Debug)]
+pub struct RowPlan<'a> {
+    rules: RowRules<'a>,
+    columns: Vec<Column<'a>>,
+    layout: Vec<Piece>,
+}
+
+impl RowPlan<'_> {
+    /// What [`RowRules::build`] gives, with the candidate appended to `out` as its JSON (as
+    /// `serde_json` writes a [`Candidate`]) rather than built; an error row appends nothing.
+    pub fn encode(&self, row: u64, values: &csv::StringRecord, out: &mut Vec<u8>) -> Result<String, Vec<RowError>> {
+        let (identifier, checked) = self.check(row, values)?;
+        let start = out.len();
+        self.write(row, &identifier, &checked, out);
+        fits(row, out.len() - start).inspect_err(|_| out.truncate(start))?;
+        Ok(identifier)
+    }
+
+    /// Each mapped cell checked, in column order; the row's identifier.
+    fn check<'r>(
+        &'r self,
+        row: u64,
+        values: &'r csv::StringRecord,
+    ) -> Result<(String, Vec<Checked<'r>>), Vec<RowError>> {
+        let rules = &self.rules;
+        if values.len() != rules.headers.len() {
+            let message = format!("row has {} values, the header has {} columns", values.len(), rules.headers.len());
+            return Err(vec![row_error(row, None, None, "ragged_row", message)]);
+        }
+        let mut errors = Vec::new();
+        let mut checked = Vec::with_capacity(self.columns.len());
+        let mut id = None;
+        for column in &self.columns {
+            let Some(raw) = values.get(column.index) else { continue };
+            let (header, field) = (Some(column.header), Some(column.field));
+            let value = cell(raw);
+            if value.len() > MAX_FIELD_BYTES {
+                let message = format!("{} bytes, the limit is {MAX_FIELD_BYTES}", value.len());
+                errors.push(row_error(row, header, field, "value_too_long", message));
+                continue;
+            }
+            match column.rule.check(column.field, map_value(column.mapping, value)) {
+                Ok(value) => {
+                    if column.identifier {
+                        id = identifier(rules.resource, column.field, &value);
+                    }
+                    checked.push(value);
+                }
+                Err((code, message)) => errors.push(row_error(row, header, field, code, message)),
+            }
+        }
+        let id_column = || rules.columns.column_of(rules.identifier_field).map(|i| &rules.headers[i]);
+        match id {
+            Some(id) if id.len() > MAX_IDENTIFIER_BYTES => {
+                let message = format!("an identifier is at most {MAX_IDENTIFIER_BYTES} bytes");
+                errors.push(row_error(row, id_column(), Some(rules.identifier_field), "value_too_long", message));
                 Err(errors)
             }
-            Some(identifier) if errors.is_empty() => {
-                let candidate = Candidate { row, identifier, fields };
-                let size = candidate.encoded_len();
-                if size > MAX_RECORD_BYTES {
-                    return Err(vec![error(
-                        None,
-                        None,
-                        "record_too_large",
-                        format!("the record is {size} bytes; the limit is {MAX_RECORD_BYTES}"),
-                    )]);
-                }
-                Ok(candidate)
-            }
+            Some(id) if errors.is_empty() => Ok((id, checked)),
             Some(_) => Err(errors),
             None => {
-                let column = self.columns.column_of(self.identifier_field).map(|i| &self.headers[i]);
-                let already = errors.iter().any(|e| e.field.as_deref() == Some(self.identifier_field));
+                let already = errors.iter().any(|e| e.field.as_deref() == Some(rules.identifier_field));
                 if !already {
-                    errors.push(error(
-                        column,
-                        Some(self.identifier_field),
+                    let message = format!("`{}` is required to match records", rules.identifier_field);
+                    errors.push(row_error(
+                        row,
+                        id_column(),
+                        Some(rules.identifier_field),
                         "missing_identifier",
-                        format!("`{}` is required to match records", self.identifier_field),
+                        message,
                     ));
                 }
                 Err(errors)
             }
         }
+    }
+
+    /// The candidate's JSON, as `serde_json` writes it: `row`, `identifier`, then `fields`
+    /// with its keys in map order.
+    fn write(&self, row: u64, identifier: &str, checked: &[Checked], out: &mut Vec<u8>) {
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "{{\"row\":{row},\"identifier\":");
+        fields::write_json_str(out, identifier);
+        out.extend_from_slice(b",\"fields\":");
+        for piece in &self.layout {
+            out.extend_from_slice(&piece.text);
+            if let Some(value) = piece.column.and_then(|c| checked.get(c)) {
+                value.write_json(out);
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+/// A record of `size` bytes as JSON fits in a store item.
+fn fits(row: u64, size: usize) -> Result<(), Vec<RowError>> {
+    if size > MAX_RECORD_BYTES {
+        let message = format!("the record is {size} bytes; the limit is {MAX_RECORD_BYTES}");
+        return Err(vec![row_error(row, None, None, "record_too_large", message)]);
+    }
+    Ok(())
+}
+
+fn row_error(row: u64, column: Option<&String>, field: Option<&str>, code: &str, message: String) -> RowError {
+    RowError { row, column: column.cloned(), field: field.map(str::to_string), code: code.to_string(), message }
+}
+
+/// The identifier a checked identifier cell gives, normalized for matching.
+fn identifier(resource: ResourceType, field: &str, value: &Checked) -> Option<String> {
+    match value {
+        Checked::Text(text) => Some(normalize_identifier(resource, field, text)),
+        _ => None,
     }
 }
 
@@ -278,5 +411,60 @@ mod tests {
         values.extend(std::iter::repeat_n(big, 7));
         let e = rules_for(&headers, &columns).build(1, &csv::StringRecord::from(values)).unwrap_err();
         assert_eq!(e[0].code, "record_too_large");
+    }
+
+    #[test]
+    fn encoded_rows_are_the_json_of_built_ones() {
+        let headers: Vec<String> =
+            ["E-mail", "Notes", "Tags", "Status", "Country", "Extra", "First", "Given Name", "Phone", "Skip"]
+                .map(String::from)
+                .to_vec();
+        let explicit = BTreeMap::from([
+            ("Notes".to_string(), Some("custom.notes".to_string())),
+            ("Extra".to_string(), Some("custom.a_extra".to_string())),
+            ("Skip".to_string(), None),
+        ]);
+        let columns = resolve(ResourceType::Contact, &headers, &explicit).unwrap();
+        let mut options = RowOptions::default();
+        options.constants.insert("custom.notes".into(), Value::from("constant wins"));
+        options.constants.insert("custom.z".into(), Value::from(7));
+        options.constants.insert("city".into(), Value::from("Köln"));
+        options.value_mappings.insert("status".into(), BTreeMap::from([("Yes".to_string(), "subscribed".to_string())]));
+        let rules = RowRules {
+            resource: ResourceType::Contact,
+            identifier_field: "email",
+            headers: &headers,
+            columns: &columns,
+            options: &options,
+        };
+        let plan = rules.plan();
+        let rows = [
+            ["Ann@Example.COM", "n", "x, y; x", "yes", "Germany", "\"quoted\"\\", "Ann", "Anna", "+49 30 1", ""],
+            ["b@c.de", "", "", "", "", "", "", "tab\there\u{7f}\u{1f}", "", "ignored"],
+            ["bad", "", "", "nope", "Atlantis", "", "", "", "12", ""],
+            ["", "", "", "", "", "", "", "", "", ""],
+        ];
+        for (i, values) in rows.iter().enumerate() {
+            let record = csv::StringRecord::from(values.to_vec());
+            let row = i as u64 + 1;
+            let mut out = b"prefix".to_vec();
+            match (rules.build(row, &record), plan.encode(row, &record, &mut out)) {
+                (Ok(candidate), Ok(identifier)) => {
+                    assert_eq!(identifier, candidate.identifier);
+                    assert_eq!(out[6..], serde_json::to_vec(&candidate).unwrap()[..], "row {row}");
+                }
+                (Err(built), Err(encoded)) => {
+                    assert_eq!(built, encoded);
+                    assert_eq!(out, b"prefix");
+                }
+                (built, encoded) => panic!("row {row}: {built:?} but {encoded:?}"),
+            }
+        }
+        let c = rules.build(1, &csv::StringRecord::from(rows[0].to_vec())).unwrap();
+        assert_eq!(
+            c.fields["custom"],
+            serde_json::json!({"a_extra": "\"quoted\"\\", "notes": "constant wins", "z": 7})
+        );
+        assert_eq!((c.fields["status"].as_str(), c.fields["first_name"].as_str()), (Some("subscribed"), Some("Ann")));
     }
 }

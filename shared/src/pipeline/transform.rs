@@ -1,10 +1,13 @@
 //! transform: one chunk of the upload. Read just its byte range as a stream, map and validate
 //! each row, and send the valid records on in batches sized for one process transaction.
 
+use std::io::{Read, Write};
+
 use tokio::sync::mpsc;
 use tokio_util::io::SyncIoBridge;
 
-use crate::dialect::Dialect;
+use crate::chunking::Chunk;
+use crate::dialect::{Dialect, Encoding};
 use crate::error::{Error, Result};
 use crate::error_files::ErrorLines;
 use crate::events::{self, Kind};
@@ -16,7 +19,7 @@ use crate::ports::{Queue, StoredImport};
 use crate::results::RowLines;
 use crate::services::Services;
 use crate::stats::Tally;
-use crate::validate::{Candidate, RowError, RowRules};
+use crate::validate::{RowError, RowRules};
 
 use super::complete::{complete_if_done, fail};
 
@@ -30,25 +33,6 @@ pub const INDEXED_BATCH_RECORDS: usize = 32;
 pub const BATCH_BYTES: usize = 256 * 1024;
 /// SendMessageBatch takes ten messages.
 const SEND_GROUP: usize = 10;
-
-/// What one process message will carry.
-#[derive(Default)]
-struct Batch {
-    records: Vec<Candidate>,
-    /// Identifiers of error rows an overwrite must not remove the records of.
-    keep: Vec<String>,
-}
-
-impl Batch {
-    /// Each takes a place in the process transaction.
-    fn len(&self) -> usize {
-        self.records.len() + self.keep.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// The transform queue carries chunks, and plans of runs started through the API.
 pub async fn run(svc: &Services, body: &str) -> Result<()> {
@@ -87,7 +71,6 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
         other => other?,
     };
     let bridge = SyncIoBridge::new(opened.stream);
-    let (tx, mut rx) = mpsc::channel::<Batch>(2);
     let chunk_copy = chunk.clone();
     let import_max_error_ratio = import.max_error_ratio;
     let (resource_type, dry_run) = (import.resource_type, import.dry_run);
@@ -107,98 +90,48 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
         }
         _ => BATCH_RECORDS,
     };
-    // Parsing is blocking work; batches flow out through a bounded channel, so memory stays
-    // flat however large the chunk.
-    let parse = tokio::task::spawn_blocking(move || -> Result<(Tally, ErrorLines, RowLines)> {
+    let template = ProcessMessage {
+        tenant_id: tenant_id.into(),
+        import_id: import_id.into(),
+        resource_type,
+        match_on,
+        action,
+        run,
+        import_rule,
+        update,
+        dry_run,
+        changes: import.changes.clone(),
+        chunk: chunk.index,
+        batch: 0,
+        records: vec![],
+        keep: vec![],
+    };
+    // Parsing is blocking work; message bodies flow out through a bounded channel, so memory
+    // stays flat however large the chunk.
+    let (tx, mut rx) = mpsc::channel::<String>(2);
+    let parse = tokio::task::spawn_blocking(move || {
         let read = columns.for_action(import.action, &import.identifier_field);
-        let rules = RowRules {
-            resource: import.resource_type,
-            identifier_field: &import.identifier_field,
-            headers: &import.file_headers,
-            columns: &read,
-            options: &import.options,
+        let work = ChunkRows {
+            rules: RowRules {
+                resource: import.resource_type,
+                identifier_field: &import.identifier_field,
+                headers: &import.file_headers,
+                columns: &read,
+                options: &import.options,
+            },
+            dialect,
+            chunk: &chunk_copy,
+            keeps,
+            batch_records,
+            message: &template,
         };
-        let mut tally = Tally::default();
-        let mut error_lines = ErrorLines::default();
-        let mut row_lines = RowLines::default();
-        let id_column = columns.column_of(&import.identifier_field);
-        let mut batches_sent = 0u64;
-        let mut batch = Batch::default();
-        let mut batch_bytes = 0;
-        let mut reader = dialect.reader(bridge, false);
-        let mut raw = csv::ByteRecord::new();
-        let mut row = chunk_copy.first_row;
-        let end_row = chunk_copy.first_row + chunk_copy.rows;
-        while row < end_row {
-            match reader.read_byte_record(&mut raw) {
-                Ok(true) => {}
-                Ok(false) => return Err(Error::Internal(format!("chunk ended at row {row}, before row {end_row}"))),
-                Err(e) => return Err(Error::Internal(format!("row {row} no longer reads: {e}"))),
-            }
-            let record = dialect.decode(&raw).ok_or_else(|| Error::Internal(format!("row {row} no longer decodes")))?;
-            let raw_id = id_column.and_then(|i| record.get(i)).unwrap_or_default().trim();
-            if chunk_copy.skip_rows.binary_search(&row).is_ok() {
-                tally.duplicates += 1;
-                tally.warnings += 1;
-                tally.skipped += 1;
-                row_lines.decided(row, raw_id, "skipped_duplicate", "");
-            } else {
-                // Every copy of a duplicate under `duplicates: error` is an error row.
-                let built = if chunk_copy.duplicate_rows.binary_search(&row).is_ok() {
-                    tally.duplicates += 1;
-                    Err(vec![duplicate_error(row, &rules)])
-                } else {
-                    rules.build(row, &record)
-                };
-                let keep = built.as_ref().err().filter(|_| keeps).and_then(|_| rules.identifier_of(&record));
-                let size = built.as_ref().map_or_else(|_| keep.as_ref().map_or(0, String::len), Candidate::encoded_len);
-                if size > 0 && (batch.len() == batch_records || (batch_bytes + size > BATCH_BYTES && !batch.is_empty()))
-                {
-                    tx.blocking_send(std::mem::take(&mut batch)).map_err(|_| Error::Internal("sender gone".into()))?;
-                    batches_sent += 1;
-                    batch_bytes = 0;
-                }
-                batch_bytes += size;
-                match built {
-                    Ok(candidate) => {
-                        row_lines.pending(row, raw_id, &candidate.identifier, batches_sent, batch.records.len());
-                        batch.records.push(candidate);
-                    }
-                    Err(errors) => {
-                        tally.errors += 1;
-                        error_lines.add(&import.file_headers, &record, &errors);
-                        row_lines.decided(row, raw_id, "error", "");
-                        batch.keep.extend(keep);
-                    }
-                }
-            }
-            row += 1;
-        }
-        if !batch.is_empty() {
-            tx.blocking_send(batch).map_err(|_| Error::Internal("sender gone".into()))?;
-        }
-        Ok((tally, error_lines, row_lines))
+        transform_rows(bridge, &work, |body| tx.blocking_send(body).map_err(|_| Error::Internal("sender gone".into())))
     });
 
     let mut batches = 0u64;
     let mut pending = Vec::with_capacity(SEND_GROUP);
-    while let Some(Batch { records, keep }) = rx.recv().await {
-        pending.push(encode(&ProcessMessage {
-            tenant_id: tenant_id.into(),
-            import_id: import_id.into(),
-            resource_type,
-            match_on: match_on.clone(),
-            action,
-            run,
-            import_rule,
-            update: update.clone(),
-            dry_run,
-            changes: import.changes.clone(),
-            chunk: chunk.index,
-            batch: batches,
-            records,
-            keep,
-        })?);
+    while let Some(body) = rx.recv().await {
+        pending.push(body);
         batches += 1;
         if pending.len() == SEND_GROUP {
             svc.queue.send(Queue::Process, std::mem::take(&mut pending)).await?;
@@ -236,6 +169,173 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
     Ok(())
 }
 
+/// What transforming a chunk's rows takes.
+pub struct ChunkRows<'a> {
+    pub rules: RowRules<'a>,
+    pub dialect: Dialect,
+    pub chunk: &'a Chunk,
+    /// An overwrite keeps the records its error rows name (`ProcessMessage::keep`).
+    pub keeps: bool,
+    /// Records and kept identifiers a message takes.
+    pub batch_records: usize,
+    /// What every message of the chunk says besides its batch number, records and keeps.
+    pub message: &'a ProcessMessage,
+}
+
+/// The row work of a chunk, blocking: parses the chunk's bytes, maps, validates and normalizes
+/// each row, and hands each process message's body to `send` as its batch fills. Returns the
+/// chunk's counts, its errors file part and its results file part.
+pub fn transform_rows(
+    reader: impl Read,
+    work: &ChunkRows,
+    mut send: impl FnMut(String) -> Result<()>,
+) -> Result<(Tally, ErrorLines, RowLines)> {
+    let (rules, chunk) = (&work.rules, work.chunk);
+    let plan = rules.plan();
+    let mut tally = Tally::default();
+    let mut error_lines = ErrorLines::default();
+    let mut row_lines = RowLines::default();
+    let id_column = rules.columns.column_of(rules.identifier_field);
+    let mut batch = Batch::new(work.message)?;
+    let mut batch_bytes = 0;
+    let mut reader = work.dialect.reader(reader, false);
+    let mut record = csv::StringRecord::new();
+    let mut json = Vec::new();
+    let mut row = chunk.first_row;
+    let end_row = chunk.first_row + chunk.rows;
+    while row < end_row {
+        // Each row is read into the last one's buffers.
+        let mut raw = record.into_byte_record();
+        match reader.read_byte_record(&mut raw) {
+            Ok(true) => {}
+            Ok(false) => return Err(Error::Internal(format!("chunk ended at row {row}, before row {end_row}"))),
+            Err(e) => return Err(Error::Internal(format!("row {row} no longer reads: {e}"))),
+        }
+        record =
+            decode_row(&work.dialect, raw).ok_or_else(|| Error::Internal(format!("row {row} no longer decodes")))?;
+        let raw_id = id_column.and_then(|i| record.get(i)).unwrap_or_default().trim();
+        if chunk.skip_rows.binary_search(&row).is_ok() {
+            tally.duplicates += 1;
+            tally.warnings += 1;
+            tally.skipped += 1;
+            row_lines.decided(row, raw_id, "skipped_duplicate", "");
+        } else {
+            // Every copy of a duplicate under `duplicates: error` is an error row.
+            json.clear();
+            let built = if chunk.duplicate_rows.binary_search(&row).is_ok() {
+                tally.duplicates += 1;
+                Err(vec![duplicate_error(row, rules)])
+            } else {
+                plan.encode(row, &record, &mut json)
+            };
+            let keep = built.as_ref().err().filter(|_| work.keeps).and_then(|_| rules.identifier_of(&record));
+            let size = if built.is_ok() { json.len() } else { keep.as_ref().map_or(0, String::len) };
+            if size > 0
+                && (batch.len() == work.batch_records || (batch_bytes + size > BATCH_BYTES && !batch.is_empty()))
+            {
+                send(batch.finish()?)?;
+                batch_bytes = 0;
+            }
+            batch_bytes += size;
+            match built {
+                Ok(identifier) => {
+                    row_lines.pending(row, raw_id, &identifier, batch.number, batch.records);
+                    batch.push(&json);
+                }
+                Err(errors) => {
+                    tally.errors += 1;
+                    error_lines.add(rules.headers, &record, &errors);
+                    row_lines.decided(row, raw_id, "error", "");
+                    batch.keep.extend(keep);
+                }
+            }
+        }
+        row += 1;
+    }
+    if !batch.is_empty() {
+        send(batch.finish()?)?;
+    }
+    Ok((tally, error_lines, row_lines))
+}
+
+/// A row's values as text; None when one is not valid in the file's encoding. UTF-8 rows are
+/// checked in place, not copied.
+fn decode_row(dialect: &Dialect, raw: csv::ByteRecord) -> Option<csv::StringRecord> {
+    if dialect.encoding == Encoding::Windows1252 {
+        return dialect.decode(&raw);
+    }
+    csv::StringRecord::from_byte_record(raw).ok()
+}
+
+/// One process message being filled: its body is written as records come, the envelope
+/// encoded once per chunk.
+struct Batch {
+    /// The message's JSON up to its `batch` number.
+    head: String,
+    number: u64,
+    body: Vec<u8>,
+    records: usize,
+    /// Identifiers of error rows an overwrite must not remove the records of.
+    keep: Vec<String>,
+}
+
+/// How a [`ProcessMessage`] without records or keeps ends.
+const EMPTY_TAIL: &str = r#""batch":0,"records":[]}"#;
+
+impl Batch {
+    fn new(message: &ProcessMessage) -> Result<Self> {
+        let empty = ProcessMessage { batch: 0, records: vec![], keep: vec![], ..message.clone() };
+        let head = encode(&empty)?
+            .strip_suffix(EMPTY_TAIL)
+            .map(str::to_string)
+            .ok_or_else(|| Error::Internal("a process message no longer ends with its records".into()))?;
+        let mut batch = Self { head, number: 0, body: Vec::new(), records: 0, keep: Vec::new() };
+        batch.open();
+        Ok(batch)
+    }
+
+    fn open(&mut self) {
+        self.body.extend_from_slice(self.head.as_bytes());
+        // Writing into a Vec cannot fail.
+        let _ = write!(self.body, "\"batch\":{},\"records\":[", self.number);
+    }
+
+    /// Each takes a place in the process transaction.
+    fn len(&self) -> usize {
+        self.records + self.keep.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds a record's JSON.
+    fn push(&mut self, record: &[u8]) {
+        if self.records > 0 {
+            self.body.push(b',');
+        }
+        self.body.extend_from_slice(record);
+        self.records += 1;
+    }
+
+    /// The message's body, as `messages::encode` writes it; the next batch starts empty.
+    fn finish(&mut self) -> Result<String> {
+        let capacity = self.body.capacity();
+        let mut body = std::mem::replace(&mut self.body, Vec::with_capacity(capacity));
+        body.push(b']');
+        if !self.keep.is_empty() {
+            body.extend_from_slice(b",\"keep\":");
+            serde_json::to_writer(&mut body, &self.keep).map_err(|e| Error::Internal(e.to_string()))?;
+            self.keep.clear();
+        }
+        body.push(b'}');
+        self.number += 1;
+        self.records = 0;
+        self.open();
+        String::from_utf8(body).map_err(|e| Error::Internal(e.to_string()))
+    }
+}
+
 /// Every copy of an identifier is an error under `duplicates: error`.
 fn duplicate_error(row: u64, rules: &RowRules) -> RowError {
     let column = rules.columns.column_of(rules.identifier_field).map(|i| rules.headers[i].clone());
@@ -263,4 +363,127 @@ async fn stop_if_too_many_errors(svc: &Services, tenant_id: &str, import_id: &st
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::messages::decode;
+    use crate::record::ResourceType;
+    use crate::validate::RowOptions;
+
+    fn message() -> ProcessMessage {
+        ProcessMessage {
+            tenant_id: "t\"1".into(),
+            import_id: "i1".into(),
+            resource_type: ResourceType::Contact,
+            match_on: None,
+            action: Action::Overwrite,
+            run: 2,
+            import_rule: Default::default(),
+            update: Default::default(),
+            dry_run: true,
+            changes: Default::default(),
+            chunk: 3,
+            batch: 0,
+            records: vec![],
+            keep: vec![],
+        }
+    }
+
+    #[test]
+    fn rows_become_the_messages_results_and_errors_of_their_rules() {
+        let headers: Vec<String> = ["Email", "Status", "Notes"].map(String::from).to_vec();
+        let columns = mapping::resolve(ResourceType::Contact, &headers, &BTreeMap::new()).unwrap();
+        let options = RowOptions::default();
+        let rules = RowRules {
+            resource: ResourceType::Contact,
+            identifier_field: "email",
+            headers: &headers,
+            columns: &columns,
+            options: &options,
+        };
+        let file =
+            "A@x.co,Subscribed,\"one, \"\"two\"\"\"\nbad@x,nope,\nc@x.co,,\nc@x.co,pending,\nd@x.co,,x\n=e@x.co,,\n";
+        let chunk = Chunk {
+            index: 3,
+            start: 0,
+            end: file.len() as u64,
+            first_row: 10,
+            rows: 5,
+            skip_rows: vec![12],
+            duplicate_rows: vec![13],
+        };
+        let template = message();
+        let work = ChunkRows {
+            rules: rules.clone(),
+            dialect: Dialect::for_reading(Encoding::Utf8, ','),
+            chunk: &chunk,
+            keeps: true,
+            batch_records: 2,
+            message: &template,
+        };
+        let mut bodies = Vec::new();
+        let (tally, errors, lines) = transform_rows(file.as_bytes(), &work, |body| {
+            bodies.push(body);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((tally.errors, tally.duplicates, tally.skipped), (2, 2, 1));
+        assert!(!errors.is_empty());
+        // Each body is what encoding the message whole gives; the sixth row is past the chunk.
+        let records = |rows: &[(u64, &str)]| -> Vec<_> {
+            rows.iter()
+                .map(|(row, line)| {
+                    rules.build(*row, &csv::StringRecord::from(line.split('|').collect::<Vec<_>>())).unwrap()
+                })
+                .collect()
+        };
+        let expected = [
+            ProcessMessage {
+                batch: 0,
+                records: records(&[(10, "A@x.co|Subscribed|one, \"two\"")]),
+                keep: vec!["c@x.co".into()],
+                ..message()
+            },
+            ProcessMessage { batch: 1, records: records(&[(14, "d@x.co||x")]), keep: vec![], ..message() },
+        ];
+        assert_eq!(bodies.len(), expected.len());
+        for (body, want) in bodies.iter().zip(&expected) {
+            assert_eq!(body, &encode(want).unwrap());
+            assert_eq!(&decode::<ProcessMessage>(body).unwrap(), want);
+        }
+        let lines = String::from_utf8(lines.into_bytes().unwrap()).unwrap();
+        assert_eq!(lines, "10,A@x.co,@0:0,a@x.co\n11,bad@x,error,\n12,c@x.co,skipped_duplicate,\n13,c@x.co,error,\n14,d@x.co,@1:0,d@x.co\n");
+    }
+
+    #[test]
+    fn a_chunk_that_ends_early_or_stops_decoding_fails() {
+        let headers = vec!["Email".to_string()];
+        let columns = mapping::resolve(ResourceType::Contact, &headers, &BTreeMap::new()).unwrap();
+        let options = RowOptions::default();
+        let template = message();
+        let chunk =
+            Chunk { index: 0, start: 0, end: 0, first_row: 1, rows: 2, skip_rows: vec![], duplicate_rows: vec![] };
+        let work = ChunkRows {
+            rules: RowRules {
+                resource: ResourceType::Contact,
+                identifier_field: "email",
+                headers: &headers,
+                columns: &columns,
+                options: &options,
+            },
+            dialect: Dialect::for_reading(Encoding::Utf8, ','),
+            chunk: &chunk,
+            keeps: false,
+            batch_records: BATCH_RECORDS,
+            message: &template,
+        };
+        let ended = transform_rows(&b"a@b.co\n"[..], &work, |_| Ok(())).unwrap_err();
+        assert!(ended.to_string().contains("before row 3"), "{ended}");
+        let bad = transform_rows(&b"a@b.co\n\xff@b.co\n"[..], &work, |_| Ok(())).unwrap_err();
+        assert!(bad.to_string().contains("row 2 no longer decodes"), "{bad}");
+    }
 }

@@ -53,7 +53,9 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
         tracing::info!(tenant_id, import_id, status = import.status.as_str(), run, "chunk of a finished run dropped");
         return Ok(());
     }
-    if svc.imports.start(tenant_id, import_id).await? {
+    // Only the first chunks find it queued: the others write nothing here (one state write a
+    // message, the chunk's own count).
+    if import.status == Status::Queued && svc.imports.start(tenant_id, import_id).await? {
         events::publish(svc, tenant_id, import_id, Kind::Started).await?;
     }
 

@@ -68,15 +68,17 @@ impl Peaks {
     }
 }
 
-/// This process's peak resident set so far, in MB.
+/// This process's peak resident set so far, in MB: `VmHWM`, the high-water mark of this
+/// program's own memory. (`getrusage`'s `ru_maxrss` would not do: it carries the parent's peak
+/// over fork and exec.)
 fn peak_rss_mb() -> f64 {
-    // SAFETY: getrusage only writes the struct it is given.
-    let usage = unsafe {
-        let mut usage = std::mem::zeroed::<libc::rusage>();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    usage.ru_maxrss as f64 / 1024.0 // kilobytes on Linux
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .expect("VmHWM in /proc/self/status (Linux)");
+    kb / 1024.0
 }
 
 /// The child: one step, then its report on stdout.

@@ -117,6 +117,24 @@ pub async fn objects(host: &LocalHost, prefix: &str) -> Vec<String> {
     out.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect()
 }
 
+/// How many items an import's ledger (chunk and batch entries, counter shards) still holds.
+pub async fn ledger_items(host: &LocalHost, tenant_id: &str, import_id: &str) -> i32 {
+    let out = host
+        .clients
+        .dynamo
+        .query()
+        .table_name(&host.settings.imports_table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("ledger#{tenant_id}#{import_id}")),
+        )
+        .send()
+        .await
+        .expect("query the ledger");
+    out.count()
+}
+
 /// One record, which must exist.
 pub async fn record(client: &local::client::Client, resource: &str, id: &str) -> Value {
     let (status, record) = client.get(&format!("/v1/records/{resource}/{id}")).await.expect("get record");

@@ -2,7 +2,7 @@
 //! its ledger; a running one is a 409 until it is interrupted.
 
 use serde_json::json;
-use tests::{download, host, objects, stat, IMPORT_TIMEOUT};
+use tests::{download, host, ledger_items, objects, stat, IMPORT_TIMEOUT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finished_import_is_deleted_with_its_files() {
@@ -22,17 +22,7 @@ async fn a_finished_import_is_deleted_with_its_files() {
     assert_eq!(reqwest::get(source.as_str().unwrap()).await.unwrap().status(), 404, "the upload is gone");
     assert_eq!(objects(&host, &format!("uploads/acme/{id}/")).await, Vec::<String>::new());
     assert_eq!(objects(&host, &format!("results/acme/{id}/")).await, Vec::<String>::new(), "errors, results and parts");
-    let ledger = host
-        .clients
-        .dynamo
-        .query()
-        .table_name(&host.settings.imports_table)
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("ledger#acme#{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ledger.count(), 0, "the ledger is gone");
+    assert_eq!(ledger_items(&host, "acme", id).await, 0, "the ledger is gone");
     assert_eq!(client.get("/v1/records/contact/ann@example.com").await.unwrap().0, 200, "records stay");
     assert_eq!(client.call(reqwest::Method::DELETE, &path, None).await.unwrap().0, 404);
 }

@@ -4,10 +4,9 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use local::proxy::{Faults, Proxy};
 use serde_json::{json, Value};
-use tests::{all_records, host, stat, IMPORT_TIMEOUT};
+use tests::{all_records, host, ledger_items, stat, IMPORT_TIMEOUT};
 
 /// Contacts `rows`, lowercase emails; `renamed` rows get another first name, `invalid` a bad email.
 fn contacts(rows: std::ops::RangeInclusive<usize>, renamed: impl Fn(usize) -> bool, invalid: &[usize]) -> Vec<u8> {
@@ -86,17 +85,7 @@ async fn throttled_unprocessed_and_cancelled_writes_lose_nothing() {
         let id = import["id"].as_str().unwrap();
         let path = format!("/v1/imports/{id}");
         assert_eq!(client.call(reqwest::Method::DELETE, &path, None).await.unwrap().0, 204);
-        let ledger = host
-            .clients
-            .dynamo
-            .query()
-            .table_name(&host.settings.imports_table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("ledger#acme#{id}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(ledger.count(), 0, "the ledger of {id} is gone");
+        assert_eq!(ledger_items(&host, "acme", id).await, 0, "the ledger of {id} is gone");
     }
 
     // The faults did happen: the test cannot pass by never meeting them.

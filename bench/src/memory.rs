@@ -285,6 +285,9 @@ impl ImportStore for OneImport {
             import.has_upload_file = true;
             import.phase = Some(Phase::Prevalidation);
             import.links.upload = None;
+            if plan.queue {
+                import.status = Status::Queued;
+            }
             s.progress.chunks_total = plan.chunks_total;
             s.source_etag = plan.source_etag.clone();
             true
@@ -294,12 +297,15 @@ impl ImportStore for OneImport {
     async fn mark_dispatched(&self, _tenant_id: &str, import_id: &str, run: u32) -> Result<()> {
         self.change(import_id, |s| {
             let waiting = matches!(s.import.status, Status::AwaitingUpload | Status::Queued);
-            if waiting && s.progress.run == run {
-                s.import.status = Status::Queued;
-                s.import.phase = Some(Phase::Transforming);
+            let started = s.import.status == Status::Processing;
+            if (waiting || started) && s.progress.run == run {
+                if waiting {
+                    s.import.status = Status::Queued;
+                    s.import.phase = Some(Phase::Transforming);
+                }
                 s.progress.dispatched = true;
             }
-            waiting
+            waiting || started
         })
         .map(drop)
     }

@@ -35,6 +35,9 @@ pub struct Plan {
     pub chunks_total: u64,
     pub sample_records: Vec<SampleRecord>,
     pub distinct_values: BTreeMap<String, Vec<String>>,
+    /// The run goes straight to the queue (no preview first): the import is `queued` from this
+    /// write on, so a chunk transformed before `mark_dispatched` still finds it queued and starts it.
+    pub queue: bool,
 }
 
 /// How a finished preview or dry run runs again from the same upload.
@@ -75,7 +78,8 @@ pub trait ImportStore: Send + Sync {
     ) -> Result<Page<Import>>;
     /// Stores the plan; false when the import is no longer waiting for one (at its run).
     async fn save_plan(&self, tenant_id: &str, import_id: &str, plan: &Plan) -> Result<bool>;
-    /// Every transform message is sent: the import is queued.
+    /// Every transform message is sent: the import is queued, or already processing when a
+    /// chunk was quicker than this write.
     async fn mark_dispatched(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<()>;
     /// The plan is saved and the import stops for its preview.
     async fn preview_ready(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool>;

@@ -2,8 +2,13 @@
 //! import-events queue, with the import's status, reason and stats at that point.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use async_trait::async_trait;
 use serde_json::{json, Value};
+use shared::pipeline::{prevalidate, process, transform};
+use shared::ports::{Queue, WorkQueue};
+use shared::services::Services;
 use tests::{host, receive_all, wait_for, IMPORT_TIMEOUT};
 
 /// Every event on the queue, by import, in the order received.
@@ -51,4 +56,73 @@ async fn every_lifecycle_change_is_published_once() {
     assert_eq!(kinds(&previewed), ["created", "preview_ready", "interrupted"], "{previewed:?}");
     let ids: std::collections::BTreeSet<&str> = all.values().flatten().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), all.values().map(Vec::len).sum::<usize>(), "every event has its own id");
+}
+
+/// Hands each transform message to the transform before `send` returns: the chunks are handled
+/// before prevalidation marks them all sent, as a fast queue and a slow write can do.
+struct Eager(Services);
+
+#[async_trait]
+impl WorkQueue for Eager {
+    async fn send(&self, queue: Queue, bodies: Vec<String>) -> shared::error::Result<()> {
+        if queue != Queue::Transform {
+            return self.0.queue.send(queue, bodies).await;
+        }
+        for body in bodies {
+            transform::run(&self.0, &body).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn drain_process(host: &local::LocalHost, svc: &Services) {
+    for body in receive_all(host, &host.settings.process_queue_url).await {
+        process::run(svc, &body).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_handled_before_the_plan_is_marked_sent_start_and_complete_the_import() {
+    let host = host(|o| {
+        o.workers = 0;
+        o.chunk_rows = Some(2);
+    })
+    .await;
+    let svc = host.clients.services(host.settings.clone()).expect("services");
+    let eager = Services { queue: Arc::new(Eager(svc.clone())), ..svc.clone() };
+    let client = host.client("acme");
+    let file = "email\nann@example.com\nbob@example.com\ncy@example.com\n";
+
+    // A first run, from the upload.
+    let first = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
+    let first_id = first["id"].as_str().unwrap();
+    client.upload(&first, file.into()).await.unwrap();
+    prevalidate::run(&eager, &shared::import::upload_key("acme", first_id)).await.unwrap();
+    drain_process(&host, &svc).await;
+
+    // A later run, planned after a preview.
+    let preview = client.create_import(&json!({"resource_type": "contact", "in_preview": true})).await.unwrap();
+    let preview_id = preview["id"].as_str().unwrap();
+    client.upload(&preview, file.replace("example.com", "example.org").into()).await.unwrap();
+    prevalidate::run(&svc, &shared::import::upload_key("acme", preview_id)).await.unwrap();
+    let path = format!("/v1/imports/{preview_id}");
+    let (status, answer) =
+        client.call(reqwest::Method::PATCH, &path, Some(&json!({"in_preview": false}))).await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    for body in receive_all(&host, &host.settings.transform_queue_url).await {
+        transform::run(&eager, &body).await.unwrap();
+    }
+    drain_process(&host, &svc).await;
+
+    let all = events(&host).await;
+    for (id, before) in [(first_id, vec![]), (preview_id, vec!["preview_ready"])] {
+        let (_, import) = client.get(&format!("/v1/imports/{id}")).await.unwrap();
+        assert_eq!(
+            (import["status"].as_str(), import["stats"]["created"].as_u64()),
+            (Some("completed"), Some(3)),
+            "{import}"
+        );
+        let expected: Vec<&str> = ["created"].into_iter().chain(before).chain(["started", "completed"]).collect();
+        assert_eq!(kinds(&all[id]), expected, "{id}");
+    }
 }

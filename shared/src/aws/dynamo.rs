@@ -717,14 +717,17 @@ impl ImportStore for DynamoStore {
     }
 
     async fn save_plan(&self, tenant_id: &str, import_id: &str, plan: &Plan) -> Result<bool> {
-        let expression = "SET #etag = :etag, #fh = :fh, #map = :map, #um = :um, #file = :file, #st.#rows = :rows, \
-                          #pr.#ct = :ct, #huf = :true, #phase = :phase, #ua = :now, #sr = :sr, #dv = :dv \
-                          REMOVE #links.#upload";
+        let queue = if plan.queue { ", #status = :queued" } else { "" };
+        let expression = format!(
+            "SET #etag = :etag, #fh = :fh, #map = :map, #um = :um, #file = :file, #st.#rows = :rows, \
+             #pr.#ct = :ct, #huf = :true, #phase = :phase, #ua = :now, #sr = :sr, #dv = :dv{queue} \
+             REMOVE #links.#upload"
+        );
         let saved = self
             .update_import(
                 tenant_id,
                 import_id,
-                expression,
+                &expression,
                 "#status IN (:awaiting, :queued) AND #pr.#dispatched = :false AND #pr.#run = :run",
                 &[
                     ("#sr", "sample_records"),
@@ -779,6 +782,20 @@ impl ImportStore for DynamoStore {
             from: &[Status::AwaitingUpload, Status::Queued],
             to: Status::Queued,
             phase: Some(Phase::Transforming),
+            stamp: None,
+            reason: None,
+            dispatched: true,
+            files: Finished::default(),
+            run: Some(run),
+        };
+        if self.transition(tenant_id, import_id, t).await? {
+            return Ok(());
+        }
+        // A chunk already started it: it stays processing, in the phase it is in.
+        let t = Transition {
+            from: &[Status::Processing],
+            to: Status::Processing,
+            phase: None,
             stamp: None,
             reason: None,
             dispatched: true,

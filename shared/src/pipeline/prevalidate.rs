@@ -35,7 +35,10 @@ pub async fn run(svc: &Services, key: &str) -> Result<()> {
         tracing::info!(tenant_id, import_id, "a sync import is run by its request");
         return Ok(());
     }
-    if stored.import.status != Status::AwaitingUpload || stored.progress.dispatched {
+    // A first run whose plan was saved but not all sent (the delivery died) is planned again.
+    let planning = stored.import.status == Status::AwaitingUpload
+        || (stored.import.status == Status::Queued && stored.progress.run == 0);
+    if !planning || stored.progress.dispatched {
         tracing::info!(tenant_id, import_id, status = stored.import.status.as_str(), "upload already handled");
         // A delivery that dispatched may have died before completing an import with no work.
         complete_if_done(svc, tenant_id, import_id).await?;
@@ -103,6 +106,7 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
         chunks_total: scan.chunks.total(),
         sample_records: scan.samples,
         distinct_values: scan.distinct_values,
+        queue: !import.in_preview,
     };
     if !svc.imports.save_plan(tenant_id, import_id, &plan).await? {
         return Ok(());

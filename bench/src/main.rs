@@ -88,6 +88,10 @@ fn best(passes: usize, mut f: impl FnMut() -> u64, expect: u64) -> f64 {
 
 fn main() {
     let args = Args::parse();
+    // The local host's logs, when asked for (`RUST_LOG=warn`).
+    if std::env::var_os("RUST_LOG").is_some() {
+        shared::logging::init();
+    }
     if let Some(Command::Rss(step)) = args.command {
         return rss::child(step);
     }

@@ -264,6 +264,10 @@ impl ImportStore for OneImport {
         }))
     }
 
+    async fn progress(&self, tenant_id: &str, import_id: &str) -> Result<Option<Progress>> {
+        Ok(self.get(tenant_id, import_id).await?.map(|s| s.progress))
+    }
+
     async fn list(&self, _: &str, _: Option<Status>, _: usize, _: Option<&str>) -> Result<Page<Import>> {
         Err(unserved("list"))
     }

@@ -53,9 +53,6 @@ pub struct Provisioned {
 /// The local host's `WEBHOOK_SIGNING_KEY` unless the environment sets one.
 pub const LOCAL_WEBHOOK_SIGNING_KEY: &str = "local-webhook-key";
 
-/// Queue visibility for the local host: a failed message comes back quickly.
-const VISIBILITY_SECS: &str = "5";
-
 pub async fn provision(clients: &Clients, names: &Names) -> Result<Provisioned, Error> {
     for table in [&names.imports_table, &names.records_table] {
         create_table(clients, table).await?;
@@ -153,8 +150,11 @@ async fn create_table(clients: &Clients, table: &str) -> Result<(), Error> {
 }
 
 async fn create_queue(clients: &Clients, name: &str, with_dlq: bool) -> Result<String, Error> {
-    let mut req =
-        clients.sqs.create_queue().queue_name(name).attributes(QueueAttributeName::VisibilityTimeout, VISIBILITY_SECS);
+    let mut req = clients
+        .sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::VisibilityTimeout, crate::pumps::RETRY_SECS.to_string());
     if with_dlq {
         let dlq_url = clients.sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.map_err(Error::aws)?;
         let dlq_arn = queue_arn(clients, dlq_url.queue_url().unwrap_or_default()).await?;

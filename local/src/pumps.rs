@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_lambda_events::s3::S3Event;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message};
+use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 use shared::Services;
@@ -18,6 +18,12 @@ pub enum Target {
     Process,
 }
 
+/// A received message stays hidden while its handler runs, however slow the emulator is (a
+/// Lambda's queue hides it for six times the function's timeout); one the handler failed comes
+/// back after `RETRY_SECS`, the queue's own visibility timeout.
+const HANDLING_SECS: i32 = 120;
+pub const RETRY_SECS: i32 = 5;
+
 /// Drains one queue forever; run as a task and abort it to stop.
 pub async fn run(
     sqs: aws_sdk_sqs::Client,
@@ -27,8 +33,14 @@ pub async fn run(
     deliver_twice: bool,
 ) {
     loop {
-        let received =
-            sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).wait_time_seconds(1).send().await;
+        let received = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .visibility_timeout(HANDLING_SECS)
+            .send()
+            .await;
         let messages = match received {
             Ok(out) => out.messages.unwrap_or_default(),
             Err(e) => {
@@ -58,7 +70,10 @@ pub async fn run(
                 done.extend(messages.iter().filter(|m| !failed.iter().any(|f| Some(f.as_str()) == m.message_id())));
             }
         }
+        let failed: Vec<&Message> =
+            messages.iter().filter(|m| !done.iter().any(|d| d.message_id() == m.message_id())).collect();
         delete(&sqs, &queue_url, &done).await;
+        retry_soon(&sqs, &queue_url, &failed).await;
     }
 }
 
@@ -125,6 +140,28 @@ async fn invoke_sqs(services: &Services, target: Target, messages: &[Message]) -
             tracing::error!(error = %e, "handler failed the whole batch");
             messages.iter().filter_map(|m| m.message_id().map(str::to_string)).collect()
         }
+    }
+}
+
+async fn retry_soon(sqs: &aws_sdk_sqs::Client, queue_url: &str, failed: &[&Message]) {
+    if failed.is_empty() {
+        return;
+    }
+    let entries: Vec<_> = failed
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            ChangeMessageVisibilityBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(m.receipt_handle()?)
+                .visibility_timeout(RETRY_SECS)
+                .build()
+                .ok()
+        })
+        .collect();
+    let sent = sqs.change_message_visibility_batch().queue_url(queue_url).set_entries(Some(entries)).send().await;
+    if let Err(e) = sent {
+        tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "failed messages come back later");
     }
 }
 

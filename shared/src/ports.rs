@@ -69,6 +69,9 @@ pub trait ImportStore: Send + Sync {
     /// Claims an idempotency key for an import id and a body fingerprint, or says who holds it.
     async fn claim_key(&self, tenant_id: &str, key: &str, fingerprint: &str, import_id: &str) -> Result<KeyClaim>;
     async fn get(&self, tenant_id: &str, import_id: &str) -> Result<Option<StoredImport>>;
+    /// Only the run's progress, read as cheaply as deciding `Progress::is_done` allows (what the
+    /// pipeline asks after each message): `batches_done` may be short while chunks are left.
+    async fn progress(&self, tenant_id: &str, import_id: &str) -> Result<Option<Progress>>;
     async fn list(
         &self,
         tenant_id: &str,

@@ -157,9 +157,12 @@ struct CounterItem {
     counts: Counts,
 }
 
+/// Either part may be left out of a read (a projection).
 #[derive(Default, Serialize, Deserialize)]
 struct Counts {
+    #[serde(default)]
     stats: Stats,
+    #[serde(default)]
     progress: CounterProgress,
 }
 
@@ -458,20 +461,26 @@ impl DynamoStore {
         if item.import.status == Status::AwaitingUpload {
             return Ok(item);
         }
-        let prefix = counters_sk_prefix(item.progress.run);
-        let counters = Partition {
-            table: &self.imports,
-            pk: ledger_pk(&item.import.tenant_id, &item.import.id),
-            prefix: Some(&prefix),
-        };
+        let counts =
+            self.shard_counts(&item.import.tenant_id, &item.import.id, item.progress.run, "stats, progress").await?;
+        item.import.stats.add(&counts.stats);
+        item.progress.batches_done += counts.progress.batches_done;
+        Ok(item)
+    }
+
+    /// The sum of the run's counter shards, read through `projection` (what is left out is zero).
+    async fn shard_counts(&self, tenant_id: &str, import_id: &str, run: u32, projection: &str) -> Result<Counts> {
+        let prefix = counters_sk_prefix(run);
+        let counters = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: Some(&prefix) };
         let mut shards = Vec::new();
-        self.each_item(counters, "stats, progress", |shard| shards.push(shard)).await?;
+        self.each_item(counters, projection, |shard| shards.push(shard)).await?;
+        let mut sum = Counts::default();
         for shard in shards {
             let counts: Counts = serde_dynamo::from_item(shard).map_err(ser_err)?;
-            item.import.stats.add(&counts.stats);
-            item.progress.batches_done += counts.progress.batches_done;
+            sum.stats.add(&counts.stats);
+            sum.progress.batches_done += counts.progress.batches_done;
         }
-        Ok(item)
+        Ok(sum)
     }
 
     /// A conditional update of the import; false when the condition did not hold.
@@ -666,6 +675,34 @@ impl ImportStore for DynamoStore {
             requested_mappings: item.requested_mappings,
             source_etag: item.source_etag,
         }))
+    }
+
+    async fn progress(&self, tenant_id: &str, import_id: &str) -> Result<Option<Progress>> {
+        #[derive(Deserialize)]
+        struct ProgressItem {
+            progress: Progress,
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.imports)
+            .set_key(Some(import_key(tenant_id, import_id)))
+            .projection_expression("#pr")
+            .expression_attribute_names("#pr", "progress")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let mut progress = serde_dynamo::from_item::<_, ProgressItem>(item).map_err(ser_err)?.progress;
+        // Until every chunk is transformed the batches done decide nothing: the shards wait.
+        if progress.dispatched && progress.chunks_transformed == progress.chunks_total {
+            let counts = self.shard_counts(tenant_id, import_id, progress.run, "progress").await?;
+            progress.batches_done += counts.progress.batches_done;
+        }
+        Ok(Some(progress))
     }
 
     async fn list(

@@ -27,6 +27,9 @@ pub async fn fail(
 }
 
 pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Result<bool> {
+    if !svc.imports.progress(tenant_id, import_id).await?.is_some_and(|p| p.is_done()) {
+        return Ok(false);
+    }
     let Some(StoredImport { import, progress, .. }) = svc.imports.get(tenant_id, import_id).await? else {
         return Ok(false);
     };

@@ -9,6 +9,8 @@ STATE := .local
 LOCAL_AWS_PORT ?= 4566
 LOCAL_API_PORT ?= 9000
 TENANT ?= demo
+# Options of `make bench`, e.g. BENCH_ARGS="--skip-rss --e2e-rows 1000000" (see `bench --help`).
+BENCH_ARGS ?=
 
 # The local stack takes any credentials; real ones are never needed here.
 export AWS_ACCESS_KEY_ID ?= test
@@ -77,7 +79,7 @@ bench: deps
 	cargo build --release -p bench
 	@state=$$(mktemp -d); trap 'scripts/emulator.sh stop "$$state"; rm -rf "$$state"' EXIT; \
 	  port=$$(scripts/emulator.sh free-port); scripts/emulator.sh start $$port "$$state" && \
-	  AWS_ENDPOINT_URL=http://127.0.0.1:$$port cargo run --quiet --release -p bench
+	  AWS_ENDPOINT_URL=http://127.0.0.1:$$port cargo run --quiet --release -p bench -- $(BENCH_ARGS)
 
 fmt:
 	cargo fmt --all

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Counts left out of what is read (a counter shard that never saw a kind) are zero.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Stats {
     pub rows: u64,
     pub processed: u64,

@@ -134,7 +134,8 @@ fn batches_sk_prefix(run: u32) -> String {
 /// Process transactions count a batch into one of this many counter items of the run, picked at
 /// random, not into the import item: DynamoDB cancels transactions that overlap on an item, and
 /// a run's batches are many at once, so one shared item would serialize them (and takes about
-/// 1,000 writes/s at most). Reading an import adds them up in one query.
+/// 1,000 writes/s at most). Reading an import adds them up in one query. A shard is made by the
+/// first batch that counts into it, so a run opens none up front.
 const COUNTER_SHARDS: u32 = 32;
 
 /// What the ledger keys of a run's counter shards start with; a shard's is this and `{k:02}`.
@@ -142,34 +143,19 @@ fn counters_sk_prefix(run: u32) -> String {
     format!("count#{run:04}#")
 }
 
-/// What every run's counter shards' keys start with.
-const COUNTERS_SK_PREFIX: &str = "count#";
-
-/// One counter shard: what the batches counted into it add to the import's stats and progress.
-/// Batches count only while it is `open`: a stopped import closes its shards.
-#[derive(Serialize, Deserialize)]
-struct CounterItem {
-    pk: String,
-    sk: String,
-    ttl: i64,
-    open: bool,
-    #[serde(flatten)]
-    counts: Counts,
-}
-
-/// Either part may be left out of a read (a projection).
-#[derive(Default, Serialize, Deserialize)]
+/// One counter shard: what the batches counted into it add to the import's stats and progress,
+/// as top-level numbers (`ADD` makes them, and the item, on first use). Batches count only
+/// while it has no `closed`: a stopped import closes every shard of its run, made or not.
+#[derive(Default, Deserialize)]
 struct Counts {
-    #[serde(default)]
+    #[serde(flatten)]
     stats: Stats,
     #[serde(default)]
-    progress: CounterProgress,
-}
-
-#[derive(Default, Serialize, Deserialize)]
-struct CounterProgress {
     batches_done: u64,
 }
+
+/// The attribute of a shard that stops it counting.
+const CLOSED: &str = "closed";
 
 /// What the ledger keys of revert units start with; the rest is the key of the unit reverted.
 const REVERT_SK_PREFIX: &str = "revert#";
@@ -317,25 +303,39 @@ fn stats_update(
     Ok(TransactWriteItem::builder().update(update).build())
 }
 
-/// Adds a batch's tally and progress to one of the run's open counter shards.
+/// The key of one of a run's counter shards.
+fn counter_key(tenant_id: &str, import_id: &str, run: u32, shard: u32) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pk".to_string(), s(ledger_pk(tenant_id, import_id))),
+        ("sk".to_string(), s(format!("{}{shard:02}", counters_sk_prefix(run)))),
+    ])
+}
+
+/// Adds a unit's tally and `progress` counters to a counter shard of the run that is not closed.
 fn counter_update(
     table: &str,
-    tenant_id: &str,
-    import_id: &str,
-    run: u32,
-    shard: u32,
-    mut inc: Increments,
+    key: HashMap<String, AttributeValue>,
+    ttl: i64,
+    tally: &Tally,
+    progress: &[(&'static str, u64)],
 ) -> Result<TransactWriteItem> {
-    inc.names.insert("#open".into(), "open".into());
-    inc.values.insert(":open".into(), AttributeValue::Bool(true));
+    let mut names =
+        HashMap::from([("#ttl".to_string(), "ttl".to_string()), ("#closed".to_string(), CLOSED.to_string())]);
+    let mut values = HashMap::from([(":ttl".to_string(), n(ttl))]);
+    let mut adds = Vec::new();
+    let counted = tally.increments().into_iter().filter(|(_, by)| *by > 0).chain(progress.iter().copied());
+    for (i, (name, by)) in counted.enumerate() {
+        names.insert(format!("#c{i}"), name.to_string());
+        values.insert(format!(":c{i}"), n(by));
+        adds.push(format!("#c{i} :c{i}"));
+    }
     let update = Update::builder()
         .table_name(table)
-        .key("pk", s(ledger_pk(tenant_id, import_id)))
-        .key("sk", s(format!("{}{shard:02}", counters_sk_prefix(run))))
-        .update_expression(inc.expression)
-        .set_expression_attribute_names(Some(inc.names))
-        .set_expression_attribute_values(Some(inc.values))
-        .condition_expression("attribute_exists(pk) AND #open = :open")
+        .set_key(Some(key))
+        .update_expression(format!("SET #ttl = if_not_exists(#ttl, :ttl) ADD {}", adds.join(", ")))
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .condition_expression("attribute_not_exists(#closed)")
         .build()
         .map_err(ser_err)?;
     Ok(TransactWriteItem::builder().update(update).build())
@@ -397,58 +397,26 @@ impl DynamoStore {
         Ok(ttl)
     }
 
-    /// Creates the run's counter shards, once: a shard that exists keeps its counts.
-    async fn open_counters(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<()> {
-        let ttl = self.import_ttl(tenant_id, import_id).await?;
-        let puts = (0..COUNTER_SHARDS)
-            .map(|k| {
-                let item = CounterItem {
-                    pk: ledger_pk(tenant_id, import_id),
-                    sk: format!("{}{k:02}", counters_sk_prefix(run)),
-                    ttl,
-                    open: true,
-                    counts: Counts::default(),
-                };
-                let put = Put::builder()
-                    .table_name(&self.imports)
-                    .set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .build()
-                    .map_err(ser_err)?;
-                Ok(TransactWriteItem::builder().put(put).build())
-            })
-            .collect::<Result<Vec<_>>>()?;
-        // All or none: a cancelled transaction means they were created before.
-        match self.client.transact_write_items().set_transact_items(Some(puts)).send().await {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(e.as_service_error(), Some(TransactWriteItemsError::TransactionCanceledException(c))
-                if c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(ddb_err(e)),
-        }
-    }
-
-    /// Closes every counter shard of the import: batches still in flight count no more. Asked
-    /// again on every stop, so a stop whose closing failed closes them when retried.
+    /// Closes every counter shard of the import's run, made yet or not: batches still in flight
+    /// count no more (an earlier run's were all counted before it ended). Asked again on every
+    /// stop, so a stop whose closing failed closes them when retried.
     async fn close_counters(&self, tenant_id: &str, import_id: &str) -> Result<()> {
-        let mut keys = Vec::new();
-        let counters =
-            Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: Some(COUNTERS_SK_PREFIX) };
-        self.each_item(counters, "pk, sk", |key| keys.push(key)).await?;
-        let closes = keys.into_iter().map(|key| {
+        let Some(stored) = ImportStore::get(self, tenant_id, import_id).await? else {
+            return Ok(());
+        };
+        let ttl = ttl_of(&stored.import);
+        let closes = (0..COUNTER_SHARDS).map(|k| {
             let close = self
                 .client
                 .update_item()
                 .table_name(&self.imports)
-                .set_key(Some(key))
-                .update_expression("SET #open = :closed")
-                .condition_expression("attribute_exists(pk)")
-                .expression_attribute_names("#open", "open")
-                .expression_attribute_values(":closed", AttributeValue::Bool(false));
-            async move { conditional(close.send().await) }
+                .set_key(Some(counter_key(tenant_id, import_id, stored.progress.run, k)))
+                .update_expression("SET #closed = :true, #ttl = if_not_exists(#ttl, :ttl)")
+                .expression_attribute_names("#closed", CLOSED)
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .expression_attribute_values(":ttl", n(ttl));
+            async move { close.send().await.map_err(ddb_err) }
         });
         for closed in futures::future::join_all(closes).await {
             closed?;
@@ -461,15 +429,20 @@ impl DynamoStore {
         if item.import.status == Status::AwaitingUpload {
             return Ok(item);
         }
-        let counts =
-            self.shard_counts(&item.import.tenant_id, &item.import.id, item.progress.run, "stats, progress").await?;
+        let counts = self.shard_counts(&item.import.tenant_id, &item.import.id, item.progress.run, None).await?;
         item.import.stats.add(&counts.stats);
-        item.progress.batches_done += counts.progress.batches_done;
+        item.progress.batches_done += counts.batches_done;
         Ok(item)
     }
 
     /// The sum of the run's counter shards, read through `projection` (what is left out is zero).
-    async fn shard_counts(&self, tenant_id: &str, import_id: &str, run: u32, projection: &str) -> Result<Counts> {
+    async fn shard_counts(
+        &self,
+        tenant_id: &str,
+        import_id: &str,
+        run: u32,
+        projection: Option<&str>,
+    ) -> Result<Counts> {
         let prefix = counters_sk_prefix(run);
         let counters = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: Some(&prefix) };
         let mut shards = Vec::new();
@@ -478,7 +451,7 @@ impl DynamoStore {
         for shard in shards {
             let counts: Counts = serde_dynamo::from_item(shard).map_err(ser_err)?;
             sum.stats.add(&counts.stats);
-            sum.progress.batches_done += counts.progress.batches_done;
+            sum.batches_done += counts.batches_done;
         }
         Ok(sum)
     }
@@ -699,8 +672,8 @@ impl ImportStore for DynamoStore {
         let mut progress = serde_dynamo::from_item::<_, ProgressItem>(item).map_err(ser_err)?.progress;
         // Until every chunk is transformed the batches done decide nothing: the shards wait.
         if progress.dispatched && progress.chunks_transformed == progress.chunks_total {
-            let counts = self.shard_counts(tenant_id, import_id, progress.run, "progress").await?;
-            progress.batches_done += counts.progress.batches_done;
+            let counts = self.shard_counts(tenant_id, import_id, progress.run, Some("batches_done")).await?;
+            progress.batches_done += counts.batches_done;
         }
         Ok(Some(progress))
     }
@@ -760,58 +733,52 @@ impl ImportStore for DynamoStore {
              #pr.#ct = :ct, #huf = :true, #phase = :phase, #ua = :now, #sr = :sr, #dv = :dv{queue} \
              REMOVE #links.#upload"
         );
-        let saved = self
-            .update_import(
-                tenant_id,
-                import_id,
-                &expression,
-                "#status IN (:awaiting, :queued) AND #pr.#dispatched = :false AND #pr.#run = :run",
-                &[
-                    ("#sr", "sample_records"),
-                    ("#dv", "distinct_values"),
-                    ("#run", "run"),
-                    ("#etag", "source_etag"),
-                    ("#fh", "file_headers"),
-                    ("#map", "mappings"),
-                    ("#um", "unmapped_headers"),
-                    ("#file", "file"),
-                    ("#st", "stats"),
-                    ("#rows", "rows"),
-                    ("#pr", "progress"),
-                    ("#ct", "chunks_total"),
-                    ("#huf", "has_upload_file"),
-                    ("#phase", "phase"),
-                    ("#ua", "updated_at"),
-                    ("#links", "links"),
-                    ("#upload", "upload"),
-                    ("#status", "status"),
-                    ("#dispatched", "dispatched"),
-                ],
-                vec![
-                    (":etag", av(&plan.source_etag)?),
-                    (":fh", av(&plan.file_headers)?),
-                    (":map", av(&plan.mappings)?),
-                    (":um", av(&plan.unmapped_headers)?),
-                    (":file", av(&plan.file)?),
-                    (":rows", n(plan.file.rows)),
-                    (":ct", n(plan.chunks_total)),
-                    (":true", AttributeValue::Bool(true)),
-                    (":false", AttributeValue::Bool(false)),
-                    (":phase", s(Phase::Prevalidation.as_str())),
-                    (":now", s(time_fmt::rfc3339(time_fmt::now()))),
-                    (":awaiting", s(Status::AwaitingUpload.as_str())),
-                    (":queued", s(Status::Queued.as_str())),
-                    (":run", n(plan.run)),
-                    (":sr", av(&plan.sample_records)?),
-                    (":dv", av(&plan.distinct_values)?),
-                ],
-            )
-            .await?;
-        // Before any chunk is sent: the run's batches count into these.
-        if saved {
-            self.open_counters(tenant_id, import_id, plan.run).await?;
-        }
-        Ok(saved)
+        self.update_import(
+            tenant_id,
+            import_id,
+            &expression,
+            "#status IN (:awaiting, :queued) AND #pr.#dispatched = :false AND #pr.#run = :run",
+            &[
+                ("#sr", "sample_records"),
+                ("#dv", "distinct_values"),
+                ("#run", "run"),
+                ("#etag", "source_etag"),
+                ("#fh", "file_headers"),
+                ("#map", "mappings"),
+                ("#um", "unmapped_headers"),
+                ("#file", "file"),
+                ("#st", "stats"),
+                ("#rows", "rows"),
+                ("#pr", "progress"),
+                ("#ct", "chunks_total"),
+                ("#huf", "has_upload_file"),
+                ("#phase", "phase"),
+                ("#ua", "updated_at"),
+                ("#links", "links"),
+                ("#upload", "upload"),
+                ("#status", "status"),
+                ("#dispatched", "dispatched"),
+            ],
+            vec![
+                (":etag", av(&plan.source_etag)?),
+                (":fh", av(&plan.file_headers)?),
+                (":map", av(&plan.mappings)?),
+                (":um", av(&plan.unmapped_headers)?),
+                (":file", av(&plan.file)?),
+                (":rows", n(plan.file.rows)),
+                (":ct", n(plan.chunks_total)),
+                (":true", AttributeValue::Bool(true)),
+                (":false", AttributeValue::Bool(false)),
+                (":phase", s(Phase::Prevalidation.as_str())),
+                (":now", s(time_fmt::rfc3339(time_fmt::now()))),
+                (":awaiting", s(Status::AwaitingUpload.as_str())),
+                (":queued", s(Status::Queued.as_str())),
+                (":run", n(plan.run)),
+                (":sr", av(&plan.sample_records)?),
+                (":dv", av(&plan.distinct_values)?),
+            ],
+        )
+        .await
     }
 
     async fn mark_dispatched(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<()> {
@@ -907,7 +874,7 @@ impl ImportStore for DynamoStore {
         let prefix = batch_sk_prefix(run, chunk);
         let mut out = BTreeMap::new();
         let ledger = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: Some(&prefix) };
-        self.each_item(ledger, "sk, outcomes", |item| {
+        self.each_item(ledger, Some("sk, outcomes"), |item| {
             let batch = text(&item, "sk").and_then(|sk| sk.strip_prefix(&prefix)).and_then(|b| b.parse().ok());
             if let (Some(batch), Some(outcomes)) = (batch, text(&item, "outcomes")) {
                 out.insert(batch, outcomes.to_string());
@@ -1014,7 +981,7 @@ impl ImportStore for DynamoStore {
         // The ledger first: while the import item exists, a failed delete can be asked again.
         let mut keys = Vec::new();
         let ledger = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: None };
-        self.each_item(ledger, "pk, sk", |key| keys.push(key)).await?;
+        self.each_item(ledger, Some("pk, sk"), |key| keys.push(key)).await?;
         let requests = keys
             .into_iter()
             .map(|key| {
@@ -1116,7 +1083,7 @@ impl ImportStore for DynamoStore {
         let mut units = Vec::new();
         for prefix in [batches_sk_prefix(run), removal_sk_prefix(run)] {
             let ledger = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: Some(&prefix) };
-            self.each_item(ledger, "sk, before_images", |item| {
+            self.each_item(ledger, Some("sk, before_images"), |item| {
                 if let (Some(sk), Some(key)) = (text(&item, "sk"), text(&item, "before_images")) {
                     units.push((sk.to_string(), key.to_string()));
                 }
@@ -1144,7 +1111,7 @@ impl ImportStore for DynamoStore {
         let mut listed = Vec::new();
         let ledger =
             Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: Some(REVERT_SK_PREFIX) };
-        self.each_item(ledger, "conflicts", |item| {
+        self.each_item(ledger, Some("conflicts"), |item| {
             listed.extend(text(&item, "conflicts").into_iter().flat_map(str::lines).map(str::to_string));
         })
         .await?;
@@ -1239,14 +1206,14 @@ impl DynamoStore {
 
     /// A query of the partition's items, with the `projection` attributes, in key order
     /// (consistent reads).
-    fn partition_query(&self, partition: Partition<'_>, projection: &str) -> QueryFluentBuilder {
+    fn partition_query(&self, partition: Partition<'_>, projection: Option<&str>) -> QueryFluentBuilder {
         let query = self
             .client
             .query()
             .table_name(partition.table)
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", s(partition.pk))
-            .projection_expression(projection)
+            .set_projection_expression(projection.map(str::to_string))
             .consistent_read(true);
         match partition.prefix {
             Some(prefix) => query
@@ -1256,12 +1223,12 @@ impl DynamoStore {
         }
     }
 
-    /// Hands every item of the partition, with the `projection` attributes, to `each`, page by
-    /// page in key order (consistent reads): memory stays that of one page.
+    /// Hands every item of the partition, with the `projection` attributes (or all), to `each`,
+    /// page by page in key order (consistent reads): memory stays that of one page.
     async fn each_item(
         &self,
         partition: Partition<'_>,
-        projection: &str,
+        projection: Option<&str>,
         mut each: impl FnMut(HashMap<String, AttributeValue>),
     ) -> Result<()> {
         let mut pages = self.partition_query(partition, projection).into_paginator().items().send();
@@ -1455,7 +1422,7 @@ impl RecordStore for DynamoStore {
     async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied> {
         let (tenant_id, import_id) = (batch.tenant_id.as_str(), batch.import_id.as_str());
         let ttl = self.import_ttl(tenant_id, import_id).await?;
-        let (sk, progress): (String, &[(&str, u64)]) = match &batch.unit {
+        let (sk, progress): (String, &[(&'static str, u64)]) = match &batch.unit {
             Unit::Batch { chunk, batch: b } => {
                 (format!("{}{b:06}", batch_sk_prefix(batch.run, *chunk)), &[("batches_done", 1)])
             }
@@ -1467,11 +1434,10 @@ impl RecordStore for DynamoStore {
             // A conflict is tried again on another shard.
             counter_update(
                 &self.imports,
-                tenant_id,
-                import_id,
-                batch.run,
-                fastrand::u32(..COUNTER_SHARDS),
-                increments(&batch.tally, progress),
+                counter_key(tenant_id, import_id, batch.run, fastrand::u32(..COUNTER_SHARDS)),
+                ttl,
+                &batch.tally,
+                progress,
             )?,
         ];
         items.extend(self.record_items(tenant_id, batch.resource_type, &batch.writes)?);
@@ -1539,12 +1505,13 @@ impl RecordStore for DynamoStore {
         noted_in: Option<u32>,
     ) -> Result<(u64, u64)> {
         let records = Partition { table: &self.records, pk: records_pk(tenant_id, resource), prefix: None };
-        let mut records = self.partition_query(records, "sk, seen_by, updated_at").into_paginator().items().send();
+        let mut records =
+            self.partition_query(records, Some("sk, seen_by, updated_at")).into_paginator().items().send();
         // A dry run's notes sort as the records do: one pass over both, side by side.
         let prefix = noted_in.map(seen_sk_prefix);
         let mut notes = prefix.as_deref().map(|p| {
             let notes = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: Some(p) };
-            self.partition_query(notes, "sk").into_paginator().items().send()
+            self.partition_query(notes, Some("sk")).into_paginator().items().send()
         });
         let mut note: Option<String> = None;
         let (mut total, mut doomed) = (0, 0);

@@ -435,6 +435,26 @@ impl DynamoStore {
         Ok(item)
     }
 
+    /// The import item (consistent read), or only its `attribute`.
+    async fn import_item<T: serde::de::DeserializeOwned>(
+        &self,
+        tenant_id: &str,
+        import_id: &str,
+        attribute: Option<&str>,
+    ) -> Result<Option<T>> {
+        let mut get = self
+            .client
+            .get_item()
+            .table_name(&self.imports)
+            .set_key(Some(import_key(tenant_id, import_id)))
+            .consistent_read(true);
+        if let Some(attribute) = attribute {
+            get = get.projection_expression("#a").expression_attribute_names("#a", attribute);
+        }
+        let out = get.send().await.map_err(ddb_err)?;
+        out.item.map(|item| serde_dynamo::from_item(item).map_err(ser_err)).transpose()
+    }
+
     /// The sum of the run's counter shards, read through `projection` (what is left out is zero).
     async fn shard_counts(
         &self,
@@ -629,19 +649,10 @@ impl ImportStore for DynamoStore {
     }
 
     async fn get(&self, tenant_id: &str, import_id: &str) -> Result<Option<StoredImport>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.imports)
-            .set_key(Some(import_key(tenant_id, import_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(ddb_err)?;
-        let Some(item) = out.item else {
+        let Some(item) = self.import_item::<ImportItem>(tenant_id, import_id, None).await? else {
             return Ok(None);
         };
-        let item = self.with_counters(serde_dynamo::from_item(item).map_err(ser_err)?).await?;
+        let item = self.with_counters(item).await?;
         Ok(Some(StoredImport {
             import: item.import,
             progress: item.progress,
@@ -655,21 +666,10 @@ impl ImportStore for DynamoStore {
         struct ProgressItem {
             progress: Progress,
         }
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.imports)
-            .set_key(Some(import_key(tenant_id, import_id)))
-            .projection_expression("#pr")
-            .expression_attribute_names("#pr", "progress")
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(ddb_err)?;
-        let Some(item) = out.item else {
+        let Some(item) = self.import_item::<ProgressItem>(tenant_id, import_id, Some("progress")).await? else {
             return Ok(None);
         };
-        let mut progress = serde_dynamo::from_item::<_, ProgressItem>(item).map_err(ser_err)?.progress;
+        let mut progress = item.progress;
         // Until every chunk is transformed the batches done decide nothing: the shards wait.
         if progress.dispatched && progress.chunks_transformed == progress.chunks_total {
             let counts = self.shard_counts(tenant_id, import_id, progress.run, Some("batches_done")).await?;

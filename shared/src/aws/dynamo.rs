@@ -401,7 +401,8 @@ impl DynamoStore {
     /// count no more (an earlier run's were all counted before it ended). Asked again on every
     /// stop, so a stop whose closing failed closes them when retried.
     async fn close_counters(&self, tenant_id: &str, import_id: &str) -> Result<()> {
-        let Some(stored) = ImportStore::get(self, tenant_id, import_id).await? else {
+        // The item alone: the run and TTL are on it, and the shards' counts are not needed.
+        let Some(stored) = self.import_item::<ImportItem>(tenant_id, import_id, None).await? else {
             return Ok(());
         };
         let ttl = ttl_of(&stored.import);

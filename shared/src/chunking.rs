@@ -174,9 +174,8 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
     let mut dedup = Dedup::new(rules.duplicates);
     let mut preview = rules.preview.then(|| Preview::new(headers.len()));
     let mut bounds: Vec<Chunk> = Vec::new();
-    let id_column = columns.column_of(rules.identifier_field);
-    // The identifier cell alone, at its column: what `identifier_of` reads.
-    let mut id_record = csv::StringRecord::new();
+    let id_cell = row_rules.identifier_cell();
+    let mut identifier = String::new();
     let mut raw = csv::ByteRecord::new();
     let mut row = 0u64;
     loop {
@@ -211,14 +210,11 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
         if let Some(last) = bounds.last_mut() {
             last.rows += 1;
         }
-        id_record.clear();
-        if let Some(cell) = id_column.and_then(|i| raw.get(i)) {
+        if let Some((id_cell, cell)) = id_cell.as_ref().and_then(|c| Some((c, raw.get(c.column)?))) {
             let Some(cell) = dialect.decode_value(cell) else { return Err(not_text(row, dialect)) };
-            (0..id_column.unwrap_or_default()).for_each(|_| id_record.push_field(""));
-            id_record.push_field(&cell);
-        }
-        if let Some(identifier) = row_rules.identifier_of(&id_record) {
-            dedup.see(&identifier, row).map_err(ScanError::Spill)?;
+            if let Some(identifier) = id_cell.read(&cell, &mut identifier) {
+                dedup.see(identifier, row).map_err(ScanError::Spill)?;
+            }
         }
         if let Some(p) = preview.as_mut() {
             let Some(record) = dialect.decode(&raw) else { return Err(not_text(row, dialect)) };

@@ -76,11 +76,21 @@ pub struct RowRules<'a> {
 impl<'a> RowRules<'a> {
     /// The identifier a row names, when its identifier cell is valid, whatever its other cells.
     pub fn identifier_of(&self, values: &csv::StringRecord) -> Option<String> {
+        let cell = self.identifier_cell()?;
+        let mut out = String::new();
+        cell.read(values.get(cell.column)?, &mut out).map(str::to_string)
+    }
+
+    /// The identifier column with its rule and value mapping, resolved once for many rows.
+    pub fn identifier_cell(&self) -> Option<IdentifierCell<'a>> {
         let field = self.identifier_field;
-        let raw = values.get(self.columns.column_of(field)?)?;
-        let value = map_value(self.options.mapping(field), cell(raw));
-        let checked = Rule::of(self.resource, field).check(field, value).ok()?;
-        identifier(self.resource, field, &checked)
+        Some(IdentifierCell {
+            resource: self.resource,
+            field,
+            column: self.columns.column_of(field)?,
+            rule: Rule::of(self.resource, field),
+            mapping: self.options.mapping(field),
+        })
     }
 
     pub fn build(&self, row: u64, values: &csv::StringRecord) -> Result<Candidate, Vec<RowError>> {
@@ -128,6 +138,31 @@ impl<'a> RowRules<'a> {
         flatten(&slots, &mut text, &mut layout);
         layout.push(Piece { text, column: None });
         RowPlan { rules: self.clone(), columns, layout }
+    }
+}
+
+/// Where a row's identifier is and how it is read: prevalidation reads it from every row, so
+/// without lookups by name and without allocating.
+#[derive(Debug)]
+pub struct IdentifierCell<'a> {
+    resource: ResourceType,
+    field: &'a str,
+    pub column: usize,
+    rule: Rule,
+    mapping: Option<&'a BTreeMap<String, String>>,
+}
+
+impl IdentifierCell<'_> {
+    /// The identifier the cell's text gives when it is valid, normalized into `out`.
+    pub fn read<'o>(&self, raw: &str, out: &'o mut String) -> Option<&'o str> {
+        let value = map_value(self.mapping, cell(raw));
+        match self.rule.check(self.field, value).ok()? {
+            Checked::Text(text) => {
+                normalize_identifier_into(self.resource, self.field, &text, out);
+                Some(out)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -333,10 +368,22 @@ fn cell(raw: &str) -> &str {
 
 /// The identifier as records are matched by: emails ignore case.
 pub fn normalize_identifier(resource: ResourceType, field: &str, value: &str) -> String {
-    if resource == ResourceType::Contact && field == "email" {
-        value.to_lowercase()
+    let mut out = String::new();
+    normalize_identifier_into(resource, field, value, &mut out);
+    out
+}
+
+/// [`normalize_identifier`] into a buffer that is reused.
+fn normalize_identifier_into(resource: ResourceType, field: &str, value: &str, out: &mut String) {
+    out.clear();
+    if resource != ResourceType::Contact || field != "email" {
+        out.push_str(value);
+    } else if value.is_ascii() {
+        out.push_str(value);
+        out.make_ascii_lowercase();
     } else {
-        value.to_string()
+        // `to_lowercase` knows the final sigma, which lower-casing char by char does not.
+        out.push_str(&value.to_lowercase());
     }
 }
 

@@ -4,8 +4,6 @@
 //! went; process stores each batch's outcomes with its ledger entry, written once with the
 //! batch, so a redelivery never changes them. Completion joins the two, chunk by chunk.
 
-use std::fmt::Write;
-
 use crate::error::{Error, Result};
 use crate::error_files::{self, neutralize};
 use crate::merge::Outcome;
@@ -58,14 +56,13 @@ fn part_prefix(tenant_id: &str, import_id: &str, run: u32) -> String {
 #[derive(Debug)]
 pub struct RowLines {
     csv: csv::Writer<Vec<u8>>,
-    /// Reused for each row's number and pending outcome.
-    row: String,
+    /// Reused for each row's pending outcome.
     outcome: String,
 }
 
 impl Default for RowLines {
     fn default() -> Self {
-        Self { csv: csv::Writer::from_writer(Vec::new()), row: String::new(), outcome: String::new() }
+        Self { csv: csv::Writer::from_writer(Vec::new()), outcome: String::new() }
     }
 }
 
@@ -79,19 +76,20 @@ impl RowLines {
     }
 
     fn push(&mut self, row: u64, identifier: &str, pending: Option<(u64, usize)>, outcome: &str, key: &str) {
-        // Writing into a String cannot fail.
-        self.row.clear();
-        let _ = write!(self.row, "{row}");
+        let mut number = itoa::Buffer::new();
         let outcome = match pending {
             Some((batch, position)) => {
                 self.outcome.clear();
-                let _ = write!(self.outcome, "@{batch}:{position}");
+                self.outcome.push('@');
+                self.outcome.push_str(itoa::Buffer::new().format(batch));
+                self.outcome.push(':');
+                self.outcome.push_str(itoa::Buffer::new().format(position));
                 self.outcome.as_str()
             }
             None => outcome,
         };
         let (identifier, key) = (neutralize(identifier), neutralize(key));
-        let cells = [self.row.as_str(), &*identifier, outcome, &*key];
+        let cells = [number.format(row), &*identifier, outcome, &*key];
         // Into a Vec, a record of four fields always writes.
         let _ = self.csv.write_record(cells);
     }

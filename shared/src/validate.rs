@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use crate::error_files;
 use crate::fields::{self, Checked, Rule};
@@ -310,8 +309,9 @@ impl RowPlan<'_> {
     /// The candidate's JSON, as `serde_json` writes it: `row`, `identifier`, then `fields`
     /// with its keys in map order.
     fn write(&self, row: u64, identifier: &str, checked: &[Checked], out: &mut Vec<u8>) {
-        // Writing into a Vec cannot fail.
-        let _ = write!(out, "{{\"row\":{row},\"identifier\":");
+        out.extend_from_slice(b"{\"row\":");
+        out.extend_from_slice(itoa::Buffer::new().format(row).as_bytes());
+        out.extend_from_slice(b",\"identifier\":");
         fields::write_json_str(out, identifier);
         out.extend_from_slice(b",\"fields\":");
         for piece in &self.layout {
@@ -363,7 +363,14 @@ fn set_field(fields: &mut Fields, field: &str, value: Value) {
 /// never part of a value (the csv crate drops one only at the start of a reader, and chunks
 /// start mid-file).
 fn cell(raw: &str) -> &str {
-    error_files::restore(raw.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}'))
+    let b = raw.as_bytes();
+    // Most cells start and end with a visible ASCII character: nothing to trim.
+    let visible = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_graphic());
+    let trimmed = match visible(b.first()) && visible(b.last()) {
+        true => raw,
+        false => raw.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}'),
+    };
+    error_files::restore(trimmed)
 }
 
 /// The identifier as records are matched by: emails ignore case.

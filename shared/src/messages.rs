@@ -50,13 +50,26 @@ pub struct RevertPlanMessage {
     pub revert: bool,
 }
 
-/// What the transform queue carries; each kind has a field the others lack.
+/// A step → transform queue: every unit of the run is counted, complete the import. Whichever
+/// step closes the last unit sends it, so the results file is assembled and the import marked
+/// completed by one message, not by each step that sees the run done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinishMessage {
+    pub tenant_id: String,
+    pub import_id: String,
+    /// Always true: the field tells this message from the others.
+    pub finish: bool,
+}
+
+/// What the transform queue carries; each kind has a field the others lack (a plan's fields
+/// are in every other kind, so it is tried last).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum TransformWork {
     Chunk(TransformMessage),
-    Plan(PlanMessage),
     Revert(RevertPlanMessage),
+    Finish(FinishMessage),
+    Plan(PlanMessage),
 }
 
 /// transform → process: one batch of valid records, small enough for one transaction.

@@ -97,7 +97,7 @@ pub trait ImportStore: Send + Sync {
         run: u32,
         chunk: u64,
     ) -> Result<BTreeMap<u64, String>>;
-    /// queued → processing; false in any other status.
+    /// queued → processing (by the run's first chunk); false in any other status.
     async fn start(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
     /// Adds one chunk's tally, rows and planned batches, once: false when it was already counted.
     async fn record_chunk(

@@ -166,3 +166,10 @@ pub async fn receive_all(host: &LocalHost, queue_url: &str) -> Vec<String> {
         }
     }
 }
+
+/// Runs what the transform queue holds: chunks, plans, and the messages that complete imports.
+pub async fn run_transform_queue(host: &LocalHost, svc: &shared::services::Services) {
+    for body in receive_all(host, &host.settings.transform_queue_url).await {
+        shared::pipeline::transform::run(svc, &body).await.expect("transform");
+    }
+}

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{json, Value};
 use shared::import::upload_key;
-use shared::pipeline::{prevalidate, process, transform};
+use shared::pipeline::{prevalidate, process};
 use shared::record::{ResourceType, StoredRecord};
-use tests::{download, host, receive_all, stat, IMPORT_TIMEOUT};
+use tests::{download, host, receive_all, run_transform_queue, stat, IMPORT_TIMEOUT};
 
 /// A contacts file: valid rows by identifier (first name, company) and a number of bad rows.
 #[derive(Default)]
@@ -105,9 +105,7 @@ async fn run_both(chunk_rows: u64, seed: &File, files: [&File; 2]) -> Ran {
     let (a, b) = tokio::join!(prevalidate::run(&svc, &keys[0]), prevalidate::run(&svc, &keys[1]));
     a.unwrap();
     b.unwrap();
-    for body in receive_all(&host, &host.settings.transform_queue_url).await {
-        transform::run(&svc, &body).await.unwrap();
-    }
+    run_transform_queue(&host, &svc).await;
     let mut batches: [Vec<(u64, u64, String)>; 2] = Default::default();
     for body in receive_all(&host, &host.settings.process_queue_url).await {
         let msg: Value = serde_json::from_str(&body).unwrap();
@@ -129,6 +127,8 @@ async fn run_both(chunk_rows: u64, seed: &File, files: [&File; 2]) -> Ran {
         a.unwrap();
         b.unwrap();
     }
+    // The last batches asked for the imports to be completed.
+    run_transform_queue(&host, &svc).await;
     let (a, b) = tokio::join!(
         client.wait_final(&import_ids[0], IMPORT_TIMEOUT),
         client.wait_final(&import_ids[1], IMPORT_TIMEOUT)

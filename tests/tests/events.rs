@@ -98,7 +98,7 @@ async fn chunks_handled_before_the_plan_is_marked_sent_start_and_complete_the_im
     let first_id = first["id"].as_str().unwrap();
     client.upload(&first, file.into()).await.unwrap();
     prevalidate::run(&eager, &shared::import::upload_key("acme", first_id)).await.unwrap();
-    drain_process(&host, &svc).await;
+    drain_process(&host, &eager).await;
 
     // A later run, planned after a preview.
     let preview = client.create_import(&json!({"resource_type": "contact", "in_preview": true})).await.unwrap();
@@ -112,7 +112,7 @@ async fn chunks_handled_before_the_plan_is_marked_sent_start_and_complete_the_im
     for body in receive_all(&host, &host.settings.transform_queue_url).await {
         transform::run(&eager, &body).await.unwrap();
     }
-    drain_process(&host, &svc).await;
+    drain_process(&host, &eager).await;
 
     let all = events(&host).await;
     for (id, before) in [(first_id, vec![]), (preview_id, vec!["preview_ready"])] {

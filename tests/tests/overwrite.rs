@@ -3,7 +3,7 @@
 //! fails with reason `overwrite_guard`); refused (409) while another import of the type runs.
 
 use serde_json::{json, Value};
-use tests::{all_records, emails, fields_only, host, receive_all, record, stat, IMPORT_TIMEOUT};
+use tests::{all_records, emails, fields_only, host, receive_all, record, run_transform_queue, stat, IMPORT_TIMEOUT};
 
 const SEED: &str = "email,external_id,first_name\n\
     ann@example.com,C-1,Ann\nbob@example.com,C-2,Bob\ncy@example.com,C-3,Cy\ndee@example.com,C-4,Dee\n";
@@ -136,12 +136,12 @@ async fn an_overwrite_is_refused_while_another_import_of_its_type_runs() {
     let other = host.client("globex");
     assert_eq!(other.call(reqwest::Method::POST, "/v1/imports", Some(&overwrite)).await.unwrap().0, 201);
 
-    for chunk in receive_all(&host, &host.settings.transform_queue_url).await {
-        shared::pipeline::transform::run(&svc, &chunk).await.unwrap();
-    }
+    run_transform_queue(&host, &svc).await;
     for batch in receive_all(&host, &host.settings.process_queue_url).await {
         shared::pipeline::process::run(&svc, &batch).await.unwrap();
     }
+    // The last batch asked for the import to be completed.
+    run_transform_queue(&host, &svc).await;
     let (_, done) = client.get(&format!("/v1/imports/{id}")).await.unwrap();
     assert_eq!(done["status"], "completed", "{done}");
     let (status, body) = client.call(reqwest::Method::POST, "/v1/imports", Some(&overwrite)).await.unwrap();

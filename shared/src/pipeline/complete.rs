@@ -1,11 +1,15 @@
-//! Completion: whichever step closes the last open unit of work completes the import. Every
-//! step calls this after its own work, so a crash before it is healed by the redelivery.
+//! Completion: whichever step closes the last open unit of work asks for the import to be
+//! completed, with a message of its own ([`FinishMessage`]). Every step asks after its own work,
+//! so a crash before it is healed by the redelivery. Steps that end together may each ask;
+//! the first message completes the import and the others find it completed, so each message
+//! writes the import's state at most once.
 
 use crate::error::Result;
 use crate::error_files;
 use crate::events::{self, Kind};
 use crate::import::{Action, Status};
-use crate::ports::{Finished, StoredImport};
+use crate::messages::{encode, FinishMessage};
+use crate::ports::{Finished, Queue, StoredImport};
 use crate::results;
 use crate::services::Services;
 
@@ -26,10 +30,18 @@ pub async fn fail(
     Ok(failed)
 }
 
-pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Result<bool> {
-    if !svc.imports.progress(tenant_id, import_id).await?.is_some_and(|p| p.is_done()) {
-        return Ok(false);
+/// Called by each step after its work: when every unit is counted, sends the finish message.
+pub async fn send_finish_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()> {
+    if svc.imports.progress(tenant_id, import_id).await?.is_some_and(|p| p.is_done()) {
+        let msg = FinishMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), finish: true };
+        svc.queue.send(Queue::Transform, vec![encode(&msg)?]).await?;
     }
+    Ok(())
+}
+
+/// The finish message: an overwrite's cleanup begins, or the files are assembled and the import
+/// completed. True when this call completed it.
+pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Result<bool> {
     let Some(StoredImport { import, progress, .. }) = svc.imports.get(tenant_id, import_id).await? else {
         return Ok(false);
     };

@@ -20,7 +20,7 @@ use crate::record::{ResourceType, StoredRecord};
 use crate::services::Services;
 use crate::stats::Tally;
 
-use super::complete::{complete_if_done, fail};
+use super::complete::{fail, send_finish_if_done};
 use super::process::{backoff, deletion, holders_of, MAX_ATTEMPTS};
 use super::revert;
 
@@ -65,7 +65,7 @@ pub async fn remove(svc: &Services, msg: RemovalMessage) -> Result<()> {
     }
     if progress.removal_done {
         // A redelivered last page: the completion it started may not have happened.
-        complete_if_done(svc, tenant_id, import_id).await?;
+        send_finish_if_done(svc, tenant_id, import_id).await?;
         return Ok(());
     }
     let resource = import.resource_type;
@@ -97,7 +97,7 @@ pub async fn remove(svc: &Services, msg: RemovalMessage) -> Result<()> {
         Some(after) => send(svc, tenant_id, import_id, run, Some(after)).await,
         None => {
             svc.imports.cleanup_step(tenant_id, import_id, run, CleanupStep::RemovalDone).await?;
-            complete_if_done(svc, tenant_id, import_id).await?;
+            send_finish_if_done(svc, tenant_id, import_id).await?;
             Ok(())
         }
     }
@@ -129,7 +129,7 @@ async fn count_for_dry_run(svc: &Services, msg: &RemovalMessage, resource: Resou
         other => other?,
     };
     svc.imports.cleanup_step(tenant_id, import_id, run, CleanupStep::RemovalDone).await?;
-    complete_if_done(svc, tenant_id, import_id).await?;
+    send_finish_if_done(svc, tenant_id, import_id).await?;
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use crate::services::Services;
 use crate::staging;
 use crate::sync;
 
-use super::complete::{complete_if_done, fail};
+use super::complete::{fail, send_finish_if_done};
 
 /// Handles one created object, by its decoded key.
 pub async fn run(svc: &Services, key: &str) -> Result<()> {
@@ -41,7 +41,7 @@ pub async fn run(svc: &Services, key: &str) -> Result<()> {
     if !planning || stored.progress.dispatched {
         tracing::info!(tenant_id, import_id, status = stored.import.status.as_str(), "upload already handled");
         // A delivery that dispatched may have died before completing an import with no work.
-        complete_if_done(svc, tenant_id, import_id).await?;
+        send_finish_if_done(svc, tenant_id, import_id).await?;
         return Ok(());
     }
     plan(svc, stored).await
@@ -55,7 +55,7 @@ pub async fn replan(svc: &Services, tenant_id: &str, import_id: &str, run: u32) 
     };
     if stored.progress.run != run || stored.import.status != Status::Queued || stored.progress.dispatched {
         tracing::info!(tenant_id, import_id, run, "run already planned or superseded");
-        complete_if_done(svc, tenant_id, import_id).await?;
+        send_finish_if_done(svc, tenant_id, import_id).await?;
         return Ok(());
     }
     plan(svc, stored).await
@@ -142,7 +142,7 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
     }
     svc.imports.mark_dispatched(tenant_id, import_id, run).await?;
     tracing::info!(tenant_id, import_id, rows = plan.file.rows, chunks = plan.chunks_total, "import queued");
-    complete_if_done(svc, tenant_id, import_id).await?;
+    send_finish_if_done(svc, tenant_id, import_id).await?;
     Ok(())
 }
 

@@ -21,7 +21,7 @@ use crate::stats::Tally;
 use crate::time_fmt;
 use crate::validate::{Candidate, RowError};
 
-use super::complete::complete_if_done;
+use super::complete::send_finish_if_done;
 use super::revert;
 
 /// Attempts when another writer keeps changing the same records; then the queue retries.
@@ -89,7 +89,7 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
         };
         match applied {
             Applied::Now | Applied::Before => {
-                complete_if_done(svc, tenant_id, import_id).await?;
+                send_finish_if_done(svc, tenant_id, import_id).await?;
                 return Ok(());
             }
             Applied::Conflict => {

@@ -21,7 +21,7 @@ use crate::services::Services;
 use crate::stats::Tally;
 use crate::validate::{RowError, RowRules};
 
-use super::complete::{complete_if_done, fail};
+use super::complete::{complete_if_done, fail, send_finish_if_done};
 
 /// A process transaction holds the batch's ledger entry, the import's stats and its records:
 /// DynamoDB takes 100 items in one transaction.
@@ -34,12 +34,14 @@ pub const BATCH_BYTES: usize = 256 * 1024;
 /// SendMessageBatch takes ten messages.
 const SEND_GROUP: usize = 10;
 
-/// The transform queue carries chunks, and plans of runs started through the API.
+/// The transform queue carries chunks, plans of runs started through the API and of reverts,
+/// and the message that completes a run.
 pub async fn run(svc: &Services, body: &str) -> Result<()> {
     match decode::<TransformWork>(body)? {
         TransformWork::Chunk(msg) => transform(svc, msg).await,
         TransformWork::Plan(plan) => super::prevalidate::replan(svc, &plan.tenant_id, &plan.import_id, plan.run).await,
         TransformWork::Revert(plan) => super::revert::plan(svc, plan).await,
+        TransformWork::Finish(msg) => complete_if_done(svc, &msg.tenant_id, &msg.import_id).await.map(drop),
     }
 }
 
@@ -53,9 +55,9 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
         tracing::info!(tenant_id, import_id, status = import.status.as_str(), run, "chunk of a finished run dropped");
         return Ok(());
     }
-    // Only the first chunks find it queued: the others write nothing here (one state write a
-    // message, the chunk's own count).
-    if import.status == Status::Queued && svc.imports.start(tenant_id, import_id).await? {
+    // The first chunk starts the run: chunks running side by side do not each try (and lose),
+    // and no unit can finish the run before it, so `started` comes before `completed`.
+    if import.status == Status::Queued && chunk.index == 0 && svc.imports.start(tenant_id, import_id).await? {
         events::publish(svc, tenant_id, import_id, Kind::Started).await?;
     }
 
@@ -167,7 +169,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
     if let Some(ratio) = import_max_error_ratio {
         stop_if_too_many_errors(svc, tenant_id, import_id, run, ratio).await?;
     }
-    complete_if_done(svc, tenant_id, import_id).await?;
+    send_finish_if_done(svc, tenant_id, import_id).await?;
     Ok(())
 }
 

@@ -92,17 +92,8 @@ async fn run(rows: u64) -> Figures {
     };
     let seconds = started.elapsed().as_secs_f64();
     let counts = proxy.counts();
-    // The last messages are deleted after the step that completed the import returns: wait for
-    // the deletes to stop before dividing by them.
-    let mut settled = proxy.counts();
-    for _ in 0..30 {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = proxy.counts();
-        if now.messages_consumed == settled.messages_consumed {
-            break;
-        }
-        settled = now;
-    }
+    // Messages are divided by once their deletes are in.
+    let settled = proxy.settled().await;
 
     assert_eq!(import.status, Status::Completed, "{:?}", import.reason);
     let stats = import.stats;

@@ -291,6 +291,7 @@ impl ImportStore for OneImport {
             import.links.upload = None;
             if plan.queue {
                 import.status = Status::Queued;
+                import.phase = Some(Phase::Transforming);
             }
             s.progress.chunks_total = plan.chunks_total;
             s.source_etag = plan.source_etag.clone();
@@ -300,16 +301,11 @@ impl ImportStore for OneImport {
 
     async fn mark_dispatched(&self, _tenant_id: &str, import_id: &str, run: u32) -> Result<()> {
         self.change(import_id, |s| {
-            let waiting = matches!(s.import.status, Status::AwaitingUpload | Status::Queued);
-            let started = s.import.status == Status::Processing;
-            if (waiting || started) && s.progress.run == run {
-                if waiting {
-                    s.import.status = Status::Queued;
-                    s.import.phase = Some(Phase::Transforming);
-                }
+            let running = matches!(s.import.status, Status::Queued | Status::Processing);
+            if running && s.progress.run == run {
                 s.progress.dispatched = true;
             }
-            waiting || started
+            running
         })
         .map(drop)
     }

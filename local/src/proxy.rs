@@ -134,6 +134,21 @@ impl Proxy {
         self.shared.counts.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// The counts once the queues' last deletes are in: a step's message is deleted after the
+    /// step returns, so right after an import ends some are still on their way (up to 30 s).
+    pub async fn settled(&self) -> Counts {
+        let mut settled = self.counts();
+        for _ in 0..30 {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            let now = self.counts();
+            if now.messages_consumed == settled.messages_consumed {
+                break;
+            }
+            settled = now;
+        }
+        settled
+    }
+
     /// Starts counting again from zero (what set-up did is not the measure).
     pub fn reset(&self) {
         *self.shared.counts.lock().unwrap_or_else(PoisonError::into_inner) = Counts::default();

@@ -79,10 +79,11 @@ pub trait ImportStore: Send + Sync {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<Import>>;
-    /// Stores the plan; false when the import is no longer waiting for one (at its run).
+    /// Stores the plan; false when the import is no longer waiting for one (at its run). With
+    /// `plan.queue` the import is queued, phase `transforming`.
     async fn save_plan(&self, tenant_id: &str, import_id: &str, plan: &Plan) -> Result<bool>;
-    /// Every transform message is sent: the import is queued, or already processing when a
-    /// chunk was quicker than this write.
+    /// Every transform message is sent (one write; the import stays queued, or processing when
+    /// its first chunk was quicker than this write).
     async fn mark_dispatched(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<()>;
     /// The plan is saved and the import stops for its preview.
     async fn preview_ready(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool>;

@@ -728,7 +728,9 @@ impl ImportStore for DynamoStore {
     }
 
     async fn save_plan(&self, tenant_id: &str, import_id: &str, plan: &Plan) -> Result<bool> {
+        // Queued, its chunks about to be sent: transforming.
         let queue = if plan.queue { ", #status = :queued" } else { "" };
+        let phase = if plan.queue { Phase::Transforming } else { Phase::Prevalidation };
         let expression = format!(
             "SET #etag = :etag, #fh = :fh, #map = :map, #um = :um, #file = :file, #st.#rows = :rows, \
              #pr.#ct = :ct, #huf = :true, #phase = :phase, #ua = :now, #sr = :sr, #dv = :dv{queue} \
@@ -770,7 +772,7 @@ impl ImportStore for DynamoStore {
                 (":ct", n(plan.chunks_total)),
                 (":true", AttributeValue::Bool(true)),
                 (":false", AttributeValue::Bool(false)),
-                (":phase", s(Phase::Prevalidation.as_str())),
+                (":phase", s(phase.as_str())),
                 (":now", s(time_fmt::rfc3339(time_fmt::now()))),
                 (":awaiting", s(Status::AwaitingUpload.as_str())),
                 (":queued", s(Status::Queued.as_str())),
@@ -783,31 +785,29 @@ impl ImportStore for DynamoStore {
     }
 
     async fn mark_dispatched(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<()> {
-        let t = Transition {
-            from: &[Status::AwaitingUpload, Status::Queued],
-            to: Status::Queued,
-            phase: Some(Phase::Transforming),
-            stamp: None,
-            reason: None,
-            dispatched: true,
-            files: Finished::default(),
-            run: Some(run),
-        };
-        if self.transition(tenant_id, import_id, t).await? {
-            return Ok(());
-        }
-        // A chunk already started it: it stays processing, in the phase it is in.
-        let t = Transition {
-            from: &[Status::Processing],
-            to: Status::Processing,
-            phase: None,
-            stamp: None,
-            reason: None,
-            dispatched: true,
-            files: Finished::default(),
-            run: Some(run),
-        };
-        self.transition(tenant_id, import_id, t).await.map(drop)
+        // One write whether or not a chunk started the run already; the status stays.
+        self.update_import(
+            tenant_id,
+            import_id,
+            "SET #pr.#dispatched = :true, #ua = :now",
+            "#status IN (:queued, :processing) AND #pr.#run = :run",
+            &[
+                ("#pr", "progress"),
+                ("#dispatched", "dispatched"),
+                ("#ua", "updated_at"),
+                ("#status", "status"),
+                ("#run", "run"),
+            ],
+            vec![
+                (":true", AttributeValue::Bool(true)),
+                (":now", s(time_fmt::rfc3339(time_fmt::now()))),
+                (":queued", s(Status::Queued.as_str())),
+                (":processing", s(Status::Processing.as_str())),
+                (":run", n(run)),
+            ],
+        )
+        .await
+        .map(drop)
     }
 
     async fn preview_ready(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool> {

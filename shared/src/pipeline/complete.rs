@@ -40,17 +40,17 @@ pub async fn send_finish_if_done(svc: &Services, tenant_id: &str, import_id: &st
 }
 
 /// The finish message: an overwrite's cleanup begins, or the files are assembled and the import
-/// completed. True when this call completed it.
-pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Result<bool> {
+/// completed (once: a later message finds it completed).
+pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()> {
     let Some(StoredImport { import, progress, .. }) = svc.imports.get(tenant_id, import_id).await? else {
-        return Ok(false);
+        return Ok(());
     };
     if !progress.is_done() || !matches!(import.status, Status::Queued | Status::Processing) {
-        return Ok(false);
+        return Ok(());
     }
     if import.action == Action::Overwrite && !progress.removal_done {
         super::overwrite::begin(svc, tenant_id, import_id, progress.run, import.phase).await?;
-        return Ok(false);
+        return Ok(());
     }
     let has_errors_file = import.stats.errors > 0;
     if has_errors_file {
@@ -59,7 +59,7 @@ pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) 
     results::assemble(svc, tenant_id, import_id, progress.run).await?;
     let files = Finished { has_errors_file, has_results_file: true };
     if !svc.imports.complete(tenant_id, import_id, progress.run, files).await? {
-        return Ok(false);
+        return Ok(());
     }
     events::publish(svc, tenant_id, import_id, Kind::Completed).await?;
     let s = import.stats;
@@ -72,5 +72,5 @@ pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) 
         errors = s.errors,
         "import completed"
     );
-    Ok(true)
+    Ok(())
 }

@@ -41,7 +41,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
         TransformWork::Chunk(msg) => transform(svc, msg).await,
         TransformWork::Plan(plan) => super::prevalidate::replan(svc, &plan.tenant_id, &plan.import_id, plan.run).await,
         TransformWork::Revert(plan) => super::revert::plan(svc, plan).await,
-        TransformWork::Finish(msg) => complete_if_done(svc, &msg.tenant_id, &msg.import_id).await.map(drop),
+        TransformWork::Finish(msg) => complete_if_done(svc, &msg.tenant_id, &msg.import_id).await,
     }
 }
 

@@ -825,10 +825,9 @@ impl ImportStore for DynamoStore {
     }
 
     async fn restart(&self, tenant_id: &str, import_id: &str, restart: &Restart) -> Result<bool> {
-        let key = import_key(tenant_id, import_id);
-        let out = self.client.get_item().table_name(&self.imports).set_key(Some(key)).consistent_read(true).send();
-        let Some(item) = out.await.map_err(ddb_err)?.item else { return Ok(false) };
-        let mut item: ImportItem = serde_dynamo::from_item(item).map_err(ser_err)?;
+        let Some(mut item) = self.import_item::<ImportItem>(tenant_id, import_id, None).await? else {
+            return Ok(false);
+        };
         if item.import.status != restart.from || item.progress.run != restart.run {
             return Ok(false);
         }

@@ -145,13 +145,14 @@ pub fn is_valid_email(s: &str) -> bool {
     s.len() <= 254 && local_part_ok(local) && domain_ok(&domain[1..])
 }
 
-/// The ASCII bytes an address may hold in its local part, and in a domain's labels.
-const LOCAL_BYTES: [bool; 128] = ascii_table(b"!#$%&'*+/=?^_`{|}~.-");
-const LABEL_BYTES: [bool; 128] = ascii_table(b"-");
+/// The ASCII bytes an address may hold in its local part, and in a domain's labels; a table of
+/// every byte value, so looking one up needs no bounds check.
+const LOCAL_BYTES: [bool; 256] = ascii_table(b"!#$%&'*+/=?^_`{|}~.-");
+const LABEL_BYTES: [bool; 256] = ascii_table(b"-");
 
-/// Letters, digits and `extra`.
-const fn ascii_table(extra: &[u8]) -> [bool; 128] {
-    let mut table = [false; 128];
+/// Letters, digits and `extra`; no byte past ASCII.
+const fn ascii_table(extra: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
     let mut c = 0;
     while c < 128 {
         table[c] = (c as u8).is_ascii_alphanumeric();
@@ -166,36 +167,64 @@ const fn ascii_table(extra: &[u8]) -> [bool; 128] {
 }
 
 /// Each character of `s` is in `table` (ASCII), or is a letter or digit.
-fn chars_in(s: &[u8], table: &[bool; 128]) -> bool {
-    s.iter().all(|&b| table.get(usize::from(b)).copied().unwrap_or(false))
+fn chars_in(s: &[u8], table: &[bool; 256]) -> bool {
+    s.iter().all(|&b| table[usize::from(b)])
         || (!s.is_ascii()
-            && std::str::from_utf8(s).is_ok_and(|s| {
-                s.chars().all(|c| table.get(c as usize).copied().unwrap_or_else(|| c.is_alphanumeric()))
-            }))
+            && std::str::from_utf8(s)
+                .is_ok_and(|s| s.chars().all(|c| if c.is_ascii() { table[c as usize] } else { c.is_alphanumeric() })))
 }
 
 fn local_part_ok(local: &[u8]) -> bool {
     let (Some(&first), Some(&last)) = (local.first(), local.last()) else { return false };
-    local.len() <= 64
-        && first != b'.'
-        && last != b'.'
-        && !local.windows(2).any(|w| w[0] == b'.' && w[1] == b'.')
-        && chars_in(local, &LOCAL_BYTES)
+    if local.len() > 64 || first == b'.' || last == b'.' {
+        return false;
+    }
+    // One pass over ASCII; other characters take the slower way.
+    let mut previous = 0u8;
+    for &b in local {
+        if !LOCAL_BYTES[usize::from(b)] || (b == b'.' && previous == b'.') {
+            return !b.is_ascii() && !local.windows(2).any(|w| w == b"..") && chars_in(local, &LOCAL_BYTES);
+        }
+        previous = b;
+    }
+    true
 }
 
+/// A domain's labels: letters, digits and inner hyphens, at most 63 bytes; a top-level label
+/// of two letters or more.
 fn domain_ok(domain: &[u8]) -> bool {
+    if domain.len() > 253 {
+        return false;
+    }
+    let label_ok = |label: &[u8]| matches!(label, [first, .., last] | [first @ last] if label.len() <= 63 && *first != b'-' && *last != b'-');
+    // One pass over ASCII; other characters take the slower way.
+    let (mut start, mut labels) = (0, 1);
+    for (i, &b) in domain.iter().enumerate() {
+        if b == b'.' {
+            if !label_ok(&domain[start..i]) {
+                return false;
+            }
+            (start, labels) = (i + 1, labels + 1);
+        } else if !LABEL_BYTES[usize::from(b)] {
+            return !b.is_ascii() && domain_by_chars(domain, label_ok);
+        }
+    }
+    let tld = &domain[start..];
+    labels > 1 && label_ok(tld) && tld.len() > 1 && tld.iter().all(u8::is_ascii_alphabetic)
+}
+
+fn domain_by_chars(domain: &[u8], label_ok: impl Fn(&[u8]) -> bool) -> bool {
     let mut count = 0;
     let mut tld: &[u8] = &[];
     for label in domain.split(|&b| b == b'.') {
-        let (Some(&first), Some(&last)) = (label.first(), label.last()) else { return false };
-        if label.len() > 63 || first == b'-' || last == b'-' || !chars_in(label, &LABEL_BYTES) {
+        if !label_ok(label) || !chars_in(label, &LABEL_BYTES) {
             return false;
         }
         (count, tld) = (count + 1, label);
     }
     // The labels are cut at an ASCII byte, so the last one is text.
     let tld = std::str::from_utf8(tld).unwrap_or_default();
-    domain.len() <= 253 && count > 1 && tld.chars().nth(1).is_some() && tld.chars().all(char::is_alphabetic)
+    count > 1 && tld.chars().nth(1).is_some() && tld.chars().all(char::is_alphabetic)
 }
 
 /// ISO 3166 alpha-2, from a code (alpha-2, alpha-3, numeric) or an English name.

@@ -10,6 +10,7 @@ use crate::dialect::{read_sample, Dialect, Encoding};
 use crate::import::{CsvOptions, FileInfo, SampleRecord};
 use crate::mapping::{self, ColumnMap};
 use crate::preview::Preview;
+use crate::split::{self, Records, SplitError};
 use crate::validate::{RowOptions, RowRules};
 
 /// One transform's share of the file: bytes `[start, end)` hold rows `first_row..first_row+rows`.
@@ -140,17 +141,21 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
     }
     let has_header = rules.csv.has_header;
     let utf8 = dialect.encoding == Encoding::Utf8;
-    let mut tap = Tap::new(std::io::Cursor::new(sample).chain(reader), dialect.delimiter, utf8);
-    let mut csv = dialect.reader(&mut tap, has_header);
+    let delimiter = dialect.delimiter;
+    let mut records = Records::new(std::io::Cursor::new(sample).chain(reader), delimiter, utf8);
+    let mut scratch = Vec::new();
+    let mut raw = csv::ByteRecord::new();
+    match records.advance() {
+        Ok(true) => split::byte_record(records.record(), delimiter, &mut scratch, &mut raw),
+        Ok(false) => return Err(BadFile::NoHeader.into()),
+        Err(e) => return Err(split_error(1, e)),
+    }
     // Without a header the first record is data, and only gives the number of columns.
-    let headers: Vec<String> = match csv.byte_headers().map(|h| dialect.decode(h)) {
-        Ok(Some(h)) if !has_header && !h.is_empty() => (1..=h.len()).map(|i| format!("column_{i}")).collect(),
-        Ok(Some(h)) if has_header && !h.iter().all(|name| name.trim().is_empty()) => {
-            h.iter().map(|s| s.trim().to_string()).collect()
-        }
-        Ok(Some(_)) => return Err(BadFile::NoHeader.into()),
-        Ok(None) => return Err(not_text(0, dialect)),
-        Err(e) => return Err(read_error(0, e)),
+    let headers: Vec<String> = match dialect.decode(&raw) {
+        Some(h) if !has_header => (1..=h.len()).map(|i| format!("column_{i}")).collect(),
+        Some(h) if !h.iter().all(|name| name.trim().is_empty()) => h.iter().map(|s| s.trim().to_string()).collect(),
+        Some(_) => return Err(BadFile::NoHeader.into()),
+        None => return Err(not_text(0, dialect)),
     };
     if headers.len() > MAX_COLUMNS {
         return Err(BadFile::TooManyColumns(headers.len()).into());
@@ -176,24 +181,27 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
     let mut bounds: Vec<Chunk> = Vec::new();
     let id_cell = row_rules.identifier_cell();
     let mut identifier = String::new();
-    let mut raw = csv::ByteRecord::new();
     let mut row = 0u64;
+    // Without a header, the record read for the columns is the first row.
+    let mut first_is_data = !has_header;
     loop {
-        match csv.read_byte_record(&mut raw) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => return Err(read_error(row + 1, e)),
+        if !std::mem::take(&mut first_is_data) {
+            match records.advance() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => return Err(split_error(row + 1, e)),
+            }
         }
         row += 1;
-        // The tap checks the text as it passes; this row holds the first bad byte if it ends past it.
-        if csv.get_ref().bad_text_at.is_some_and(|at| at < csv.position().byte()) {
+        // The text is checked as it is read; this row holds the first bad byte if it ends past it.
+        if records.bad_text_at().is_some_and(|at| at < records.end()) {
             return Err(not_text(row, dialect));
         }
         if row > MAX_ROWS {
             return Err(BadFile::TooManyRows.into());
         }
         if (row - 1).is_multiple_of(rules.chunk_rows) {
-            let start = raw.position().map_or(0, |p| p.byte());
+            let start = records.start();
             if let Some(last) = bounds.last_mut() {
                 last.end = start;
             }
@@ -210,23 +218,23 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
         if let Some(last) = bounds.last_mut() {
             last.rows += 1;
         }
-        if let Some((id_cell, cell)) = id_cell.as_ref().and_then(|c| Some((c, raw.get(c.column)?))) {
-            let Some(cell) = dialect.decode_value(cell) else { return Err(not_text(row, dialect)) };
-            if let Some(identifier) = id_cell.read(&cell, &mut identifier) {
-                dedup.see(identifier, row).map_err(ScanError::Spill)?;
+        let record = records.record();
+        if let Some(id_cell) = id_cell.as_ref() {
+            if let Some(cell) = split::field(record, delimiter, id_cell.column, &mut scratch) {
+                let Some(cell) = dialect.decode_value(cell) else { return Err(not_text(row, dialect)) };
+                if let Some(identifier) = id_cell.read(&cell, &mut identifier) {
+                    dedup.see(identifier, row).map_err(ScanError::Spill)?;
+                }
             }
         }
         if let Some(p) = preview.as_mut() {
+            split::byte_record(record, delimiter, &mut scratch, &mut raw);
             let Some(record) = dialect.decode(&raw) else { return Err(not_text(row, dialect)) };
             p.see(row, &record, row_rules.build(row, &record));
         }
     }
-    drop(csv);
-    if tap.bad_text_at.is_some() || tap.cut_char() {
+    if records.bad_text_at().is_some() {
         return Err(not_text(row.max(1), dialect));
-    }
-    if tap.open_quote() {
-        return Err(BadFile::UnterminatedQuote(row.max(1)).into());
     }
     let duplicates = dedup.finish(row).map_err(ScanError::Spill)?;
     let file = FileInfo {
@@ -256,178 +264,16 @@ fn check_header(headers: &[String], columns: &ColumnMap) -> Result<(), BadFile> 
 }
 
 /// A failed read is retried; bytes that are not CSV fail the file.
-fn read_error(row: u64, e: csv::Error) -> ScanError {
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
-            BadFile::UnterminatedQuote(row).into()
-        }
-        csv::ErrorKind::Io(io) => ScanError::Read(io),
-        other => BadFile::Unreadable { row, message: format!("{other:?}") }.into(),
+fn split_error(row: u64, e: SplitError) -> ScanError {
+    match e {
+        SplitError::Read(io) => ScanError::Read(io),
+        SplitError::UnterminatedQuote => BadFile::UnterminatedQuote(row).into(),
+        SplitError::TooLong => BadFile::Unreadable { row, message: e.to_string() }.into(),
     }
 }
 
 fn not_text(row: u64, dialect: Dialect) -> ScanError {
     BadFile::Unreadable { row, message: format!("not valid {}", dialect.encoding.as_str()) }.into()
-}
-
-/// Watches the bytes the CSV reader pulls with the same quoting rules, to tell whether the
-/// file ends inside a quoted field: the csv crate reads an unclosed quote to the end of the
-/// file as one field. A quote inside an unquoted field (`5'11"`) is a literal, as there. Only
-/// quotes change the state, so it jumps from one to the next (memchr), not byte by byte.
-/// With `utf8`, it also checks the text as it passes, a buffer at a time: in valid UTF-8 no
-/// ASCII byte is part of another character, so every value the csv crate cuts is valid too.
-struct Tap<R> {
-    inner: R,
-    delimiter: u8,
-    state: Quoting,
-    /// Bytes read so far, and where the last quote that kept a field open was.
-    read: u64,
-    last_quote: u64,
-    utf8: bool,
-    /// The start of a character the last read cut off.
-    cut: Vec<u8>,
-    /// The offset of the first byte that is not UTF-8.
-    bad_text_at: Option<u64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Quoting {
-    FieldStart,
-    Unquoted,
-    Quoted,
-    /// A quote inside a quoted field: it closes the field, or escapes the next quote.
-    QuoteInQuoted,
-}
-
-/// A quoted field this long never closes in a file of SPEC's limits (a record is at most
-/// 400 KB): stop before the csv crate buffers the rest of the file as one field.
-const MAX_QUOTED_RUN: u64 = 16 * 1024 * 1024;
-
-impl<R> Tap<R> {
-    fn new(inner: R, delimiter: u8, utf8: bool) -> Self {
-        Self {
-            inner,
-            delimiter,
-            state: Quoting::FieldStart,
-            read: 0,
-            last_quote: 0,
-            utf8,
-            cut: Vec::new(),
-            bad_text_at: None,
-        }
-    }
-
-    /// At the end: the file ends inside a character.
-    fn cut_char(&self) -> bool {
-        !self.cut.is_empty()
-    }
-
-    /// Checks the next bytes of the stream as UTF-8, `self.read` bytes in.
-    fn check_text(&mut self, mut bytes: &[u8]) {
-        if !self.utf8 || self.bad_text_at.is_some() {
-            return;
-        }
-        let mut at = self.read;
-        if let Some(&lead) = self.cut.first() {
-            let width = match lead {
-                0xF0.. => 4,
-                0xE0.. => 3,
-                _ => 2,
-            };
-            let take = (width - self.cut.len()).min(bytes.len());
-            self.cut.extend_from_slice(&bytes[..take]);
-            (bytes, at) = (&bytes[take..], at + take as u64);
-            if self.cut.len() < width {
-                return;
-            }
-            let valid = std::str::from_utf8(&self.cut).is_ok();
-            self.cut.clear();
-            if !valid {
-                self.bad_text_at = Some(at - width as u64);
-                return;
-            }
-        }
-        // SIMD: checking every byte of the file must cost little next to parsing it.
-        if let Err(e) = simdutf8::compat::from_utf8(bytes) {
-            match e.error_len() {
-                Some(_) => self.bad_text_at = Some(at + e.valid_up_to() as u64),
-                None => self.cut.extend_from_slice(&bytes[e.valid_up_to()..]),
-            }
-        }
-    }
-
-    fn open_quote(&self) -> bool {
-        self.state == Quoting::Quoted
-    }
-
-    fn ends_field(&self, b: u8) -> bool {
-        b == self.delimiter || b == b'\n' || b == b'\r'
-    }
-
-    /// The state after one byte that is not inside a quoted field's run.
-    fn after(&self, b: u8) -> Quoting {
-        match (self.state, b) {
-            (Quoting::FieldStart, b'"') => Quoting::Quoted,
-            (Quoting::QuoteInQuoted, b'"') => Quoting::Quoted,
-            _ if self.ends_field(b) => Quoting::FieldStart,
-            _ => Quoting::Unquoted,
-        }
-    }
-
-    fn pass(&mut self, bytes: &[u8]) {
-        self.check_text(bytes);
-        self.watch(bytes);
-    }
-
-    /// Runs the state over the next bytes of the stream.
-    fn watch(&mut self, bytes: &[u8]) {
-        let mut i = 0;
-        while i < bytes.len() {
-            match self.state {
-                // Only a quote matters inside a quoted field.
-                Quoting::Quoted => match memchr::memchr(b'"', &bytes[i..]) {
-                    Some(at) => {
-                        self.state = Quoting::QuoteInQuoted;
-                        i += at + 1;
-                    }
-                    None => i = bytes.len(),
-                },
-                // Outside one, a quote opens a field only where a field starts.
-                Quoting::Unquoted => {
-                    let run = &bytes[i..];
-                    let end = memchr::memchr(b'"', run).unwrap_or(run.len());
-                    if let Some(&before) = run[..end].last() {
-                        self.state = if self.ends_field(before) { Quoting::FieldStart } else { Quoting::Unquoted };
-                    }
-                    if end < run.len() {
-                        self.state = self.after(b'"');
-                        i += end + 1;
-                    } else {
-                        i = bytes.len();
-                    }
-                }
-                Quoting::FieldStart | Quoting::QuoteInQuoted => {
-                    self.state = self.after(bytes[i]);
-                    i += 1;
-                }
-            }
-            if self.state == Quoting::QuoteInQuoted || (self.state == Quoting::Quoted && bytes[i - 1] == b'"') {
-                self.last_quote = self.read + i as u64;
-            }
-        }
-        self.read += bytes.len() as u64;
-    }
-}
-
-impl<R: Read> Read for Tap<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.pass(&buf[..n]);
-        if self.state == Quoting::Quoted && self.read - self.last_quote > MAX_QUOTED_RUN {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "unterminated quote"));
-        }
-        Ok(n)
-    }
 }
 
 #[cfg(test)]
@@ -620,41 +466,6 @@ mod tests {
         assert_eq!(scan(inch.as_slice(), 40, &rules).unwrap().file.rows, 2);
         let late = b"email,notes\na@x.io,fine\nb@x.io,\"never closed\nc@x.io,x\n";
         assert!(matches!(scan(late.as_slice(), 40, &rules), Err(ScanError::Bad(BadFile::UnterminatedQuote(2)))));
-    }
-
-    /// The quote state and the text check carry over from one read to the next, wherever a
-    /// read ends.
-    #[test]
-    fn quotes_and_text_are_followed_across_reads() {
-        let cases: [(&[u8], bool); 6] = [
-            (b"email,notes\na@x.io,\"multi\nline \"\"quoted\"\"\"\nb@x.io,5'11\"\n", false),
-            (b"a,\"\"\"\"\n\"x\"y\"z\",\"", true),
-            (b"a,\"x\"\"\",y\nb,\"never closed\"\"\nc,x\n", true),
-            (b"a;\"x;\";\"\"\r\n\"", true),
-            (b"a,b\"\r\"c\",\"d\r\n\"", false),
-            ("K\u{f6}ln,\"\u{1F600}\u{20AC}\"\n".as_bytes(), false),
-        ];
-        let bad_text: [(&[u8], Option<u64>, bool); 3] =
-            [(b"ok,\xe9t\xe9\n", Some(3), false), (b"ok,\xe2\x82\n", Some(3), false), (b"ok,\xe2\x82", None, true)];
-        let tap = |bytes: &[u8], split: usize| {
-            let mut tap = Tap::new((), if bytes.contains(&b';') { b';' } else { b',' }, true);
-            tap.pass(&bytes[..split]);
-            tap.pass(&bytes[split..]);
-            tap
-        };
-        for (bytes, open) in cases {
-            for split in 0..=bytes.len() {
-                let tap = tap(bytes, split);
-                let what = format!("{} split at {split}", String::from_utf8_lossy(bytes));
-                assert_eq!((tap.open_quote(), tap.bad_text_at, tap.cut_char()), (open, None, false), "{what}");
-            }
-        }
-        for (bytes, bad_at, cut) in bad_text {
-            for split in 0..=bytes.len() {
-                let tap = tap(bytes, split);
-                assert_eq!((tap.bad_text_at, tap.cut_char()), (bad_at, cut), "{bytes:?} split at {split}");
-            }
-        }
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod preview;
 pub mod record;
 pub mod results;
 pub mod services;
+pub mod split;
 pub mod staging;
 pub mod stats;
 pub mod sync;

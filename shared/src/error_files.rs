@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::Result;
 use crate::services::Services;
-use crate::validate::RowError;
+use crate::validate::{Cells, RowError};
 
 pub const ERROR_COLUMNS: [&str; 4] = ["error_row", "error_field", "error_code", "error_message"];
 
@@ -66,7 +66,7 @@ impl ErrorLines {
         self.csv.is_empty()
     }
 
-    pub fn add(&mut self, headers: &[String], values: &csv::StringRecord, errors: &[RowError]) {
+    pub fn add(&mut self, headers: &[String], values: Cells, errors: &[RowError]) {
         let Some(first) = errors.first() else { return };
         let join = |f: &dyn Fn(&RowError) -> String| errors.iter().map(f).collect::<Vec<_>>().join("; ");
         let field = join(&|e| e.field.clone().or_else(|| e.column.clone()).unwrap_or_default());
@@ -156,7 +156,7 @@ mod tests {
             message: "`x` is not a valid email address".into(),
         }];
         let mut lines = ErrorLines::default();
-        lines.add(&headers, &csv::StringRecord::from(vec!["x", "+1 555 0100"]), &errors);
+        lines.add(&headers, (&csv::StringRecord::from(vec!["x", "+1 555 0100"])).into(), &errors);
         let text = String::from_utf8(lines.csv.clone()).unwrap();
         assert_eq!(text, "x,'+1 555 0100,7,email,invalid_email,`x` is not a valid email address\n");
         let json: Value = serde_json::from_slice(&lines.json).unwrap();

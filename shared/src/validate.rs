@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use smallvec::SmallVec;
 
 use std::collections::BTreeMap;
 
@@ -62,6 +63,45 @@ fn map_value<'v>(mapping: Option<&'v BTreeMap<String, String>>, value: &'v str) 
         .map_or(value, String::as_str)
 }
 
+/// A row's values as text: the `csv` crate's fields, read as bytes, with the text of the whole
+/// row checked once (fields are cut at ASCII bytes, so each is text too) instead of each field
+/// on its own. Or a `StringRecord`'s, already text.
+#[derive(Debug, Clone, Copy)]
+pub struct Cells<'a> {
+    text: &'a str,
+    fields: &'a csv::ByteRecord,
+}
+
+impl<'a> Cells<'a> {
+    /// None when the row is not UTF-8.
+    pub fn checked(fields: &'a csv::ByteRecord) -> Option<Self> {
+        let text = simdutf8::basic::from_utf8(fields.as_slice()).ok()?;
+        Some(Self { text, fields })
+    }
+
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        self.text.get(self.fields.range(i)?)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+}
+
+impl<'a> From<&'a csv::StringRecord> for Cells<'a> {
+    fn from(record: &'a csv::StringRecord) -> Self {
+        Self { text: record.as_slice(), fields: record.as_byte_record() }
+    }
+}
+
 /// How rows of one import become records.
 #[derive(Debug, Clone)]
 pub struct RowRules<'a> {
@@ -74,7 +114,7 @@ pub struct RowRules<'a> {
 
 impl<'a> RowRules<'a> {
     /// The identifier a row names, when its identifier cell is valid, whatever its other cells.
-    pub fn identifier_of(&self, values: &csv::StringRecord) -> Option<String> {
+    pub fn identifier_of(&self, values: Cells) -> Option<String> {
         let cell = self.identifier_cell()?;
         let mut out = String::new();
         cell.read(values.get(cell.column)?, &mut out).map(str::to_string)
@@ -94,7 +134,8 @@ impl<'a> RowRules<'a> {
 
     pub fn build(&self, row: u64, values: &csv::StringRecord) -> Result<Candidate, Vec<RowError>> {
         let plan = RowPlan { rules: self.clone(), columns: self.mapped(), layout: Vec::new() };
-        let (identifier, checked) = plan.check(row, values)?;
+        let mut identifier = String::new();
+        let checked = plan.check(row, values.into(), &mut identifier)?;
         let mut fields = Map::new();
         for (column, value) in plan.columns.iter().zip(checked) {
             set_field(&mut fields, column.field, value.into_value());
@@ -154,14 +195,8 @@ pub struct IdentifierCell<'a> {
 impl IdentifierCell<'_> {
     /// The identifier the cell's text gives when it is valid, normalized into `out`.
     pub fn read<'o>(&self, raw: &str, out: &'o mut String) -> Option<&'o str> {
-        let value = map_value(self.mapping, cell(raw));
-        match self.rule.check(self.field, value).ok()? {
-            Checked::Text(text) => {
-                normalize_identifier_into(self.resource, self.field, &text, out);
-                Some(out)
-            }
-            _ => None,
-        }
+        let value = self.rule.check(self.field, map_value(self.mapping, cell(raw))).ok()?;
+        identifier_into(self.resource, self.field, &value, out).then_some(out.as_str())
     }
 }
 
@@ -239,28 +274,36 @@ pub struct RowPlan<'a> {
 impl RowPlan<'_> {
     /// What [`RowRules::build`] gives, with the candidate appended to `out` as its JSON (as
     /// `serde_json` writes a [`Candidate`]) rather than built; an error row appends nothing.
-    pub fn encode(&self, row: u64, values: &csv::StringRecord, out: &mut Vec<u8>) -> Result<String, Vec<RowError>> {
-        let (identifier, checked) = self.check(row, values)?;
+    /// The row's identifier goes to `identifier`.
+    pub fn encode(
+        &self,
+        row: u64,
+        values: Cells,
+        out: &mut Vec<u8>,
+        identifier: &mut String,
+    ) -> Result<(), Vec<RowError>> {
+        let checked = self.check(row, values, identifier)?;
         let start = out.len();
-        self.write(row, &identifier, &checked, out);
-        fits(row, out.len() - start).inspect_err(|_| out.truncate(start))?;
-        Ok(identifier)
+        self.write(row, identifier, &checked, out);
+        fits(row, out.len() - start).inspect_err(|_| out.truncate(start))
     }
 
-    /// Each mapped cell checked, in column order; the row's identifier.
+    /// Each mapped cell checked, in column order; the row's identifier into `identifier`. On
+    /// the stack and into the caller's buffer: this runs for every row.
     fn check<'r>(
         &'r self,
         row: u64,
-        values: &'r csv::StringRecord,
-    ) -> Result<(String, Vec<Checked<'r>>), Vec<RowError>> {
+        values: Cells<'r>,
+        identifier: &mut String,
+    ) -> Result<SmallVec<[Checked<'r>; 16]>, Vec<RowError>> {
         let rules = &self.rules;
         if values.len() != rules.headers.len() {
             let message = format!("row has {} values, the header has {} columns", values.len(), rules.headers.len());
             return Err(vec![row_error(row, None, None, "ragged_row", message)]);
         }
         let mut errors = Vec::new();
-        let mut checked = Vec::with_capacity(self.columns.len());
-        let mut id = None;
+        let mut checked = SmallVec::new();
+        let mut found = false;
         for column in &self.columns {
             let Some(raw) = values.get(column.index) else { continue };
             let (header, field) = (Some(column.header), Some(column.field));
@@ -273,7 +316,7 @@ impl RowPlan<'_> {
             match column.rule.check(column.field, map_value(column.mapping, value)) {
                 Ok(value) => {
                     if column.identifier {
-                        id = identifier(rules.resource, column.field, &value);
+                        found = identifier_into(rules.resource, column.field, &value, identifier);
                     }
                     checked.push(value);
                 }
@@ -281,13 +324,13 @@ impl RowPlan<'_> {
             }
         }
         let id_column = || rules.columns.column_of(rules.identifier_field).map(|i| &rules.headers[i]);
-        match id {
+        match found.then_some(identifier.as_str()) {
             Some(id) if id.len() > MAX_IDENTIFIER_BYTES => {
                 let message = format!("an identifier is at most {MAX_IDENTIFIER_BYTES} bytes");
                 errors.push(row_error(row, id_column(), Some(rules.identifier_field), "value_too_long", message));
                 Err(errors)
             }
-            Some(id) if errors.is_empty() => Ok((id, checked)),
+            Some(_) if errors.is_empty() => Ok(checked),
             Some(_) => Err(errors),
             None => {
                 let already = errors.iter().any(|e| e.field.as_deref() == Some(rules.identifier_field));
@@ -337,11 +380,15 @@ fn row_error(row: u64, column: Option<&String>, field: Option<&str>, code: &str,
     RowError { row, column: column.cloned(), field: field.map(str::to_string), code: code.to_string(), message }
 }
 
-/// The identifier a checked identifier cell gives, normalized for matching.
-fn identifier(resource: ResourceType, field: &str, value: &Checked) -> Option<String> {
+/// The identifier a checked identifier cell gives, normalized for matching, into `out`; false
+/// when the cell gives none.
+fn identifier_into(resource: ResourceType, field: &str, value: &Checked, out: &mut String) -> bool {
     match value {
-        Checked::Text(text) => Some(normalize_identifier(resource, field, text)),
-        _ => None,
+        Checked::Text(text) => {
+            normalize_identifier_into(resource, field, text, out);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -502,8 +549,10 @@ mod tests {
             let record = csv::StringRecord::from(values.to_vec());
             let row = i as u64 + 1;
             let mut out = b"prefix".to_vec();
-            match (rules.build(row, &record), plan.encode(row, &record, &mut out)) {
-                (Ok(candidate), Ok(identifier)) => {
+            // The buffer of the row before, reused.
+            let mut identifier = String::from("stale");
+            match (rules.build(row, &record), plan.encode(row, (&record).into(), &mut out, &mut identifier)) {
+                (Ok(candidate), Ok(())) => {
                     assert_eq!(identifier, candidate.identifier);
                     assert_eq!(out[6..], serde_json::to_vec(&candidate).unwrap()[..], "row {row}");
                 }

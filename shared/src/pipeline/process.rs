@@ -394,7 +394,7 @@ async fn save_errors(svc: &Services, msg: &ProcessMessage, errors: &[(Candidate,
                 value.map(cell).unwrap_or_default()
             })
             .collect();
-        lines.add(&import.file_headers, &csv::StringRecord::from(values), std::slice::from_ref(error));
+        lines.add(&import.file_headers, (&csv::StringRecord::from(values)).into(), std::slice::from_ref(error));
     }
     lines.save(svc, tenant_id, import_id, msg.run, &format!("{:010}-{:06}", msg.chunk, msg.batch)).await
 }

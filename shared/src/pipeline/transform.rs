@@ -19,7 +19,7 @@ use crate::ports::{Queue, StoredImport};
 use crate::results::RowLines;
 use crate::services::Services;
 use crate::stats::Tally;
-use crate::validate::{RowError, RowRules};
+use crate::validate::{Cells, RowError, RowRules};
 
 use super::complete::{complete_if_done, fail, send_finish_if_done};
 
@@ -203,20 +203,18 @@ pub fn transform_rows(
     let mut batch = Batch::new(work.message)?;
     let mut batch_bytes = 0;
     let mut reader = work.dialect.reader(reader, false);
-    let mut record = csv::StringRecord::new();
-    let mut json = Vec::new();
+    let (mut raw, mut decoded) = (csv::ByteRecord::new(), csv::StringRecord::new());
+    let (mut json, mut identifier) = (Vec::new(), String::new());
     let mut row = chunk.first_row;
     let end_row = chunk.first_row + chunk.rows;
     while row < end_row {
-        // Each row is read into the last one's buffers.
-        let mut raw = record.into_byte_record();
         match reader.read_byte_record(&mut raw) {
             Ok(true) => {}
             Ok(false) => return Err(Error::Internal(format!("chunk ended at row {row}, before row {end_row}"))),
             Err(e) => return Err(Error::Internal(format!("row {row} no longer reads: {e}"))),
         }
-        record =
-            decode_row(&work.dialect, raw).ok_or_else(|| Error::Internal(format!("row {row} no longer decodes")))?;
+        let record = decode_row(&work.dialect, &raw, &mut decoded)
+            .ok_or_else(|| Error::Internal(format!("row {row} no longer decodes")))?;
         let raw_id = id_column.and_then(|i| record.get(i)).unwrap_or_default().trim();
         if chunk.skip_rows.binary_search(&row).is_ok() {
             tally.duplicates += 1;
@@ -230,9 +228,9 @@ pub fn transform_rows(
                 tally.duplicates += 1;
                 Err(vec![duplicate_error(row, rules)])
             } else {
-                plan.encode(row, &record, &mut json)
+                plan.encode(row, record, &mut json, &mut identifier)
             };
-            let keep = built.as_ref().err().filter(|_| work.keeps).and_then(|_| rules.identifier_of(&record));
+            let keep = built.as_ref().err().filter(|_| work.keeps).and_then(|_| rules.identifier_of(record));
             let size = if built.is_ok() { json.len() } else { keep.as_ref().map_or(0, String::len) };
             if size > 0
                 && (batch.len() == work.batch_records || (batch_bytes + size > BATCH_BYTES && !batch.is_empty()))
@@ -242,13 +240,13 @@ pub fn transform_rows(
             }
             batch_bytes += size;
             match built {
-                Ok(identifier) => {
+                Ok(()) => {
                     row_lines.pending(row, raw_id, &identifier, batch.number, batch.records);
                     batch.push(&json);
                 }
                 Err(errors) => {
                     tally.errors += 1;
-                    error_lines.add(rules.headers, &record, &errors);
+                    error_lines.add(rules.headers, record, &errors);
                     row_lines.decided(row, raw_id, "error", "");
                     batch.keep.extend(keep);
                 }
@@ -263,12 +261,17 @@ pub fn transform_rows(
 }
 
 /// A row's values as text; None when one is not valid in the file's encoding. UTF-8 rows are
-/// checked in place, not copied.
-fn decode_row(dialect: &Dialect, raw: csv::ByteRecord) -> Option<csv::StringRecord> {
+/// checked in place, not copied; others are decoded into `decoded`.
+fn decode_row<'r>(
+    dialect: &Dialect,
+    raw: &'r csv::ByteRecord,
+    decoded: &'r mut csv::StringRecord,
+) -> Option<Cells<'r>> {
     if dialect.encoding == Encoding::Windows1252 {
-        return dialect.decode(&raw);
+        *decoded = dialect.decode(raw)?;
+        return Some(Cells::from(&*decoded));
     }
-    csv::StringRecord::from_byte_record(raw).ok()
+    Cells::checked(raw)
 }
 
 /// One process message being filled: its body is written as records come, the envelope
@@ -459,7 +462,7 @@ mod tests {
             assert_eq!(body, &encode(want).unwrap());
             assert_eq!(&decode::<ProcessMessage>(body).unwrap(), want);
         }
-        let lines = String::from_utf8(lines.into_bytes().unwrap()).unwrap();
+        let lines = String::from_utf8(lines.into_bytes()).unwrap();
         assert_eq!(lines, "10,A@x.co,@0:0,a@x.co\n11,bad@x,error,\n12,c@x.co,skipped_duplicate,\n13,c@x.co,error,\n14,d@x.co,@1:0,d@x.co\n");
     }
 

@@ -2,7 +2,7 @@
 //! duplicates and max_error_ratio, end to end; and a 400 naming each bad option.
 
 use serde_json::json;
-use tests::{all_records, host, stat, IMPORT_TIMEOUT};
+use tests::{all_records, host, receive_all, run_transform_queue, stat, IMPORT_TIMEOUT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn constants_tags_and_value_mappings_shape_every_record() {
@@ -59,21 +59,36 @@ async fn duplicates_first_and_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_error_ratio_stops_the_import() {
-    let host = host(|o| o.chunk_rows = Some(10)).await;
+    // The queues are driven by hand, a chunk at a time, so when the import fails is certain.
+    let host = host(|o| (o.chunk_rows, o.workers) = (Some(10), 0)).await;
+    let svc = host.clients.services(host.settings.clone()).expect("services");
     let client = host.client("acme");
+    let (host, svc, client) = (&host, &svc, &client);
+    let run = |body: serde_json::Value, file: Vec<u8>| async move {
+        let created = client.create_import(&body).await.unwrap();
+        let id = created["id"].as_str().unwrap().to_string();
+        client.upload(&created, file).await.unwrap();
+        shared::pipeline::prevalidate::run(svc, &shared::import::upload_key("acme", &id)).await.unwrap();
+        run_transform_queue(host, svc).await;
+        for batch in receive_all(host, &host.settings.process_queue_url).await {
+            shared::pipeline::process::run(svc, &batch).await.unwrap();
+        }
+        // The finish message, when the import got that far.
+        run_transform_queue(host, svc).await;
+        client.get(&format!("/v1/imports/{id}")).await.unwrap().1
+    };
     let mut file = String::from("email\n");
     for i in 0..100 {
         file.push_str(&if i % 2 == 0 { format!("p{i}@example.com\n") } else { format!("bad-{i}\n") });
     }
-    let body = json!({"resource_type": "contact", "max_error_ratio": 0.2});
-    let import = client.import_file(&body, file.into_bytes(), IMPORT_TIMEOUT).await.unwrap();
+    let import = run(json!({"resource_type": "contact", "max_error_ratio": 0.2}), file.into_bytes()).await;
     assert_eq!(import["status"], "failed", "{import}");
     assert_eq!(import["reason"], "too_many_errors");
-    assert!(stat(&import, "processed") < 100, "later chunks are dropped: {import}");
+    // The first chunk (half errors) fails it; the nine after it are dropped.
+    assert_eq!(stat(&import, "errors"), 5, "later chunks are dropped: {import}");
 
     let lenient = json!({"resource_type": "contact", "max_error_ratio": 0.6});
-    let file = "email\na@example.com\nbad\n";
-    let import = client.import_file(&lenient, file.into(), IMPORT_TIMEOUT).await.unwrap();
+    let import = run(lenient, b"email\na@example.com\nbad\n".to_vec()).await;
     assert_eq!(import["status"], "completed", "{import}");
 }
 

@@ -97,7 +97,8 @@ impl Dialect {
         Self { encoding, had_bom: false, delimiter: delimiter as u8, line_ending: "lf" }
     }
 
-    /// The one reader configuration of prevalidation and transform, so both see the same records.
+    /// The transform's reader. Prevalidation cuts the same records with `split::Records`, whose
+    /// tests hold it to this reader.
     pub fn reader<R: Read>(&self, reader: R, has_headers: bool) -> csv::Reader<R> {
         csv::ReaderBuilder::new().has_headers(has_headers).flexible(true).delimiter(self.delimiter).from_reader(reader)
     }

@@ -283,6 +283,7 @@ pub fn byte_record(record: &[u8], delimiter: u8, scratch: &mut Vec<u8>, out: &mu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dialect::{Dialect, Encoding};
 
     /// Every record, as fields, with its offset; or where cutting stopped.
     type Cut = (Vec<(u64, Vec<Vec<u8>>)>, Option<String>);
@@ -308,8 +309,7 @@ mod tests {
 
     /// What the transform's reader makes of the same bytes.
     fn csv_records(bytes: &[u8], delimiter: u8) -> Vec<Vec<Vec<u8>>> {
-        let mut reader =
-            csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(bytes);
+        let mut reader = Dialect::for_reading(Encoding::Utf8, char::from(delimiter)).reader(bytes, false);
         reader
             .byte_records()
             .map(|r| r.expect("the csv crate reads any bytes").iter().map(<[u8]>::to_vec).collect())

@@ -79,12 +79,8 @@ impl<'a> Cells<'a> {
         Some(Self { text, fields })
     }
 
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.fields.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
     }
 
     pub fn get(&self, i: usize) -> Option<&'a str> {

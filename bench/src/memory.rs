@@ -11,14 +11,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use shared::chunking::Chunk;
 use shared::config::Settings;
 use shared::idempotency::KeyClaim;
-use shared::import::{Import, Phase, Progress, SignedRequest, Status};
+use shared::import::{Import, Phase, Progress, RunStart, SignedRequest, Status};
 use shared::pipeline::revert::RevertState;
 use shared::ports::{
-    Applied, BatchWrite, CleanupStep, FileStore, Finished, ImportStore, ObjectWriter, Opened, Page, Plan, Queue,
-    RecordStore, Restart, RevertWrite, StoredImport, WorkQueue,
+    Applied, BatchWrite, ChunkCount, CleanupStep, FileStore, Finished, ImportStore, ObjectWriter, Opened, Page, Plan,
+    Queue, RecordStore, Restart, RevertWrite, StoredImport, WorkQueue,
 };
 use shared::record::{ResourceType, StoredRecord};
 use shared::stats::{Stats, Tally};
@@ -275,7 +274,7 @@ impl ImportStore for OneImport {
     async fn save_plan(&self, _tenant_id: &str, import_id: &str, plan: &Plan) -> Result<bool> {
         self.change(import_id, |s| {
             let waiting = matches!(s.import.status, Status::AwaitingUpload | Status::Queued);
-            if !waiting || s.progress.dispatched || s.progress.run != plan.run {
+            if !waiting || s.progress.run != plan.run {
                 return false;
             }
             let import = &mut s.import;
@@ -294,20 +293,10 @@ impl ImportStore for OneImport {
                 import.phase = Some(Phase::Transforming);
             }
             s.progress.chunks_total = plan.chunks_total;
+            s.progress.planned = true;
             s.source_etag = plan.source_etag.clone();
             true
         })
-    }
-
-    async fn mark_dispatched(&self, _tenant_id: &str, import_id: &str, run: u32) -> Result<()> {
-        self.change(import_id, |s| {
-            let running = matches!(s.import.status, Status::Queued | Status::Processing);
-            if running && s.progress.run == run {
-                s.progress.dispatched = true;
-            }
-            running
-        })
-        .map(drop)
     }
 
     async fn preview_ready(&self, _tenant_id: &str, import_id: &str, run: u32) -> Result<bool> {
@@ -322,28 +311,20 @@ impl ImportStore for OneImport {
         Err(unserved("batch_outcomes"))
     }
 
-    async fn start(&self, _tenant_id: &str, import_id: &str) -> Result<bool> {
-        self.transition(import_id, &[Status::Queued], None, Status::Processing)
-    }
-
-    async fn record_chunk(
-        &self,
-        _tenant_id: &str,
-        import_id: &str,
-        run: u32,
-        chunk: &Chunk,
-        batches: u64,
-        tally: &Tally,
-    ) -> Result<bool> {
+    async fn record_chunk(&self, _tenant_id: &str, import_id: &str, run: u32, count: &ChunkCount<'_>) -> Result<bool> {
         let mut added = Ok(());
         let counted = self.change(import_id, |s| {
-            if s.progress.run != run || !s.chunks.insert(chunk.index) {
+            let running = matches!(s.import.status, Status::Queued | Status::Processing);
+            if !running || s.progress.run != run || !s.chunks.insert(count.chunk.index) {
                 return false;
             }
             s.progress.chunks_transformed += 1;
-            s.progress.batches_planned += batches;
-            s.progress.rows_transformed += chunk.rows;
-            added = add(&mut s.import.stats, tally);
+            s.progress.batches_planned += count.batches;
+            s.progress.rows_transformed += count.chunk.rows;
+            let start = *s.progress.start.get_or_insert(RunStart { chunk: count.chunk.index, at: count.began });
+            s.import.started_at = Some(start.at);
+            s.import.status = Status::Processing;
+            added = add(&mut s.import.stats, count.tally);
             true
         })?;
         added.map(|()| counted)

@@ -109,8 +109,8 @@ async fn run_step(args: &StepArgs) -> shared::Result<(u64, u64)> {
             std::os::unix::fs::symlink(std::fs::canonicalize(&args.file).map_err(internal)?, path).map_err(internal)?;
             prevalidate::run(&svc, &key).await?;
             let stored = svc.imports.get(TENANT, &import.id).await?.ok_or(shared::Error::NotFound)?;
-            if !stored.progress.dispatched {
-                return Err(shared::Error::Internal(format!("not dispatched: {:?}", stored.import.reason)));
+            if !stored.progress.planned {
+                return Err(shared::Error::Internal(format!("not planned: {:?}", stored.import.reason)));
             }
             messages = stored.progress.chunks_total;
         }

@@ -962,7 +962,7 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
         return Err(Error::Invalid(errors));
     }
     // A PATCH whose plan message was lost is sent again; planning the same run twice is harmless.
-    let resend = import.status == Status::Queued && !progress.dispatched && progress.run > 0;
+    let resend = import.status == Status::Queued && progress.run > 0;
     if !resend {
         let ok = match from {
             Status::PreviewReady => import.status == Status::PreviewReady,

@@ -292,8 +292,9 @@ impl Import {
 /// How far the fan-out has come; the last step to close it completes the import.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
-    /// All transform messages were sent and `chunks_total` is final.
-    pub dispatched: bool,
+    /// The plan is saved: `chunks_total` is final and every chunk is (being) sent.
+    #[serde(default)]
+    pub planned: bool,
     pub chunks_total: u64,
     pub chunks_transformed: u64,
     pub batches_planned: u64,
@@ -311,11 +312,23 @@ pub struct Progress {
     /// An overwrite removed every record its file did not name.
     #[serde(default)]
     pub removal_done: bool,
+    /// Set by the first chunk counted, which moved the run to `processing` in the same write;
+    /// absent until then, so later chunks keep it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<RunStart>,
+}
+
+/// Which chunk started a run, and when its work began (the import's `started_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStart {
+    pub chunk: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
 }
 
 impl Progress {
     pub fn is_done(&self) -> bool {
-        self.dispatched && self.chunks_transformed == self.chunks_total && self.batches_done == self.batches_planned
+        self.planned && self.chunks_transformed == self.chunks_total && self.batches_done == self.batches_planned
     }
 }
 
@@ -386,7 +399,7 @@ mod tests {
     #[test]
     fn progress_is_done_only_when_everything_closed() {
         let mut p = Progress {
-            dispatched: true,
+            planned: true,
             chunks_total: 2,
             chunks_transformed: 2,
             batches_planned: 3,
@@ -396,7 +409,7 @@ mod tests {
         assert!(p.is_done());
         p.batches_done = 2;
         assert!(!p.is_done());
-        p = Progress { dispatched: false, ..Progress::default() };
+        p = Progress { planned: false, ..Progress::default() };
         assert!(!p.is_done());
     }
 }

@@ -36,8 +36,19 @@ pub struct Plan {
     pub sample_records: Vec<SampleRecord>,
     pub distinct_values: BTreeMap<String, Vec<String>>,
     /// The run goes straight to the queue (no preview first): the import is `queued` from this
-    /// write on, so a chunk transformed before `mark_dispatched` still finds it queued and starts it.
+    /// write on, before any of its chunks is sent.
     pub queue: bool,
+}
+
+/// What a transformed chunk adds to its run.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkCount<'a> {
+    pub chunk: &'a Chunk,
+    /// The process messages sent for it.
+    pub batches: u64,
+    pub tally: &'a Tally,
+    /// When its transform began: the run's `started_at` if it is the first chunk counted.
+    pub began: OffsetDateTime,
 }
 
 /// How a finished preview or dry run runs again from the same upload.
@@ -80,11 +91,9 @@ pub trait ImportStore: Send + Sync {
         cursor: Option<&str>,
     ) -> Result<Page<Import>>;
     /// Stores the plan; false when the import is no longer waiting for one (at its run). With
-    /// `plan.queue` the import is queued, phase `transforming`.
+    /// `plan.queue` the import is queued, phase `transforming`. Saving the same plan again, while
+    /// no chunk is counted yet, changes nothing.
     async fn save_plan(&self, tenant_id: &str, import_id: &str, plan: &Plan) -> Result<bool>;
-    /// Every transform message is sent (one write; the import stays queued, or processing when
-    /// its first chunk was quicker than this write).
-    async fn mark_dispatched(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<()>;
     /// The plan is saved and the import stops for its preview.
     async fn preview_ready(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool>;
     /// Back to `queued` for a new run from the same upload, stats and progress reset; false when
@@ -98,18 +107,10 @@ pub trait ImportStore: Send + Sync {
         run: u32,
         chunk: u64,
     ) -> Result<BTreeMap<u64, String>>;
-    /// queued → processing (by the run's first chunk); false in any other status.
-    async fn start(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
     /// Adds one chunk's tally, rows and planned batches, once: false when it was already counted.
-    async fn record_chunk(
-        &self,
-        tenant_id: &str,
-        import_id: &str,
-        run: u32,
-        chunk: &Chunk,
-        batches: u64,
-        tally: &Tally,
-    ) -> Result<bool>;
+    /// The same write starts the run (queued → processing) when it is the first chunk counted:
+    /// `progress.start` names it, and `started_at` is `began`, when its work began.
+    async fn record_chunk(&self, tenant_id: &str, import_id: &str, run: u32, chunk: &ChunkCount<'_>) -> Result<bool>;
     /// queued or processing → completed; false when another step completed it first. Status
     /// changes are tied to a run: a step of an earlier run never moves a later one.
     async fn complete(&self, tenant_id: &str, import_id: &str, run: u32, files: Finished) -> Result<bool>;

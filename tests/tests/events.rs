@@ -59,7 +59,7 @@ async fn every_lifecycle_change_is_published_once() {
 }
 
 /// Hands each transform message to the transform before `send` returns: the chunks are handled
-/// before prevalidation marks them all sent, as a fast queue and a slow write can do.
+/// before prevalidation has sent them all, as a fast queue can do.
 struct Eager(Services);
 
 #[async_trait]
@@ -82,7 +82,7 @@ async fn drain_process(host: &local::LocalHost, svc: &Services) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chunks_handled_before_the_plan_is_marked_sent_start_and_complete_the_import() {
+async fn chunks_handled_while_the_plan_is_being_sent_start_and_complete_the_import() {
     let host = host(|o| {
         o.workers = 0;
         o.chunk_rows = Some(2);

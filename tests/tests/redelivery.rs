@@ -2,7 +2,8 @@
 //! handed to its handler twice, and the S3 event is delivered again after the import is done.
 
 use serde_json::{json, Value};
-use tests::{all_records, contacts_csv, fields_only, host, stat, IMPORT_TIMEOUT};
+use shared::pipeline::{prevalidate, process};
+use tests::{all_records, contacts_csv, fields_only, host, receive_all, run_transform_queue, stat, IMPORT_TIMEOUT};
 
 async fn import_once(twice: bool, file: Vec<u8>) -> (Value, Vec<Value>, local::LocalHost) {
     let host = host(|o| {
@@ -77,4 +78,49 @@ async fn matching_on_external_id_twice_gives_the_same_outcome() {
     assert_eq!(single["errors"], 12, "{single}");
     assert_eq!(single_records, double_records);
     assert_eq!(single_results, double_results);
+}
+
+/// The S3 event twice before any chunk ran (the run is still queued): the run is planned and its
+/// chunks sent twice, and every row still counts once, with one `started` event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upload_event_twice_while_queued_counts_once() {
+    let host = host(|o| {
+        o.workers = 0;
+        o.chunk_rows = Some(150);
+    })
+    .await;
+    let svc = host.clients.services(host.settings.clone()).expect("services");
+    let client = host.client("acme");
+    let created = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    client.upload(&created, contacts_csv(1000, &[10])).await.unwrap();
+    let key = shared::import::upload_key("acme", id);
+    prevalidate::run(&svc, &key).await.unwrap();
+    prevalidate::run(&svc, &key).await.unwrap();
+    let path = format!("/v1/imports/{id}");
+    let (_, queued) = client.get(&path).await.unwrap();
+    assert_eq!((queued["status"].as_str(), queued["started_at"].as_str()), (Some("queued"), None), "{queued}");
+
+    loop {
+        run_transform_queue(&host, &svc).await;
+        let batches = receive_all(&host, &host.settings.process_queue_url).await;
+        if batches.is_empty() {
+            break;
+        }
+        for body in batches {
+            process::run(&svc, &body).await.unwrap();
+        }
+    }
+    let (_, import) = client.get(&path).await.unwrap();
+    assert_eq!(import["status"], "completed", "{import}");
+    let counted = ["rows", "processed", "created", "errors"].map(|s| stat(&import, s));
+    assert_eq!(counted, [1000, 1000, 999, 1], "{import}");
+    let kinds: Vec<String> = receive_all(&host, &host.settings.events_queue_url)
+        .await
+        .iter()
+        .map(|body| serde_json::from_str::<Value>(body).unwrap())
+        .filter(|event| event["import_id"] == id)
+        .map(|event| event["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, ["created", "started", "completed"]);
 }

@@ -1,13 +1,14 @@
-//! Issue 5: an import's state (its item and counter shards) takes one write per message
-//! consumed, so the hot item never takes more writes than the queues deliver. Beyond that a run
-//! makes three: the create request, and two messages write twice (the upload event stores the
-//! plan, then marks it sent; the run's first chunk starts the run, then counts itself). Steps
-//! that end together may each send a finish message; each of those writes at most once (a
-//! late one finds the import completed and writes nothing).
+//! Issue 5: an import's state (its item and counter shards) takes at most one write per message
+//! consumed, so the hot item never takes more writes than the queues deliver. The upload event
+//! stores the plan (queued), each chunk its counts (the first one counted also starts the run),
+//! each batch its shard, and the finish completes the run. Steps that end together may each send
+//! a finish message; a late one finds the import completed and writes nothing.
 
 use local::proxy::{Faults, Proxy};
 use serde_json::json;
 use tests::{contacts_csv, host, stat, IMPORT_TIMEOUT};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_message_writes_the_import_state_once() {
@@ -20,17 +21,24 @@ async fn each_message_writes_the_import_state_once() {
     })
     .await;
     let client = host.client("acme");
+    let created = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
+    // The create is a request, not a message: counting starts with the upload.
     proxy.reset();
-    let file = contacts_csv(1_000, &[]);
-    let import = client.import_file(&json!({"resource_type": "contact"}), file, IMPORT_TIMEOUT).await.unwrap();
+    client.upload(&created, contacts_csv(1_000, &[])).await.unwrap();
+    let import = client.wait_final(created["id"].as_str().unwrap(), IMPORT_TIMEOUT).await.unwrap();
     assert_eq!(import["status"], "completed", "{import}");
     assert_eq!(stat(&import, "created"), 1_000);
+    let at = |field: &str| {
+        let text = import[field].as_str().unwrap_or_else(|| panic!("{field} is set: {import}"));
+        OffsetDateTime::parse(text, &Rfc3339).unwrap()
+    };
+    assert!(at("created_at") <= at("started_at") && at("started_at") <= at("completed_at"), "{import}");
 
     let counts = proxy.settled().await;
     // The upload event, ten chunks, a batch or more each, and the finish.
     assert!(counts.messages_consumed >= 22, "{counts:?}");
     assert!(
-        counts.state_writes <= counts.messages_consumed + 3,
+        counts.state_writes <= counts.messages_consumed,
         "{} import-state writes for {} messages",
         counts.state_writes,
         counts.messages_consumed

@@ -20,15 +20,14 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::chunking::Chunk;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::idempotency::KeyClaim;
-use crate::import::{Import, Phase, Progress, Status};
+use crate::import::{Import, Phase, Progress, RunStart, Status};
 use crate::pipeline::revert::{RevertState, RevertStatus, MAX_LISTED_CONFLICTS, MAX_LISTED_CONFLICT_BYTES};
 use crate::ports::{
-    Applied, BatchWrite, CleanupStep, Finished, ImportStore, IndexChange, Page, Plan, RecordStore, RecordWrite,
-    Restart, RevertWrite, StoredImport, Unit,
+    Applied, BatchWrite, ChunkCount, CleanupStep, Finished, ImportStore, IndexChange, Page, Plan, RecordStore,
+    RecordWrite, Restart, RevertWrite, StoredImport, Unit,
 };
 use crate::record::{ResourceType, StoredRecord};
 use crate::stats::{Stats, Tally};
@@ -274,30 +273,46 @@ fn ledger_put(
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-/// Counts only into a running import at the same run: work of a failed, interrupted, deleted or
-/// restarted one is dropped.
+/// Counts a chunk only into a running import at the same run: work of a failed, interrupted,
+/// deleted or restarted one is dropped. The run is `processing` from the first chunk counted on,
+/// which `start` describes unless an earlier chunk did: starting takes no write of its own.
 fn stats_update(
     table: &str,
     tenant_id: &str,
     import_id: &str,
     run: u32,
     mut inc: Increments,
+    start: &RunStart,
 ) -> Result<TransactWriteItem> {
-    inc.names.insert("#status".into(), "status".into());
-    inc.names.insert("#pr".into(), "progress".into());
-    inc.names.insert("#run".into(), "run".into());
-    inc.values.insert(":runno".into(), n(run));
-    let running = [Status::AwaitingUpload, Status::Queued, Status::Processing];
-    for (i, st) in running.iter().enumerate() {
-        inc.values.insert(format!(":run{i}"), s(st.as_str()));
+    // `started_at` is read from the start kept, before that is set: both come from one value.
+    inc.expression.push_str(
+        ", #sa = if_not_exists(#pr.#start.#at, :began), #pr.#start = if_not_exists(#pr.#start, :start), \
+         #status = :processing, #phase = :phase",
+    );
+    for (name, attribute) in [
+        ("#status", "status"),
+        ("#pr", "progress"),
+        ("#run", "run"),
+        ("#sa", "started_at"),
+        ("#start", "start"),
+        ("#at", "at"),
+        ("#phase", "phase"),
+    ] {
+        inc.names.insert(name.into(), attribute.into());
     }
+    inc.values.insert(":runno".into(), n(run));
+    inc.values.insert(":began".into(), s(time_fmt::rfc3339(start.at)));
+    inc.values.insert(":start".into(), av(start)?);
+    inc.values.insert(":queued".into(), s(Status::Queued.as_str()));
+    inc.values.insert(":processing".into(), s(Status::Processing.as_str()));
+    inc.values.insert(":phase".into(), s(Phase::Processing.as_str()));
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(import_key(tenant_id, import_id)))
         .update_expression(inc.expression)
         .set_expression_attribute_names(Some(inc.names))
         .set_expression_attribute_values(Some(inc.values))
-        .condition_expression("attribute_exists(pk) AND #status IN (:run0, :run1, :run2) AND #pr.#run = :runno")
+        .condition_expression("attribute_exists(pk) AND #status IN (:queued, :processing) AND #pr.#run = :runno")
         .build()
         .map_err(ser_err)?;
     Ok(TransactWriteItem::builder().update(update).build())
@@ -535,8 +550,6 @@ struct Transition<'a> {
     /// The timestamp attribute the change sets to now.
     stamp: Option<&'static str>,
     reason: Option<&'a str>,
-    /// Marks every transform message as sent.
-    dispatched: bool,
     files: Finished,
     /// The run the import must still be at.
     run: Option<u32>,
@@ -570,12 +583,8 @@ impl DynamoStore {
             sets.push("#hrf = :true");
             names.push(("#hrf", "has_results_file"));
         }
-        if t.dispatched || t.files.has_errors_file || t.files.has_results_file {
+        if t.files.has_errors_file || t.files.has_results_file {
             values.push((":true", AttributeValue::Bool(true)));
-        }
-        if t.dispatched {
-            sets.push("#pr.#dispatched = :true");
-            names.extend([("#pr", "progress"), ("#dispatched", "dispatched")]);
         }
         let from: Vec<String> = (0..t.from.len()).map(|i| format!(":from{i}")).collect();
         let from_values: Vec<(String, AttributeValue)> =
@@ -672,7 +681,7 @@ impl ImportStore for DynamoStore {
         };
         let mut progress = item.progress;
         // Until every chunk is transformed the batches done decide nothing: the shards wait.
-        if progress.dispatched && progress.chunks_transformed == progress.chunks_total {
+        if progress.planned && progress.chunks_transformed == progress.chunks_total {
             let counts = self.shard_counts(tenant_id, import_id, progress.run, Some("batches_done")).await?;
             progress.batches_done += counts.batches_done;
         }
@@ -733,14 +742,14 @@ impl ImportStore for DynamoStore {
         let phase = if plan.queue { Phase::Transforming } else { Phase::Prevalidation };
         let expression = format!(
             "SET #etag = :etag, #fh = :fh, #map = :map, #um = :um, #file = :file, #st.#rows = :rows, \
-             #pr.#ct = :ct, #huf = :true, #phase = :phase, #ua = :now, #sr = :sr, #dv = :dv{queue} \
+             #pr.#ct = :ct, #pr.#planned = :true, #huf = :true, #phase = :phase, #ua = :now, #sr = :sr, #dv = :dv{queue} \
              REMOVE #links.#upload"
         );
         self.update_import(
             tenant_id,
             import_id,
             &expression,
-            "#status IN (:awaiting, :queued) AND #pr.#dispatched = :false AND #pr.#run = :run",
+            "#status IN (:awaiting, :queued) AND #pr.#run = :run",
             &[
                 ("#sr", "sample_records"),
                 ("#dv", "distinct_values"),
@@ -760,7 +769,7 @@ impl ImportStore for DynamoStore {
                 ("#links", "links"),
                 ("#upload", "upload"),
                 ("#status", "status"),
-                ("#dispatched", "dispatched"),
+                ("#planned", "planned"),
             ],
             vec![
                 (":etag", av(&plan.source_etag)?),
@@ -771,7 +780,6 @@ impl ImportStore for DynamoStore {
                 (":rows", n(plan.file.rows)),
                 (":ct", n(plan.chunks_total)),
                 (":true", AttributeValue::Bool(true)),
-                (":false", AttributeValue::Bool(false)),
                 (":phase", s(phase.as_str())),
                 (":now", s(time_fmt::rfc3339(time_fmt::now()))),
                 (":awaiting", s(Status::AwaitingUpload.as_str())),
@@ -784,32 +792,6 @@ impl ImportStore for DynamoStore {
         .await
     }
 
-    async fn mark_dispatched(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<()> {
-        // One write whether or not a chunk started the run already; the status stays.
-        self.update_import(
-            tenant_id,
-            import_id,
-            "SET #pr.#dispatched = :true, #ua = :now",
-            "#status IN (:queued, :processing) AND #pr.#run = :run",
-            &[
-                ("#pr", "progress"),
-                ("#dispatched", "dispatched"),
-                ("#ua", "updated_at"),
-                ("#status", "status"),
-                ("#run", "run"),
-            ],
-            vec![
-                (":true", AttributeValue::Bool(true)),
-                (":now", s(time_fmt::rfc3339(time_fmt::now()))),
-                (":queued", s(Status::Queued.as_str())),
-                (":processing", s(Status::Processing.as_str())),
-                (":run", n(run)),
-            ],
-        )
-        .await
-        .map(drop)
-    }
-
     async fn preview_ready(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool> {
         let t = Transition {
             from: &[Status::AwaitingUpload, Status::Queued],
@@ -817,7 +799,6 @@ impl ImportStore for DynamoStore {
             phase: Some(Phase::Prevalidation),
             stamp: None,
             reason: None,
-            dispatched: false,
             files: Finished::default(),
             run: Some(run),
         };
@@ -884,36 +865,17 @@ impl ImportStore for DynamoStore {
         Ok(out)
     }
 
-    async fn start(&self, tenant_id: &str, import_id: &str) -> Result<bool> {
-        let t = Transition {
-            from: &[Status::Queued],
-            to: Status::Processing,
-            phase: Some(Phase::Processing),
-            stamp: Some("started_at"),
-            reason: None,
-            dispatched: false,
-            files: Finished::default(),
-            run: None,
-        };
-        self.transition(tenant_id, import_id, t).await
-    }
-
-    async fn record_chunk(
-        &self,
-        tenant_id: &str,
-        import_id: &str,
-        run: u32,
-        chunk: &Chunk,
-        batches: u64,
-        tally: &Tally,
-    ) -> Result<bool> {
+    async fn record_chunk(&self, tenant_id: &str, import_id: &str, run: u32, count: &ChunkCount<'_>) -> Result<bool> {
         let ttl = self.import_ttl(tenant_id, import_id).await?;
+        let chunk = count.chunk;
         for attempt in 0..5u32 {
-            let progress = [("chunks_transformed", 1), ("batches_planned", batches), ("rows_transformed", chunk.rows)];
-            let inc = increments(tally, &progress);
+            let progress =
+                [("chunks_transformed", 1), ("batches_planned", count.batches), ("rows_transformed", chunk.rows)];
+            let inc = increments(count.tally, &progress);
+            let start = RunStart { chunk: chunk.index, at: count.began };
             let items = vec![
                 ledger_put(&self.imports, tenant_id, import_id, chunk_sk(run, chunk.index), ttl, &[])?,
-                stats_update(&self.imports, tenant_id, import_id, run, inc)?,
+                stats_update(&self.imports, tenant_id, import_id, run, inc, &start)?,
             ];
             match self.transact(items).await? {
                 Applied::Now => return Ok(true),
@@ -931,7 +893,6 @@ impl ImportStore for DynamoStore {
             phase: Some(Phase::Cleanup),
             stamp: Some("completed_at"),
             reason: None,
-            dispatched: false,
             files,
             run: Some(run),
         };
@@ -968,7 +929,6 @@ impl ImportStore for DynamoStore {
             phase: None,
             stamp: Some("completed_at"),
             reason: Some(reason),
-            dispatched: false,
             files: Finished::default(),
             run: None,
         };
@@ -1155,7 +1115,6 @@ impl ImportStore for DynamoStore {
             phase: None,
             stamp: Some("interrupted_at"),
             reason: Some("interrupted"),
-            dispatched: false,
             files: Finished::default(),
             run: None,
         };
@@ -1171,7 +1130,6 @@ impl ImportStore for DynamoStore {
             phase: None,
             stamp: Some("completed_at"),
             reason: Some(reason),
-            dispatched: false,
             files: Finished::default(),
             run: Some(run),
         };

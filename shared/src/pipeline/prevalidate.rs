@@ -35,12 +35,12 @@ pub async fn run(svc: &Services, key: &str) -> Result<()> {
         tracing::info!(tenant_id, import_id, "a sync import is run by its request");
         return Ok(());
     }
-    // A first run whose plan was saved but not all sent (the delivery died) is planned again.
+    // A first run still queued is planned again: a delivery that died while sending left chunks
+    // unsent, and a chunk sent twice counts once. Once a chunk is counted the run is processing.
     let planning = stored.import.status == Status::AwaitingUpload
         || (stored.import.status == Status::Queued && stored.progress.run == 0);
-    if !planning || stored.progress.dispatched {
+    if !planning {
         tracing::info!(tenant_id, import_id, status = stored.import.status.as_str(), "upload already handled");
-        // A delivery that dispatched may have died before completing an import with no work.
         send_finish_if_done(svc, tenant_id, import_id).await?;
         return Ok(());
     }
@@ -53,7 +53,7 @@ pub async fn replan(svc: &Services, tenant_id: &str, import_id: &str, run: u32) 
         tracing::warn!(tenant_id, import_id, "plan of an unknown import; dropped");
         return Ok(());
     };
-    if stored.progress.run != run || stored.import.status != Status::Queued || stored.progress.dispatched {
+    if stored.progress.run != run || stored.import.status != Status::Queued {
         tracing::info!(tenant_id, import_id, run, "run already planned or superseded");
         send_finish_if_done(svc, tenant_id, import_id).await?;
         return Ok(());
@@ -140,7 +140,6 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
     if !bodies.is_empty() {
         svc.queue.send(Queue::Transform, bodies).await?;
     }
-    svc.imports.mark_dispatched(tenant_id, import_id, run).await?;
     tracing::info!(tenant_id, import_id, rows = plan.file.rows, chunks = plan.chunks_total, "import queued");
     send_finish_if_done(svc, tenant_id, import_id).await?;
     Ok(())

@@ -15,10 +15,11 @@ use crate::identifiers;
 use crate::import::{Action, Status};
 use crate::mapping;
 use crate::messages::{decode, encode, ProcessMessage, TransformMessage, TransformWork};
-use crate::ports::{Queue, StoredImport};
+use crate::ports::{ChunkCount, Queue, StoredImport};
 use crate::results::RowLines;
 use crate::services::Services;
 use crate::stats::Tally;
+use crate::time_fmt;
 use crate::validate::{Cells, RowError, RowRules};
 
 use super::complete::{complete_if_done, fail, send_finish_if_done};
@@ -55,12 +56,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
         tracing::info!(tenant_id, import_id, status = import.status.as_str(), run, "chunk of a finished run dropped");
         return Ok(());
     }
-    // The first chunk starts the run: chunks running side by side do not each try (and lose),
-    // and no unit can finish the run before it, so `started` comes before `completed`.
-    if import.status == Status::Queued && chunk.index == 0 && svc.imports.start(tenant_id, import_id).await? {
-        events::publish(svc, tenant_id, import_id, Kind::Started).await?;
-    }
-
+    let began = time_fmt::now();
     let columns = mapping::resolve(import.resource_type, &import.file_headers, &import.mappings)
         .map_err(|_| Error::Internal("stored mappings do not resolve".into()))?;
     let dialect = Dialect::for_reading(msg.source.encoding, msg.source.delimiter);
@@ -150,15 +146,25 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
     if !pending.is_empty() {
         svc.queue.send(Queue::Process, pending).await?;
     }
-    match svc.imports.record_chunk(tenant_id, import_id, run, chunk, batches, &tally).await {
-        Ok(true) => tracing::info!(
-            tenant_id,
-            import_id,
-            chunk = chunk.index,
-            batches,
-            errors = tally.errors,
-            "chunk transformed"
-        ),
+    let count = ChunkCount { chunk, batches, tally: &tally, began };
+    match svc.imports.record_chunk(tenant_id, import_id, run, &count).await {
+        Ok(true) => {
+            tracing::info!(
+                tenant_id,
+                import_id,
+                chunk = chunk.index,
+                batches,
+                errors = tally.errors,
+                "chunk transformed"
+            );
+            // The first chunk counted started the run in that write, and says so.
+            if import.status == Status::Queued {
+                let progress = svc.imports.progress(tenant_id, import_id).await?;
+                if progress.and_then(|p| p.start).is_some_and(|s| s.chunk == chunk.index) {
+                    events::publish(svc, tenant_id, import_id, Kind::Started).await?;
+                }
+            }
+        }
         Ok(false) => {}
         Err(Error::NotFound) => {
             tracing::warn!(tenant_id, import_id, "chunk of a stopped or deleted import; dropped");

@@ -21,11 +21,13 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(LOCAL_AWS_PORT)
 LOCAL_BIN := target/debug/local
+API_URL := http://127.0.0.1:$(LOCAL_API_PORT)
+SAMPLE := events/data/contacts.csv
 
 .PHONY: help deps build run up down token test lint fmt bench
 
 help:
-	@echo "make run    - the whole service locally, with a sample import; serves :$(LOCAL_API_PORT) until Ctrl-C"
+	@echo "make run    - the whole service locally, a sample import by importctl; serves :$(LOCAL_API_PORT) until Ctrl-C"
 	@echo "make up     - the same in the background; make down stops it"
 	@echo "make test   - every test and lint, against an emulator of its own"
 	@echo "make token TENANT=acme - a local bearer token"
@@ -43,19 +45,18 @@ build: deps
 
 run: build
 	@scripts/emulator.sh start $(LOCAL_AWS_PORT) $(STATE)
-	@trap 'scripts/emulator.sh stop $(STATE)' EXIT; \
-	  $(LOCAL_ENV) $(LOCAL_BIN) serve --port $(LOCAL_API_PORT) --sample events/data/contacts.csv
+	@trap 'kill $$server 2>/dev/null; scripts/emulator.sh stop $(STATE)' EXIT; \
+	  $(LOCAL_ENV) $(LOCAL_BIN) serve --port $(LOCAL_API_PORT) & server=$$!; \
+	  scripts/sample-import.sh $(API_URL) $(TENANT) $(SAMPLE) $(STATE)/sample-errors.csv || true; \
+	  echo "serving on $(API_URL) until Ctrl-C"; wait $$server
 
 up: build
 	@scripts/emulator.sh start $(LOCAL_AWS_PORT) $(STATE)
 	@if [ -f $(STATE)/local.pid ] && kill -0 $$(cat $(STATE)/local.pid) 2>/dev/null; then \
 	  echo "already up on http://127.0.0.1:$(LOCAL_API_PORT)"; exit 0; fi; \
-	$(LOCAL_ENV) nohup $(LOCAL_BIN) serve --port $(LOCAL_API_PORT) --sample events/data/contacts.csv \
+	$(LOCAL_ENV) nohup $(LOCAL_BIN) serve --port $(LOCAL_API_PORT) \
 	  >$(STATE)/local.out 2>$(STATE)/local.log & echo $$! >$(STATE)/local.pid; \
-	for i in $$(seq 1 600); do \
-	  if grep -q '^sample import' $(STATE)/local.out 2>/dev/null; then cat $(STATE)/local.out; exit 0; fi; \
-	  if ! kill -0 $$(cat $(STATE)/local.pid) 2>/dev/null; then cat $(STATE)/local.log; exit 1; fi; \
-	  sleep 0.2; done; echo "the local host did not come up; see $(STATE)/local.log"; exit 1
+	scripts/sample-import.sh $(API_URL) $(TENANT) $(SAMPLE) $(STATE)/sample-errors.csv
 
 down:
 	@if [ -f $(STATE)/local.pid ]; then kill $$(cat $(STATE)/local.pid) 2>/dev/null || true; rm -f $(STATE)/local.pid; fi
@@ -63,7 +64,7 @@ down:
 	@echo "stopped"
 
 token:
-	@cargo run --quiet -p local -- token --tenant $(TENANT)
+	@cargo run --quiet -p importctl -- token --tenant $(TENANT)
 
 lint: deps
 	cargo fmt --all -- --check

@@ -1,17 +1,11 @@
-//! HS256 tokens: the local host verifies them as API Gateway's JWT authorizer would, and mints
-//! them for local use (`make token`).
+//! HS256 tokens: the local host verifies them as API Gateway's JWT authorizer would; `importctl
+//! token` mints them.
 
 use std::collections::HashMap;
 
-use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde_json::{json, Map, Value};
-
-/// A token for `tenant`, valid for `ttl_secs`.
-pub fn mint(secret: &str, tenant: &str, ttl_secs: u64) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
-    let claims = json!({ "sub": format!("local-{tenant}"), "tenant_id": tenant, "iat": now, "exp": now + ttl_secs });
-    encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap_or_default()
-}
+pub use importctl::token::mint;
+use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
 
 /// The verified claims as the authorizer passes them on: every value a string.
 pub fn verify(secret: &str, authorization: Option<&str>) -> Result<HashMap<String, String>, String> {

@@ -67,7 +67,7 @@ impl Options {
         Self {
             prefix: prefix.into(),
             api_addr,
-            jwt_secret: std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| "local-dev-secret".into()),
+            jwt_secret: std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| importctl::token::LOCAL_SECRET.into()),
             deliver_twice: false,
             workers: 2,
             chunk_rows: None,

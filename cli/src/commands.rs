@@ -1,0 +1,243 @@
+//! Each subcommand as a function over the API; each returns the process's exit code.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use reqwest::Method;
+use serde_json::{json, Map, Value};
+
+use crate::api::Api;
+use crate::follow::{self, Follow};
+use crate::outcome;
+use crate::summary::{self, Output};
+use crate::CliError;
+
+/// What `importctl import` was asked.
+pub struct ImportArgs {
+    pub file: PathBuf,
+    pub resource_type: String,
+    pub action: Option<String>,
+    pub format: Option<String>,
+    pub maps: Vec<String>,
+    pub constants: Vec<String>,
+    pub preview: bool,
+    pub dry_run: bool,
+    pub wait: bool,
+    pub errors: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+}
+
+/// The create body the arguments describe.
+pub fn create_body(args: &ImportArgs) -> Result<Value, CliError> {
+    let mut body = Map::new();
+    body.insert("resource_type".into(), json!(args.resource_type));
+    if let Some(action) = &args.action {
+        body.insert("action".into(), json!(action));
+    }
+    let format = args.format.clone().or_else(|| match args.file.extension().and_then(|e| e.to_str()) {
+        Some("json") => Some("json".into()),
+        Some("jsonl" | "ndjson") => Some("jsonl".into()),
+        _ => None,
+    });
+    if let Some(format) = format {
+        body.insert("format".into(), json!(format));
+    }
+    if !args.maps.is_empty() {
+        let mut mappings = Map::new();
+        for map in &args.maps {
+            // Headers may hold '=', field names never do; `Header=` ignores the column.
+            let (header, field) = map
+                .rsplit_once('=')
+                .ok_or_else(|| CliError::Usage(format!("--map {map:?}: expected 'File Header=field'")))?;
+            let field = if field.is_empty() { Value::Null } else { json!(field) };
+            mappings.insert(header.into(), field);
+        }
+        body.insert("mappings".into(), Value::Object(mappings));
+    }
+    if !args.constants.is_empty() {
+        let mut constants = Map::new();
+        for constant in &args.constants {
+            let (field, value) = constant
+                .split_once('=')
+                .ok_or_else(|| CliError::Usage(format!("--constant {constant:?}: expected 'field=value'")))?;
+            constants.insert(field.into(), json!(value));
+        }
+        body.insert("constants".into(), Value::Object(constants));
+    }
+    if args.preview {
+        body.insert("in_preview".into(), json!(true));
+    }
+    if args.dry_run {
+        body.insert("dry_run".into(), json!(true));
+    }
+    Ok(Value::Object(body))
+}
+
+/// Creates the import, uploads the file, and with `--wait` follows it to its end.
+pub async fn import(api: &Api, args: &ImportArgs, output: Output) -> Result<u8, CliError> {
+    let drawn = follow::drawn();
+    let size = std::fs::metadata(&args.file).map_err(CliError::io(args.file.display().to_string()))?.len();
+    let created = api.call(Method::POST, "/v1/imports", Some(&create_body(args)?)).await?;
+    let id = created["id"].as_str().unwrap_or_default().to_string();
+    let bar = follow::upload_bar(size, drawn);
+    let shown = Arc::new(Mutex::new(bar.clone()));
+    api.upload(&created["links"]["upload"], &args.file, move |n| {
+        if let Ok(bar) = shown.lock() {
+            bar.inc(n);
+        }
+    })
+    .await?;
+    bar.finish();
+    let import = if args.wait {
+        let how = Follow { preview: args.preview, timeout: args.timeout, every: Duration::from_millis(500) };
+        follow::follow(api, &id, &how, drawn).await?
+    } else {
+        api.get(&format!("/v1/imports/{id}")).await?
+    };
+    let status = import["status"].as_str().unwrap_or_default();
+    let saved = match &args.errors {
+        Some(path) => save_errors(api, &import, path).await?,
+        None => None,
+    };
+    match output {
+        Output::Json => println!("{import}"),
+        Output::Table => {
+            print!("{}", summary::import_table(&import));
+            match (saved, &args.errors) {
+                (Some(bytes), Some(path)) => println!("errors file saved to {} ({bytes} bytes)", path.display()),
+                (None, Some(_)) if outcome::is_final(status) => println!("no errors file: no row errors"),
+                _ => {}
+            }
+        }
+    }
+    if !args.wait {
+        return Ok(outcome::OK);
+    }
+    Ok(outcome::of_status(status, args.preview))
+}
+
+/// Saves the import's errors CSV when it has one; the bytes saved.
+async fn save_errors(api: &Api, import: &Value, to: &Path) -> Result<Option<u64>, CliError> {
+    match import["links"]["errors_csv"].as_str() {
+        Some(url) => Ok(Some(api.download(url, to).await?)),
+        None => Ok(None),
+    }
+}
+
+/// `status`, `interrupt` and `revert`: one import, as the API answers for it.
+pub async fn one(api: &Api, method: Method, path: &str, body: Option<Value>, output: Output) -> Result<u8, CliError> {
+    let import = api.call(method, path, body.as_ref()).await?;
+    match output {
+        Output::Json => println!("{import}"),
+        Output::Table => print!("{}", summary::import_table(&import)),
+    }
+    Ok(outcome::OK)
+}
+
+pub async fn list(api: &Api, query: &[(&str, Option<String>)], output: Output) -> Result<u8, CliError> {
+    let page = api.get(&with_query("/v1/imports", query)).await?;
+    match output {
+        Output::Json => println!("{page}"),
+        Output::Table => print!("{}", summary::list_table(&page)),
+    }
+    Ok(outcome::OK)
+}
+
+/// Records are the tenant's own shapes: JSON either way, one record per line for a listing.
+pub async fn records(
+    api: &Api,
+    resource_type: &str,
+    identifier: Option<&str>,
+    query: &[(&str, Option<String>)],
+    output: Output,
+) -> Result<u8, CliError> {
+    let path = match identifier {
+        Some(id) => format!("/v1/records/{resource_type}/{}", escape(id)),
+        None => with_query(&format!("/v1/records/{resource_type}"), query),
+    };
+    let answer = api.get(&path).await?;
+    match (output, identifier) {
+        (Output::Table, None) => {
+            for record in answer["data"].as_array().into_iter().flatten() {
+                println!("{record}");
+            }
+            if let Some(cursor) = answer["next_cursor"].as_str() {
+                eprintln!("more: --cursor {cursor}");
+            }
+        }
+        (Output::Table, Some(_)) => println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default()),
+        (Output::Json, _) => println!("{answer}"),
+    }
+    Ok(outcome::OK)
+}
+
+/// RFC 3986's unreserved characters stay; everything else in a path part or a query value is escaped.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+fn escape(part: &str) -> String {
+    utf8_percent_encode(part, UNRESERVED).to_string()
+}
+
+fn with_query(path: &str, query: &[(&str, Option<String>)]) -> String {
+    let pairs: Vec<String> =
+        query.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", escape(v)))).collect();
+    if pairs.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", pairs.join("&"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ImportArgs {
+        ImportArgs {
+            file: "people.csv".into(),
+            resource_type: "contact".into(),
+            action: None,
+            format: None,
+            maps: vec![],
+            constants: vec![],
+            preview: false,
+            dry_run: false,
+            wait: false,
+            errors: None,
+            timeout: None,
+        }
+    }
+
+    #[test]
+    fn the_body_says_only_what_was_asked() {
+        assert_eq!(create_body(&args()).unwrap(), json!({"resource_type": "contact"}));
+        let asked = ImportArgs {
+            file: "people.jsonl".into(),
+            action: Some("overwrite".into()),
+            maps: vec!["E-mail=email".into(), "a=b=c".into(), "Notes=".into()],
+            constants: vec!["status=subscribed".into(), "custom.note=x=y".into()],
+            preview: true,
+            dry_run: true,
+            ..args()
+        };
+        let body = create_body(&asked).unwrap();
+        assert_eq!(
+            body,
+            json!({"resource_type": "contact", "action": "overwrite", "format": "jsonl",
+                "mappings": {"E-mail": "email", "a=b": "c", "Notes": null},
+                "constants": {"status": "subscribed", "custom.note": "x=y"},
+                "in_preview": true, "dry_run": true})
+        );
+        let bad = ImportArgs { maps: vec!["no equals sign".into()], ..args() };
+        assert!(matches!(create_body(&bad), Err(CliError::Usage(m)) if m.contains("--map")));
+    }
+
+    #[test]
+    fn queries_skip_what_is_unset_and_escape_the_rest() {
+        let query = [("status", Some("queued".to_string())), ("limit", None), ("cursor", Some("a b/c".to_string()))];
+        assert_eq!(with_query("/v1/imports", &query), "/v1/imports?status=queued&cursor=a%20b%2Fc");
+        assert_eq!(with_query("/v1/imports", &[]), "/v1/imports");
+    }
+}

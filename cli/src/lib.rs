@@ -1,0 +1,31 @@
+//! `importctl`: the service's command-line client. One import from a terminal or a script:
+//! create it, upload the file with a byte progress bar, follow processing with a row progress
+//! bar, print a summary, save the errors file; and the other routes of the API.
+
+pub mod api;
+pub mod commands;
+pub mod follow;
+pub mod outcome;
+pub mod summary;
+pub mod token;
+
+/// What a command can fail with; each maps to exit code 1 (`outcome::ERROR`).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The API answered with an error; its own code and message are kept.
+    #[error("{method} {path} answered {status}: {message}")]
+    Api { method: String, path: String, status: u16, message: String },
+    #[error("request failed: {0}")]
+    Request(#[from] reqwest::Error),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl CliError {
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let what = what.into();
+        move |source| Self::Io { what, source }
+    }
+}

@@ -1,0 +1,177 @@
+//! `importctl`: wiring only. Arguments in, one command of the library, an exit code out.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use importctl::api::Api;
+use importctl::commands::{self, ImportArgs};
+use importctl::summary::Output;
+use importctl::{outcome, token, CliError};
+use reqwest::Method;
+use serde_json::json;
+
+/// Imports contacts, groups and accounts from files, and follows them.
+///
+/// Exit codes: 0 completed (without --wait: the file was accepted; with --preview --wait: the
+/// preview is ready), 1 a request, upload or file error, 2 a command line that does not parse,
+/// 3 failed, 4 timed out, 5 interrupted, 6 expired, 7 still running when --timeout passed.
+#[derive(Parser)]
+#[command(name = "importctl", version)]
+struct Cli {
+    /// The API's base URL.
+    #[arg(long, global = true, env = "IMPORTCTL_ENDPOINT", default_value = "http://127.0.0.1:9000")]
+    endpoint: String,
+    /// A bearer token (`importctl token --tenant ID` mints one for the local host).
+    #[arg(long, global = true, env = "IMPORTCTL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[arg(long, global = true, value_enum, default_value = "table")]
+    output: Output,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create an import, upload FILE to it, and with --wait follow it to its end.
+    Import {
+        file: PathBuf,
+        /// contact, group or account.
+        #[arg(long = "type", value_parser = ["contact", "group", "account"])]
+        resource_type: String,
+        /// merge (the default), overwrite or delete.
+        #[arg(long, value_parser = ["merge", "overwrite", "delete"])]
+        action: Option<String>,
+        /// csv, json or jsonl; by default from the file's extension (csv otherwise).
+        #[arg(long, value_parser = ["csv", "json", "jsonl"])]
+        format: Option<String>,
+        /// 'File Header=field'; 'File Header=' ignores the column. Repeatable.
+        #[arg(long = "map")]
+        maps: Vec<String>,
+        /// 'field=value' set on every record. Repeatable.
+        #[arg(long = "constant")]
+        constants: Vec<String>,
+        /// Stop at preview_ready (start it with PATCH {"in_preview": false}).
+        #[arg(long)]
+        preview: bool,
+        /// Run every phase without writing records.
+        #[arg(long)]
+        dry_run: bool,
+        /// Follow the import with a progress bar until it ends.
+        #[arg(long)]
+        wait: bool,
+        /// Save the errors CSV here once the import ends.
+        #[arg(long, requires = "wait")]
+        errors: Option<PathBuf>,
+        /// Stop waiting after this many seconds (exit code 7).
+        #[arg(long, requires = "wait")]
+        timeout: Option<u64>,
+    },
+    /// One import.
+    Status { id: String },
+    /// The tenant's imports, newest first.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Stop an import that is not final; what was written stays.
+    Interrupt { id: String },
+    /// Undo a completed import.
+    Revert { id: String },
+    /// The tenant's records of a type, or one of them.
+    Records {
+        #[arg(value_parser = ["contact", "group", "account"])]
+        resource_type: String,
+        identifier: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Mint a token for the local host.
+    Token {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value_t = 24)]
+        hours: u64,
+        #[arg(long, env = "LOCAL_JWT_SECRET", default_value = token::LOCAL_SECRET, hide_env_values = true)]
+        secret: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("importctl: {e}");
+            ExitCode::from(outcome::ERROR)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8, CliError> {
+    let Cli { endpoint, token, output, command } = cli;
+    let api = || {
+        let no_token =
+            || CliError::Usage("no token: pass --token or set IMPORTCTL_TOKEN (importctl token --tenant ID)".into());
+        token.as_deref().map(|t| Api::new(&endpoint, t)).ok_or_else(no_token)
+    };
+    match command {
+        Command::Token { tenant, hours, secret } => {
+            println!("{}", token::mint(&secret, &tenant, hours * 3600));
+            Ok(outcome::OK)
+        }
+        Command::Import {
+            file,
+            resource_type,
+            action,
+            format,
+            maps,
+            constants,
+            preview,
+            dry_run,
+            wait,
+            errors,
+            timeout,
+        } => {
+            let timeout = timeout.map(Duration::from_secs);
+            let args = ImportArgs {
+                file,
+                resource_type,
+                action,
+                format,
+                maps,
+                constants,
+                preview,
+                dry_run,
+                wait,
+                errors,
+                timeout,
+            };
+            commands::import(&api()?, &args, output).await
+        }
+        Command::Status { id } => commands::one(&api()?, Method::GET, &format!("/v1/imports/{id}"), None, output).await,
+        Command::Interrupt { id } => {
+            let body = Some(json!({"interrupt": true}));
+            commands::one(&api()?, Method::PATCH, &format!("/v1/imports/{id}"), body, output).await
+        }
+        Command::Revert { id } => {
+            commands::one(&api()?, Method::POST, &format!("/v1/imports/{id}/revert"), None, output).await
+        }
+        Command::List { status, limit, cursor } => {
+            let query = [("status", status), ("limit", limit.map(|l| l.to_string())), ("cursor", cursor)];
+            commands::list(&api()?, &query, output).await
+        }
+        Command::Records { resource_type, identifier, limit, cursor } => {
+            let query = [("limit", limit.map(|l| l.to_string())), ("cursor", cursor)];
+            commands::records(&api()?, &resource_type, identifier.as_deref(), &query, output).await
+        }
+    }
+}

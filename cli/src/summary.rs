@@ -1,0 +1,135 @@
+//! What a command prints on stdout: a table for people, or the API's JSON as it came for scripts.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+const STATS: [&str; 10] =
+    ["rows", "processed", "created", "updated", "unchanged", "deleted", "removed", "duplicates", "errors", "warnings"];
+
+/// One import: what it is, how it ended, and every count of its stats.
+pub fn import_table(import: &Value) -> String {
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    let mut lines: Vec<(&str, String)> = vec![
+        ("import", text(&import["id"]).unwrap_or_default()),
+        (
+            "type",
+            format!(
+                "{} ({})",
+                import["resource_type"].as_str().unwrap_or("?"),
+                import["action"].as_str().unwrap_or("?")
+            ),
+        ),
+        ("status", text(&import["status"]).unwrap_or_default()),
+    ];
+    if let Some(phase) = text(&import["phase"]) {
+        lines.push(("phase", phase));
+    }
+    if let Some(reason) = text(&import["reason"]) {
+        lines.push(("reason", reason));
+    }
+    if import["dry_run"] == true {
+        lines.push(("dry run", "yes: nothing was written".into()));
+    }
+    let file = &import["file"];
+    if file.is_object() {
+        let described = format!(
+            "{} bytes, {} rows, {}, delimiter {}",
+            file["size"],
+            file["rows"],
+            file["detected_encoding"].as_str().unwrap_or("?"),
+            file["delimiter"]
+        );
+        lines.push(("file", described));
+    }
+    for name in STATS {
+        lines.push((name, import["stats"][name].as_u64().unwrap_or(0).to_string()));
+    }
+    for (label, field) in [("created at", "created_at"), ("started at", "started_at"), ("completed at", "completed_at")]
+    {
+        if let Some(at) = text(&import[field]) {
+            lines.push((label, at));
+        }
+    }
+    if let Some(unmapped) = import["unmapped_headers"].as_array().filter(|a| !a.is_empty()) {
+        let names: Vec<&str> = unmapped.iter().filter_map(Value::as_str).collect();
+        lines.push(("unmapped", names.join(", ")));
+    }
+    table(&lines)
+}
+
+/// A page of imports, one line each, and where the next page starts.
+pub fn list_table(page: &Value) -> String {
+    let mut out = String::new();
+    let _ =
+        writeln!(out, "{:<30} {:<9} {:<15} {:>10} {:>10}  created at", "import", "type", "status", "rows", "processed");
+    for import in page["data"].as_array().into_iter().flatten() {
+        let stat = |name: &str| import["stats"][name].as_u64().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "{:<30} {:<9} {:<15} {:>10} {:>10}  {}",
+            import["id"].as_str().unwrap_or_default(),
+            import["resource_type"].as_str().unwrap_or_default(),
+            import["status"].as_str().unwrap_or_default(),
+            stat("rows"),
+            stat("processed"),
+            import["created_at"].as_str().unwrap_or_default()
+        );
+    }
+    if let Some(cursor) = page["next_cursor"].as_str() {
+        let _ = writeln!(out, "more: --cursor {cursor}");
+    }
+    out
+}
+
+fn table(lines: &[(&str, String)]) -> String {
+    let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    lines.iter().map(|(k, v)| format!("{k:<width$}  {v}\n")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_table_shows_the_ending_and_every_count() {
+        let import = json!({
+            "id": "imp_1", "resource_type": "contact", "action": "merge", "status": "failed",
+            "phase": "transforming", "reason": "too_many_errors", "dry_run": false,
+            "stats": {"rows": 10, "processed": 4, "created": 1, "errors": 3},
+            "unmapped_headers": ["Shoe size"], "started_at": "2026-11-24T10:00:00Z", "completed_at": null
+        });
+        let table = import_table(&import);
+        // Labels padded to one width: every value starts in the same column.
+        let column = table.lines().next().and_then(|l| l.find("imp_1")).unwrap();
+        let rows: Vec<(&str, &str)> = table.lines().map(|l| (l[..column].trim_end(), &l[column..])).collect();
+        for row in [
+            ("import", "imp_1"),
+            ("type", "contact (merge)"),
+            ("reason", "too_many_errors"),
+            ("processed", "4"),
+            ("errors", "3"),
+            ("warnings", "0"),
+            ("unmapped", "Shoe size"),
+        ] {
+            assert!(rows.contains(&row), "{row:?} in\n{table}");
+        }
+        assert!(!table.contains("completed at"), "{table}");
+    }
+
+    #[test]
+    fn a_listing_names_its_next_page() {
+        let page = json!({"data": [{"id": "imp_1", "resource_type": "group", "status": "queued",
+            "stats": {"rows": 5}, "created_at": "2026-11-24T10:00:00Z"}], "next_cursor": "abc"});
+        let out = list_table(&page);
+        assert!(out.lines().nth(1).is_some_and(|l| l.starts_with("imp_1") && l.contains("queued")), "{out}");
+        assert!(out.ends_with("more: --cursor abc\n"), "{out}");
+    }
+}

@@ -1,0 +1,15 @@
+//! Local bearer tokens: HS256, signed with the local host's secret, carrying the tenant as the
+//! deployed API's JWT authorizer expects it (`tenant_id` claim).
+
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde_json::json;
+
+/// The local host's secret unless `LOCAL_JWT_SECRET` says otherwise.
+pub const LOCAL_SECRET: &str = "local-dev-secret";
+
+/// A token for `tenant`, valid for `ttl_secs` from now.
+pub fn mint(secret: &str, tenant: &str, ttl_secs: u64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let claims = json!({ "sub": format!("local-{tenant}"), "tenant_id": tenant, "iat": now, "exp": now + ttl_secs });
+    encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap_or_default()
+}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Every test, against an emulator of its own on a free port, stopped whatever happens.
+#   scripts/test.sh [cargo test arguments]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 state=$(mktemp -d)
@@ -9,3 +10,8 @@ port=$("$here/scripts/emulator.sh" free-port)
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 cd "$here"
 cargo test --workspace "$@"
+# Then the API against openapi.yaml (API_CHECK=0 skips it when running a few tests by hand).
+if [ "${API_CHECK:-1}" != 0 ]; then
+  cargo build --workspace --bins --quiet
+  scripts/api-check.sh
+fi

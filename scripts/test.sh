@@ -10,8 +10,10 @@ port=$("$here/scripts/emulator.sh" free-port)
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 cd "$here"
 cargo test --workspace "$@"
-# Then the API against openapi.yaml (API_CHECK=0 skips it when running a few tests by hand).
+# Then the API against openapi.yaml, and the events/ samples through `cargo lambda watch`
+# (API_CHECK=0 skips both when running a few tests by hand).
 if [ "${API_CHECK:-1}" != 0 ]; then
   cargo build --workspace --bins --quiet
   scripts/api-check.sh
+  scripts/lambda-check.sh
 fi

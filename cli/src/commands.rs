@@ -14,19 +14,40 @@ use crate::outcome;
 use crate::summary::{self, Output};
 use crate::CliError;
 
-/// What `importctl import` was asked.
+/// What `importctl import` is asked.
+#[derive(Debug, clap::Args)]
 pub struct ImportArgs {
     pub file: PathBuf,
+    /// contact, group or account.
+    #[arg(long = "type", value_parser = ["contact", "group", "account"])]
     pub resource_type: String,
+    /// merge (the default), overwrite or delete.
+    #[arg(long, value_parser = ["merge", "overwrite", "delete"])]
     pub action: Option<String>,
+    /// csv, json or jsonl; by default from the file's extension (csv otherwise).
+    #[arg(long, value_parser = ["csv", "json", "jsonl"])]
     pub format: Option<String>,
+    /// 'File Header=field'; 'File Header=' ignores the column. Repeatable.
+    #[arg(long = "map")]
     pub maps: Vec<String>,
+    /// 'field=value' set on every record. Repeatable.
+    #[arg(long = "constant")]
     pub constants: Vec<String>,
+    /// Stop at preview_ready (start it with PATCH {"in_preview": false}).
+    #[arg(long)]
     pub preview: bool,
+    /// Run every phase without writing records.
+    #[arg(long)]
     pub dry_run: bool,
+    /// Follow the import with a progress bar until it ends.
+    #[arg(long)]
     pub wait: bool,
+    /// Save the errors CSV here once the import ends.
+    #[arg(long, requires = "wait")]
     pub errors: Option<PathBuf>,
-    pub timeout: Option<Duration>,
+    /// Stop waiting after this many seconds (exit code 7).
+    #[arg(long, requires = "wait")]
+    pub timeout: Option<u64>,
 }
 
 /// The create body the arguments describe.
@@ -91,7 +112,8 @@ pub async fn import(api: &Api, args: &ImportArgs, output: Output) -> Result<u8, 
     .await?;
     bar.finish();
     let import = if args.wait {
-        let how = Follow { preview: args.preview, timeout: args.timeout, every: Duration::from_millis(500) };
+        let timeout = args.timeout.map(Duration::from_secs);
+        let how = Follow { preview: args.preview, timeout, every: Duration::from_millis(500) };
         follow::follow(api, &id, &how, drawn).await?
     } else {
         api.get(&format!("/v1/imports/{id}")).await?

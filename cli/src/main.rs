@@ -1,8 +1,6 @@
 //! `importctl`: wiring only. Arguments in, one command of the library, an exit code out.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use importctl::api::Api;
@@ -26,6 +24,7 @@ struct Cli {
     /// A bearer token (`importctl token --tenant ID` mints one for the local host).
     #[arg(long, global = true, env = "IMPORTCTL_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// table for people; json (the API's answer as it came) for scripts.
     #[arg(long, global = true, value_enum, default_value = "table")]
     output: Output,
     #[command(subcommand)]
@@ -35,39 +34,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Create an import, upload FILE to it, and with --wait follow it to its end.
-    Import {
-        file: PathBuf,
-        /// contact, group or account.
-        #[arg(long = "type", value_parser = ["contact", "group", "account"])]
-        resource_type: String,
-        /// merge (the default), overwrite or delete.
-        #[arg(long, value_parser = ["merge", "overwrite", "delete"])]
-        action: Option<String>,
-        /// csv, json or jsonl; by default from the file's extension (csv otherwise).
-        #[arg(long, value_parser = ["csv", "json", "jsonl"])]
-        format: Option<String>,
-        /// 'File Header=field'; 'File Header=' ignores the column. Repeatable.
-        #[arg(long = "map")]
-        maps: Vec<String>,
-        /// 'field=value' set on every record. Repeatable.
-        #[arg(long = "constant")]
-        constants: Vec<String>,
-        /// Stop at preview_ready (start it with PATCH {"in_preview": false}).
-        #[arg(long)]
-        preview: bool,
-        /// Run every phase without writing records.
-        #[arg(long)]
-        dry_run: bool,
-        /// Follow the import with a progress bar until it ends.
-        #[arg(long)]
-        wait: bool,
-        /// Save the errors CSV here once the import ends.
-        #[arg(long, requires = "wait")]
-        errors: Option<PathBuf>,
-        /// Stop waiting after this many seconds (exit code 7).
-        #[arg(long, requires = "wait")]
-        timeout: Option<u64>,
-    },
+    Import(ImportArgs),
     /// One import.
     Status { id: String },
     /// The tenant's imports, newest first.
@@ -128,35 +95,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             println!("{}", token::mint(&secret, &tenant, hours * 3600));
             Ok(outcome::OK)
         }
-        Command::Import {
-            file,
-            resource_type,
-            action,
-            format,
-            maps,
-            constants,
-            preview,
-            dry_run,
-            wait,
-            errors,
-            timeout,
-        } => {
-            let timeout = timeout.map(Duration::from_secs);
-            let args = ImportArgs {
-                file,
-                resource_type,
-                action,
-                format,
-                maps,
-                constants,
-                preview,
-                dry_run,
-                wait,
-                errors,
-                timeout,
-            };
-            commands::import(&api()?, &args, output).await
-        }
+        Command::Import(args) => commands::import(&api()?, &args, output).await,
         Command::Status { id } => commands::one(&api()?, Method::GET, &format!("/v1/imports/{id}"), None, output).await,
         Command::Interrupt { id } => {
             let body = Some(json!({"interrupt": true}));

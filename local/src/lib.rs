@@ -83,6 +83,8 @@ pub struct LocalHost {
     pub settings: Settings,
     pub clients: Clients,
     pub jwt_secret: String,
+    /// The environment of a Lambda function run against this stack (`cargo lambda watch`).
+    pub function_env: Vec<(&'static str, String)>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -99,6 +101,7 @@ impl LocalHost {
             }
             None => clients,
         };
+        let function_env = provision::function_env(&names, &provisioned);
         let mut settings = provision::settings(&names, &provisioned)?;
         if let Some(rows) = options.chunk_rows {
             settings.chunk_rows = rows;
@@ -130,7 +133,8 @@ impl LocalHost {
                 tasks.push(tokio::spawn(pumps::run(sqs, svc, url, target, options.deliver_twice)));
             }
         }
-        Ok(Self { api_url: format!("http://{addr}"), settings, clients, jwt_secret: options.jwt_secret, tasks })
+        let api_url = format!("http://{addr}");
+        Ok(Self { api_url, settings, clients, jwt_secret: options.jwt_secret, function_env, tasks })
     }
 
     pub fn token(&self, tenant: &str) -> String {

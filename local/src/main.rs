@@ -1,6 +1,7 @@
 //! `local serve`: the whole service on the local AWS stack.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +20,10 @@ enum Command {
         port: u16,
         #[arg(long, env = "LOCAL_PREFIX", default_value = "bulk-import")]
         prefix: String,
+        /// Write the Lambda functions' environment for this stack here, as KEY=VALUE lines, for
+        /// `cargo lambda watch --env-file` (the AWS endpoint and credentials come from the shell).
+        #[arg(long)]
+        env_file: Option<PathBuf>,
     },
 }
 
@@ -26,9 +31,13 @@ enum Command {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::logging::init();
     match Cli::parse().command {
-        Command::Serve { port, prefix } => {
+        Command::Serve { port, prefix, env_file } => {
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             let host = local::LocalHost::start(local::Options::new(prefix, addr)).await?;
+            if let Some(path) = env_file {
+                let lines: String = host.function_env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+                std::fs::write(&path, lines)?;
+            }
             eprintln!("API serving on {} until Ctrl-C", host.api_url);
             tokio::signal::ctrl_c().await?;
         }

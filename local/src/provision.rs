@@ -112,19 +112,27 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<Provisioned, 
 /// with the same defaults and checks as in Lambda, but for webhooks: a signing key of its own
 /// and `http://` to loopback receivers unless the environment says otherwise.
 pub fn settings(names: &Names, provisioned: &Provisioned) -> Result<Settings, Error> {
-    let env_or = |name: &str, default: &str| Some(std::env::var(name).unwrap_or_else(|_| default.into()));
-    Settings::from_lookup(|name| match name {
-        "IMPORTS_TABLE" => Some(names.imports_table.clone()),
-        "RECORDS_TABLE" => Some(names.records_table.clone()),
-        "UPLOADS_BUCKET" => Some(names.bucket.clone()),
-        "TRANSFORM_QUEUE_URL" => Some(provisioned.transform_queue_url.clone()),
-        "PROCESS_QUEUE_URL" => Some(provisioned.process_queue_url.clone()),
-        "EVENTS_QUEUE_URL" => Some(provisioned.import_events_queue_url.clone()),
-        "WEBHOOK_SIGNING_KEY" => env_or(name, LOCAL_WEBHOOK_SIGNING_KEY),
-        "ALLOW_INSECURE_WEBHOOKS" => env_or(name, "1"),
-        other => std::env::var(other).ok(),
+    let env = function_env(names, provisioned);
+    Settings::from_lookup(|name| {
+        env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()).or_else(|| std::env::var(name).ok())
     })
     .map_err(|e| Error::Setup(e.to_string()))
+}
+
+/// What a Lambda function reads from its environment to run against this stack (the template
+/// sets the same variables in AWS); the rest of its settings come from the process environment.
+pub fn function_env(names: &Names, provisioned: &Provisioned) -> Vec<(&'static str, String)> {
+    let env_or = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+    vec![
+        ("IMPORTS_TABLE", names.imports_table.clone()),
+        ("RECORDS_TABLE", names.records_table.clone()),
+        ("UPLOADS_BUCKET", names.bucket.clone()),
+        ("TRANSFORM_QUEUE_URL", provisioned.transform_queue_url.clone()),
+        ("PROCESS_QUEUE_URL", provisioned.process_queue_url.clone()),
+        ("EVENTS_QUEUE_URL", provisioned.import_events_queue_url.clone()),
+        ("WEBHOOK_SIGNING_KEY", env_or("WEBHOOK_SIGNING_KEY", LOCAL_WEBHOOK_SIGNING_KEY)),
+        ("ALLOW_INSECURE_WEBHOOKS", env_or("ALLOW_INSECURE_WEBHOOKS", "1")),
+    ]
 }
 
 async fn create_table(clients: &Clients, table: &str) -> Result<(), Error> {

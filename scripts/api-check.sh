@@ -19,9 +19,10 @@ server=$!
 trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
 export IMPORTCTL_ENDPOINT="http://127.0.0.1:$port"
 IMPORTCTL_TOKEN=$(target/debug/importctl token --tenant schemathesis)
-for _ in $(seq 1 300); do
+export IMPORTCTL_TOKEN
+for i in $(seq 1 300); do
   if target/debug/importctl list --limit 1 >/dev/null 2>&1; then break; fi
-  if ! kill -0 $server 2>/dev/null; then cat "$log" >&2; exit 1; fi
+  if ! kill -0 $server 2>/dev/null || [ "$i" = 300 ]; then echo "the local host did not come up" >&2; cat "$log" >&2; exit 1; fi
   sleep 0.2
 done
 "$venv/schemathesis" run openapi.yaml --url "$IMPORTCTL_ENDPOINT" -H "Authorization: Bearer $IMPORTCTL_TOKEN" \

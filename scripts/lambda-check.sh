@@ -17,9 +17,9 @@ RUST_LOG=warn target/debug/local serve --port "$api_port" --prefix "lc$(date +%s
   >"$work/serve.log" 2>&1 &
 server=$!
 trap 'kill $server ${watch:-} 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 1 300); do
+for i in $(seq 1 300); do
   if [ -s "$work/functions.env" ]; then break; fi
-  if ! kill -0 $server 2>/dev/null; then cat "$work/serve.log" >&2; exit 1; fi
+  if ! kill -0 $server 2>/dev/null || [ "$i" = 300 ]; then echo "the local host did not come up" >&2; cat "$work/serve.log" >&2; exit 1; fi
   sleep 0.2
 done
 RUST_LOG=warn "$lambda" lambda watch --invoke-port "$invoke_port" --env-file "$work/functions.env" --ignore-changes \

@@ -9,8 +9,9 @@ export IMPORTCTL_ENDPOINT=$api
 IMPORTCTL_TOKEN=$("$importctl" token --tenant "$tenant")
 export IMPORTCTL_TOKEN
 # The host answers once its stack is provisioned.
-for _ in $(seq 1 600); do
+for i in $(seq 1 600); do
   if "$importctl" list --limit 1 >/dev/null 2>&1; then break; fi
+  if [ "$i" = 600 ]; then echo "the API did not answer on $api; see the server's log" >&2; exit 1; fi
   sleep 0.2
 done
 "$importctl" import "$file" --type contact --wait --timeout 300 --errors "$errors"

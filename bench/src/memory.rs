@@ -324,6 +324,7 @@ impl ImportStore for OneImport {
             let start = *s.progress.start.get_or_insert(RunStart { chunk: count.chunk.index, at: count.began });
             s.import.started_at = Some(start.at);
             s.import.status = Status::Processing;
+            s.import.phase = Some(Phase::Processing);
             added = add(&mut s.import.stats, count.tally);
             true
         })?;

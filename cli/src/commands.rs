@@ -1,7 +1,6 @@
 //! Each subcommand as a function over the API; each returns the process's exit code.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -99,37 +98,47 @@ pub fn create_body(args: &ImportArgs) -> Result<Value, CliError> {
 /// Creates the import, uploads the file, and with `--wait` follows it to its end.
 pub async fn import(api: &Api, args: &ImportArgs, output: Output) -> Result<u8, CliError> {
     let drawn = follow::drawn();
-    let size = std::fs::metadata(&args.file).map_err(CliError::io(args.file.display().to_string()))?.len();
+    let metadata = std::fs::metadata(&args.file).map_err(CliError::io(args.file.display().to_string()))?;
+    // The upload states its length up front: a pipe's is not known.
+    if !metadata.is_file() {
+        return Err(CliError::Usage(format!("{} is not a regular file", args.file.display())));
+    }
     let created = api.call(Method::POST, "/v1/imports", Some(&create_body(args)?)).await?;
-    let id = created["id"].as_str().unwrap_or_default().to_string();
-    let bar = follow::upload_bar(size, drawn);
-    let shown = Arc::new(Mutex::new(bar.clone()));
-    api.upload(&created["links"]["upload"], &args.file, move |n| {
-        if let Ok(bar) = shown.lock() {
-            bar.inc(n);
-        }
-    })
-    .await?;
+    let id =
+        created["id"].as_str().ok_or_else(|| CliError::Usage(format!("the create answer has no id: {created}")))?;
+    let bar = follow::upload_bar(metadata.len(), drawn);
+    let shown = bar.clone();
+    if let Err(e) = api.upload(&created["links"]["upload"], &args.file, move |n| shown.inc(n)).await {
+        eprintln!("importctl: import {id} was created, but its upload failed");
+        return Err(e);
+    }
     bar.finish();
     let import = if args.wait {
         let timeout = args.timeout.map(Duration::from_secs);
         let how = Follow { preview: args.preview, timeout, every: Duration::from_millis(500) };
-        follow::follow(api, &id, &how, drawn).await?
+        follow::follow(api, id, &how, drawn).await?
     } else {
-        api.get(&format!("/v1/imports/{id}")).await?
+        api.get(&import_path(id)).await?
     };
     let status = import["status"].as_str().unwrap_or_default();
+    // A failed download is told, not the import's outcome: the exit code stays the import's.
     let saved = match &args.errors {
-        Some(path) => save_errors(api, &import, path).await?,
+        Some(path) => save_errors(api, &import, path).await.unwrap_or_else(|e| {
+            eprintln!("importctl: the errors file was not saved: {e}");
+            None
+        }),
         None => None,
     };
     match output {
         Output::Json => println!("{import}"),
         Output::Table => {
             print!("{}", summary::import_table(&import));
+            let row_errors = import["stats"]["errors"].as_u64().unwrap_or(0);
             match (saved, &args.errors) {
                 (Some(bytes), Some(path)) => println!("errors file saved to {} ({bytes} bytes)", path.display()),
-                (None, Some(_)) if outcome::is_final(status) => println!("no errors file: no row errors"),
+                (None, Some(_)) if outcome::is_final(status) && row_errors == 0 => {
+                    println!("no errors file: no row errors")
+                }
                 _ => {}
             }
         }
@@ -200,6 +209,11 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove
 
 fn escape(part: &str) -> String {
     utf8_percent_encode(part, UNRESERVED).to_string()
+}
+
+/// An import's route; the id is escaped, so it names one import and nothing else.
+pub fn import_path(id: &str) -> String {
+    format!("/v1/imports/{}", escape(id))
 }
 
 fn with_query(path: &str, query: &[(&str, Option<String>)]) -> String {

@@ -42,9 +42,21 @@ pub struct Follow {
 pub async fn follow(api: &Api, id: &str, how: &Follow, drawn: bool) -> Result<Value, CliError> {
     let rows = bar(0, "{spinner} {msg:32} [{bar:40}] {pos}/{len} rows {elapsed}", drawn);
     let started = Instant::now();
-    let path = format!("/v1/imports/{id}");
+    let path = crate::commands::import_path(id);
+    let mut failed_in_a_row = 0;
     loop {
-        let import = api.get(&path).await?;
+        // A request that did not get through is tried again a few times: the import goes on.
+        let import = match api.get(&path).await {
+            Ok(import) => import,
+            Err(CliError::Request(e)) if failed_in_a_row < 5 => {
+                failed_in_a_row += 1;
+                rows.set_message(format!("retrying: {e}"));
+                tokio::time::sleep(how.every * 2u32.pow(failed_in_a_row)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        failed_in_a_row = 0;
         let status = import["status"].as_str().unwrap_or_default();
         let stat = |name: &str| import["stats"][name].as_u64().unwrap_or(0);
         rows.set_length(stat("rows"));

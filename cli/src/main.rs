@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use importctl::api::Api;
-use importctl::commands::{self, ImportArgs};
+use importctl::commands::{self, import_path, ImportArgs};
 use importctl::summary::Output;
 use importctl::{outcome, token, CliError};
 use reqwest::Method;
@@ -92,17 +92,17 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     };
     match command {
         Command::Token { tenant, hours, secret } => {
-            println!("{}", token::mint(&secret, &tenant, hours * 3600));
+            println!("{}", token::mint(&secret, &tenant, hours.saturating_mul(3600)));
             Ok(outcome::OK)
         }
         Command::Import(args) => commands::import(&api()?, &args, output).await,
-        Command::Status { id } => commands::one(&api()?, Method::GET, &format!("/v1/imports/{id}"), None, output).await,
+        Command::Status { id } => commands::one(&api()?, Method::GET, &import_path(&id), None, output).await,
         Command::Interrupt { id } => {
             let body = Some(json!({"interrupt": true}));
-            commands::one(&api()?, Method::PATCH, &format!("/v1/imports/{id}"), body, output).await
+            commands::one(&api()?, Method::PATCH, &import_path(&id), body, output).await
         }
         Command::Revert { id } => {
-            commands::one(&api()?, Method::POST, &format!("/v1/imports/{id}/revert"), None, output).await
+            commands::one(&api()?, Method::POST, &format!("{}/revert", import_path(&id)), None, output).await
         }
         Command::List { status, limit, cursor } => {
             let query = [("status", status), ("limit", limit.map(|l| l.to_string())), ("cursor", cursor)];

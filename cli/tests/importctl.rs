@@ -99,6 +99,10 @@ async fn bad_requests_are_errors_that_say_what_to_fix() {
     let out = importctl(&host, "acme", &["import", path(&file), "--type", "contact", "--map", "no equals"]).await;
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(text(&out.stderr).contains("File Header=field"), "{out:?}");
+    // An upload states its length up front: a device or a pipe is refused before anything is created.
+    let out = importctl(&host, "acme", &["import", "/dev/null", "--type", "contact"]).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out.stderr).contains("not a regular file"), "{out:?}");
     // clap's own code for a command line it cannot parse.
     let out = importctl(&host, "acme", &["import", path(&file), "--type", "planet"]).await;
     assert_eq!(out.status.code(), Some(2), "{out:?}");

@@ -292,8 +292,9 @@ impl Import {
 /// How far the fan-out has come; the last step to close it completes the import.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
-    /// The plan is saved: `chunks_total` is final and every chunk is (being) sent.
-    #[serde(default)]
+    /// The plan is saved: `chunks_total` is final and every chunk is (being) sent. Items of runs
+    /// planned before this field said `dispatched`, which implies it.
+    #[serde(default, alias = "dispatched")]
     pub planned: bool,
     pub chunks_total: u64,
     pub chunks_transformed: u64,
@@ -411,5 +412,8 @@ mod tests {
         assert!(!p.is_done());
         p = Progress { planned: false, ..Progress::default() };
         assert!(!p.is_done());
+        // A run planned by the code before `planned` said `dispatched`.
+        let earlier: Progress = serde_json::from_str(r#"{"dispatched": true, "chunks_total": 0, "chunks_transformed": 0, "batches_planned": 0, "batches_done": 0}"#).unwrap();
+        assert!(earlier.planned && earlier.is_done());
     }
 }

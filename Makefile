@@ -45,6 +45,8 @@ build: deps
 	cargo build --workspace --bins
 
 run: build
+	@if [ -f $(STATE)/local.pid ] && kill -0 $$(cat $(STATE)/local.pid) 2>/dev/null; then \
+	  echo "make up is serving on $(API_URL): use it, or make down first"; exit 1; fi
 	@scripts/emulator.sh start $(LOCAL_AWS_PORT) $(STATE)
 	@trap 'kill $$server 2>/dev/null; scripts/emulator.sh stop $(STATE)' EXIT; \
 	  $(LOCAL_ENV) $(LOCAL_BIN) serve --port $(LOCAL_API_PORT) & server=$$!; \

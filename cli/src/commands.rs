@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use crate::api::Api;
 use crate::follow::{self, Follow};
 use crate::outcome;
-use crate::summary::{self, Output};
+use crate::summary::{self, emit, Output};
 use crate::CliError;
 
 /// What `importctl import` is asked.
@@ -130,14 +130,16 @@ pub async fn import(api: &Api, args: &ImportArgs, output: Output) -> Result<u8, 
         None => None,
     };
     match output {
-        Output::Json => println!("{import}"),
+        Output::Json => emit(format_args!("{import}\n")),
         Output::Table => {
-            print!("{}", summary::import_table(&import));
+            emit(summary::import_table(&import));
             let row_errors = import["stats"]["errors"].as_u64().unwrap_or(0);
             match (saved, &args.errors) {
-                (Some(bytes), Some(path)) => println!("errors file saved to {} ({bytes} bytes)", path.display()),
+                (Some(bytes), Some(path)) => {
+                    emit(format_args!("errors file saved to {} ({bytes} bytes)\n", path.display()))
+                }
                 (None, Some(_)) if outcome::is_final(status) && row_errors == 0 => {
-                    println!("no errors file: no row errors")
+                    emit(format_args!("no errors file: no row errors\n"))
                 }
                 _ => {}
             }
@@ -161,8 +163,8 @@ async fn save_errors(api: &Api, import: &Value, to: &Path) -> Result<Option<u64>
 pub async fn one(api: &Api, method: Method, path: &str, body: Option<Value>, output: Output) -> Result<u8, CliError> {
     let import = api.call(method, path, body.as_ref()).await?;
     match output {
-        Output::Json => println!("{import}"),
-        Output::Table => print!("{}", summary::import_table(&import)),
+        Output::Json => emit(format_args!("{import}\n")),
+        Output::Table => emit(summary::import_table(&import)),
     }
     Ok(outcome::OK)
 }
@@ -170,8 +172,8 @@ pub async fn one(api: &Api, method: Method, path: &str, body: Option<Value>, out
 pub async fn list(api: &Api, query: &[(&str, Option<String>)], output: Output) -> Result<u8, CliError> {
     let page = api.get(&with_query("/v1/imports", query)).await?;
     match output {
-        Output::Json => println!("{page}"),
-        Output::Table => print!("{}", summary::list_table(&page)),
+        Output::Json => emit(format_args!("{page}\n")),
+        Output::Table => emit(summary::list_table(&page)),
     }
     Ok(outcome::OK)
 }
@@ -192,14 +194,16 @@ pub async fn records(
     match (output, identifier) {
         (Output::Table, None) => {
             for record in answer["data"].as_array().into_iter().flatten() {
-                println!("{record}");
+                emit(format_args!("{record}\n"));
             }
             if let Some(cursor) = answer["next_cursor"].as_str() {
                 eprintln!("more: --cursor {cursor}");
             }
         }
-        (Output::Table, Some(_)) => println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default()),
-        (Output::Json, _) => println!("{answer}"),
+        (Output::Table, Some(_)) => {
+            emit(format_args!("{}\n", serde_json::to_string_pretty(&answer).unwrap_or_default()))
+        }
+        (Output::Json, _) => emit(format_args!("{answer}\n")),
     }
     Ok(outcome::OK)
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use importctl::api::Api;
 use importctl::commands::{self, import_path, ImportArgs};
-use importctl::summary::Output;
+use importctl::summary::{emit, Output};
 use importctl::{outcome, token, CliError};
 use reqwest::Method;
 use serde_json::json;
@@ -92,7 +92,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     };
     match command {
         Command::Token { tenant, hours, secret } => {
-            println!("{}", token::mint(&secret, &tenant, hours.saturating_mul(3600)));
+            emit(format_args!("{}\n", token::mint(&secret, &tenant, hours.saturating_mul(3600))));
             Ok(outcome::OK)
         }
         Command::Import(args) => commands::import(&api()?, &args, output).await,

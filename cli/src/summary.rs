@@ -1,8 +1,15 @@
 //! What a command prints on stdout: a table for people, or the API's JSON as it came for scripts.
 
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io::Write as _;
 
 use serde_json::Value;
+
+/// Writes to stdout. A reader that went away (`importctl records contact | head`) ends the
+/// output, not the command: its exit code still says how the import ended.
+pub fn emit(text: impl std::fmt::Display) {
+    let _ = write!(std::io::stdout().lock(), "{text}");
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {

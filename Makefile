@@ -72,6 +72,7 @@ token:
 lint: deps
 	cargo fmt --all -- --check
 	cfn-lint template.yaml
+	python scripts/template-api-check.py
 	cargo clippy --workspace --all-targets -- -D warnings
 
 test: deps lint

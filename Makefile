@@ -31,7 +31,7 @@ help:
 	@echo "make up     - the same in the background; make down stops it"
 	@echo "make test   - every test and lint, against an emulator of its own"
 	@echo "make token TENANT=acme - a local bearer token"
-	@echo "make sam-check - sam validate --lint, and sam build of every function with cargo-lambda"
+	@echo "make sam-check - sam validate --lint, sam build of every function with cargo-lambda, sam package to the emulator"
 	@echo "make bench  - throughput as ratios, peak RSS over 1 GB, a 100k-row import end to end (target/bench/results.json)"
 
 $(VENV)/.installed: requirements-dev.txt
@@ -88,6 +88,7 @@ sam-check: deps
 	SAM_CLI_TELEMETRY=0 sam validate --lint
 	SAM_CLI_TELEMETRY=0 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
 	  sam build --parameter-overrides Architecture=$(SAM_ARCH)
+	scripts/sam-package-check.sh
 
 # A release build: debug figures say nothing. Never part of `make test`. The end-to-end measure
 # runs on an emulator of its own, on a free port, stopped whatever happens.

@@ -260,6 +260,7 @@ impl ImportStore for OneImport {
             progress: s.progress,
             requested_mappings: s.requested_mappings.clone(),
             source_etag: s.source_etag.clone(),
+            published: None,
         }))
     }
 
@@ -373,6 +374,15 @@ impl ImportStore for OneImport {
 
     async fn lapsed(&self, _: OffsetDateTime) -> Result<Vec<Import>> {
         Err(unserved("lapsed"))
+    }
+
+    /// The bench keeps no record of events.
+    async fn mark_published(&self, _: &str, _: &str, _: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn changed_since(&self, _: OffsetDateTime) -> Result<Vec<StoredImport>> {
+        Err(unserved("changed_since"))
     }
 
     async fn finish(&self, _: &str, _: &str, _: &[Status], _: Status, _: &str) -> Result<bool> {

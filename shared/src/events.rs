@@ -1,13 +1,21 @@
 //! Lifecycle events (SPEC §9): every status change an import makes is published to the
 //! import-events queue, for clients to follow without polling, and, when the import has a
 //! `webhook_url`, POSTed there signed (`webhook`). A step publishes after the change it made
-//! took effect, with the import as it is then.
+//! took effect, with the import as it is then, and records that it did.
+//!
+//! A step that fails or dies between its change and the publish is delivered again, finds its
+//! change made and goes on: the event would be lost. So the import records every event it
+//! published, and the sweeper sends those its state implies but that were never recorded
+//! ([`owed`]). An event has one id per import, run and kind, so one sent again (by the sweeper,
+//! or by a step that died after publishing but before recording it) is told apart from a new one.
 
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::import::Status;
 use crate::messages::encode;
-use crate::ports::Queue;
+use crate::pipeline::revert::RevertStatus;
+use crate::ports::{Queue, StoredImport};
 use crate::services::Services;
 use crate::stats::Stats;
 use crate::time_fmt;
@@ -25,6 +33,53 @@ pub enum Kind {
     Expired,
     TimedOut,
     Reverted,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Created => "created",
+            Kind::Started => "started",
+            Kind::PreviewReady => "preview_ready",
+            Kind::Completed => "completed",
+            Kind::Failed => "failed",
+            Kind::Interrupted => "interrupted",
+            Kind::Expired => "expired",
+            Kind::TimedOut => "timed_out",
+            Kind::Reverted => "reverted",
+        }
+    }
+}
+
+/// An event of an import: each kind happens at most once a run, and creation before any run.
+pub fn key(kind: Kind, run: u32) -> String {
+    let run = if kind == Kind::Created { 0 } else { run };
+    format!("{}_{run}", kind.as_str())
+}
+
+/// The events the import's state says happened, in their order, that it never recorded as
+/// published. Nothing for an import stored before events were recorded.
+pub fn owed(stored: &StoredImport) -> Vec<Kind> {
+    let Some(published) = &stored.published else { return Vec::new() };
+    let import = &stored.import;
+    let mut happened = vec![Kind::Created];
+    if stored.progress.start.is_some() {
+        happened.push(Kind::Started);
+    }
+    happened.extend(match import.status {
+        Status::PreviewReady => Some(Kind::PreviewReady),
+        Status::Completed => Some(Kind::Completed),
+        Status::Failed => Some(Kind::Failed),
+        Status::Expired => Some(Kind::Expired),
+        Status::TimedOut => Some(Kind::TimedOut),
+        Status::Interrupted => Some(Kind::Interrupted),
+        Status::AwaitingUpload | Status::Queued | Status::Processing => None,
+    });
+    if import.revert.as_ref().is_some_and(|r| r.status == RevertStatus::Reverted) {
+        happened.push(Kind::Reverted);
+    }
+    happened.retain(|&kind| !published.contains(&key(kind, stored.progress.run)));
+    happened
 }
 
 #[derive(Debug, Serialize)]
@@ -45,9 +100,44 @@ struct Event<'a> {
 /// delivered is logged, not an error of the step.
 pub async fn publish(svc: &Services, tenant_id: &str, import_id: &str, kind: Kind) -> Result<()> {
     let Some(stored) = svc.imports.get(tenant_id, import_id).await? else { return Ok(()) };
+    send(svc, &stored, kind).await
+}
+
+/// The sweeper's part: every event owed by an import changed since `since`, unless it changed
+/// within `grace` of `now` (its step may still be publishing). How many were sent.
+pub async fn send_owed(
+    svc: &Services,
+    since: time::OffsetDateTime,
+    now: time::OffsetDateTime,
+    grace: time::Duration,
+) -> Result<u64> {
+    let mut sent = 0;
+    for stored in svc.imports.changed_since(since).await? {
+        if stored.import.updated_at + grace > now {
+            continue;
+        }
+        let owed = owed(&stored);
+        if owed.is_empty() {
+            continue;
+        }
+        // As it is now, with its counters, as `publish` reads it.
+        let (tenant_id, import_id) = (stored.import.tenant_id.as_str(), stored.import.id.as_str());
+        let Some(current) = svc.imports.get(tenant_id, import_id).await? else { continue };
+        for kind in owed {
+            tracing::warn!(tenant_id, import_id, kind = kind.as_str(), "event never published; sending it now");
+            send(svc, &current, kind).await?;
+            sent += 1;
+        }
+    }
+    Ok(sent)
+}
+
+async fn send(svc: &Services, stored: &StoredImport, kind: Kind) -> Result<()> {
     let import = &stored.import;
+    let (tenant_id, import_id) = (import.tenant_id.as_str(), import.id.as_str());
+    let key = key(kind, stored.progress.run);
     let event = Event {
-        id: format!("evt_{}", ulid::Ulid::generate().to_string().to_lowercase()),
+        id: format!("evt_{}_{key}", import_id.trim_start_matches("imp_")),
         kind,
         tenant_id,
         import_id,
@@ -63,5 +153,5 @@ pub async fn publish(svc: &Services, tenant_id: &str, import_id: &str, kind: Kin
         let delivery = Delivery { url, tenant_id, import_id, event_id: &event.id, body: &body };
         svc.webhooks.deliver(&delivery).await;
     }
-    Ok(())
+    svc.imports.mark_published(tenant_id, import_id, &key).await
 }

@@ -1,7 +1,7 @@
 //! The small traits the pipeline runs over. AWS implementations live in `aws`; the domain never
 //! sees an SDK type.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -71,6 +71,9 @@ pub struct StoredImport {
     pub requested_mappings: BTreeMap<String, Option<String>>,
     /// The upload's ETag once planned: later reads of it must find the same object.
     pub source_etag: Option<String>,
+    /// The lifecycle events published so far (`events::key`); None for an import stored before
+    /// events were recorded, whose missing events are never sent again.
+    pub published: Option<BTreeSet<String>>,
 }
 
 #[async_trait]
@@ -146,6 +149,11 @@ pub trait ImportStore: Send + Sync {
     async fn delete(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
     /// One of `from` → failed with a reason; false when the import was in none of them.
     async fn fail(&self, tenant_id: &str, import_id: &str, run: u32, from: &[Status], reason: &str) -> Result<bool>;
+    /// Records that an event was published (`events::key`); nothing when the import is gone.
+    async fn mark_published(&self, tenant_id: &str, import_id: &str, key: &str) -> Result<()>;
+    /// Every import of every tenant changed since `since` whose events are recorded (the
+    /// sweeper's round, for events a step failed to publish after its change).
+    async fn changed_since(&self, since: OffsetDateTime) -> Result<Vec<StoredImport>>;
 }
 
 /// The steps of an overwrite's cleanup (`pipeline::overwrite`).

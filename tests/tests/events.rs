@@ -1,15 +1,17 @@
 //! Lifecycle events (SPEC §9): each status change of an import is published once to the
-//! import-events queue, with the import's status, reason and stats at that point.
+//! import-events queue, with the import's status, reason and stats at that point; one its step
+//! failed to publish is sent by the sweeper, once.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use shared::pipeline::{prevalidate, process, transform};
+use shared::pipeline::{prevalidate, process, sweep, transform};
 use shared::ports::{Queue, WorkQueue};
 use shared::services::Services;
 use tests::{host, receive_all, wait_for, IMPORT_TIMEOUT};
+use time::Duration;
 
 /// Every event on the queue, by import, in the order received.
 async fn events(host: &local::LocalHost) -> BTreeMap<String, Vec<Value>> {
@@ -54,8 +56,88 @@ async fn every_lifecycle_change_is_published_once() {
     assert!(failed[1]["reason"].as_str().unwrap().contains("identifier"), "{failed:?}");
     let previewed = all.get(preview_id).cloned().unwrap_or_default();
     assert_eq!(kinds(&previewed), ["created", "preview_ready", "interrupted"], "{previewed:?}");
-    let ids: std::collections::BTreeSet<&str> = all.values().flatten().map(|e| e["id"].as_str().unwrap()).collect();
+    let ids: BTreeSet<&str> = all.values().flatten().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), all.values().map(Vec::len).sum::<usize>(), "every event has its own id");
+
+    // Each was recorded as published: the sweeper owes none of them.
+    let svc = host.clients.services(host.settings.clone()).expect("services");
+    let swept = sweep::run(&svc, shared::time_fmt::now() + Duration::minutes(3)).await.unwrap();
+    assert_eq!(swept.events_sent, 0);
+    assert!(events(&host).await.is_empty());
+}
+
+/// The events queue refuses the first send of each `started` and `completed` event, as a queue
+/// outage just after the step's change would: the step fails, after its change.
+struct LosesFirst {
+    svc: Services,
+    refused: Mutex<BTreeSet<String>>,
+}
+
+#[async_trait]
+impl WorkQueue for LosesFirst {
+    async fn send(&self, queue: Queue, bodies: Vec<String>) -> shared::error::Result<()> {
+        for body in bodies.iter().filter(|_| queue == Queue::Events) {
+            let event: Value = serde_json::from_str(body).unwrap();
+            let first = self.refused.lock().unwrap().insert(event["id"].as_str().unwrap().to_string());
+            if first && matches!(event["type"].as_str(), Some("started" | "completed")) {
+                return Err(shared::error::Error::aws("sqs", "injected: the events queue is unavailable"));
+            }
+        }
+        self.svc.queue.send(queue, bodies).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_a_step_failed_to_publish_are_sent_by_the_sweeper_once() {
+    let host = host(|o| {
+        o.workers = 0;
+        o.chunk_rows = Some(2);
+    })
+    .await;
+    let svc = host.clients.services(host.settings.clone()).expect("services");
+    let lossy = Services { queue: Arc::new(LosesFirst { svc: svc.clone(), refused: Mutex::default() }), ..svc.clone() };
+    let client = host.client("acme");
+    let created = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    client.upload(&created, "email\nann@example.com\nbob@example.com\ncy@example.com\n".into()).await.unwrap();
+    prevalidate::run(&lossy, &shared::import::upload_key("acme", id)).await.unwrap();
+
+    // Every message until the queues are empty; one that fails comes again, as SQS redelivers it.
+    let mut failed = 0;
+    loop {
+        let transforms = receive_all(&host, &host.settings.transform_queue_url).await;
+        let processes = receive_all(&host, &host.settings.process_queue_url).await;
+        if transforms.is_empty() && processes.is_empty() {
+            break;
+        }
+        for body in &transforms {
+            if transform::run(&lossy, body).await.is_err() {
+                failed += 1;
+                transform::run(&lossy, body).await.unwrap();
+            }
+        }
+        for body in &processes {
+            process::run(&lossy, body).await.unwrap();
+        }
+    }
+    assert_eq!(failed, 2, "the step that started the run and the one that completed it failed once each");
+    let (_, import) = client.get(&format!("/v1/imports/{id}")).await.unwrap();
+    assert_eq!((import["status"].as_str(), import["stats"]["created"].as_u64()), (Some("completed"), Some(3)));
+    assert_eq!(kinds(&events(&host).await[id]), ["created"], "the redelivered steps found their changes made");
+
+    // Not while its step may still be publishing; then once, with the import as it is.
+    let now = shared::time_fmt::now();
+    assert_eq!(sweep::run(&svc, now + Duration::seconds(30)).await.unwrap().events_sent, 0);
+    assert!(events(&host).await.is_empty());
+    assert_eq!(sweep::run(&svc, now + Duration::minutes(3)).await.unwrap().events_sent, 2);
+    let late = &events(&host).await[id];
+    assert_eq!(kinds(late), ["started", "completed"]);
+    let short = id.trim_start_matches("imp_");
+    assert_eq!(late[0]["id"], format!("evt_{short}_started_0"));
+    assert_eq!(late[1]["id"], format!("evt_{short}_completed_0"));
+    assert_eq!((late[1]["status"].as_str(), late[1]["stats"]["created"].as_u64()), (Some("completed"), Some(3)));
+    assert_eq!(sweep::run(&svc, now + Duration::minutes(6)).await.unwrap().events_sent, 0);
+    assert!(events(&host).await.is_empty());
 }
 
 /// Hands each transform message to the transform before `send` returns: the chunks are handled

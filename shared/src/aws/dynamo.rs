@@ -79,6 +79,22 @@ struct ImportItem {
     requested_mappings: BTreeMap<String, Option<String>>,
     #[serde(default)]
     source_etag: Option<String>,
+    /// `events::key` → when it was published. A map from the create on, so marks can be set
+    /// in it; absent on items stored before events were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    published: Option<BTreeMap<String, String>>,
+}
+
+impl From<ImportItem> for StoredImport {
+    fn from(item: ImportItem) -> Self {
+        StoredImport {
+            import: item.import,
+            progress: item.progress,
+            requested_mappings: item.requested_mappings,
+            source_etag: item.source_etag,
+            published: item.published.map(|marks| marks.into_keys().collect()),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -524,7 +540,7 @@ impl DynamoStore {
         filter: &str,
         names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
-    ) -> Result<Vec<Import>> {
+    ) -> Result<Vec<ImportItem>> {
         let mut scan = self.client.scan().table_name(&self.imports).filter_expression(filter).consistent_read(true);
         for (k, v) in names {
             scan = scan.expression_attribute_names(*k, *v);
@@ -535,8 +551,7 @@ impl DynamoStore {
         let mut pages = scan.into_paginator().items().send();
         let mut out = Vec::new();
         while let Some(item) = pages.next().await {
-            let item: ImportItem = serde_dynamo::from_item(item.map_err(ddb_err)?).map_err(ser_err)?;
-            out.push(item.import);
+            out.push(serde_dynamo::from_item(item.map_err(ddb_err)?).map_err(ser_err)?);
         }
         Ok(out)
     }
@@ -612,6 +627,7 @@ impl ImportStore for DynamoStore {
             progress: Progress::default(),
             requested_mappings: import.mappings.clone(),
             source_etag: None,
+            published: Some(BTreeMap::new()),
         };
         let result = self
             .client
@@ -662,13 +678,7 @@ impl ImportStore for DynamoStore {
         let Some(item) = self.import_item::<ImportItem>(tenant_id, import_id, None).await? else {
             return Ok(None);
         };
-        let item = self.with_counters(item).await?;
-        Ok(Some(StoredImport {
-            import: item.import,
-            progress: item.progress,
-            requested_mappings: item.requested_mappings,
-            source_etag: item.source_etag,
-        }))
+        Ok(Some(self.with_counters(item).await?.into()))
     }
 
     async fn progress(&self, tenant_id: &str, import_id: &str) -> Result<Option<Progress>> {
@@ -902,7 +912,8 @@ impl ImportStore for DynamoStore {
     async fn unfinished(&self) -> Result<Vec<Import>> {
         let statuses = [Status::AwaitingUpload, Status::PreviewReady, Status::Queued, Status::Processing];
         let values = [":a", ":p", ":q", ":r"].into_iter().zip(statuses.map(|st| s(st.as_str()))).collect();
-        self.scan_imports("#status IN (:a, :p, :q, :r)", &[("#status", "status")], values).await
+        let found = self.scan_imports("#status IN (:a, :p, :q, :r)", &[("#status", "status")], values).await?;
+        Ok(found.into_iter().map(|item| item.import).collect())
     }
 
     async fn lapsed(&self, now: OffsetDateTime) -> Result<Vec<Import>> {
@@ -912,7 +923,7 @@ impl ImportStore for DynamoStore {
         let filter = "#ttl <= :limit AND attribute_exists(#status)";
         let found =
             self.scan_imports(filter, &[("#ttl", "ttl"), ("#status", "status")], vec![(":limit", limit)]).await?;
-        Ok(found.into_iter().filter(|import| import.expires_at < now).collect())
+        Ok(found.into_iter().map(|item| item.import).filter(|import| import.expires_at < now).collect())
     }
 
     async fn finish(
@@ -1136,6 +1147,30 @@ impl ImportStore for DynamoStore {
         let stopped = self.transition(tenant_id, import_id, t).await?;
         self.close_counters(tenant_id, import_id).await?;
         Ok(stopped)
+    }
+
+    async fn mark_published(&self, tenant_id: &str, import_id: &str, key: &str) -> Result<()> {
+        let now = s(time_fmt::rfc3339(time_fmt::now()));
+        let names = [("#pub", "published"), ("#key", key)];
+        // Gone (deleted meanwhile) or stored before events were recorded: nothing to mark.
+        self.update_import(
+            tenant_id,
+            import_id,
+            "SET #pub.#key = :now",
+            "attribute_exists(#pub)",
+            &names,
+            vec![(":now", now)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn changed_since(&self, since: OffsetDateTime) -> Result<Vec<StoredImport>> {
+        // `updated_at` is RFC 3339 in UTC, which sorts as text.
+        let filter = "attribute_exists(#pub) AND #ua >= :since";
+        let names = [("#pub", "published"), ("#ua", "updated_at")];
+        let found = self.scan_imports(filter, &names, vec![(":since", s(time_fmt::rfc3339(since)))]).await?;
+        Ok(found.into_iter().map(StoredImport::from).collect())
     }
 }
 

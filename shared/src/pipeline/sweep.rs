@@ -4,6 +4,10 @@
 //! and the clock of a previewed import starts when the user starts it. Each change is conditional on the
 //! status seen, so a round racing the pipeline changes nothing the pipeline just finished.
 //!
+//! Then the lifecycle events a step failed to publish after its change are sent (`events::owed`),
+//! for imports that changed in the last day and not in the last two minutes (a step publishes
+//! right after its change; webhooks take at most half a minute).
+//!
 //! Then every import past its `expires_at` (SPEC §5 `retention`) is deleted with its files, as
 //! `DELETE /v1/imports/{id}` does. A running one is refused as that route refuses it, and goes
 //! in the first round after it is final (completed, or timed out above): deleting it under its
@@ -25,7 +29,12 @@ pub struct Swept {
     pub timed_out: u64,
     /// Imports past their retention, deleted with their files.
     pub deleted: u64,
+    /// Lifecycle events sent late: their step changed the import but did not publish them.
+    pub events_sent: u64,
 }
+
+const EVENTS_LOOKBACK: Duration = Duration::days(1);
+const EVENTS_GRACE: Duration = Duration::minutes(2);
 
 pub async fn run(svc: &Services, now: OffsetDateTime) -> Result<Swept> {
     let upload_ttl = Duration::seconds(svc.settings.upload_url_ttl_secs as i64);
@@ -56,6 +65,7 @@ pub async fn run(svc: &Services, now: OffsetDateTime) -> Result<Swept> {
             }
         }
     }
+    swept.events_sent = events::send_owed(svc, now - EVENTS_LOOKBACK, now, EVENTS_GRACE).await?;
     for import in svc.imports.lapsed(now).await? {
         match api::delete_import(svc, &import.tenant_id, &import.id).await {
             Ok(()) => swept.deleted += 1,

@@ -9,15 +9,18 @@ on the result, and checks what API Gateway will import:
   - every operation has the JWT authorizer and a Lambda proxy integration (payload 2.0) on the
     function that serves it: POST /v1/imports create-import, every other route import-api;
   - the authorizer takes its issuer and audience from the stack parameters;
-  - each integrated function lets API Gateway invoke it for this API.
+  - API Gateway may invoke each route's function: a permission of that function whose SourceArn
+    matches the route's execute-api ARN.
     .venv/bin/python scripts/template-api-check.py [template.yaml]
 """
+import fnmatch
 import json
 import os
 import subprocess
 import sys
 import tempfile
 
+import yaml
 from samcli.yamlhelper import yaml_parse
 from samtranslator.translator.transform import transform
 
@@ -28,14 +31,24 @@ DEFAULT_FUNCTION = "ImportApiFunction"
 AUTHORIZER = "JwtAuthorizer"
 
 
+class IncludedYaml(yaml.SafeLoader):
+    """YAML as CloudFormation reads an included file: no short forms of intrinsic functions
+    (samcli teaches SafeLoader `!Sub` and the rest; this loader forgets them again)."""
+
+
+IncludedYaml.yaml_multi_constructors = {}
+LAMBDA_URI = "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${%s.Arn}/invocations"
+
+
 def include(node, base):
-    """Replace every AWS::Include with the file it names, as CloudFormation does."""
+    """Replace every AWS::Include with the file it names, as CloudFormation does. The file is
+    plain YAML: the short forms of intrinsic functions (`!Sub`) are not read in an included file."""
     if isinstance(node, dict):
         t = node.get("Fn::Transform")
         if isinstance(t, dict) and t.get("Name") == "AWS::Include" and len(node) == 1:
             path = os.path.join(base, t["Parameters"]["Location"])
             with open(path) as f:
-                return include(yaml_parse(f.read()), base)
+                return include(yaml.load(f, IncludedYaml), base)
         return {k: include(v, base) for k, v in node.items()}
     if isinstance(node, list):
         return [include(v, base) for v in node]
@@ -96,7 +109,7 @@ def check(template_path):
     if authorizer != want:
         problems.append(f"{AUTHORIZER}: {authorizer!r}, want {want!r}")
 
-    functions = set()
+    routes = []
     operations = 0
     for path, item in body.get("paths", {}).items():
         for method, op in item.items():
@@ -108,33 +121,36 @@ def check(template_path):
                 problems.append(f"{route}: security {op.get('security')!r}")
             integration = resolve(body, op.get("x-amazon-apigateway-integration"))
             function = SERVED_BY.get((method, path), DEFAULT_FUNCTION)
-            uri = json.dumps((integration or {}).get("uri"))
-            if not integration or (integration.get("type"), integration.get("httpMethod"),
-                                   integration.get("payloadFormatVersion")) != ("aws_proxy", "POST", "2.0"):
-                problems.append(f"{route}: not a Lambda proxy integration, payload 2.0: {integration!r}")
-            elif f"${{{function}.Arn}}" not in uri:
-                problems.append(f"{route}: integration {uri}, want {function}")
+            want = {"type": "aws_proxy", "httpMethod": "POST", "payloadFormatVersion": "2.0",
+                    "uri": {"Fn::Sub": LAMBDA_URI % function}}
+            if integration != want:
+                problems.append(f"{route}: integration {integration!r}, want {want!r}")
+            elif resources.get(function, {}).get("Type") != "AWS::Lambda::Function":
+                problems.append(f"{route}: {function} is not a function of the template")
+            elif not invocable(resources, function, method, path):
+                problems.append(f"{route}: no permission lets API Gateway invoke {function} for it")
             else:
-                functions.add(function)
+                routes.append(route)
     if operations == 0:
         problems.append("the API has no operations")
-
-    for function in sorted(functions):
-        if resources.get(function, {}).get("Type") != "AWS::Lambda::Function":
-            problems.append(f"{function}: no such function")
-            continue
-        allowed = [
-            r for r in resources.values()
-            if r["Type"] == "AWS::Lambda::Permission"
-            and r["Properties"].get("FunctionName") == {"Ref": function}
-            and r["Properties"].get("Principal") == "apigateway.amazonaws.com"
-            and "${HttpApi}" in json.dumps(r["Properties"].get("SourceArn"))
-        ]
-        if not allowed:
-            problems.append(f"{function}: API Gateway may not invoke it (no Lambda permission for HttpApi)")
-    print(f"{template_path}: HttpApi from its included definition, {operations} operations, "
-          f"integrations on {', '.join(sorted(functions)) or 'nothing'}")
+    print(f"{template_path}: HttpApi from its included definition, {len(routes)} of {operations} "
+          "operations with their authorizer, integration and invoke permission")
     return problems
+
+
+def invocable(resources, function, method, path):
+    """A permission of `function` for API Gateway whose SourceArn (`Fn::Sub` on this API)
+    matches the route's execute-api ARN, any stage."""
+    arn = ("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}/$default/"
+           + method.upper() + "".join("/p" if p.startswith("{") else "/" + p for p in path.strip("/").split("/")))
+    for r in resources.values():
+        p = r["Properties"] if r["Type"] == "AWS::Lambda::Permission" else {}
+        source = p.get("SourceArn", {})
+        if (p.get("FunctionName") == {"Ref": function} and p.get("Principal") == "apigateway.amazonaws.com"
+                and p.get("Action") == "lambda:InvokeFunction" and isinstance(source, dict)
+                and isinstance(source.get("Fn::Sub"), str) and fnmatch.fnmatchcase(arn, source["Fn::Sub"])):
+            return True
+    return False
 
 
 if __name__ == "__main__":

@@ -96,11 +96,25 @@ struct Event<'a> {
     at: time::OffsetDateTime,
 }
 
-/// Publishes that the import changed; nothing when it is gone. A webhook that cannot be
+/// Publishes that the import changed in `run` (None: the run it is at, for a change no run
+/// follows: a final status, a revert); nothing when it is gone. A webhook that cannot be
 /// delivered is logged, not an error of the step.
-pub async fn publish(svc: &Services, tenant_id: &str, import_id: &str, kind: Kind) -> Result<()> {
+pub async fn publish(svc: &Services, tenant_id: &str, import_id: &str, kind: Kind, run: Option<u32>) -> Result<()> {
     let Some(stored) = svc.imports.get(tenant_id, import_id).await? else { return Ok(()) };
-    send(svc, &stored, kind).await
+    let run = run.unwrap_or(stored.progress.run);
+    send(svc, &stored, kind, run).await
+}
+
+/// Sends what the import owes ([`owed`]) as it is now: the sweeper does, and so does a request
+/// about to move the import on (a PATCH, a delete), after which its state no longer says so.
+pub async fn catch_up(svc: &Services, stored: &StoredImport) -> Result<u64> {
+    let owed = owed(stored);
+    for &kind in &owed {
+        let (tenant_id, import_id) = (stored.import.tenant_id.as_str(), stored.import.id.as_str());
+        tracing::warn!(tenant_id, import_id, kind = kind.as_str(), "event never published; sending it now");
+        send(svc, stored, kind, stored.progress.run).await?;
+    }
+    Ok(owed.len() as u64)
 }
 
 /// The sweeper's part: every event owed by an import changed since `since`, unless it changed
@@ -112,30 +126,34 @@ pub async fn send_owed(
     grace: time::Duration,
 ) -> Result<u64> {
     let mut sent = 0;
-    for stored in svc.imports.changed_since(since).await? {
-        if stored.import.updated_at + grace > now {
+    for scanned in svc.imports.changed_since(since).await? {
+        if scanned.import.updated_at + grace > now || owed(&scanned).is_empty() {
             continue;
         }
-        let owed = owed(&stored);
-        if owed.is_empty() {
-            continue;
-        }
-        // As it is now, with its counters, as `publish` reads it.
-        let (tenant_id, import_id) = (stored.import.tenant_id.as_str(), stored.import.id.as_str());
-        let Some(current) = svc.imports.get(tenant_id, import_id).await? else { continue };
-        for kind in owed {
-            tracing::warn!(tenant_id, import_id, kind = kind.as_str(), "event never published; sending it now");
-            send(svc, &current, kind).await?;
-            sent += 1;
+        // Read again (with its counters): the scan took a while, and the import may have moved on.
+        let (tenant_id, import_id) = (scanned.import.tenant_id.as_str(), scanned.import.id.as_str());
+        let current = match svc.imports.get(tenant_id, import_id).await {
+            Ok(Some(current)) if current.import.updated_at + grace <= now => current,
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::error!(tenant_id, import_id, error = %e, "owed events not sent; next round");
+                continue;
+            }
+        };
+        // One import's failure leaves the others (and the rest of the round) to go on.
+        match catch_up(svc, &current).await {
+            Ok(n) => sent += n,
+            Err(e) => tracing::error!(tenant_id, import_id, error = %e, "owed events not sent; next round"),
         }
     }
     Ok(sent)
 }
 
-async fn send(svc: &Services, stored: &StoredImport, kind: Kind) -> Result<()> {
+/// The event of `kind` in `run`, with the import as it is now, recorded once sent.
+async fn send(svc: &Services, stored: &StoredImport, kind: Kind, run: u32) -> Result<()> {
     let import = &stored.import;
     let (tenant_id, import_id) = (import.tenant_id.as_str(), import.id.as_str());
-    let key = key(kind, stored.progress.run);
+    let key = key(kind, run);
     let event = Event {
         id: format!("evt_{}_{key}", import_id.trim_start_matches("imp_")),
         kind,

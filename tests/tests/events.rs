@@ -66,8 +66,8 @@ async fn every_lifecycle_change_is_published_once() {
     assert!(events(&host).await.is_empty());
 }
 
-/// The events queue refuses the first send of each `started` and `completed` event, as a queue
-/// outage just after the step's change would: the step fails, after its change.
+/// The events queue refuses the first send of each `started`, `completed` and `preview_ready`
+/// event, as a queue outage just after the step's change would: the step fails, after its change.
 struct LosesFirst {
     svc: Services,
     refused: Mutex<BTreeSet<String>>,
@@ -79,7 +79,7 @@ impl WorkQueue for LosesFirst {
         for body in bodies.iter().filter(|_| queue == Queue::Events) {
             let event: Value = serde_json::from_str(body).unwrap();
             let first = self.refused.lock().unwrap().insert(event["id"].as_str().unwrap().to_string());
-            if first && matches!(event["type"].as_str(), Some("started" | "completed")) {
+            if first && matches!(event["type"].as_str(), Some("started" | "completed" | "preview_ready")) {
                 return Err(shared::error::Error::aws("sqs", "injected: the events queue is unavailable"));
             }
         }
@@ -87,8 +87,30 @@ impl WorkQueue for LosesFirst {
     }
 }
 
+/// Every message until the queues are empty; one that fails comes again, as SQS redelivers it.
+/// How many failed.
+async fn drive(host: &local::LocalHost, svc: &Services) -> usize {
+    let mut failed = 0;
+    loop {
+        let transforms = receive_all(host, &host.settings.transform_queue_url).await;
+        let processes = receive_all(host, &host.settings.process_queue_url).await;
+        if transforms.is_empty() && processes.is_empty() {
+            return failed;
+        }
+        for body in &transforms {
+            if transform::run(svc, body).await.is_err() {
+                failed += 1;
+                transform::run(svc, body).await.unwrap();
+            }
+        }
+        for body in &processes {
+            process::run(svc, body).await.unwrap();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_a_step_failed_to_publish_are_sent_by_the_sweeper_once() {
+async fn events_a_step_failed_to_publish_are_sent_late_once() {
     let host = host(|o| {
         o.workers = 0;
         o.chunk_rows = Some(2);
@@ -97,45 +119,56 @@ async fn events_a_step_failed_to_publish_are_sent_by_the_sweeper_once() {
     let svc = host.clients.services(host.settings.clone()).expect("services");
     let lossy = Services { queue: Arc::new(LosesFirst { svc: svc.clone(), refused: Mutex::default() }), ..svc.clone() };
     let client = host.client("acme");
-    let created = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
-    let id = created["id"].as_str().unwrap();
-    client.upload(&created, "email\nann@example.com\nbob@example.com\ncy@example.com\n".into()).await.unwrap();
-    prevalidate::run(&lossy, &shared::import::upload_key("acme", id)).await.unwrap();
+    let file = "email\nann@example.com\nbob@example.com\ncy@example.com\n";
+    let upload = |id: &str| shared::import::upload_key("acme", id);
 
-    // Every message until the queues are empty; one that fails comes again, as SQS redelivers it.
-    let mut failed = 0;
-    loop {
-        let transforms = receive_all(&host, &host.settings.transform_queue_url).await;
-        let processes = receive_all(&host, &host.settings.process_queue_url).await;
-        if transforms.is_empty() && processes.is_empty() {
-            break;
-        }
-        for body in &transforms {
-            if transform::run(&lossy, body).await.is_err() {
-                failed += 1;
-                transform::run(&lossy, body).await.unwrap();
-            }
-        }
-        for body in &processes {
-            process::run(&lossy, body).await.unwrap();
-        }
-    }
-    assert_eq!(failed, 2, "the step that started the run and the one that completed it failed once each");
-    let (_, import) = client.get(&format!("/v1/imports/{id}")).await.unwrap();
+    // A run whose start and completion are not published by their steps.
+    let plain = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
+    let plain_id = plain["id"].as_str().unwrap();
+    client.upload(&plain, file.into()).await.unwrap();
+    prevalidate::run(&lossy, &upload(plain_id)).await.unwrap();
+    assert_eq!(drive(&host, &lossy).await, 2, "the step that started the run and the one that completed it failed");
+    let (_, import) = client.get(&format!("/v1/imports/{plain_id}")).await.unwrap();
     assert_eq!((import["status"].as_str(), import["stats"]["created"].as_u64()), (Some("completed"), Some(3)));
-    assert_eq!(kinds(&events(&host).await[id]), ["created"], "the redelivered steps found their changes made");
 
-    // Not while its step may still be publishing; then once, with the import as it is.
+    // A preview whose `preview_ready` is lost, then started by its user before any sweep: the
+    // PATCH sends what the preview owes before the import moves on.
+    let preview = client.create_import(&json!({"resource_type": "contact", "in_preview": true})).await.unwrap();
+    let preview_id = preview["id"].as_str().unwrap();
+    client.upload(&preview, file.replace("example.com", "example.org").into()).await.unwrap();
+    assert!(prevalidate::run(&lossy, &upload(preview_id)).await.is_err(), "its publish was refused");
+    prevalidate::run(&lossy, &upload(preview_id)).await.unwrap();
+    let early = events(&host).await;
+    assert_eq!(kinds(&early[plain_id]), ["created"], "the redelivered steps found their changes made");
+    assert_eq!(kinds(&early[preview_id]), ["created"]);
+    let path = format!("/v1/imports/{preview_id}");
+    let (status, _) = client.call(reqwest::Method::PATCH, &path, Some(&json!({"in_preview": false}))).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(drive(&host, &lossy).await, 2);
+    let (_, import) = client.get(&path).await.unwrap();
+    assert_eq!((import["status"].as_str(), import["stats"]["created"].as_u64()), (Some("completed"), Some(3)));
+    let at_patch = events(&host).await;
+    assert_eq!(kinds(&at_patch[preview_id]), ["preview_ready"]);
+    assert!(!at_patch.contains_key(plain_id));
+
+    // The sweeper: not while a step may still be publishing; then once, as the import is now.
     let now = shared::time_fmt::now();
     assert_eq!(sweep::run(&svc, now + Duration::seconds(30)).await.unwrap().events_sent, 0);
     assert!(events(&host).await.is_empty());
-    assert_eq!(sweep::run(&svc, now + Duration::minutes(3)).await.unwrap().events_sent, 2);
-    let late = &events(&host).await[id];
-    assert_eq!(kinds(late), ["started", "completed"]);
-    let short = id.trim_start_matches("imp_");
-    assert_eq!(late[0]["id"], format!("evt_{short}_started_0"));
-    assert_eq!(late[1]["id"], format!("evt_{short}_completed_0"));
-    assert_eq!((late[1]["status"].as_str(), late[1]["stats"]["created"].as_u64()), (Some("completed"), Some(3)));
+    assert_eq!(sweep::run(&svc, now + Duration::minutes(3)).await.unwrap().events_sent, 4);
+    let late = events(&host).await;
+    for (id, run, preview_ready) in [(plain_id, 0, None), (preview_id, 1, Some(&at_patch[preview_id][0]))] {
+        let short = id.trim_start_matches("imp_");
+        let ids: Vec<&str> = preview_ready.into_iter().chain(&late[id]).map(|e| e["id"].as_str().unwrap()).collect();
+        let mut want: Vec<String> = preview_ready.map(|_| format!("evt_{short}_preview_ready_0")).into_iter().collect();
+        want.extend([format!("evt_{short}_started_{run}"), format!("evt_{short}_completed_{run}")]);
+        assert_eq!(ids, want, "{id}");
+        let completed = &late[id][1];
+        assert_eq!(
+            (completed["status"].as_str(), completed["stats"]["created"].as_u64()),
+            (Some("completed"), Some(3))
+        );
+    }
     assert_eq!(sweep::run(&svc, now + Duration::minutes(6)).await.unwrap().events_sent, 0);
     assert!(events(&host).await.is_empty());
 }

@@ -25,7 +25,7 @@ pub async fn fail(
 ) -> Result<bool> {
     let failed = svc.imports.fail(tenant_id, import_id, run, from, reason).await?;
     if failed {
-        events::publish(svc, tenant_id, import_id, Kind::Failed).await?;
+        events::publish(svc, tenant_id, import_id, Kind::Failed, Some(run)).await?;
     }
     Ok(failed)
 }
@@ -61,7 +61,7 @@ pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) 
     if !svc.imports.complete(tenant_id, import_id, progress.run, files).await? {
         return Ok(());
     }
-    events::publish(svc, tenant_id, import_id, Kind::Completed).await?;
+    events::publish(svc, tenant_id, import_id, Kind::Completed, Some(progress.run)).await?;
     let s = import.stats;
     tracing::info!(
         tenant_id,

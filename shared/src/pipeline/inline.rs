@@ -13,9 +13,11 @@ use crate::services::Services;
 
 use super::{prevalidate, process, transform};
 
-#[derive(Default)]
+/// The steps' work, held here; events go out at once, as from any import (they are recorded as
+/// published when sent, so holding them could lose them).
 struct InlineQueue {
     messages: Mutex<VecDeque<(Queue, String)>>,
+    events: Arc<dyn WorkQueue>,
 }
 
 impl InlineQueue {
@@ -27,6 +29,9 @@ impl InlineQueue {
 #[async_trait]
 impl WorkQueue for InlineQueue {
     async fn send(&self, queue: Queue, bodies: Vec<String>) -> Result<()> {
+        if queue == Queue::Events {
+            return self.events.send(queue, bodies).await;
+        }
         let mut messages = self.messages.lock().map_err(|_| Error::Internal("inline queue poisoned".into()))?;
         messages.extend(bodies.into_iter().map(|b| (queue, b)));
         Ok(())
@@ -35,7 +40,7 @@ impl WorkQueue for InlineQueue {
 
 /// Runs the import to its end; the inputs are already stored as its upload.
 pub async fn run(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()> {
-    let queue = Arc::new(InlineQueue::default());
+    let queue = Arc::new(InlineQueue { messages: Mutex::default(), events: svc.queue.clone() });
     let inline = Services { queue: queue.clone(), ..svc.clone() };
     let stored = inline.imports.get(tenant_id, import_id).await?.ok_or(Error::NotFound)?;
     prevalidate::plan(&inline, stored).await?;
@@ -43,8 +48,8 @@ pub async fn run(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()>
         match step {
             Queue::Transform => transform::run(&inline, &body).await?,
             Queue::Process => process::run(&inline, &body).await?,
-            // Events are for clients: they go out as from any import.
-            Queue::Events => svc.queue.send(Queue::Events, vec![body]).await?,
+            // `send` passed it on already.
+            Queue::Events => {}
         }
     }
     Ok(())

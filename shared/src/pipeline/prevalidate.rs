@@ -113,7 +113,7 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
     }
     if import.in_preview {
         if svc.imports.preview_ready(tenant_id, import_id, run).await? {
-            events::publish(svc, tenant_id, import_id, Kind::PreviewReady).await?;
+            events::publish(svc, tenant_id, import_id, Kind::PreviewReady, Some(run)).await?;
         }
         tracing::info!(tenant_id, import_id, rows = plan.file.rows, "preview ready");
         return Ok(());

@@ -223,7 +223,7 @@ async fn finish_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Res
     }
     if svc.imports.finish_revert(tenant_id, import_id).await? {
         tracing::info!(tenant_id, import_id, restored = state.restored, conflicts = state.conflicts, "import reverted");
-        events::publish(svc, tenant_id, import_id, Kind::Reverted).await?;
+        events::publish(svc, tenant_id, import_id, Kind::Reverted, None).await?;
     }
     Ok(())
 }

@@ -58,7 +58,7 @@ pub async fn run(svc: &Services, now: OffsetDateTime) -> Result<Swept> {
         };
         if svc.imports.finish(tenant_id, import_id, &[from], to, reason).await? {
             tracing::info!(tenant_id, import_id, status = to.as_str(), "swept");
-            events::publish(svc, tenant_id, import_id, kind).await?;
+            events::publish(svc, tenant_id, import_id, kind, None).await?;
             match to {
                 Status::Expired => swept.expired += 1,
                 _ => swept.timed_out += 1,

@@ -161,7 +161,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
             if import.status == Status::Queued {
                 let progress = svc.imports.progress(tenant_id, import_id).await?;
                 if progress.and_then(|p| p.start).is_some_and(|s| s.chunk == chunk.index) {
-                    events::publish(svc, tenant_id, import_id, Kind::Started).await?;
+                    events::publish(svc, tenant_id, import_id, Kind::Started, Some(run)).await?;
                 }
             }
         }

@@ -368,21 +368,13 @@ impl ImportStore for OneImport {
         Err(unserved("interrupt"))
     }
 
-    async fn unfinished(&self) -> Result<Vec<Import>> {
-        Err(unserved("unfinished"))
-    }
-
-    async fn lapsed(&self, _: OffsetDateTime) -> Result<Vec<Import>> {
-        Err(unserved("lapsed"))
+    async fn sweepable(&self, _: OffsetDateTime, _: OffsetDateTime) -> Result<Vec<StoredImport>> {
+        Err(unserved("sweepable"))
     }
 
     /// The bench keeps no record of events.
     async fn mark_published(&self, _: &str, _: &str, _: &str) -> Result<()> {
         Ok(())
-    }
-
-    async fn changed_since(&self, _: OffsetDateTime) -> Result<Vec<StoredImport>> {
-        Err(unserved("changed_since"))
     }
 
     async fn finish(&self, _: &str, _: &str, _: &[Status], _: Status, _: &str) -> Result<bool> {

@@ -863,8 +863,6 @@ pub async fn delete_import(svc: &Services, tenant_id: &str, import_id: &str) -> 
     if stored.import.is_reverting() {
         return Err(Error::Conflict("the import is being reverted: delete it once it is reverted".into()));
     }
-    // Gone with the item otherwise.
-    events::catch_up(svc, &stored).await?;
     // Files first: while the item exists, a delete that failed half-way can be asked again.
     svc.files.delete_prefix(&import::upload_prefix(tenant_id, import_id)).await?;
     svc.files.delete_prefix(&error_files::prefix(tenant_id, import_id)).await?;
@@ -926,8 +924,6 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
         if interrupt != &Value::Bool(true) || obj.len() > 1 {
             return Err(Error::invalid("interrupt", "invalid", "send {\"interrupt\": true} alone"));
         }
-        // What its state owes, before the state says otherwise.
-        events::catch_up(svc, &stored).await?;
         if !svc.imports.interrupt(tenant_id, import_id).await? {
             let status = import.status.as_str();
             return Err(Error::Conflict(format!("the import is already final (status {status})")));
@@ -979,7 +975,6 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
         if import.action == Action::Overwrite {
             refuse_overwrite_while_running(svc, tenant_id, import.resource_type).await?;
         }
-        events::catch_up(svc, &stored).await?;
         let restart =
             Restart { from, run: progress.run, mappings, dry_run: from == Status::PreviewReady && import.dry_run };
         if !svc.imports.restart(tenant_id, import_id, &restart).await? {

@@ -105,9 +105,8 @@ pub async fn publish(svc: &Services, tenant_id: &str, import_id: &str, kind: Kin
     send(svc, &stored, kind, run).await
 }
 
-/// Sends what the import owes ([`owed`]) as it is now: the sweeper does, and so does a request
-/// about to move the import on (a PATCH, a delete), after which its state no longer says so.
-pub async fn catch_up(svc: &Services, stored: &StoredImport) -> Result<u64> {
+/// Sends what the import owes ([`owed`]) as it is now.
+async fn catch_up(svc: &Services, stored: &StoredImport) -> Result<u64> {
     let owed = owed(stored);
     for &kind in &owed {
         let (tenant_id, import_id) = (stored.import.tenant_id.as_str(), stored.import.id.as_str());
@@ -117,17 +116,17 @@ pub async fn catch_up(svc: &Services, stored: &StoredImport) -> Result<u64> {
     Ok(owed.len() as u64)
 }
 
-/// The sweeper's part: every event owed by an import changed since `since`, unless it changed
-/// within `grace` of `now` (its step may still be publishing). How many were sent.
-pub async fn send_owed(
+/// The sweeper's part: every event owed by the imports it scanned, unless one changed within
+/// `grace` of `now` (its step may still be publishing). How many were sent.
+pub async fn send_owed<'a>(
     svc: &Services,
-    since: time::OffsetDateTime,
+    scanned: impl IntoIterator<Item = &'a StoredImport>,
     now: time::OffsetDateTime,
     grace: time::Duration,
 ) -> Result<u64> {
     let mut sent = 0;
-    for scanned in svc.imports.changed_since(since).await? {
-        if scanned.import.updated_at + grace > now || owed(&scanned).is_empty() {
+    for scanned in scanned {
+        if scanned.import.updated_at + grace > now || owed(scanned).is_empty() {
             continue;
         }
         // Read again (with its counters): the scan took a while, and the import may have moved on.

@@ -137,10 +137,10 @@ pub trait ImportStore: Send + Sync {
     /// Any status before a final one → interrupted (SPEC §5 `PATCH {"interrupt": true}`); false
     /// when the import was already final. Work still queued is dropped; what was written stays.
     async fn interrupt(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
-    /// Every import of every tenant that is not final yet (the sweeper's round).
-    async fn unfinished(&self) -> Result<Vec<Import>>;
-    /// Every import of every tenant whose `expires_at` is before `now` (the sweeper's round).
-    async fn lapsed(&self, now: OffsetDateTime) -> Result<Vec<Import>>;
+    /// The sweeper's round, in one scan of every tenant's imports: those not final yet, those
+    /// changed since `since` whose events are recorded, and those whose `expires_at` is before
+    /// `now` (the sweeper tells them apart).
+    async fn sweepable(&self, since: OffsetDateTime, now: OffsetDateTime) -> Result<Vec<StoredImport>>;
     /// One of `from` → `to` (a final status the sweeper sets) with a reason; false when the
     /// import was in none of them.
     async fn finish(&self, tenant_id: &str, import_id: &str, from: &[Status], to: Status, reason: &str)
@@ -151,9 +151,6 @@ pub trait ImportStore: Send + Sync {
     async fn fail(&self, tenant_id: &str, import_id: &str, run: u32, from: &[Status], reason: &str) -> Result<bool>;
     /// Records that an event was published (`events::key`); nothing when the import is gone.
     async fn mark_published(&self, tenant_id: &str, import_id: &str, key: &str) -> Result<()>;
-    /// Every import of every tenant changed since `since` whose events are recorded (the
-    /// sweeper's round, for events a step failed to publish after its change).
-    async fn changed_since(&self, since: OffsetDateTime) -> Result<Vec<StoredImport>>;
 }
 
 /// The steps of an overwrite's cleanup (`pipeline::overwrite`).

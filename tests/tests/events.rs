@@ -131,8 +131,7 @@ async fn events_a_step_failed_to_publish_are_sent_late_once() {
     let (_, import) = client.get(&format!("/v1/imports/{plain_id}")).await.unwrap();
     assert_eq!((import["status"].as_str(), import["stats"]["created"].as_u64()), (Some("completed"), Some(3)));
 
-    // A preview whose `preview_ready` is lost, then started by its user before any sweep: the
-    // PATCH sends what the preview owes before the import moves on.
+    // A preview whose `preview_ready` is lost: the import waits for its user.
     let preview = client.create_import(&json!({"resource_type": "contact", "in_preview": true})).await.unwrap();
     let preview_id = preview["id"].as_str().unwrap();
     client.upload(&preview, file.replace("example.com", "example.org").into()).await.unwrap();
@@ -141,36 +140,30 @@ async fn events_a_step_failed_to_publish_are_sent_late_once() {
     let early = events(&host).await;
     assert_eq!(kinds(&early[plain_id]), ["created"], "the redelivered steps found their changes made");
     assert_eq!(kinds(&early[preview_id]), ["created"]);
-    let path = format!("/v1/imports/{preview_id}");
-    let (status, _) = client.call(reqwest::Method::PATCH, &path, Some(&json!({"in_preview": false}))).await.unwrap();
-    assert_eq!(status, 200);
-    assert_eq!(drive(&host, &lossy).await, 2);
-    let (_, import) = client.get(&path).await.unwrap();
-    assert_eq!((import["status"].as_str(), import["stats"]["created"].as_u64()), (Some("completed"), Some(3)));
-    let at_patch = events(&host).await;
-    assert_eq!(kinds(&at_patch[preview_id]), ["preview_ready"]);
-    assert!(!at_patch.contains_key(plain_id));
 
     // The sweeper: not while a step may still be publishing; then once, as the import is now.
     let now = shared::time_fmt::now();
     assert_eq!(sweep::run(&svc, now + Duration::seconds(30)).await.unwrap().events_sent, 0);
     assert!(events(&host).await.is_empty());
-    assert_eq!(sweep::run(&svc, now + Duration::minutes(3)).await.unwrap().events_sent, 4);
+    assert_eq!(sweep::run(&svc, now + Duration::minutes(3)).await.unwrap().events_sent, 3);
     let late = events(&host).await;
-    for (id, run, preview_ready) in [(plain_id, 0, None), (preview_id, 1, Some(&at_patch[preview_id][0]))] {
-        let short = id.trim_start_matches("imp_");
-        let ids: Vec<&str> = preview_ready.into_iter().chain(&late[id]).map(|e| e["id"].as_str().unwrap()).collect();
-        let mut want: Vec<String> = preview_ready.map(|_| format!("evt_{short}_preview_ready_0")).into_iter().collect();
-        want.extend([format!("evt_{short}_started_{run}"), format!("evt_{short}_completed_{run}")]);
-        assert_eq!(ids, want, "{id}");
-        let completed = &late[id][1];
-        assert_eq!(
-            (completed["status"].as_str(), completed["stats"]["created"].as_u64()),
-            (Some("completed"), Some(3))
-        );
-    }
+    let ids = |id: &str| late[id].iter().map(|e| e["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let (plain_short, preview_short) = (plain_id.trim_start_matches("imp_"), preview_id.trim_start_matches("imp_"));
+    assert_eq!(ids(plain_id), [format!("evt_{plain_short}_started_0"), format!("evt_{plain_short}_completed_0")]);
+    assert_eq!(ids(preview_id), [format!("evt_{preview_short}_preview_ready_0")]);
+    let completed = &late[plain_id][1];
+    assert_eq!((completed["status"].as_str(), completed["stats"]["created"].as_u64()), (Some("completed"), Some(3)));
+    assert_eq!(late[preview_id][0]["stats"]["rows"], 3);
     assert_eq!(sweep::run(&svc, now + Duration::minutes(6)).await.unwrap().events_sent, 0);
     assert!(events(&host).await.is_empty());
+
+    // Started for real: its run is 1, and its events are told apart from run 0's.
+    let path = format!("/v1/imports/{preview_id}");
+    let (status, _) = client.call(reqwest::Method::PATCH, &path, Some(&json!({"in_preview": false}))).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(drive(&host, &svc).await, 0);
+    let run1: Vec<String> = events(&host).await[preview_id].iter().map(|e| e["id"].as_str().unwrap().into()).collect();
+    assert_eq!(run1, [format!("evt_{preview_short}_started_1"), format!("evt_{preview_short}_completed_1")]);
 }
 
 /// Hands each transform message to the transform before `send` returns: the chunks are handled

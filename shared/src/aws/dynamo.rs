@@ -909,21 +909,23 @@ impl ImportStore for DynamoStore {
         self.transition(tenant_id, import_id, t).await
     }
 
-    async fn unfinished(&self) -> Result<Vec<Import>> {
+    async fn sweepable(&self, since: OffsetDateTime, now: OffsetDateTime) -> Result<Vec<StoredImport>> {
+        // One scan reads the table once (ledger items too); its filter only saves the transfer.
+        // Not final; or changed since `since` (`updated_at` is RFC 3339 in UTC, which sorts as
+        // text) with events recorded; or lapsed by the TTL, a number, decided exactly by the
+        // sweeper (`expires_at` is text whose order breaks within a second). Only import items
+        // have a status.
+        let filter = "#status IN (:a, :p, :q, :r) \
+                      OR (attribute_exists(#pub) AND #ua >= :since) \
+                      OR (#ttl <= :limit AND attribute_exists(#status))";
+        let names = [("#status", "status"), ("#pub", "published"), ("#ua", "updated_at"), ("#ttl", "ttl")];
         let statuses = [Status::AwaitingUpload, Status::PreviewReady, Status::Queued, Status::Processing];
-        let values = [":a", ":p", ":q", ":r"].into_iter().zip(statuses.map(|st| s(st.as_str()))).collect();
-        let found = self.scan_imports("#status IN (:a, :p, :q, :r)", &[("#status", "status")], values).await?;
-        Ok(found.into_iter().map(|item| item.import).collect())
-    }
-
-    async fn lapsed(&self, now: OffsetDateTime) -> Result<Vec<Import>> {
-        // Filtered on the TTL, a number, then exactly: `expires_at` is text whose order breaks
-        // within a second. Only import items have a status.
-        let limit = n(now.unix_timestamp() + TTL_GRACE_SECS);
-        let filter = "#ttl <= :limit AND attribute_exists(#status)";
-        let found =
-            self.scan_imports(filter, &[("#ttl", "ttl"), ("#status", "status")], vec![(":limit", limit)]).await?;
-        Ok(found.into_iter().map(|item| item.import).filter(|import| import.expires_at < now).collect())
+        let mut values: Vec<(&str, AttributeValue)> =
+            [":a", ":p", ":q", ":r"].into_iter().zip(statuses.map(|st| s(st.as_str()))).collect();
+        values.push((":since", s(time_fmt::rfc3339(since))));
+        values.push((":limit", n(now.unix_timestamp() + TTL_GRACE_SECS)));
+        let found = self.scan_imports(filter, &names, values).await?;
+        Ok(found.into_iter().map(StoredImport::from).collect())
     }
 
     async fn finish(
@@ -1163,14 +1165,6 @@ impl ImportStore for DynamoStore {
         )
         .await?;
         Ok(())
-    }
-
-    async fn changed_since(&self, since: OffsetDateTime) -> Result<Vec<StoredImport>> {
-        // `updated_at` is RFC 3339 in UTC, which sorts as text.
-        let filter = "attribute_exists(#pub) AND #ua >= :since";
-        let names = [("#pub", "published"), ("#ua", "updated_at")];
-        let found = self.scan_imports(filter, &names, vec![(":since", s(time_fmt::rfc3339(since)))]).await?;
-        Ok(found.into_iter().map(StoredImport::from).collect())
     }
 }
 

@@ -40,7 +40,8 @@ pub async fn run(svc: &Services, now: OffsetDateTime) -> Result<Swept> {
     let upload_ttl = Duration::seconds(svc.settings.upload_url_ttl_secs as i64);
     let max_duration = Duration::seconds(svc.settings.max_duration_secs as i64);
     let mut swept = Swept::default();
-    for import in svc.imports.unfinished().await? {
+    let scanned = svc.imports.sweepable(now - EVENTS_LOOKBACK, now).await?;
+    for import in scanned.iter().map(|s| &s.import) {
         let (tenant_id, import_id) = (import.tenant_id.as_str(), import.id.as_str());
         let (from, to, reason, kind) = match import.status {
             Status::AwaitingUpload if import.created_at + upload_ttl < now => (
@@ -54,6 +55,7 @@ pub async fn run(svc: &Services, now: OffsetDateTime) -> Result<Swept> {
             {
                 (import.status, Status::TimedOut, "not final within max_duration", Kind::TimedOut)
             }
+            // Final, or not late yet.
             _ => continue,
         };
         if svc.imports.finish(tenant_id, import_id, &[from], to, reason).await? {
@@ -65,8 +67,10 @@ pub async fn run(svc: &Services, now: OffsetDateTime) -> Result<Swept> {
             }
         }
     }
-    swept.events_sent = events::send_owed(svc, now - EVENTS_LOOKBACK, now, EVENTS_GRACE).await?;
-    for import in svc.imports.lapsed(now).await? {
+    let changed = scanned.iter().filter(|s| s.import.updated_at >= now - EVENTS_LOOKBACK);
+    swept.events_sent = events::send_owed(svc, changed, now, EVENTS_GRACE).await?;
+    // As read by the scan: one timed out above is final now, and `delete_import` reads it again.
+    for import in scanned.iter().map(|s| &s.import).filter(|i| i.expires_at < now) {
         match api::delete_import(svc, &import.tenant_id, &import.id).await {
             Ok(()) => swept.deleted += 1,
             // Running, or deleted meanwhile: a later round sees it again, or it is gone.

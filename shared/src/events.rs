@@ -21,8 +21,9 @@ use crate::stats::Stats;
 use crate::time_fmt;
 use crate::webhook::Delivery;
 
+/// Its name (`as_str`) is the event's `type` and part of its id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(into = "&'static str")]
 pub enum Kind {
     Created,
     Started,
@@ -48,6 +49,12 @@ impl Kind {
             Kind::TimedOut => "timed_out",
             Kind::Reverted => "reverted",
         }
+    }
+}
+
+impl From<Kind> for &'static str {
+    fn from(kind: Kind) -> Self {
+        kind.as_str()
     }
 }
 
@@ -108,8 +115,8 @@ pub async fn publish(svc: &Services, tenant_id: &str, import_id: &str, kind: Kin
 /// Sends what the import owes ([`owed`]) as it is now.
 async fn catch_up(svc: &Services, stored: &StoredImport) -> Result<u64> {
     let owed = owed(stored);
+    let (tenant_id, import_id) = (stored.import.tenant_id.as_str(), stored.import.id.as_str());
     for &kind in &owed {
-        let (tenant_id, import_id) = (stored.import.tenant_id.as_str(), stored.import.id.as_str());
         tracing::warn!(tenant_id, import_id, kind = kind.as_str(), "event never published; sending it now");
         send(svc, stored, kind, stored.progress.run).await?;
     }

@@ -40,7 +40,8 @@ pub async fn run(svc: &Services, now: OffsetDateTime) -> Result<Swept> {
     let upload_ttl = Duration::seconds(svc.settings.upload_url_ttl_secs as i64);
     let max_duration = Duration::seconds(svc.settings.max_duration_secs as i64);
     let mut swept = Swept::default();
-    let scanned = svc.imports.sweepable(now - EVENTS_LOOKBACK, now).await?;
+    let since = now - EVENTS_LOOKBACK;
+    let scanned = svc.imports.sweepable(since, now).await?;
     for import in scanned.iter().map(|s| &s.import) {
         let (tenant_id, import_id) = (import.tenant_id.as_str(), import.id.as_str());
         let (from, to, reason, kind) = match import.status {
@@ -67,7 +68,7 @@ pub async fn run(svc: &Services, now: OffsetDateTime) -> Result<Swept> {
             }
         }
     }
-    let changed = scanned.iter().filter(|s| s.import.updated_at >= now - EVENTS_LOOKBACK);
+    let changed = scanned.iter().filter(|s| s.import.updated_at >= since);
     swept.events_sent = events::send_owed(svc, changed, now, EVENTS_GRACE).await?;
     // As read by the scan: one timed out above is final now, and `delete_import` reads it again.
     for import in scanned.iter().map(|s| &s.import).filter(|i| i.expires_at < now) {

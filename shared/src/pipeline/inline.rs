@@ -32,7 +32,7 @@ impl WorkQueue for InlineQueue {
         if queue == Queue::Events {
             return self.events.send(queue, tenant_id, bodies).await;
         }
-        // One import's work, of one tenant: its order is the only fairness there is to keep.
+        // One import's work, so one tenant's: no groups to serve in turn.
         let mut messages = self.messages.lock().map_err(|_| Error::Internal("inline queue poisoned".into()))?;
         messages.extend(bodies.into_iter().map(|b| (queue, b)));
         Ok(())

@@ -127,10 +127,10 @@ impl LocalHost {
             (provisioned.transform_queue_url.clone(), Target::Transform),
             (provisioned.process_queue_url.clone(), Target::Process),
         ];
-        for (url, target) in queues {
-            for _ in 0..options.workers {
-                let (sqs, svc, url) = (clients.sqs.clone(), services.clone(), url.clone());
-                tasks.push(tokio::spawn(pumps::run(sqs, svc, url, target, options.deliver_twice)));
+        if options.workers > 0 {
+            for (url, target) in queues {
+                let (sqs, svc, workers) = (clients.sqs.clone(), services.clone(), options.workers);
+                tasks.push(tokio::spawn(pumps::run(sqs, svc, url, target, workers, options.deliver_twice)));
             }
         }
         let api_url = format!("http://{addr}");

@@ -1,15 +1,25 @@
 //! Stands in for Lambda's event source mappings: drains the queues and hands each batch to the
 //! same handler function the Lambda binary runs, deleting only what the handler did not fail.
+//!
+//! The transform and process queues are fair queues (a tenant is a message group): SQS serves a
+//! quiet tenant's messages ahead of another tenant's backlog. The emulator hands them out in the
+//! order sent, so each pump reads far ahead into a buffer and hands out batches taken
+//! round-robin across the groups it holds, as AWS would.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::s3::S3Event;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName,
+};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 use shared::Services;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -18,62 +28,240 @@ pub enum Target {
     Process,
 }
 
-/// A received message stays hidden while its handler runs, however slow the emulator is (a
-/// Lambda's queue hides it for six times the function's timeout); one the handler failed comes
-/// back after `RETRY_SECS`, the queue's own visibility timeout.
-const HANDLING_SECS: i32 = 120;
+/// A message handed to a handler stays hidden at least this long, however slow the emulator is
+/// (a Lambda's queue hides it for six times the function's timeout); one the handler failed
+/// comes back after `RETRY_SECS`, the queue's own visibility timeout.
+const HANDLING_SECS: u64 = 120;
 pub const RETRY_SECS: i32 = 5;
+/// A buffered message is received hidden for this long and its hide renewed while it waits,
+/// so it has `HANDLING_SECS` left whenever it is handed out.
+const HIDE_SECS: u64 = 2 * HANDLING_SECS;
+const RENEW_MARGIN: Duration = Duration::from_secs(30);
+/// How far a pump reads ahead: far enough to see a small tenant's message behind a large
+/// import's backlog, within the emulator's memory.
+const LOOKAHEAD_MESSAGES: usize = 5_000;
+const LOOKAHEAD_BYTES: usize = 128 * 1024 * 1024;
+/// Lambda invokes prevalidate once per S3 event, concurrently: each consumer of the upload
+/// events takes one event at a time, and there are this many per worker.
+const PREVALIDATE_PER_WORKER: usize = 2;
 
-/// Drains one queue forever; run as a task and abort it to stop.
+/// Drains one queue forever with `workers` consumers; run as a task and abort it to stop.
 pub async fn run(
     sqs: aws_sdk_sqs::Client,
     services: Arc<Services>,
     queue_url: String,
     target: Target,
+    workers: usize,
     deliver_twice: bool,
 ) {
+    let lookahead = Arc::new(Lookahead::default());
+    let (consumers, batch) = match target {
+        Target::Prevalidate => (workers * PREVALIDATE_PER_WORKER, 1),
+        Target::Transform | Target::Process => (workers, 10),
+    };
+    // Dropped with this task, which aborts the consumers.
+    let mut tasks = JoinSet::new();
+    for _ in 0..consumers {
+        let (sqs, services, url, lookahead) = (sqs.clone(), services.clone(), queue_url.clone(), lookahead.clone());
+        tasks.spawn(async move {
+            loop {
+                let arrived = lookahead.arrived.notified();
+                let messages = lookahead.take(batch, Instant::now());
+                if messages.is_empty() {
+                    arrived.await;
+                    continue;
+                }
+                handle(&sqs, &services, &url, target, deliver_twice, &messages).await;
+            }
+        });
+    }
     loop {
+        renew(&sqs, &queue_url, &lookahead).await;
+        if lookahead.is_full() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), lookahead.taken.notified()).await;
+            continue;
+        }
+        let asked = Instant::now();
         let received = sqs
             .receive_message()
             .queue_url(&queue_url)
             .max_number_of_messages(10)
             .wait_time_seconds(1)
-            .visibility_timeout(HANDLING_SECS)
+            .visibility_timeout(HIDE_SECS as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
             .send()
             .await;
-        let messages = match received {
-            Ok(out) => out.messages.unwrap_or_default(),
+        match received {
+            Ok(out) => lookahead.push(out.messages.unwrap_or_default(), asked + Duration::from_secs(HIDE_SECS)),
             Err(e) => {
                 tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "receive failed");
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
             }
-        };
+        }
+    }
+}
+
+/// Hands a batch to the handler and settles each message: deleted when handled, back soon if not.
+async fn handle(
+    sqs: &aws_sdk_sqs::Client,
+    services: &Services,
+    queue_url: &str,
+    target: Target,
+    deliver_twice: bool,
+    messages: &[Message],
+) {
+    let mut done: Vec<&Message> = Vec::new();
+    match target {
+        Target::Prevalidate => {
+            for m in messages {
+                if deliver(services, m).await {
+                    done.push(m);
+                }
+            }
+        }
+        Target::Transform | Target::Process => {
+            let mut failed = invoke_sqs(services, target, messages).await;
+            if deliver_twice {
+                // At-least-once: the same batch again, as SQS may redeliver it.
+                failed.extend(invoke_sqs(services, target, messages).await);
+            }
+            done.extend(messages.iter().filter(|m| !failed.iter().any(|f| Some(f.as_str()) == m.message_id())));
+        }
+    }
+    let failed: Vec<&Message> =
+        messages.iter().filter(|m| !done.iter().any(|d| d.message_id() == m.message_id())).collect();
+    delete(sqs, queue_url, &done).await;
+    retry_soon(sqs, queue_url, &failed).await;
+}
+
+/// The tenant a message belongs to; messages without one (S3 events) share one group.
+fn group_of(message: &Message) -> &str {
+    message.attributes().and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId)).map_or("", String::as_str)
+}
+
+struct Buffered {
+    message: Message,
+    hidden_until: Instant,
+}
+
+#[derive(Default)]
+struct Held {
+    /// Each group's messages in the order received; the group at the front is served next.
+    groups: VecDeque<(String, VecDeque<Buffered>)>,
+    count: usize,
+    bytes: usize,
+}
+
+/// The messages a pump has received and not yet handed out.
+#[derive(Default)]
+struct Lookahead {
+    held: Mutex<Held>,
+    arrived: Notify,
+    taken: Notify,
+}
+
+impl Lookahead {
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        // A panic while holding the lock leaves plain data behind: still consistent enough to serve.
+        self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn is_full(&self) -> bool {
+        let held = self.held();
+        held.count >= LOOKAHEAD_MESSAGES || held.bytes >= LOOKAHEAD_BYTES
+    }
+
+    fn push(&self, messages: Vec<Message>, hidden_until: Instant) {
         if messages.is_empty() {
-            continue;
+            return;
         }
-        let mut done: Vec<&Message> = Vec::new();
-        match target {
-            Target::Prevalidate => {
-                for m in &messages {
-                    if deliver(&services, m).await {
-                        done.push(m);
-                    }
-                }
-            }
-            Target::Transform | Target::Process => {
-                let mut failed = invoke_sqs(&services, target, &messages).await;
-                if deliver_twice {
-                    // At-least-once: the same batch again, as SQS may redeliver it.
-                    failed.extend(invoke_sqs(&services, target, &messages).await);
-                }
-                done.extend(messages.iter().filter(|m| !failed.iter().any(|f| Some(f.as_str()) == m.message_id())));
+        let mut held = self.held();
+        for message in messages {
+            held.count += 1;
+            held.bytes += message.body().map_or(0, str::len);
+            let group = group_of(&message).to_string();
+            let buffered = Buffered { message, hidden_until };
+            match held.groups.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, queue)) => queue.push_back(buffered),
+                None => held.groups.push_back((group, VecDeque::from([buffered]))),
             }
         }
-        let failed: Vec<&Message> =
-            messages.iter().filter(|m| !done.iter().any(|d| d.message_id() == m.message_id())).collect();
-        delete(&sqs, &queue_url, &done).await;
-        retry_soon(&sqs, &queue_url, &failed).await;
+        drop(held);
+        self.arrived.notify_waiters();
+    }
+
+    /// Up to `n` messages, one from each group in turn. One whose hide would lapse during its
+    /// handling is let go: the queue delivers it again.
+    fn take(&self, n: usize, now: Instant) -> Vec<Message> {
+        let mut held = self.held();
+        let mut batch = Vec::new();
+        while batch.len() < n {
+            let Some((group, mut queue)) = held.groups.pop_front() else { break };
+            if let Some(b) = queue.pop_front() {
+                held.count -= 1;
+                held.bytes -= b.message.body().map_or(0, str::len);
+                if b.hidden_until >= now + Duration::from_secs(HANDLING_SECS) {
+                    batch.push(b.message);
+                }
+            }
+            if !queue.is_empty() {
+                held.groups.push_back((group, queue));
+            }
+        }
+        drop(held);
+        self.taken.notify_waiters();
+        batch
+    }
+
+    /// Receipt handles of the messages whose hide must be renewed by `now`.
+    fn to_renew(&self, now: Instant) -> Vec<(String, String)> {
+        let due = now + Duration::from_secs(HANDLING_SECS) + RENEW_MARGIN;
+        let held = self.held();
+        let waiting = held.groups.iter().flat_map(|(_, q)| q.iter()).filter(|b| b.hidden_until < due);
+        waiting
+            .filter_map(|b| Some((b.message.message_id()?.to_string(), b.message.receipt_handle()?.to_string())))
+            .collect()
+    }
+
+    fn renewed(&self, message_ids: &[String], hidden_until: Instant) {
+        let mut held = self.held();
+        for b in held.groups.iter_mut().flat_map(|(_, q)| q.iter_mut()) {
+            if b.message.message_id().is_some_and(|id| message_ids.iter().any(|r| r == id)) {
+                b.hidden_until = hidden_until;
+            }
+        }
+    }
+}
+
+/// Keeps the buffered messages hidden while they wait; one that could not be renewed is let go
+/// when its turn comes (`Lookahead::take`).
+async fn renew(sqs: &aws_sdk_sqs::Client, queue_url: &str, lookahead: &Lookahead) {
+    let asked = Instant::now();
+    for due in lookahead.to_renew(asked).chunks(10) {
+        let entries: Vec<_> = due
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, handle))| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(handle)
+                    .visibility_timeout(HIDE_SECS as i32)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let sent = sqs.change_message_visibility_batch().queue_url(queue_url).set_entries(Some(entries)).send().await;
+        match sent {
+            Ok(out) => {
+                let ok: Vec<String> = out
+                    .successful()
+                    .iter()
+                    .filter_map(|s| s.id().parse::<usize>().ok().and_then(|i| due.get(i)).map(|(id, _)| id.clone()))
+                    .collect();
+                lookahead.renewed(&ok, asked + Duration::from_secs(HIDE_SECS));
+            }
+            Err(e) => tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "hide not renewed"),
+        }
     }
 }
 
@@ -115,7 +303,11 @@ async fn invoke_sqs(services: &Services, target: Target, messages: &[Message]) -
                 "receiptHandle": m.receipt_handle(),
                 "body": m.body(),
                 "md5OfBody": m.md5_of_body(),
-                "attributes": {},
+                // Lambda passes a fair queue's message group on.
+                "attributes": match group_of(m) {
+                    "" => json!({}),
+                    group => json!({ "MessageGroupId": group }),
+                },
                 "messageAttributes": {},
                 "eventSource": "aws:sqs",
                 "awsRegion": "us-east-1"
@@ -184,6 +376,58 @@ async fn delete(sqs: &aws_sdk_sqs::Client, queue_url: &str, done: &[&Message]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn message(id: &str, group: &str) -> Message {
+        let m = Message::builder().message_id(id).receipt_handle(id).body(id);
+        match group {
+            "" => m.build(),
+            g => m.attributes(MessageSystemAttributeName::MessageGroupId, g).build(),
+        }
+    }
+
+    fn ids(messages: &[Message]) -> Vec<&str> {
+        messages.iter().filter_map(Message::message_id).collect()
+    }
+
+    #[test]
+    fn batches_are_taken_round_robin_across_groups() {
+        let lookahead = Lookahead::default();
+        let now = Instant::now();
+        let hidden = now + Duration::from_secs(HIDE_SECS);
+        let flood: Vec<Message> = (1..=12).map(|i| message(&format!("a{i}"), "a")).collect();
+        lookahead.push(flood, hidden);
+        lookahead.push(vec![message("b1", "b"), message("b2", "b"), message("c1", "c")], hidden);
+        assert_eq!(ids(&lookahead.take(4, now)), ["a1", "b1", "c1", "a2"]);
+        // The turn carries over from one batch to the next.
+        assert_eq!(ids(&lookahead.take(3, now)), ["b2", "a3", "a4"]);
+        assert_eq!(lookahead.take(10, now).len(), 8);
+        assert!(lookahead.take(10, now).is_empty());
+    }
+
+    #[test]
+    fn a_message_whose_hide_would_lapse_while_handled_is_let_go() {
+        let lookahead = Lookahead::default();
+        let now = Instant::now();
+        lookahead.push(vec![message("old", "")], now + Duration::from_secs(HANDLING_SECS - 1));
+        lookahead.push(vec![message("new", "")], now + Duration::from_secs(HIDE_SECS));
+        assert_eq!(lookahead.to_renew(now), [("old".to_string(), "old".to_string())]);
+        assert_eq!(ids(&lookahead.take(10, now)), ["new"]);
+
+        lookahead.push(vec![message("renewed", "")], now + Duration::from_secs(HANDLING_SECS - 1));
+        lookahead.renewed(&["renewed".to_string()], now + Duration::from_secs(HIDE_SECS));
+        assert!(lookahead.to_renew(now).is_empty());
+        assert_eq!(ids(&lookahead.take(10, now)), ["renewed"]);
+    }
+
+    #[test]
+    fn the_lookahead_is_bounded() {
+        let lookahead = Lookahead::default();
+        let hidden = Instant::now() + Duration::from_secs(HIDE_SECS);
+        lookahead.push((0..LOOKAHEAD_MESSAGES).map(|i| message(&i.to_string(), "a")).collect(), hidden);
+        assert!(lookahead.is_full());
+        lookahead.take(1, Instant::now());
+        assert!(!lookahead.is_full());
+    }
 
     #[test]
     fn emulator_notifications_become_lambda_events() {

@@ -983,7 +983,7 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
     }
     let run = if resend { progress.run } else { progress.run + 1 };
     let plan = PlanMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), run };
-    svc.queue.send(Queue::Transform, vec![encode(&plan)?]).await?;
+    svc.queue.send(Queue::Transform, tenant_id, vec![encode(&plan)?]).await?;
     tracing::info!(tenant_id, import_id, run, "run started from the upload");
     get_import(svc, tenant_id, import_id).await
 }

@@ -171,7 +171,7 @@ async fn send(svc: &Services, stored: &StoredImport, kind: Kind, run: u32) -> Re
         at: time_fmt::now(),
     };
     let body = encode(&event)?;
-    svc.queue.send(Queue::Events, vec![body.clone()]).await?;
+    svc.queue.send(Queue::Events, tenant_id, vec![body.clone()]).await?;
     tracing::info!(tenant_id, import_id, kind = ?kind, "event published");
     if let Some(url) = &import.webhook_url {
         let delivery = Delivery { url, tenant_id, import_id, event_id: &event.id, body: &body };

@@ -338,5 +338,7 @@ pub enum Queue {
 
 #[async_trait]
 pub trait WorkQueue: Send + Sync {
-    async fn send(&self, queue: Queue, bodies: Vec<String>) -> Result<()>;
+    /// Sends messages of one tenant. The tenant is their message group: on a standard queue
+    /// SQS (fair queues) then serves a quiet tenant's messages ahead of a flooding one's backlog.
+    async fn send(&self, queue: Queue, tenant_id: &str, bodies: Vec<String>) -> Result<()>;
 }

@@ -75,7 +75,7 @@ struct LosesFirst {
 
 #[async_trait]
 impl WorkQueue for LosesFirst {
-    async fn send(&self, queue: Queue, bodies: Vec<String>) -> shared::error::Result<()> {
+    async fn send(&self, queue: Queue, tenant_id: &str, bodies: Vec<String>) -> shared::error::Result<()> {
         for body in bodies.iter().filter(|_| queue == Queue::Events) {
             let event: Value = serde_json::from_str(body).unwrap();
             let first = self.refused.lock().unwrap().insert(event["id"].as_str().unwrap().to_string());
@@ -83,7 +83,7 @@ impl WorkQueue for LosesFirst {
                 return Err(shared::error::Error::aws("sqs", "injected: the events queue is unavailable"));
             }
         }
-        self.svc.queue.send(queue, bodies).await
+        self.svc.queue.send(queue, tenant_id, bodies).await
     }
 }
 
@@ -172,9 +172,9 @@ struct Eager(Services);
 
 #[async_trait]
 impl WorkQueue for Eager {
-    async fn send(&self, queue: Queue, bodies: Vec<String>) -> shared::error::Result<()> {
+    async fn send(&self, queue: Queue, tenant_id: &str, bodies: Vec<String>) -> shared::error::Result<()> {
         if queue != Queue::Transform {
-            return self.0.queue.send(queue, bodies).await;
+            return self.0.queue.send(queue, tenant_id, bodies).await;
         }
         for body in bodies {
             transform::run(&self.0, &body).await?;

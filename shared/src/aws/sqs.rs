@@ -35,7 +35,7 @@ fn sqs_err(e: impl std::error::Error) -> Error {
 
 #[async_trait]
 impl WorkQueue for SqsQueue {
-    async fn send(&self, queue: Queue, bodies: Vec<String>) -> Result<()> {
+    async fn send(&self, queue: Queue, tenant_id: &str, bodies: Vec<String>) -> Result<()> {
         let url = match queue {
             Queue::Transform => &self.transform_url,
             Queue::Process => &self.process_url,
@@ -60,6 +60,8 @@ impl WorkQueue for SqsQueue {
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
                         .message_body(body)
+                        // Tenant ids are at most 64 of `[A-Za-z0-9._-]`, a valid group id as they are.
+                        .message_group_id(tenant_id)
                         .build()
                         .map_err(|e| Error::Internal(e.to_string()))
                 })

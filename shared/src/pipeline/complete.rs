@@ -34,7 +34,7 @@ pub async fn fail(
 pub async fn send_finish_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()> {
     if svc.imports.progress(tenant_id, import_id).await?.is_some_and(|p| p.is_done()) {
         let msg = FinishMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), finish: true };
-        svc.queue.send(Queue::Transform, vec![encode(&msg)?]).await?;
+        svc.queue.send(Queue::Transform, tenant_id, vec![encode(&msg)?]).await?;
     }
     Ok(())
 }

@@ -28,10 +28,11 @@ impl InlineQueue {
 
 #[async_trait]
 impl WorkQueue for InlineQueue {
-    async fn send(&self, queue: Queue, bodies: Vec<String>) -> Result<()> {
+    async fn send(&self, queue: Queue, tenant_id: &str, bodies: Vec<String>) -> Result<()> {
         if queue == Queue::Events {
-            return self.events.send(queue, bodies).await;
+            return self.events.send(queue, tenant_id, bodies).await;
         }
+        // One import's work, so one tenant's: no groups to serve in turn.
         let mut messages = self.messages.lock().map_err(|_| Error::Internal("inline queue poisoned".into()))?;
         messages.extend(bodies.into_iter().map(|b| (queue, b)));
         Ok(())

@@ -49,7 +49,7 @@ async fn send(svc: &Services, tenant_id: &str, import_id: &str, run: u32, after:
         run,
         removal: RemovalPage { after },
     };
-    svc.queue.send(Queue::Process, vec![encode(&msg)?]).await
+    svc.queue.send(Queue::Process, tenant_id, vec![encode(&msg)?]).await
 }
 
 /// One page of the cleanup.

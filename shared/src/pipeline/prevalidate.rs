@@ -134,11 +134,11 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
         };
         bodies.push(encode(&message)?);
         if bodies.len() == SEND_GROUP {
-            svc.queue.send(Queue::Transform, std::mem::take(&mut bodies)).await?;
+            svc.queue.send(Queue::Transform, tenant_id, std::mem::take(&mut bodies)).await?;
         }
     }
     if !bodies.is_empty() {
-        svc.queue.send(Queue::Transform, bodies).await?;
+        svc.queue.send(Queue::Transform, tenant_id, bodies).await?;
     }
     tracing::info!(tenant_id, import_id, rows = plan.file.rows, chunks = plan.chunks_total, "import queued");
     send_finish_if_done(svc, tenant_id, import_id).await?;

@@ -116,7 +116,7 @@ pub async fn keep(
 /// Sends the revert's plan; the transform function runs it.
 pub async fn request(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()> {
     let msg = RevertPlanMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), revert: true };
-    svc.queue.send(Queue::Transform, vec![encode(&msg)?]).await
+    svc.queue.send(Queue::Transform, tenant_id, vec![encode(&msg)?]).await
 }
 
 /// One revert unit per unit of work that wrote records. Sent again when planned again; each
@@ -137,7 +137,7 @@ pub async fn plan(svc: &Services, msg: RevertPlanMessage) -> Result<()> {
             encode(&RevertUnitMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), unit, before_images })
         })
         .collect::<Result<Vec<_>>>()?;
-    svc.queue.send(Queue::Process, bodies).await?;
+    svc.queue.send(Queue::Process, tenant_id, bodies).await?;
     finish_if_done(svc, tenant_id, import_id).await
 }
 

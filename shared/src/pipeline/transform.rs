@@ -134,7 +134,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
         pending.push(body);
         batches += 1;
         if pending.len() == SEND_GROUP {
-            svc.queue.send(Queue::Process, std::mem::take(&mut pending)).await?;
+            svc.queue.send(Queue::Process, tenant_id, std::mem::take(&mut pending)).await?;
         }
     }
     let (tally, error_lines, row_lines) = parse.await.map_err(|e| Error::Internal(format!("parse task: {e}")))??;
@@ -144,7 +144,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
     }
     row_lines.save(svc, tenant_id, import_id, run, chunk.index).await?;
     if !pending.is_empty() {
-        svc.queue.send(Queue::Process, pending).await?;
+        svc.queue.send(Queue::Process, tenant_id, pending).await?;
     }
     let count = ChunkCount { chunk, batches, tally: &tally, began };
     match svc.imports.record_chunk(tenant_id, import_id, run, &count).await {

@@ -62,6 +62,13 @@ pub struct Restart {
     pub dry_run: bool,
 }
 
+impl Restart {
+    /// The dry run this restart runs for real (`Progress::rehearsal`), if it is one.
+    pub fn rehearsal(&self) -> Option<u32> {
+        (self.from == Status::Completed).then_some(self.run)
+    }
+}
+
 /// An import with what only the pipeline sees of it.
 #[derive(Debug, Clone)]
 pub struct StoredImport {

@@ -16,6 +16,7 @@ use crate::idempotency::{self, KeyClaim};
 use crate::import::{self, Action, CsvOptions, Format, Import, Links, Mode, Status};
 use crate::merge::{ImportRule, UpdateRule, UpdateRules};
 use crate::messages::{encode, PlanMessage};
+use crate::pipeline::overwrite;
 use crate::pipeline::revert::{self, RevertState, RevertStatus};
 use crate::ports::{Download, Queue, Restart};
 use crate::record::{ResourceType, StoredRecord};
@@ -794,27 +795,17 @@ pub async fn create_import(
 }
 
 /// SPEC §9: an overwrite refuses (409) while another import of its type runs, so it never
-/// removes records a running import is about to name.
+/// removes records a running import is about to name (its run checks again when it starts).
 async fn refuse_overwrite_while_running(svc: &Services, tenant_id: &str, resource: ResourceType) -> Result<()> {
-    for status in [Status::Queued, Status::Processing] {
-        let mut cursor = None;
-        loop {
-            let page = svc.imports.list(tenant_id, Some(status), 100, cursor.as_deref()).await?;
-            if let Some(other) = page.items.iter().find(|i| i.resource_type == resource) {
-                return Err(Error::Conflict(format!(
-                    "import {} of {} records is {}: an overwrite waits until it is final",
-                    other.id,
-                    resource.as_str(),
-                    status.as_str()
-                )));
-            }
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+    match overwrite::running_beside(svc, tenant_id, "", resource).await? {
+        Some(other) => Err(Error::Conflict(format!(
+            "import {} of {} records is {}: an overwrite waits until it is final",
+            other.id,
+            resource.as_str(),
+            other.status.as_str()
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 pub async fn get_import(svc: &Services, tenant_id: &str, import_id: &str) -> Result<Import> {

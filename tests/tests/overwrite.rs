@@ -268,3 +268,26 @@ async fn a_dry_run_run_for_real_checks_the_guard_again_before_writing() {
     assert_eq!(status, 404, "the refused run wrote nothing");
     assert_eq!(all_records(&client, "contact").await.len(), 8);
 }
+
+/// An overwrite created while nothing ran, whose file arrives once another import of its type
+/// runs: its run checks again when it starts, and fails naming that import, nothing queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overwrite_whose_run_starts_beside_another_import_fails() {
+    let host = host(|o| o.workers = 0).await;
+    let svc = host.clients.services(host.settings.clone()).expect("services");
+    let client = host.client("acme");
+    let overwrite = client.create_import(&json!({"resource_type": "contact", "action": "overwrite"})).await.unwrap();
+    let overwrite_id = overwrite["id"].as_str().unwrap();
+    let running = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
+    let id = running["id"].as_str().unwrap();
+    client.upload(&running, "email\nann@example.com\n".into()).await.unwrap();
+    shared::pipeline::prevalidate::run(&svc, &shared::import::upload_key("acme", id)).await.unwrap();
+
+    client.upload(&overwrite, "email\nbob@example.com\n".into()).await.unwrap();
+    shared::pipeline::prevalidate::run(&svc, &shared::import::upload_key("acme", overwrite_id)).await.unwrap();
+    let (_, failed) = client.get(&format!("/v1/imports/{overwrite_id}")).await.unwrap();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(failed["reason"].as_str().unwrap().contains(id), "{failed}");
+    let queued = receive_all(&host, &host.settings.transform_queue_url).await;
+    assert!(!queued.is_empty() && queued.iter().all(|b| !b.contains(overwrite_id)), "{queued:?}");
+}

@@ -104,6 +104,32 @@ pub async fn remove(svc: &Services, msg: RemovalMessage) -> Result<()> {
     }
 }
 
+/// SPEC §9: an overwrite does not run beside another import of its type (it would remove
+/// records that import is about to name): the queued or processing import of the tenant's type
+/// other than `import_id`, if any. Checked at create, at the PATCH that starts a run, and when
+/// the run is planned.
+pub async fn running_beside(
+    svc: &Services,
+    tenant_id: &str,
+    import_id: &str,
+    resource: ResourceType,
+) -> Result<Option<Import>> {
+    for status in [Status::Queued, Status::Processing] {
+        let mut cursor = None;
+        loop {
+            let page = svc.imports.list(tenant_id, Some(status), 100, cursor.as_deref()).await?;
+            if let Some(other) = page.items.into_iter().find(|i| i.resource_type == resource && i.id != import_id) {
+                return Ok(Some(other));
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// The reason of an overwrite `max_removed_ratio` refused.
 pub const GUARD_REASON: &str = "overwrite_guard";
 

@@ -76,6 +76,19 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
     let StoredImport { import, progress, requested_mappings, source_etag, .. } = stored;
     let (tenant_id, import_id, run) = (import.tenant_id.clone(), import.id.clone(), progress.run);
     let (tenant_id, import_id) = (tenant_id.as_str(), import_id.as_str());
+    // The create or the PATCH checked it; another import may have started since.
+    if import.action == Action::Overwrite && !import.in_preview {
+        if let Some(other) = overwrite::running_beside(svc, tenant_id, import_id, import.resource_type).await? {
+            let reason = format!(
+                "import {} of {} records was {} when this overwrite was to start: an overwrite does not run beside it",
+                other.id,
+                import.resource_type.as_str(),
+                other.status.as_str()
+            );
+            fail(svc, tenant_id, import_id, run, &[Status::AwaitingUpload, Status::Queued], &reason).await?;
+            return Ok(());
+        }
+    }
     let work = (svc.clone(), import.clone());
     let prepared = tokio::task::spawn_blocking(move || {
         let (svc, import) = work;

@@ -10,7 +10,15 @@ on the result, and checks what API Gateway will import:
     function that serves it: POST /v1/imports create-import, every other route import-api;
   - the authorizer takes its issuer and audience from the stack parameters;
   - API Gateway may invoke each route's function: a permission of that function whose SourceArn
-    matches the route's execute-api ARN.
+    matches the route's execute-api ARN;
+and the stack's hardening (issue 16, item 8), each a check so that a regression fails `make lint`:
+  - the uploads bucket's policy denies every request without TLS (aws:SecureTransport false);
+  - every DynamoDB table is kept when the stack deletes or replaces it, with deletion protection;
+  - the HTTP API's default stage throttles to a rate and a burst taken from stack parameters;
+  - prevalidate's asynchronous (S3) invocations have a retry limit and an on-failure SQS queue
+    its role may send to;
+  - the import-api function may write no record (only create-import runs `mode: sync`), and no
+    function's policy allows a whole service (`dynamodb:*`) or every action.
     .venv/bin/python scripts/template-api-check.py [template.yaml]
 """
 import fnmatch
@@ -135,7 +143,103 @@ def check(template_path):
         problems.append("the API has no operations")
     print(f"{template_path}: HttpApi from its included definition, {len(routes)} of {operations} "
           "operations with their authorizer, integration and invoke permission")
-    return problems
+    hardening = hardened(expanded.get("Parameters", {}), resources)
+    failing = {p.split(":")[0] for p in hardening}
+    print(f"{template_path}: {len(set(HARDENING) - failing)} of {len(HARDENING)} hardening checks hold")
+    return problems + hardening
+
+
+# The hardening checks, by name (each problem starts with one).
+HARDENING = ["bucket-tls", "table-retain", "stage-throttling", "prevalidate-on-failure", "api-no-record-writes",
+             "no-wildcard-actions"]
+# DynamoDB actions that change items (PartiQL included).
+WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+          "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate", "dynamodb:PartiQLDelete", "dynamodb:*", "*"}
+RECORD_WRITER = "ImportApiFunction"
+
+
+def listed(value):
+    return value if isinstance(value, list) else [value]
+
+
+def statements(role):
+    """The Allow statements of a role's inline policies."""
+    for policy in role.get("Properties", {}).get("Policies", []):
+        for st in listed(policy.get("PolicyDocument", {}).get("Statement", [])):
+            if st.get("Effect") == "Allow":
+                yield st
+
+
+def names(resource, logical):
+    """Whether a policy resource names `logical` (Ref, GetAtt, or a Sub mentioning it), or all."""
+    return resource == "*" or logical in json.dumps(resource)
+
+
+def hardened(parameters, resources):
+    found = []
+    by_type = lambda t: {k: r for k, r in resources.items() if r.get("Type") == t}
+
+    # The uploads bucket: a Deny of everything without TLS, on the bucket and its objects.
+    buckets = by_type("AWS::S3::Bucket")
+    for bucket in buckets:
+        want = [{"Fn::GetAtt": [bucket, "Arn"]}, {"Fn::Sub": "${%s.Arn}/*" % bucket}]
+        denies = False
+        for policy in by_type("AWS::S3::BucketPolicy").values():
+            if policy["Properties"].get("Bucket") != {"Ref": bucket}:
+                continue
+            for st in listed(policy["Properties"].get("PolicyDocument", {}).get("Statement", [])):
+                denies |= (st.get("Effect") == "Deny" and st.get("Principal") in ("*", {"AWS": "*"})
+                           and "s3:*" in listed(st.get("Action"))
+                           and all(r in listed(st.get("Resource")) for r in want)
+                           and st.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}})
+        if not denies:
+            found.append(f"bucket-tls: no policy of {bucket} denies s3:* on it and its objects without TLS")
+    if not buckets:
+        found.append("bucket-tls: the template has no bucket")
+
+    for name, table in by_type("AWS::DynamoDB::Table").items():
+        if table.get("DeletionPolicy") != "Retain" or table.get("UpdateReplacePolicy") != "Retain":
+            found.append(f"table-retain: {name} needs DeletionPolicy and UpdateReplacePolicy Retain")
+        if table["Properties"].get("DeletionProtectionEnabled") is not True:
+            found.append(f"table-retain: {name} needs DeletionProtectionEnabled: true")
+
+    stages = [s for s in by_type("AWS::ApiGatewayV2::Stage").values()
+              if s["Properties"].get("ApiId") == {"Ref": "HttpApi"}]
+    if not stages:
+        found.append("stage-throttling: HttpApi has no stage")
+    for stage in stages:
+        settings = stage["Properties"].get("DefaultRouteSettings", {})
+        for limit in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
+            ref = settings.get(limit, {}).get("Ref") if isinstance(settings.get(limit), dict) else None
+            if parameters.get(ref, {}).get("Type") != "Number":
+                found.append(f"stage-throttling: {stage['Properties'].get('StageName')} {limit} is "
+                             f"{settings.get(limit)!r}, not a Number parameter")
+
+    configs = [c["Properties"] for c in by_type("AWS::Lambda::EventInvokeConfig").values()
+               if c["Properties"].get("FunctionName") == {"Ref": "PrevalidateFunction"}]
+    target = configs[0].get("DestinationConfig", {}).get("OnFailure", {}).get("Destination") if configs else None
+    queue = target.get("Fn::GetAtt", [None])[0] if isinstance(target, dict) else None
+    if not configs or not isinstance(configs[0].get("MaximumRetryAttempts"), int):
+        found.append("prevalidate-on-failure: PrevalidateFunction has no EventInvokeConfig with MaximumRetryAttempts")
+    elif resources.get(queue, {}).get("Type") != "AWS::SQS::Queue":
+        found.append(f"prevalidate-on-failure: the on-failure destination {target!r} is not a queue of the stack")
+    elif not any("sqs:SendMessage" in listed(st.get("Action")) and names(st.get("Resource"), queue)
+                 for st in statements(resources.get("PrevalidateFunctionRole", {}))):
+        found.append(f"prevalidate-on-failure: PrevalidateFunctionRole may not send to {queue}")
+
+    for st in statements(resources.get(f"{RECORD_WRITER}Role", {})):
+        writes = WRITES & set(listed(st.get("Action")))
+        if writes and any(names(r, "RecordsTable") for r in listed(st.get("Resource"))):
+            found.append(f"api-no-record-writes: {RECORD_WRITER} may {sorted(writes)} on the records table")
+    if f"{RECORD_WRITER}Role" not in resources:
+        found.append(f"api-no-record-writes: no role {RECORD_WRITER}Role")
+
+    for name, role in by_type("AWS::IAM::Role").items():
+        for st in statements(role):
+            wide = [a for a in listed(st.get("Action")) if a == "*" or str(a).endswith(":*")]
+            if wide:
+                found.append(f"no-wildcard-actions: {name} allows {wide}")
+    return found
 
 
 def invocable(resources, function, method, path):

@@ -16,8 +16,8 @@ use shared::idempotency::KeyClaim;
 use shared::import::{Import, Phase, Progress, RunStart, SignedRequest, Status};
 use shared::pipeline::revert::RevertState;
 use shared::ports::{
-    Applied, BatchWrite, ChunkCount, CleanupStep, FileStore, Finished, ImportStore, ObjectWriter, Opened, Page, Plan,
-    Queue, RecordStore, Restart, RevertWrite, StoredImport, WorkQueue,
+    Applied, BatchWrite, ChunkCount, CleanupStep, Download, FileStore, Finished, ImportStore, ObjectWriter, Opened,
+    Page, Plan, Queue, RecordStore, Restart, RevertWrite, StoredImport, WorkQueue,
 };
 use shared::record::{ResourceType, StoredRecord};
 use shared::stats::{Stats, Tally};
@@ -101,7 +101,7 @@ impl FileStore for DiskFiles {
         Ok(SignedRequest { url: self.link(key), method: "PUT".into(), headers: BTreeMap::new(), expires_at })
     }
 
-    async fn presign_download(&self, key: &str, _ttl_secs: u64) -> Result<String> {
+    async fn presign_download(&self, key: &str, _ttl_secs: u64, _download: &Download) -> Result<String> {
         Ok(self.link(key))
     }
 

@@ -16,8 +16,9 @@ use crate::idempotency::{self, KeyClaim};
 use crate::import::{self, Action, CsvOptions, Format, Import, Links, Mode, Status};
 use crate::merge::{ImportRule, UpdateRule, UpdateRules};
 use crate::messages::{encode, PlanMessage};
+use crate::pipeline::overwrite;
 use crate::pipeline::revert::{self, RevertState, RevertStatus};
-use crate::ports::{Queue, Restart};
+use crate::ports::{Download, Queue, Restart};
 use crate::record::{ResourceType, StoredRecord};
 use crate::results;
 use crate::services::Services;
@@ -794,27 +795,17 @@ pub async fn create_import(
 }
 
 /// SPEC §9: an overwrite refuses (409) while another import of its type runs, so it never
-/// removes records a running import is about to name.
+/// removes records a running import is about to name (its run checks again when it starts).
 async fn refuse_overwrite_while_running(svc: &Services, tenant_id: &str, resource: ResourceType) -> Result<()> {
-    for status in [Status::Queued, Status::Processing] {
-        let mut cursor = None;
-        loop {
-            let page = svc.imports.list(tenant_id, Some(status), 100, cursor.as_deref()).await?;
-            if let Some(other) = page.items.iter().find(|i| i.resource_type == resource) {
-                return Err(Error::Conflict(format!(
-                    "import {} of {} records is {}: an overwrite waits until it is final",
-                    other.id,
-                    resource.as_str(),
-                    status.as_str()
-                )));
-            }
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+    match overwrite::running_beside(svc, tenant_id, "", resource).await? {
+        Some(other) => Err(Error::Conflict(format!(
+            "import {} of {} records is {}: an overwrite waits until it is final",
+            other.id,
+            resource.as_str(),
+            other.status.as_str()
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 pub async fn get_import(svc: &Services, tenant_id: &str, import_id: &str) -> Result<Import> {
@@ -828,23 +819,26 @@ pub async fn get_import(svc: &Services, tenant_id: &str, import_id: &str) -> Res
 /// SPEC §5: download links live at most 15 minutes.
 const DOWNLOAD_TTL_SECS: u64 = 900;
 
-/// The import with signed links to the files it has.
+/// The import with signed links to the files it has, each a download of a fixed type: the
+/// source is the tenant's bytes as they came, never a page to render.
 async fn with_links(svc: &Services, mut import: Import) -> Result<Import> {
     let (tenant, id) = (import.tenant_id.as_str(), import.id.as_str());
+    let link = |key: String, suffix: String, content_type| async move {
+        let download = Download { filename: format!("{id}{suffix}"), content_type };
+        svc.files.presign_download(&key, DOWNLOAD_TTL_SECS, &download).await
+    };
     if import.has_upload_file {
-        import.links.source =
-            Some(svc.files.presign_download(&import::upload_key(tenant, id), DOWNLOAD_TTL_SECS).await?);
+        let suffix = format!("-source.{}", import.format.as_str());
+        import.links.source = Some(link(import::upload_key(tenant, id), suffix, "application/octet-stream").await?);
     }
     if import.has_errors_file {
-        let files = &svc.files;
-        import.links.errors_csv =
-            Some(files.presign_download(&error_files::errors_csv_key(tenant, id), DOWNLOAD_TTL_SECS).await?);
-        import.links.errors_json =
-            Some(files.presign_download(&error_files::errors_json_key(tenant, id), DOWNLOAD_TTL_SECS).await?);
+        let csv = link(error_files::errors_csv_key(tenant, id), "-errors.csv".into(), "text/csv").await?;
+        let json = link(error_files::errors_json_key(tenant, id), "-errors.json".into(), "application/json").await?;
+        (import.links.errors_csv, import.links.errors_json) = (Some(csv), Some(json));
     }
     if import.has_results_file {
         import.links.results_csv =
-            Some(svc.files.presign_download(&results::results_csv_key(tenant, id), DOWNLOAD_TTL_SECS).await?);
+            Some(link(results::results_csv_key(tenant, id), "-results.csv".into(), "text/csv").await?);
     }
     Ok(import)
 }

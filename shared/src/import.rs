@@ -317,6 +317,10 @@ pub struct Progress {
     /// absent until then, so later chunks keep it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<RunStart>,
+    /// A run started from a completed dry run: the dry run's run, whose notes name the records
+    /// its rows named (an overwrite's guard is checked against them before the run writes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<u32>,
 }
 
 /// Which chunk started a run, and when its work began (the import's `started_at`).

@@ -62,6 +62,13 @@ pub struct Restart {
     pub dry_run: bool,
 }
 
+impl Restart {
+    /// The dry run this restart runs for real (`Progress::rehearsal`), if it is one.
+    pub fn rehearsal(&self) -> Option<u32> {
+        (self.from == Status::Completed).then_some(self.run)
+    }
+}
+
 /// An import with what only the pipeline sees of it.
 #[derive(Debug, Clone)]
 pub struct StoredImport {
@@ -302,6 +309,22 @@ pub struct Opened {
     pub etag: Option<String>,
 }
 
+/// How a signed GET link serves its object: as an attachment of a fixed type, whatever the
+/// object holds or was stored with, so a tenant's file never renders (as HTML) in a browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    /// The name the browser saves it as; plain ASCII without quotes (import ids and suffixes).
+    pub filename: String,
+    pub content_type: &'static str,
+}
+
+impl Download {
+    /// The `Content-Disposition` the link answers with.
+    pub fn disposition(&self) -> String {
+        format!("attachment; filename=\"{}\"", self.filename)
+    }
+}
+
 /// An object being written piece by piece; nothing is visible until `finish`.
 #[async_trait]
 pub trait ObjectWriter: Send {
@@ -312,8 +335,8 @@ pub trait ObjectWriter: Send {
 #[async_trait]
 pub trait FileStore: Send + Sync {
     async fn presign_upload(&self, key: &str, ttl_secs: u64) -> Result<SignedRequest>;
-    /// A signed GET of the object, valid for `ttl_secs`.
-    async fn presign_download(&self, key: &str, ttl_secs: u64) -> Result<String>;
+    /// A signed GET of the object, valid for `ttl_secs`, served as `download` says.
+    async fn presign_download(&self, key: &str, ttl_secs: u64, download: &Download) -> Result<String>;
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()>;
     /// Starts writing an object of any size with flat memory.
     async fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>>;

@@ -61,3 +61,34 @@ async fn the_errors_csv_is_downloaded_fixed_and_imported_again() {
     let (_, bob) = client.get("/v1/records/contact/bob@example.com").await.unwrap();
     assert_eq!(bob["phone"], "+1 555 0101", "the neutralizing apostrophe is gone again");
 }
+
+/// A tenant's file is never served as a page: whatever it holds and whatever type it was
+/// uploaded with, each signed link answers as an attachment of a fixed type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_links_download_as_attachments_of_a_fixed_type() {
+    let host = host(|_| {}).await;
+    let client = host.client("acme");
+    let file = "Email,Note\n<html><script>alert(1)</script></html>,x\nann@example.com,<b>hi</b>\n";
+    let created = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    let upload = created["links"]["upload"]["url"].as_str().unwrap();
+    let put = reqwest::Client::new().put(upload).header("content-type", "text/html").body(file).send().await.unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    let import = client.wait_final(id, IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!([stat(&import, "created"), stat(&import, "errors")], [1, 1], "{import}");
+
+    for (link, suffix, content_type) in [
+        ("source", "-source.csv", "application/octet-stream"),
+        ("errors_csv", "-errors.csv", "text/csv"),
+        ("errors_json", "-errors.json", "application/json"),
+        ("results_csv", "-results.csv", "text/csv"),
+    ] {
+        let url = import["links"][link].as_str().unwrap_or_else(|| panic!("no {link} in {import}"));
+        let resp = reqwest::get(url).await.unwrap();
+        assert_eq!(resp.status(), 200, "{link}");
+        let header = |name: &str| resp.headers().get(name).map(|v| v.to_str().unwrap().to_string());
+        let disposition = format!("attachment; filename=\"{id}{suffix}\"");
+        assert_eq!(header("content-disposition").as_deref(), Some(disposition.as_str()), "{link}");
+        assert_eq!(header("content-type").as_deref(), Some(content_type), "{link}");
+    }
+}

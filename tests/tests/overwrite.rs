@@ -238,3 +238,56 @@ async fn a_dry_run_counts_what_it_would_remove_and_removes_nothing() {
     assert_eq!(refused["reason"], "overwrite_guard", "{refused}");
     assert_eq!(all_records(&client, "contact").await.len(), 4);
 }
+
+/// A dry run that passed the guard, run for real once more records exist: the guard is checked
+/// again before the run writes anything, against the records there are now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_run_for_real_checks_the_guard_again_before_writing() {
+    let host = host(|_| {}).await;
+    let client = host.client("acme");
+    client.import_file(&json!({"resource_type": "contact"}), SEED.into(), IMPORT_TIMEOUT).await.unwrap();
+
+    // Names three of the four and a new one: one of four would go, under the default 0.5.
+    let file = "email,first_name\nann@example.com,Ann\nbob@example.com,Bob\ncy@example.com,Cy\nnew@example.com,New\n";
+    let body = json!({"resource_type": "contact", "action": "overwrite", "dry_run": true});
+    let rehearsal = client.import_file(&body, file.into(), IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!(rehearsal["status"], "completed", "{rehearsal}");
+    assert_eq!([stat(&rehearsal, "created"), stat(&rehearsal, "removed")], [1, 1], "{rehearsal}");
+
+    // Four more arrive meanwhile: five of eight would go now.
+    let more = "email\ne1@example.com\ne2@example.com\ne3@example.com\ne4@example.com\n";
+    client.import_file(&json!({"resource_type": "contact"}), more.into(), IMPORT_TIMEOUT).await.unwrap();
+    let id = rehearsal["id"].as_str().unwrap();
+    let path = format!("/v1/imports/{id}");
+    let (status, body) = client.call(reqwest::Method::PATCH, &path, Some(&json!({"dry_run": false}))).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let refused = client.wait_final(id, IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!((&refused["status"], &refused["reason"]), (&json!("failed"), &json!("overwrite_guard")), "{refused}");
+    assert_eq!([stat(&refused, "created"), stat(&refused, "removed")], [0, 0], "{refused}");
+    let (status, _) = client.get("/v1/records/contact/new@example.com").await.unwrap();
+    assert_eq!(status, 404, "the refused run wrote nothing");
+    assert_eq!(all_records(&client, "contact").await.len(), 8);
+}
+
+/// An overwrite created while nothing ran, whose file arrives once another import of its type
+/// runs: its run checks again when it starts, and fails naming that import, nothing queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overwrite_whose_run_starts_beside_another_import_fails() {
+    let host = host(|o| o.workers = 0).await;
+    let svc = host.clients.services(host.settings.clone()).expect("services");
+    let client = host.client("acme");
+    let overwrite = client.create_import(&json!({"resource_type": "contact", "action": "overwrite"})).await.unwrap();
+    let overwrite_id = overwrite["id"].as_str().unwrap();
+    let running = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
+    let id = running["id"].as_str().unwrap();
+    client.upload(&running, "email\nann@example.com\n".into()).await.unwrap();
+    shared::pipeline::prevalidate::run(&svc, &shared::import::upload_key("acme", id)).await.unwrap();
+
+    client.upload(&overwrite, "email\nbob@example.com\n".into()).await.unwrap();
+    shared::pipeline::prevalidate::run(&svc, &shared::import::upload_key("acme", overwrite_id)).await.unwrap();
+    let (_, failed) = client.get(&format!("/v1/imports/{overwrite_id}")).await.unwrap();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(failed["reason"].as_str().unwrap().contains(id), "{failed}");
+    let queued = receive_all(&host, &host.settings.transform_queue_url).await;
+    assert!(!queued.is_empty() && queued.iter().all(|b| !b.contains(overwrite_id)), "{queued:?}");
+}

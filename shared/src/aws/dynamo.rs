@@ -838,7 +838,7 @@ impl ImportStore for DynamoStore {
             item.requested_mappings = mappings.clone();
             import.mappings = mappings.clone();
         }
-        item.progress = Progress { run: restart.run + 1, ..Progress::default() };
+        item.progress = Progress { run: restart.run + 1, rehearsal: restart.rehearsal(), ..Progress::default() };
         let result = self
             .client
             .put_item()

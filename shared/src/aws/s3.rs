@@ -9,7 +9,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::import::SignedRequest;
-use crate::ports::{FileStore, ObjectWriter, Opened};
+use crate::ports::{Download, FileStore, ObjectWriter, Opened};
 use crate::time_fmt;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 
@@ -44,10 +44,20 @@ impl FileStore for S3Files {
         })
     }
 
-    async fn presign_download(&self, key: &str, ttl_secs: u64) -> Result<String> {
+    async fn presign_download(&self, key: &str, ttl_secs: u64, download: &Download) -> Result<String> {
         let config =
             PresigningConfig::expires_in(Duration::from_secs(ttl_secs)).map_err(|e| Error::Internal(e.to_string()))?;
-        let signed = self.presign.get_object().bucket(&self.bucket).key(key).presigned(config).await.map_err(s3_err)?;
+        // The response-* overrides are part of the signature: the link cannot be altered to drop them.
+        let signed = self
+            .presign
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_disposition(download.disposition())
+            .response_content_type(download.content_type)
+            .presigned(config)
+            .await
+            .map_err(s3_err)?;
         Ok(signed.uri().to_string())
     }
 

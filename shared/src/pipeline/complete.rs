@@ -13,6 +13,10 @@ use crate::ports::{Finished, Queue, StoredImport};
 use crate::results;
 use crate::services::Services;
 
+/// Why a run fails when its upload changed after it was planned: the plan (byte ranges, mappings,
+/// a preview's samples, a dry run's counts) belongs to the first file.
+pub const SOURCE_REPLACED: &str = "the upload was replaced after it was planned; upload the new file to a new import";
+
 /// The other way a run ends: one of `from` → failed with a reason, published as an event once;
 /// false when the import was in none of them (another step ended it first).
 pub async fn fail(

@@ -13,12 +13,13 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 use crate::identifiers;
-use crate::import::{Phase, Status};
+use crate::import::{Import, Phase, Status};
 use crate::messages::{encode, RemovalMessage, RemovalPage};
 use crate::ports::{Applied, BatchWrite, CleanupStep, Queue, StoredImport, Unit};
 use crate::record::{ResourceType, StoredRecord};
 use crate::services::Services;
 use crate::stats::Tally;
+use crate::time_fmt;
 
 use super::complete::{fail, send_finish_if_done};
 use super::process::{backoff, deletion, holders_of, MAX_ATTEMPTS};
@@ -76,9 +77,9 @@ pub async fn remove(svc: &Services, msg: RemovalMessage) -> Result<()> {
         let (total, doomed) = svc.records.census(tenant_id, resource, import_id, started, noted_in).await?;
         // The share of the records that existed before the import (a dry run created none).
         let existing = if import.dry_run { total } else { total.saturating_sub(import.stats.created) };
-        if doomed as f64 > import.max_removed_ratio * existing as f64 {
+        if removes_too_much(doomed, existing, import.max_removed_ratio) {
             tracing::warn!(tenant_id, import_id, doomed, existing, "overwrite refused by max_removed_ratio");
-            fail(svc, tenant_id, import_id, run, &[Status::Queued, Status::Processing], "overwrite_guard").await?;
+            fail(svc, tenant_id, import_id, run, &[Status::Queued, Status::Processing], GUARD_REASON).await?;
             return Ok(());
         }
         if import.dry_run {
@@ -101,6 +102,53 @@ pub async fn remove(svc: &Services, msg: RemovalMessage) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// SPEC §9: an overwrite does not run beside another import of its type (it would remove
+/// records that import is about to name): the queued or processing import of the tenant's type
+/// other than `import_id`, if any. Checked at create, at the PATCH that starts a run, and when
+/// the run is planned.
+pub async fn running_beside(
+    svc: &Services,
+    tenant_id: &str,
+    import_id: &str,
+    resource: ResourceType,
+) -> Result<Option<Import>> {
+    for status in [Status::Queued, Status::Processing] {
+        let mut cursor = None;
+        loop {
+            let page = svc.imports.list(tenant_id, Some(status), 100, cursor.as_deref()).await?;
+            if let Some(other) = page.items.into_iter().find(|i| i.resource_type == resource && i.id != import_id) {
+                return Ok(Some(other));
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The reason of an overwrite `max_removed_ratio` refused.
+pub const GUARD_REASON: &str = "overwrite_guard";
+
+fn removes_too_much(doomed: u64, existing: u64, max_removed_ratio: f64) -> bool {
+    doomed as f64 > max_removed_ratio * existing as f64
+}
+
+/// The guard of a dry-run overwrite run for real, checked before its run writes anything: the
+/// records there are now against those the dry run's rows named (its notes, `rehearsal` its
+/// run). Records may have come or gone since the dry run passed; the cleanup checks once more.
+pub async fn guard_holds(svc: &Services, import: &Import, rehearsal: u32) -> Result<bool> {
+    let (tenant_id, import_id) = (import.tenant_id.as_str(), import.id.as_str());
+    let now = time_fmt::now();
+    let (total, doomed) = svc.records.census(tenant_id, import.resource_type, import_id, now, Some(rehearsal)).await?;
+    let refused = removes_too_much(doomed, total, import.max_removed_ratio);
+    if refused {
+        tracing::warn!(tenant_id, import_id, doomed, total, "overwrite refused by max_removed_ratio before its run");
+    }
+    Ok(!refused)
 }
 
 /// A record the overwrite removes: its file did not name it, and no import wrote it since the

@@ -12,14 +12,15 @@ use crate::chunking::{self, BadFile, Scan, ScanError, ScanRules, MAX_FILE_BYTES}
 use crate::dialect::{read_sample, reject_binary, Dialect, Encoding};
 use crate::error::{Error, Result};
 use crate::events::{self, Kind};
-use crate::import::{new_staged_key, parse_upload_key, upload_key, CsvOptions, Format, Import, Mode, Status};
+use crate::import::{new_staged_key, parse_upload_key, upload_key, Action, CsvOptions, Format, Import, Mode, Status};
 use crate::messages::{encode, Source, TransformMessage};
 use crate::ports::{ObjectWriter, Plan, Queue, StoredImport};
 use crate::services::Services;
 use crate::staging;
 use crate::sync;
 
-use super::complete::{fail, send_finish_if_done};
+use super::complete::{fail, send_finish_if_done, SOURCE_REPLACED};
+use super::overwrite;
 
 /// Handles one created object, by its decoded key.
 pub async fn run(svc: &Services, key: &str) -> Result<()> {
@@ -58,14 +59,36 @@ pub async fn replan(svc: &Services, tenant_id: &str, import_id: &str, run: u32) 
         send_finish_if_done(svc, tenant_id, import_id).await?;
         return Ok(());
     }
+    // A dry-run overwrite run for real checks its guard again before anything is written.
+    if let Some(rehearsal) = stored.progress.rehearsal.filter(|_| stored.import.action == Action::Overwrite) {
+        if !overwrite::guard_holds(svc, &stored.import, rehearsal).await? {
+            fail(svc, tenant_id, import_id, run, &[Status::Queued], overwrite::GUARD_REASON).await?;
+            return Ok(());
+        }
+    }
     plan(svc, stored).await
 }
 
-/// Scans the upload, stores the plan and sends the chunks (or stops for the preview).
+/// Scans the upload, stores the plan and sends the chunks (or stops for the preview). Once an
+/// upload is planned every later plan reads the same object (its ETag): a file put again after a
+/// preview or a dry run fails the run with a reason instead of changing what it imports.
 pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
-    let StoredImport { import, progress, requested_mappings, .. } = stored;
+    let StoredImport { import, progress, requested_mappings, source_etag, .. } = stored;
     let (tenant_id, import_id, run) = (import.tenant_id.clone(), import.id.clone(), progress.run);
     let (tenant_id, import_id) = (tenant_id.as_str(), import_id.as_str());
+    // The create or the PATCH checked it; another import may have started since.
+    if import.action == Action::Overwrite && !import.in_preview {
+        if let Some(other) = overwrite::running_beside(svc, tenant_id, import_id, import.resource_type).await? {
+            let reason = format!(
+                "import {} of {} records was {} when this overwrite was to start: an overwrite does not run beside it",
+                other.id,
+                import.resource_type.as_str(),
+                other.status.as_str()
+            );
+            fail(svc, tenant_id, import_id, run, &[Status::AwaitingUpload, Status::Queued], &reason).await?;
+            return Ok(());
+        }
+    }
     let work = (svc.clone(), import.clone());
     let prepared = tokio::task::spawn_blocking(move || {
         let (svc, import) = work;
@@ -80,13 +103,18 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
             preview: import.in_preview,
             action: import.action,
         };
-        prepare(&svc, &import, &rules)
+        prepare(&svc, &import, &rules, source_etag.as_deref())
     })
     .await
     .map_err(|e| Error::Internal(format!("scan task: {e}")))?;
 
-    let (source, scan) = match prepared {
+    let (source, scan, upload_etag) = match prepared {
         Ok(prepared) => prepared,
+        Err(ScanError::Read(e)) if source_changed(&e) => {
+            tracing::info!(tenant_id, import_id, "the upload changed since it was planned");
+            fail(svc, tenant_id, import_id, run, &[Status::AwaitingUpload, Status::Queued], SOURCE_REPLACED).await?;
+            return Ok(());
+        }
         Err(ScanError::Read(e)) => return Err(Error::aws("s3", e)),
         Err(e @ ScanError::Spill(_)) => return Err(Error::Internal(e.to_string())),
         Err(ScanError::Bad(bad)) => {
@@ -98,7 +126,7 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
     };
     let plan = Plan {
         run,
-        source_etag: source.etag.clone(),
+        source_etag: upload_etag,
         mappings: scan.columns.resolved(&scan.headers),
         file_headers: scan.headers,
         unmapped_headers: scan.columns.unmapped,
@@ -149,12 +177,17 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Transform messages sent per call to the queue (which sends them in batches of its own).
 const SEND_GROUP: usize = 100;
 
-/// Blocking: reads the upload (and writes a staged copy when needed) and scans what the chunks
-/// will be read from.
-fn prepare(svc: &Services, import: &Import, rules: &ScanRules) -> Result<(Source, Scan), ScanError> {
+/// Blocking: reads the upload (the `pinned` object when it was planned before) and writes a
+/// staged copy when needed, and scans what the chunks will be read from; with the upload's ETag.
+fn prepare(
+    svc: &Services,
+    import: &Import,
+    rules: &ScanRules,
+    pinned: Option<&str>,
+) -> Result<(Source, Scan, Option<String>), ScanError> {
     let files = Files { svc, handle: Handle::current() };
     let key = upload_key(&import.tenant_id, &import.id);
-    let (mut reader, size, etag) = files.open(&key, None)?;
+    let (mut reader, size, etag) = files.open(&key, pinned)?;
     if size > MAX_FILE_BYTES {
         return Err(BadFile::TooLarge(size).into());
     }
@@ -169,7 +202,7 @@ fn prepare(svc: &Services, import: &Import, rules: &ScanRules) -> Result<(Source
             let scan = chunking::scan(whole, size, rules)?;
             let encoding = Encoding::parse(&scan.file.detected_encoding).unwrap_or(Encoding::Utf8);
             let delimiter = scan.file.delimiter.chars().next().unwrap_or(',');
-            return Ok((Source { key, etag, encoding, delimiter }, scan));
+            return Ok((Source { key, etag: etag.clone(), encoding, delimiter }, scan, etag));
         }
         Format::Csv => {
             files.write(&staged, |out| staging::transcode_utf16(whole, detected.encoding, out))?;
@@ -211,7 +244,7 @@ fn prepare(svc: &Services, import: &Import, rules: &ScanRules) -> Result<(Source
         scan.file.delimiter = String::new();
         scan.file.line_ending = String::new();
     }
-    Ok((Source { key: staged, etag: staged_etag, encoding: Encoding::Utf8, delimiter }, scan))
+    Ok((Source { key: staged, etag: staged_etag, encoding: Encoding::Utf8, delimiter }, scan, etag))
 }
 
 /// The file store, from blocking code.
@@ -255,7 +288,12 @@ impl Write for BlockingWriter<'_> {
     }
 }
 
-/// A store failure while scanning is retried, like a failed read.
+/// A store failure while scanning is retried, like a failed read; one that says the upload
+/// changed is told apart (`source_changed`), since no retry reads the planned object again.
 fn read_error(e: Error) -> ScanError {
-    ScanError::Read(std::io::Error::other(e.to_string()))
+    ScanError::Read(std::io::Error::other(e))
+}
+
+fn source_changed(e: &std::io::Error) -> bool {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()).is_some_and(|e| matches!(e, Error::SourceChanged))
 }

@@ -22,7 +22,7 @@ use crate::stats::Tally;
 use crate::time_fmt;
 use crate::validate::{Cells, RowError, RowRules};
 
-use super::complete::{complete_if_done, fail, send_finish_if_done};
+use super::complete::{complete_if_done, fail, send_finish_if_done, SOURCE_REPLACED};
 
 /// A process transaction holds the batch's ledger entry, the import's stats and its records:
 /// DynamoDB takes 100 items in one transaction.
@@ -64,8 +64,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
     let opened = match svc.files.open(&source.key, Some((chunk.start, chunk.end)), source.etag.as_deref()).await {
         Err(Error::SourceChanged) => {
             // The byte ranges were planned for the first file; the new one needs an import of its own.
-            let reason = "the upload was replaced while it was being imported; upload it to a new import";
-            fail(svc, tenant_id, import_id, run, &[Status::Queued, Status::Processing], reason).await?;
+            fail(svc, tenant_id, import_id, run, &[Status::Queued, Status::Processing], SOURCE_REPLACED).await?;
             return Ok(());
         }
         other => other?,

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::error::{Error, Result};
 
 /// The caller's tenant, from the claims the JWT authorizer verified (SPEC §4). Tenant ids go
-/// into keys, so only a safe alphabet passes.
+/// into keys and paths, so only a safe alphabet passes, and never `.` or `..`.
 pub fn tenant_of(req: &Request) -> Result<String> {
     let claims = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => {
@@ -23,6 +23,8 @@ pub fn tenant_of(req: &Request) -> Result<String> {
         .ok_or_else(|| Error::Unauthorized("the token has no tenant_id claim".into()))?;
     let safe = !tenant.is_empty()
         && tenant.len() <= 64
+        && tenant != "."
+        && tenant != ".."
         && tenant.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
     if !safe {
         return Err(Error::Unauthorized("the tenant_id claim is not a valid tenant id".into()));

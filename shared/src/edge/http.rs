@@ -48,13 +48,26 @@ pub fn segments(req: &Request) -> Vec<String> {
         .collect()
 }
 
-pub fn body_bytes(req: &Request) -> &[u8] {
-    match req.body() {
+/// SPEC §8: a request body is at most 256 KB.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// What a body over `MAX_BODY_BYTES` answers (413).
+pub fn body_too_large() -> Error {
+    Error::TooLarge(format!("the body is over {} KB", MAX_BODY_BYTES / 1024))
+}
+
+/// The request's body, refused past `MAX_BODY_BYTES` on every route.
+pub fn body_bytes(req: &Request) -> Result<&[u8]> {
+    let body: &[u8] = match req.body() {
         Body::Empty => &[],
         Body::Text(t) => t.as_bytes(),
         Body::Binary(b) => b,
         _ => &[],
+    };
+    if body.len() > MAX_BODY_BYTES {
+        return Err(body_too_large());
     }
+    Ok(body)
 }
 
 /// A result as a response: `ok` status with the JSON value, or the error's status and body.
@@ -74,6 +87,7 @@ pub fn error_response(err: &Error) -> Response<Body> {
         Error::Invalid(_) => (400, "invalid_request"),
         Error::NotFound => (404, "not_found"),
         Error::Unauthorized(_) => (401, "unauthorized"),
+        Error::TooLarge(_) => (413, "payload_too_large"),
         Error::Conflict(_) => (409, "conflict"),
         Error::Aws { .. } | Error::Contention(_) => (503, "unavailable"),
         _ => (500, "internal_error"),
@@ -84,7 +98,7 @@ pub fn error_response(err: &Error) -> Response<Body> {
     let message = match err {
         Error::Invalid(_) => "the request has invalid fields".to_string(),
         Error::NotFound => "no such resource".to_string(),
-        Error::Unauthorized(why) | Error::Conflict(why) => why.clone(),
+        Error::Unauthorized(why) | Error::Conflict(why) | Error::TooLarge(why) => why.clone(),
         Error::Aws { .. } | Error::Contention(_) => "a dependency is unavailable; retry later".to_string(),
         _ => "internal error".to_string(),
     };

@@ -10,15 +10,13 @@ use axum::response::Response;
 use base64::Engine;
 use lambda_http::Body;
 use serde_json::json;
+use shared::edge::http::{body_too_large, error_response, MAX_BODY_BYTES};
 use shared::Services;
 
 pub struct Gateway {
     pub services: Services,
     pub jwt_secret: String,
 }
-
-/// Bodies up to the inline import limit and some margin.
-const MAX_BODY: usize = 6 * 1024 * 1024;
 
 pub fn router(gateway: Arc<Gateway>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(gateway)
@@ -31,12 +29,10 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         Err(why) => return plain(StatusCode::UNAUTHORIZED, json!({"error": {"code": "unauthorized", "message": why}})),
     };
     let (parts, body) = req.into_parts();
-    let body = match to_bytes(body, MAX_BODY).await {
+    // Read no further than the limit: a longer body is refused as the functions refuse it.
+    let body = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
-        Err(_) => {
-            let err = json!({"error": {"code": "payload_too_large", "message": "the body is over 6 MB"}});
-            return plain(StatusCode::PAYLOAD_TOO_LARGE, err);
-        }
+        Err(_) => return into_axum(error_response(&body_too_large())),
     };
     let headers: serde_json::Map<String, serde_json::Value> =
         parts.headers.iter().filter_map(|(k, v)| Some((k.as_str().to_string(), json!(v.to_str().ok()?)))).collect();

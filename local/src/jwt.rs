@@ -12,12 +12,11 @@ pub fn verify(secret: &str, authorization: Option<&str>) -> Result<HashMap<Strin
     let token = authorization
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
         .ok_or("missing bearer token")?;
-    let data = decode::<Map<String, Value>>(
-        token.trim(),
-        &DecodingKey::from_secret(secret.as_bytes()),
-        &Validation::new(Algorithm::HS256),
-    )
-    .map_err(|e| format!("invalid token: {e}"))?;
+    // As API Gateway's authorizer: a token is good from `nbf` (when it has one) until `exp`.
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_nbf = true;
+    let data = decode::<Map<String, Value>>(token.trim(), &DecodingKey::from_secret(secret.as_bytes()), &validation)
+        .map_err(|e| format!("invalid token: {e}"))?;
     Ok(data
         .claims
         .into_iter()
@@ -40,5 +39,18 @@ mod tests {
         assert!(verify("other", Some(&format!("Bearer {t}"))).is_err());
         assert!(verify("s3cret", None).is_err());
         assert!(verify("s3cret", Some("Basic abc")).is_err());
+    }
+
+    #[test]
+    fn a_token_before_its_nbf_is_refused() {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let token = |nbf: u64| {
+            let claims = serde_json::json!({"tenant_id": "acme", "exp": now + 3600, "nbf": nbf});
+            let key = jsonwebtoken::EncodingKey::from_secret(b"s3cret");
+            jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), &claims, &key).unwrap()
+        };
+        let early = verify("s3cret", Some(&format!("Bearer {}", token(now + 600))));
+        assert!(early.is_err_and(|e| e.contains("ImmatureSignature")), "a token not yet valid passes");
+        assert!(verify("s3cret", Some(&format!("Bearer {}", token(now - 60)))).is_ok());
     }
 }

@@ -90,6 +90,10 @@ pub struct LocalHost {
 
 impl LocalHost {
     pub async fn start(options: Options) -> Result<Self, Error> {
+        // An empty key signs tokens anyone can forge.
+        if options.jwt_secret.is_empty() {
+            return Err(Error::Setup("LOCAL_JWT_SECRET is empty: set a secret or unset it for the default".into()));
+        }
         let names = Names::with_prefix(&options.prefix);
         let public_endpoint = std::env::var("S3_PUBLIC_ENDPOINT").ok().filter(|e| !e.is_empty());
         let clients = Clients::load(public_endpoint.as_deref()).await;

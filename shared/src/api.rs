@@ -1,7 +1,7 @@
 //! The HTTP API's operations (SPEC §5), free of any HTTP framework: the handlers decode the
 //! request, call one of these with the caller's tenant, and encode the answer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -41,9 +41,84 @@ pub const MAX_INPUTS: usize = 10_000;
 pub const MAX_INPUT_BYTES: usize = 5 * 1024 * 1024;
 pub const MAX_SYNC_INPUTS: usize = 1_000;
 
-const MAX_TEXT: usize = 256;
+/// SPEC §8: names and values (headers, field names, tags, metadata, references, constants,
+/// mapped values) are at most 1 KB; `mappings` name at most a file's columns; `constants`,
+/// `update_rule_by_field` and the fields of `value_mappings` at most 500 entries; `value_mappings`
+/// at most 10,000 pairs in all; `tags` and `metadata` at most 50.
+const MAX_TEXT: usize = 1024;
 const MAX_MAPPINGS: usize = crate::chunking::MAX_COLUMNS;
+const MAX_FIELD_ENTRIES: usize = 500;
+const MAX_VALUE_MAPPING_PAIRS: usize = 10_000;
 const MAX_METADATA_KEYS: usize = 50;
+
+/// What a request's settings may take on its import item (measured as JSON, never less than
+/// DynamoDB counts): with the fixed fields and what a file adds, the item stays far under
+/// DynamoDB's 400 KB. The body limit alone does not bound it: mappings are stored twice.
+pub const MAX_SETTINGS_BYTES: usize = 200 * 1024;
+
+/// The error naming the largest of an import's settings when together they take more than
+/// `MAX_SETTINGS_BYTES` on its item.
+fn settings_over_budget(import: &Import) -> Option<FieldError> {
+    fn size(value: &impl Serialize) -> usize {
+        serde_json::to_vec(value).map_or(usize::MAX / 16, |v| v.len())
+    }
+    let sizes = [
+        ("mappings", 2 * size(&import.mappings)),
+        ("constants", size(&import.options.constants)),
+        ("value_mappings", size(&import.options.value_mappings)),
+        ("update_rule_by_field", size(&import.update.update_rule_by_field)),
+        ("tags", size(&import.changes.tags)),
+        ("sync_actions", size(&import.changes.sync_actions)),
+        ("metadata", size(&import.metadata)),
+        ("reference", size(&import.reference)),
+        ("reference_origin", size(&import.reference_origin)),
+        ("webhook_url", size(&import.webhook_url)),
+    ];
+    let total: usize = sizes.iter().map(|(_, n)| n).sum();
+    let (field, largest) = sizes.into_iter().max_by_key(|(_, n)| *n)?;
+    (total > MAX_SETTINGS_BYTES).then(|| {
+        let message = format!(
+            "the import's settings take {total} bytes as stored (mappings count twice), at most \
+             {MAX_SETTINGS_BYTES}; `{field}` takes {largest}"
+        );
+        FieldError::new(field, "too_large", message)
+    })
+}
+
+/// `map.key` as an error's field, or the map alone when the key is too long to echo.
+fn entry(map: &str, key: &str) -> String {
+    if key.len() <= MAX_TEXT {
+        format!("{map}.{key}")
+    } else {
+        map.to_string()
+    }
+}
+
+/// A field of the resource (`custom.<name>` included) whose name is within the limit.
+fn is_field(resource: ResourceType, field: &str) -> bool {
+    field.len() <= MAX_TEXT && resource.has_field(field)
+}
+
+/// An object of at most `max` entries, or the error naming `field`.
+fn bounded_object<'a>(
+    value: &'a Value,
+    field: &str,
+    max: usize,
+    what: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<&'a Map<String, Value>> {
+    match value {
+        Value::Object(m) if m.len() <= max => Some(m),
+        Value::Object(_) => {
+            errors.push(FieldError::new(field, "too_many", format!("at most {max} entries")));
+            None
+        }
+        _ => {
+            errors.push(FieldError::new(field, "invalid", format!("must be an object of {what}")));
+            None
+        }
+    }
+}
 
 /// What a valid create body asks for.
 struct CreateRequest {
@@ -167,6 +242,8 @@ fn parse_create(body: &[u8], allow_insecure_webhooks: bool) -> Result<CreateRequ
     let dry_run = flag(&obj, "dry_run", &mut errors);
     if mode == Mode::Sync {
         match &inputs {
+            // Bad inputs are named as such.
+            None if obj.contains_key("inputs") => {}
             None => errors.push(FieldError::new("mode", "invalid", "sync needs inline `inputs`")),
             Some((count, _)) if *count > MAX_SYNC_INPUTS => errors.push(FieldError::new(
                 "inputs",
@@ -303,7 +380,7 @@ fn parse_mappings(
     for (header, target) in m {
         if header.trim().is_empty() || header.len() > MAX_TEXT {
             errors.push(FieldError::new(
-                format!("mappings.{header}"),
+                entry("mappings", header),
                 "invalid",
                 format!("a header is 1 to {MAX_TEXT} bytes"),
             ));
@@ -313,7 +390,7 @@ fn parse_mappings(
             Value::Null => {
                 mappings.insert(header.clone(), None);
             }
-            Value::String(f) if resource.has_field(f) => {
+            Value::String(f) if is_field(resource, f) => {
                 mappings.insert(header.clone(), Some(f.clone()));
             }
             _ => errors.push(FieldError::new(
@@ -353,11 +430,12 @@ fn update_rules(obj: &Map<String, Value>, resource: ResourceType, errors: &mut V
         Some(_) if rules.update_rule != UpdateRule::UseFieldRule => {
             errors.push(FieldError::new("update_rule_by_field", "invalid", "applies with update_rule use_field_rule"))
         }
-        Some(Value::Object(m)) => {
-            for (field, rule) in m {
-                let name = format!("update_rule_by_field.{field}");
+        Some(value) => {
+            let m = bounded_object(value, "update_rule_by_field", MAX_FIELD_ENTRIES, "field to rule", errors);
+            for (field, rule) in m.into_iter().flatten() {
+                let name = entry("update_rule_by_field", field);
                 match rule.as_str().and_then(UpdateRule::parse) {
-                    _ if !resource.has_field(field) => errors.push(FieldError::new(
+                    _ if !is_field(resource, field) => errors.push(FieldError::new(
                         name,
                         "unknown_field",
                         format!("not a field of {}", resource.as_str()),
@@ -372,9 +450,6 @@ fn update_rules(obj: &Map<String, Value>, resource: ResourceType, errors: &mut V
                     )),
                 }
             }
-        }
-        Some(_) => {
-            errors.push(FieldError::new("update_rule_by_field", "invalid", "must be an object of field to rule"))
         }
     }
     rules
@@ -496,9 +571,10 @@ fn row_options(
     let mut options = RowOptions::default();
     match obj.get("constants") {
         None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => {
-            for (field, value) in m {
-                let name = format!("constants.{field}");
+        Some(value) => {
+            let m = bounded_object(value, "constants", MAX_FIELD_ENTRIES, "field to value", errors);
+            for (field, value) in m.into_iter().flatten() {
+                let name = entry("constants", field);
                 let text = match value {
                     Value::String(s) => s.trim().to_string(),
                     Value::Number(n) => n.to_string(),
@@ -508,7 +584,9 @@ fn row_options(
                         continue;
                     }
                 };
-                if !resource.has_field(field) {
+                if text.len() > MAX_TEXT {
+                    errors.push(FieldError::new(name, "too_long", format!("a constant is at most {MAX_TEXT} bytes")));
+                } else if !is_field(resource, field) {
                     errors.push(FieldError::new(
                         name,
                         "unknown_field",
@@ -526,14 +604,20 @@ fn row_options(
                 }
             }
         }
-        Some(_) => errors.push(FieldError::new("constants", "invalid", "must be an object of field to value")),
     }
     match obj.get("value_mappings") {
         None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => {
-            for (field, mapping) in m {
-                let name = format!("value_mappings.{field}");
-                if !resource.has_field(field) {
+        Some(value) => {
+            let m = bounded_object(value, "value_mappings", MAX_FIELD_ENTRIES, "field to mappings", errors);
+            let pairs: usize = m.into_iter().flatten().filter_map(|(_, v)| v.as_object()).map(Map::len).sum();
+            if pairs > MAX_VALUE_MAPPING_PAIRS {
+                let message = format!("at most {MAX_VALUE_MAPPING_PAIRS} pairs in all; this has {pairs}");
+                errors.push(FieldError::new("value_mappings", "too_many", message));
+                return options;
+            }
+            for (field, mapping) in m.into_iter().flatten() {
+                let name = entry("value_mappings", field);
+                if !is_field(resource, field) {
                     errors.push(FieldError::new(
                         name,
                         "unknown_field",
@@ -541,18 +625,26 @@ fn row_options(
                     ));
                     continue;
                 }
-                let pairs: Option<BTreeMap<String, String>> = mapping
-                    .as_object()
-                    .and_then(|o| o.iter().map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect());
+                let pairs: Option<BTreeMap<String, String>> = mapping.as_object().and_then(|o| {
+                    o.iter()
+                        .map(|(k, v)| match v.as_str() {
+                            Some(v) if k.len() <= MAX_TEXT && v.len() <= MAX_TEXT => Some((k.clone(), v.to_string())),
+                            _ => None,
+                        })
+                        .collect()
+                });
                 match pairs {
                     Some(p) => {
                         options.value_mappings.insert(field.clone(), p);
                     }
-                    None => errors.push(FieldError::new(name, "invalid", "must be an object of file value to value")),
+                    None => errors.push(FieldError::new(
+                        name,
+                        "invalid",
+                        format!("must be an object of file value to value, each at most {MAX_TEXT} bytes"),
+                    )),
                 }
             }
         }
-        Some(_) => errors.push(FieldError::new("value_mappings", "invalid", "must be an object of field to mappings")),
     }
     options
 }
@@ -571,6 +663,23 @@ fn inputs(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<(usi
     if let Some(i) = items.iter().position(|v| !v.is_object()) {
         errors.push(FieldError::new(format!("inputs[{i}]"), "invalid", "each input is an object"));
         return None;
+    }
+    // An input's keys are its file's headers: named, printable, within a name's and a file's limits.
+    let mut headers = HashSet::new();
+    for (i, keys) in items.iter().filter_map(Value::as_object).map(Map::keys).enumerate() {
+        for key in keys {
+            if key.trim().is_empty() || key.len() > MAX_TEXT || key.chars().any(char::is_control) {
+                let message = format!("keys are 1 to {MAX_TEXT} bytes, not blank, without control characters");
+                errors.push(FieldError::new(format!("inputs[{i}]"), "invalid_key", message));
+                return None;
+            }
+            headers.insert(key.as_str());
+        }
+        if headers.len() > MAX_MAPPINGS {
+            let message = format!("at most {MAX_MAPPINGS} distinct keys (a file's columns)");
+            errors.push(FieldError::new("inputs", "too_many_columns", message));
+            return None;
+        }
     }
     let bytes = serde_json::to_vec(value).ok()?;
     if bytes.len() > MAX_INPUT_BYTES {
@@ -649,13 +758,13 @@ fn metadata(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> BTreeMap<
         Some(Value::Object(m)) if m.len() <= MAX_METADATA_KEYS => {
             for (k, v) in m {
                 match v {
-                    Value::String(s) if k.len() <= MAX_TEXT && s.len() <= MAX_TEXT => {
+                    Value::String(s) if !k.is_empty() && k.len() <= MAX_TEXT && s.len() <= MAX_TEXT => {
                         out.insert(k.clone(), s.clone());
                     }
                     _ => errors.push(FieldError::new(
-                        format!("metadata.{k}"),
+                        entry("metadata", k),
                         "invalid",
-                        format!("keys and values are strings of at most {MAX_TEXT} bytes"),
+                        format!("keys of 1 to {MAX_TEXT} bytes, values strings of at most {MAX_TEXT}"),
                     )),
                 }
             }
@@ -700,35 +809,9 @@ pub async fn create_import(
     idempotency_key: Option<&str>,
 ) -> Result<Import> {
     let req = parse_create(body, svc.settings.allow_insecure_webhooks).map_err(Error::Invalid)?;
-    let mut id = import::new_import_id();
-    if let Some(key) = idempotency_key {
-        idempotency::check_key(key)?;
-        let value: Value = serde_json::from_slice(body).map_err(|e| Error::Internal(e.to_string()))?;
-        let fingerprint = idempotency::fingerprint(&value);
-        match svc.imports.claim_key(tenant_id, key, &fingerprint, &id).await? {
-            KeyClaim::Claimed => {}
-            KeyClaim::Held { fingerprint: held, .. } if held != fingerprint => {
-                return Err(Error::Conflict("this Idempotency-Key was used with another body".into()));
-            }
-            KeyClaim::Held { import_id, .. } => match get_import(svc, tenant_id, &import_id).await {
-                Err(Error::NotFound) => id = import_id, // the first request died before storing it
-                found => return found,
-            },
-        }
-    }
-    // After the key: a retry of a stored overwrite answers with it, not with a conflict.
-    if req.action == Action::Overwrite {
-        refuse_overwrite_while_running(svc, tenant_id, req.resource_type).await?;
-    }
     let now = time_fmt::now();
-    let key = import::upload_key(tenant_id, &id);
-    // Inline inputs are the upload: no link to send a file to.
-    let upload = match req.inputs {
-        Some(_) => None,
-        None => Some(svc.files.presign_upload(&key, svc.settings.upload_url_ttl_secs).await?),
-    };
-    let import = Import {
-        id,
+    let mut import = Import {
+        id: import::new_import_id(),
         tenant_id: tenant_id.to_string(),
         resource_type: req.resource_type,
         action: req.action,
@@ -763,7 +846,7 @@ pub async fn create_import(
         has_errors_file: false,
         has_results_file: false,
         file: None,
-        links: Links { upload, ..Links::default() },
+        links: Links::default(),
         created_at: now,
         updated_at: now,
         started_at: None,
@@ -772,6 +855,33 @@ pub async fn create_import(
         expires_at: now + req.retention.1,
         revert: None,
     };
+    if let Some(error) = settings_over_budget(&import) {
+        return Err(Error::Invalid(vec![error]));
+    }
+    if let Some(key) = idempotency_key {
+        idempotency::check_key(key)?;
+        let value: Value = serde_json::from_slice(body).map_err(|e| Error::Internal(e.to_string()))?;
+        let fingerprint = idempotency::fingerprint(&value);
+        match svc.imports.claim_key(tenant_id, key, &fingerprint, &import.id).await? {
+            KeyClaim::Claimed => {}
+            KeyClaim::Held { fingerprint: held, .. } if held != fingerprint => {
+                return Err(Error::Conflict("this Idempotency-Key was used with another body".into()));
+            }
+            KeyClaim::Held { import_id, .. } => match get_import(svc, tenant_id, &import_id).await {
+                Err(Error::NotFound) => import.id = import_id, // the first request died before storing it
+                found => return found,
+            },
+        }
+    }
+    // After the key: a retry of a stored overwrite answers with it, not with a conflict.
+    if import.action == Action::Overwrite {
+        refuse_overwrite_while_running(svc, tenant_id, import.resource_type).await?;
+    }
+    let key = import::upload_key(tenant_id, &import.id);
+    // Inline inputs are the upload: no link to send a file to.
+    if req.inputs.is_none() {
+        import.links.upload = Some(svc.files.presign_upload(&key, svc.settings.upload_url_ttl_secs).await?);
+    }
     if !svc.imports.create(&import).await? {
         // A concurrent retry with the same key stored it first.
         return get_import(svc, tenant_id, &import.id).await;
@@ -952,6 +1062,9 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
             Status::Completed
         }
     };
+    if let Some(m) = mappings.as_ref().filter(|_| errors.is_empty()) {
+        errors.extend(settings_over_budget(&Import { mappings: m.clone(), ..import.clone() }));
+    }
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }

@@ -41,3 +41,29 @@ async fn no_token_or_a_bad_signature_answers_401() {
     let good = http.get(&url).bearer_auth(host.token("acme")).send().await.unwrap();
     assert_eq!(good.status(), 200);
 }
+
+/// Tenant ids end up in S3 keys and paths: `.` and `..` are refused wherever claims are read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dot_and_dot_dot_tenants_answer_401() {
+    let host = host(|_| {}).await;
+    for tenant in [".", ".."] {
+        let client = host.client(tenant);
+        let (status, body) = client.get("/v1/imports").await.unwrap();
+        assert_eq!((status, &body["error"]["code"]), (401, &json!("unauthorized")), "{tenant}: {body}");
+        let (status, body) = client
+            .call(reqwest::Method::POST, "/v1/imports", Some(&json!({"resource_type": "contact"})))
+            .await
+            .unwrap();
+        assert_eq!(status, 401, "{tenant}: {body}");
+    }
+    let (status, _) = host.client("a.b").get("/v1/imports").await.unwrap();
+    assert_eq!(status, 200, "a dot inside an id is fine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_host_refuses_an_empty_jwt_secret() {
+    let mut options = local::Options::new("empty-secret", "127.0.0.1:0".parse().unwrap());
+    options.jwt_secret = String::new();
+    let refused = local::LocalHost::start(options).await.err().expect("an empty secret is refused");
+    assert!(refused.to_string().contains("LOCAL_JWT_SECRET"), "{refused}");
+}

@@ -9,6 +9,10 @@ pub async fn handler(svc: &Services, req: Request) -> Result<Response<Body>, Err
         Ok(t) => t,
         Err(e) => return Ok(error_response(&e)),
     };
+    let body = match body_bytes(&req) {
+        Ok(b) => b,
+        Err(e) => return Ok(error_response(&e)),
+    };
     let key = req.headers().get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{0}"));
-    Ok(respond(201, api::create_import(svc, &tenant, body_bytes(&req), key).await))
+    Ok(respond(201, api::create_import(svc, &tenant, body, key).await))
 }

@@ -11,12 +11,16 @@ pub async fn handler(svc: &Services, req: Request) -> Result<Response<Body>, Err
         Ok(t) => t,
         Err(e) => return Ok(error_response(&e)),
     };
+    let body = match body_bytes(&req) {
+        Ok(b) => b,
+        Err(e) => return Ok(error_response(&e)),
+    };
     let query = query_of(&req);
     let path = segments(&req);
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
     if req.method() == Method::PATCH {
         return Ok(match path.as_slice() {
-            ["v1", "imports", id] => respond(200, api::patch_import(svc, &tenant, id, body_bytes(&req)).await),
+            ["v1", "imports", id] => respond(200, api::patch_import(svc, &tenant, id, body).await),
             _ => empty(405),
         });
     }

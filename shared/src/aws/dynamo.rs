@@ -412,6 +412,23 @@ where
     }
 }
 
+/// A write of an item made of a request's own data: DynamoDB refusing it (an item over 400 KB,
+/// an attribute it will not hold) refuses the request for good, a 400, not a retry-later.
+fn refused_as_data<T, E>(
+    result: std::result::Result<T, SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
+) -> std::result::Result<std::result::Result<T, SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>, Error>
+where
+    E: ProvideErrorMetadata,
+{
+    match result {
+        Err(e) if e.code() == Some("ValidationException") => {
+            let why = e.message().unwrap_or("the store refused it").to_string();
+            Err(Error::invalid("body", "rejected_by_storage", format!("the import cannot be stored: {why}")))
+        }
+        other => Ok(other),
+    }
+}
+
 impl DynamoStore {
     async fn import_ttl(&self, tenant_id: &str, import_id: &str) -> Result<i64> {
         let key = (tenant_id.to_string(), import_id.to_string());
@@ -637,7 +654,7 @@ impl ImportStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        conditional(result)
+        conditional(refused_as_data(result)?)
     }
 
     async fn claim_key(&self, tenant_id: &str, key: &str, fingerprint: &str, import_id: &str) -> Result<KeyClaim> {
@@ -852,7 +869,7 @@ impl ImportStore for DynamoStore {
             .expression_attribute_values(":run", n(restart.run))
             .send()
             .await;
-        conditional(result)
+        conditional(refused_as_data(result)?)
     }
 
     async fn batch_outcomes(

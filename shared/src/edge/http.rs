@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::error::{Error, Result};
 
 /// The caller's tenant, from the claims the JWT authorizer verified (SPEC §4). Tenant ids go
-/// into keys, so only a safe alphabet passes.
+/// into keys and paths, so only a safe alphabet passes, and never `.` or `..`.
 pub fn tenant_of(req: &Request) -> Result<String> {
     let claims = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => {
@@ -23,6 +23,8 @@ pub fn tenant_of(req: &Request) -> Result<String> {
         .ok_or_else(|| Error::Unauthorized("the token has no tenant_id claim".into()))?;
     let safe = !tenant.is_empty()
         && tenant.len() <= 64
+        && tenant != "."
+        && tenant != ".."
         && tenant.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
     if !safe {
         return Err(Error::Unauthorized("the tenant_id claim is not a valid tenant id".into()));
@@ -46,13 +48,26 @@ pub fn segments(req: &Request) -> Vec<String> {
         .collect()
 }
 
-pub fn body_bytes(req: &Request) -> &[u8] {
-    match req.body() {
+/// SPEC §8: a request body is at most 256 KB.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// What a body over `MAX_BODY_BYTES` answers (413).
+pub fn body_too_large() -> Error {
+    Error::TooLarge(format!("the body is over {} KB", MAX_BODY_BYTES / 1024))
+}
+
+/// The request's body, refused past `MAX_BODY_BYTES` on every route.
+pub fn body_bytes(req: &Request) -> Result<&[u8]> {
+    let body: &[u8] = match req.body() {
         Body::Empty => &[],
         Body::Text(t) => t.as_bytes(),
         Body::Binary(b) => b,
         _ => &[],
+    };
+    if body.len() > MAX_BODY_BYTES {
+        return Err(body_too_large());
     }
+    Ok(body)
 }
 
 /// A result as a response: `ok` status with the JSON value, or the error's status and body.
@@ -72,6 +87,7 @@ pub fn error_response(err: &Error) -> Response<Body> {
         Error::Invalid(_) => (400, "invalid_request"),
         Error::NotFound => (404, "not_found"),
         Error::Unauthorized(_) => (401, "unauthorized"),
+        Error::TooLarge(_) => (413, "payload_too_large"),
         Error::Conflict(_) => (409, "conflict"),
         Error::Aws { .. } | Error::Contention(_) => (503, "unavailable"),
         _ => (500, "internal_error"),
@@ -82,7 +98,7 @@ pub fn error_response(err: &Error) -> Response<Body> {
     let message = match err {
         Error::Invalid(_) => "the request has invalid fields".to_string(),
         Error::NotFound => "no such resource".to_string(),
-        Error::Unauthorized(why) | Error::Conflict(why) => why.clone(),
+        Error::Unauthorized(why) | Error::Conflict(why) | Error::TooLarge(why) => why.clone(),
         Error::Aws { .. } | Error::Contention(_) => "a dependency is unavailable; retry later".to_string(),
         _ => "internal error".to_string(),
     };

@@ -470,10 +470,7 @@ impl<'de, S: Sink> Visitor<'de> for Field<'_, S> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut parts = Vec::new();
-        while let Some(part) = seq.next_element_seed(Compact)? {
-            parts.push(part);
-        }
+        let parts = parts(&mut seq, STRING_CAP + 1)?;
         let text = if parts.iter().all(|p| p.scalar.is_some()) {
             parts.into_iter().filter_map(|p| p.scalar).collect::<Vec<_>>().join(";")
         } else {
@@ -524,8 +521,25 @@ impl Part {
     }
 }
 
-/// Reads a value inside an array as a [`Part`], keys in the order the source has them.
-struct Compact;
+/// The parts of an array until they make `left` bytes, however they are written out (joined or
+/// as JSON); the rest is read and dropped: what is kept is over the field limit already, so a
+/// huge array costs what a 64 KB one does.
+fn parts<'de, A: SeqAccess<'de>>(seq: &mut A, mut left: usize) -> Result<Vec<Part>, A::Error> {
+    let mut parts = Vec::new();
+    while left > 0 {
+        let Some(part) = seq.next_element_seed(Compact { left })? else { return Ok(parts) };
+        left = left.saturating_sub(part.scalar.as_ref().map_or(part.json.len(), String::len) + 1);
+        parts.push(part);
+    }
+    while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+    Ok(parts)
+}
+
+/// Reads a value inside an array as a [`Part`], keys in the order the source has them; past
+/// `left` bytes the rest of it is dropped, as in [`parts`].
+struct Compact {
+    left: usize,
+}
 
 impl<'de> DeserializeSeed<'de> for Compact {
     type Value = Part;
@@ -542,21 +556,23 @@ impl<'de> Visitor<'de> for Compact {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Part, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Part, A::Error> {
         let mut entries = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(Compact)?;
-            entries.push(format!("{}:{}", serde_json::Value::from(key), value.json));
+            if self.left == 0 {
+                map.next_value::<de::IgnoredAny>()?;
+                continue;
+            }
+            let value = map.next_value_seed(Compact { left: self.left })?;
+            let entry = format!("{}:{}", serde_json::Value::from(key), value.json);
+            self.left = self.left.saturating_sub(entry.len() + 1);
+            entries.push(entry);
         }
         Ok(Part { scalar: None, json: format!("{{{}}}", entries.join(",")) })
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Part, A::Error> {
-        let mut parts = Vec::new();
-        while let Some(part) = seq.next_element_seed(Compact)? {
-            parts.push(part);
-        }
-        Ok(Part { scalar: None, json: Part::array(parts) })
+        Ok(Part { scalar: None, json: Part::array(parts(&mut seq, self.left)?) })
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Part, E> {
@@ -883,6 +899,20 @@ mod tests {
         let errors = rules.build(1, &rows[0]).unwrap_err();
         assert_eq!(errors[0].code, "value_too_long");
         assert!(errors[0].message.contains("the limit is 65536"), "{}", errors[0].message);
+    }
+
+    #[test]
+    fn huge_arrays_are_cut_past_the_field_limit() {
+        let many = vec!["ab"; 1_000_000];
+        let nested = vec![serde_json::json!({"k": many[..100_000]}); 10];
+        let source = serde_json::json!([{"email": "a@b.co", "tags": many, "nested": nested}]).to_string();
+        let (_, csv) = stage(&source, false);
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let row = reader.records().next().unwrap().unwrap();
+        for (i, cell) in row.iter().enumerate().skip(1) {
+            assert!(cell.len() > MAX_FIELD_BYTES && cell.len() < 2 * MAX_FIELD_BYTES, "cell {i}: {}", cell.len());
+        }
+        assert!(row[2].starts_with("ab;ab;"), "{}", &row[2][..10]);
     }
 
     #[test]

@@ -286,6 +286,7 @@ impl ImportStore for OneImport {
             import.stats.rows = plan.file.rows;
             import.sample_records = plan.sample_records.clone();
             import.distinct_values = plan.distinct_values.clone();
+            import.clipped = plan.clipped.clone();
             import.has_upload_file = true;
             import.phase = Some(Phase::Prevalidation);
             import.links.upload = None;

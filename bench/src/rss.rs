@@ -3,7 +3,7 @@
 //! the disk and memory stores (`memory`) and prints its own peak RSS; the next child reads what
 //! the previous one queued.
 
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -54,7 +54,12 @@ pub struct Peaks {
     pub prevalidate_peak_rss_mb: f64,
     pub transform_peak_rss_mb: f64,
     pub process_peak_rss_mb: f64,
+    /// Prevalidate over a JSON array holding one string of `HUGE_STRING_MB` (issue 16).
+    pub prevalidate_huge_json_string_peak_rss_mb: f64,
 }
+
+/// The one string value of the hostile JSON file.
+const HUGE_STRING_MB: u64 = 300;
 
 impl Peaks {
     pub fn print(&self) {
@@ -62,6 +67,7 @@ impl Peaks {
             ("prevalidate", self.prevalidate_peak_rss_mb),
             ("transform", self.transform_peak_rss_mb),
             ("process", self.process_peak_rss_mb),
+            ("prevalidate, a 300 MB JSON string", self.prevalidate_huge_json_string_peak_rss_mb),
         ] {
             println!("{:<44} {:>12.1} MB", format!("{step}: peak RSS, own process"), mb);
         }
@@ -102,7 +108,11 @@ async fn run_step(args: &StepArgs) -> shared::Result<(u64, u64)> {
     match args.step {
         Step::Prevalidate => {
             // The import as the API creates it, then its upload: the file itself, linked.
-            let import = shared::api::create_import(&svc, TENANT, br#"{"resource_type": "contact"}"#, None).await?;
+            let body: &[u8] = match args.file.extension().and_then(|e| e.to_str()) {
+                Some("json") => br#"{"resource_type": "contact", "format": "json"}"#,
+                _ => br#"{"resource_type": "contact"}"#,
+            };
+            let import = shared::api::create_import(&svc, TENANT, body, None).await?;
             let key = upload_key(TENANT, &import.id);
             let path = args.dir.join("objects").join(&key);
             std::fs::create_dir_all(path.parent().unwrap_or(&args.dir)).map_err(internal)?;
@@ -149,19 +159,41 @@ fn big_file(dir: &Path, mb: u64) -> PathBuf {
     path
 }
 
-/// Runs the three steps, each in a child process, over a file of `mb` MB.
+/// `[{"email": ..., "notes": "xxx…"}]` with a notes string of `HUGE_STRING_MB`, generated once.
+fn huge_json_file(dir: &Path) -> PathBuf {
+    let path = dir.join(format!("huge-string-{HUGE_STRING_MB}mb.json"));
+    let (head, tail) = (br#"[{"email": "a@example.com", "notes": ""#, br#""}]"#);
+    let size = head.len() as u64 + (HUGE_STRING_MB << 20) + tail.len() as u64;
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == size) {
+        return path;
+    }
+    std::fs::create_dir_all(dir).expect("bench directory");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path).expect("create the file"));
+    out.write_all(head).expect("write the file");
+    let block = vec![b'x'; 1 << 20];
+    for _ in 0..HUGE_STRING_MB {
+        out.write_all(&block).expect("write the file");
+    }
+    out.write_all(tail).expect("write the file");
+    out.flush().expect("flush the file");
+    path
+}
+
+/// Runs the three steps, each in a child process, over a file of `mb` MB; then prevalidate over
+/// a JSON file of one huge string.
 pub fn measure(dir: &Path, mb: u64) -> Peaks {
     let file = big_file(dir, mb);
+    let huge = huge_json_file(dir);
     let work = dir.join("rss");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).expect("work directory");
     let exe = std::env::current_exe().expect("own path");
-    let run = |step: &str| {
+    let run = |step: &str, file: &Path, work: &Path| {
         let out = Command::new(&exe)
             .args(["rss", step, "--file"])
-            .arg(&file)
+            .arg(file)
             .arg("--dir")
-            .arg(&work)
+            .arg(work)
             .stderr(std::process::Stdio::inherit())
             .output()
             .expect("start the step");
@@ -178,11 +210,16 @@ pub fn measure(dir: &Path, mb: u64) -> Peaks {
         );
         report.peak_rss_mb
     };
+    let huge_work = dir.join("rss-huge");
+    let _ = std::fs::remove_dir_all(&huge_work);
+    std::fs::create_dir_all(&huge_work).expect("work directory");
     let peaks = Peaks {
-        prevalidate_peak_rss_mb: run("prevalidate"),
-        transform_peak_rss_mb: run("transform"),
-        process_peak_rss_mb: run("process"),
+        prevalidate_peak_rss_mb: run("prevalidate", &file, &work),
+        transform_peak_rss_mb: run("transform", &file, &work),
+        process_peak_rss_mb: run("process", &file, &work),
+        prevalidate_huge_json_string_peak_rss_mb: run("prevalidate", &huge, &huge_work),
     };
+    let _ = std::fs::remove_dir_all(&huge_work);
     // What the steps wrote is as large as the file again: not kept.
     let _ = std::fs::remove_dir_all(&work);
     peaks

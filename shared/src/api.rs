@@ -842,6 +842,7 @@ pub async fn create_import(
         unmapped_headers: vec![],
         sample_records: vec![],
         distinct_values: BTreeMap::new(),
+        clipped: None,
         has_upload_file: false,
         has_errors_file: false,
         has_results_file: false,

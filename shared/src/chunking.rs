@@ -5,6 +5,7 @@ use std::io::Read;
 
 use serde::{Deserialize, Serialize};
 
+use crate::budget::{self, HEADER_BUDGET, MAX_HEADER_CELL_BYTES};
 use crate::dedup::{Dedup, DuplicateRows, Duplicates};
 use crate::dialect::{read_sample, Dialect, Encoding};
 use crate::import::{CsvOptions, FileInfo, SampleRecord};
@@ -38,6 +39,8 @@ pub struct Scan {
     pub samples: Vec<SampleRecord>,
     /// With `ScanRules::preview`: the distinct values of enum-like columns, by header.
     pub distinct_values: std::collections::BTreeMap<String, Vec<String>>,
+    /// How many sample values were cut short.
+    pub clipped_values: u64,
 }
 
 /// The plan: chunk bounds, and the duplicate rows of the whole file, one bit a row.
@@ -89,6 +92,10 @@ pub enum BadFile {
     TooLarge(u64),
     #[error("the header has {0} columns; the limit is {MAX_COLUMNS}")]
     TooManyColumns(usize),
+    #[error("the header's column {column} is a name of {bytes} bytes; the limit is {MAX_HEADER_CELL_BYTES}")]
+    LongHeader { column: usize, bytes: usize },
+    #[error("the header's names with their mappings take {0} bytes; the limit is {HEADER_BUDGET}")]
+    HeaderTooLarge(usize),
     #[error("the file has more than {MAX_ROWS} rows")]
     TooManyRows,
     #[error("{0}")]
@@ -160,10 +167,12 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
     if headers.len() > MAX_COLUMNS {
         return Err(BadFile::TooManyColumns(headers.len()).into());
     }
+    budget::check_names(&headers)?;
     let columns = mapping::resolve(rules.resource, &headers, rules.explicit).map_err(|errs| {
         BadFile::Mapping(errs.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))
     })?;
     check_header(&headers, &columns)?;
+    budget::check_header(&headers, &columns.resolved(&headers))?;
     if columns.column_of(rules.identifier_field).is_none() {
         return Err(BadFile::NoIdentifierColumn(rules.identifier_field.to_string()).into());
     }
@@ -230,7 +239,7 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
         if let Some(p) = preview.as_mut() {
             split::byte_record(record, delimiter, &mut scratch, &mut raw);
             let Some(record) = dialect.decode(&raw) else { return Err(not_text(row, dialect)) };
-            p.see(row, &record, row_rules.build(row, &record));
+            p.see(row, &record, || row_rules.build(row, &record));
         }
     }
     if records.bad_text_at().is_some() {
@@ -245,8 +254,8 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
         had_bom: dialect.had_bom,
         line_ending: dialect.line_ending.into(),
     };
-    let (samples, distinct_values) = preview.map(|p| p.finish(&headers)).unwrap_or_default();
-    Ok(Scan { headers, columns, chunks: Chunks { bounds, duplicates }, file, samples, distinct_values })
+    let (samples, distinct_values, clipped_values) = preview.map(|p| p.finish(&headers)).unwrap_or_default();
+    Ok(Scan { headers, columns, chunks: Chunks { bounds, duplicates }, file, samples, distinct_values, clipped_values })
 }
 
 fn check_header(headers: &[String], columns: &ColumnMap) -> Result<(), BadFile> {

@@ -13,24 +13,34 @@ use crate::validate::{Cells, RowError};
 
 pub const ERROR_COLUMNS: [&str; 4] = ["error_row", "error_field", "error_code", "error_message"];
 
-/// Spreadsheets run cells that start with these as formulas.
+/// Spreadsheets run cells that start with these as formulas, even after spaces.
 const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+fn runs_as_formula(cell: &str) -> bool {
+    cell.trim_start_matches(' ').starts_with(FORMULA_STARTS)
+}
 
 /// A cell a spreadsheet would run as a formula gets a leading apostrophe.
 pub fn neutralize(cell: &str) -> Cow<'_, str> {
-    if cell.starts_with(FORMULA_STARTS) {
+    if runs_as_formula(cell) {
         Cow::Owned(format!("'{cell}"))
     } else {
         Cow::Borrowed(cell)
     }
 }
 
-/// Undoes [`neutralize`], so an errors file imports as it is.
+/// Undoes [`neutralize`] on a cell of an errors file, so it imports as it is: the apostrophe
+/// comes off only where `neutralize` put one. Other files keep their apostrophes.
 pub fn restore(value: &str) -> &str {
     match value.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        Some(rest) if runs_as_formula(rest) => rest,
         _ => value,
     }
+}
+
+/// A file with every `error_*` column is one of our errors files, imported again.
+pub fn is_errors_file(headers: &[String]) -> bool {
+    ERROR_COLUMNS.iter().all(|column| headers.iter().any(|h| h == column))
 }
 
 /// Where an import's files for the user live; parts of each run under `parts/{run}/`.
@@ -143,6 +153,24 @@ mod tests {
         }
         assert_eq!(neutralize("plain"), "plain");
         assert_eq!(restore("'quoted"), "'quoted");
+    }
+
+    #[test]
+    fn formulas_behind_spaces_are_neutralized_too() {
+        for cell in [" =1+1", "   @SUM(A1)", " -5"] {
+            assert_eq!(neutralize(cell), format!("'{cell}"));
+            assert_eq!(restore(&neutralize(cell)), cell);
+        }
+        assert_eq!(neutralize(" plain"), " plain");
+        assert_eq!(restore("' plain"), "' plain", "an apostrophe neutralize did not put stays");
+    }
+
+    #[test]
+    fn an_errors_file_has_every_error_column() {
+        let headers = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(is_errors_file(&headers(&["email", "error_row", "error_field", "error_code", "error_message"])));
+        assert!(!is_errors_file(&headers(&["email", "error_message"])));
+        assert!(!is_errors_file(&headers(&["email"])));
     }
 
     #[test]

@@ -259,6 +259,10 @@ pub struct Import {
     /// Preview: the distinct values of enum-like columns, by header, to help write `value_mappings`.
     #[serde(default)]
     pub distinct_values: BTreeMap<String, Vec<String>>,
+    /// What was cut from the fields above to keep the import small (`budget`); absent when
+    /// nothing was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipped: Option<crate::budget::Clipped>,
     pub has_upload_file: bool,
     pub has_errors_file: bool,
     #[serde(default)]

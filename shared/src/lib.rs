@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod aws;
+pub mod budget;
 pub mod chunking;
 pub mod config;
 pub mod dedup;

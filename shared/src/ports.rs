@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use tokio::io::AsyncRead;
 
+use crate::budget::Clipped;
 use crate::chunking::Chunk;
 use crate::error::Result;
 use crate::idempotency::KeyClaim;
@@ -35,6 +36,8 @@ pub struct Plan {
     pub chunks_total: u64,
     pub sample_records: Vec<SampleRecord>,
     pub distinct_values: BTreeMap<String, Vec<String>>,
+    /// What `budget::fit` cut to keep the import small.
+    pub clipped: Option<Clipped>,
     /// The run goes straight to the queue (no preview first): the import is `queued` from this
     /// write on, before any of its chunks is sent.
     pub queue: bool,

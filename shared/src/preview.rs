@@ -1,11 +1,13 @@
 //! Preview (SPEC §5 `in_preview`): the first rows as they would import, and the distinct values
 //! of enum-like columns, so a user can fix mappings and `value_mappings` before anything is
-//! written. Collected during prevalidation's one pass, in bounded memory.
+//! written. Collected during prevalidation's one pass, in bounded memory; only the sample rows
+//! are built as records. `budget` then fits them in the import.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
+use crate::budget;
 use crate::import::SampleRecord;
 use crate::validate::{Candidate, RowError};
 
@@ -15,8 +17,8 @@ pub const SAMPLE_ROWS: usize = 10;
 const MAX_DISTINCT: usize = 20;
 /// Longer values are free text too.
 const MAX_VALUE_BYTES: usize = 64;
-/// The preview lives in the import's item (400 KB at most): sample values are clipped and
-/// enum-like columns capped, so any file previews.
+/// The preview lives in the import's item: sample values are clipped and enum-like columns
+/// capped as they are collected (`budget` fits what is left).
 const MAX_SAMPLE_VALUE_BYTES: usize = 256;
 const MAX_ENUM_COLUMNS: usize = 50;
 
@@ -28,18 +30,29 @@ enum Distinct {
 pub struct Preview {
     samples: Vec<SampleRecord>,
     columns: Vec<Distinct>,
+    /// Sample values cut short.
+    clipped: u64,
 }
 
 impl Preview {
     pub fn new(columns: usize) -> Self {
         let open = || Distinct::Open { values: BTreeSet::new(), filled: 0 };
-        Self { samples: Vec::new(), columns: (0..columns).map(|_| open()).collect() }
+        Self { samples: Vec::new(), columns: (0..columns).map(|_| open()).collect(), clipped: 0 }
     }
 
-    pub fn see(&mut self, row: u64, values: &csv::StringRecord, built: Result<Candidate, Vec<RowError>>) {
+    /// A row's values; `build` makes its record, called only for the rows kept as samples.
+    pub fn see(
+        &mut self,
+        row: u64,
+        values: &csv::StringRecord,
+        build: impl FnOnce() -> Result<Candidate, Vec<RowError>>,
+    ) {
         if self.samples.len() < SAMPLE_ROWS {
-            self.samples.push(match built {
-                Ok(candidate) => SampleRecord { row, record: Some(clip(candidate.fields)), errors: vec![] },
+            self.samples.push(match build() {
+                Ok(candidate) => {
+                    let record = clip(candidate.fields, &mut self.clipped);
+                    SampleRecord { row, record: Some(record), errors: vec![] }
+                }
                 Err(errors) => SampleRecord { row, record: None, errors },
             });
         }
@@ -58,8 +71,9 @@ impl Preview {
         }
     }
 
-    /// Enum-like columns are those whose few values repeat: on average at least twice each.
-    pub fn finish(self, headers: &[String]) -> (Vec<SampleRecord>, BTreeMap<String, Vec<String>>) {
+    /// Enum-like columns are those whose few values repeat: on average at least twice each. With
+    /// the samples, and how many of their values were cut short.
+    pub fn finish(self, headers: &[String]) -> (Vec<SampleRecord>, BTreeMap<String, Vec<String>>, u64) {
         let distinct = headers
             .iter()
             .zip(self.columns)
@@ -71,20 +85,17 @@ impl Preview {
             })
             .take(MAX_ENUM_COLUMNS)
             .collect();
-        (self.samples, distinct)
+        (self.samples, distinct, self.clipped)
     }
 }
 
-/// A sample record with its long text values cut, at a character boundary, and marked so.
-fn clip(mut fields: Map<String, Value>) -> Map<String, Value> {
+/// A sample record with its long text values cut, at a character boundary, marked so and
+/// counted.
+fn clip(mut fields: Map<String, Value>, clipped: &mut u64) -> Map<String, Value> {
     for value in fields.values_mut() {
         match value {
-            Value::String(s) if s.len() > MAX_SAMPLE_VALUE_BYTES => {
-                let cut = (0..=MAX_SAMPLE_VALUE_BYTES).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
-                s.truncate(cut);
-                s.push('…');
-            }
-            Value::Object(inner) => *inner = clip(std::mem::take(inner)),
+            Value::String(s) => *clipped += u64::from(budget::clip(s, MAX_SAMPLE_VALUE_BYTES)),
+            Value::Object(inner) => *inner = clip(std::mem::take(inner), clipped),
             _ => {}
         }
     }
@@ -102,16 +113,26 @@ mod tests {
     #[test]
     fn samples_stop_at_ten_and_keep_errors() {
         let mut p = Preview::new(1);
+        let mut built = 0;
         for row in 1..=12 {
-            let built = if row == 2 {
-                Err(vec![RowError { row, column: None, field: None, code: "ragged_row".into(), message: "x".into() }])
-            } else {
-                Ok(Candidate { row, identifier: format!("{row}"), fields: Default::default() })
-            };
-            p.see(row, &record(&["v"]), built);
+            p.see(row, &record(&["v"]), || {
+                built += 1;
+                if row == 2 {
+                    Err(vec![RowError {
+                        row,
+                        column: None,
+                        field: None,
+                        code: "ragged_row".into(),
+                        message: "x".into(),
+                    }])
+                } else {
+                    Ok(Candidate { row, identifier: format!("{row}"), fields: Default::default() })
+                }
+            });
         }
-        let (samples, _) = p.finish(&["a".into()]);
+        let (samples, _, _) = p.finish(&["a".into()]);
         assert_eq!(samples.len(), SAMPLE_ROWS);
+        assert_eq!(built, SAMPLE_ROWS, "rows past the samples are not built");
         assert_eq!(samples[1].errors[0].code, "ragged_row");
         assert!(samples[1].record.is_none());
     }
@@ -121,7 +142,9 @@ mod tests {
         let mut fields = Map::new();
         fields.insert("notes".into(), Value::String("é".repeat(1000)));
         fields.insert("custom".into(), serde_json::json!({"x": "y".repeat(300), "n": 5}));
-        let clipped = clip(fields);
+        let mut count = 0;
+        let clipped = clip(fields, &mut count);
+        assert_eq!(count, 2);
         assert_eq!(clipped["notes"].as_str().unwrap(), format!("{}…", "é".repeat(128)));
         assert_eq!(clipped["custom"]["x"].as_str().unwrap().len(), 256 + '…'.len_utf8());
         assert_eq!(clipped["custom"]["n"], 5);
@@ -133,9 +156,9 @@ mod tests {
         for i in 0..40 {
             let status = if i % 3 == 0 { "Yes" } else { "No" };
             let unique = format!("person{i}@example.com");
-            p.see(i + 1, &record(&[status, &unique, ""]), Err(vec![]));
+            p.see(i + 1, &record(&[status, &unique, ""]), || Err(vec![]));
         }
-        let (_, distinct) = p.finish(&["Opted In".into(), "Email".into(), "Empty".into()]);
+        let (_, distinct, _) = p.finish(&["Opted In".into(), "Email".into(), "Empty".into()]);
         assert_eq!(distinct.len(), 1, "{distinct:?}");
         assert_eq!(distinct["Opted In"], ["No", "Yes"]);
     }

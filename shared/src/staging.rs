@@ -1,7 +1,8 @@
 //! Staged copies: uploads whose bytes cannot be cut into CSV records at byte offsets (UTF-16 text,
 //! JSON, JSONL) are first rewritten as a UTF-8 CSV, which the rest of the pipeline then scans and
 //! chunks like any upload. Everything here streams, so memory stays flat in the size of the file:
-//! it holds a buffer, one JSON object and the header set (at most `MAX_COLUMNS` names).
+//! it holds a buffer, one JSON object and the header set (at most `MAX_COLUMNS` names of 1 KB).
+//! A JSON string is capped as it streams by ([`CapStrings`]), so no value is ever held whole.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -10,8 +11,10 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use encoding_rs::DecoderResult;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
+use crate::budget::MAX_HEADER_CELL_BYTES;
 use crate::chunking::{BadFile, ScanError, MAX_COLUMNS};
 use crate::dialect::Encoding;
+use crate::validate::MAX_FIELD_BYTES;
 
 /// Reads and writes go in blocks of this size.
 const BUF: usize = 64 * 1024;
@@ -121,6 +124,9 @@ impl Sink for Union {
             if self.shape.headers.len() == MAX_COLUMNS {
                 return Err(BadFile::TooManyColumns(MAX_COLUMNS + 1).into());
             }
+            if name.len() > MAX_HEADER_CELL_BYTES {
+                return Err(BadFile::LongHeader { column: self.shape.headers.len() + 1, bytes: name.len() }.into());
+            }
             self.seen.insert(name.clone());
             self.shape.headers.push(name);
         }
@@ -160,7 +166,7 @@ impl<W: Write> Sink for Rows<W> {
 /// Feeds each object of the source to `sink`, and hands it back.
 fn walk<S: Sink>(reader: impl Read, lines: bool, sink: S) -> Result<S, ScanError> {
     let mut walk = Walk { sink, failure: None };
-    let source = BufReader::with_capacity(BUF, without_bom(reader)?);
+    let source = BufReader::with_capacity(BUF, CapStrings::new(without_bom(reader)?));
     if lines {
         walk_lines(source, &mut walk)?;
     } else {
@@ -211,6 +217,89 @@ fn without_bom(mut reader: impl Read) -> Result<impl Read, ScanError> {
         head.clear();
     }
     Ok(io::Cursor::new(head).chain(reader))
+}
+
+/// Caps every JSON string of the source as it streams by, before the parser buffers it: past
+/// `MAX_FIELD_BYTES` (counting each character or escape as at least one byte) the rest of the
+/// string is skipped. What is kept is still over the limit, so the value becomes the row error
+/// `value_too_long` (a name that long fails the file), never a silent truncation; and a 300 MB
+/// string costs what a 64 KB one does.
+struct CapStrings<R> {
+    inner: R,
+    lex: Lex,
+    /// Bytes of the current string kept so far, at least.
+    kept: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lex {
+    Outside,
+    InString,
+    /// After a backslash.
+    Escape,
+    /// Hex digits of a `\u` escape left.
+    Hex(u8),
+    /// Past the cap: dropping the string up to its closing quote.
+    Skip,
+    SkipEscape,
+}
+
+/// The kept part of a capped string: one byte over the field limit.
+const STRING_CAP: usize = MAX_FIELD_BYTES + 1;
+
+impl<R> CapStrings<R> {
+    fn new(inner: R) -> Self {
+        Self { inner, lex: Lex::Outside, kept: 0 }
+    }
+}
+
+impl<R: Read> Read for CapStrings<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let n = self.inner.read(buf)?;
+            let mut out = 0;
+            for i in 0..n {
+                let b = buf[i];
+                let (next, keep) = match (self.lex, b) {
+                    (Lex::Outside, b'"') => {
+                        self.kept = 0;
+                        (Lex::InString, true)
+                    }
+                    (Lex::Outside, _) => (Lex::Outside, true),
+                    (Lex::InString, b'"') => (Lex::Outside, true),
+                    // Cut only where a character starts, outside any escape: what is kept stays
+                    // valid UTF-8 and valid JSON.
+                    (Lex::InString, _) if self.kept >= STRING_CAP && b & 0xC0 != 0x80 => match b {
+                        b'\\' => (Lex::SkipEscape, false),
+                        _ => (Lex::Skip, false),
+                    },
+                    (Lex::InString, b'\\') => {
+                        self.kept += 1;
+                        (Lex::Escape, true)
+                    }
+                    (Lex::InString, _) => {
+                        self.kept += 1;
+                        (Lex::InString, true)
+                    }
+                    (Lex::Escape, b'u') => (Lex::Hex(4), true),
+                    (Lex::Escape, _) | (Lex::Hex(1), _) => (Lex::InString, true),
+                    (Lex::Hex(left), _) => (Lex::Hex(left - 1), true),
+                    (Lex::Skip, b'"') => (Lex::Outside, true),
+                    (Lex::Skip, b'\\') => (Lex::SkipEscape, false),
+                    (Lex::Skip, _) | (Lex::SkipEscape, _) => (Lex::Skip, false),
+                };
+                self.lex = next;
+                if keep {
+                    buf[out] = b;
+                    out += 1;
+                }
+            }
+            // All of a read skipped is not the end of the source.
+            if out > 0 || n == 0 {
+                return Ok(out);
+            }
+        }
+    }
 }
 
 /// A sink, and the failure of its own that stopped the parse (a serde error only carries text).
@@ -381,10 +470,7 @@ impl<'de, S: Sink> Visitor<'de> for Field<'_, S> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut parts = Vec::new();
-        while let Some(part) = seq.next_element_seed(Compact)? {
-            parts.push(part);
-        }
+        let parts = parts(&mut seq, STRING_CAP + 1)?;
         let text = if parts.iter().all(|p| p.scalar.is_some()) {
             parts.into_iter().filter_map(|p| p.scalar).collect::<Vec<_>>().join(";")
         } else {
@@ -435,8 +521,25 @@ impl Part {
     }
 }
 
-/// Reads a value inside an array as a [`Part`], keys in the order the source has them.
-struct Compact;
+/// The parts of an array until they make `left` bytes, however they are written out (joined or
+/// as JSON); the rest is read and dropped: what is kept is over the field limit already, so a
+/// huge array costs what a 64 KB one does.
+fn parts<'de, A: SeqAccess<'de>>(seq: &mut A, mut left: usize) -> Result<Vec<Part>, A::Error> {
+    let mut parts = Vec::new();
+    while left > 0 {
+        let Some(part) = seq.next_element_seed(Compact { left })? else { return Ok(parts) };
+        left = left.saturating_sub(part.scalar.as_ref().map_or(part.json.len(), String::len) + 1);
+        parts.push(part);
+    }
+    while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+    Ok(parts)
+}
+
+/// Reads a value inside an array as a [`Part`], keys in the order the source has them; past
+/// `left` bytes the rest of it is dropped, as in [`parts`].
+struct Compact {
+    left: usize,
+}
 
 impl<'de> DeserializeSeed<'de> for Compact {
     type Value = Part;
@@ -453,21 +556,23 @@ impl<'de> Visitor<'de> for Compact {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Part, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Part, A::Error> {
         let mut entries = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(Compact)?;
-            entries.push(format!("{}:{}", serde_json::Value::from(key), value.json));
+            if self.left == 0 {
+                map.next_value::<de::IgnoredAny>()?;
+                continue;
+            }
+            let value = map.next_value_seed(Compact { left: self.left })?;
+            let entry = format!("{}:{}", serde_json::Value::from(key), value.json);
+            self.left = self.left.saturating_sub(entry.len() + 1);
+            entries.push(entry);
         }
         Ok(Part { scalar: None, json: format!("{{{}}}", entries.join(",")) })
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Part, A::Error> {
-        let mut parts = Vec::new();
-        while let Some(part) = seq.next_element_seed(Compact)? {
-            parts.push(part);
-        }
-        Ok(Part { scalar: None, json: Part::array(parts) })
+        Ok(Part { scalar: None, json: Part::array(parts(&mut seq, self.left)?) })
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Part, E> {
@@ -698,7 +803,122 @@ mod tests {
         let mut reader = csv::Reader::from_reader(csv.as_bytes());
         assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), ["long", "n", "s"]);
         let row = reader.records().next().unwrap().unwrap();
-        assert_eq!(row.iter().collect::<Vec<_>>(), [long.as_str(), "12345678901", value]);
+        // Cut one byte past the field limit: still a `value_too_long` row error.
+        assert_eq!(row.iter().collect::<Vec<_>>(), [&long[..STRING_CAP], "12345678901", value]);
+    }
+
+    /// `[{"email": "a@b.co", "notes": "xxx…"}]` with a notes string of `len` bytes (with an
+    /// escape, a multi-byte character and a quote in it), made as it is read: never in memory.
+    struct HugeString {
+        parts: [Vec<u8>; 2],
+        left: u64,
+        at: usize,
+    }
+
+    impl HugeString {
+        fn new(len: u64) -> Self {
+            let head = br#"[{"email": "a@b.co", "notes": ""#.to_vec();
+            Self { parts: [head, br#""}, {"email": "c@d.co", "notes": "fine"}]"#.to_vec()], left: len, at: 0 }
+        }
+    }
+
+    impl Read for HugeString {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.at < self.parts[0].len() {
+                let n = (self.parts[0].len() - self.at).min(buf.len());
+                buf[..n].copy_from_slice(&self.parts[0][self.at..self.at + n]);
+                self.at += n;
+                return Ok(n);
+            }
+            if self.left > 0 {
+                let n = (self.left as usize).min(buf.len()) / 8 * 8;
+                for chunk in buf[..n].chunks_mut(8) {
+                    chunk.copy_from_slice(r#"é\\\"xy"#.as_bytes());
+                }
+                self.left -= n as u64;
+                return Ok(n);
+            }
+            let tail = &self.parts[1][self.at - self.parts[0].len()..];
+            let n = tail.len().min(buf.len());
+            buf[..n].copy_from_slice(&tail[..n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    /// Counts what is written, keeping only the start.
+    #[derive(Default)]
+    struct Counting {
+        written: u64,
+        start: Vec<u8>,
+    }
+
+    impl Write for Counting {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.written += buf.len() as u64;
+            let room = (1usize << 20).saturating_sub(self.start.len());
+            self.start.extend_from_slice(&buf[..room.min(buf.len())]);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_huge_string_is_capped_as_it_streams_into_a_row_error() {
+        let len = 120 << 20;
+        let shape = json_headers(HugeString::new(len), false).unwrap();
+        assert_eq!((shape.headers.as_slice(), shape.rows), (strings(&["email", "notes"]).as_slice(), 2));
+        let mut out = Counting::default();
+        json_to_csv(HugeString::new(len), false, &shape.headers, &mut out).unwrap();
+        assert!(out.written < 1 << 20, "the staged copy holds {} bytes", out.written);
+        let mut reader = csv::Reader::from_reader(out.start.as_slice());
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(&rows[1][1], "fine");
+        let notes = &rows[0][1];
+        assert!(notes.len() > MAX_FIELD_BYTES && notes.len() < 2 * MAX_FIELD_BYTES, "{}", notes.len());
+        assert!(notes.starts_with(r#"é\"xyé"#), "escapes and characters survive the cut");
+        // The transform then refuses the value with a reason.
+        let headers = shape.headers.clone();
+        let columns = crate::mapping::resolve(
+            crate::record::ResourceType::Contact,
+            &headers,
+            &[("notes".to_string(), Some("custom.notes".to_string()))].into(),
+        )
+        .unwrap();
+        let options = crate::validate::RowOptions::default();
+        let rules = crate::validate::RowRules {
+            resource: crate::record::ResourceType::Contact,
+            identifier_field: "email",
+            headers: &headers,
+            columns: &columns,
+            options: &options,
+        };
+        let errors = rules.build(1, &rows[0]).unwrap_err();
+        assert_eq!(errors[0].code, "value_too_long");
+        assert!(errors[0].message.contains("the limit is 65536"), "{}", errors[0].message);
+    }
+
+    #[test]
+    fn huge_arrays_are_cut_past_the_field_limit() {
+        let many = vec!["ab"; 1_000_000];
+        let nested = vec![serde_json::json!({"k": many[..100_000]}); 10];
+        let source = serde_json::json!([{"email": "a@b.co", "tags": many, "nested": nested}]).to_string();
+        let (_, csv) = stage(&source, false);
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let row = reader.records().next().unwrap().unwrap();
+        for (i, cell) in row.iter().enumerate().skip(1) {
+            assert!(cell.len() > MAX_FIELD_BYTES && cell.len() < 2 * MAX_FIELD_BYTES, "cell {i}: {}", cell.len());
+        }
+        assert!(row[2].starts_with("ab;ab;"), "{}", &row[2][..10]);
+    }
+
+    #[test]
+    fn names_over_1_kb_fail_the_file() {
+        let source = format!(r#"[{{"email": "a@b.co", "{}": 1}}]"#, "k".repeat(2000));
+        assert_eq!(bad(json_headers(source.as_bytes(), false)), BadFile::LongHeader { column: 2, bytes: 2000 });
     }
 
     #[test]

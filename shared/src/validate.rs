@@ -125,11 +125,17 @@ impl<'a> RowRules<'a> {
             column: self.columns.column_of(field)?,
             rule: Rule::of(self.resource, field),
             mapping: self.options.mapping(field),
+            errors_file: error_files::is_errors_file(self.headers),
         })
     }
 
     pub fn build(&self, row: u64, values: &csv::StringRecord) -> Result<Candidate, Vec<RowError>> {
-        let plan = RowPlan { rules: self.clone(), columns: self.mapped(), layout: Vec::new() };
+        let plan = RowPlan {
+            rules: self.clone(),
+            columns: self.mapped(),
+            layout: Vec::new(),
+            errors_file: error_files::is_errors_file(self.headers),
+        };
         let mut identifier = String::new();
         let checked = plan.check(row, values.into(), &mut identifier)?;
         let mut fields = Map::new();
@@ -173,7 +179,7 @@ impl<'a> RowRules<'a> {
         let mut text = Vec::new();
         flatten(&slots, &mut text, &mut layout);
         layout.push(Piece { text, column: None });
-        RowPlan { rules: self.clone(), columns, layout }
+        RowPlan { rules: self.clone(), columns, layout, errors_file: error_files::is_errors_file(self.headers) }
     }
 }
 
@@ -186,12 +192,13 @@ pub struct IdentifierCell<'a> {
     pub column: usize,
     rule: Rule,
     mapping: Option<&'a BTreeMap<String, String>>,
+    errors_file: bool,
 }
 
 impl IdentifierCell<'_> {
     /// The identifier the cell's text gives when it is valid, normalized into `out`.
     pub fn read<'o>(&self, raw: &str, out: &'o mut String) -> Option<&'o str> {
-        let value = self.rule.check(self.field, map_value(self.mapping, cell(raw))).ok()?;
+        let value = self.rule.check(self.field, map_value(self.mapping, cell(raw, self.errors_file))).ok()?;
         identifier_into(self.resource, self.field, &value, out).then_some(out.as_str())
     }
 }
@@ -265,6 +272,8 @@ pub struct RowPlan<'a> {
     rules: RowRules<'a>,
     columns: Vec<Column<'a>>,
     layout: Vec<Piece>,
+    /// The file is one of our errors files: its formula guards come off.
+    errors_file: bool,
 }
 
 impl RowPlan<'_> {
@@ -303,7 +312,7 @@ impl RowPlan<'_> {
         for column in &self.columns {
             let Some(raw) = values.get(column.index) else { continue };
             let (header, field) = (Some(column.header), Some(column.field));
-            let value = cell(raw);
+            let value = cell(raw, self.errors_file);
             if value.len() > MAX_FIELD_BYTES {
                 let message = format!("{} bytes, the limit is {MAX_FIELD_BYTES}", value.len());
                 errors.push(row_error(row, header, field, "value_too_long", message));
@@ -402,18 +411,24 @@ fn set_field(fields: &mut Fields, field: &str, value: Value) {
     }
 }
 
-/// A cell trimmed, with the formula guard of an errors file taken off. A BOM inside the data is
-/// never part of a value (the csv crate drops one only at the start of a reader, and chunks
-/// start mid-file).
-fn cell(raw: &str) -> &str {
+/// A cell trimmed, and in an errors file imported again with the formula guard the errors file
+/// added taken off (then trimmed as the original cell was). A BOM inside the data is never part
+/// of a value (the csv crate drops one only at the start of a reader, and chunks start mid-file).
+fn cell(raw: &str, errors_file: bool) -> &str {
+    match errors_file {
+        true => trim(error_files::restore(trim(raw))),
+        false => trim(raw),
+    }
+}
+
+fn trim(raw: &str) -> &str {
     let b = raw.as_bytes();
     // Most cells start and end with a visible ASCII character: nothing to trim.
     let visible = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_graphic());
-    let trimmed = match visible(b.first()) && visible(b.last()) {
+    match visible(b.first()) && visible(b.last()) {
         true => raw,
         false => raw.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}'),
-    };
-    error_files::restore(trimmed)
+    }
 }
 
 /// The identifier as records are matched by: emails ignore case.
@@ -495,6 +510,23 @@ mod tests {
         assert_eq!(e[0].code, "value_too_long");
         let c = r.build(11, &rec(&["\u{feff}a@b.co", "x"])).unwrap();
         assert_eq!(c.identifier, "a@b.co");
+    }
+
+    #[test]
+    fn apostrophes_come_off_only_where_an_errors_file_put_them() {
+        let errors_file = rules(&["email", "First Name", "error_row", "error_field", "error_code", "error_message"]);
+        let cells = ["a@b.co", "' =1+1", "3", "email", "invalid_email", "x"];
+        let c = errors_file.build(1, &rec(&cells)).unwrap();
+        assert_eq!(c.fields["first_name"], "=1+1", "neutralized behind a space, restored and trimmed");
+        let c = errors_file.build(2, &rec(&["a@b.co", "'Connor", "3", "email", "invalid_email", "x"])).unwrap();
+        assert_eq!(c.fields["first_name"], "'Connor", "an apostrophe the errors file did not put stays");
+        let plain = rules(&["email", "First Name", "error_message"]);
+        let c = plain.build(1, &rec(&["a@b.co", "'=1+1", "x"])).unwrap();
+        assert_eq!(c.fields["first_name"], "'=1+1", "not an errors file: the cell is the user's own");
+        let mut out = Vec::new();
+        let mut identifier = String::new();
+        errors_file.plan().encode(1, (&rec(&cells)).into(), &mut out, &mut identifier).unwrap();
+        assert!(String::from_utf8(out).unwrap().contains(r#""first_name":"=1+1""#));
     }
 
     #[test]

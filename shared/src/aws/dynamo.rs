@@ -769,7 +769,8 @@ impl ImportStore for DynamoStore {
         let phase = if plan.queue { Phase::Transforming } else { Phase::Prevalidation };
         let expression = format!(
             "SET #etag = :etag, #fh = :fh, #map = :map, #um = :um, #file = :file, #st.#rows = :rows, \
-             #pr.#ct = :ct, #pr.#planned = :true, #huf = :true, #phase = :phase, #ua = :now, #sr = :sr, #dv = :dv{queue} \
+             #pr.#ct = :ct, #pr.#planned = :true, #huf = :true, #phase = :phase, #ua = :now, #sr = :sr, #dv = :dv, \
+             #clip = :clip{queue} \
              REMOVE #links.#upload"
         );
         self.update_import(
@@ -780,6 +781,7 @@ impl ImportStore for DynamoStore {
             &[
                 ("#sr", "sample_records"),
                 ("#dv", "distinct_values"),
+                ("#clip", "clipped"),
                 ("#run", "run"),
                 ("#etag", "source_etag"),
                 ("#fh", "file_headers"),
@@ -814,6 +816,7 @@ impl ImportStore for DynamoStore {
                 (":run", n(plan.run)),
                 (":sr", av(&plan.sample_records)?),
                 (":dv", av(&plan.distinct_values)?),
+                (":clip", av(&plan.clipped)?),
             ],
         )
         .await

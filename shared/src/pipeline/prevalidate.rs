@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use tokio::runtime::Handle;
 use tokio_util::io::SyncIoBridge;
 
+use crate::budget;
 use crate::chunking::{self, BadFile, Scan, ScanError, ScanRules, MAX_FILE_BYTES};
 use crate::dialect::{read_sample, reject_binary, Dialect, Encoding};
 use crate::error::{Error, Result};
@@ -120,11 +121,11 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
         Err(ScanError::Bad(bad)) => {
             tracing::info!(tenant_id, import_id, reason = %bad, "file cannot be imported");
             let from = [Status::AwaitingUpload, Status::Queued];
-            fail(svc, tenant_id, import_id, run, &from, &bad.to_string()).await?;
+            fail(svc, tenant_id, import_id, run, &from, &budget::reason(&bad)).await?;
             return Ok(());
         }
     };
-    let plan = Plan {
+    let mut plan = Plan {
         run,
         source_etag: upload_etag,
         mappings: scan.columns.resolved(&scan.headers),
@@ -134,8 +135,10 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
         chunks_total: scan.chunks.total(),
         sample_records: scan.samples,
         distinct_values: scan.distinct_values,
+        clipped: None,
         queue: !import.in_preview,
     };
+    budget::fit(&mut plan, scan.clipped_values);
     if !svc.imports.save_plan(tenant_id, import_id, &plan).await? {
         return Ok(());
     }

@@ -16,6 +16,7 @@ pub enum Target {
     Prevalidate,
     Transform,
     Process,
+    Webhooks,
 }
 
 /// A received message stays hidden while its handler runs, however slow the emulator is (a
@@ -61,9 +62,11 @@ pub async fn run(
                     }
                 }
             }
-            Target::Transform | Target::Process => {
+            Target::Transform | Target::Process | Target::Webhooks => {
                 let mut failed = invoke_sqs(&services, target, &messages).await;
-                if deliver_twice {
+                // A webhook is delivered at least once as it is: twice would start a second
+                // chain of attempts.
+                if deliver_twice && target != Target::Webhooks {
                     // At-least-once: the same batch again, as SQS may redeliver it.
                     failed.extend(invoke_sqs(&services, target, &messages).await);
                 }
@@ -132,6 +135,7 @@ async fn invoke_sqs(services: &Services, target: Target, messages: &[Message]) -
     let lambda_event = LambdaEvent::new(event, Context::default());
     let result: Result<SqsBatchResponse, _> = match target {
         Target::Transform => transform::handler(services, lambda_event).await,
+        Target::Webhooks => deliver_webhooks::handler(services, lambda_event).await,
         _ => process::handler(services, lambda_event).await,
     };
     match result {

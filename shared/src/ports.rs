@@ -14,6 +14,7 @@ use crate::import::{FileInfo, Import, Progress, SampleRecord, SignedRequest, Sta
 use crate::pipeline::revert::RevertState;
 use crate::record::{ResourceType, StoredRecord};
 use crate::stats::Tally;
+use crate::webhook::SecretVersions;
 
 /// One page of a listing and the cursor of the next, if any.
 #[derive(Debug, Clone)]
@@ -334,9 +335,21 @@ pub enum Queue {
     Process,
     /// Lifecycle events for clients (SPEC §9), not work.
     Events,
+    /// Webhook deliveries (SPEC §12, `webhook`).
+    Webhooks,
 }
 
 #[async_trait]
 pub trait WorkQueue: Send + Sync {
     async fn send(&self, queue: Queue, bodies: Vec<String>) -> Result<()>;
+    /// One message, hidden for `delay_secs` (at most 900, SQS's longest delay).
+    async fn send_after(&self, queue: Queue, body: String, delay_secs: u32) -> Result<()>;
+}
+
+/// The versions of each tenant's webhook secret (`webhook::SecretVersions`).
+#[async_trait]
+pub trait WebhookSecrets: Send + Sync {
+    async fn versions(&self, tenant_id: &str) -> Result<SecretVersions>;
+    /// The next version becomes current, the current one previous as of `now`.
+    async fn rotate(&self, tenant_id: &str, now: OffsetDateTime) -> Result<SecretVersions>;
 }

@@ -85,6 +85,10 @@ impl WorkQueue for LosesFirst {
         }
         self.svc.queue.send(queue, bodies).await
     }
+
+    async fn send_after(&self, queue: Queue, body: String, delay_secs: u32) -> shared::error::Result<()> {
+        self.svc.queue.send_after(queue, body, delay_secs).await
+    }
 }
 
 /// Every message until the queues are empty; one that fails comes again, as SQS redelivers it.
@@ -180,6 +184,10 @@ impl WorkQueue for Eager {
             transform::run(&self.0, &body).await?;
         }
         Ok(())
+    }
+
+    async fn send_after(&self, queue: Queue, body: String, delay_secs: u32) -> shared::error::Result<()> {
+        self.0.queue.send_after(queue, body, delay_secs).await
     }
 }
 

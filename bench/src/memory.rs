@@ -17,11 +17,11 @@ use shared::import::{Import, Phase, Progress, RunStart, SignedRequest, Status};
 use shared::pipeline::revert::RevertState;
 use shared::ports::{
     Applied, BatchWrite, ChunkCount, CleanupStep, Download, FileStore, Finished, ImportStore, ObjectWriter, Opened,
-    Page, Plan, Queue, RecordStore, Restart, RevertWrite, StoredImport, WorkQueue,
+    Page, Plan, Queue, RecordStore, Restart, RevertWrite, StoredImport, WebhookSecrets, WorkQueue,
 };
 use shared::record::{ResourceType, StoredRecord};
 use shared::stats::{Stats, Tally};
-use shared::webhook::Webhooks;
+use shared::webhook::{SecretVersions, Webhooks};
 use shared::{Error, Result, Services};
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -40,8 +40,7 @@ pub fn services(dir: &Path, records: Arc<CountingRecords>) -> Result<Services> {
     // The Lambdas' defaults (CHUNK_ROWS and the rest) from the environment, names made up.
     let settings = Settings::from_lookup(|name| match name {
         "IMPORTS_TABLE" | "RECORDS_TABLE" | "UPLOADS_BUCKET" => Some("bench".into()),
-        "TRANSFORM_QUEUE_URL" | "PROCESS_QUEUE_URL" | "EVENTS_QUEUE_URL" => Some("bench".into()),
-        "WEBHOOK_SIGNING_KEY" => Some("bench".into()),
+        "TRANSFORM_QUEUE_URL" | "PROCESS_QUEUE_URL" | "EVENTS_QUEUE_URL" | "WEBHOOKS_QUEUE_URL" => Some("bench".into()),
         other => std::env::var(other).ok(),
     })?;
     Ok(Services {
@@ -50,6 +49,7 @@ pub fn services(dir: &Path, records: Arc<CountingRecords>) -> Result<Services> {
         files: Arc::new(DiskFiles { root: dir.join("objects") }),
         queue: Arc::new(JsonLines { dir: dir.to_path_buf() }),
         webhooks: Webhooks::new(&settings)?,
+        webhook_secrets: Arc::new(NoRotations),
         settings,
     })
 }
@@ -449,6 +449,7 @@ impl JsonLines {
             Queue::Transform => "transform.jsonl",
             Queue::Process => "process.jsonl",
             Queue::Events => "events.jsonl",
+            Queue::Webhooks => "webhooks.jsonl",
         })
     }
 }
@@ -467,5 +468,24 @@ impl WorkQueue for JsonLines {
             writeln!(out, "{body}").map_err(io)?;
         }
         out.flush().map_err(io)
+    }
+
+    /// Nothing here delivers webhooks: a delay changes nothing.
+    async fn send_after(&self, queue: Queue, tenant_id: &str, body: String, _delay_secs: u32) -> Result<()> {
+        self.send(queue, tenant_id, vec![body]).await
+    }
+}
+
+/// The bench serves no webhook secret routes: every tenant at its first version.
+struct NoRotations;
+
+#[async_trait]
+impl WebhookSecrets for NoRotations {
+    async fn versions(&self, _tenant_id: &str) -> Result<SecretVersions> {
+        Ok(SecretVersions::default())
+    }
+
+    async fn rotate(&self, _tenant_id: &str, _now: OffsetDateTime) -> Result<SecretVersions> {
+        Err(Error::Internal("the bench rotates no webhook secrets".into()))
     }
 }

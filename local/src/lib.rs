@@ -57,6 +57,8 @@ pub struct Options {
     pub chunk_rows: Option<u64>,
     /// `http://` webhooks to loopback: on unless `ALLOW_INSECURE_WEBHOOKS` says otherwise.
     pub allow_insecure_webhooks: Option<bool>,
+    /// Overrides the webhook retry policy (`WEBHOOK_RETRY_*`), e.g. seconds instead of a day.
+    pub webhook_retry: Option<shared::webhook::RetryPolicy>,
     /// Where the functions reach AWS when not at `AWS_ENDPOINT_URL` (a `proxy` in front of
     /// it); provisioning still goes straight there.
     pub aws_endpoint: Option<String>,
@@ -72,6 +74,7 @@ impl Options {
             workers: 2,
             chunk_rows: None,
             allow_insecure_webhooks: None,
+            webhook_retry: None,
             aws_endpoint: None,
         }
     }
@@ -113,6 +116,9 @@ impl LocalHost {
         if let Some(allow) = options.allow_insecure_webhooks {
             settings.allow_insecure_webhooks = allow;
         }
+        if let Some(retry) = options.webhook_retry {
+            settings.webhook_retry = retry;
+        }
         let services = Arc::new(clients.services(settings.clone()).map_err(|e| Error::Setup(e.to_string()))?);
 
         let listener = tokio::net::TcpListener::bind(options.api_addr)
@@ -130,6 +136,7 @@ impl LocalHost {
             (provisioned.upload_events_queue_url.clone(), Target::Prevalidate),
             (provisioned.transform_queue_url.clone(), Target::Transform),
             (provisioned.process_queue_url.clone(), Target::Process),
+            (provisioned.webhooks_queue_url.clone(), Target::Webhooks),
         ];
         if options.workers > 0 {
             for (url, target) in queues {

@@ -1,6 +1,6 @@
 //! Creates what `template.yaml` deploys, on the local AWS stack: the uploads bucket with its
 //! ObjectCreated notification (to a queue the local host drains, standing in for Lambda's S3
-//! trigger), the tables, and the work queues with their dead-letter queues.
+//! trigger), the tables, and the work and webhook queues with their dead-letter queues.
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
@@ -25,6 +25,7 @@ pub struct Names {
     pub process_queue: String,
     pub upload_events_queue: String,
     pub import_events_queue: String,
+    pub webhooks_queue: String,
 }
 
 impl Names {
@@ -37,6 +38,7 @@ impl Names {
             process_queue: format!("{prefix}-process"),
             upload_events_queue: format!("{prefix}-upload-events"),
             import_events_queue: format!("{prefix}-import-events"),
+            webhooks_queue: format!("{prefix}-webhooks"),
         }
     }
 }
@@ -48,6 +50,7 @@ pub struct Provisioned {
     pub process_queue_url: String,
     pub upload_events_queue_url: String,
     pub import_events_queue_url: String,
+    pub webhooks_queue_url: String,
 }
 
 /// The local host's `WEBHOOK_SIGNING_KEY` unless the environment sets one.
@@ -70,6 +73,7 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<Provisioned, 
     let process_queue_url = create_queue(clients, &names.process_queue, true).await?;
     let upload_events_queue_url = create_queue(clients, &names.upload_events_queue, false).await?;
     let import_events_queue_url = create_queue(clients, &names.import_events_queue, false).await?;
+    let webhooks_queue_url = create_queue(clients, &names.webhooks_queue, true).await?;
 
     match clients.s3.create_bucket().bucket(&names.bucket).send().await {
         Ok(_) => {}
@@ -105,7 +109,13 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<Provisioned, 
         .send()
         .await
         .map_err(Error::aws)?;
-    Ok(Provisioned { transform_queue_url, process_queue_url, upload_events_queue_url, import_events_queue_url })
+    Ok(Provisioned {
+        transform_queue_url,
+        process_queue_url,
+        upload_events_queue_url,
+        import_events_queue_url,
+        webhooks_queue_url,
+    })
 }
 
 /// The functions' settings: the names provisioned here, everything else from the environment
@@ -130,6 +140,7 @@ pub fn function_env(names: &Names, provisioned: &Provisioned) -> Vec<(&'static s
         ("TRANSFORM_QUEUE_URL", provisioned.transform_queue_url.clone()),
         ("PROCESS_QUEUE_URL", provisioned.process_queue_url.clone()),
         ("EVENTS_QUEUE_URL", provisioned.import_events_queue_url.clone()),
+        ("WEBHOOKS_QUEUE_URL", provisioned.webhooks_queue_url.clone()),
         ("WEBHOOK_SIGNING_KEY", env_or("WEBHOOK_SIGNING_KEY", LOCAL_WEBHOOK_SIGNING_KEY)),
         ("ALLOW_INSECURE_WEBHOOKS", env_or("ALLOW_INSECURE_WEBHOOKS", "1")),
     ]

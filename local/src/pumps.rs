@@ -26,6 +26,7 @@ pub enum Target {
     Prevalidate,
     Transform,
     Process,
+    Webhooks,
 }
 
 /// A message handed to a handler stays hidden at least this long, however slow the emulator is
@@ -57,7 +58,7 @@ pub async fn run(
     let lookahead = Arc::new(Lookahead::default());
     let (consumers, batch) = match target {
         Target::Prevalidate => (workers * PREVALIDATE_PER_WORKER, 1),
-        Target::Transform | Target::Process => (workers, 10),
+        Target::Transform | Target::Process | Target::Webhooks => (workers, 10),
     };
     // Dropped with this task, which aborts the consumers.
     let mut tasks = JoinSet::new();
@@ -119,9 +120,11 @@ async fn handle(
                 }
             }
         }
-        Target::Transform | Target::Process => {
+        Target::Transform | Target::Process | Target::Webhooks => {
             let mut failed = invoke_sqs(services, target, messages).await;
-            if deliver_twice {
+            // A webhook is delivered at least once as it is: twice would start a second chain
+            // of attempts.
+            if deliver_twice && target != Target::Webhooks {
                 // At-least-once: the same batch again, as SQS may redeliver it.
                 failed.extend(invoke_sqs(services, target, messages).await);
             }
@@ -324,6 +327,7 @@ async fn invoke_sqs(services: &Services, target: Target, messages: &[Message]) -
     let lambda_event = LambdaEvent::new(event, Context::default());
     let result: Result<SqsBatchResponse, _> = match target {
         Target::Transform => transform::handler(services, lambda_event).await,
+        Target::Webhooks => deliver_webhooks::handler(services, lambda_event).await,
         _ => process::handler(services, lambda_event).await,
     };
     match result {

@@ -27,7 +27,7 @@ use crate::sync::{Changes, SyncAction};
 use crate::time_fmt;
 use crate::validate::normalize_identifier;
 use crate::validate::RowOptions;
-use crate::webhook;
+use crate::{outbound, webhook};
 
 /// A page of a listing as the API answers it.
 #[derive(Debug, Serialize)]
@@ -263,8 +263,8 @@ fn parse_create(body: &[u8], allow_insecure_webhooks: bool) -> Result<CreateRequ
     let retention = retention(&obj, &mut errors);
     let webhook_url = match obj.get("webhook_url") {
         None | Some(Value::Null) => None,
-        Some(Value::String(url)) => match webhook::check_url(url, allow_insecure_webhooks) {
-            Ok(()) => Some(url.clone()),
+        Some(Value::String(url)) => match outbound::check_url(url, allow_insecure_webhooks) {
+            Ok(_) => Some(url.clone()),
             Err(message) => {
                 errors.push(FieldError::new("webhook_url", "invalid", message));
                 None
@@ -1169,6 +1169,16 @@ fn limit(query: &HashMap<String, String>, errors: &mut Vec<FieldError>) -> usize
     }
 }
 
+/// `GET /v1/webhooks/secret` (SPEC §12).
+pub async fn webhook_secret(svc: &Services, tenant_id: &str) -> Result<Value> {
+    Ok(serde_json::json!({ "secret": webhook::current_secret(svc, tenant_id).await? }))
+}
+
+/// `POST /v1/webhooks/secret/rotate` (SPEC §12): the new secret; the old one signs 24 hours more.
+pub async fn rotate_webhook_secret(svc: &Services, tenant_id: &str) -> Result<Value> {
+    Ok(serde_json::json!({ "secret": webhook::rotate_secret(svc, tenant_id).await? }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1212,7 +1222,14 @@ mod tests {
         let kept = parse_create(body(r#""https://hooks.example.com/imports""#).as_bytes(), false).ok().unwrap();
         assert_eq!(kept.webhook_url.as_deref(), Some("https://hooks.example.com/imports"));
         assert_eq!(parse_create(body("null").as_bytes(), false).ok().unwrap().webhook_url, None);
-        for bad in [r#""http://example.com/x""#, r#""ftp://example.com/x""#, r#""not a url""#, "1", "[]"] {
+        for bad in [
+            r#""http://example.com/x""#,
+            r#""ftp://example.com/x""#,
+            r#""not a url""#,
+            "1",
+            "[]",
+            r#""https://10.0.0.1/""#,
+        ] {
             assert_eq!(fields(&body(bad)), vec!["webhook_url"], "{bad}");
         }
         let loopback = body(r#""http://127.0.0.1:8080/hook""#);

@@ -1,7 +1,7 @@
 //! Settings from the environment. A missing variable is an error that names it.
 
 use crate::error::{Error, Result};
-use crate::webhook::SigningKey;
+use crate::webhook::{RetryPolicy, SigningKey};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -12,6 +12,8 @@ pub struct Settings {
     pub process_queue_url: String,
     /// Where lifecycle events are published (SPEC §9).
     pub events_queue_url: String,
+    /// Webhook deliveries (SPEC §12), drained by the deliver-webhooks function.
+    pub webhooks_queue_url: String,
     /// Endpoint the uploader reaches S3 at, when it differs from ours (a local emulator behind
     /// another address). Presigned URLs sign the host, so they are minted for this one.
     pub s3_public_endpoint: Option<String>,
@@ -20,8 +22,12 @@ pub struct Settings {
     pub chunk_rows: u64,
     /// An import not final this long after it started times out (SPEC §5 `max_duration`).
     pub max_duration_secs: u64,
-    /// Derives each tenant's webhook secret (see `webhook`).
-    pub webhook_signing_key: SigningKey,
+    /// Derives each tenant's webhook secrets (see `webhook`): `WEBHOOK_SIGNING_KEY`, or read
+    /// once per cold start from the SSM SecureString `WEBHOOK_SIGNING_KEY_PARAMETER` names (only
+    /// the functions that sign or serve secrets have either).
+    pub webhook_signing_key: Option<SigningKey>,
+    pub webhook_signing_key_parameter: Option<String>,
+    pub webhook_retry: RetryPolicy,
     /// `http://` webhook URLs to a loopback host are accepted: for the local host, never in AWS.
     pub allow_insecure_webhooks: bool,
 }
@@ -49,11 +55,19 @@ impl Settings {
             transform_queue_url: required("TRANSFORM_QUEUE_URL")?,
             process_queue_url: required("PROCESS_QUEUE_URL")?,
             events_queue_url: required("EVENTS_QUEUE_URL")?,
+            webhooks_queue_url: required("WEBHOOKS_QUEUE_URL")?,
             s3_public_endpoint: get("S3_PUBLIC_ENDPOINT").filter(|v| !v.is_empty()),
             upload_url_ttl_secs: number("UPLOAD_URL_TTL_SECONDS", 900, 60..=900)?,
             chunk_rows: number("CHUNK_ROWS", 2_000, 1..=100_000)?,
             max_duration_secs: number("MAX_DURATION_SECONDS", 3_600, 60..=86_400)?,
-            webhook_signing_key: SigningKey::new(required("WEBHOOK_SIGNING_KEY")?),
+            webhook_signing_key: get("WEBHOOK_SIGNING_KEY").filter(|v| !v.is_empty()).map(SigningKey::new),
+            webhook_signing_key_parameter: get("WEBHOOK_SIGNING_KEY_PARAMETER").filter(|v| !v.is_empty()),
+            webhook_retry: RetryPolicy {
+                first_secs: number("WEBHOOK_RETRY_FIRST_SECONDS", 5, 1..=3_600)?,
+                max_secs: number("WEBHOOK_RETRY_MAX_SECONDS", 3_600, 1..=43_200)?,
+                give_up_after_secs: number("WEBHOOK_RETRY_FOR_SECONDS", 86_400, 1..=172_800)?,
+                timeout_secs: number("WEBHOOK_TIMEOUT_SECONDS", 10, 1..=60)?,
+            },
             allow_insecure_webhooks: match get("ALLOW_INSECURE_WEBHOOKS").as_deref() {
                 None | Some("" | "0" | "false") => false,
                 Some("1" | "true") => true,
@@ -82,7 +96,7 @@ mod tests {
         ("TRANSFORM_QUEUE_URL", "http://q/transform"),
         ("PROCESS_QUEUE_URL", "http://q/process"),
         ("EVENTS_QUEUE_URL", "http://q/events"),
-        ("WEBHOOK_SIGNING_KEY", "key"),
+        ("WEBHOOKS_QUEUE_URL", "http://q/webhooks"),
     ];
 
     #[test]
@@ -111,8 +125,21 @@ mod tests {
         vars.insert("ALLOW_INSECURE_WEBHOOKS".into(), "yes please".into());
         let err = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
         assert!(err.to_string().contains("ALLOW_INSECURE_WEBHOOKS"), "{err}");
-        vars.remove("WEBHOOK_SIGNING_KEY");
+    }
+
+    #[test]
+    fn the_signing_key_is_optional_and_the_retry_policy_bounded() {
+        let mut vars = env(FULL);
+        let s = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap();
+        assert!(s.webhook_signing_key.is_none() && s.webhook_signing_key_parameter.is_none());
+        assert_eq!((s.webhook_retry.give_up_after_secs, s.webhook_retry.timeout_secs), (86_400, 10));
+        vars.insert("WEBHOOK_SIGNING_KEY_PARAMETER".into(), "/imports/webhook-key".into());
+        vars.insert("WEBHOOK_RETRY_FIRST_SECONDS".into(), "1".into());
+        let s = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap();
+        assert_eq!(s.webhook_signing_key_parameter.as_deref(), Some("/imports/webhook-key"));
+        assert_eq!(s.webhook_retry.first_secs, 1);
+        vars.insert("WEBHOOK_TIMEOUT_SECONDS".into(), "600".into());
         let err = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
-        assert_eq!(err.to_string(), "environment variable WEBHOOK_SIGNING_KEY is not set");
+        assert!(err.to_string().contains("WEBHOOK_TIMEOUT_SECONDS"), "{err}");
     }
 }

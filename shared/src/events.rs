@@ -1,6 +1,6 @@
 //! Lifecycle events (SPEC §9): every status change an import makes is published to the
 //! import-events queue, for clients to follow without polling, and, when the import has a
-//! `webhook_url`, POSTed there signed (`webhook`). A step publishes after the change it made
+//! `webhook_url`, queued for the deliver-webhooks function to POST there signed (`webhook`). A step publishes after the change it made
 //! took effect, with the import as it is then, and records that it did.
 //!
 //! A step that fails or dies between its change and the publish is delivered again, finds its
@@ -19,7 +19,7 @@ use crate::ports::{Queue, StoredImport};
 use crate::services::Services;
 use crate::stats::Stats;
 use crate::time_fmt;
-use crate::webhook::Delivery;
+use crate::webhook::DeliveryMessage;
 
 /// Its name (`as_str`) is the event's `type` and part of its id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -104,8 +104,8 @@ struct Event<'a> {
 }
 
 /// Publishes that the import changed in `run` (None: the run it is at, for a change no run
-/// follows: a final status, a revert); nothing when it is gone. A webhook that cannot be
-/// delivered is logged, not an error of the step.
+/// follows: a final status, a revert); nothing when it is gone. Its webhook is only queued: no
+/// step waits for a tenant's endpoint.
 pub async fn publish(svc: &Services, tenant_id: &str, import_id: &str, kind: Kind, run: Option<u32>) -> Result<()> {
     let Some(stored) = svc.imports.get(tenant_id, import_id).await? else { return Ok(()) };
     let run = run.unwrap_or(stored.progress.run);
@@ -174,8 +174,8 @@ async fn send(svc: &Services, stored: &StoredImport, kind: Kind, run: u32) -> Re
     svc.queue.send(Queue::Events, tenant_id, vec![body.clone()]).await?;
     tracing::info!(tenant_id, import_id, kind = ?kind, "event published");
     if let Some(url) = &import.webhook_url {
-        let delivery = Delivery { url, tenant_id, import_id, event_id: &event.id, body: &body };
-        svc.webhooks.deliver(&delivery).await;
+        let delivery = DeliveryMessage::new(tenant_id, import_id, &event.id, url, &body);
+        svc.queue.send(Queue::Webhooks, tenant_id, vec![encode(&delivery)?]).await?;
     }
     svc.imports.mark_published(tenant_id, import_id, &key).await
 }

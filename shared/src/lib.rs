@@ -20,6 +20,7 @@ pub mod logging;
 pub mod mapping;
 pub mod merge;
 pub mod messages;
+pub mod outbound;
 pub mod pipeline;
 pub mod ports;
 pub mod preview;

@@ -15,6 +15,7 @@ use crate::import::{FileInfo, Import, Progress, SampleRecord, SignedRequest, Sta
 use crate::pipeline::revert::RevertState;
 use crate::record::{ResourceType, StoredRecord};
 use crate::stats::Tally;
+use crate::webhook::SecretVersions;
 
 /// One page of a listing and the cursor of the next, if any.
 #[derive(Debug, Clone)]
@@ -360,6 +361,8 @@ pub enum Queue {
     Process,
     /// Lifecycle events for clients (SPEC §9), not work.
     Events,
+    /// Webhook deliveries (SPEC §12, `webhook`).
+    Webhooks,
 }
 
 #[async_trait]
@@ -367,4 +370,14 @@ pub trait WorkQueue: Send + Sync {
     /// Sends messages of one tenant. The tenant is their message group: on a standard queue
     /// SQS (fair queues) then serves a quiet tenant's messages ahead of a flooding one's backlog.
     async fn send(&self, queue: Queue, tenant_id: &str, bodies: Vec<String>) -> Result<()>;
+    /// One message of a tenant, hidden for `delay_secs` (at most 900, SQS's longest delay).
+    async fn send_after(&self, queue: Queue, tenant_id: &str, body: String, delay_secs: u32) -> Result<()>;
+}
+
+/// The versions of each tenant's webhook secret (`webhook::SecretVersions`).
+#[async_trait]
+pub trait WebhookSecrets: Send + Sync {
+    async fn versions(&self, tenant_id: &str) -> Result<SecretVersions>;
+    /// The next version becomes current, the current one previous as of `now`.
+    async fn rotate(&self, tenant_id: &str, now: OffsetDateTime) -> Result<SecretVersions>;
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::Settings;
-use crate::ports::{FileStore, ImportStore, RecordStore, WorkQueue};
+use crate::ports::{FileStore, ImportStore, RecordStore, WebhookSecrets, WorkQueue};
 use crate::webhook::Webhooks;
 
 #[derive(Clone)]
@@ -13,5 +13,6 @@ pub struct Services {
     pub files: Arc<dyn FileStore>,
     pub queue: Arc<dyn WorkQueue>,
     pub webhooks: Webhooks,
+    pub webhook_secrets: Arc<dyn WebhookSecrets>,
     pub settings: Settings,
 }

@@ -85,6 +85,16 @@ impl WorkQueue for LosesFirst {
         }
         self.svc.queue.send(queue, tenant_id, bodies).await
     }
+
+    async fn send_after(
+        &self,
+        queue: Queue,
+        tenant_id: &str,
+        body: String,
+        delay_secs: u32,
+    ) -> shared::error::Result<()> {
+        self.svc.queue.send_after(queue, tenant_id, body, delay_secs).await
+    }
 }
 
 /// Every message until the queues are empty; one that fails comes again, as SQS redelivers it.
@@ -180,6 +190,16 @@ impl WorkQueue for Eager {
             transform::run(&self.0, &body).await?;
         }
         Ok(())
+    }
+
+    async fn send_after(
+        &self,
+        queue: Queue,
+        tenant_id: &str,
+        body: String,
+        delay_secs: u32,
+    ) -> shared::error::Result<()> {
+        self.0.queue.send_after(queue, tenant_id, body, delay_secs).await
     }
 }
 

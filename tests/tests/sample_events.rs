@@ -21,12 +21,14 @@ fn expectation(function: &str, name: &str) -> Expect {
     match (function, name) {
         ("create-import", "contact-csv.json" | "sync-inputs.json") => Expect::Status(201),
         ("create-import", "invalid-body.json") => Expect::Status(400),
-        ("import-api", "list-imports.json" | "list-records.json") => Expect::Status(200),
+        ("import-api", "list-imports.json" | "list-records.json" | "webhook-secret.json") => Expect::Status(200),
         ("import-api", "get-import.json" | "get-record.json" | "patch-import.json" | "revert-import.json") => {
             Expect::Status(404)
         }
         ("prevalidate", _) => Expect::Ok,
         ("transform", "one-malformed.json") => Expect::Failures(&["msg-2"]),
+        // The address is refused: given up, not failed; a malformed message goes back.
+        ("deliver-webhooks", "refused-and-malformed.json") => Expect::Failures(&["msg-2"]),
         ("transform" | "process", _) => Expect::Failures(&[]),
         _ => panic!("events/{function}/{name} has no expectation here: add one"),
     }
@@ -84,10 +86,10 @@ async fn every_sample_event_runs_through_its_handler() {
             (_, Expect::Failures(expected)) => {
                 let event: SqsEvent = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: {e}"));
                 let event = LambdaEvent::new(event, Context::default());
-                let response = if function == "transform" {
-                    transform::handler(&svc, event).await
-                } else {
-                    process::handler(&svc, event).await
+                let response = match function.as_str() {
+                    "transform" => transform::handler(&svc, event).await,
+                    "deliver-webhooks" => deliver_webhooks::handler(&svc, event).await,
+                    _ => process::handler(&svc, event).await,
                 }
                 .unwrap();
                 let failed: Vec<&str> =

@@ -1,5 +1,5 @@
 //! The routes after create: reading imports and records of the caller's tenant, PATCH, DELETE
-//! and revert.
+//! and revert; the tenant's webhook secret and its rotation.
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Error, Request, Response};
@@ -36,6 +36,7 @@ pub async fn handler(svc: &Services, req: Request) -> Result<Response<Body>, Err
     if req.method() == Method::POST {
         return Ok(match path.as_slice() {
             ["v1", "imports", id, "revert"] => respond(202, api::revert_import(svc, &tenant, id).await),
+            ["v1", "webhooks", "secret", "rotate"] => respond(200, api::rotate_webhook_secret(svc, &tenant).await),
             _ => empty(405),
         });
     }
@@ -45,6 +46,7 @@ pub async fn handler(svc: &Services, req: Request) -> Result<Response<Body>, Err
     Ok(match path.as_slice() {
         ["v1", "imports"] => respond(200, api::list_imports(svc, &tenant, &query).await),
         ["v1", "imports", id] => respond(200, api::get_import(svc, &tenant, id).await),
+        ["v1", "webhooks", "secret"] => respond(200, api::webhook_secret(svc, &tenant).await),
         ["v1", "records", resource] => respond(200, api::list_records(svc, &tenant, resource, &query).await),
         ["v1", "records", resource, identifier] => {
             respond(200, api::get_record(svc, &tenant, resource, identifier).await)

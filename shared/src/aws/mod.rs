@@ -3,6 +3,7 @@
 mod dynamo;
 mod s3;
 mod sqs;
+mod webhook_secrets;
 
 use std::sync::Arc;
 
@@ -11,11 +12,12 @@ use aws_config::{BehaviorVersion, SdkConfig};
 pub use dynamo::DynamoStore;
 pub use s3::S3Files;
 pub use sqs::SqsQueue;
+pub use webhook_secrets::DynamoSecrets;
 
 use crate::config::Settings;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::services::Services;
-use crate::webhook::Webhooks;
+use crate::webhook::{SigningKey, Webhooks};
 
 /// The SDK clients, built once per process.
 #[derive(Clone)]
@@ -25,6 +27,7 @@ pub struct Clients {
     pub s3_presign: aws_sdk_s3::Client,
     pub dynamo: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub ssm: aws_sdk_ssm::Client,
 }
 
 impl Clients {
@@ -56,6 +59,7 @@ impl Clients {
             s3_presign: aws_sdk_s3::Client::from_conf(s3_config(s3_public_endpoint)),
             dynamo: aws_sdk_dynamodb::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
+            ssm: aws_sdk_ssm::Client::new(sdk),
         }
     }
 
@@ -67,13 +71,34 @@ impl Clients {
             files: Arc::new(S3Files::new(self.s3.clone(), self.s3_presign.clone(), &settings)),
             queue: Arc::new(SqsQueue::new(self.sqs.clone(), &settings)),
             webhooks: Webhooks::new(&settings)?,
+            webhook_secrets: Arc::new(DynamoSecrets::new(self.dynamo.clone(), &settings.imports_table)),
             settings,
         })
     }
+
+    /// The webhook signing key held in an SSM SecureString.
+    pub async fn signing_key(&self, parameter: &str) -> Result<SigningKey> {
+        let out = self
+            .ssm
+            .get_parameter()
+            .name(parameter)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| Error::aws("ssm", aws_sdk_ssm::error::DisplayErrorContext(e)))?;
+        let value = out.parameter().and_then(|p| p.value()).filter(|v| !v.is_empty());
+        let value = value.ok_or_else(|| Error::Internal(format!("the SSM parameter {parameter} is empty")))?;
+        Ok(SigningKey::new(value))
+    }
 }
 
-/// The services of a Lambda function, from its environment.
+/// The services of a Lambda function, from its environment; the webhook signing key read once,
+/// at the cold start, when the function's environment names its parameter.
 pub async fn services_from_env() -> Result<Services> {
-    let settings = Settings::from_env()?;
-    Clients::load(settings.s3_public_endpoint.as_deref()).await.services(settings)
+    let mut settings = Settings::from_env()?;
+    let clients = Clients::load(settings.s3_public_endpoint.as_deref()).await;
+    if let (None, Some(parameter)) = (&settings.webhook_signing_key, &settings.webhook_signing_key_parameter) {
+        settings.webhook_signing_key = Some(clients.signing_key(parameter).await?);
+    }
+    clients.services(settings)
 }

@@ -12,6 +12,7 @@ pub struct SqsQueue {
     transform_url: String,
     process_url: String,
     events_url: String,
+    webhooks_url: String,
 }
 
 impl SqsQueue {
@@ -21,6 +22,16 @@ impl SqsQueue {
             transform_url: settings.transform_queue_url.clone(),
             process_url: settings.process_queue_url.clone(),
             events_url: settings.events_queue_url.clone(),
+            webhooks_url: settings.webhooks_queue_url.clone(),
+        }
+    }
+
+    fn url(&self, queue: Queue) -> &str {
+        match queue {
+            Queue::Transform => &self.transform_url,
+            Queue::Process => &self.process_url,
+            Queue::Events => &self.events_url,
+            Queue::Webhooks => &self.webhooks_url,
         }
     }
 }
@@ -36,11 +47,7 @@ fn sqs_err(e: impl std::error::Error) -> Error {
 #[async_trait]
 impl WorkQueue for SqsQueue {
     async fn send(&self, queue: Queue, tenant_id: &str, bodies: Vec<String>) -> Result<()> {
-        let url = match queue {
-            Queue::Transform => &self.transform_url,
-            Queue::Process => &self.process_url,
-            Queue::Events => &self.events_url,
-        };
+        let url = self.url(queue);
         let mut groups: Vec<Vec<String>> = Vec::new();
         let mut bytes = 0;
         for body in bodies {
@@ -79,6 +86,20 @@ impl WorkQueue for SqsQueue {
                 return Err(Error::aws("sqs", format!("message {} not sent: {}", failed.id(), failed.code())));
             }
         }
+        Ok(())
+    }
+
+    async fn send_after(&self, queue: Queue, tenant_id: &str, body: String, delay_secs: u32) -> Result<()> {
+        let delay = delay_secs.min(900) as i32;
+        self.client
+            .send_message()
+            .queue_url(self.url(queue))
+            .message_body(body)
+            .message_group_id(tenant_id)
+            .delay_seconds(delay)
+            .send()
+            .await
+            .map_err(sqs_err)?;
         Ok(())
     }
 }

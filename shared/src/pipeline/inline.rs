@@ -13,8 +13,8 @@ use crate::services::Services;
 
 use super::{prevalidate, process, transform};
 
-/// The steps' work, held here; events go out at once, as from any import (they are recorded as
-/// published when sent, so holding them could lose them).
+/// The steps' work, held here; events and their webhooks go out at once, as from any import
+/// (they are recorded as published when sent, so holding them could lose them).
 struct InlineQueue {
     messages: Mutex<VecDeque<(Queue, String)>>,
     events: Arc<dyn WorkQueue>,
@@ -29,13 +29,17 @@ impl InlineQueue {
 #[async_trait]
 impl WorkQueue for InlineQueue {
     async fn send(&self, queue: Queue, tenant_id: &str, bodies: Vec<String>) -> Result<()> {
-        if queue == Queue::Events {
+        if matches!(queue, Queue::Events | Queue::Webhooks) {
             return self.events.send(queue, tenant_id, bodies).await;
         }
         // One import's work, so one tenant's: no groups to serve in turn.
         let mut messages = self.messages.lock().map_err(|_| Error::Internal("inline queue poisoned".into()))?;
         messages.extend(bodies.into_iter().map(|b| (queue, b)));
         Ok(())
+    }
+
+    async fn send_after(&self, queue: Queue, tenant_id: &str, body: String, delay_secs: u32) -> Result<()> {
+        self.events.send_after(queue, tenant_id, body, delay_secs).await
     }
 }
 
@@ -49,8 +53,8 @@ pub async fn run(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()>
         match step {
             Queue::Transform => transform::run(&inline, &body).await?,
             Queue::Process => process::run(&inline, &body).await?,
-            // `send` passed it on already.
-            Queue::Events => {}
+            // `send` passed them on already.
+            Queue::Events | Queue::Webhooks => {}
         }
     }
     Ok(())

@@ -6,7 +6,7 @@
 //!
 //! Then the lifecycle events a step failed to publish after its change are sent (`events::owed`),
 //! for imports that changed in the last day and not in the last two minutes (a step publishes
-//! right after its change; webhooks take at most half a minute).
+//! right after its change; its webhooks are only queued).
 //!
 //! Then every import past its `expires_at` (SPEC §5 `retention`) is deleted with its files, as
 //! `DELETE /v1/imports/{id}` does. A running one is refused as that route refuses it, and goes

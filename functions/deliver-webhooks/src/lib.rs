@@ -1,0 +1,11 @@
+//! SQS-driven webhook deliveries (SPEC §12), with partial batch failures: one attempt per
+//! message, the next one queued by `shared::webhook::deliver`.
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent};
+use shared::Services;
+
+pub async fn handler(svc: &Services, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+    Ok(shared::edge::sqs::each_message(event.payload, |body| async move { shared::webhook::deliver(svc, &body).await })
+        .await)
+}

@@ -163,3 +163,78 @@ fn next_deadline(stored: &StoredImport, limits: &Limits, now: OffsetDateTime) ->
     }
     deadline
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    const T0: &str = "2026-01-01T00:00:00Z";
+
+    fn at(minutes: i64) -> OffsetDateTime {
+        OffsetDateTime::parse(T0, &time::format_description::well_known::Rfc3339).unwrap() + Duration::minutes(minutes)
+    }
+
+    /// An import created at T0, expiring a day later, last changed `changed` minutes after T0,
+    /// with every event it owes published.
+    fn import(status: Status, changed: i64) -> StoredImport {
+        let import = serde_json::json!({
+            "id": "imp_1", "tenant_id": "acme", "resource_type": "contact", "action": "merge",
+            "format": "csv", "mode": "async", "identifier_field": "email", "mappings": {},
+            "reference": null, "reference_origin": null, "metadata": {}, "retention": "P1D",
+            "status": status.as_str(), "phase": null, "reason": null, "stats": {},
+            "file_headers": [], "unmapped_headers": [], "has_upload_file": false,
+            "has_errors_file": false, "file": null, "links": {}, "created_at": T0,
+            "updated_at": crate::time_fmt::rfc3339(at(changed)), "started_at": null,
+            "completed_at": null, "interrupted_at": null,
+            "expires_at": crate::time_fmt::rfc3339(at(24 * 60)),
+        });
+        let import: crate::import::Import = serde_json::from_value(import).unwrap();
+        let published = ["created_0", "completed_0", "expired_0", "timed_out_0", "preview_ready_0", "failed_0"];
+        StoredImport {
+            import,
+            progress: Default::default(),
+            requested_mappings: Default::default(),
+            source_etag: None,
+            published: Some(published.into_iter().map(String::from).collect::<BTreeSet<_>>()),
+            sweep_at: Some(at(changed) + events::GRACE),
+            batch_counted_at: None,
+        }
+    }
+
+    const LIMITS: Limits = Limits { upload_ttl: Duration::minutes(15), max_idle: Duration::minutes(30) };
+
+    #[test]
+    fn a_running_import_times_out_only_after_max_idle_without_a_counted_unit() {
+        let mut running = import(Status::Processing, 0);
+        assert!(lapse(&running, &LIMITS, at(29)).is_none());
+        assert_eq!(next_deadline(&running, &LIMITS, at(29)), at(30));
+        let (to, reason, _) = lapse(&running, &LIMITS, at(30)).unwrap();
+        assert_eq!((to, reason), (Status::TimedOut, "no progress for max_idle"));
+        // A batch counted since (into the shards) keeps it going, however old the run.
+        running.batch_counted_at = Some(at(25));
+        assert!(lapse(&running, &LIMITS, at(50)).is_none());
+        assert_eq!(next_deadline(&running, &LIMITS, at(50)), at(55));
+    }
+
+    #[test]
+    fn each_status_has_its_next_deadline() {
+        let waiting = import(Status::AwaitingUpload, 0);
+        assert_eq!(next_deadline(&waiting, &LIMITS, at(3)), at(15));
+        assert_eq!(lapse(&waiting, &LIMITS, at(15)).map(|l| l.0), Some(Status::Expired));
+        for status in [Status::PreviewReady, Status::Completed, Status::Failed, Status::Expired] {
+            let settled = import(status, 0);
+            assert!(lapse(&settled, &LIMITS, at(60)).is_none(), "{status:?}");
+            assert_eq!(next_deadline(&settled, &LIMITS, at(3)), at(24 * 60), "{status:?}: its retention");
+        }
+    }
+
+    #[test]
+    fn events_a_change_owes_come_due_after_the_grace() {
+        let mut completed = import(Status::Completed, 10);
+        completed.published.as_mut().unwrap().remove("completed_0");
+        assert_eq!(next_deadline(&completed, &LIMITS, at(11)), at(12), "its step may still publish");
+        completed.published.as_mut().unwrap().insert("completed_0".into());
+        assert_eq!(next_deadline(&completed, &LIMITS, at(11)), at(24 * 60), "nothing owed");
+    }
+}

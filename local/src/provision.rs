@@ -164,7 +164,7 @@ async fn create_table(clients: &Clients, table: &str, with_indexes: bool) -> Res
             .attribute_definitions(attr("tenant_status", ScalarAttributeType::S)?)
             .attribute_definitions(attr("sweep_shard", ScalarAttributeType::N)?)
             .attribute_definitions(attr("sweep_at", ScalarAttributeType::N)?)
-            .global_secondary_indexes(index(STATUS_INDEX, "tenant_status", "sk", ProjectionType::All)?)
+            .global_secondary_indexes(index(STATUS_INDEX, "tenant_status", "sk", ProjectionType::KeysOnly)?)
             .global_secondary_indexes(index(SWEEP_INDEX, "sweep_shard", "sweep_at", ProjectionType::KeysOnly)?);
     }
     let result = create.send().await;

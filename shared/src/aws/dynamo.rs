@@ -7,8 +7,8 @@
 //! `pk = tenant#resource_type`, `sk = identifier`.
 //!
 //! Two global secondary indexes of the imports table hold import items only (their keys are
-//! attributes no other item has): [`STATUS_INDEX`], a tenant's imports of one status newest first
-//! (`tenant_status` = `tenant#status`, `sk`), and [`SWEEP_INDEX`], keys only, every import by
+//! attributes no other item has), both keys only: [`STATUS_INDEX`], a tenant's imports of one
+//! status newest first (`tenant_status` = `tenant#status`, `sk`), and [`SWEEP_INDEX`], every import by
 //! when the sweeper next has something to do with it (`sweep_shard`, `sweep_at` in epoch
 //! seconds; see `pipeline::sweep`).
 
@@ -51,7 +51,8 @@ pub struct DynamoStore {
 /// Imports whose TTL a warm function remembers; past this the memo starts again.
 const REMEMBERED_TTLS: usize = 4096;
 
-/// The index of a tenant's imports by status: `tenant_status` (S), `sk` (S), every attribute.
+/// The index of a tenant's imports by status: `tenant_status` (S), `sk` (S), keys only (so the
+/// writes that count chunks into an import leave it alone).
 pub const STATUS_INDEX: &str = "by_status";
 /// The index of the sweeper's deadlines: `sweep_shard` (N), `sweep_at` (N), keys only.
 pub const SWEEP_INDEX: &str = "by_sweep_at";
@@ -791,7 +792,16 @@ impl ImportStore for DynamoStore {
                 None => req.key_condition_expression("pk = :pk").expression_attribute_values(":pk", s(tenant_id)),
             };
             let out = req.send().await.map_err(ddb_err)?;
-            let page = out.items.unwrap_or_default().into_iter().map(|item| async move {
+            let mut found = out.items.unwrap_or_default();
+            if let Some(st) = status {
+                // The index holds keys: the items themselves, as they are now, newest first, of
+                // the status still.
+                let ids: Vec<String> = found.iter().filter_map(|key| text(key, "sk")).map(str::to_string).collect();
+                found = self.batch_get(&self.imports, tenant_id, &ids).await?;
+                found.retain(|item| text(item, "status") == Some(st.as_str()));
+                found.sort_by(|a, b| text(b, "sk").cmp(&text(a, "sk")));
+            }
+            let page = found.into_iter().map(|item| async move {
                 let item: ImportItem = serde_dynamo::from_item(item).map_err(ser_err)?;
                 Ok::<_, Error>(self.with_counters(item).await?.import)
             });
@@ -1495,7 +1505,7 @@ impl RecordStore for DynamoStore {
         identifiers: &[String],
     ) -> Result<HashMap<String, StoredRecord>> {
         let mut found = HashMap::new();
-        for item in self.batch_get(&records_pk(tenant_id, resource), identifiers).await? {
+        for item in self.batch_get(&self.records, &records_pk(tenant_id, resource), identifiers).await? {
             let item: RecordItem = serde_dynamo::from_item(item).map_err(ser_err)?;
             found.insert(item.record.identifier.clone(), item.record);
         }
@@ -1652,7 +1662,7 @@ impl RecordStore for DynamoStore {
         values: &[String],
     ) -> Result<HashMap<String, String>> {
         let mut found = HashMap::new();
-        for item in self.batch_get(&index_pk(tenant_id, resource, field), values).await? {
+        for item in self.batch_get(&self.records, &index_pk(tenant_id, resource, field), values).await? {
             if let (Some(value), Some(target)) = (text(&item, "sk"), text(&item, "target")) {
                 found.insert(value.to_string(), target.to_string());
             }
@@ -1665,7 +1675,7 @@ impl DynamoStore {
     /// The items of one partition with these sort keys: consistent reads, 100 keys a request
     /// (each once: DynamoDB refuses a request naming a key twice), throttled keys asked again
     /// with backoff.
-    async fn batch_get(&self, pk: &str, sks: &[String]) -> Result<Vec<HashMap<String, AttributeValue>>> {
+    async fn batch_get(&self, table: &str, pk: &str, sks: &[String]) -> Result<Vec<HashMap<String, AttributeValue>>> {
         let mut unique: Vec<&String> = sks.iter().collect();
         unique.sort();
         unique.dedup();
@@ -1685,12 +1695,10 @@ impl DynamoStore {
                 if attempt > THROTTLED_ATTEMPTS {
                     return Err(still_throttled("a batch read"));
                 }
-                let out =
-                    self.client.batch_get_item().request_items(&self.records, keys).send().await.map_err(ddb_err)?;
-                items.extend(out.responses.unwrap_or_default().remove(&self.records).unwrap_or_default());
+                let out = self.client.batch_get_item().request_items(table, keys).send().await.map_err(ddb_err)?;
+                items.extend(out.responses.unwrap_or_default().remove(table).unwrap_or_default());
                 // Throttled keys come back unprocessed: ask again, with backoff.
-                request =
-                    out.unprocessed_keys.and_then(|mut u| u.remove(&self.records)).filter(|k| !k.keys().is_empty());
+                request = out.unprocessed_keys.and_then(|mut u| u.remove(table)).filter(|k| !k.keys().is_empty());
                 if request.is_some() {
                     tokio::time::sleep(throttle_pause(attempt)).await;
                 }

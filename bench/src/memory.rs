@@ -16,8 +16,8 @@ use shared::idempotency::KeyClaim;
 use shared::import::{Import, Phase, Progress, RunStart, SignedRequest, Status};
 use shared::pipeline::revert::RevertState;
 use shared::ports::{
-    Applied, BatchWrite, ChunkCount, CleanupStep, Download, FileStore, Finished, ImportStore, ObjectWriter, Opened,
-    Page, Plan, Queue, RecordStore, Restart, RevertWrite, StoredImport, WebhookSecrets, WorkQueue,
+    Applied, BatchWrite, ChunkCount, CleanupStep, Download, FileStore, Finished, ImportKey, ImportStore, ObjectWriter,
+    Opened, Page, Plan, Queue, RecordStore, Restart, RevertWrite, StoredImport, WebhookSecrets, WorkQueue,
 };
 use shared::record::{ResourceType, StoredRecord};
 use shared::stats::{Stats, Tally};
@@ -261,6 +261,8 @@ impl ImportStore for OneImport {
             requested_mappings: s.requested_mappings.clone(),
             source_etag: s.source_etag.clone(),
             published: None,
+            sweep_at: None,
+            batch_counted_at: None,
         }))
     }
 
@@ -369,8 +371,12 @@ impl ImportStore for OneImport {
         Err(unserved("interrupt"))
     }
 
-    async fn sweepable(&self, _: OffsetDateTime, _: OffsetDateTime) -> Result<Vec<StoredImport>> {
-        Err(unserved("sweepable"))
+    async fn due(&self, _: OffsetDateTime, _: Option<&str>) -> Result<Page<ImportKey>> {
+        Err(unserved("due"))
+    }
+
+    async fn reschedule(&self, _: &str, _: &str, _: OffsetDateTime, _: OffsetDateTime) -> Result<bool> {
+        Err(unserved("reschedule"))
     }
 
     /// The bench keeps no record of events.

@@ -3,14 +3,15 @@
 //! trigger), the tables, and the work and webhook queues with their dead-letter queues.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_s3::types::{
     Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter, QueueConfiguration,
     S3KeyFilter,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use shared::aws::Clients;
+use shared::aws::{Clients, STATUS_INDEX, SWEEP_INDEX};
 use shared::config::Settings;
 
 use crate::Error;
@@ -57,8 +58,8 @@ pub struct Provisioned {
 pub const LOCAL_WEBHOOK_SIGNING_KEY: &str = "local-webhook-key";
 
 pub async fn provision(clients: &Clients, names: &Names) -> Result<Provisioned, Error> {
-    for table in [&names.imports_table, &names.records_table] {
-        create_table(clients, table).await?;
+    for (table, with_indexes) in [(&names.imports_table, true), (&names.records_table, false)] {
+        create_table(clients, table, with_indexes).await?;
     }
     clients
         .dynamo
@@ -146,21 +147,38 @@ pub fn function_env(names: &Names, provisioned: &Provisioned) -> Vec<(&'static s
     ]
 }
 
-async fn create_table(clients: &Clients, table: &str) -> Result<(), Error> {
+/// A table keyed by `pk` and `sk`; the imports table with its two indexes (`shared::aws`).
+async fn create_table(clients: &Clients, table: &str, with_indexes: bool) -> Result<(), Error> {
     let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
-    let attr =
-        |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
-    let result = clients
+    let attr = |name: &str, kind: ScalarAttributeType| {
+        AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build()
+    };
+    let mut create = clients
         .dynamo
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key("pk", KeyType::Hash)?)
         .key_schema(key("sk", KeyType::Range)?)
-        .attribute_definitions(attr("pk")?)
-        .attribute_definitions(attr("sk")?)
-        .send()
-        .await;
+        .attribute_definitions(attr("pk", ScalarAttributeType::S)?)
+        .attribute_definitions(attr("sk", ScalarAttributeType::S)?);
+    if with_indexes {
+        let index = |name: &str, hash: &str, range: &str, projection: ProjectionType| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(hash, KeyType::Hash)?)
+                .key_schema(key(range, KeyType::Range)?)
+                .projection(Projection::builder().projection_type(projection).build())
+                .build()
+        };
+        create = create
+            .attribute_definitions(attr("tenant_status", ScalarAttributeType::S)?)
+            .attribute_definitions(attr("sweep_shard", ScalarAttributeType::N)?)
+            .attribute_definitions(attr("sweep_at", ScalarAttributeType::N)?)
+            .global_secondary_indexes(index(STATUS_INDEX, "tenant_status", "sk", ProjectionType::KeysOnly)?)
+            .global_secondary_indexes(index(SWEEP_INDEX, "sweep_shard", "sweep_at", ProjectionType::KeysOnly)?);
+    }
+    let result = create.send().await;
     match result {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),

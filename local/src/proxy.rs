@@ -57,6 +57,9 @@ pub struct Counts {
     pub state_writes: u64,
     /// Messages deleted from a queue: consumed, their work done.
     pub messages_consumed: u64,
+    /// Items DynamoDB read to answer: those a query or scan went through (`ScannedCount`, its
+    /// filter not yet applied), an item got, the items of a batch get.
+    pub items_read: u64,
     pub injected_unprocessed_items: u64,
     pub injected_unprocessed_keys: u64,
     pub injected_throttles: u64,
@@ -223,6 +226,21 @@ fn state_writes(operation: &str, body: &Value) -> u64 {
             .map(write)
             .sum(),
         _ => 0,
+    }
+}
+
+/// How many items a DynamoDB answer says were read.
+fn items_read(operation: &str, answer: &[u8]) -> u64 {
+    if !matches!(operation, "Query" | "Scan" | "GetItem" | "BatchGetItem") {
+        return 0;
+    }
+    let Ok(answer) = serde_json::from_slice::<Value>(answer) else { return 0 };
+    match operation {
+        "GetItem" => u64::from(answer.get("Item").is_some()),
+        "BatchGetItem" => {
+            tables(&answer, "Responses").map(|(_, items)| items.as_array().map_or(0, Vec::len) as u64).sum()
+        }
+        _ => answer.get("ScannedCount").and_then(Value::as_u64).unwrap_or(0),
     }
 }
 
@@ -441,6 +459,10 @@ impl Shared {
             Ok(b) => b.to_bytes(),
             Err(e) => return Ok(bad_gateway(format!("reading the answer: {e}"))),
         };
+        if call.service == "dynamodb" && parts.status.is_success() {
+            let read = items_read(&call.operation, &body);
+            self.count(|c| c.items_read += read);
+        }
         if let Some((field, held)) = hold.filter(|_| parts.status.is_success()) {
             if let Some(merged) = merge_unprocessed(&body, field, held) {
                 body = Bytes::from(merged);
@@ -489,6 +511,15 @@ mod tests {
             json!({"RequestItems": {"t": [{"DeleteRequest": {"Key": import}}, {"PutRequest": {"Item": ledger}}]}});
         assert_eq!(state_writes("BatchWriteItem", &batch), 1);
         assert_eq!(state_writes("GetItem", &json!({"Key": import})), 0);
+    }
+
+    #[test]
+    fn items_read_are_those_scanned_got_or_batch_got() {
+        assert_eq!(items_read("Query", br#"{"Count": 1, "ScannedCount": 40, "Items": [{}]}"#), 40);
+        assert_eq!(items_read("GetItem", br#"{"Item": {}}"#), 1);
+        assert_eq!(items_read("GetItem", b"{}"), 0);
+        assert_eq!(items_read("BatchGetItem", br#"{"Responses": {"a": [{}, {}], "b": [{}]}}"#), 3);
+        assert_eq!(items_read("PutItem", br#"{"ScannedCount": 3}"#), 0);
     }
 
     #[test]

@@ -20,8 +20,9 @@ pub struct Settings {
     pub upload_url_ttl_secs: u64,
     /// Rows per transform chunk: the unit of fan-out.
     pub chunk_rows: u64,
-    /// An import not final this long after it started times out (SPEC §5 `max_duration`).
-    pub max_duration_secs: u64,
+    /// A running import with no counted unit (chunk or batch) for this long times out (SPEC §5
+    /// `max_idle`).
+    pub max_idle_secs: u64,
     /// Derives each tenant's webhook secrets (see `webhook`): `WEBHOOK_SIGNING_KEY`, or read
     /// once per cold start from the SSM SecureString `WEBHOOK_SIGNING_KEY_PARAMETER` names (only
     /// the functions that sign or serve secrets have either).
@@ -59,7 +60,7 @@ impl Settings {
             s3_public_endpoint: get("S3_PUBLIC_ENDPOINT").filter(|v| !v.is_empty()),
             upload_url_ttl_secs: number("UPLOAD_URL_TTL_SECONDS", 900, 60..=900)?,
             chunk_rows: number("CHUNK_ROWS", 2_000, 1..=100_000)?,
-            max_duration_secs: number("MAX_DURATION_SECONDS", 3_600, 60..=86_400)?,
+            max_idle_secs: number("MAX_IDLE_SECONDS", 1_800, 60..=86_400)?,
             webhook_signing_key: get("WEBHOOK_SIGNING_KEY").filter(|v| !v.is_empty()).map(SigningKey::new),
             webhook_signing_key_parameter: get("WEBHOOK_SIGNING_KEY_PARAMETER").filter(|v| !v.is_empty()),
             webhook_retry: RetryPolicy {
@@ -110,7 +111,7 @@ mod tests {
     fn defaults_and_bad_numbers() {
         let mut vars = env(FULL);
         let s = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap();
-        assert_eq!((s.upload_url_ttl_secs, s.chunk_rows), (900, 2_000));
+        assert_eq!((s.upload_url_ttl_secs, s.chunk_rows, s.max_idle_secs), (900, 2_000, 1_800));
         vars.insert("UPLOAD_URL_TTL_SECONDS".into(), "3600".into());
         let err = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
         assert!(err.to_string().contains("UPLOAD_URL_TTL_SECONDS"), "{err}");

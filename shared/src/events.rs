@@ -112,8 +112,17 @@ pub async fn publish(svc: &Services, tenant_id: &str, import_id: &str, kind: Kin
     send(svc, &stored, kind, run).await
 }
 
-/// Sends what the import owes ([`owed`]) as it is now.
-async fn catch_up(svc: &Services, stored: &StoredImport) -> Result<u64> {
+/// How long after a change the sweeper leaves the events it owes to the step that made it,
+/// which publishes right after its change.
+pub const GRACE: time::Duration = time::Duration::minutes(2);
+
+/// The sweeper's part: every event the import, as just read, owes ([`owed`]), as it is now;
+/// nothing while it changed within [`GRACE`] of `now` (its step may still be publishing). How
+/// many were sent.
+pub async fn send_owed(svc: &Services, stored: &StoredImport, now: time::OffsetDateTime) -> Result<u64> {
+    if stored.import.updated_at + GRACE > now {
+        return Ok(0);
+    }
     let owed = owed(stored);
     let (tenant_id, import_id) = (stored.import.tenant_id.as_str(), stored.import.id.as_str());
     for &kind in &owed {
@@ -121,38 +130,6 @@ async fn catch_up(svc: &Services, stored: &StoredImport) -> Result<u64> {
         send(svc, stored, kind, stored.progress.run).await?;
     }
     Ok(owed.len() as u64)
-}
-
-/// The sweeper's part: every event owed by the imports it scanned, unless one changed within
-/// `grace` of `now` (its step may still be publishing). How many were sent.
-pub async fn send_owed<'a>(
-    svc: &Services,
-    scanned: impl IntoIterator<Item = &'a StoredImport>,
-    now: time::OffsetDateTime,
-    grace: time::Duration,
-) -> Result<u64> {
-    let mut sent = 0;
-    for scanned in scanned {
-        if scanned.import.updated_at + grace > now || owed(scanned).is_empty() {
-            continue;
-        }
-        // Read again (with its counters): the scan took a while, and the import may have moved on.
-        let (tenant_id, import_id) = (scanned.import.tenant_id.as_str(), scanned.import.id.as_str());
-        let current = match svc.imports.get(tenant_id, import_id).await {
-            Ok(Some(current)) if current.import.updated_at + grace <= now => current,
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::error!(tenant_id, import_id, error = %e, "owed events not sent; next round");
-                continue;
-            }
-        };
-        // One import's failure leaves the others (and the rest of the round) to go on.
-        match catch_up(svc, &current).await {
-            Ok(n) => sent += n,
-            Err(e) => tracing::error!(tenant_id, import_id, error = %e, "owed events not sent; next round"),
-        }
-    }
-    Ok(sent)
 }
 
 /// The event of `kind` in `run`, with the import as it is now, recorded once sent.

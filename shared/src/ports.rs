@@ -85,7 +85,16 @@ pub struct StoredImport {
     /// The lifecycle events published so far (`events::key`); None for an import stored before
     /// events were recorded, whose missing events are never sent again.
     pub published: Option<BTreeSet<String>>,
+    /// When the sweeper next has something to do with it (`pipeline::sweep`): never later than
+    /// its next deadline, maybe earlier. None: nothing (an import stored before deadlines were).
+    pub sweep_at: Option<OffsetDateTime>,
+    /// When its run last counted a batch (the item's `updated_at` says when it last counted a
+    /// chunk or changed otherwise); None before the first.
+    pub batch_counted_at: Option<OffsetDateTime>,
 }
+
+/// An import's tenant and id.
+pub type ImportKey = (String, String);
 
 #[async_trait]
 pub trait ImportStore: Send + Sync {
@@ -148,10 +157,20 @@ pub trait ImportStore: Send + Sync {
     /// Any status before a final one → interrupted (SPEC §5 `PATCH {"interrupt": true}`); false
     /// when the import was already final. Work still queued is dropped; what was written stays.
     async fn interrupt(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
-    /// The sweeper's round, in one scan of every tenant's imports: those not final yet, those
-    /// changed since `since` whose events are recorded, and those whose `expires_at` is before
-    /// `now` (the sweeper tells them apart).
-    async fn sweepable(&self, since: OffsetDateTime, now: OffsetDateTime) -> Result<Vec<StoredImport>>;
+    /// A page of the imports whose `sweep_at` is at or before `now`, every tenant's, from an
+    /// index that holds nothing else: a round reads what is due, not the table. Status changes
+    /// set `sweep_at` to `events::GRACE` from when they happen (the sweeper then sends what the
+    /// change may owe and moves it on with [`ImportStore::reschedule`]).
+    async fn due(&self, now: OffsetDateTime, cursor: Option<&str>) -> Result<Page<ImportKey>>;
+    /// Moves the import's `sweep_at` from `seen` to `next`; false when it is no longer `seen`
+    /// (a change set it anew) or the import is gone.
+    async fn reschedule(
+        &self,
+        tenant_id: &str,
+        import_id: &str,
+        seen: OffsetDateTime,
+        next: OffsetDateTime,
+    ) -> Result<bool>;
     /// One of `from` → `to` (a final status the sweeper sets) with a reason; false when the
     /// import was in none of them.
     async fn finish(&self, tenant_id: &str, import_id: &str, from: &[Status], to: Status, reason: &str)

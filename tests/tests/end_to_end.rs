@@ -180,20 +180,37 @@ async fn imports_list_newest_first_with_cursors() {
         ids.push(client.create_import(&json!({"resource_type": "contact"})).await.unwrap()["id"].clone());
     }
     ids.reverse();
-    let mut seen = Vec::new();
-    let mut path = "/v1/imports?limit=2".to_string();
-    loop {
-        let (status, page) = client.get(&path).await.unwrap();
-        assert_eq!(status, 200, "{page}");
-        seen.extend(page["data"].as_array().unwrap().iter().map(|i| i["id"].clone()));
-        match page["next_cursor"].as_str() {
-            Some(c) => path = format!("/v1/imports?limit=2&cursor={c}"),
-            None => break,
+    // Another tenant's imports are in neither listing (nor in the status index's partition).
+    host.client("other").create_import(&json!({"resource_type": "contact"})).await.unwrap();
+    for listing in ["/v1/imports?limit=2", "/v1/imports?status=awaiting_upload&limit=2"] {
+        let mut seen = Vec::new();
+        let mut path = listing.to_string();
+        loop {
+            let (status, page) = client.get(&path).await.unwrap();
+            assert_eq!(status, 200, "{page}");
+            seen.extend(page["data"].as_array().unwrap().iter().map(|i| i["id"].clone()));
+            match page["next_cursor"].as_str() {
+                Some(c) => path = format!("{listing}&cursor={c}"),
+                None => break,
+            }
         }
+        assert_eq!(seen, ids, "{listing}");
     }
-    assert_eq!(seen, ids);
     let (_, filtered) = client.get("/v1/imports?status=completed").await.unwrap();
     assert_eq!(filtered["data"], json!([]));
+    // A status change moves the import to its new status's listing.
+    let path = format!("/v1/imports/{}", ids[1].as_str().unwrap());
+    let (status, _) = client.call(reqwest::Method::PATCH, &path, Some(&json!({"interrupt": true}))).await.unwrap();
+    assert_eq!(status, 200);
+    let listed = |status: &'static str| {
+        let client = client.clone();
+        async move {
+            let (_, page) = client.get(&format!("/v1/imports?status={status}")).await.unwrap();
+            page["data"].as_array().unwrap().iter().map(|i| i["id"].clone()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed("interrupted").await, [ids[1].clone()]);
+    assert_eq!(listed("awaiting_upload").await.len(), 4);
     let (status, bad) = client.get("/v1/imports?status=done&limit=0").await.unwrap();
     assert_eq!(status, 400, "{bad}");
 }

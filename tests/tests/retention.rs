@@ -39,7 +39,7 @@ async fn expires_at_follows_retention_and_the_ttl_follows_it() {
             .unwrap();
         let ttl: i64 = item["ttl"].as_n().unwrap().parse().unwrap();
         // The sweeper deletes the import and its files at expires_at; the TTL, two days later
-        // (past the longest max_duration), only removes an item the sweeper has not, without
+        // (past the longest max_idle), only removes an item the sweeper has not, without
         // its files, which the bucket's lifecycle rule removes in the end.
         assert_eq!(ttl, (expires + Duration::days(2)).unix_timestamp(), "the TTL is two days after expires_at");
     }
@@ -110,7 +110,7 @@ async fn a_running_import_is_deleted_once_it_has_timed_out() {
     let id = import["id"].as_str().unwrap();
     client.upload(&import, b"email\na@example.com\n".to_vec()).await.unwrap();
     shared::pipeline::prevalidate::run(&svc, &shared::import::upload_key("acme", id)).await.unwrap();
-    // As if its run had started just before it lapsed (a preview started late).
+    // As if it had last made progress just before it lapsed (a preview started late).
     let expires = instant(&import["expires_at"]);
     host.clients
         .dynamo
@@ -118,7 +118,7 @@ async fn a_running_import_is_deleted_once_it_has_timed_out() {
         .table_name(&host.settings.imports_table)
         .key("pk", AttributeValue::S("acme".into()))
         .key("sk", AttributeValue::S(id.into()))
-        .update_expression("SET started_at = :t")
+        .update_expression("SET updated_at = :t")
         .expression_attribute_values(":t", AttributeValue::S(shared::time_fmt::rfc3339(expires)))
         .send()
         .await

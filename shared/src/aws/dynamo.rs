@@ -5,6 +5,12 @@
 //! `pk = ledger#tenant#import`, so listings never see them; so do the import's counter shards
 //! (`COUNTER_SHARDS`). A record is
 //! `pk = tenant#resource_type`, `sk = identifier`.
+//!
+//! Two global secondary indexes of the imports table hold import items only (their keys are
+//! attributes no other item has), both keys only: [`STATUS_INDEX`], a tenant's imports of one
+//! status newest first (`tenant_status` = `tenant#status`, `sk`), and [`SWEEP_INDEX`], every import by
+//! when the sweeper next has something to do with it (`sweep_shard`, `sweep_at` in epoch
+//! seconds; see `pipeline::sweep`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -26,8 +32,8 @@ use crate::idempotency::KeyClaim;
 use crate::import::{Import, Phase, Progress, RunStart, Status};
 use crate::pipeline::revert::{RevertState, RevertStatus, MAX_LISTED_CONFLICTS, MAX_LISTED_CONFLICT_BYTES};
 use crate::ports::{
-    Applied, BatchWrite, ChunkCount, CleanupStep, Finished, ImportStore, IndexChange, Page, Plan, RecordStore,
-    RecordWrite, Restart, RevertWrite, StoredImport, Unit,
+    Applied, BatchWrite, ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, IndexChange, Page, Plan,
+    RecordStore, RecordWrite, Restart, RevertWrite, StoredImport, Unit,
 };
 use crate::record::{ResourceType, StoredRecord};
 use crate::stats::{Stats, Tally};
@@ -45,6 +51,33 @@ pub struct DynamoStore {
 /// Imports whose TTL a warm function remembers; past this the memo starts again.
 const REMEMBERED_TTLS: usize = 4096;
 
+/// The index of a tenant's imports by status: `tenant_status` (S), `sk` (S), keys only (so the
+/// writes that count chunks into an import leave it alone).
+pub const STATUS_INDEX: &str = "by_status";
+/// The index of the sweeper's deadlines: `sweep_shard` (N), `sweep_at` (N), keys only.
+pub const SWEEP_INDEX: &str = "by_sweep_at";
+
+/// Partitions of [`SWEEP_INDEX`], each import in one by its id, so no partition takes every
+/// deadline's writes; a round queries each.
+const SWEEP_SHARDS: u32 = 8;
+
+/// Due imports a round reads per query of [`SWEEP_INDEX`]: what it holds in memory at once.
+const DUE_PAGE: i32 = 100;
+
+fn sweep_shard(import_id: &str) -> u32 {
+    import_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % SWEEP_SHARDS
+}
+
+fn tenant_status(tenant_id: &str, status: Status) -> String {
+    format!("{tenant_id}#{}", status.as_str())
+}
+
+/// The `sweep_at` a status change sets: the sweeper comes once the change's events are its own
+/// to send, and moves it on to the import's next deadline.
+fn sweep_soon() -> AttributeValue {
+    n((time_fmt::now() + crate::events::GRACE).unix_timestamp())
+}
+
 impl DynamoStore {
     pub fn new(client: aws_sdk_dynamodb::Client, settings: &Settings) -> Self {
         Self {
@@ -58,8 +91,9 @@ impl DynamoStore {
 
 /// How long after its `expires_at` DynamoDB's TTL deletes an import item and its ledger. The
 /// sweeper deletes a lapsed import with its files first; the TTL is the backstop, and this
-/// grace, longer than the longest `max_duration` (a day), lets an import still running at its
-/// expiry time out and be deleted by the sweeper before the TTL removes the item alone.
+/// grace, longer than the longest `max_idle` (a day), lets an import still running at its
+/// expiry end or time out and be deleted by the sweeper before the TTL removes the item alone
+/// (unless it keeps making progress for two more days).
 const TTL_GRACE_SECS: i64 = 2 * 86_400;
 
 /// The TTL attribute of an import item and its ledger entries.
@@ -83,6 +117,21 @@ struct ImportItem {
     /// in it; absent on items stored before events were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     published: Option<BTreeMap<String, String>>,
+    /// [`STATUS_INDEX`]'s key: kept with `status` by every write that changes it.
+    #[serde(default)]
+    tenant_status: String,
+    /// [`SWEEP_INDEX`]'s keys.
+    #[serde(default)]
+    sweep_shard: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sweep_at: Option<i64>,
+    /// Read from the run's counter shards, not stored on the item.
+    #[serde(skip)]
+    batch_counted_at: Option<i64>,
+}
+
+fn instant(epoch: Option<i64>) -> Option<OffsetDateTime> {
+    epoch.and_then(|at| OffsetDateTime::from_unix_timestamp(at).ok())
 }
 
 impl From<ImportItem> for StoredImport {
@@ -93,6 +142,8 @@ impl From<ImportItem> for StoredImport {
             requested_mappings: item.requested_mappings,
             source_etag: item.source_etag,
             published: item.published.map(|marks| marks.into_keys().collect()),
+            sweep_at: instant(item.sweep_at),
+            batch_counted_at: instant(item.batch_counted_at),
         }
     }
 }
@@ -167,6 +218,9 @@ struct Counts {
     stats: Stats,
     #[serde(default)]
     batches_done: u64,
+    /// When a unit last counted into it (epoch seconds).
+    #[serde(default)]
+    counted_at: Option<i64>,
 }
 
 /// The attribute of a shard that stops it counting.
@@ -303,8 +357,10 @@ fn stats_update(
     // `started_at` is read from the start kept, before that is set: both come from one value.
     inc.expression.push_str(
         ", #sa = if_not_exists(#pr.#start.#at, :began), #pr.#start = if_not_exists(#pr.#start, :start), \
-         #status = :processing, #phase = :phase",
+         #status = :processing, #ts = :ts, #phase = :phase",
     );
+    inc.names.insert("#ts".into(), "tenant_status".into());
+    inc.values.insert(":ts".into(), s(tenant_status(tenant_id, Status::Processing)));
     for (name, attribute) in [
         ("#status", "status"),
         ("#pr", "progress"),
@@ -352,7 +408,9 @@ fn counter_update(
 ) -> Result<TransactWriteItem> {
     let mut names =
         HashMap::from([("#ttl".to_string(), "ttl".to_string()), ("#closed".to_string(), CLOSED.to_string())]);
-    let mut values = HashMap::from([(":ttl".to_string(), n(ttl))]);
+    names.insert("#at".to_string(), "counted_at".to_string());
+    let mut values =
+        HashMap::from([(":ttl".to_string(), n(ttl)), (":at".to_string(), n(time_fmt::now().unix_timestamp()))]);
     let mut adds = Vec::new();
     let counted = tally.increments().into_iter().filter(|(_, by)| *by > 0).chain(progress.iter().copied());
     for (i, (name, by)) in counted.enumerate() {
@@ -363,7 +421,7 @@ fn counter_update(
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(key))
-        .update_expression(format!("SET #ttl = if_not_exists(#ttl, :ttl) ADD {}", adds.join(", ")))
+        .update_expression(format!("SET #ttl = if_not_exists(#ttl, :ttl), #at = :at ADD {}", adds.join(", ")))
         .set_expression_attribute_names(Some(names))
         .set_expression_attribute_values(Some(values))
         .condition_expression("attribute_not_exists(#closed)")
@@ -481,6 +539,7 @@ impl DynamoStore {
         let counts = self.shard_counts(&item.import.tenant_id, &item.import.id, item.progress.run, None).await?;
         item.import.stats.add(&counts.stats);
         item.progress.batches_done += counts.batches_done;
+        item.batch_counted_at = counts.counted_at;
         Ok(item)
     }
 
@@ -521,6 +580,7 @@ impl DynamoStore {
             let counts: Counts = serde_dynamo::from_item(shard).map_err(ser_err)?;
             sum.stats.add(&counts.stats);
             sum.batches_done += counts.batches_done;
+            sum.counted_at = sum.counted_at.max(counts.counted_at);
         }
         Ok(sum)
     }
@@ -550,28 +610,14 @@ impl DynamoStore {
         }
         conditional(req.send().await)
     }
+}
 
-    /// Every import item a scan's filter keeps, over every page.
-    async fn scan_imports(
-        &self,
-        filter: &str,
-        names: &[(&str, &str)],
-        values: Vec<(&str, AttributeValue)>,
-    ) -> Result<Vec<ImportItem>> {
-        let mut scan = self.client.scan().table_name(&self.imports).filter_expression(filter).consistent_read(true);
-        for (k, v) in names {
-            scan = scan.expression_attribute_names(*k, *v);
-        }
-        for (k, v) in values {
-            scan = scan.expression_attribute_values(k, v);
-        }
-        let mut pages = scan.into_paginator().items().send();
-        let mut out = Vec::new();
-        while let Some(item) = pages.next().await {
-            out.push(serde_dynamo::from_item(item.map_err(ddb_err)?).map_err(ser_err)?);
-        }
-        Ok(out)
-    }
+/// Where a round's reading of [`SWEEP_INDEX`] goes on: a shard, after the key last read
+/// (`sweep_at`, `pk`, `sk`), if any.
+#[derive(Default, Serialize, Deserialize)]
+struct DueCursor {
+    shard: u32,
+    after: Option<(i64, String, String)>,
 }
 
 /// A status change of an import, applied only from the statuses in `from`.
@@ -590,9 +636,15 @@ struct Transition<'a> {
 impl DynamoStore {
     /// False when the import was in none of the `from` statuses.
     async fn transition(&self, tenant_id: &str, import_id: &str, t: Transition<'_>) -> Result<bool> {
-        let mut sets = vec!["#status = :to", "#ua = :now"];
-        let mut names = vec![("#status", "status"), ("#ua", "updated_at")];
-        let mut values = vec![(":to", s(t.to.as_str())), (":now", s(time_fmt::rfc3339(time_fmt::now())))];
+        let mut sets = vec!["#status = :to", "#ts = :ts", "#sweep = :sweep", "#ua = :now"];
+        let mut names =
+            vec![("#status", "status"), ("#ts", "tenant_status"), ("#sweep", "sweep_at"), ("#ua", "updated_at")];
+        let mut values = vec![
+            (":to", s(t.to.as_str())),
+            (":ts", s(tenant_status(tenant_id, t.to))),
+            (":sweep", sweep_soon()),
+            (":now", s(time_fmt::rfc3339(time_fmt::now()))),
+        ];
         if let Some(phase) = t.phase {
             sets.push("#phase = :phase");
             names.push(("#phase", "phase"));
@@ -645,6 +697,10 @@ impl ImportStore for DynamoStore {
             requested_mappings: import.mappings.clone(),
             source_etag: None,
             published: Some(BTreeMap::new()),
+            tenant_status: tenant_status(&import.tenant_id, import.status),
+            sweep_shard: sweep_shard(&import.id),
+            sweep_at: Some((import.created_at + crate::events::GRACE).unix_timestamp()),
+            batch_counted_at: None,
         };
         let result = self
             .client
@@ -722,8 +778,17 @@ impl ImportStore for DynamoStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<Import>> {
+        // A status's imports from their own index: a page reads those it lists, whatever else
+        // the tenant holds.
+        let by_status = status.map(|st| tenant_status(tenant_id, st));
         let mut start = match cursor {
-            Some(c) => Some(import_key(tenant_id, &decode_cursor(c)?)),
+            Some(c) => {
+                let mut key = import_key(tenant_id, &decode_cursor(c)?);
+                if let Some(ts) = &by_status {
+                    key.insert("tenant_status".into(), s(ts));
+                }
+                Some(key)
+            }
             None => None,
         };
         let mut items = Vec::new();
@@ -732,19 +797,28 @@ impl ImportStore for DynamoStore {
                 .client
                 .query()
                 .table_name(&self.imports)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(tenant_id))
                 .scan_index_forward(false)
                 .limit((limit - items.len()) as i32)
                 .set_exclusive_start_key(start.take());
-            if let Some(st) = status {
-                req = req
-                    .filter_expression("#status = :status")
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":status", s(st.as_str()));
-            }
+            req = match &by_status {
+                Some(ts) => req
+                    .index_name(STATUS_INDEX)
+                    .key_condition_expression("#ts = :ts")
+                    .expression_attribute_names("#ts", "tenant_status")
+                    .expression_attribute_values(":ts", s(ts)),
+                None => req.key_condition_expression("pk = :pk").expression_attribute_values(":pk", s(tenant_id)),
+            };
             let out = req.send().await.map_err(ddb_err)?;
-            let page = out.items.unwrap_or_default().into_iter().map(|item| async move {
+            let mut found = out.items.unwrap_or_default();
+            if let Some(st) = status {
+                // The index holds keys: the items themselves, as they are now, newest first, of
+                // the status still.
+                let ids: Vec<String> = found.iter().filter_map(|key| text(key, "sk")).map(str::to_string).collect();
+                found = self.batch_get(&self.imports, tenant_id, &ids).await?;
+                found.retain(|item| text(item, "status") == Some(st.as_str()));
+                found.sort_by(|a, b| text(b, "sk").cmp(&text(a, "sk")));
+            }
+            let page = found.into_iter().map(|item| async move {
                 let item: ImportItem = serde_dynamo::from_item(item).map_err(ser_err)?;
                 Ok::<_, Error>(self.with_counters(item).await?.import)
             });
@@ -765,7 +839,7 @@ impl ImportStore for DynamoStore {
 
     async fn save_plan(&self, tenant_id: &str, import_id: &str, plan: &Plan) -> Result<bool> {
         // Queued, its chunks about to be sent: transforming.
-        let queue = if plan.queue { ", #status = :queued" } else { "" };
+        let queue = if plan.queue { ", #status = :queued, #ts = :ts, #sweep = :sweep" } else { "" };
         let phase = if plan.queue { Phase::Transforming } else { Phase::Prevalidation };
         let expression = format!(
             "SET #etag = :etag, #fh = :fh, #map = :map, #um = :um, #file = :file, #st.#rows = :rows, \
@@ -773,53 +847,52 @@ impl ImportStore for DynamoStore {
              #clip = :clip{queue} \
              REMOVE #links.#upload"
         );
-        self.update_import(
-            tenant_id,
-            import_id,
-            &expression,
-            "#status IN (:awaiting, :queued) AND #pr.#run = :run",
-            &[
-                ("#sr", "sample_records"),
-                ("#dv", "distinct_values"),
-                ("#clip", "clipped"),
-                ("#run", "run"),
-                ("#etag", "source_etag"),
-                ("#fh", "file_headers"),
-                ("#map", "mappings"),
-                ("#um", "unmapped_headers"),
-                ("#file", "file"),
-                ("#st", "stats"),
-                ("#rows", "rows"),
-                ("#pr", "progress"),
-                ("#ct", "chunks_total"),
-                ("#huf", "has_upload_file"),
-                ("#phase", "phase"),
-                ("#ua", "updated_at"),
-                ("#links", "links"),
-                ("#upload", "upload"),
-                ("#status", "status"),
-                ("#planned", "planned"),
-            ],
-            vec![
-                (":etag", av(&plan.source_etag)?),
-                (":fh", av(&plan.file_headers)?),
-                (":map", av(&plan.mappings)?),
-                (":um", av(&plan.unmapped_headers)?),
-                (":file", av(&plan.file)?),
-                (":rows", n(plan.file.rows)),
-                (":ct", n(plan.chunks_total)),
-                (":true", AttributeValue::Bool(true)),
-                (":phase", s(phase.as_str())),
-                (":now", s(time_fmt::rfc3339(time_fmt::now()))),
-                (":awaiting", s(Status::AwaitingUpload.as_str())),
-                (":queued", s(Status::Queued.as_str())),
-                (":run", n(plan.run)),
-                (":sr", av(&plan.sample_records)?),
-                (":dv", av(&plan.distinct_values)?),
-                (":clip", av(&plan.clipped)?),
-            ],
-        )
-        .await
+        let mut names = vec![
+            ("#sr", "sample_records"),
+            ("#dv", "distinct_values"),
+            ("#clip", "clipped"),
+            ("#run", "run"),
+            ("#etag", "source_etag"),
+            ("#fh", "file_headers"),
+            ("#map", "mappings"),
+            ("#um", "unmapped_headers"),
+            ("#file", "file"),
+            ("#st", "stats"),
+            ("#rows", "rows"),
+            ("#pr", "progress"),
+            ("#ct", "chunks_total"),
+            ("#huf", "has_upload_file"),
+            ("#phase", "phase"),
+            ("#ua", "updated_at"),
+            ("#links", "links"),
+            ("#upload", "upload"),
+            ("#status", "status"),
+            ("#planned", "planned"),
+        ];
+        let mut values = vec![
+            (":etag", av(&plan.source_etag)?),
+            (":fh", av(&plan.file_headers)?),
+            (":map", av(&plan.mappings)?),
+            (":um", av(&plan.unmapped_headers)?),
+            (":file", av(&plan.file)?),
+            (":rows", n(plan.file.rows)),
+            (":ct", n(plan.chunks_total)),
+            (":true", AttributeValue::Bool(true)),
+            (":phase", s(phase.as_str())),
+            (":now", s(time_fmt::rfc3339(time_fmt::now()))),
+            (":awaiting", s(Status::AwaitingUpload.as_str())),
+            (":queued", s(Status::Queued.as_str())),
+            (":run", n(plan.run)),
+            (":sr", av(&plan.sample_records)?),
+            (":dv", av(&plan.distinct_values)?),
+            (":clip", av(&plan.clipped)?),
+        ];
+        if plan.queue {
+            names.extend([("#ts", "tenant_status"), ("#sweep", "sweep_at")]);
+            values.extend([(":ts", s(tenant_status(tenant_id, Status::Queued))), (":sweep", sweep_soon())]);
+        }
+        let condition = "#status IN (:awaiting, :queued) AND #pr.#run = :run";
+        self.update_import(tenant_id, import_id, &expression, condition, &names, values).await
     }
 
     async fn preview_ready(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool> {
@@ -859,6 +932,9 @@ impl ImportStore for DynamoStore {
             import.mappings = mappings.clone();
         }
         item.progress = Progress { run: restart.run + 1, rehearsal: restart.rehearsal(), ..Progress::default() };
+        item.tenant_status = tenant_status(tenant_id, Status::Queued);
+        item.sweep_shard = sweep_shard(import_id);
+        item.sweep_at = Some((import.updated_at + crate::events::GRACE).unix_timestamp());
         let result = self
             .client
             .put_item()
@@ -929,23 +1005,61 @@ impl ImportStore for DynamoStore {
         self.transition(tenant_id, import_id, t).await
     }
 
-    async fn sweepable(&self, since: OffsetDateTime, now: OffsetDateTime) -> Result<Vec<StoredImport>> {
-        // One scan reads the table once (ledger items too); its filter only saves the transfer.
-        // Not final; or changed since `since` (`updated_at` is RFC 3339 in UTC, which sorts as
-        // text) with events recorded; or lapsed by the TTL, a number, decided exactly by the
-        // sweeper (`expires_at` is text whose order breaks within a second). Only import items
-        // have a status.
-        let filter = "#status IN (:a, :p, :q, :r) \
-                      OR (attribute_exists(#pub) AND #ua >= :since) \
-                      OR (#ttl <= :limit AND attribute_exists(#status))";
-        let names = [("#status", "status"), ("#pub", "published"), ("#ua", "updated_at"), ("#ttl", "ttl")];
-        let statuses = [Status::AwaitingUpload, Status::PreviewReady, Status::Queued, Status::Processing];
-        let mut values: Vec<(&str, AttributeValue)> =
-            [":a", ":p", ":q", ":r"].into_iter().zip(statuses.map(|st| s(st.as_str()))).collect();
-        values.push((":since", s(time_fmt::rfc3339(since))));
-        values.push((":limit", n(now.unix_timestamp() + TTL_GRACE_SECS)));
-        let found = self.scan_imports(filter, &names, values).await?;
-        Ok(found.into_iter().map(StoredImport::from).collect())
+    async fn due(&self, now: OffsetDateTime, cursor: Option<&str>) -> Result<Page<ImportKey>> {
+        let DueCursor { shard, after } = match cursor {
+            Some(c) => serde_json::from_str(c).map_err(ser_err)?,
+            None => DueCursor::default(),
+        };
+        let start = after.map(|(at, pk, sk)| {
+            let mut key = HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))]);
+            key.insert("sweep_shard".into(), n(shard));
+            key.insert("sweep_at".into(), n(at));
+            key
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.imports)
+            .index_name(SWEEP_INDEX)
+            .key_condition_expression("#shard = :shard AND #at <= :now")
+            .expression_attribute_names("#shard", "sweep_shard")
+            .expression_attribute_names("#at", "sweep_at")
+            .expression_attribute_values(":shard", n(shard))
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .limit(DUE_PAGE)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        let key = |item: &HashMap<String, AttributeValue>| {
+            let at = item.get("sweep_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok());
+            Some((at?, text(item, "pk")?.to_string(), text(item, "sk")?.to_string()))
+        };
+        let items = out.items().iter().filter_map(key).map(|(_, pk, sk)| (pk, sk)).collect();
+        let next = match out.last_evaluated_key.as_ref().and_then(key) {
+            Some(after) => Some(DueCursor { shard, after: Some(after) }),
+            None => (shard + 1 < SWEEP_SHARDS).then(|| DueCursor { shard: shard + 1, after: None }),
+        };
+        let next_cursor = next.map(|c| serde_json::to_string(&c).map_err(ser_err)).transpose()?;
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn reschedule(
+        &self,
+        tenant_id: &str,
+        import_id: &str,
+        seen: OffsetDateTime,
+        next: OffsetDateTime,
+    ) -> Result<bool> {
+        self.update_import(
+            tenant_id,
+            import_id,
+            "SET #at = :next",
+            "#at = :seen",
+            &[("#at", "sweep_at")],
+            vec![(":next", n(next.unix_timestamp())), (":seen", n(seen.unix_timestamp()))],
+        )
+        .await
     }
 
     async fn finish(
@@ -1120,7 +1234,7 @@ impl ImportStore for DynamoStore {
         self.update_import(
             tenant_id,
             import_id,
-            "SET #rv.#st = :reverted, #rv.#ca = :now, #rv.#ci = :listed, #ua = :now",
+            "SET #rv.#st = :reverted, #rv.#ca = :now, #rv.#ci = :listed, #ua = :now, #sweep = :sweep",
             "#rv.#st = :reverting AND #rv.#total = #rv.#done",
             &[
                 ("#rv", "revert"),
@@ -1130,8 +1244,10 @@ impl ImportStore for DynamoStore {
                 ("#ua", "updated_at"),
                 ("#total", "units_total"),
                 ("#done", "units_done"),
+                ("#sweep", "sweep_at"),
             ],
             vec![
+                (":sweep", sweep_soon()),
                 (":reverted", av(&RevertStatus::Reverted)?),
                 (":reverting", av(&RevertStatus::Reverting)?),
                 (":now", now),
@@ -1409,7 +1525,7 @@ impl RecordStore for DynamoStore {
         identifiers: &[String],
     ) -> Result<HashMap<String, StoredRecord>> {
         let mut found = HashMap::new();
-        for item in self.batch_get(&records_pk(tenant_id, resource), identifiers).await? {
+        for item in self.batch_get(&self.records, &records_pk(tenant_id, resource), identifiers).await? {
             let item: RecordItem = serde_dynamo::from_item(item).map_err(ser_err)?;
             found.insert(item.record.identifier.clone(), item.record);
         }
@@ -1566,7 +1682,7 @@ impl RecordStore for DynamoStore {
         values: &[String],
     ) -> Result<HashMap<String, String>> {
         let mut found = HashMap::new();
-        for item in self.batch_get(&index_pk(tenant_id, resource, field), values).await? {
+        for item in self.batch_get(&self.records, &index_pk(tenant_id, resource, field), values).await? {
             if let (Some(value), Some(target)) = (text(&item, "sk"), text(&item, "target")) {
                 found.insert(value.to_string(), target.to_string());
             }
@@ -1579,7 +1695,7 @@ impl DynamoStore {
     /// The items of one partition with these sort keys: consistent reads, 100 keys a request
     /// (each once: DynamoDB refuses a request naming a key twice), throttled keys asked again
     /// with backoff.
-    async fn batch_get(&self, pk: &str, sks: &[String]) -> Result<Vec<HashMap<String, AttributeValue>>> {
+    async fn batch_get(&self, table: &str, pk: &str, sks: &[String]) -> Result<Vec<HashMap<String, AttributeValue>>> {
         let mut unique: Vec<&String> = sks.iter().collect();
         unique.sort();
         unique.dedup();
@@ -1599,12 +1715,10 @@ impl DynamoStore {
                 if attempt > THROTTLED_ATTEMPTS {
                     return Err(still_throttled("a batch read"));
                 }
-                let out =
-                    self.client.batch_get_item().request_items(&self.records, keys).send().await.map_err(ddb_err)?;
-                items.extend(out.responses.unwrap_or_default().remove(&self.records).unwrap_or_default());
+                let out = self.client.batch_get_item().request_items(table, keys).send().await.map_err(ddb_err)?;
+                items.extend(out.responses.unwrap_or_default().remove(table).unwrap_or_default());
                 // Throttled keys come back unprocessed: ask again, with backoff.
-                request =
-                    out.unprocessed_keys.and_then(|mut u| u.remove(&self.records)).filter(|k| !k.keys().is_empty());
+                request = out.unprocessed_keys.and_then(|mut u| u.remove(table)).filter(|k| !k.keys().is_empty());
                 if request.is_some() {
                     tokio::time::sleep(throttle_pause(attempt)).await;
                 }

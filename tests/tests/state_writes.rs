@@ -2,7 +2,8 @@
 //! consumed, so the hot item never takes more writes than the queues deliver. The upload event
 //! stores the plan (queued), each chunk its counts (the first one counted also starts the run),
 //! each batch its shard, and the finish completes the run. Steps that end together may each send
-//! a finish message; a late one finds the import completed and writes nothing.
+//! a finish message; a late one finds the import completed and writes nothing. The events the
+//! run publishes are recorded in writes of their own.
 
 use local::proxy::{Faults, Proxy};
 use serde_json::json;
@@ -37,8 +38,12 @@ async fn each_message_writes_the_import_state_once() {
     let counts = proxy.settled().await;
     // The upload event, ten chunks, a batch or more each, and the finish.
     assert!(counts.messages_consumed >= 22, "{counts:?}");
+    // Besides one write a message, the import records the two events it published in the run
+    // (`started`, `completed`), each in a write of its own after the publish (`events`). The
+    // bound held without them only when three or more steps each sent a finish message.
+    const EVENT_MARKS: u64 = 2;
     assert!(
-        counts.state_writes <= counts.messages_consumed,
+        counts.state_writes <= counts.messages_consumed + EVENT_MARKS,
         "{} import-state writes for {} messages",
         counts.state_writes,
         counts.messages_consumed

@@ -151,7 +151,10 @@ def check(template_path):
 
 # The hardening checks, by name (each problem starts with one).
 HARDENING = ["bucket-tls", "table-retain", "stage-throttling", "prevalidate-on-failure", "api-no-record-writes",
-             "no-wildcard-actions"]
+             "no-wildcard-actions", "status-index-readers"]
+# The functions that look for a running import of a type (overwrite::running_beside, when a run is
+# created or planned): a Query of the by_status index, then a BatchGetItem of the items.
+STATUS_READERS = ["CreateImportFunction", "ImportApiFunction", "PrevalidateFunction", "TransformFunction"]
 # DynamoDB actions that change items (PartiQL included).
 WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
           "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate", "dynamodb:PartiQLDelete", "dynamodb:*", "*"}
@@ -233,6 +236,14 @@ def hardened(parameters, resources):
             found.append(f"api-no-record-writes: {RECORD_WRITER} may {sorted(writes)} on the records table")
     if f"{RECORD_WRITER}Role" not in resources:
         found.append(f"api-no-record-writes: no role {RECORD_WRITER}Role")
+
+    for function in STATUS_READERS:
+        granted = [(set(listed(st.get("Action"))), json.dumps(st.get("Resource")))
+                   for st in statements(resources.get(f"{function}Role", {}))]
+        if not any("dynamodb:Query" in a and "index/by_status" in r for a, r in granted):
+            found.append(f"status-index-readers: {function} may not query ImportsTable's by_status index")
+        if not any("dynamodb:BatchGetItem" in a and "ImportsTable" in r for a, r in granted):
+            found.append(f"status-index-readers: {function} may not BatchGetItem on ImportsTable")
 
     for name, role in by_type("AWS::IAM::Role").items():
         for st in statements(role):

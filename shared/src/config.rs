@@ -67,7 +67,8 @@ impl Settings {
                 first_secs: number("WEBHOOK_RETRY_FIRST_SECONDS", 5, 1..=3_600)?,
                 max_secs: number("WEBHOOK_RETRY_MAX_SECONDS", 3_600, 1..=43_200)?,
                 give_up_after_secs: number("WEBHOOK_RETRY_FOR_SECONDS", 86_400, 1..=172_800)?,
-                timeout_secs: number("WEBHOOK_TIMEOUT_SECONDS", 10, 1..=60)?,
+                // Half the delivery function's 60 s: a batch's attempts run at once and must end in it.
+                timeout_secs: number("WEBHOOK_TIMEOUT_SECONDS", 10, 1..=30)?,
             },
             allow_insecure_webhooks: match get("ALLOW_INSECURE_WEBHOOKS").as_deref() {
                 None | Some("" | "0" | "false") => false,

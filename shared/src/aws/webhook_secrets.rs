@@ -1,6 +1,6 @@
 //! The versions of each tenant's webhook secret, one item per tenant in the imports table:
-//! `pk = webhooks#tenant`, `sk = secret` (no import has such a key, and the item has none of the
-//! attributes the sweeper's scan filters on).
+//! `pk = webhooks#tenant`, `sk = secret` (no import has such a key, and the item has no
+//! `tenant_status` or `sweep_*` attribute, so it is in neither index).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};

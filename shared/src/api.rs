@@ -41,7 +41,7 @@ pub const MAX_INPUTS: usize = 10_000;
 pub const MAX_INPUT_BYTES: usize = 5 * 1024 * 1024;
 pub const MAX_SYNC_INPUTS: usize = 1_000;
 
-/// SPEC §8: names and values (headers, field names, tags, metadata, references, constants,
+/// Names and values (headers, field names, tags, metadata, references, constants,
 /// mapped values) are at most 1 KB; `mappings` name at most a file's columns; `constants`,
 /// `update_rule_by_field` and the fields of `value_mappings` at most 500 entries; `value_mappings`
 /// at most 10,000 pairs in all; `tags` and `metadata` at most 50.
@@ -1169,12 +1169,12 @@ fn limit(query: &HashMap<String, String>, errors: &mut Vec<FieldError>) -> usize
     }
 }
 
-/// `GET /v1/webhooks/secret` (SPEC §12).
+/// `GET /v1/webhooks/secret`.
 pub async fn webhook_secret(svc: &Services, tenant_id: &str) -> Result<Value> {
     Ok(serde_json::json!({ "secret": webhook::current_secret(svc, tenant_id).await? }))
 }
 
-/// `POST /v1/webhooks/secret/rotate` (SPEC §12): the new secret; the old one signs 24 hours more.
+/// `POST /v1/webhooks/secret/rotate`: the new secret; the old one signs 24 hours more.
 pub async fn rotate_webhook_secret(svc: &Services, tenant_id: &str) -> Result<Value> {
     Ok(serde_json::json!({ "secret": webhook::rotate_secret(svc, tenant_id).await? }))
 }

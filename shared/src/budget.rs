@@ -1,4 +1,4 @@
-//! What a file puts on its import item (SPEC §5 `file_headers`, `mappings`, `unmapped_headers`,
+//! What a file puts on its import item (`file_headers`, `mappings`, `unmapped_headers`,
 //! `sample_records` with their errors, `distinct_values`) kept within one budget of 96 KB,
 //! measured as JSON, far below DynamoDB's 400 KB item, which the create body (at most 256 KB)
 //! shares. The header and its mappings, which every step reads, must fit their share or the

@@ -12,7 +12,7 @@ pub struct Settings {
     pub process_queue_url: String,
     /// Where lifecycle events are published (SPEC §9).
     pub events_queue_url: String,
-    /// Webhook deliveries (SPEC §12), drained by the deliver-webhooks function.
+    /// Webhook deliveries, drained by the deliver-webhooks function.
     pub webhooks_queue_url: String,
     /// Endpoint the uploader reaches S3 at, when it differs from ours (a local emulator behind
     /// another address). Presigned URLs sign the host, so they are minted for this one.
@@ -20,8 +20,8 @@ pub struct Settings {
     pub upload_url_ttl_secs: u64,
     /// Rows per transform chunk: the unit of fan-out.
     pub chunk_rows: u64,
-    /// A running import with no counted unit (chunk or batch) for this long times out (SPEC §5
-    /// `max_idle`).
+    /// A running import with no counted unit (chunk or batch) for this long times out
+    /// (`max_idle`).
     pub max_idle_secs: u64,
     /// Derives each tenant's webhook secrets (see `webhook`): `WEBHOOK_SIGNING_KEY`, or read
     /// once per cold start from the SSM SecureString `WEBHOOK_SIGNING_KEY_PARAMETER` names (only

@@ -25,7 +25,7 @@ pub enum Error {
     NotFound,
     #[error("unauthorized: {0}")]
     Unauthorized(String),
-    /// A request body over its limit (SPEC §8): a 413.
+    /// A request body over its limit: a 413.
     #[error("too large: {0}")]
     TooLarge(String),
     #[error("environment variable {0} is not set")]

@@ -1,4 +1,4 @@
-//! Where the service may call out to (SPEC §12): tenants' webhook receivers now, pulled
+//! Where the service may call out to: tenants' webhook receivers now, pulled
 //! `source.url` files later. HTTPS only, never to loopback, private, link-local (the instance
 //! metadata address included), shared, multicast, unspecified, documentation or reserved
 //! addresses, in any notation, and no redirects.

@@ -380,7 +380,7 @@ pub enum Queue {
     Process,
     /// Lifecycle events for clients (SPEC §9), not work.
     Events,
-    /// Webhook deliveries (SPEC §12, `webhook`).
+    /// Webhook deliveries (`webhook`).
     Webhooks,
 }
 

@@ -1,4 +1,4 @@
-//! Webhooks (SPEC §12): every lifecycle event of an import created with a `webhook_url` is
+//! Webhooks: every lifecycle event of an import created with a `webhook_url` is
 //! POSTed there by the `deliver-webhooks` function, never by the step that published it.
 //! Publishing queues a [`DeliveryMessage`] on the webhooks queue; the function makes one attempt
 //! per message and, when it fails, queues the message again for the next one.

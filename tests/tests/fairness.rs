@@ -1,4 +1,4 @@
-//! SPEC §9, tenants isolated in time: a small import of one tenant is not queued behind a large
+//! Tenants isolated in time: a small import of one tenant is not queued behind a large
 //! import of another. Transform and process messages carry their tenant as the message group
 //! (SQS fair queues) and the local pumps serve the groups round-robin, as AWS does.
 

@@ -1,4 +1,4 @@
-//! SPEC §8 request limits over the wire: a body over 256 KB is a 413, every count and length of
+//! Request limits over the wire: a body over 256 KB is a 413, every count and length of
 //! the create and PATCH bodies is a 400 naming its field, and no request, however large or odd
 //! within them, answers 5xx (a storage rejection of the request's own data is a 400 too).
 

@@ -1,4 +1,4 @@
-//! The sweeper (SPEC §5): uploads that never arrive expire, imports that make no progress for
+//! The sweeper: uploads that never arrive expire, imports that make no progress for
 //! `max_idle` time out, and neither touches an import that is on time, previewed or final. A
 //! round reads only the imports due. Rounds are run with a chosen "now" instead of waiting.
 
@@ -149,7 +149,7 @@ async fn store_finished_copies(host: &LocalHost, import: &Value, count: usize) {
     }
 }
 
-/// SPEC §5, §9: `timed_out` means no counted unit for `max_idle` (30 minutes), never age. A run
+/// `timed_out` means no counted unit for `max_idle` (30 minutes), never age. A run
 /// that began two hours ago (past the old one-hour `max_duration`) and counts a chunk goes on; a
 /// batch counted after the last chunk goes on too (batches count into the run's shards, not the
 /// item); then 30 minutes without either time it out.

@@ -1,4 +1,4 @@
-//! Webhooks (SPEC §12): an import's lifecycle events are queued, and the deliver-webhooks
+//! Webhooks: an import's lifecycle events are queued, and the deliver-webhooks
 //! function the local host runs POSTs them to its `webhook_url`, signed as Standard Webhooks
 //! says, retrying with backoff and then giving up. No request waits for a receiver. Receivers
 //! here listen on loopback; the local host allows `http://` to loopback (`ALLOW_INSECURE_WEBHOOKS`).

@@ -1,4 +1,4 @@
-//! SQS-driven webhook deliveries (SPEC §12), with partial batch failures: one attempt per
+//! SQS-driven webhook deliveries, with partial batch failures: one attempt per
 //! message, the next one queued by `shared::webhook::deliver`.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};

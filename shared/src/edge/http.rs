@@ -48,7 +48,7 @@ pub fn segments(req: &Request) -> Vec<String> {
         .collect()
 }
 
-/// SPEC §8: a request body is at most 256 KB.
+/// A request body is at most 256 KB.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// What a body over `MAX_BODY_BYTES` answers (413).

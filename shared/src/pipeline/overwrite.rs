@@ -104,7 +104,7 @@ pub async fn remove(svc: &Services, msg: RemovalMessage) -> Result<()> {
     }
 }
 
-/// SPEC §9: an overwrite does not run beside another import of its type (it would remove
+/// An overwrite does not run beside another import of its type (it would remove
 /// records that import is about to name): the queued or processing import of the tenant's type
 /// other than `import_id`, if any. Checked at create, at the PATCH that starts a run, and when
 /// the run is planned.

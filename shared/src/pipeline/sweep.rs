@@ -1,4 +1,4 @@
-//! The sweeper's round (SPEC §5 statuses, §9). It reads only the imports it has something to do
+//! The sweeper's round. It reads only the imports it has something to do
 //! with: every import carries `sweep_at`, never later than its next deadline, in an index that
 //! holds nothing else (`ImportStore::due`), so a round costs what is due, however many imports
 //! the table holds, and holds one page of keys at a time. A status change sets `sweep_at`
@@ -10,7 +10,7 @@
 //!   item's `updated_at`; a batch counts into the run's counter shards, which leave the item
 //!   alone), then `timed_out`. Batches may have counted since the deadline was set: the import
 //!   is read with its shards, and the deadline moves on without a write per batch;
-//! - previewed (a preview waits for its user) or final: its `expires_at` (SPEC §5 `retention`),
+//! - previewed (a preview waits for its user) or final: its `expires_at` (`retention`),
 //!   then it is deleted with its files, as `DELETE /v1/imports/{id}` does. A running one is
 //!   refused as that route refuses it, and goes in the round that times it out or the first
 //!   after it is final: deleting it under its own batches would drop their work;

@@ -135,6 +135,25 @@ pub async fn ledger_items(host: &LocalHost, tenant_id: &str, import_id: &str) ->
     out.count()
 }
 
+/// Sets attributes of an import item as if time had passed: in `expression`, `:t` is `at` as the
+/// item's RFC 3339 text and `:due` (where it is named) `at` in epoch seconds, as `sweep_at` is.
+pub async fn backdate(host: &LocalHost, tenant_id: &str, import_id: &str, expression: &str, at: time::OffsetDateTime) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut update = host
+        .clients
+        .dynamo
+        .update_item()
+        .table_name(&host.settings.imports_table)
+        .key("pk", AttributeValue::S(tenant_id.into()))
+        .key("sk", AttributeValue::S(import_id.into()))
+        .update_expression(expression)
+        .expression_attribute_values(":t", AttributeValue::S(shared::time_fmt::rfc3339(at)));
+    if expression.contains(":due") {
+        update = update.expression_attribute_values(":due", AttributeValue::N(at.unix_timestamp().to_string()));
+    }
+    update.send().await.expect("backdate the import item");
+}
+
 /// One record, which must exist.
 pub async fn record(client: &local::client::Client, resource: &str, id: &str) -> Value {
     let (status, record) = client.get(&format!("/v1/records/{resource}/{id}")).await.expect("get record");

@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
 use shared::pipeline::sweep;
-use tests::{host, objects, IMPORT_TIMEOUT};
+use tests::{backdate, host, objects, IMPORT_TIMEOUT};
 use time::{Duration, OffsetDateTime};
 
 fn instant(v: &Value) -> OffsetDateTime {
@@ -112,17 +112,7 @@ async fn a_running_import_is_deleted_once_it_has_timed_out() {
     shared::pipeline::prevalidate::run(&svc, &shared::import::upload_key("acme", id)).await.unwrap();
     // As if it had last made progress just before it lapsed (a preview started late).
     let expires = instant(&import["expires_at"]);
-    host.clients
-        .dynamo
-        .update_item()
-        .table_name(&host.settings.imports_table)
-        .key("pk", AttributeValue::S("acme".into()))
-        .key("sk", AttributeValue::S(id.into()))
-        .update_expression("SET updated_at = :t")
-        .expression_attribute_values(":t", AttributeValue::S(shared::time_fmt::rfc3339(expires)))
-        .send()
-        .await
-        .unwrap();
+    backdate(&host, "acme", id, "SET updated_at = :t", expires).await;
 
     let swept = sweep::run(&svc, expires + Duration::minutes(5)).await.unwrap();
     assert_eq!((swept.timed_out, swept.deleted), (0, 0), "running, and on time");

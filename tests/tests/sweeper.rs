@@ -7,7 +7,7 @@ use local::proxy::{Counts, Faults, Proxy};
 use local::LocalHost;
 use serde_json::{json, Value};
 use shared::pipeline::{prevalidate, process, sweep, transform};
-use tests::{host, IMPORT_TIMEOUT};
+use tests::{backdate, host, IMPORT_TIMEOUT};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
@@ -170,24 +170,13 @@ async fn imports_time_out_for_lack_of_progress_not_for_their_age() {
     let chunks = receive(&host, &host.settings.transform_queue_url, 2).await;
     let api = &client;
     let status = || async move { api.get(&format!("/v1/imports/{id}")).await.unwrap().1 };
-    // Sets attributes of the item, as if time had passed; `sweep_at` in the past makes it due.
-    let set = |expression: &'static str, at: OffsetDateTime| {
-        host.clients
-            .dynamo
-            .update_item()
-            .table_name(&host.settings.imports_table)
-            .key("pk", AttributeValue::S("acme".into()))
-            .key("sk", AttributeValue::S(id.into()))
-            .update_expression(expression)
-            .expression_attribute_values(":t", AttributeValue::S(shared::time_fmt::rfc3339(at)))
-            .expression_attribute_values(":due", AttributeValue::N(at.unix_timestamp().to_string()))
-            .send()
-    };
+    // As if time had passed; `sweep_at` in the past makes it due.
+    let set = |expression: &'static str, at: OffsetDateTime| backdate(&host, "acme", id, expression, at);
 
     // A chunk counted now, in a run that began two hours ago.
     transform::run(&svc, &chunks[0]).await.unwrap();
     let now = shared::time_fmt::now();
-    set("SET started_at = :t, sweep_at = :due", now - Duration::hours(2)).await.unwrap();
+    set("SET started_at = :t, sweep_at = :due", now - Duration::hours(2)).await;
     let swept = sweep::run(&svc, now + Duration::minutes(10)).await.unwrap();
     assert_eq!(swept.timed_out, 0);
     assert_eq!(status().await["status"], "processing");
@@ -197,7 +186,7 @@ async fn imports_time_out_for_lack_of_progress_not_for_their_age() {
         process::run(&svc, &batch).await.unwrap();
     }
     let now = shared::time_fmt::now();
-    set("SET updated_at = :t, sweep_at = :due", now - Duration::minutes(40)).await.unwrap();
+    set("SET updated_at = :t, sweep_at = :due", now - Duration::minutes(40)).await;
     let swept = sweep::run(&svc, now + Duration::minutes(10)).await.unwrap();
     assert_eq!(swept.timed_out, 0);
     let running = status().await;

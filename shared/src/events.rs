@@ -1,7 +1,8 @@
 //! Lifecycle events (SPEC §9): every status change an import makes is published to the
 //! import-events queue, for clients to follow without polling, and, when the import has a
-//! `webhook_url`, queued for the deliver-webhooks function to POST there signed (`webhook`). A step publishes after the change it made
-//! took effect, with the import as it is then, and records that it did.
+//! `webhook_url`, queued for the deliver-webhooks function to POST there signed (`webhook`). A
+//! step publishes after the change it made took effect, with the import as it is then, and
+//! records that it did.
 //!
 //! A step that fails or dies between its change and the publish is delivered again, finds its
 //! change made and goes on: the event would be lost. So the import records every event it

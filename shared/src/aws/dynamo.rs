@@ -72,10 +72,15 @@ fn tenant_status(tenant_id: &str, status: Status) -> String {
     format!("{tenant_id}#{}", status.as_str())
 }
 
-/// The `sweep_at` a status change sets: the sweeper comes once the change's events are its own
-/// to send, and moves it on to the import's next deadline.
+/// The `sweep_at` of a status change made `at`: the sweeper comes once the change's events are
+/// its own to send, and moves it on to the import's next deadline.
+fn sweep_after(at: OffsetDateTime) -> i64 {
+    (at + crate::events::GRACE).unix_timestamp()
+}
+
+/// [`sweep_after`] a change made now.
 fn sweep_soon() -> AttributeValue {
-    n((time_fmt::now() + crate::events::GRACE).unix_timestamp())
+    n(sweep_after(time_fmt::now()))
 }
 
 impl DynamoStore {
@@ -699,7 +704,7 @@ impl ImportStore for DynamoStore {
             published: Some(BTreeMap::new()),
             tenant_status: tenant_status(&import.tenant_id, import.status),
             sweep_shard: sweep_shard(&import.id),
-            sweep_at: Some((import.created_at + crate::events::GRACE).unix_timestamp()),
+            sweep_at: Some(sweep_after(import.created_at)),
             batch_counted_at: None,
         };
         let result = self
@@ -934,7 +939,7 @@ impl ImportStore for DynamoStore {
         item.progress = Progress { run: restart.run + 1, rehearsal: restart.rehearsal(), ..Progress::default() };
         item.tenant_status = tenant_status(tenant_id, Status::Queued);
         item.sweep_shard = sweep_shard(import_id);
-        item.sweep_at = Some((import.updated_at + crate::events::GRACE).unix_timestamp());
+        item.sweep_at = Some(sweep_after(import.updated_at));
         let result = self
             .client
             .put_item()

@@ -291,3 +291,39 @@ async fn an_overwrite_whose_run_starts_beside_another_import_fails() {
     let queued = receive_all(&host, &host.settings.transform_queue_url).await;
     assert!(!queued.is_empty() && queued.iter().all(|b| !b.contains(overwrite_id)), "{queued:?}");
 }
+
+/// Identifiers near DynamoDB's 1,024-byte sort key limit (an account's is its external_id): a dry
+/// run notes the records its rows name under keys that would pass that limit with their prefix,
+/// so those notes are keyed by a digest. Two such identifiers share their first 1,000 bytes: one
+/// is named, one is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_over_identifiers_near_the_key_limit_counts_exactly() {
+    let host = host(|o| o.chunk_rows = Some(2)).await;
+    let client = host.client("acme");
+    let stem = "k".repeat(1_000);
+    let (named, unnamed) = (format!("{stem}{}", "n".repeat(20)), format!("{stem}{}", "u".repeat(20)));
+    let body = |dry_run: bool| json!({"resource_type": "account", "action": "overwrite", "dry_run": dry_run, "max_removed_ratio": 1.0});
+    let seed = format!("external_id,name\n{named},Long\n{unnamed},Other\nA-1,Acme\nA-2,Globex\n");
+    let seeded = client.import_file(&json!({"resource_type": "account"}), seed.into(), IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!(stat(&seeded, "created"), 4, "{seeded}");
+
+    // Names the long one, A-1 and a new one: the other long one and A-2 would go.
+    let file = format!("external_id,name\n{named},Long\nA-1,Acme\nA-3,Initech\n");
+    let rehearsal = client.import_file(&body(true), file.into(), IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!(rehearsal["status"], "completed", "{rehearsal}");
+    let counts = |import: &Value| ["rows", "created", "unchanged", "errors", "removed"].map(|s| stat(import, s));
+    assert_eq!(counts(&rehearsal), [3, 1, 2, 0, 2], "{rehearsal}");
+    assert_eq!(all_records(&client, "account").await.len(), 4, "a dry run changes no record");
+
+    let id = rehearsal["id"].as_str().unwrap();
+    let path = format!("/v1/imports/{id}");
+    let (status, answer) = client.call(reqwest::Method::PATCH, &path, Some(&json!({"dry_run": false}))).await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let done = client.wait_final(id, IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(counts(&done), [3, 1, 2, 0, 2], "{done}");
+    let left = all_records(&client, "account").await;
+    let mut ids: Vec<&str> = left.iter().map(|r| r["external_id"].as_str().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, ["A-1", "A-3", named.as_str()]);
+}

@@ -39,6 +39,8 @@ use crate::record::{ResourceType, StoredRecord};
 use crate::stats::{Stats, Tally};
 use crate::time_fmt;
 
+use super::keys;
+
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     imports: String,
@@ -172,6 +174,9 @@ fn n(v: impl ToString) -> AttributeValue {
 fn ddb_err<E: std::error::Error + Send + Sync + 'static>(
     e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
 ) -> Error {
+    if let Some(too_long) = keys::refused(&e) {
+        return Error::Internal(too_long.to_string());
+    }
     Error::aws("dynamodb", aws_sdk_dynamodb::error::DisplayErrorContext(e))
 }
 
@@ -264,10 +269,14 @@ fn text<'i>(item: &'i HashMap<String, AttributeValue>, name: &str) -> Option<&'i
 }
 
 /// What the ledger keys of a dry-run overwrite's notes start with; the rest is the identifier, so
-/// they sort as the records do.
+/// they sort as the records do, unless it is too long to fit (`keys::sort_key`): such a note keeps
+/// the identifier in [`NOTED`].
 fn seen_sk_prefix(run: u32) -> String {
     format!("seen#{run:04}#")
 }
+
+/// The attribute of a note whose key holds a digest of its identifier: the identifier.
+const NOTED: &str = "noted_identifier";
 
 /// What the ledger keys of an overwrite's removals start with.
 fn removal_sk_prefix(run: u32) -> String {
@@ -279,7 +288,8 @@ fn records_pk(tenant_id: &str, resource: ResourceType) -> String {
 }
 
 /// The index of an alternate identifier lives beside the records: `sk` = value, `target` = the
-/// record's identifier. Listings of records never see it (another partition).
+/// record's identifier. Listings of records never see it (another partition). The values are
+/// short fields or domains, at most 1,024 bytes: a sort key as they are.
 fn index_pk(tenant_id: &str, resource: ResourceType, field: &str) -> String {
     format!("{tenant_id}#{}#by#{field}", resource.as_str())
 }
@@ -1140,12 +1150,15 @@ impl ImportStore for DynamoStore {
         let requests = identifiers
             .iter()
             .map(|id| {
-                let put = PutRequest::builder()
+                let prefix = seen_sk_prefix(run);
+                let mut put = PutRequest::builder()
                     .item("pk", s(ledger_pk(tenant_id, import_id)))
-                    .item("sk", s(format!("{}{id}", seen_sk_prefix(run))))
-                    .item("ttl", n(ttl))
-                    .build()
-                    .map_err(ser_err)?;
+                    .item("sk", s(keys::sort_key(&prefix, id)))
+                    .item("ttl", n(ttl));
+                if !keys::fits(&prefix, id) {
+                    put = put.item(NOTED, s(id));
+                }
+                let put = put.build().map_err(ser_err)?;
                 Ok(WriteRequest::builder().put_request(put).build())
             })
             .collect::<Result<Vec<_>>>()?;
@@ -1635,23 +1648,42 @@ impl RecordStore for DynamoStore {
         let records = Partition { table: &self.records, pk: records_pk(tenant_id, resource), prefix: None };
         let mut records =
             self.partition_query(records, Some("sk, seen_by, updated_at")).into_paginator().items().send();
-        // A dry run's notes sort as the records do: one pass over both, side by side.
+        // A dry run's notes sort as the records do: one pass over both, side by side. Notes keyed
+        // by a digest (identifiers too long for the prefix) sort elsewhere: the side-by-side pass
+        // skips them, and the old records they may note are looked up by key, 100 at a time.
         let prefix = noted_in.map(seen_sk_prefix);
         let mut notes = prefix.as_deref().map(|p| {
             let notes = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: Some(p) };
-            self.partition_query(notes, Some("sk")).into_paginator().items().send()
+            self.partition_query(notes, Some(&format!("sk, {NOTED}"))).into_paginator().items().send()
         });
         let mut note: Option<String> = None;
+        let mut long_and_old: Vec<String> = Vec::new();
         let (mut total, mut doomed) = (0, 0);
         while let Some(item) = records.next().await {
             let item = item.map_err(ddb_err)?;
             let sk = text(&item, "sk").unwrap_or_default();
+            let parsed = text(&item, "updated_at").and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+            let old = parsed.is_some_and(|t| t < before);
+            total += 1;
             let noted = match (&mut notes, prefix.as_deref()) {
+                (Some(_), Some(prefix)) if !keys::fits(prefix, sk) => {
+                    if old {
+                        long_and_old.push(sk.to_string());
+                    }
+                    if long_and_old.len() == 100 {
+                        doomed +=
+                            self.unnoted(tenant_id, import_id, prefix, &std::mem::take(&mut long_and_old)).await?;
+                    }
+                    continue;
+                }
                 (Some(pages), Some(prefix)) => {
                     while note.as_deref().is_none_or(|n| n < sk) {
                         match pages.next().await {
                             Some(next) => {
                                 let next = next.map_err(ddb_err)?;
+                                if next.contains_key(NOTED) {
+                                    continue;
+                                }
                                 note = text(&next, "sk").and_then(|k| k.strip_prefix(prefix)).map(str::to_string);
                             }
                             None => break,
@@ -1661,9 +1693,10 @@ impl RecordStore for DynamoStore {
                 }
                 _ => text(&item, "seen_by") == Some(import_id),
             };
-            let parsed = text(&item, "updated_at").and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
-            total += 1;
-            doomed += u64::from(parsed.is_some_and(|t| t < before) && !noted);
+            doomed += u64::from(old && !noted);
+        }
+        if let Some(prefix) = prefix.as_deref() {
+            doomed += self.unnoted(tenant_id, import_id, prefix, &long_and_old).await?;
         }
         Ok((total, doomed))
     }
@@ -1697,6 +1730,15 @@ impl RecordStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// How many of these identifiers, each too long to be noted under its own key, a dry run's
+    /// notes (`prefix`) do not name.
+    async fn unnoted(&self, tenant_id: &str, import_id: &str, prefix: &str, identifiers: &[String]) -> Result<u64> {
+        let sks: Vec<String> = identifiers.iter().map(|id| keys::sort_key(prefix, id)).collect();
+        let notes = self.batch_get(&self.imports, &ledger_pk(tenant_id, import_id), &sks).await?;
+        let noted = notes.iter().filter_map(|note| text(note, NOTED)).filter(|id| identifiers.iter().any(|i| i == id));
+        Ok(identifiers.len() as u64 - noted.count() as u64)
+    }
+
     /// The items of one partition with these sort keys: consistent reads, 100 keys a request
     /// (each once: DynamoDB refuses a request naming a key twice), throttled keys asked again
     /// with backoff.

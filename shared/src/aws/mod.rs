@@ -1,6 +1,7 @@
 //! AWS implementations of the ports: DynamoDB, S3 and SQS.
 
 mod dynamo;
+mod keys;
 mod s3;
 mod sqs;
 mod webhook_secrets;
@@ -57,7 +58,9 @@ impl Clients {
         Self {
             s3: aws_sdk_s3::Client::from_conf(s3_config(None)),
             s3_presign: aws_sdk_s3::Client::from_conf(s3_config(s3_public_endpoint)),
-            dynamo: aws_sdk_dynamodb::Client::new(sdk),
+            dynamo: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(keys::KeyLimits).build(),
+            ),
             sqs: aws_sdk_sqs::Client::new(sdk),
             ssm: aws_sdk_ssm::Client::new(sdk),
         }

@@ -384,6 +384,10 @@ impl ImportStore for OneImport {
         Ok(())
     }
 
+    async fn published(&self, _: &str, _: &str) -> Result<BTreeSet<String>> {
+        Ok(BTreeSet::new())
+    }
+
     async fn finish(&self, _: &str, _: &str, _: &[Status], _: Status, _: &str) -> Result<bool> {
         Err(unserved("finish"))
     }

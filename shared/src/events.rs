@@ -9,6 +9,12 @@
 //! published, and the sweeper sends those its state implies but that were never recorded
 //! ([`owed`]). An event has one id per import, run and kind, so one sent again (by the sweeper,
 //! or by a step that died after publishing but before recording it) is told apart from a new one.
+//!
+//! The record of a publish is an item of its own beside the import (`ImportStore::mark_published`),
+//! not a second write of the import's state: a message's step writes that state once, its change,
+//! so the hot item takes one write a message. The change cannot carry the record itself (it is
+//! made before the publish, which may not happen), and publishing before the change would announce
+//! changes that then fail their condition.
 
 use serde::Serialize;
 

@@ -181,6 +181,9 @@ pub trait ImportStore: Send + Sync {
     async fn fail(&self, tenant_id: &str, import_id: &str, run: u32, from: &[Status], reason: &str) -> Result<bool>;
     /// Records that an event was published (`events::key`); nothing when the import is gone.
     async fn mark_published(&self, tenant_id: &str, import_id: &str, key: &str) -> Result<()>;
+    /// The events recorded published apart from the import's own `published` (`events::key`):
+    /// the sweeper adds them to it before it sends what the import owes.
+    async fn published(&self, tenant_id: &str, import_id: &str) -> Result<BTreeSet<String>>;
 }
 
 /// The steps of an overwrite's cleanup (`pipeline::overwrite`).

@@ -3,7 +3,7 @@
 //! Keys: an import is `pk = tenant`, `sk = import id` (ids sort by time, so a query lists newest
 //! first). Ledger entries, one per transformed chunk and per processed batch, live under
 //! `pk = ledger#tenant#import`, so listings never see them; so do the import's counter shards
-//! (`COUNTER_SHARDS`). A record is
+//! (`COUNTER_SHARDS`) and the marks of its published events (`EVENT_SK_PREFIX`). A record is
 //! `pk = tenant#resource_type`, `sk = identifier`.
 //!
 //! Two global secondary indexes of the imports table hold import items only (their keys are
@@ -12,7 +12,7 @@
 //! when the sweeper next has something to do with it (`sweep_shard`, `sweep_at` in epoch
 //! seconds; see `pipeline::sweep`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -120,8 +120,9 @@ struct ImportItem {
     requested_mappings: BTreeMap<String, Option<String>>,
     #[serde(default)]
     source_etag: Option<String>,
-    /// `events::key` → when it was published. A map from the create on, so marks can be set
-    /// in it; absent on items stored before events were recorded.
+    /// `events::key` → when it was published, for events marked before marks became ledger
+    /// items of their own ([`EVENT_SK_PREFIX`]). A map from the create on: its presence says the
+    /// import records its events; absent on items stored before events were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     published: Option<BTreeMap<String, String>>,
     /// [`STATUS_INDEX`]'s key: kept with `status` by every write that changes it.
@@ -235,6 +236,9 @@ struct Counts {
 
 /// The attribute of a shard that stops it counting.
 const CLOSED: &str = "closed";
+
+/// What the ledger keys of the events marked published start with; the rest is `events::key`.
+const EVENT_SK_PREFIX: &str = "event#";
 
 /// What the ledger keys of revert units start with; the rest is the key of the unit reverted.
 const REVERT_SK_PREFIX: &str = "revert#";
@@ -508,8 +512,13 @@ impl DynamoStore {
         if let Some(ttl) = self.ttls.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(*ttl);
         }
-        let stored = ImportStore::get(self, tenant_id, import_id).await?.ok_or(Error::NotFound)?;
-        let ttl = ttl_of(&stored.import);
+        #[derive(Deserialize)]
+        struct TtlItem {
+            ttl: i64,
+        }
+        // The attribute alone: the counter shards are not needed.
+        let item = self.import_item::<TtlItem>(tenant_id, import_id, Some("ttl")).await?;
+        let ttl = item.ok_or(Error::NotFound)?.ttl;
         let mut ttls = self.ttls.lock().unwrap_or_else(|e| e.into_inner());
         if ttls.len() >= REMEMBERED_TTLS {
             ttls.clear();
@@ -1306,19 +1315,34 @@ impl ImportStore for DynamoStore {
     }
 
     async fn mark_published(&self, tenant_id: &str, import_id: &str, key: &str) -> Result<()> {
-        let now = s(time_fmt::rfc3339(time_fmt::now()));
-        let names = [("#pub", "published"), ("#key", key)];
-        // Gone (deleted meanwhile) or stored before events were recorded: nothing to mark.
-        self.update_import(
-            tenant_id,
-            import_id,
-            "SET #pub.#key = :now",
-            "attribute_exists(#pub)",
-            &names,
-            vec![(":now", now)],
-        )
-        .await?;
+        // An item of the ledger, not a second write of the import item: a step writes the import
+        // once for its message, and its change's event is marked beside it.
+        let ttl = match self.import_ttl(tenant_id, import_id).await {
+            Err(Error::NotFound) => return Ok(()),
+            ttl => ttl?,
+        };
+        self.client
+            .put_item()
+            .table_name(&self.imports)
+            .item("pk", s(ledger_pk(tenant_id, import_id)))
+            .item("sk", s(format!("{EVENT_SK_PREFIX}{key}")))
+            .item("at", s(time_fmt::rfc3339(time_fmt::now())))
+            .item("ttl", n(ttl))
+            .send()
+            .await
+            .map_err(ddb_err)?;
         Ok(())
+    }
+
+    async fn published(&self, tenant_id: &str, import_id: &str) -> Result<BTreeSet<String>> {
+        let mut marked = BTreeSet::new();
+        let ledger =
+            Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: Some(EVENT_SK_PREFIX) };
+        self.each_item(ledger, Some("sk"), |item| {
+            marked.extend(text(&item, "sk").and_then(|sk| sk.strip_prefix(EVENT_SK_PREFIX)).map(str::to_string));
+        })
+        .await?;
+        Ok(marked)
     }
 }
 

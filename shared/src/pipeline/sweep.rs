@@ -83,7 +83,10 @@ async fn sweep(
     now: OffsetDateTime,
     swept: &mut Swept,
 ) -> Result<()> {
-    let Some(stored) = svc.imports.get(tenant_id, import_id).await? else { return Ok(()) };
+    let Some(mut stored) = svc.imports.get(tenant_id, import_id).await? else { return Ok(()) };
+    if let Some(published) = stored.published.as_mut() {
+        published.extend(svc.imports.published(tenant_id, import_id).await?);
+    }
     // The index follows its table a moment late: this one moved on meanwhile.
     let Some(seen) = stored.sweep_at.filter(|at| *at <= now) else { return Ok(()) };
     let import = &stored.import;

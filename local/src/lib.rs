@@ -104,7 +104,11 @@ impl LocalHost {
         let clients = match &options.aws_endpoint {
             Some(endpoint) => {
                 let sdk = aws_config::defaults(BehaviorVersion::latest()).endpoint_url(endpoint).load().await;
-                Clients::from_sdk(&sdk, public_endpoint.as_deref())
+                let mut clients = Clients::from_sdk(&sdk, public_endpoint.as_deref());
+                // Through a proxy, which counts each message's writes by this tag.
+                let tagged = clients.dynamo.config().to_builder().interceptor(proxy::MessageTag).build();
+                clients.dynamo = aws_sdk_dynamodb::Client::from_conf(tagged);
+                clients
             }
             None => clients,
         };

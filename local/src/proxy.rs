@@ -1,6 +1,7 @@
 //! A loopback HTTP proxy in front of the AWS emulator. It counts what the service asks of AWS
-//! (requests by service and operation, writes to an import's own state item, SQS messages
-//! consumed) and can answer DynamoDB the way a busy table does: unprocessed items and keys,
+//! (requests by service and operation, writes to an import's own state item, by the message
+//! whose handling made them when the client says ([`MessageTag`]), SQS messages consumed) and
+//! can answer DynamoDB the way a busy table does: unprocessed items and keys,
 //! throttling errors, transactions cancelled for throttling. Faults are picked by counters, not
 //! at random, so a test over them behaves the same on every run.
 
@@ -19,6 +20,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Map, Value};
 use tokio::task::JoinHandle;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
 
 use crate::Error;
 
@@ -45,6 +50,32 @@ impl Faults {
     }
 }
 
+/// The header naming the message whose handling made a call.
+pub const MESSAGE_HEADER: &str = "x-local-message-id";
+
+/// Tags each DynamoDB call made while a message is handled (`shared::edge::sqs::MESSAGE_ID`)
+/// with its id, for the proxy to count each message's writes.
+#[derive(Debug)]
+pub struct MessageTag;
+
+impl Intercept for MessageTag {
+    fn name(&self) -> &'static str {
+        "MessageTag"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Ok(id) = shared::edge::sqs::MESSAGE_ID.try_with(String::clone) {
+            context.request_mut().headers_mut().insert(MESSAGE_HEADER, id);
+        }
+        Ok(())
+    }
+}
+
 /// What went through the proxy since it started (or was reset).
 #[derive(Debug, Clone, Default)]
 pub struct Counts {
@@ -55,6 +86,9 @@ pub struct Counts {
     /// Puts, updates and deletes of an import item or counter shard: alone, in transactions and
     /// in batches.
     pub state_writes: u64,
+    /// [`Self::state_writes`] by the message whose handling made them ([`MESSAGE_HEADER`]); those
+    /// of calls no message made are under "".
+    pub state_writes_by_message: BTreeMap<String, u64>,
     /// Messages deleted from a queue: consumed, their work done.
     pub messages_consumed: u64,
     /// Items DynamoDB read to answer: those a query or scan went through (`ScannedCount`, its
@@ -423,7 +457,15 @@ impl Shared {
             };
             *c.by_operation.entry(format!("{}:{op}", call.service)).or_default() += 1;
             match call.service {
-                "dynamodb" => c.state_writes += state_writes(&call.operation, &json),
+                "dynamodb" => {
+                    let writes = state_writes(&call.operation, &json);
+                    c.state_writes += writes;
+                    if writes > 0 {
+                        let message = parts.headers.get(MESSAGE_HEADER).and_then(|v| v.to_str().ok());
+                        *c.state_writes_by_message.entry(message.unwrap_or_default().to_string()).or_default() +=
+                            writes;
+                    }
+                }
                 "sqs" => c.messages_consumed += messages_deleted(&call.operation, &body),
                 _ => {}
             }

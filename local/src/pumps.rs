@@ -274,7 +274,9 @@ async fn deliver(services: &Services, message: &Message) -> bool {
         tracing::info!("not an S3 event (the emulator's s3:TestEvent); dropped");
         return true;
     };
-    match prevalidate::handler(services, LambdaEvent::new(event, Context::default())).await {
+    let handled = prevalidate::handler(services, LambdaEvent::new(event, Context::default()));
+    let id = message.message_id().unwrap_or_default().to_string();
+    match shared::edge::sqs::MESSAGE_ID.scope(id, handled).await {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!(error = %e, "prevalidate failed; the event will be retried");

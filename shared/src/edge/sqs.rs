@@ -9,6 +9,12 @@ use futures::future::join_all;
 
 use crate::error::Result;
 
+tokio::task_local! {
+    /// The id of the message being handled, for what the calls made for it want to say of it
+    /// (the local host tags its AWS calls with it, to count each message's writes).
+    pub static MESSAGE_ID: String;
+}
+
 pub async fn each_message<F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
 where
     F: Fn(String) -> Fut,
@@ -21,7 +27,7 @@ where
             tracing::error!(message_id = id.as_str(), "message without a body");
             return Some(id);
         };
-        let err = handle(body).await.err()?;
+        let err = MESSAGE_ID.scope(id.clone(), handle(body)).await.err()?;
         tracing::error!(message_id = id.as_str(), error = %err, "message failed; it goes back to the queue");
         Some(id)
     }))

@@ -66,7 +66,13 @@ pub async fn handle(svc: &Services, letter: DeadLetter<'_>) -> Result<()> {
             if ended {
                 tracing::error!(tenant_id, import_id, run, reason, key, "dead letter ended its import");
             } else {
-                tracing::warn!(tenant_id, import_id, run, key, "dead letter of a finished run; kept");
+                tracing::warn!(
+                    tenant_id,
+                    import_id,
+                    run,
+                    key,
+                    "dead letter of a finished run or an unknown import; kept"
+                );
             }
         }
         Verdict::LostWebhook { tenant_id, import_id } => {

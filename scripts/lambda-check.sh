@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The samples in events/ work with `cargo lambda invoke` against `cargo lambda watch`, which runs
 # the real function binaries (here: the HTTP ones, import-api and create-import, and the SQS ones,
-# transform and deliver-webhooks) against a stack that `local serve` provisions on the emulator.
+# transform, deliver-webhooks and dead-letters) against a stack that `local serve` provisions on the emulator.
 #   AWS_ENDPOINT_URL=... scripts/lambda-check.sh      (scripts/test.sh runs it on its emulator)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -58,3 +58,4 @@ expect transform one-malformed.json 'r["batchItemFailures"] == [{"itemIdentifier
 expect transform chunk.json 'r["batchItemFailures"] == []'
 expect import-api webhook-secret.json 'r["statusCode"] == 200 and json.loads(r["body"])["secret"].startswith("whsec_")'
 expect deliver-webhooks refused-and-malformed.json 'r["batchItemFailures"] == [{"itemIdentifier": "msg-2"}]'
+expect dead-letters letters.json 'r["batchItemFailures"] == []'

@@ -147,6 +147,11 @@ impl LocalHost {
                 let (sqs, svc, workers) = (clients.sqs.clone(), services.clone(), options.workers);
                 tasks.push(tokio::spawn(pumps::run(sqs, svc, url, target, workers, options.deliver_twice)));
             }
+            // A dead letter is handled once: one consumer each.
+            for url in provisioned.dead_letter_queue_urls.clone() {
+                let (sqs, svc) = (clients.sqs.clone(), services.clone());
+                tasks.push(tokio::spawn(pumps::run(sqs, svc, url, Target::DeadLetters, 1, false)));
+            }
         }
         let api_url = format!("http://{addr}");
         Ok(Self { api_url, settings, clients, jwt_secret: options.jwt_secret, function_env, tasks })

@@ -1,6 +1,7 @@
 //! Creates what `template.yaml` deploys, on the local AWS stack: the uploads bucket with its
 //! ObjectCreated notification (to a queue the local host drains, standing in for Lambda's S3
-//! trigger), the tables, and the work and webhook queues with their dead-letter queues.
+//! trigger), the tables, and the upload-event, work and webhook queues with their dead-letter
+//! queues.
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
@@ -52,6 +53,9 @@ pub struct Provisioned {
     pub upload_events_queue_url: String,
     pub import_events_queue_url: String,
     pub webhooks_queue_url: String,
+    /// The dead-letter queue of each queue that has one: the upload events' (standing in for
+    /// prevalidate's failure destination) and the work and webhook queues'.
+    pub dead_letter_queue_urls: Vec<String>,
 }
 
 /// The local host's `WEBHOOK_SIGNING_KEY` unless the environment sets one.
@@ -72,7 +76,9 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<Provisioned, 
 
     let transform_queue_url = create_queue(clients, &names.transform_queue, true).await?;
     let process_queue_url = create_queue(clients, &names.process_queue, true).await?;
-    let upload_events_queue_url = create_queue(clients, &names.upload_events_queue, false).await?;
+    // An upload event prevalidate keeps failing on goes to its dead-letter queue, as in AWS to
+    // the function's failure destination.
+    let upload_events_queue_url = create_queue(clients, &names.upload_events_queue, true).await?;
     let import_events_queue_url = create_queue(clients, &names.import_events_queue, false).await?;
     let webhooks_queue_url = create_queue(clients, &names.webhooks_queue, true).await?;
 
@@ -110,12 +116,17 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<Provisioned, 
         .send()
         .await
         .map_err(Error::aws)?;
+    let mut dead_letter_queue_urls = Vec::new();
+    for queue in [&names.upload_events_queue, &names.transform_queue, &names.process_queue, &names.webhooks_queue] {
+        dead_letter_queue_urls.push(dead_letter_queue_url(clients, queue).await?);
+    }
     Ok(Provisioned {
         transform_queue_url,
         process_queue_url,
         upload_events_queue_url,
         import_events_queue_url,
         webhooks_queue_url,
+        dead_letter_queue_urls,
     })
 }
 
@@ -186,6 +197,11 @@ async fn create_table(clients: &Clients, table: &str, with_indexes: bool) -> Res
     }
 }
 
+/// Deliveries of a message before it is a dead letter. Fewer than in AWS (5): with the pumps'
+/// retry after `pumps::RETRY_SECS`, a message failing on every delivery ends its import within a
+/// minute, however slow each failing delivery is.
+const MAX_RECEIVES: u32 = 3;
+
 async fn create_queue(clients: &Clients, name: &str, with_dlq: bool) -> Result<String, Error> {
     let mut req = clients
         .sqs
@@ -195,10 +211,17 @@ async fn create_queue(clients: &Clients, name: &str, with_dlq: bool) -> Result<S
     if with_dlq {
         let dlq_url = clients.sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.map_err(Error::aws)?;
         let dlq_arn = queue_arn(clients, dlq_url.queue_url().unwrap_or_default()).await?;
-        let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5 }).to_string();
+        let redrive =
+            serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES }).to_string();
         req = req.attributes(QueueAttributeName::RedrivePolicy, redrive);
     }
     let out = req.send().await.map_err(Error::aws)?;
+    Ok(out.queue_url().unwrap_or_default().to_string())
+}
+
+/// The dead-letter queue `create_queue` made for `name`.
+async fn dead_letter_queue_url(clients: &Clients, name: &str) -> Result<String, Error> {
+    let out = clients.sqs.get_queue_url().queue_name(format!("{name}-dlq")).send().await.map_err(Error::aws)?;
     Ok(out.queue_url().unwrap_or_default().to_string())
 }
 

@@ -27,6 +27,8 @@ pub enum Target {
     Transform,
     Process,
     Webhooks,
+    /// A dead-letter queue (`shared::pipeline::dead_letters`).
+    DeadLetters,
 }
 
 /// A message handed to a handler stays hidden at least this long, however slow the emulator is
@@ -58,7 +60,7 @@ pub async fn run(
     let lookahead = Arc::new(Lookahead::default());
     let (consumers, batch) = match target {
         Target::Prevalidate => (workers * PREVALIDATE_PER_WORKER, 1),
-        Target::Transform | Target::Process | Target::Webhooks => (workers, 10),
+        Target::Transform | Target::Process | Target::Webhooks | Target::DeadLetters => (workers, 10),
     };
     // Dropped with this task, which aborts the consumers.
     let mut tasks = JoinSet::new();
@@ -120,13 +122,13 @@ async fn handle(
                 }
             }
         }
-        Target::Transform | Target::Process | Target::Webhooks => {
-            let mut failed = invoke_sqs(services, target, messages).await;
+        Target::Transform | Target::Process | Target::Webhooks | Target::DeadLetters => {
+            let mut failed = invoke_sqs(services, target, queue_url, messages).await;
             // A webhook is delivered at least once as it is: twice would start a second chain
             // of attempts.
             if deliver_twice && target != Target::Webhooks {
                 // At-least-once: the same batch again, as SQS may redeliver it.
-                failed.extend(invoke_sqs(services, target, messages).await);
+                failed.extend(invoke_sqs(services, target, queue_url, messages).await);
             }
             done.extend(messages.iter().filter(|m| !failed.iter().any(|f| Some(f.as_str()) == m.message_id())));
         }
@@ -299,7 +301,9 @@ fn s3_event(body: &str) -> Option<S3Event> {
 }
 
 /// Returns the ids of the messages the handler reported failed (all of them if it errored).
-async fn invoke_sqs(services: &Services, target: Target, messages: &[Message]) -> Vec<String> {
+async fn invoke_sqs(services: &Services, target: Target, queue_url: &str, messages: &[Message]) -> Vec<String> {
+    // The queue's ARN as Lambda passes it: the dead-letter function names letters by its queue.
+    let queue_arn = format!("arn:aws:sqs:us-east-1:000000000000:{}", queue_url.rsplit('/').next().unwrap_or_default());
     let records: Vec<_> = messages
         .iter()
         .map(|m| {
@@ -315,6 +319,7 @@ async fn invoke_sqs(services: &Services, target: Target, messages: &[Message]) -
                 },
                 "messageAttributes": {},
                 "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
                 "awsRegion": "us-east-1"
             })
         })
@@ -330,6 +335,7 @@ async fn invoke_sqs(services: &Services, target: Target, messages: &[Message]) -
     let result: Result<SqsBatchResponse, _> = match target {
         Target::Transform => transform::handler(services, lambda_event).await,
         Target::Webhooks => deliver_webhooks::handler(services, lambda_event).await,
+        Target::DeadLetters => dead_letters::handler(services, lambda_event).await,
         _ => process::handler(services, lambda_event).await,
     };
     match result {

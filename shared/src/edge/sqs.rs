@@ -4,10 +4,12 @@
 
 use std::future::Future;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::pipeline::dead_letters::{self, DeadLetter};
+use crate::services::Services;
 
 tokio::task_local! {
     /// The id of the message being handled, for what the calls made for it want to say of it
@@ -21,13 +23,40 @@ where
     Fut: Future<Output = Result<()>>,
 {
     let handle = &handle;
-    let failed = join_all(event.records.into_iter().map(|message| async move {
-        let id = message.message_id.unwrap_or_default();
-        let Some(body) = message.body else {
-            tracing::error!(message_id = id.as_str(), "message without a body");
-            return Some(id);
+    each_record(event, |message| async move {
+        match message.body {
+            Some(body) => handle(body).await,
+            None => Err(Error::BadMessage("message without a body".into())),
+        }
+    })
+    .await
+}
+
+/// A dead-letter queue's batch: each letter is kept and judged (`pipeline::dead_letters`), named
+/// by the queue its ARN names.
+pub async fn dead_letters(svc: &Services, event: SqsEvent) -> SqsBatchResponse {
+    each_record(event, |message| async move {
+        let arn = message.event_source_arn.as_deref().unwrap_or_default();
+        let letter = DeadLetter {
+            queue: arn.rsplit(':').next().unwrap_or_default(),
+            message_id: message.message_id.as_deref().unwrap_or_default(),
+            body: message.body.as_deref().unwrap_or_default(),
         };
-        let err = MESSAGE_ID.scope(id.clone(), handle(body)).await.err()?;
+        dead_letters::handle(svc, letter).await
+    })
+    .await
+}
+
+/// Each message of the batch, whole, handled at once; the ids of those that failed go back.
+async fn each_record<F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
+where
+    F: Fn(SqsMessage) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let handle = &handle;
+    let failed = join_all(event.records.into_iter().map(|message| async move {
+        let id = message.message_id.clone().unwrap_or_default();
+        let err = MESSAGE_ID.scope(id.clone(), handle(message)).await.err()?;
         tracing::error!(message_id = id.as_str(), error = %err, "message failed; it goes back to the queue");
         Some(id)
     }))

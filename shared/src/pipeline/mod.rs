@@ -2,6 +2,7 @@
 //! one message; each is written so that the second run changes nothing.
 
 pub mod complete;
+pub mod dead_letters;
 pub mod inline;
 pub mod overwrite;
 pub mod prevalidate;

@@ -1,0 +1,10 @@
+//! SQS-driven dead letters of every queue (and prevalidate's failure destination), with partial
+//! batch failures: each is kept in the bucket and ends the import it names.
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent};
+use shared::Services;
+
+pub async fn handler(svc: &Services, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+    Ok(shared::edge::sqs::dead_letters(svc, event.payload).await)
+}

@@ -1,0 +1,160 @@
+//! Dead letters end imports: a work message that fails on every delivery, or an upload event
+//! prevalidate keeps failing on, ends its import `failed` with reason `internal_error` and the
+//! step within a minute (the local queues dead-letter after 3 deliveries, 5 s apart), publishes
+//! `failed`, and leaves the body in the bucket for the operator. A late or unreadable letter is
+//! kept and changes nothing.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use local::LocalHost;
+use serde_json::{json, Value};
+use shared::pipeline::dead_letters::PREFIX;
+use tests::{host, objects, receive_all, IMPORT_TIMEOUT};
+
+/// The product's promise (a minute), with slack for a loaded machine.
+const PROMISE: Duration = Duration::from_secs(90);
+
+async fn send(host: &LocalHost, queue_url: &str, body: &str) {
+    host.clients.sqs.send_message().queue_url(queue_url).message_body(body).send().await.expect("send");
+}
+
+/// The import's `failed` events on the events queue.
+async fn failed_events(host: &LocalHost, id: &str) -> Vec<Value> {
+    let events = receive_all(host, &host.settings.events_queue_url).await;
+    let events = events.iter().map(|b| serde_json::from_str::<Value>(b).unwrap());
+    events.filter(|e| e["import_id"] == id && e["type"] == "failed").collect()
+}
+
+/// The bodies kept for the dead-letter queue named `queue`, waiting for `count` of them.
+async fn kept(host: &LocalHost, queue: &str, count: usize) -> Vec<String> {
+    let prefix = format!("{PREFIX}{queue}/");
+    let started = std::time::Instant::now();
+    loop {
+        let keys = objects(host, &prefix).await;
+        if keys.len() >= count {
+            let svc = host.clients.services(host.settings.clone()).expect("services");
+            let mut bodies = Vec::new();
+            for key in keys {
+                bodies.push(String::from_utf8(svc.files.read(&key).await.unwrap()).unwrap());
+            }
+            return bodies;
+        }
+        assert!(started.elapsed() < PROMISE, "{count} letters kept under {prefix}: {keys:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The last segment of a queue URL: the queue's name, which the letters are kept by.
+fn name(url: &str) -> String {
+    url.rsplit('/').next().unwrap().to_string()
+}
+
+/// Until nothing is left on the queue, visible or in flight.
+async fn drained(host: &LocalHost, queue_url: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let out = host
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap();
+        let left: u64 = out.attributes().unwrap().values().map(|v| v.parse::<u64>().unwrap()).sum();
+        if left == 0 {
+            return;
+        }
+        assert!(started.elapsed() < PROMISE, "{left} messages left on {queue_url}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_that_fails_on_every_delivery_fails_its_import() {
+    let host = host(|_| {}).await;
+    let client = host.client("acme");
+    let import = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
+    let id = import["id"].as_str().unwrap();
+    // A chunk of an upload that is not there: no delivery can read it.
+    let chunk = json!({
+        "tenant_id": "acme", "import_id": id, "run": 0,
+        "chunk": {"index": 0, "start": 6, "end": 40, "first_row": 1, "rows": 2, "skip_rows": []},
+        "source": {"key": shared::import::upload_key("acme", id), "etag": null, "encoding": "utf-8", "delimiter": ","},
+    })
+    .to_string();
+    send(&host, &host.settings.transform_queue_url, &chunk).await;
+
+    let failed = client.wait_final(id, PROMISE).await.unwrap();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["reason"], "internal_error: transform failed (every delivery failed)", "{failed}");
+    let events = failed_events(&host, id).await;
+    assert_eq!(events.len(), 1, "one failed event: {events:?}");
+    assert_eq!(events[0]["reason"], failed["reason"]);
+    let dlq = format!("{}-dlq", host.settings.transform_queue_url);
+    assert_eq!(kept(&host, &name(&dlq), 1).await, [chunk]);
+    drained(&host, &dlq).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_event_prevalidate_keeps_failing_on_fails_its_import() {
+    let host = host(|_| {}).await;
+    let client = host.client("acme");
+    let import = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
+    let id = import["id"].as_str().unwrap();
+    // The event of an object deleted before prevalidate read it: every attempt finds no object.
+    let key = shared::import::upload_key("acme", id);
+    let event = json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-12-02T10:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "x",
+            "bucket": {"name": host.settings.uploads_bucket, "arn": "arn:aws:s3:::b"},
+            "object": {"key": key.replace('/', "%2F"), "size": 20, "eTag": "0c"}},
+    }]})
+    .to_string();
+    // The stack's queues share its prefix: the upload events' is named like the others.
+    let prefix = host.settings.transform_queue_url.strip_suffix("-transform").unwrap();
+    let upload_events = format!("{prefix}-upload-events");
+    send(&host, &upload_events, &event).await;
+
+    let failed = client.wait_final(id, PROMISE).await.unwrap();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["reason"], "internal_error: prevalidate failed (every delivery failed)", "{failed}");
+    assert_eq!(failed_events(&host, id).await.len(), 1);
+    assert_eq!(kept(&host, &name(&format!("{upload_events}-dlq")), 1).await, [event]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_and_unreadable_letters_are_kept_and_change_nothing() {
+    let host = host(|_| {}).await;
+    let client = host.client("acme");
+    let file = b"email\nann@example.com\n".to_vec();
+    let done = client.import_file(&json!({"resource_type": "contact"}), file, IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!(done["status"], "completed", "{done}");
+    let id = done["id"].as_str().unwrap();
+    receive_all(&host, &host.settings.events_queue_url).await;
+
+    // A batch of the finished run dead-lettered late, and bodies that name no import.
+    let late = json!({"tenant_id": "acme", "import_id": id, "resource_type": "contact", "chunk": 0, "batch": 0,
+        "records": [], "run": 0, "dry_run": false})
+    .to_string();
+    let process_dlq = format!("{}-dlq", host.settings.process_queue_url);
+    send(&host, &process_dlq, &late).await;
+    let webhooks_dlq = format!("{}-dlq", host.settings.webhooks_queue_url);
+    send(&host, &webhooks_dlq, "not json").await;
+    send(&host, &webhooks_dlq, r#"{"tenant_id": "acme"}"#).await;
+
+    assert_eq!(kept(&host, &name(&process_dlq), 1).await, [late]);
+    let mut garbage = kept(&host, &name(&webhooks_dlq), 2).await;
+    garbage.sort();
+    assert_eq!(garbage, ["not json", r#"{"tenant_id": "acme"}"#]);
+    // Handled once each, not looped: the queues empty.
+    drained(&host, &process_dlq).await;
+    drained(&host, &webhooks_dlq).await;
+    let (_, after) = client.get(&format!("/v1/imports/{id}")).await.unwrap();
+    assert_eq!((&after["status"], &after["reason"]), (&json!("completed"), &Value::Null), "{after}");
+    assert!(failed_events(&host, id).await.is_empty());
+}

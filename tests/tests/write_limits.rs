@@ -3,8 +3,11 @@
 //! records weigh more than a 4 MB transaction is written in parts, exactly once even when
 //! every message comes twice.
 
+use aws_sdk_dynamodb::types::AttributeValue;
+use local::proxy::{Faults, Proxy};
+use local::LocalHost;
 use serde_json::{json, Value};
-use tests::{all_records, download, host, record, stat, IMPORT_TIMEOUT};
+use tests::{all_records, download, host, record, revert, stat, IMPORT_TIMEOUT};
 
 /// A file of `email` and one `custom.<name>` column per name, each of its rows' values `value`.
 fn custom_file(emails: &[String], names: &[String], value: &str) -> (Vec<u8>, Value) {
@@ -49,8 +52,7 @@ async fn a_record_over_400_kb_once_merged_is_a_row_error_and_stays_as_it_was() {
 
 /// 98 records of 50,000-character notes, then their phones in one batch: 4.9 MB of merged
 /// records, written in parts, each record with both its notes and its phone.
-async fn phones_for_98_noted_contacts(twice: bool) {
-    let host = host(|o| o.deliver_twice = twice).await;
+async fn phones_for_98_noted_contacts(host: LocalHost) {
     let client = host.client("acme");
     let emails: Vec<String> = (0..98).map(|i| format!("p{i}@example.com")).collect();
     let notes = "n".repeat(50_000);
@@ -80,14 +82,55 @@ async fn phones_for_98_noted_contacts(twice: bool) {
         assert_eq!(record["custom"]["notes"], json!(notes), "{}", record["email"]);
         assert!(record["phone"].as_str().is_some_and(|p| !p.is_empty()), "{}: {}", record["email"], record["phone"]);
     }
+    let id = second["id"].as_str().unwrap();
+    assert_eq!(parted_batches(&host, id).await, 1, "the batch was written in parts");
+
+    // Each part kept its own before-images: the revert takes every phone back, notes stay.
+    let reverted = revert(&client, id).await;
+    assert_eq!(reverted["revert"]["restored"], 98, "{:.500}", reverted["revert"]);
+    for record in all_records(&client, "contact").await {
+        assert_eq!(
+            (&record["custom"]["notes"], record["phone"].as_str()),
+            (&json!(notes), None),
+            "{}",
+            record["email"]
+        );
+    }
+}
+
+/// How many of an import's batches its ledger says were written in parts.
+async fn parted_batches(host: &LocalHost, import_id: &str) -> i32 {
+    let out = host
+        .clients
+        .dynamo
+        .query()
+        .table_name(&host.settings.imports_table)
+        .key_condition_expression("pk = :pk")
+        .filter_expression("attribute_exists(done_rows)")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("ledger#acme#{import_id}")))
+        .send()
+        .await
+        .expect("query the ledger");
+    out.count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_over_a_4_mb_transaction_is_written_in_parts() {
-    phones_for_98_noted_contacts(false).await;
+    phones_for_98_noted_contacts(host(|_| {}).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_written_in_parts_and_delivered_twice_counts_once() {
-    phones_for_98_noted_contacts(true).await;
+    phones_for_98_noted_contacts(host(|o| o.deliver_twice = true).await).await;
+}
+
+/// Every batch transaction's answer is lost after it is written, as if the function died right
+/// after: the message comes again, finds the parts written so far in the ledger (deciding the
+/// rest from fresh reads, now small enough to look like one transaction) and goes on from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_stopped_between_parts_goes_on_where_it_stopped() {
+    let emulator = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL: run with scripts/test.sh");
+    let faults = Faults { lost_batch_answer_every: 1, ..Faults::default() };
+    let proxy = Proxy::start(&emulator, faults).await.expect("proxy starts");
+    phones_for_98_noted_contacts(host(|o| o.aws_endpoint = Some(proxy.url.clone())).await).await;
 }

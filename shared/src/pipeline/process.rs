@@ -1,6 +1,9 @@
 //! process: one batch of valid records. Read what exists, merge, and write the records together
 //! with the batch's ledger entry and stats in one transaction: a redelivered batch finds its
-//! ledger entry and changes nothing. Records matched on an alternate identifier are found
+//! ledger entry and changes nothing. A merged record DynamoDB would not store (over 400 KB) is a
+//! row error; a batch whose writes pass one transaction (4 MB, 100 items) is written in parts in
+//! row order, each moving the ledger entry on from the rows before it, so a redelivery after a
+//! crash between parts goes on from where the ledger says. Records matched on an alternate identifier are found
 //! through its index, which every write keeps unique (`identifiers`); a row that cannot be
 //! matched or would take another record's value is a row error decided here.
 

@@ -45,7 +45,13 @@ pub struct Faults {
 impl Faults {
     /// Every kind often enough that a few hundred rows meet each several times.
     pub fn mixed() -> Self {
-        Self { unprocessed_items_every: 2, unprocessed_keys_every: 2, throttle_every: 5, cancel_every: 3 }
+        Self {
+            unprocessed_items_every: 2,
+            unprocessed_keys_every: 2,
+            throttle_every: 5,
+            cancel_every: 3,
+            ..Self::default()
+        }
     }
 }
 

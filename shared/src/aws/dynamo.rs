@@ -1508,7 +1508,7 @@ impl DynamoStore {
             let weight = weigh(tenant_id, resource, write)?;
             if weight.record_bytes > item_size::MAX_ITEM_BYTES {
                 return Err(Error::Internal(format!(
-                    "record `{}` is {} bytes, over DynamoDB's {} a item",
+                    "record `{}` is {} bytes, over DynamoDB's {} bytes an item",
                     write.record.identifier,
                     weight.record_bytes,
                     item_size::MAX_ITEM_BYTES

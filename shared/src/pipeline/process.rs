@@ -3,9 +3,9 @@
 //! ledger entry and changes nothing. A merged record DynamoDB would not store (over 400 KB) is a
 //! row error; a batch whose writes pass one transaction (4 MB, 100 items) is written in parts in
 //! row order, each moving the ledger entry on from the rows before it, so a redelivery after a
-//! crash between parts goes on from where the ledger says. Records matched on an alternate identifier are found
-//! through its index, which every write keeps unique (`identifiers`); a row that cannot be
-//! matched or would take another record's value is a row error decided here.
+//! crash between parts goes on from where the ledger says. Records matched on an alternate
+//! identifier are found through its index, which every write keeps unique (`identifiers`); a row
+//! that cannot be matched or would take another record's value is a row error decided here.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -114,6 +114,11 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
             Applied::Now => break,
             // Applied whole, or in parts by another delivery, up to where the ledger says.
             Applied::Before => match svc.records.batch_state(tenant_id, import_id, msg.run, &unit).await? {
+                // Not past where this part started: what failed was not its place in the ledger.
+                Some(BatchState::Partial { rows, .. }) if part.is_some_and(|p| rows <= p.start) => {
+                    tokio::time::sleep(backoff(conflicts)).await;
+                    conflicts += 1;
+                }
                 Some(BatchState::Partial { rows, outcomes }) => {
                     tracing::info!(tenant_id, import_id, rows, "batch partly applied before; going on from there");
                     if part.is_none() && !plan.errors.is_empty() {

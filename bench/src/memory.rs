@@ -16,8 +16,9 @@ use shared::idempotency::KeyClaim;
 use shared::import::{Import, Phase, Progress, RunStart, SignedRequest, Status};
 use shared::pipeline::revert::RevertState;
 use shared::ports::{
-    Applied, BatchWrite, ChunkCount, CleanupStep, Download, FileStore, Finished, ImportKey, ImportStore, ObjectWriter,
-    Opened, Page, Plan, Queue, RecordStore, Restart, RevertWrite, StoredImport, WebhookSecrets, WorkQueue,
+    Applied, BatchState, BatchWrite, ChunkCount, CleanupStep, Download, FileStore, Finished, ImportKey, ImportStore,
+    ObjectWriter, Opened, Page, Plan, Queue, RecordStore, RecordWrite, Restart, RevertWrite, StoredImport, Unit,
+    WebhookSecrets, Weight, WorkQueue,
 };
 use shared::record::{ResourceType, StoredRecord};
 use shared::stats::{Stats, Tally};
@@ -425,6 +426,14 @@ impl RecordStore for CountingRecords {
     async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied> {
         self.written.fetch_add(batch.writes.len() as u64, Ordering::Relaxed);
         Ok(Applied::Now)
+    }
+
+    async fn batch_state(&self, _: &str, _: &str, _: u32, _: &Unit) -> Result<Option<BatchState>> {
+        Err(unserved("batch_state"))
+    }
+
+    fn weigh(&self, tenant_id: &str, resource: ResourceType, write: &RecordWrite) -> Result<Weight> {
+        shared::aws::weigh(tenant_id, resource, write)
     }
 
     async fn apply_revert(&self, _: &RevertWrite) -> Result<Applied> {

@@ -41,12 +41,22 @@ pub struct Faults {
     pub throttle_every: u64,
     /// TransactWriteItems: cancelled, nothing written, with a `ThrottlingError` reason.
     pub cancel_every: u64,
+    /// A process batch's TransactWriteItems (its first item a `batch#` ledger entry) that
+    /// succeeded: answered with an error all the same, as if the function died after the write,
+    /// so its message is delivered again.
+    pub lost_batch_answer_every: u64,
 }
 
 impl Faults {
     /// Every kind often enough that a few hundred rows meet each several times.
     pub fn mixed() -> Self {
-        Self { unprocessed_items_every: 2, unprocessed_keys_every: 2, throttle_every: 5, cancel_every: 3 }
+        Self {
+            unprocessed_items_every: 2,
+            unprocessed_keys_every: 2,
+            throttle_every: 5,
+            cancel_every: 3,
+            ..Self::default()
+        }
     }
 }
 
@@ -119,7 +129,7 @@ struct Shared {
     client: Client<HttpConnector, Full<Bytes>>,
     faults: Faults,
     /// Per fault kind, how many requests it applied to so far.
-    seen: [AtomicU64; 4],
+    seen: [AtomicU64; 5],
     counts: Mutex<Counts>,
 }
 
@@ -127,6 +137,7 @@ const ITEMS: usize = 0;
 const KEYS: usize = 1;
 const THROTTLE: usize = 2;
 const CANCEL: usize = 3;
+const LOST: usize = 4;
 
 impl Proxy {
     /// Listens on a free loopback port and forwards to `upstream` (`http://host:port`).
@@ -380,6 +391,13 @@ fn cancelled(items: usize) -> Response<Full<Bytes>> {
     }))
 }
 
+/// Whether a transaction's first item is a process batch's ledger entry.
+fn batch_ledger_first(body: &Value) -> bool {
+    let first = array(body, "TransactItems").next();
+    let key = first.and_then(|i| i.get("Put").map(|p| &p["Item"]).or_else(|| i.get("Update").map(|u| &u["Key"])));
+    key.and_then(|k| k["sk"]["S"].as_str()).is_some_and(|sk| sk.starts_with("batch#"))
+}
+
 fn bad_gateway(message: String) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(message)));
     *resp.status_mut() = StatusCode::BAD_GATEWAY;
@@ -504,6 +522,15 @@ impl Shared {
         if call.service == "dynamodb" && parts.status.is_success() {
             let read = items_read(&call.operation, &body);
             self.count(|c| c.items_read += read);
+            if call.operation == "TransactWriteItems"
+                && batch_ledger_first(&json)
+                && self.hits(LOST, self.faults.lost_batch_answer_every)
+            {
+                return Ok(dynamo_error(json!({
+                    "__type": "com.amazon.coral.validate#ValidationException",
+                    "message": "injected: the transaction was written and its answer lost",
+                })));
+            }
         }
         if let Some((field, held)) = hold.filter(|_| parts.status.is_success()) {
             if let Some(merged) = merge_unprocessed(&body, field, held) {

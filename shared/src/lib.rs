@@ -16,6 +16,7 @@ pub mod fields;
 pub mod idempotency;
 pub mod identifiers;
 pub mod import;
+pub mod item_size;
 pub mod logging;
 pub mod mapping;
 pub mod merge;

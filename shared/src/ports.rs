@@ -245,6 +245,37 @@ pub struct BatchWrite {
     pub outcomes: Option<String>,
     /// Where the records' before-images are kept (`revert`), when anything is written.
     pub before_images: Option<String>,
+    /// The rows of a process batch too big for one transaction that this write covers; None:
+    /// the whole unit at once. `outcomes` then holds the codes of every row up to `end`.
+    pub part: Option<Part>,
+}
+
+/// Rows `start..end` of a batch applied in parts, in row order: each part applies only when the
+/// ledger says the rows before `start` are done, and the last one counts the batch done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub start: usize,
+    pub end: usize,
+    pub last: bool,
+}
+
+/// What a batch's ledger entry says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchState {
+    /// Applied whole, or its last part applied.
+    Done,
+    /// Applied in parts up to row `rows`, with the outcome codes of those rows.
+    Partial { rows: usize, outcomes: String },
+}
+
+/// What a record write weighs in a transaction, as the store writes it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Weight {
+    /// The record's own item (`item_size::MAX_ITEM_BYTES` at most).
+    pub record_bytes: usize,
+    /// Every item of the write (the record's and its index entries'), and their bytes.
+    pub items: usize,
+    pub bytes: usize,
 }
 
 /// One revert unit: its writes, applied atomically with its ledger entry and the revert's
@@ -288,7 +319,13 @@ pub trait RecordStore: Send + Sync {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<StoredRecord>>;
+    /// Applies the writes with their ledger entry: `Before` when the entry exists already (a
+    /// whole unit), or, for a part, when the ledger is not at its `start`.
     async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied>;
+    /// What the ledger holds of a process batch; None before anything of it applied.
+    async fn batch_state(&self, tenant_id: &str, import_id: &str, run: u32, unit: &Unit) -> Result<Option<BatchState>>;
+    /// What a write weighs as this store writes it (no request is made).
+    fn weigh(&self, tenant_id: &str, resource: ResourceType, write: &RecordWrite) -> Result<Weight>;
     /// `Before` when the unit was reverted already; `NotFound` when the import is gone or no
     /// longer reverting.
     async fn apply_revert(&self, revert: &RevertWrite) -> Result<Applied>;

@@ -1,7 +1,7 @@
 //! Helpers of the integration tests: a local host of its own per test (a unique prefix keeps
 //! stacks apart on one emulator), sample files, and listing helpers.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use local::{LocalHost, Options};
 use serde_json::Value;
@@ -152,6 +152,23 @@ pub async fn backdate(host: &LocalHost, tenant_id: &str, import_id: &str, expres
         update = update.expression_attribute_values(":due", AttributeValue::N(at.unix_timestamp().to_string()));
     }
     update.send().await.expect("backdate the import item");
+}
+
+/// Asks for the import's revert and waits until it is done.
+pub async fn revert(client: &local::client::Client, id: &str) -> Value {
+    let path = format!("/v1/imports/{id}/revert");
+    let (status, accepted) = client.call(reqwest::Method::POST, &path, None).await.unwrap();
+    assert_eq!(status, 202, "{accepted}");
+    assert!(accepted["revert"]["status"].is_string(), "{accepted}");
+    let deadline = Instant::now() + IMPORT_TIMEOUT;
+    loop {
+        let (_, import) = client.get(&format!("/v1/imports/{id}")).await.unwrap();
+        if import["revert"]["status"] == "reverted" {
+            return import;
+        }
+        assert!(Instant::now() < deadline, "revert did not finish: {import}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// One record, which must exist.

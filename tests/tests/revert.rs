@@ -2,29 +2,11 @@
 //! updated, deleted or removed get their previous values back, unless a later import changed
 //! them since: those are reported, not clobbered.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{json, Value};
-use tests::{all_records, emails, fields_only, host, receive_all, record, stat, IMPORT_TIMEOUT};
+use tests::{all_records, emails, fields_only, host, receive_all, record, revert, stat, IMPORT_TIMEOUT};
 
 const SEED: &str = "email,external_id,first_name,city\n\
     ann@example.com,C-1,Ann,Berlin\nbob@example.com,C-2,Bob,Paris\ncy@example.com,C-3,Cy,Rome\ndee@example.com,C-4,Dee,\n";
-
-async fn revert(client: &local::client::Client, id: &str) -> Value {
-    let path = format!("/v1/imports/{id}/revert");
-    let (status, accepted) = client.call(reqwest::Method::POST, &path, None).await.unwrap();
-    assert_eq!(status, 202, "{accepted}");
-    assert!(accepted["revert"]["status"].is_string(), "{accepted}");
-    let deadline = Instant::now() + IMPORT_TIMEOUT;
-    loop {
-        let (_, import) = client.get(&format!("/v1/imports/{id}")).await.unwrap();
-        if import["revert"]["status"] == "reverted" {
-            return import;
-        }
-        assert!(Instant::now() < deadline, "revert did not finish: {import}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn merge_then_revert(deliver_twice: bool) {
     let host = host(|o| {

@@ -30,10 +30,11 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::idempotency::KeyClaim;
 use crate::import::{Import, Phase, Progress, RunStart, Status};
+use crate::item_size;
 use crate::pipeline::revert::{RevertState, RevertStatus, MAX_LISTED_CONFLICTS, MAX_LISTED_CONFLICT_BYTES};
 use crate::ports::{
-    Applied, BatchWrite, ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, IndexChange, Page, Plan,
-    RecordStore, RecordWrite, Restart, RevertWrite, StoredImport, Unit,
+    Applied, BatchState, BatchWrite, ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, IndexChange, Page,
+    Part, Plan, RecordStore, RecordWrite, Restart, RevertWrite, StoredImport, Unit, Weight,
 };
 use crate::record::{ResourceType, StoredRecord};
 use crate::stats::{Stats, Tally};
@@ -360,6 +361,89 @@ fn ledger_put(
     }
     let put = put.build().map_err(ser_err)?;
     Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// What a record write weighs as this store writes it: the record item (its key only when
+/// deleted) and its index entries.
+pub fn weigh(tenant_id: &str, resource: ResourceType, write: &RecordWrite) -> Result<Weight> {
+    let pk = records_pk(tenant_id, resource);
+    let key = |pk: &str, sk: &str| "pk".len() + pk.len() + "sk".len() + sk.len();
+    let record_bytes = if write.delete {
+        key(&pk, &write.record.identifier)
+    } else {
+        item_size::of(&RecordItem {
+            pk: pk.clone(),
+            sk: write.record.identifier.clone(),
+            record: write.record.clone(),
+        })?
+    };
+    let mut weight = Weight { record_bytes, items: 1, bytes: record_bytes };
+    for change in &write.index {
+        let (IndexChange::Claim { field, value } | IndexChange::Release { field, value }) = change;
+        weight.items += 1;
+        weight.bytes +=
+            key(&index_pk(tenant_id, resource, field), value) + "target".len() + write.record.identifier.len();
+    }
+    Ok(weight)
+}
+
+/// The ledger key of a unit of work.
+fn unit_sk(run: u32, unit: &Unit) -> String {
+    match unit {
+        Unit::Batch { chunk, batch } => format!("{}{batch:06}", batch_sk_prefix(run, *chunk)),
+        Unit::Removal { page } => format!("{}{page}", removal_sk_prefix(run)),
+    }
+}
+
+/// A batch applied in parts: how many of its rows are done, and that its last part is.
+const DONE_ROWS: &str = "done_rows";
+const PARTS_DONE: &str = "parts_done";
+/// The before-images of a batch applied in parts, one object per part that wrote any.
+const PART_IMAGES: &str = "part_images";
+
+/// The ledger entry of a batch applied in parts, moved from the part's start to its end: a
+/// part applies once, and only after the parts before it. It keeps the outcome codes of every
+/// row done so far.
+fn part_update(
+    table: &str,
+    tenant_id: &str,
+    import_id: &str,
+    sk: String,
+    ttl: i64,
+    part: &Part,
+    batch: &BatchWrite,
+) -> Result<TransactWriteItem> {
+    let mut sets = vec!["#ttl = if_not_exists(#ttl, :ttl)", "#rows = :end", "#out = :out"];
+    let mut update = Update::builder()
+        .table_name(table)
+        .key("pk", s(ledger_pk(tenant_id, import_id)))
+        .key("sk", s(sk))
+        .expression_attribute_names("#ttl", "ttl")
+        .expression_attribute_names("#rows", DONE_ROWS)
+        .expression_attribute_names("#out", "outcomes")
+        .expression_attribute_values(":ttl", n(ttl))
+        .expression_attribute_values(":end", n(part.end))
+        .expression_attribute_values(":out", s(batch.outcomes.clone().unwrap_or_default()));
+    if part.last {
+        sets.push("#done = :true");
+        update = update
+            .expression_attribute_names("#done", PARTS_DONE)
+            .expression_attribute_values(":true", AttributeValue::Bool(true));
+    }
+    if let Some(key) = &batch.before_images {
+        sets.push("#imgs = list_append(if_not_exists(#imgs, :none), :img)");
+        update = update
+            .expression_attribute_names("#imgs", PART_IMAGES)
+            .expression_attribute_values(":none", AttributeValue::L(vec![]))
+            .expression_attribute_values(":img", AttributeValue::L(vec![s(key)]));
+    }
+    update = if part.start == 0 {
+        update.condition_expression("attribute_not_exists(pk)")
+    } else {
+        update.condition_expression("#rows = :start").expression_attribute_values(":start", n(part.start))
+    };
+    let update = update.update_expression(format!("SET {}", sets.join(", "))).build().map_err(ser_err)?;
+    Ok(TransactWriteItem::builder().update(update).build())
 }
 
 /// Counts a chunk only into a running import at the same run: work of a failed, interrupted,
@@ -1217,9 +1301,15 @@ impl ImportStore for DynamoStore {
         let mut units = Vec::new();
         for prefix in [batches_sk_prefix(run), removal_sk_prefix(run)] {
             let ledger = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: Some(&prefix) };
-            self.each_item(ledger, Some("sk, before_images"), |item| {
-                if let (Some(sk), Some(key)) = (text(&item, "sk"), text(&item, "before_images")) {
+            self.each_item(ledger, Some("sk, before_images, part_images"), |item| {
+                let Some(sk) = text(&item, "sk") else { return };
+                if let Some(key) = text(&item, "before_images") {
                     units.push((sk.to_string(), key.to_string()));
+                }
+                // A batch applied in parts kept an object per part: each is a unit to revert.
+                let parts = item.get(PART_IMAGES).and_then(|v| v.as_l().ok()).map(Vec::as_slice).unwrap_or_default();
+                for (i, key) in parts.iter().filter_map(|v| v.as_s().ok()).enumerate() {
+                    units.push((format!("{sk}~{i}"), key.clone()));
                 }
             })
             .await?;
@@ -1447,6 +1537,33 @@ impl DynamoStore {
         Ok(Page { items, next_cursor })
     }
 
+    /// Refuses, before sending, writes DynamoDB would refuse (the emulator does not): a record
+    /// over the item limit, or more than a transaction holds beside its ledger entry and counts.
+    fn check_fits(tenant_id: &str, resource: ResourceType, writes: &[RecordWrite]) -> Result<()> {
+        let (mut items, mut bytes) = (item_size::LEDGER_ITEMS, item_size::LEDGER_BYTES);
+        for write in writes {
+            let weight = weigh(tenant_id, resource, write)?;
+            if weight.record_bytes > item_size::MAX_ITEM_BYTES {
+                return Err(Error::Internal(format!(
+                    "record `{}` is {} bytes, over DynamoDB's {} bytes an item",
+                    write.record.identifier,
+                    weight.record_bytes,
+                    item_size::MAX_ITEM_BYTES
+                )));
+            }
+            items += weight.items;
+            bytes += weight.bytes;
+        }
+        if items > item_size::MAX_TRANSACTION_ITEMS || bytes > item_size::MAX_TRANSACTION_BYTES {
+            return Err(Error::Internal(format!(
+                "a transaction of {items} items and {bytes} bytes is over DynamoDB's {} items and {} bytes",
+                item_size::MAX_TRANSACTION_ITEMS,
+                item_size::MAX_TRANSACTION_BYTES
+            )));
+        }
+        Ok(())
+    }
+
     /// The transaction items of record writes, each conditioned on the version it was read at,
     /// with their index changes.
     fn record_items(
@@ -1586,16 +1703,21 @@ impl RecordStore for DynamoStore {
 
     async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied> {
         let (tenant_id, import_id) = (batch.tenant_id.as_str(), batch.import_id.as_str());
+        Self::check_fits(tenant_id, batch.resource_type, &batch.writes)?;
         let ttl = self.import_ttl(tenant_id, import_id).await?;
-        let (sk, progress): (String, &[(&'static str, u64)]) = match &batch.unit {
-            Unit::Batch { chunk, batch: b } => {
-                (format!("{}{b:06}", batch_sk_prefix(batch.run, *chunk)), &[("batches_done", 1)])
+        let sk = unit_sk(batch.run, &batch.unit);
+        // A batch counts as done once: whole, or with its last part.
+        let done = matches!(batch.unit, Unit::Batch { .. }) && batch.part.is_none_or(|p| p.last);
+        let progress: &[(&'static str, u64)] = if done { &[("batches_done", 1)] } else { &[] };
+        let ledger = match &batch.part {
+            None => {
+                let kept = [("outcomes", &batch.outcomes), ("before_images", &batch.before_images)];
+                ledger_put(&self.imports, tenant_id, import_id, sk, ttl, &kept)?
             }
-            Unit::Removal { page } => (format!("{}{page}", removal_sk_prefix(batch.run)), &[]),
+            Some(part) => part_update(&self.imports, tenant_id, import_id, sk, ttl, part, batch)?,
         };
-        let kept = [("outcomes", &batch.outcomes), ("before_images", &batch.before_images)];
         let mut items = vec![
-            ledger_put(&self.imports, tenant_id, import_id, sk, ttl, &kept)?,
+            ledger,
             // A conflict is tried again on another shard.
             counter_update(
                 &self.imports,
@@ -1609,11 +1731,37 @@ impl RecordStore for DynamoStore {
         self.transact(items).await
     }
 
+    async fn batch_state(&self, tenant_id: &str, import_id: &str, run: u32, unit: &Unit) -> Result<Option<BatchState>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.imports)
+            .key("pk", s(ledger_pk(tenant_id, import_id)))
+            .key("sk", s(unit_sk(run, unit)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        let Some(item) = out.item else { return Ok(None) };
+        let rows = item.get(DONE_ROWS).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
+        Ok(Some(match rows {
+            Some(rows) if !item.contains_key(PARTS_DONE) => {
+                BatchState::Partial { rows, outcomes: text(&item, "outcomes").unwrap_or_default().to_string() }
+            }
+            _ => BatchState::Done,
+        }))
+    }
+
+    fn weigh(&self, tenant_id: &str, resource: ResourceType, write: &RecordWrite) -> Result<Weight> {
+        weigh(tenant_id, resource, write)
+    }
+
     async fn apply_revert(&self, revert: &RevertWrite) -> Result<Applied> {
         let (tenant_id, import_id) = (revert.tenant_id.as_str(), revert.import_id.as_str());
         let ttl = self.import_ttl(tenant_id, import_id).await?;
         let listed = revert.conflicts.iter().take(MAX_LISTED_CONFLICTS).cloned().collect::<Vec<_>>();
         let conflicts = (!listed.is_empty()).then(|| listed.join("\n"));
+        Self::check_fits(tenant_id, revert.resource_type, &revert.writes)?;
         let sk = format!("{REVERT_SK_PREFIX}{}", revert.unit);
         let update = Update::builder()
             .table_name(&self.imports)

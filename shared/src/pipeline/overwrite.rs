@@ -171,6 +171,7 @@ async fn count_for_dry_run(svc: &Services, msg: &RemovalMessage, resource: Resou
         writes: vec![],
         outcomes: None,
         before_images: None,
+        part: None,
     };
     match svc.records.apply_batch(&batch).await {
         Err(Error::NotFound) => return Ok(()), // the import stopped
@@ -211,6 +212,7 @@ async fn remove_group(
             writes,
             outcomes: None,
             before_images,
+            part: None,
         };
         match svc.records.apply_batch(&batch).await {
             Ok(Applied::Now | Applied::Before) => return Ok(true),

@@ -15,7 +15,7 @@ use shared::validate::RowOptions;
 fuzz_target!(|bytes: &[u8]| {
     // Settings picked by the input, so one corpus covers them all.
     let pick = step_for(bytes);
-    let csv = CsvOptions { has_header: pick % 4 != 0, ..CsvOptions::default() };
+    let csv = CsvOptions { has_header: !pick.is_multiple_of(4), ..CsvOptions::default() };
     let duplicates = [Duplicates::Last, Duplicates::First, Duplicates::Error][pick % 3];
     let chunk_rows = [1, 2, 3, 1000][pick % 4] as u64;
     // The first column is the identifier, so any file with a header plans.
@@ -32,7 +32,7 @@ fuzz_target!(|bytes: &[u8]| {
         duplicates,
         chunk_rows,
         csv: &csv,
-        preview: pick % 2 == 0,
+        preview: pick.is_multiple_of(2),
         action: Default::default(),
     };
     let size = bytes.len() as u64;

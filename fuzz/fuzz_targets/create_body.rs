@@ -10,7 +10,7 @@ use shared::error::Error;
 use shared::import::Import;
 
 fuzz_target!(|body: &[u8]| {
-    let allow_insecure_webhooks = body.len() % 2 == 0;
+    let allow_insecure_webhooks = body.len().is_multiple_of(2);
     let (import, inputs) = match import_from_body("acme", body, allow_insecure_webhooks) {
         Ok(made) => made,
         Err(Error::Invalid(fields)) => return assert!(!fields.is_empty(), "a 400 names no field"),

@@ -32,6 +32,8 @@ mkdir -p seeds/stage_json seeds/stage_utf16 seeds/create_body seeds/patch_body
 cp "$data"/*.jsonl seeds/stage_json/
 find "$data" "$here/shared/testdata" -name '*.json' ! -name '*.expect.json' -exec cp -t seeds/stage_json {} +
 cp "$data"/utf16* "$data"/multichunk_utf16le.csv seeds/stage_utf16/
+# Every input that once crashed a target is replayed first (fuzz/regressions/<target>).
+for d in regressions/*/; do mkdir -p "seeds/$(basename "$d")" && cp "$d"* "seeds/$(basename "$d")/"; done
 # Create bodies: each corpus case's, and the sample events'; PATCH bodies: the sample's and each kind.
 python3 - "$here" <<'PY'
 import json, pathlib, sys

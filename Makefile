@@ -24,13 +24,14 @@ LOCAL_BIN := target/debug/local
 API_URL := http://127.0.0.1:$(LOCAL_API_PORT)
 SAMPLE := events/data/contacts.csv
 
-.PHONY: help deps build run up down token test lint fmt bench sam-check api-fuzz
+.PHONY: help deps build run up down token test lint fmt bench sam-check api-fuzz fuzz
 
 help:
 	@echo "make run    - the whole service locally, a sample import by importctl; serves :$(LOCAL_API_PORT) until Ctrl-C"
 	@echo "make up     - the same in the background; make down stops it"
 	@echo "make test   - every test and lint, against an emulator of its own"
 	@echo "make api-fuzz - schemathesis, 100 requests per operation with each of 3 seeds, fails on any 5xx (slow; not in make test)"
+	@echo "make fuzz   - every reader of user bytes under libFuzzer, FUZZ_SECONDS (default 60) each; fails on any crash (slow; not in make test)"
 	@echo "make token TENANT=acme - a local bearer token"
 	@echo "make sam-check - sam validate --lint, sam build of every function with cargo-lambda, sam package to the emulator"
 	@echo "make bench  - throughput as ratios, peak RSS over 1 GB, a 100k-row import end to end (target/bench/results.json)"
@@ -88,6 +89,12 @@ api-fuzz: deps
 	  port=$$(scripts/emulator.sh free-port); scripts/emulator.sh start $$port "$$state" && \
 	  AWS_ENDPOINT_URL=http://127.0.0.1:$$port API_CHECK_EXAMPLES=100 API_CHECK_SEEDS="$(API_FUZZ_SEEDS)" \
 	  scripts/api-check.sh
+
+# The readers of user bytes under libFuzzer (cargo-fuzz, installed into .tools/ when missing),
+# each target for FUZZ_SECONDS, seeded from tests/data. Too slow for `make test`.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 # The template as SAM sees it, and every function built by cargo-lambda as `sam build` does for a
 # deploy. SAM_ARCH=arm64 (the template's default) needs Rust's aarch64 target installed

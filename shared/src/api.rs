@@ -802,15 +802,16 @@ fn retention(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<(
     }
 }
 
-pub async fn create_import(
-    svc: &Services,
+/// The import a create body asks for, before it is stored, with its inline inputs as the JSON
+/// file they become; or the fields that are wrong. `allow_insecure_webhooks`: see `Settings`.
+pub fn import_from_body(
     tenant_id: &str,
     body: &[u8],
-    idempotency_key: Option<&str>,
-) -> Result<Import> {
-    let req = parse_create(body, svc.settings.allow_insecure_webhooks).map_err(Error::Invalid)?;
+    allow_insecure_webhooks: bool,
+) -> Result<(Import, Option<Vec<u8>>)> {
+    let req = parse_create(body, allow_insecure_webhooks).map_err(Error::Invalid)?;
     let now = time_fmt::now();
-    let mut import = Import {
+    let import = Import {
         id: import::new_import_id(),
         tenant_id: tenant_id.to_string(),
         resource_type: req.resource_type,
@@ -859,6 +860,16 @@ pub async fn create_import(
     if let Some(error) = settings_over_budget(&import) {
         return Err(Error::Invalid(vec![error]));
     }
+    Ok((import, req.inputs))
+}
+
+pub async fn create_import(
+    svc: &Services,
+    tenant_id: &str,
+    body: &[u8],
+    idempotency_key: Option<&str>,
+) -> Result<Import> {
+    let (mut import, inputs) = import_from_body(tenant_id, body, svc.settings.allow_insecure_webhooks)?;
     if let Some(key) = idempotency_key {
         idempotency::check_key(key)?;
         let value: Value = serde_json::from_slice(body).map_err(|e| Error::Internal(e.to_string()))?;
@@ -880,7 +891,7 @@ pub async fn create_import(
     }
     let key = import::upload_key(tenant_id, &import.id);
     // Inline inputs are the upload: no link to send a file to.
-    if req.inputs.is_none() {
+    if inputs.is_none() {
         import.links.upload = Some(svc.files.presign_upload(&key, svc.settings.upload_url_ttl_secs).await?);
     }
     if !svc.imports.create(&import).await? {
@@ -889,7 +900,7 @@ pub async fn create_import(
     }
     tracing::info!(tenant_id, import_id = import.id.as_str(), "import created");
     events::publish(svc, tenant_id, &import.id, Kind::Created, Some(0)).await?;
-    if let Some(inputs) = req.inputs {
+    if let Some(inputs) = inputs {
         // An async import goes on from the upload's event, as a file would; a sync one is run here.
         svc.files.put(&key, inputs).await?;
         if import.mode == Mode::Sync {
@@ -1012,14 +1023,19 @@ pub async fn revert_import(svc: &Services, tenant_id: &str, import_id: &str) -> 
 }
 
 /// `PATCH /v1/imports/{id}`: `{"in_preview": false, "mappings"?}` starts a previewed import,
-/// `{"dry_run": false}` runs a completed dry run for real, both from the same upload;
-/// `{"interrupt": true}` stops an import that is not final.
-pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body: &[u8]) -> Result<Import> {
-    if !import::is_import_id(import_id) {
-        return Err(Error::NotFound);
-    }
-    let stored = svc.imports.get(tenant_id, import_id).await?.ok_or(Error::NotFound)?;
-    let (import, progress) = (&stored.import, stored.progress);
+/// What a PATCH body asks of an import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatchRequest {
+    Interrupt,
+    /// Run again from the upload, from a `PreviewReady` or a completed dry run, with new mappings.
+    Run {
+        from: Status,
+        mappings: Option<BTreeMap<String, Option<String>>>,
+    },
+}
+
+/// A PATCH body read for an import of `resource`, or the fields that are wrong.
+pub fn parse_patch(body: &[u8], resource: ResourceType) -> Result<PatchRequest> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| Error::invalid("body", "invalid_json", format!("the body is not valid JSON: {e}")))?;
     let Value::Object(obj) = value else {
@@ -1029,13 +1045,7 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
         if interrupt != &Value::Bool(true) || obj.len() > 1 {
             return Err(Error::invalid("interrupt", "invalid", "send {\"interrupt\": true} alone"));
         }
-        if !svc.imports.interrupt(tenant_id, import_id).await? {
-            let status = import.status.as_str();
-            return Err(Error::Conflict(format!("the import is already final (status {status})")));
-        }
-        tracing::info!(tenant_id, import_id, "import interrupted");
-        events::publish(svc, tenant_id, import_id, Kind::Interrupted, None).await?;
-        return get_import(svc, tenant_id, import_id).await;
+        return Ok(PatchRequest::Interrupt);
     }
     let mut errors = Vec::new();
     for key in obj.keys() {
@@ -1050,7 +1060,7 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
     }
     let start_preview = obj.get("in_preview").map(|v| v == &Value::Bool(false));
     let run_for_real = obj.get("dry_run").map(|v| v == &Value::Bool(false));
-    let mappings = obj.get("mappings").map(|m| parse_mappings(Some(m), import.resource_type, &mut errors));
+    let mappings = obj.get("mappings").map(|m| parse_mappings(Some(m), resource, &mut errors));
     let from = match (start_preview, run_for_real) {
         (Some(true), None) => Status::PreviewReady,
         (None, Some(true)) if mappings.is_none() => Status::Completed,
@@ -1063,11 +1073,36 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
             Status::Completed
         }
     };
-    if let Some(m) = mappings.as_ref().filter(|_| errors.is_empty()) {
-        errors.extend(settings_over_budget(&Import { mappings: m.clone(), ..import.clone() }));
-    }
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
+    }
+    Ok(PatchRequest::Run { from, mappings })
+}
+
+/// `{"dry_run": false}` runs a completed dry run for real, both from the same upload;
+/// `{"interrupt": true}` stops an import that is not final.
+pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body: &[u8]) -> Result<Import> {
+    if !import::is_import_id(import_id) {
+        return Err(Error::NotFound);
+    }
+    let stored = svc.imports.get(tenant_id, import_id).await?.ok_or(Error::NotFound)?;
+    let (import, progress) = (&stored.import, stored.progress);
+    let (from, mappings) = match parse_patch(body, import.resource_type)? {
+        PatchRequest::Interrupt => {
+            if !svc.imports.interrupt(tenant_id, import_id).await? {
+                let status = import.status.as_str();
+                return Err(Error::Conflict(format!("the import is already final (status {status})")));
+            }
+            tracing::info!(tenant_id, import_id, "import interrupted");
+            events::publish(svc, tenant_id, import_id, Kind::Interrupted, None).await?;
+            return get_import(svc, tenant_id, import_id).await;
+        }
+        PatchRequest::Run { from, mappings } => (from, mappings),
+    };
+    if let Some(m) = &mappings {
+        if let Some(error) = settings_over_budget(&Import { mappings: m.clone(), ..import.clone() }) {
+            return Err(Error::Invalid(vec![error]));
+        }
     }
     // A PATCH whose plan message was lost is sent again; planning the same run twice is harmless.
     let resend = import.status == Status::Queued && progress.run > 0;

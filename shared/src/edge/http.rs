@@ -9,8 +9,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 
-/// The caller's tenant, from the claims the JWT authorizer verified (SPEC §4). Tenant ids go
-/// into keys and paths, so only a safe alphabet passes, and never `.` or `..`.
+/// The caller's tenant, from the claims the JWT authorizer verified (SPEC §4).
 pub fn tenant_of(req: &Request) -> Result<String> {
     let claims = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => {
@@ -18,6 +17,12 @@ pub fn tenant_of(req: &Request) -> Result<String> {
         }
         _ => None,
     };
+    tenant_from_claims(claims)
+}
+
+/// The tenant named by verified claims. Tenant ids go into keys and paths, so only a safe
+/// alphabet passes, and never `.` or `..`.
+pub fn tenant_from_claims(claims: Option<&HashMap<String, String>>) -> Result<String> {
     let tenant = claims
         .and_then(|c| c.get("tenant_id"))
         .ok_or_else(|| Error::Unauthorized("the token has no tenant_id claim".into()))?;

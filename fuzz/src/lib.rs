@@ -3,6 +3,8 @@
 
 use std::io::Read;
 
+use shared::dialect::{Dialect, Encoding};
+
 /// Every record the `csv` crate (the transform's reader) reads from `bytes`, as fields.
 pub fn csv_records(bytes: &[u8], delimiter: u8) -> Vec<Vec<Vec<u8>>> {
     let mut reader =
@@ -33,15 +35,13 @@ pub fn step_for(bytes: &[u8]) -> usize {
     1 + bytes.iter().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(*b))) % 16
 }
 
-/// Records as the `csv` crate reads them from a record's offset in the middle of a file: it takes
-/// a UTF-8 byte order mark there as the start of its input and drops it, where reading the whole
-/// file keeps it in the first value. (Known: a chunk whose first row starts with U+FEFF reads
-/// that value without it.)
-pub fn from_offset(mut records: Vec<Vec<Vec<u8>>>) -> Vec<Vec<Vec<u8>>> {
-    if let Some(first) = records.first_mut().and_then(|r| r.first_mut()) {
-        if first.starts_with(b"\xEF\xBB\xBF") {
-            first.drain(..3);
-        }
-    }
-    records
+/// Records as the transform reads them from a record's offset `start` in the middle of a file
+/// (`Dialect::reader_at`): they must be the file's own records from there on.
+pub fn records_at(bytes: &[u8], start: usize, delimiter: u8) -> Vec<Vec<Vec<u8>>> {
+    let dialect = Dialect::for_reading(Encoding::Utf8, char::from(delimiter));
+    let mut reader = dialect.reader_at(&bytes[start..], start as u64);
+    reader
+        .byte_records()
+        .map(|r| r.expect("the csv crate reads any bytes").iter().map(<[u8]>::to_vec).collect())
+        .collect()
 }

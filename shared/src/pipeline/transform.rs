@@ -207,7 +207,7 @@ pub fn transform_rows(
     let id_column = rules.columns.column_of(rules.identifier_field);
     let mut batch = Batch::new(work.message)?;
     let mut batch_bytes = 0;
-    let mut reader = work.dialect.reader(reader, false);
+    let mut reader = work.dialect.reader_at(reader, chunk.start);
     let (mut raw, mut decoded) = (csv::ByteRecord::new(), csv::StringRecord::new());
     let (mut json, mut identifier) = (Vec::new(), String::new());
     let mut row = chunk.first_row;

@@ -553,7 +553,7 @@ mod tests {
             .attributes(MessageSystemAttributeName::ApproximateReceiveCount, "2")
             .build();
         let first = deliveries.handing(&[message("m", "")]);
-        let second = deliveries.handing(&[again.clone()]);
+        let second = deliveries.handing(std::slice::from_ref(&again));
         assert_eq!((deliveries.redelivered(), deliveries.handled_at_once()), (1, 1));
         drop((first, second));
         // Settled, the same message again is a redelivery, not a second handling at once.

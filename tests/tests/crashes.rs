@@ -147,12 +147,20 @@ async fn first_names(client: &local::client::Client) -> Vec<(usize, String)> {
     names
 }
 
+/// A contact's first name after the overwrite.
+fn renamed(n: usize) -> String {
+    if n.is_multiple_of(10) {
+        format!("Renamed{n}")
+    } else {
+        format!("First{n}")
+    }
+}
+
 /// The overwrite's file: every tenth contact renamed, the last fifth dropped, 5,000 new ones.
 fn overwrite_csv() -> Vec<u8> {
     let mut out = String::from("Email Address,First Name\n");
     for n in (1..=ROWS * 4 / 5).chain(ROWS + 1..=ROWS + 5_000) {
-        let name = if n % 10 == 0 { format!("Renamed{n}") } else { format!("First{n}") };
-        out.push_str(&format!("Person{n}@Example.com,{name}\n"));
+        out.push_str(&format!("Person{n}@Example.com,{}\n", renamed(n)));
     }
     out.into_bytes()
 }
@@ -188,7 +196,6 @@ async fn killed_hosts_change_nothing() {
     assert_eq!(import["status"], "completed", "{import}");
     let counts = ["rows", "processed", "created", "updated", "unchanged", "removed", "errors"];
     assert_eq!(counts.map(|s| stat(&import, s)), [45_000, 45_000, 5_000, 4_000, 36_000, 10_000, 0], "{import}");
-    let renamed = |n: usize| if n % 10 == 0 { format!("Renamed{n}") } else { format!("First{n}") };
     let expected: Vec<(usize, String)> =
         (1..=ROWS * 4 / 5).chain(ROWS + 1..=ROWS + 5_000).map(|n| (n, renamed(n))).collect();
     assert_eq!(first_names(&client).await, expected);

@@ -10,6 +10,7 @@ pub mod pumps;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use shared::aws::Clients;
@@ -62,6 +63,12 @@ pub struct Options {
     /// Where the functions reach AWS when not at `AWS_ENDPOINT_URL` (a `proxy` in front of
     /// it); provisioning still goes straight there.
     pub aws_endpoint: Option<String>,
+    /// How long a message handed to a handler stays hidden, on every queue; unset, the
+    /// `LOCAL_VISIBILITY_TIMEOUT` seconds, else each queue's VisibilityTimeout in the template.
+    pub visibility_timeout: Option<Duration>,
+    /// Where the pumps note what they were handed; hosts given the same one see each other's
+    /// consumers handle a message at once.
+    pub deliveries: Arc<pumps::Deliveries>,
 }
 
 impl Options {
@@ -76,6 +83,8 @@ impl Options {
             allow_insecure_webhooks: None,
             webhook_retry: None,
             aws_endpoint: None,
+            visibility_timeout: None,
+            deliveries: Arc::default(),
         }
     }
 }
@@ -88,6 +97,7 @@ pub struct LocalHost {
     pub jwt_secret: String,
     /// The environment of a Lambda function run against this stack (`cargo lambda watch`).
     pub function_env: Vec<(&'static str, String)>,
+    pub deliveries: Arc<pumps::Deliveries>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -97,6 +107,10 @@ impl LocalHost {
         if options.jwt_secret.is_empty() {
             return Err(Error::Setup("LOCAL_JWT_SECRET is empty: set a secret or unset it for the default".into()));
         }
+        let visibility_timeout = match options.visibility_timeout {
+            Some(timeout) => Some(timeout),
+            None => visibility_from_env()?,
+        };
         let names = Names::with_prefix(&options.prefix);
         let public_endpoint = std::env::var("S3_PUBLIC_ENDPOINT").ok().filter(|e| !e.is_empty());
         let clients = Clients::load(public_endpoint.as_deref()).await;
@@ -142,19 +156,26 @@ impl LocalHost {
             (provisioned.process_queue_url.clone(), Target::Process),
             (provisioned.webhooks_queue_url.clone(), Target::Webhooks),
         ];
+        let handing = pumps::Handing {
+            deliver_twice: options.deliver_twice,
+            visibility_timeout,
+            deliveries: options.deliveries.clone(),
+        };
         if options.workers > 0 {
             for (url, target) in queues {
                 let (sqs, svc, workers) = (clients.sqs.clone(), services.clone(), options.workers);
-                tasks.push(tokio::spawn(pumps::run(sqs, svc, url, target, workers, options.deliver_twice)));
+                tasks.push(tokio::spawn(pumps::run(sqs, svc, url, target, workers, handing.clone())));
             }
             // A dead letter is handled once: one consumer each.
             for url in provisioned.dead_letter_queue_urls.clone() {
                 let (sqs, svc) = (clients.sqs.clone(), services.clone());
-                tasks.push(tokio::spawn(pumps::run(sqs, svc, url, Target::DeadLetters, 1, false)));
+                let handing = pumps::Handing { visibility_timeout, ..Default::default() };
+                tasks.push(tokio::spawn(pumps::run(sqs, svc, url, Target::DeadLetters, 1, handing)));
             }
         }
         let api_url = format!("http://{addr}");
-        Ok(Self { api_url, settings, clients, jwt_secret: options.jwt_secret, function_env, tasks })
+        let deliveries = options.deliveries;
+        Ok(Self { api_url, settings, clients, jwt_secret: options.jwt_secret, function_env, deliveries, tasks })
     }
 
     pub fn token(&self, tenant: &str) -> String {
@@ -163,6 +184,15 @@ impl LocalHost {
 
     pub fn client(&self, tenant: &str) -> client::Client {
         client::Client::new(&self.api_url, self.token(tenant))
+    }
+}
+
+/// `LOCAL_VISIBILITY_TIMEOUT`: whole seconds, at least 1 and at most SQS's 12 hours.
+fn visibility_from_env() -> Result<Option<Duration>, Error> {
+    let Ok(text) = std::env::var("LOCAL_VISIBILITY_TIMEOUT") else { return Ok(None) };
+    match text.trim().parse::<u64>() {
+        Ok(secs @ 1..=43_200) => Ok(Some(Duration::from_secs(secs))),
+        _ => Err(Error::Setup(format!("LOCAL_VISIBILITY_TIMEOUT must be seconds from 1 to 43200, not {text:?}"))),
     }
 }
 

@@ -197,10 +197,10 @@ async fn create_table(clients: &Clients, table: &str, with_indexes: bool) -> Res
     }
 }
 
-/// Deliveries of a message before it is a dead letter. Fewer than in AWS (5): with the pumps'
-/// retry after `pumps::RETRY_SECS`, a message failing on every delivery ends its import within a
-/// minute, however slow each failing delivery is.
-const MAX_RECEIVES: u32 = 3;
+/// Deliveries of a message before it is a dead letter, as in the template. With the pumps' retry
+/// after `pumps::RETRY_SECS`, a message failing on every delivery ends its import within a
+/// minute; redeliveries after a killed host or a lapsed hide count too, as in AWS.
+const MAX_RECEIVES: u32 = 5;
 
 async fn create_queue(clients: &Clients, name: &str, with_dlq: bool) -> Result<String, Error> {
     let mut req = clients

@@ -6,7 +6,8 @@
 //! order sent, so each pump reads far ahead into a buffer and hands out batches taken
 //! round-robin across the groups it holds, as AWS would.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,15 +32,96 @@ pub enum Target {
     DeadLetters,
 }
 
-/// A message handed to a handler stays hidden at least this long, however slow the emulator is
-/// (a Lambda's queue hides it for six times the function's timeout); one the handler failed
-/// comes back after `RETRY_SECS`, the queue's own visibility timeout.
-const HANDLING_SECS: u64 = 120;
+impl Target {
+    /// How long a message handed to a handler stays hidden, as the template's VisibilityTimeout
+    /// of its queue (six times its function's timeout); prevalidate, which S3 invokes
+    /// directly, for its function's timeout.
+    pub fn visibility_timeout(self) -> Duration {
+        Duration::from_secs(match self {
+            Target::Prevalidate => 900,
+            Target::Transform => 5_400,
+            Target::Process => 720,
+            Target::Webhooks => 360,
+            Target::DeadLetters => 180,
+        })
+    }
+}
+
+/// How a pump hands its messages out.
+#[derive(Debug, Clone, Default)]
+pub struct Handing {
+    /// Hand every transform and process batch to its handler twice.
+    pub deliver_twice: bool,
+    /// Overrides `Target::visibility_timeout`. A handed-out message's hide is not renewed: a
+    /// handler slower than this sees its message handed to another consumer, as in AWS.
+    pub visibility_timeout: Option<Duration>,
+    /// What the consumers sharing it were handed.
+    pub deliveries: Arc<Deliveries>,
+}
+
+/// What the consumers of one or more hosts were handed, to show redelivery happening.
+#[derive(Debug, Default)]
+pub struct Deliveries {
+    /// Messages the queue had handed out before (`ApproximateReceiveCount` over 1): after a
+    /// lapsed hide, a failure or a consumer that died.
+    redelivered: AtomicU64,
+    /// Messages handed to a consumer while another consumer was still handling them.
+    at_once: AtomicU64,
+    /// Each message being handled, by id: how many consumers have it.
+    handling: Mutex<HashMap<String, u32>>,
+}
+
+impl Deliveries {
+    pub fn redelivered(&self) -> u64 {
+        self.redelivered.load(Ordering::Relaxed)
+    }
+
+    pub fn handled_at_once(&self) -> u64 {
+        self.at_once.load(Ordering::Relaxed)
+    }
+
+    fn in_hand(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        self.handling.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Notes a batch handed out; the guard notes it settled when dropped.
+    fn handing<'a>(&'a self, messages: &[Message]) -> InHand<'a> {
+        let ids: Vec<String> = messages.iter().filter_map(|m| m.message_id().map(str::to_string)).collect();
+        let again = messages.iter().filter(|m| receive_count(m) > 1).count();
+        self.redelivered.fetch_add(again as u64, Ordering::Relaxed);
+        let mut in_hand = self.in_hand();
+        for id in &ids {
+            let consumers = in_hand.entry(id.clone()).or_default();
+            if *consumers > 0 {
+                self.at_once.fetch_add(1, Ordering::Relaxed);
+            }
+            *consumers += 1;
+        }
+        InHand { deliveries: self, ids }
+    }
+}
+
+struct InHand<'a> {
+    deliveries: &'a Deliveries,
+    ids: Vec<String>,
+}
+
+impl Drop for InHand<'_> {
+    fn drop(&mut self) {
+        let mut in_hand = self.deliveries.in_hand();
+        for id in &self.ids {
+            if let Some(consumers) = in_hand.get_mut(id) {
+                *consumers -= 1;
+                if *consumers == 0 {
+                    in_hand.remove(id);
+                }
+            }
+        }
+    }
+}
+
+/// A message the handler failed comes back after this long, the queue's own visibility timeout.
 pub const RETRY_SECS: i32 = 5;
-/// A buffered message is received hidden for this long and its hide renewed while it waits,
-/// so it has `HANDLING_SECS` left whenever it is handed out.
-const HIDE_SECS: u64 = 2 * HANDLING_SECS;
-const RENEW_MARGIN: Duration = Duration::from_secs(30);
 /// How far a pump reads ahead: far enough to see a small tenant's message behind a large
 /// import's backlog, within the emulator's memory.
 const LOOKAHEAD_MESSAGES: usize = 5_000;
@@ -55,9 +137,10 @@ pub async fn run(
     queue_url: String,
     target: Target,
     workers: usize,
-    deliver_twice: bool,
+    handing: Handing,
 ) {
-    let lookahead = Arc::new(Lookahead::default());
+    let visibility = handing.visibility_timeout.unwrap_or(target.visibility_timeout());
+    let lookahead = Arc::new(Lookahead::new(visibility));
     let (consumers, batch) = match target {
         Target::Prevalidate => (workers * PREVALIDATE_PER_WORKER, 1),
         Target::Transform | Target::Process | Target::Webhooks | Target::DeadLetters => (workers, 10),
@@ -66,6 +149,7 @@ pub async fn run(
     let mut tasks = JoinSet::new();
     for _ in 0..consumers {
         let (sqs, services, url, lookahead) = (sqs.clone(), services.clone(), queue_url.clone(), lookahead.clone());
+        let handing = handing.clone();
         tasks.spawn(async move {
             loop {
                 let arrived = lookahead.arrived.notified();
@@ -74,7 +158,9 @@ pub async fn run(
                     arrived.await;
                     continue;
                 }
-                handle(&sqs, &services, &url, target, deliver_twice, &messages).await;
+                let messages = hide_while_handled(&sqs, &url, visibility, messages).await;
+                let _in_hand = handing.deliveries.handing(&messages);
+                handle(&sqs, &services, &url, target, handing.deliver_twice, &messages).await;
             }
         });
     }
@@ -90,12 +176,13 @@ pub async fn run(
             .queue_url(&queue_url)
             .max_number_of_messages(10)
             .wait_time_seconds(1)
-            .visibility_timeout(HIDE_SECS as i32)
+            .visibility_timeout(secs(lookahead.hide))
             .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await;
         match received {
-            Ok(out) => lookahead.push(out.messages.unwrap_or_default(), asked + Duration::from_secs(HIDE_SECS)),
+            Ok(out) => lookahead.push(out.messages.unwrap_or_default(), asked + lookahead.hide),
             Err(e) => {
                 tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "receive failed");
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -158,14 +245,31 @@ struct Held {
 }
 
 /// The messages a pump has received and not yet handed out.
-#[derive(Default)]
 struct Lookahead {
     held: Mutex<Held>,
     arrived: Notify,
     taken: Notify,
+    /// How long a buffered message is hidden at a time: renewed once half of it is gone.
+    hide: Duration,
 }
 
+/// A buffered message is hidden for the queue's visibility timeout within these bounds at a
+/// time: the messages a killed host held come back soon, and a short visibility timeout does
+/// not have buffered messages lapse and received again (each receive counts towards the
+/// dead-letter queue). Handing one out hides it for the visibility timeout.
+const BUFFER_HIDE: Duration = Duration::from_secs(120);
+const BUFFER_HIDE_MIN: Duration = Duration::from_secs(10);
+
 impl Lookahead {
+    fn new(visibility: Duration) -> Self {
+        Self {
+            held: Mutex::default(),
+            arrived: Notify::new(),
+            taken: Notify::new(),
+            hide: visibility.clamp(BUFFER_HIDE_MIN, BUFFER_HIDE),
+        }
+    }
+
     fn held(&self) -> std::sync::MutexGuard<'_, Held> {
         // A panic while holding the lock leaves plain data behind: still consistent enough to serve.
         self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -195,8 +299,8 @@ impl Lookahead {
         self.arrived.notify_waiters();
     }
 
-    /// Up to `n` messages, one from each group in turn. One whose hide would lapse during its
-    /// handling is let go: the queue delivers it again.
+    /// Up to `n` messages, one from each group in turn. One whose hide could lapse before it is
+    /// hidden for its handling is let go: the queue delivers it again.
     fn take(&self, n: usize, now: Instant) -> Vec<Message> {
         let mut held = self.held();
         let mut batch = Vec::new();
@@ -205,7 +309,7 @@ impl Lookahead {
             if let Some(b) = queue.pop_front() {
                 held.count -= 1;
                 held.bytes -= b.message.body().map_or(0, str::len);
-                if b.hidden_until >= now + Duration::from_secs(HANDLING_SECS) {
+                if b.hidden_until >= now + self.hide / 4 {
                     batch.push(b.message);
                 }
             }
@@ -220,7 +324,7 @@ impl Lookahead {
 
     /// Receipt handles of the messages whose hide must be renewed by `now`.
     fn to_renew(&self, now: Instant) -> Vec<(String, String)> {
-        let due = now + Duration::from_secs(HANDLING_SECS) + RENEW_MARGIN;
+        let due = now + self.hide / 2;
         let held = self.held();
         let waiting = held.groups.iter().flat_map(|(_, q)| q.iter()).filter(|b| b.hidden_until < due);
         waiting
@@ -242,32 +346,66 @@ impl Lookahead {
 /// when its turn comes (`Lookahead::take`).
 async fn renew(sqs: &aws_sdk_sqs::Client, queue_url: &str, lookahead: &Lookahead) {
     let asked = Instant::now();
-    for due in lookahead.to_renew(asked).chunks(10) {
-        let entries: Vec<_> = due
+    let due = lookahead.to_renew(asked);
+    let handles: Vec<&str> = due.iter().map(|(_, handle)| handle.as_str()).collect();
+    let ok = change_visibility(sqs, queue_url, &handles, lookahead.hide).await;
+    let ok: Vec<String> = ok.into_iter().map(|i| due[i].0.clone()).collect();
+    lookahead.renewed(&ok, asked + lookahead.hide);
+}
+
+/// Hides the messages of a batch for their handling, without renewal after: the ones that are
+/// hidden, each to be handled once unless its handler outlives `visibility`.
+async fn hide_while_handled(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    visibility: Duration,
+    messages: Vec<Message>,
+) -> Vec<Message> {
+    let handles: Vec<&str> = messages.iter().map(|m| m.receipt_handle().unwrap_or_default()).collect();
+    let ok = change_visibility(sqs, queue_url, &handles, visibility).await;
+    messages.into_iter().enumerate().filter(|(i, _)| ok.contains(i)).map(|(_, m)| m).collect()
+}
+
+/// How many times the queue has handed this message out, this time included.
+fn receive_count(message: &Message) -> u64 {
+    let attributes = message.attributes();
+    let count = attributes.and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount));
+    count.and_then(|c| c.parse().ok()).unwrap_or(1)
+}
+
+fn secs(d: Duration) -> i32 {
+    i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
+}
+
+/// Sets the visibility timeout of the messages with these receipt handles; the indexes of the
+/// ones changed.
+async fn change_visibility(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    handles: &[&str],
+    timeout: Duration,
+) -> Vec<usize> {
+    let mut changed = Vec::new();
+    for (n, chunk) in handles.chunks(10).enumerate() {
+        let entries: Vec<_> = chunk
             .iter()
             .enumerate()
-            .filter_map(|(i, (_, handle))| {
+            .filter_map(|(i, handle)| {
                 ChangeMessageVisibilityBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(handle)
-                    .visibility_timeout(HIDE_SECS as i32)
+                    .id((n * 10 + i).to_string())
+                    .receipt_handle(*handle)
+                    .visibility_timeout(secs(timeout))
                     .build()
                     .ok()
             })
             .collect();
         let sent = sqs.change_message_visibility_batch().queue_url(queue_url).set_entries(Some(entries)).send().await;
         match sent {
-            Ok(out) => {
-                let ok: Vec<String> = out
-                    .successful()
-                    .iter()
-                    .filter_map(|s| s.id().parse::<usize>().ok().and_then(|i| due.get(i)).map(|(id, _)| id.clone()))
-                    .collect();
-                lookahead.renewed(&ok, asked + Duration::from_secs(HIDE_SECS));
-            }
-            Err(e) => tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "hide not renewed"),
+            Ok(out) => changed.extend(out.successful().iter().filter_map(|s| s.id().parse::<usize>().ok())),
+            Err(e) => tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "visibility not changed"),
         }
     }
+    changed
 }
 
 /// One S3 notification, as the S3 trigger would invoke prevalidate with it.
@@ -348,25 +486,8 @@ async fn invoke_sqs(services: &Services, target: Target, queue_url: &str, messag
 }
 
 async fn retry_soon(sqs: &aws_sdk_sqs::Client, queue_url: &str, failed: &[&Message]) {
-    if failed.is_empty() {
-        return;
-    }
-    let entries: Vec<_> = failed
-        .iter()
-        .enumerate()
-        .filter_map(|(i, m)| {
-            ChangeMessageVisibilityBatchRequestEntry::builder()
-                .id(i.to_string())
-                .receipt_handle(m.receipt_handle()?)
-                .visibility_timeout(RETRY_SECS)
-                .build()
-                .ok()
-        })
-        .collect();
-    let sent = sqs.change_message_visibility_batch().queue_url(queue_url).set_entries(Some(entries)).send().await;
-    if let Err(e) = sent {
-        tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "failed messages come back later");
-    }
+    let handles: Vec<&str> = failed.iter().filter_map(|m| m.receipt_handle()).collect();
+    change_visibility(sqs, queue_url, &handles, Duration::from_secs(RETRY_SECS as u64)).await;
 }
 
 async fn delete(sqs: &aws_sdk_sqs::Client, queue_url: &str, done: &[&Message]) {
@@ -397,15 +518,17 @@ mod tests {
         }
     }
 
+    const HIDE: Duration = BUFFER_HIDE;
+
     fn ids(messages: &[Message]) -> Vec<&str> {
         messages.iter().filter_map(Message::message_id).collect()
     }
 
     #[test]
     fn batches_are_taken_round_robin_across_groups() {
-        let lookahead = Lookahead::default();
+        let lookahead = Lookahead::new(Target::Process.visibility_timeout());
         let now = Instant::now();
-        let hidden = now + Duration::from_secs(HIDE_SECS);
+        let hidden = now + HIDE;
         let flood: Vec<Message> = (1..=12).map(|i| message(&format!("a{i}"), "a")).collect();
         lookahead.push(flood, hidden);
         lookahead.push(vec![message("b1", "b"), message("b2", "b"), message("c1", "c")], hidden);
@@ -418,23 +541,46 @@ mod tests {
 
     #[test]
     fn a_message_whose_hide_would_lapse_while_handled_is_let_go() {
-        let lookahead = Lookahead::default();
+        let lookahead = Lookahead::new(Target::Process.visibility_timeout());
         let now = Instant::now();
-        lookahead.push(vec![message("old", "")], now + Duration::from_secs(HANDLING_SECS - 1));
-        lookahead.push(vec![message("new", "")], now + Duration::from_secs(HIDE_SECS));
+        lookahead.push(vec![message("old", "")], now + HIDE / 4 - Duration::from_secs(1));
+        lookahead.push(vec![message("new", "")], now + HIDE);
         assert_eq!(lookahead.to_renew(now), [("old".to_string(), "old".to_string())]);
         assert_eq!(ids(&lookahead.take(10, now)), ["new"]);
 
-        lookahead.push(vec![message("renewed", "")], now + Duration::from_secs(HANDLING_SECS - 1));
-        lookahead.renewed(&["renewed".to_string()], now + Duration::from_secs(HIDE_SECS));
+        lookahead.push(vec![message("renewed", "")], now + HIDE / 4 - Duration::from_secs(1));
+        lookahead.renewed(&["renewed".to_string()], now + HIDE);
         assert!(lookahead.to_renew(now).is_empty());
         assert_eq!(ids(&lookahead.take(10, now)), ["renewed"]);
     }
 
     #[test]
+    fn a_message_handed_out_while_still_handled_counts_as_handled_at_once() {
+        let deliveries = Deliveries::default();
+        let again = Message::builder()
+            .message_id("m")
+            .attributes(MessageSystemAttributeName::ApproximateReceiveCount, "2")
+            .build();
+        let first = deliveries.handing(&[message("m", "")]);
+        let second = deliveries.handing(std::slice::from_ref(&again));
+        assert_eq!((deliveries.redelivered(), deliveries.handled_at_once()), (1, 1));
+        drop((first, second));
+        // Settled, the same message again is a redelivery, not a second handling at once.
+        drop(deliveries.handing(&[again]));
+        assert_eq!((deliveries.redelivered(), deliveries.handled_at_once()), (2, 1));
+    }
+
+    #[test]
+    fn a_short_visibility_timeout_keeps_buffered_messages_hidden_a_while() {
+        assert_eq!(Lookahead::new(Duration::from_secs(1)).hide, BUFFER_HIDE_MIN);
+        assert_eq!(Lookahead::new(Duration::from_secs(30)).hide, Duration::from_secs(30));
+        assert_eq!(Lookahead::new(Target::Transform.visibility_timeout()).hide, BUFFER_HIDE);
+    }
+
+    #[test]
     fn the_lookahead_is_bounded() {
-        let lookahead = Lookahead::default();
-        let hidden = Instant::now() + Duration::from_secs(HIDE_SECS);
+        let lookahead = Lookahead::new(Target::Process.visibility_timeout());
+        let hidden = Instant::now() + HIDE;
         lookahead.push((0..LOOKAHEAD_MESSAGES).map(|i| message(&i.to_string(), "a")).collect(), hidden);
         assert!(lookahead.is_full());
         lookahead.take(1, Instant::now());

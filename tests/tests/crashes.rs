@@ -1,0 +1,264 @@
+//! At-least-once delivery for real: the local host is killed with SIGKILL at random moments of a
+//! 50,000-row import, an overwrite and its revert, and started again each time; two hosts share
+//! one stack's queues with a visibility timeout shorter than a step, so messages are handled
+//! twice at once. Every row's effect lands once, stats count each row once.
+//! Slow: `make crash-test` runs these (`--ignored`); `make test` does not.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tests::{contacts_csv, host, stat};
+
+const ROWS: usize = 50_000;
+const KILLS: usize = 5;
+/// Messages a killed host was handling come back this soon to the next one.
+const VISIBILITY_SECS: &str = "30";
+const JWT_SECRET: &str = "crash-test-secret";
+/// A step's whole run, kills and restarts included, on a loaded 2-core machine.
+const STEP_TIMEOUT: Duration = Duration::from_secs(600);
+
+const CONCURRENT_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// `local serve` on a stack of its own, killed and started again on the same prefix and port.
+struct Served {
+    prefix: String,
+    port: u16,
+    child: Child,
+}
+
+impl Served {
+    fn start(prefix: &str, port: u16) -> Self {
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        let bin = target.join("debug/local");
+        assert!(bin.exists(), "{} is missing: `cargo build -p local` first", bin.display());
+        let child = Command::new(bin)
+            .args(["serve", "--prefix", prefix, "--port", &port.to_string()])
+            .env("LOCAL_JWT_SECRET", JWT_SECRET)
+            .env("LOCAL_VISIBILITY_TIMEOUT", VISIBILITY_SECS)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("local serve starts");
+        Self { prefix: prefix.into(), port, child }
+    }
+
+    /// Waits until it serves.
+    async fn ready(&self) {
+        get(&self.client(), "/v1/imports?limit=1").await;
+    }
+
+    fn client(&self) -> local::client::Client {
+        local::client::Client::new(
+            format!("http://127.0.0.1:{}", self.port),
+            local::jwt::mint(JWT_SECRET, "acme", 3600),
+        )
+    }
+
+    /// SIGKILL: no handler finishes, nothing is settled or deleted.
+    fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+
+    fn restart(&mut self) {
+        *self = Self::start(&self.prefix, self.port);
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A GET that waits out a host being down or starting.
+async fn get(client: &local::client::Client, path: &str) -> Value {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        match client.get(path).await {
+            Ok((200, value)) => return value,
+            answer => assert!(Instant::now() < deadline, "GET {path}: {answer:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Kills the host `KILLS` times at random moments while `path`'s import is not `done`, starts
+/// it again each time, then waits for `done`: the import as it ends.
+async fn through_kills(served: &mut Served, rng: &mut fastrand::Rng, path: &str, done: fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    for kill in 1..=KILLS {
+        tokio::time::sleep(Duration::from_millis(rng.u64(500..4_000))).await;
+        let import = get(&served.client(), path).await;
+        assert!(!done(&import), "kill {kill} came after the end ({:?}): {import}", started.elapsed());
+        served.kill();
+        served.restart();
+        served.ready().await;
+    }
+    loop {
+        let import = get(&served.client(), path).await;
+        if done(&import) {
+            eprintln!("{path}: done {:?} after the start, through {KILLS} kills", started.elapsed());
+            return import;
+        }
+        assert!(started.elapsed() < STEP_TIMEOUT, "not done: {import}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn is_final(import: &Value) -> bool {
+    matches!(import["status"].as_str(), Some("completed" | "failed" | "expired" | "timed_out" | "interrupted"))
+}
+
+fn is_reverted(import: &Value) -> bool {
+    matches!(import["revert"]["status"].as_str(), Some("reverted" | "failed"))
+}
+
+/// Creates an import and uploads its file with the host up; the kills come after.
+async fn start_import(served: &Served, body: &Value, file: Vec<u8>) -> String {
+    let client = served.client();
+    let import = client.create_import(body).await.expect("create");
+    client.upload(&import, file).await.expect("upload");
+    import["id"].as_str().expect("id").to_string()
+}
+
+/// Each contact's first name by its number (`person{n}@example.com`), read over the wire from
+/// the records table in 1 MB pages: the API's pages of 100 take many minutes for 50,000 records
+/// on the emulator.
+async fn first_names(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> Vec<(usize, String)> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut names = Vec::new();
+    let mut start = None;
+    loop {
+        let page = dynamo
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S("acme#contact".into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("query the records");
+        for item in page.items() {
+            let id = item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_default();
+            let n = id.strip_prefix("person").and_then(|e| e.strip_suffix("@example.com"));
+            let n = n.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("unexpected record {item:?}"));
+            let fields = item.get("fields").and_then(|f| f.as_m().ok());
+            let name = fields.and_then(|f| f.get("first_name")).and_then(|v| v.as_s().ok());
+            names.push((n, name.cloned().unwrap_or_default()));
+        }
+        match page.last_evaluated_key {
+            Some(key) => start = Some(key),
+            None => break,
+        }
+    }
+    names.sort();
+    names
+}
+
+/// A contact's first name after the overwrite.
+fn renamed(n: usize) -> String {
+    if n.is_multiple_of(10) {
+        format!("Renamed{n}")
+    } else {
+        format!("First{n}")
+    }
+}
+
+/// The overwrite's file: every tenth contact renamed, the last fifth dropped, 5,000 new ones.
+fn overwrite_csv() -> Vec<u8> {
+    let mut out = String::from("Email Address,First Name\n");
+    for n in (1..=ROWS * 4 / 5).chain(ROWS + 1..=ROWS + 5_000) {
+        out.push_str(&format!("Person{n}@Example.com,{}\n", renamed(n)));
+    }
+    out.into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: make crash-test"]
+async fn killed_hosts_change_nothing() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL");
+    assert!(endpoint.is_ok(), "AWS_ENDPOINT_URL is not set: run `make crash-test`");
+    let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| fastrand::u64(..));
+    eprintln!("kill moments from CRASH_SEED={seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let prefix = format!("c{}", ulid::Ulid::generate().to_string().to_lowercase());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let mut served = Served::start(&prefix, port);
+    served.ready().await;
+    let client = served.client();
+    let dynamo = shared::aws::Clients::load(None).await.dynamo;
+    let records = local::provision::Names::with_prefix(&prefix).records_table;
+
+    let id = start_import(&served, &json!({"resource_type": "contact"}), contacts_csv(ROWS, &[])).await;
+    let import = through_kills(&mut served, &mut rng, &format!("/v1/imports/{id}"), is_final).await;
+    assert_eq!(import["status"], "completed", "{import}");
+    let counts = ["rows", "processed", "created", "updated", "unchanged", "duplicates", "errors"];
+    assert_eq!(counts.map(|s| stat(&import, s)), [50_000, 50_000, 50_000, 0, 0, 0, 0], "{import}");
+    let listed = Instant::now();
+    let before = first_names(&dynamo, &records).await;
+    eprintln!("records listed in {:?}", listed.elapsed());
+    let expected: Vec<(usize, String)> = (1..=ROWS).map(|n| (n, format!("First{n}"))).collect();
+    assert_eq!(before, expected);
+
+    let body = json!({"resource_type": "contact", "action": "overwrite"});
+    let id = start_import(&served, &body, overwrite_csv()).await;
+    let import = through_kills(&mut served, &mut rng, &format!("/v1/imports/{id}"), is_final).await;
+    assert_eq!(import["status"], "completed", "{import}");
+    let counts = ["rows", "processed", "created", "updated", "unchanged", "removed", "errors"];
+    assert_eq!(counts.map(|s| stat(&import, s)), [45_000, 45_000, 5_000, 4_000, 36_000, 10_000, 0], "{import}");
+    let expected: Vec<(usize, String)> =
+        (1..=ROWS * 4 / 5).chain(ROWS + 1..=ROWS + 5_000).map(|n| (n, renamed(n))).collect();
+    assert_eq!(first_names(&dynamo, &records).await, expected);
+
+    let path = format!("/v1/imports/{id}/revert");
+    let (status, accepted) = client.call(reqwest::Method::POST, &path, None).await.expect("revert");
+    assert_eq!(status, 202, "{accepted}");
+    let reverted = through_kills(&mut served, &mut rng, &format!("/v1/imports/{id}"), is_reverted).await;
+    let r = &reverted["revert"];
+    assert_eq!(r["status"], "reverted", "{reverted}");
+    assert_eq!([&r["deleted"], &r["restored"], &r["conflicts"]], [5_000, 14_000, 0], "{reverted}");
+    assert_eq!(first_names(&dynamo, &records).await, before, "the records as before the overwrite");
+}
+
+/// Two hosts drain one stack's queues, each message hidden for two seconds only while a step
+/// takes longer: a message's hide lapses while a consumer handles it, and another takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: make crash-test"]
+async fn two_consumers_handling_one_message_at_once_change_nothing() {
+    let deliveries = Arc::new(local::pumps::Deliveries::default());
+    let prefix = format!("d{}", ulid::Ulid::generate().to_string().to_lowercase());
+    let configure = |o: &mut local::Options| {
+        o.prefix = prefix.clone();
+        o.visibility_timeout = Some(Duration::from_secs(2));
+        o.deliveries = deliveries.clone();
+    };
+    let first = host(configure).await;
+    let _second = host(configure).await;
+    let client = first.client("acme");
+    let rows = 10_000;
+    let body = json!({"resource_type": "contact"});
+    let started = Instant::now();
+    let import = client.import_file(&body, contacts_csv(rows, &[7]), CONCURRENT_TIMEOUT).await.expect("import");
+    eprintln!(
+        "import done in {:?}: {} messages redelivered, {} handled twice at once",
+        started.elapsed(),
+        deliveries.redelivered(),
+        deliveries.handled_at_once()
+    );
+    assert!(deliveries.handled_at_once() > 0, "no message was handled twice at once");
+    assert_eq!(import["status"], "completed", "{import}");
+    let counts = ["rows", "processed", "created", "updated", "duplicates", "errors"];
+    assert_eq!(counts.map(|s| stat(&import, s)), [10_000, 10_000, 9_999, 0, 0, 1], "{import}");
+    let listed = Instant::now();
+    let names = first_names(&first.clients.dynamo, &first.settings.records_table).await;
+    eprintln!("records listed in {:?}", listed.elapsed());
+    let expected: Vec<(usize, String)> = (1..=rows).filter(|n| *n != 7).map(|n| (n, format!("First{n}"))).collect();
+    assert_eq!(names, expected);
+}

@@ -1,7 +1,8 @@
 //! Dead letters: a work message that failed on every delivery, or an upload event prevalidate
 //! failed on after its retries. Its import ends `failed` with reason `internal_error`, the step
-//! and the kind of error, at once instead of when the sweeper would time it out; a webhook
-//! delivery that died is a lost notification and ends nothing. Every body is kept in the bucket
+//! and the kind of error, at once instead of when the sweeper would time it out; a revert's
+//! ends the revert `failed` instead (the import stays completed); a webhook delivery that died
+//! is a lost notification and ends nothing. Every body is kept in the bucket
 //! for the operator first, so a letter is never lost, whatever it holds.
 
 use serde::Deserialize;

@@ -364,6 +364,14 @@ impl ImportStore for OneImport {
         Err(unserved("plan_revert"))
     }
 
+    async fn fail_revert(&self, _: &str, _: &str, _: &str) -> Result<bool> {
+        Err(unserved("fail_revert"))
+    }
+
+    async fn resume_revert(&self, _: &str, _: &str) -> Result<bool> {
+        Err(unserved("resume_revert"))
+    }
+
     async fn finish_revert(&self, _: &str, _: &str) -> Result<bool> {
         Err(unserved("finish_revert"))
     }

@@ -991,7 +991,8 @@ pub async fn delete_import(svc: &Services, tenant_id: &str, import_id: &str) -> 
 
 /// `POST /v1/imports/{id}/revert` (SPEC §9): a completed import that wrote records starts
 /// reverting; the import reports its progress in `revert`. Asked again while reverting, the plan
-/// is sent again (a lost one resumes; units already reverted stay so).
+/// is sent again (a lost one resumes; units already reverted stay so); a failed revert
+/// resumes the same way.
 pub async fn revert_import(svc: &Services, tenant_id: &str, import_id: &str) -> Result<Import> {
     if !import::is_import_id(import_id) {
         return Err(Error::NotFound);
@@ -1007,6 +1008,14 @@ pub async fn revert_import(svc: &Services, tenant_id: &str, import_id: &str) -> 
     match import.revert.as_ref().map(|r| r.status) {
         Some(RevertStatus::Reverted) => return Err(Error::Conflict("the import was reverted already".into())),
         Some(RevertStatus::Reverting) => {}
+        // Lost to a concurrent request that resumed it: that one is as good.
+        Some(RevertStatus::Failed) => {
+            if !svc.imports.resume_revert(tenant_id, import_id).await?
+                && !svc.imports.get(tenant_id, import_id).await?.is_some_and(|s| s.import.is_reverting())
+            {
+                return Err(Error::Conflict("the import changed meanwhile; read it again".into()));
+            }
+        }
         None => {
             let state = RevertState::requested(time_fmt::now());
             // Lost to a concurrent request for the same revert: that one is as good.

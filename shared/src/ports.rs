@@ -154,6 +154,12 @@ pub trait ImportStore: Send + Sync {
     /// Every unit is reverted: `reverted`, with the first conflicting identifiers listed; false
     /// when it already was or units are left.
     async fn finish_revert(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
+    /// A unit or the plan failed for good: a reverting revert → `failed` with `reason`; false
+    /// when it was not reverting.
+    async fn fail_revert(&self, tenant_id: &str, import_id: &str, reason: &str) -> Result<bool>;
+    /// A failed revert → `reverting` again, keeping what its units did; false when it was not
+    /// failed.
+    async fn resume_revert(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
     /// Any status before a final one → interrupted (SPEC §5 `PATCH {"interrupt": true}`); false
     /// when the import was already final. Work still queued is dropped; what was written stays.
     async fn interrupt(&self, tenant_id: &str, import_id: &str) -> Result<bool>;

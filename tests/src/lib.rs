@@ -156,17 +156,24 @@ pub async fn backdate(host: &LocalHost, tenant_id: &str, import_id: &str, expres
 
 /// Asks for the import's revert and waits until it is done.
 pub async fn revert(client: &local::client::Client, id: &str) -> Value {
+    revert_ends(client, id, "reverted", IMPORT_TIMEOUT).await
+}
+
+/// Asks for the revert and polls the import until its revert is `status` (`reverted` or
+/// `failed`), failing the test on the other one.
+pub async fn revert_ends(client: &local::client::Client, id: &str, status: &str, within: Duration) -> Value {
     let path = format!("/v1/imports/{id}/revert");
-    let (status, accepted) = client.call(reqwest::Method::POST, &path, None).await.unwrap();
-    assert_eq!(status, 202, "{accepted}");
+    let (code, accepted) = client.call(reqwest::Method::POST, &path, None).await.unwrap();
+    assert_eq!(code, 202, "{accepted}");
     assert!(accepted["revert"]["status"].is_string(), "{accepted}");
-    let deadline = Instant::now() + IMPORT_TIMEOUT;
+    let deadline = Instant::now() + within;
     loop {
         let (_, import) = client.get(&format!("/v1/imports/{id}")).await.unwrap();
-        if import["revert"]["status"] == "reverted" {
+        let now = import["revert"]["status"].as_str().unwrap_or_default();
+        if now == status {
             return import;
         }
-        assert!(Instant::now() < deadline, "revert did not finish: {import}");
+        assert!(now == "reverting" && Instant::now() < deadline, "waiting for a revert {status}: {import}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

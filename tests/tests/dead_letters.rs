@@ -1,16 +1,17 @@
 //! Dead letters end imports: a work message that fails on every delivery, or an upload event
 //! prevalidate keeps failing on, ends its import `failed` with reason `internal_error` and the
 //! step within a minute (the local queues dead-letter after 3 deliveries, 5 s apart), publishes
-//! `failed`, and leaves the body in the bucket for the operator. A late or unreadable letter is
-//! kept and changes nothing.
+//! `failed`, and leaves the body in the bucket for the operator; the reason names the kind of
+//! error its last delivery recorded. A revert unit's letter ends the revert `failed` instead,
+//! and asking again resumes it. A late or unreadable letter is kept and changes nothing.
 
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use local::LocalHost;
 use serde_json::{json, Value};
-use shared::pipeline::dead_letters::PREFIX;
-use tests::{host, objects, receive_all, IMPORT_TIMEOUT};
+use shared::pipeline::dead_letters::{error_key, PREFIX};
+use tests::{all_records, fields_only, host, objects, receive_all, revert, revert_ends, IMPORT_TIMEOUT};
 
 /// The product's promise (a minute), with slack for a loaded machine.
 const PROMISE: Duration = Duration::from_secs(90);
@@ -90,12 +91,17 @@ async fn a_chunk_that_fails_on_every_delivery_fails_its_import() {
 
     let failed = client.wait_final(id, PROMISE).await.unwrap();
     assert_eq!(failed["status"], "failed", "{failed}");
-    assert_eq!(failed["reason"], "internal_error: transform failed (every delivery failed)", "{failed}");
+    // Reading the missing upload failed: a storage error, recorded by the last delivery under the
+    // message id the dead letter still has.
+    assert_eq!(failed["reason"], "internal_error: transform failed (storage)", "{failed}");
     let events = failed_events(&host, id).await;
     assert_eq!(events.len(), 1, "one failed event: {events:?}");
     assert_eq!(events[0]["reason"], failed["reason"]);
     let dlq = format!("{}-dlq", host.settings.transform_queue_url);
     assert_eq!(kept(&host, &name(&dlq), 1).await, [chunk]);
+    let letter = objects(&host, &format!("{PREFIX}{}/", name(&dlq))).await;
+    let message_id = letter[0].rsplit('/').next().unwrap();
+    assert_eq!(objects(&host, &error_key(message_id)).await, [error_key(message_id)]);
     drained(&host, &dlq).await;
 }
 
@@ -157,4 +163,48 @@ async fn late_and_unreadable_letters_are_kept_and_change_nothing() {
     let (_, after) = client.get(&format!("/v1/imports/{id}")).await.unwrap();
     assert_eq!((&after["status"], &after["reason"]), (&json!("completed"), &Value::Null), "{after}");
     assert!(failed_events(&host, id).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revert_unit_that_fails_on_every_delivery_fails_the_revert_and_asking_again_resumes_it() {
+    // Two rows a chunk: two units of work, so two revert units.
+    let host = host(|o| o.chunk_rows = Some(2)).await;
+    let client = host.client("acme");
+    let body = json!({"resource_type": "contact"});
+    let seed = "email,city\nann@example.com,Berlin\nbob@example.com,Paris\ncy@example.com,Rome\n";
+    client.import_file(&body, seed.into(), IMPORT_TIMEOUT).await.unwrap();
+    let before: Vec<Value> = all_records(&client, "contact").await.iter().map(fields_only).collect();
+    let file = "email,city\nann@example.com,Oslo\nbob@example.com,Lima\ncy@example.com,Milan\ndee@example.com,Nice\n";
+    let import = client.import_file(&body, file.into(), IMPORT_TIMEOUT).await.unwrap();
+    let id = import["id"].as_str().unwrap();
+    receive_all(&host, &host.settings.events_queue_url).await;
+
+    // One unit's before-images are gone: every delivery of that unit fails to read them.
+    let images = objects(&host, &format!("{}before/", shared::error_files::prefix("acme", id))).await;
+    assert_eq!(images.len(), 2, "{images:?}");
+    let svc = host.clients.services(host.settings.clone()).expect("services");
+    let kept_images = svc.files.read(&images[0]).await.unwrap();
+    let s3 = &host.clients.s3;
+    s3.delete_object().bucket(&host.settings.uploads_bucket).key(&images[0]).send().await.expect("delete");
+
+    let failed = revert_ends(&client, id, "failed", PROMISE).await;
+    let r = &failed["revert"];
+    assert_eq!(r["reason"], "internal_error: revert failed (storage)", "{failed}");
+    assert_eq!([&r["units_total"], &r["units_done"]], [2, 1], "the other unit applied: {failed}");
+    assert_eq!((&failed["status"], &failed["reason"]), (&json!("completed"), &Value::Null), "{failed}");
+    let (_, import) = client.get(&format!("/v1/imports/{id}")).await.unwrap();
+    assert_eq!(import["revert"]["status"], "failed", "it stays failed: {import}");
+
+    // Back in place, the revert is asked again: only the unit left applies.
+    svc.files.put(&images[0], kept_images).await.unwrap();
+    let reverted = revert(&client, id).await;
+    let r = &reverted["revert"];
+    assert_eq!((&r["units_total"], &r["units_done"], &r["reason"]), (&json!(2), &json!(2), &Value::Null), "{reverted}");
+    assert_eq!([&r["deleted"], &r["restored"], &r["conflicts"]], [1, 3, 0], "{reverted}");
+    let now: Vec<Value> = all_records(&client, "contact").await.iter().map(fields_only).collect();
+    assert_eq!(now, before, "the records are as before the import");
+    let events = receive_all(&host, &host.settings.events_queue_url).await;
+    let events: Vec<Value> = events.iter().map(|b| serde_json::from_str(b).unwrap()).collect();
+    let types: Vec<&str> = events.iter().filter(|e| e["import_id"] == id).filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types, ["reverted"], "no event for the failed revert, one when it is reverted");
 }

@@ -6,6 +6,10 @@ use lambda_runtime::{Error, LambdaEvent};
 use shared::Services;
 
 pub async fn handler(svc: &Services, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
-    Ok(shared::edge::sqs::each_message(event.payload, |body| async move { shared::webhook::deliver(svc, &body).await })
-        .await)
+    Ok(shared::edge::sqs::each_message(
+        svc,
+        event.payload,
+        |body| async move { shared::webhook::deliver(svc, &body).await },
+    )
+    .await)
 }

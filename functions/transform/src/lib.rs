@@ -5,7 +5,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use shared::Services;
 
 pub async fn handler(svc: &Services, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
-    Ok(shared::edge::sqs::each_message(event.payload, |body| async move {
+    Ok(shared::edge::sqs::each_message(svc, event.payload, |body| async move {
         shared::pipeline::transform::run(svc, &body).await
     })
     .await)

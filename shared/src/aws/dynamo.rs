@@ -1374,6 +1374,39 @@ impl ImportStore for DynamoStore {
         .await
     }
 
+    async fn fail_revert(&self, tenant_id: &str, import_id: &str, reason: &str) -> Result<bool> {
+        self.update_import(
+            tenant_id,
+            import_id,
+            "SET #rv.#st = :failed, #rv.#reason = :reason, #ua = :now",
+            "#rv.#st = :reverting",
+            &[("#rv", "revert"), ("#st", "status"), ("#reason", "reason"), ("#ua", "updated_at")],
+            vec![
+                (":failed", av(&RevertStatus::Failed)?),
+                (":reverting", av(&RevertStatus::Reverting)?),
+                (":reason", s(reason)),
+                (":now", s(time_fmt::rfc3339(time_fmt::now()))),
+            ],
+        )
+        .await
+    }
+
+    async fn resume_revert(&self, tenant_id: &str, import_id: &str) -> Result<bool> {
+        self.update_import(
+            tenant_id,
+            import_id,
+            "SET #rv.#st = :reverting, #ua = :now REMOVE #rv.#reason",
+            "#rv.#st = :failed",
+            &[("#rv", "revert"), ("#st", "status"), ("#reason", "reason"), ("#ua", "updated_at")],
+            vec![
+                (":failed", av(&RevertStatus::Failed)?),
+                (":reverting", av(&RevertStatus::Reverting)?),
+                (":now", s(time_fmt::rfc3339(time_fmt::now()))),
+            ],
+        )
+        .await
+    }
+
     async fn interrupt(&self, tenant_id: &str, import_id: &str) -> Result<bool> {
         let t = Transition {
             from: &[Status::AwaitingUpload, Status::PreviewReady, Status::Queued, Status::Processing],

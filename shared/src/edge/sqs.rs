@@ -17,17 +17,26 @@ tokio::task_local! {
     pub static MESSAGE_ID: String;
 }
 
-pub async fn each_message<F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
+/// A work queue's batch. A message that fails records the kind of its error for the
+/// dead-letter consumer to name, should this delivery be its last (nothing is written for one
+/// that succeeds).
+pub async fn each_message<F, Fut>(svc: &Services, event: SqsEvent, handle: F) -> SqsBatchResponse
 where
     F: Fn(String) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
     let handle = &handle;
     each_record(event, |message| async move {
-        match message.body {
+        let result = match message.body {
             Some(body) => handle(body).await,
             None => Err(Error::BadMessage("message without a body".into())),
+        };
+        if let (Err(err), Some(id)) = (&result, message.message_id.as_deref()) {
+            if let Err(e) = dead_letters::record_error(svc.files.as_ref(), id, err).await {
+                tracing::warn!(message_id = id, error = %e, "the kind of a failure could not be recorded");
+            }
         }
+        result
     })
     .await
 }

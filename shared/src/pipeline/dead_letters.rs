@@ -1,15 +1,17 @@
 //! Dead letters: a work message that failed on every delivery, or an upload event prevalidate
 //! failed on after its retries. Its import ends `failed` with reason `internal_error`, the step
-//! and the kind of error, at once instead of when the sweeper would time it out; a webhook
-//! delivery that died is a lost notification and ends nothing. Every body is kept in the bucket
+//! and the kind of error, at once instead of when the sweeper would time it out; a revert's
+//! ends the revert `failed` instead (the import stays completed); a webhook delivery that died
+//! is a lost notification and ends nothing. Every body is kept in the bucket
 //! for the operator first, so a letter is never lost, whatever it holds.
 
 use serde::Deserialize;
 
 use crate::edge::s3::decode_key;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::import::{parse_upload_key, Status};
 use crate::messages::{ProcessWork, TransformWork};
+use crate::ports::FileStore;
 use crate::services::Services;
 use crate::webhook::DeliveryMessage;
 
@@ -38,6 +40,9 @@ pub enum Verdict {
     /// A step of this import failed for good: the import ends failed with `reason`. Without a
     /// run, the import's current one.
     EndImport { tenant_id: String, import_id: String, run: Option<u32>, reason: String },
+    /// A revert unit or plan failed for good: the revert ends failed with `reason` (the import
+    /// stays completed), and can be asked again.
+    EndRevert { tenant_id: String, import_id: String, reason: String },
     /// A webhook delivery that could not be handled: the import is done already.
     LostWebhook { tenant_id: String, import_id: String },
     /// Names no import.
@@ -49,7 +54,9 @@ pub enum Verdict {
 pub async fn handle(svc: &Services, letter: DeadLetter<'_>) -> Result<()> {
     let key = key(letter.queue, letter.message_id);
     svc.files.put(&key, letter.body.as_bytes().to_vec()).await?;
-    match judge(letter.body) {
+    // The bucket was just written: failing to read is the error's object being absent.
+    let failed = svc.files.read(&error_key(letter.message_id)).await.ok().and_then(|b| String::from_utf8(b).ok());
+    match judge(letter.body, failed.as_deref()) {
         Verdict::EndImport { tenant_id, import_id, run, reason } => {
             let (tenant_id, import_id) = (tenant_id.as_str(), import_id.as_str());
             let run = match run {
@@ -75,6 +82,14 @@ pub async fn handle(svc: &Services, letter: DeadLetter<'_>) -> Result<()> {
                 );
             }
         }
+        Verdict::EndRevert { tenant_id, import_id, reason } => {
+            let (tenant_id, import_id) = (tenant_id.as_str(), import_id.as_str());
+            if svc.imports.fail_revert(tenant_id, import_id, &reason).await? {
+                tracing::error!(tenant_id, import_id, reason, key, "dead letter ended its import's revert");
+            } else {
+                tracing::warn!(tenant_id, import_id, key, "dead letter of a revert that is not running; kept");
+            }
+        }
         Verdict::LostWebhook { tenant_id, import_id } => {
             tracing::error!(
                 tenant_id,
@@ -91,15 +106,28 @@ pub async fn handle(svc: &Services, letter: DeadLetter<'_>) -> Result<()> {
 /// The object a letter is kept as: by queue and message id, both cut to characters that are
 /// safe in a key (both are plain already, as SQS names them).
 pub fn key(queue: &str, message_id: &str) -> String {
-    let safe = |s: &str| -> String {
-        let kept: String = s.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect();
-        if kept.is_empty() {
-            "unnamed".into()
-        } else {
-            kept
-        }
-    };
     format!("{PREFIX}{}/{}", safe(queue), safe(message_id))
+}
+
+fn safe(s: &str) -> String {
+    let kept: String = s.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect();
+    if kept.is_empty() {
+        "unnamed".into()
+    } else {
+        kept
+    }
+}
+
+/// Where a queue message's last failed delivery records the kind of its error, by the message
+/// id, which SQS keeps when it moves the message to its dead-letter queue. Overwritten by each
+/// failed delivery; a delivery that crashed or timed out records nothing.
+pub fn error_key(message_id: &str) -> String {
+    format!("{PREFIX}errors/{}", safe(message_id))
+}
+
+/// Records the kind of the error a queue message's delivery failed with (see `error_key`).
+pub async fn record_error(files: &dyn FileStore, message_id: &str, err: &Error) -> Result<()> {
+    files.put(&error_key(message_id), kind_of("", &err.to_string()).as_bytes().to_vec()).await
 }
 
 /// The step that failed, as the reason names it.
@@ -124,8 +152,8 @@ impl Step {
     }
 }
 
-/// An SQS dead letter carries its body only: all that is known is that every delivery failed
-/// (each failure is logged by its step, with the error).
+/// The kind of a queue's dead letter whose deliveries recorded no error (see `error_key`): each
+/// failure is logged by its step, with the error.
 const EVERY_DELIVERY: &str = "every delivery failed";
 
 /// The public reason: the code clients match on, then the step and the kind of error. Never the
@@ -137,25 +165,28 @@ fn reason(step: Step, kind: &str) -> String {
 /// Reads what a body names. The kinds are told apart by the fields only each has: an
 /// asynchronous invocation's failure record, an S3 event (a dead letter of a queue the upload
 /// events go through), a process message, a transform message, a webhook delivery. A process
-/// batch also has every field of a transform plan, so process work is tried first.
-pub fn judge(body: &str) -> Verdict {
+/// batch also has every field of a transform plan, so process work is tried first. `failed`
+/// is the kind of error its last delivery recorded, if it did.
+pub fn judge(body: &str, failed: Option<&str>) -> Verdict {
     if let Ok(failure) = serde_json::from_str::<InvocationFailure>(body) {
-        return upload(&failure.request_payload, &failure.kind());
+        return upload(&failure.request_payload, failure.kind());
     }
     if let Ok(event) = serde_json::from_str::<UploadEvent>(body) {
-        return upload(&event, EVERY_DELIVERY);
+        return upload(&event, failed.unwrap_or(EVERY_DELIVERY));
     }
+    let reason = |step| reason(step, failed.unwrap_or(EVERY_DELIVERY));
     let end = |tenant_id: String, import_id: String, run: Option<u32>, step: Step| Verdict::EndImport {
         tenant_id,
         import_id,
         run,
-        reason: reason(step, EVERY_DELIVERY),
+        reason: reason(step),
     };
+    let end_revert = |tenant_id, import_id| Verdict::EndRevert { tenant_id, import_id, reason: reason(Step::Revert) };
     if let Ok(work) = serde_json::from_str::<ProcessWork>(body) {
         return match work {
             ProcessWork::Batch(m) => end(m.tenant_id, m.import_id, Some(m.run), Step::Process),
             ProcessWork::Removal(m) => end(m.tenant_id, m.import_id, Some(m.run), Step::Cleanup),
-            ProcessWork::Revert(m) => end(m.tenant_id, m.import_id, None, Step::Revert),
+            ProcessWork::Revert(m) => end_revert(m.tenant_id, m.import_id),
         };
     }
     if let Ok(work) = serde_json::from_str::<TransformWork>(body) {
@@ -163,7 +194,7 @@ pub fn judge(body: &str) -> Verdict {
             TransformWork::Chunk(m) => end(m.tenant_id, m.import_id, Some(m.run), Step::Transform),
             TransformWork::Plan(m) => end(m.tenant_id, m.import_id, Some(m.run), Step::Transform),
             TransformWork::Finish(m) => end(m.tenant_id, m.import_id, None, Step::Transform),
-            TransformWork::Revert(m) => end(m.tenant_id, m.import_id, None, Step::Revert),
+            TransformWork::Revert(m) => end_revert(m.tenant_id, m.import_id),
         };
     }
     if let Ok(delivery) = serde_json::from_str::<DeliveryMessage>(body) {
@@ -212,34 +243,38 @@ struct FunctionError {
 }
 
 impl InvocationFailure {
-    /// The kind of error, from the runtime's error type and the first words of the service's
-    /// errors (`shared::Error`'s messages start with what failed).
-    fn kind(&self) -> String {
+    fn kind(&self) -> &'static str {
         if self.request_context.condition == "EventAgeExceeded" {
-            return "event too old".into();
+            return "event too old";
         }
-        let Some(FunctionError { error_type, error_message }) = &self.response_payload else {
-            return "retries exhausted".into();
-        };
-        let (kind, message) = (error_type.to_ascii_lowercase(), error_message.to_ascii_lowercase());
-        let kind = if message.contains("timed out") || kind.contains("timeout") || kind.contains("timedout") {
-            "timeout"
-        } else if message.contains("throttl") || message.contains("rate exceeded") || kind.contains("toomanyrequests") {
-            "throttled"
-        } else if kind.contains("outofmemory") || kind.contains("exit") {
-            "crashed"
-        } else if message.starts_with("contention") {
-            "contention"
-        } else if message.starts_with("malformed message") {
-            "decode"
-        } else if message.contains(" call failed") {
-            "storage"
-        } else if message.starts_with("internal error") {
-            "internal"
-        } else {
-            "unknown error"
-        };
-        kind.into()
+        match &self.response_payload {
+            Some(FunctionError { error_type, error_message }) => kind_of(error_type, error_message),
+            None => "retries exhausted",
+        }
+    }
+}
+
+/// The kind of an error, from its type as the Lambda runtime names it (empty for the service's
+/// own errors) and its message, whose first words say what failed (`shared::Error`'s messages
+/// start so). Only the kind is ever shown: the message may quote records or keys.
+pub fn kind_of(error_type: &str, message: &str) -> &'static str {
+    let (kind, message) = (error_type.to_ascii_lowercase(), message.to_ascii_lowercase());
+    if message.contains("timed out") || kind.contains("timeout") || kind.contains("timedout") {
+        "timeout"
+    } else if message.contains("throttl") || message.contains("rate exceeded") || kind.contains("toomanyrequests") {
+        "throttled"
+    } else if kind.contains("outofmemory") || kind.contains("exit") {
+        "crashed"
+    } else if message.starts_with("contention") {
+        "contention"
+    } else if message.starts_with("malformed message") {
+        "decode"
+    } else if message.contains(" call failed") {
+        "storage"
+    } else if message.starts_with("internal error") {
+        "internal"
+    } else {
+        "unknown error"
     }
 }
 
@@ -273,7 +308,7 @@ mod tests {
     const ID: &str = "imp_01m83sq0b34f9z50ppezf6fnv1";
 
     fn ends(body: &Value) -> (Option<u32>, String) {
-        match judge(&body.to_string()) {
+        match judge(&body.to_string(), None) {
             Verdict::EndImport { tenant_id, import_id, run, reason } => {
                 assert_eq!((tenant_id.as_str(), import_id.as_str()), ("acme", ID), "{body}");
                 (run, reason)
@@ -303,8 +338,6 @@ mod tests {
         assert_eq!(ends(&process), (Some(2), "internal_error: process failed (every delivery failed)".into()));
         let removal = json!({"tenant_id": "acme", "import_id": ID, "run": 1, "removal": {"after": null}});
         assert_eq!(ends(&removal), (Some(1), "internal_error: cleanup failed (every delivery failed)".into()));
-        let unit = json!({"tenant_id": "acme", "import_id": ID, "unit": "batch#0", "before_images": "results/x"});
-        assert_eq!(ends(&unit), (None, "internal_error: revert failed (every delivery failed)".into()));
         let chunk = json!({"tenant_id": "acme", "import_id": ID, "run": 0,
             "chunk": {"index": 0, "start": 90, "end": 4317, "first_row": 1, "rows": 50, "skip_rows": []},
             "source": {"key": "k", "etag": null, "encoding": "utf-8", "delimiter": ","}});
@@ -313,8 +346,41 @@ mod tests {
         assert_eq!(ends(&plan).0, Some(3));
         let finish = json!({"tenant_id": "acme", "import_id": ID, "finish": true});
         assert_eq!(ends(&finish), (None, "internal_error: transform failed (every delivery failed)".into()));
-        let revert = json!({"tenant_id": "acme", "import_id": ID, "revert": true});
-        assert_eq!(ends(&revert).1, "internal_error: revert failed (every delivery failed)");
+    }
+
+    #[test]
+    fn a_revert_letter_ends_the_revert_not_the_import() {
+        let unit = json!({"tenant_id": "acme", "import_id": ID, "unit": "batch#0", "before_images": "results/x"});
+        let plan = json!({"tenant_id": "acme", "import_id": ID, "revert": true});
+        for (body, failed, kind) in [(unit, Some("storage"), "storage"), (plan, None, "every delivery failed")] {
+            assert_eq!(
+                judge(&body.to_string(), failed),
+                Verdict::EndRevert {
+                    tenant_id: "acme".into(),
+                    import_id: ID.into(),
+                    reason: format!("internal_error: revert failed ({kind})")
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_queue_letter_names_the_kind_its_last_delivery_recorded() {
+        let plan = json!({"tenant_id": "acme", "import_id": ID, "run": 3}).to_string();
+        let errors = [
+            (Error::aws("s3", "NoSuchKey: uploads/acme/x"), "storage"),
+            (Error::aws("dynamodb", "ThrottlingException: Rate exceeded"), "throttled"),
+            (Error::Contention("acme/ann@example.com kept changing".into()), "contention"),
+            (Error::BadMessage("expected value".into()), "decode"),
+            (Error::Internal("x".into()), "internal"),
+            (Error::SourceChanged, "unknown error"),
+        ];
+        for (err, kind) in errors {
+            let recorded = kind_of("", &err.to_string());
+            assert_eq!(recorded, kind, "{err}");
+            let Verdict::EndImport { reason, .. } = judge(&plan, Some(recorded)) else { panic!("{err}") };
+            assert_eq!(reason, format!("internal_error: transform failed ({kind})"));
+        }
     }
 
     #[test]
@@ -357,7 +423,7 @@ mod tests {
         let delivery = json!({"tenant_id": "acme", "import_id": ID, "event_id": "evt_1", "url": "https://x",
             "body": "{}", "attempts": 3, "waited_secs": 10, "not_before": 0});
         assert_eq!(
-            judge(&delivery.to_string()),
+            judge(&delivery.to_string(), Some("storage")),
             Verdict::LostWebhook { tenant_id: "acme".into(), import_id: ID.into() }
         );
         for garbage in [
@@ -367,7 +433,7 @@ mod tests {
             upload_event("results/acme/x.csv").to_string(),
             json!({"Records": []}).to_string(),
         ] {
-            assert_eq!(judge(&garbage), Verdict::Unknown, "{garbage}");
+            assert_eq!(judge(&garbage, None), Verdict::Unknown, "{garbage}");
         }
     }
 
@@ -379,5 +445,6 @@ mod tests {
         );
         assert_eq!(key("../x", "a/b c"), "dead-letters/..x/abc");
         assert_eq!(key("", "/"), "dead-letters/unnamed/unnamed");
+        assert_eq!(error_key("0f8e-11/.."), "dead-letters/errors/0f8e-11..");
     }
 }

@@ -37,6 +37,8 @@ pub struct BeforeImage {
 pub enum RevertStatus {
     Reverting,
     Reverted,
+    /// A unit or the plan failed on every delivery; asking again resumes it.
+    Failed,
 }
 
 /// What an import shows of its revert.
@@ -60,6 +62,9 @@ pub struct RevertState {
     #[serde(default)]
     pub units_total: Option<u64>,
     pub units_done: u64,
+    /// Why it failed, when it did: `internal_error: revert failed (<kind of error>)`.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 impl RevertState {
@@ -74,6 +79,7 @@ impl RevertState {
             conflict_identifiers: vec![],
             units_total: None,
             units_done: 0,
+            reason: None,
         }
     }
 }

@@ -93,8 +93,9 @@ pub struct Counts {
     pub by_service: BTreeMap<&'static str, u64>,
     /// `service:Operation` (S3: the HTTP method).
     pub by_operation: BTreeMap<String, u64>,
-    /// Puts, updates and deletes of an import item or counter shard: alone, in transactions and
-    /// in batches.
+    /// Puts, updates and deletes of an import item or counter shard, alone, in transactions and
+    /// in batches, that DynamoDB applied: one refused (a failed condition, a cancelled
+    /// transaction, an injected fault) wrote nothing.
     pub state_writes: u64,
     /// [`Self::state_writes`] by the message whose handling made them ([`MESSAGE_HEADER`]); those
     /// of calls no message made are under "".
@@ -474,20 +475,16 @@ impl Shared {
                 _ => call.operation.as_str(),
             };
             *c.by_operation.entry(format!("{}:{op}", call.service)).or_default() += 1;
-            match call.service {
-                "dynamodb" => {
-                    let writes = state_writes(&call.operation, &json);
-                    c.state_writes += writes;
-                    if writes > 0 {
-                        let message = parts.headers.get(MESSAGE_HEADER).and_then(|v| v.to_str().ok());
-                        *c.state_writes_by_message.entry(message.unwrap_or_default().to_string()).or_default() +=
-                            writes;
-                    }
-                }
-                "sqs" => c.messages_consumed += messages_deleted(&call.operation, &body),
-                _ => {}
+            if call.service == "sqs" {
+                c.messages_consumed += messages_deleted(&call.operation, &body);
             }
         });
+        // Counted once DynamoDB answers that it wrote them.
+        let state = match call.service {
+            "dynamodb" => state_writes(&call.operation, &json),
+            _ => 0,
+        };
+        let message = parts.headers.get(MESSAGE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         let mut hold = None;
         if call.service == "dynamodb" {
             match self.fault(&call.operation, &parts.headers, &json) {
@@ -521,7 +518,13 @@ impl Shared {
         };
         if call.service == "dynamodb" && parts.status.is_success() {
             let read = items_read(&call.operation, &body);
-            self.count(|c| c.items_read += read);
+            self.count(|c| {
+                c.items_read += read;
+                c.state_writes += state;
+                if state > 0 {
+                    *c.state_writes_by_message.entry(message).or_default() += state;
+                }
+            });
             if call.operation == "TransactWriteItems"
                 && batch_ledger_first(&json)
                 && self.hits(LOST, self.faults.lost_batch_answer_every)

@@ -102,8 +102,9 @@ impl ErrorLines {
         self.json.push(b'\n');
     }
 
-    /// Stores a part: a chunk's (`{chunk:010}`) or a process batch's (`{chunk:010}-{batch:06}`);
-    /// the same unit of work always writes the same part.
+    /// Stores a part: a chunk's (`{chunk:010}`) or a process batch's from one of its rows on
+    /// (`{chunk:010}-{batch:06}-{row:03}`, row 0 for a whole batch); the same unit of work
+    /// always writes the same part.
     pub async fn save(self, svc: &Services, tenant_id: &str, import_id: &str, run: u32, part: &str) -> Result<()> {
         let base = format!("{}{part}", part_prefix(tenant_id, import_id, run));
         svc.files.put(&format!("{base}.csv"), self.csv).await?;

@@ -252,7 +252,7 @@ pub struct BatchWrite {
     /// Where the records' before-images are kept (`revert`), when anything is written.
     pub before_images: Option<String>,
     /// The rows of a process batch too big for one transaction that this write covers; None:
-    /// the whole unit at once. `outcomes` then holds the codes of every row up to `end`.
+    /// the whole unit at once. `outcomes` and `tally` then hold every row's up to `end`.
     pub part: Option<Part>,
 }
 
@@ -270,8 +270,9 @@ pub struct Part {
 pub enum BatchState {
     /// Applied whole, or its last part applied.
     Done,
-    /// Applied in parts up to row `rows`, with the outcome codes of those rows.
-    Partial { rows: usize, outcomes: String },
+    /// Applied in parts up to row `rows`, with the outcome codes and the tally of those rows
+    /// (counted with the last part).
+    Partial { rows: usize, outcomes: String, tally: Tally },
 }
 
 /// What a record write weighs in a transaction, as the store writes it.

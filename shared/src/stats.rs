@@ -55,6 +55,19 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Adds another unit's tally (a batch's parts) to this one.
+    pub fn add(&mut self, other: &Tally) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.deleted += other.deleted;
+        self.removed += other.removed;
+        self.duplicates += other.duplicates;
+        self.errors += other.errors;
+        self.warnings += other.warnings;
+        self.skipped += other.skipped;
+    }
+
     /// Each row once: a duplicate under `duplicates: error` is among the errors.
     pub fn processed(&self) -> u64 {
         self.created + self.updated + self.unchanged + self.deleted + self.skipped + self.errors
@@ -95,5 +108,23 @@ mod tests {
         };
         assert_eq!(t.processed(), 15);
         assert_eq!(t.increments()[0], ("processed", 15));
+    }
+
+    #[test]
+    fn parts_add_up_to_the_whole_batch() {
+        let mut sum = Tally { created: 1, errors: 2, warnings: 3, skipped: 3, ..Tally::default() };
+        sum.add(&Tally { created: 4, updated: 5, unchanged: 6, deleted: 7, removed: 8, duplicates: 9, ..sum });
+        let whole = Tally {
+            created: 5,
+            updated: 5,
+            unchanged: 6,
+            deleted: 7,
+            removed: 8,
+            duplicates: 9,
+            errors: 4,
+            warnings: 6,
+            skipped: 6,
+        };
+        assert_eq!(sum, whole);
     }
 }

@@ -1,11 +1,11 @@
 //! DynamoDB's write limits, which the emulator does not enforce: a record over 400 KB once
 //! merged is a row error that leaves the stored record as it was, and a batch whose merged
 //! records weigh more than a 4 MB transaction is written in parts, exactly once even when
-//! every message comes twice.
+//! every message comes twice, counting into the import state once like any batch.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use local::proxy::{Faults, Proxy};
-use local::LocalHost;
+use local::{LocalHost, Options};
 use serde_json::{json, Value};
 use tests::{all_records, download, host, record, revert, stat, IMPORT_TIMEOUT};
 
@@ -51,8 +51,17 @@ async fn a_record_over_400_kb_once_merged_is_a_row_error_and_stays_as_it_was() {
 }
 
 /// 98 records of 50,000-character notes, then their phones in one batch: 4.9 MB of merged
-/// records, written in parts, each record with both its notes and its phone.
-async fn phones_for_98_noted_contacts(host: LocalHost) {
+/// records, written in parts, each record with both its notes and its phone, behind a proxy
+/// with `faults` that counts each message's import-state writes: one at most, the parts
+/// counting together with the last.
+async fn phones_for_98_noted_contacts(faults: Faults, configure: impl FnOnce(&mut Options)) {
+    let emulator = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL: run with scripts/test.sh");
+    let proxy = Proxy::start(&emulator, faults).await.expect("proxy starts");
+    let host = host(|o| {
+        o.aws_endpoint = Some(proxy.url.clone());
+        configure(o);
+    })
+    .await;
     let client = host.client("acme");
     let emails: Vec<String> = (0..98).map(|i| format!("p{i}@example.com")).collect();
     let notes = "n".repeat(50_000);
@@ -64,9 +73,16 @@ async fn phones_for_98_noted_contacts(host: LocalHost) {
     for (i, email) in emails.iter().enumerate() {
         phones.push_str(&format!("{email},+1 555 {:04}\n", 100 + i));
     }
-    let body = json!({"resource_type": "contact"});
-    let second = client.import_file(&body, phones.into_bytes(), IMPORT_TIMEOUT).await.unwrap();
+    let created = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
+    // The create is a request, not a message: counting starts with the upload.
+    proxy.reset();
+    client.upload(&created, phones.into_bytes()).await.unwrap();
+    let second = client.wait_final(created["id"].as_str().unwrap(), IMPORT_TIMEOUT).await.unwrap();
     assert_eq!(second["status"], "completed", "{second:.500}");
+    let by_message = proxy.settled().await.state_writes_by_message;
+    assert_eq!(by_message.get(""), None, "every state write was made for a message: {by_message:?}");
+    let over: Vec<_> = by_message.iter().filter(|(_, &writes)| writes > 1).collect();
+    assert!(over.is_empty(), "messages that wrote the import state more than once: {over:?}");
     assert_eq!(
         ["rows", "processed", "created", "updated", "unchanged", "errors"].map(|s| stat(&second, s)),
         [98, 98, 0, 98, 0, 0],
@@ -116,21 +132,19 @@ async fn parted_batches(host: &LocalHost, import_id: &str) -> i32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_over_a_4_mb_transaction_is_written_in_parts() {
-    phones_for_98_noted_contacts(host(|_| {}).await).await;
+    phones_for_98_noted_contacts(Faults::default(), |_| {}).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_written_in_parts_and_delivered_twice_counts_once() {
-    phones_for_98_noted_contacts(host(|o| o.deliver_twice = true).await).await;
+    phones_for_98_noted_contacts(Faults::default(), |o| o.deliver_twice = true).await;
 }
 
 /// Every batch transaction's answer is lost after it is written, as if the function died right
 /// after: the message comes again, finds the parts written so far in the ledger (deciding the
-/// rest from fresh reads, now small enough to look like one transaction) and goes on from there.
+/// rest from fresh reads, now small enough to look like one transaction) and goes on from there,
+/// with the tally of the parts before it kept in the ledger.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_stopped_between_parts_goes_on_where_it_stopped() {
-    let emulator = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL: run with scripts/test.sh");
-    let faults = Faults { lost_batch_answer_every: 1, ..Faults::default() };
-    let proxy = Proxy::start(&emulator, faults).await.expect("proxy starts");
-    phones_for_98_noted_contacts(host(|o| o.aws_endpoint = Some(proxy.url.clone())).await).await;
+    phones_for_98_noted_contacts(Faults { lost_batch_answer_every: 1, ..Faults::default() }, |_| {}).await;
 }

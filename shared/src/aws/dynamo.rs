@@ -19,7 +19,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, TransactWriteItem,
+    Update, WriteRequest,
 };
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -395,15 +396,18 @@ fn unit_sk(run: u32, unit: &Unit) -> String {
     }
 }
 
-/// A batch applied in parts: how many of its rows are done, and that its last part is.
+/// A batch applied in parts: how many of its rows are done, their tally (counted only with the
+/// last part, so a batch takes one counter-shard write however it is written), and that its
+/// last part is done.
 const DONE_ROWS: &str = "done_rows";
+const PART_TALLY: &str = "tally";
 const PARTS_DONE: &str = "parts_done";
 /// The before-images of a batch applied in parts, one object per part that wrote any.
 const PART_IMAGES: &str = "part_images";
 
 /// The ledger entry of a batch applied in parts, moved from the part's start to its end: a
-/// part applies once, and only after the parts before it. It keeps the outcome codes of every
-/// row done so far.
+/// part applies once, and only after the parts before it. It keeps the outcome codes and the
+/// tally of every row done so far.
 fn part_update(
     table: &str,
     tenant_id: &str,
@@ -413,7 +417,7 @@ fn part_update(
     part: &Part,
     batch: &BatchWrite,
 ) -> Result<TransactWriteItem> {
-    let mut sets = vec!["#ttl = if_not_exists(#ttl, :ttl)", "#rows = :end", "#out = :out"];
+    let mut sets = vec!["#ttl = if_not_exists(#ttl, :ttl)", "#rows = :end", "#out = :out", "#tally = :tally"];
     let mut update = Update::builder()
         .table_name(table)
         .key("pk", s(ledger_pk(tenant_id, import_id)))
@@ -421,7 +425,9 @@ fn part_update(
         .expression_attribute_names("#ttl", "ttl")
         .expression_attribute_names("#rows", DONE_ROWS)
         .expression_attribute_names("#out", "outcomes")
+        .expression_attribute_names("#tally", PART_TALLY)
         .expression_attribute_values(":ttl", n(ttl))
+        .expression_attribute_values(":tally", av(&batch.tally)?)
         .expression_attribute_values(":end", n(part.end))
         .expression_attribute_values(":out", s(batch.outcomes.clone().unwrap_or_default()));
     if part.last {
@@ -531,6 +537,19 @@ fn counter_update(
         .build()
         .map_err(ser_err)?;
     Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// Checks that a counter shard of the run is not closed, writing nothing: a part that does not
+/// count is refused like one that does once the run stopped.
+fn counter_open(table: &str, key: HashMap<String, AttributeValue>) -> Result<TransactWriteItem> {
+    let check = ConditionCheck::builder()
+        .table_name(table)
+        .set_key(Some(key))
+        .condition_expression("attribute_not_exists(#closed)")
+        .expression_attribute_names("#closed", CLOSED)
+        .build()
+        .map_err(ser_err)?;
+    Ok(TransactWriteItem::builder().condition_check(check).build())
 }
 
 /// How a transaction whose first item is a ledger entry ended; None when it was cancelled only
@@ -1739,9 +1758,10 @@ impl RecordStore for DynamoStore {
         Self::check_fits(tenant_id, batch.resource_type, &batch.writes)?;
         let ttl = self.import_ttl(tenant_id, import_id).await?;
         let sk = unit_sk(batch.run, &batch.unit);
-        // A batch counts as done once: whole, or with its last part.
-        let done = matches!(batch.unit, Unit::Batch { .. }) && batch.part.is_none_or(|p| p.last);
-        let progress: &[(&'static str, u64)] = if done { &[("batches_done", 1)] } else { &[] };
+        // A batch counts once, whole or with its last part (whose tally is the whole batch's).
+        let counts = batch.part.is_none_or(|p| p.last);
+        let progress: &[(&'static str, u64)] =
+            if counts && matches!(batch.unit, Unit::Batch { .. }) { &[("batches_done", 1)] } else { &[] };
         let ledger = match &batch.part {
             None => {
                 let kept = [("outcomes", &batch.outcomes), ("before_images", &batch.before_images)];
@@ -1749,17 +1769,14 @@ impl RecordStore for DynamoStore {
             }
             Some(part) => part_update(&self.imports, tenant_id, import_id, sk, ttl, part, batch)?,
         };
-        let mut items = vec![
-            ledger,
-            // A conflict is tried again on another shard.
-            counter_update(
-                &self.imports,
-                counter_key(tenant_id, import_id, batch.run, fastrand::u32(..COUNTER_SHARDS)),
-                ttl,
-                &batch.tally,
-                progress,
-            )?,
-        ];
+        // A conflict is tried again on another shard.
+        let shard = counter_key(tenant_id, import_id, batch.run, fastrand::u32(..COUNTER_SHARDS));
+        let counter = if counts {
+            counter_update(&self.imports, shard, ttl, &batch.tally, progress)?
+        } else {
+            counter_open(&self.imports, shard)?
+        };
+        let mut items = vec![ledger, counter];
         items.extend(self.record_items(tenant_id, batch.resource_type, &batch.writes)?);
         self.transact(items).await
     }
@@ -1779,7 +1796,12 @@ impl RecordStore for DynamoStore {
         let rows = item.get(DONE_ROWS).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
         Ok(Some(match rows {
             Some(rows) if !item.contains_key(PARTS_DONE) => {
-                BatchState::Partial { rows, outcomes: text(&item, "outcomes").unwrap_or_default().to_string() }
+                let tally = item.get(PART_TALLY).cloned().map(serde_dynamo::from_attribute_value).transpose();
+                BatchState::Partial {
+                    rows,
+                    outcomes: text(&item, "outcomes").unwrap_or_default().to_string(),
+                    tally: tally.map_err(ser_err)?.unwrap_or_default(),
+                }
             }
             _ => BatchState::Done,
         }))

@@ -63,12 +63,12 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
     let (tenant_id, import_id) = (msg.tenant_id.as_str(), msg.import_id.as_str());
     let unit = Unit::Batch { chunk: msg.chunk, batch: msg.batch };
     let rows = msg.records.len();
-    // The rows parts have applied, with their outcome codes; None until the batch is known to
-    // be applied in parts.
-    let mut done: Option<(usize, String)> = None;
+    // The rows parts have applied, with their outcome codes and tally; None until the batch is
+    // known to be applied in parts.
+    let mut done: Option<(usize, String, Tally)> = None;
     let mut conflicts = 0;
     while conflicts < MAX_ATTEMPTS {
-        let start = done.as_ref().map_or(0, |(rows, _)| *rows);
+        let start = done.as_ref().map_or(0, |(rows, ..)| *rows);
         let mut plan = decide(svc, &msg, start..rows).await?;
         let weights = weights(svc, &msg, &plan.writes)?;
         let end = start + first_part(&plan.spans, &weights, rows - start);
@@ -78,8 +78,20 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
         }
         let part = (done.is_some() || end < rows).then_some(Part { start, end, last: end == rows });
         // The rows this batch rejects go to the errors file; stored before the batch counts.
-        let errors_part = errors_part(&msg, part);
+        let errors_part = errors_part(msg.chunk, msg.batch, start);
         if !plan.errors.is_empty() {
+            if done.is_none() {
+                // A first part written by an earlier delivery keeps its errors under the name
+                // these take: go on from where the ledger is instead of replacing them.
+                match svc.records.batch_state(tenant_id, import_id, msg.run, &unit).await? {
+                    Some(BatchState::Partial { rows, outcomes, tally }) => {
+                        done = Some((rows, outcomes, tally));
+                        continue;
+                    }
+                    Some(BatchState::Done) => break,
+                    None => {}
+                }
+            }
             save_errors(svc, &msg, &plan.errors, &errors_part).await?;
         }
         // A dry-run overwrite writes no record, so it notes which ones its rows name beside them.
@@ -89,7 +101,11 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
         }
         let before_images =
             revert::keep(svc, tenant_id, import_id, &plan.writes, |id| plan.existing.get(id).cloned()).await?;
-        let outcomes = done.as_ref().map_or(String::new(), |(_, codes)| codes.clone()) + &plan.outcomes;
+        // A part carries every row's codes and tally up to its end: the last one counts them.
+        let (outcomes, mut tally) =
+            done.as_ref().map_or_else(Default::default, |(_, codes, tally)| (codes.clone(), *tally));
+        let outcomes = outcomes + &plan.outcomes;
+        tally.add(&plan.tally);
         let batch = BatchWrite {
             tenant_id: tenant_id.into(),
             import_id: import_id.into(),
@@ -97,7 +113,7 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
             run: msg.run,
             unit: unit.clone(),
             writes: plan.writes,
-            tally: plan.tally,
+            tally,
             outcomes: Some(outcomes.clone()),
             before_images,
             part,
@@ -110,7 +126,7 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
             other => other?,
         };
         match applied {
-            Applied::Now if part.is_some_and(|p| !p.last) => done = Some((end, outcomes)),
+            Applied::Now if part.is_some_and(|p| !p.last) => done = Some((end, outcomes, tally)),
             Applied::Now => break,
             // Applied whole, or in parts by another delivery, up to where the ledger says.
             Applied::Before => match svc.records.batch_state(tenant_id, import_id, msg.run, &unit).await? {
@@ -119,13 +135,17 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
                     tokio::time::sleep(backoff(conflicts)).await;
                     conflicts += 1;
                 }
-                Some(BatchState::Partial { rows, outcomes }) => {
+                Some(BatchState::Partial { rows, outcomes, tally }) => {
                     tracing::info!(tenant_id, import_id, rows, "batch partly applied before; going on from there");
-                    if part.is_none() && !plan.errors.is_empty() {
-                        // Its parts keep their own errors: this whole batch's are not kept.
-                        ErrorLines::default().save(svc, tenant_id, import_id, msg.run, &errors_part).await?;
+                    if !plan.errors.is_empty() {
+                        // Another delivery wrote from this start meanwhile, its part's errors
+                        // under this name: they are cut back to the rows that part did.
+                        let theirs = &msg.records[start..rows];
+                        let kept: Vec<_> =
+                            plan.errors.into_iter().filter(|(c, _)| theirs.iter().any(|r| r.row == c.row)).collect();
+                        save_errors(svc, &msg, &kept, &errors_part).await?;
                     }
-                    done = Some((rows, outcomes));
+                    done = Some((rows, outcomes, tally));
                 }
                 _ => break,
             },
@@ -142,13 +162,11 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
     send_finish_if_done(svc, tenant_id, import_id).await
 }
 
-/// The errors-file part of a batch, or of one of its parts.
-fn errors_part(msg: &ProcessMessage, part: Option<Part>) -> String {
-    let batch = format!("{:010}-{:06}", msg.chunk, msg.batch);
-    match part {
-        None => batch,
-        Some(p) => format!("{batch}-{:03}", p.start),
-    }
+/// The errors-file part of a batch's rows from `start` on. A whole batch's is named as its
+/// first part's: a part from `start` is tried only once the ledger is there, so an object a
+/// stopped delivery left is replaced by the one that counts, and no line comes twice.
+fn errors_part(chunk: u64, batch: u64, start: usize) -> String {
+    format!("{chunk:010}-{batch:06}-{start:03}")
 }
 
 fn weights(svc: &Services, msg: &ProcessMessage, writes: &[RecordWrite]) -> Result<Vec<Weight>> {
@@ -538,6 +556,13 @@ mod tests {
 
     fn weight(bytes: usize) -> Weight {
         Weight { record_bytes: bytes, items: 1, bytes }
+    }
+
+    #[test]
+    fn a_whole_batch_s_errors_replace_its_first_part_s_and_keep_row_order() {
+        assert_eq!(errors_part(3, 7, 0), "0000000003-000007-000");
+        let names = [errors_part(3, 7, 0), errors_part(3, 7, 45), errors_part(3, 7, 99), errors_part(3, 8, 0)];
+        assert!(names.is_sorted(), "{names:?}");
     }
 
     #[test]

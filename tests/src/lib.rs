@@ -119,12 +119,18 @@ pub async fn objects(host: &LocalHost, prefix: &str) -> Vec<String> {
 
 /// How many items an import's ledger (chunk and batch entries, counter shards) still holds.
 pub async fn ledger_items(host: &LocalHost, tenant_id: &str, import_id: &str) -> i32 {
+    ledger_items_where(host, tenant_id, import_id, None).await
+}
+
+/// How many of an import's ledger items pass `filter` (a DynamoDB filter expression).
+pub async fn ledger_items_where(host: &LocalHost, tenant_id: &str, import_id: &str, filter: Option<&str>) -> i32 {
     let out = host
         .clients
         .dynamo
         .query()
         .table_name(&host.settings.imports_table)
         .key_condition_expression("pk = :pk")
+        .set_filter_expression(filter.map(str::to_string))
         .expression_attribute_values(
             ":pk",
             aws_sdk_dynamodb::types::AttributeValue::S(format!("ledger#{tenant_id}#{import_id}")),

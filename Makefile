@@ -33,7 +33,7 @@ help:
 	@echo "make run    - the whole service locally, a sample import by importctl; serves :$(LOCAL_API_PORT) until Ctrl-C"
 	@echo "make up     - the same in the background; make down stops it"
 	@echo "make test   - every test and lint, against an emulator of its own"
-	@echo "make crash-test - SIGKILLs of the local host during 50,000-row imports, two hosts on one queue (slow; not in make test)"
+	@echo "make crash-test - SIGKILLs of the local host during a 50,000-row import and a 5,000-record overwrite and revert, two hosts on one queue (slow; not in make test)"
 	@echo "make api-fuzz - schemathesis, 100 requests per operation with each of 3 seeds, fails on any 5xx (slow; not in make test)"
 	@echo "make fuzz   - every reader of user bytes under libFuzzer, FUZZ_SECONDS (default 60) each; fails on any crash (slow; not in make test)"
 	@echo "make token TENANT=acme - a local bearer token"

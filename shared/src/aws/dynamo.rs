@@ -1213,17 +1213,7 @@ impl ImportStore for DynamoStore {
 
     async fn delete(&self, tenant_id: &str, import_id: &str) -> Result<bool> {
         // The ledger first: while the import item exists, a failed delete can be asked again.
-        let mut keys = Vec::new();
-        let ledger = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: None };
-        self.each_item(ledger, Some("pk, sk"), |key| keys.push(key)).await?;
-        let requests = keys
-            .into_iter()
-            .map(|key| {
-                let delete = DeleteRequest::builder().set_key(Some(key)).build().map_err(ser_err)?;
-                Ok(WriteRequest::builder().delete_request(delete).build())
-            })
-            .collect::<Result<Vec<_>>>()?;
-        self.write_all(&self.imports, requests).await?;
+        self.delete_ledger(tenant_id, import_id).await?;
         let running = [Status::Queued, Status::Processing];
         let result = self
             .client
@@ -1236,7 +1226,12 @@ impl ImportStore for DynamoStore {
             .expression_attribute_values(":r1", s(running[1].as_str()))
             .send()
             .await;
-        conditional(result)
+        let deleted = conditional(result)?;
+        if deleted {
+            // An event mark put while the ledger was swept; none can follow (`mark_published`).
+            self.delete_ledger(tenant_id, import_id).await?;
+        }
+        Ok(deleted)
     }
 
     async fn begin_cleanup(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool> {
@@ -1463,17 +1458,28 @@ impl ImportStore for DynamoStore {
             Err(Error::NotFound) => return Ok(()),
             ttl => ttl?,
         };
-        self.client
-            .put_item()
+        // Only beside an import that still exists: a mark put after a DELETE swept the ledger
+        // would outlive the import.
+        let exists = ConditionCheck::builder()
+            .table_name(&self.imports)
+            .set_key(Some(import_key(tenant_id, import_id)))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(ser_err)?;
+        let mark = Put::builder()
             .table_name(&self.imports)
             .item("pk", s(ledger_pk(tenant_id, import_id)))
             .item("sk", s(format!("{EVENT_SK_PREFIX}{key}")))
             .item("at", s(time_fmt::rfc3339(time_fmt::now())))
             .item("ttl", n(ttl))
-            .send()
-            .await
-            .map_err(ddb_err)?;
-        Ok(())
+            .build()
+            .map_err(ser_err)?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(exists).build(),
+            TransactWriteItem::builder().put(mark).build(),
+        ];
+        // Before: the import is gone, and its mark with it.
+        self.transact(items).await.map(|_| ())
     }
 
     async fn published(&self, tenant_id: &str, import_id: &str) -> Result<BTreeSet<String>> {
@@ -1489,6 +1495,21 @@ impl ImportStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Deletes every item of an import's ledger.
+    async fn delete_ledger(&self, tenant_id: &str, import_id: &str) -> Result<()> {
+        let mut keys = Vec::new();
+        let ledger = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: None };
+        self.each_item(ledger, Some("pk, sk"), |key| keys.push(key)).await?;
+        let requests = keys
+            .into_iter()
+            .map(|key| {
+                let delete = DeleteRequest::builder().set_key(Some(key)).build().map_err(ser_err)?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.write_all(&self.imports, requests).await
+    }
+
     /// Writes every request, 25 a call (BatchWriteItem's most); throttled ones come back
     /// unprocessed and are sent again, with backoff.
     async fn write_all(&self, table: &str, requests: Vec<WriteRequest>) -> Result<()> {

@@ -9,6 +9,9 @@ port=$("$here/scripts/emulator.sh" free-port)
 "$here/scripts/emulator.sh" start "$port" "$state"
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 cd "$here"
+# Most integration tests wait (on queues, retries, the emulator) rather than compute: four at a
+# time on two cores overlaps their waits.
+export RUST_TEST_THREADS=${RUST_TEST_THREADS:-4}
 cargo test --workspace "$@"
 # Then the API against openapi.yaml, and the events/ samples through `cargo lambda watch`
 # (API_CHECK=0 skips both when running a few tests by hand).

@@ -1,4 +1,4 @@
-//! The HTTP API's operations (SPEC §5), free of any HTTP framework: the handlers decode the
+//! The HTTP API's operations (docs/api.md), free of any HTTP framework: the handlers decode the
 //! request, call one of these with the caller's tenant, and encode the answer.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -36,7 +36,7 @@ pub struct Listing<T> {
     pub next_cursor: Option<String>,
 }
 
-/// SPEC §5: inline inputs are at most 10,000 records and 5 MB; `mode: sync` takes at most 1,000.
+/// Inline inputs are at most 10,000 records and 5 MB; `mode: sync` takes at most 1,000.
 pub const MAX_INPUTS: usize = 10_000;
 pub const MAX_INPUT_BYTES: usize = 5 * 1024 * 1024;
 pub const MAX_SYNC_INPUTS: usize = 1_000;
@@ -479,7 +479,7 @@ fn ratio(obj: &Map<String, Value>, field: &str, errors: &mut Vec<FieldError>) ->
 const MAX_SYNC_ACTIONS: usize = 50;
 
 /// `tags` (any type) and `sync_actions` (contacts written by merge or overwrite): names of 1 to
-/// `MAX_TEXT` bytes, statuses of SPEC §6.
+/// `MAX_TEXT` bytes, statuses of a contact's `status`.
 fn parse_changes(
     obj: &Map<String, Value>,
     resource: ResourceType,
@@ -649,7 +649,7 @@ fn row_options(
     options
 }
 
-/// `inputs`: an array of objects within SPEC's limits; its count and its bytes as a JSON file.
+/// `inputs`: an array of objects within the inline limits above; its count and its bytes as a JSON file.
 fn inputs(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<(usize, Vec<u8>)> {
     let value = obj.get("inputs")?;
     let Value::Array(items) = value else {
@@ -778,7 +778,7 @@ fn metadata(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> BTreeMap<
     out
 }
 
-/// SPEC: an ISO 8601 duration from P1D to P90D; days or weeks.
+/// An ISO 8601 duration from P1D to P90D; days or weeks.
 fn retention(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<(String, Duration)> {
     let Some(v) = obj.get("retention") else {
         return Some(("P7D".into(), Duration::days(7)));
@@ -916,7 +916,7 @@ pub async fn create_import(
     Ok(import)
 }
 
-/// SPEC §9: an overwrite refuses (409) while another import of its type runs, so it never
+/// An overwrite refuses (409) while another import of its type runs, so it never
 /// removes records a running import is about to name (its run checks again when it starts).
 async fn refuse_overwrite_while_running(svc: &Services, tenant_id: &str, resource: ResourceType) -> Result<()> {
     match overwrite::running_beside(svc, tenant_id, "", resource).await? {
@@ -938,7 +938,7 @@ pub async fn get_import(svc: &Services, tenant_id: &str, import_id: &str) -> Res
     with_links(svc, import).await
 }
 
-/// SPEC §5: download links live at most 15 minutes.
+/// Download links live at most 15 minutes.
 const DOWNLOAD_TTL_SECS: u64 = 900;
 
 /// The import with signed links to the files it has, each a download of a fixed type: the
@@ -965,7 +965,7 @@ async fn with_links(svc: &Services, mut import: Import) -> Result<Import> {
     Ok(import)
 }
 
-/// `DELETE /v1/imports/{id}`: an import that is not running, with its files (SPEC §5).
+/// `DELETE /v1/imports/{id}`: an import that is not running, with its files.
 pub async fn delete_import(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()> {
     if !import::is_import_id(import_id) {
         return Err(Error::NotFound);
@@ -989,7 +989,7 @@ pub async fn delete_import(svc: &Services, tenant_id: &str, import_id: &str) -> 
     Ok(())
 }
 
-/// `POST /v1/imports/{id}/revert` (SPEC §9): a completed import that wrote records starts
+/// `POST /v1/imports/{id}/revert`: a completed import that wrote records starts
 /// reverting; the import reports its progress in `revert`. Asked again while reverting, the plan
 /// is sent again (a lost one resumes; units already reverted stay so); a failed revert
 /// resumes the same way.

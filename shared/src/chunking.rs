@@ -71,7 +71,7 @@ impl Chunks {
     }
 }
 
-/// Why a file cannot be imported at all (SPEC §7); becomes the import's `reason`.
+/// Why a file cannot be imported at all (a row's faults are row errors instead); becomes the import's `reason`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BadFile {
     #[error("the file is empty: no header row")]
@@ -114,7 +114,7 @@ pub enum ScanError {
     Spill(std::io::Error),
 }
 
-/// SPEC §8.
+/// A file's limits (docs/api.md, Limits): over one, the import fails.
 pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 pub const MAX_ROWS: u64 = 50_000_000;
 pub const MAX_COLUMNS: usize = 500;

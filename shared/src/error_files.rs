@@ -1,4 +1,4 @@
-//! The errors files a user fixes and imports again (SPEC §7): the CSV holds each bad row in the
+//! The errors files a user fixes and imports again (docs/api.md): the CSV holds each bad row in the
 //! file's own columns plus `error_row`, `error_field`, `error_code`, `error_message`; the JSON
 //! says the same for programs. Each transform writes its chunk's part; the step that completes
 //! the import joins the parts in chunk order.

@@ -1,4 +1,4 @@
-//! Lifecycle events (SPEC §9): every status change an import makes is published to the
+//! Lifecycle events (docs/api.md, Lifecycle events): every status change an import makes is published to the
 //! import-events queue, for clients to follow without polling, and, when the import has a
 //! `webhook_url`, queued for the deliver-webhooks function to POST there signed (`webhook`). A
 //! step publishes after the change it made took effect, with the import as it is then, and

@@ -1,4 +1,4 @@
-//! The import: its settings, lifecycle status and phase, and what the API shows of it (SPEC §5).
+//! The import: its settings, lifecycle status and phase, and what the API shows of it (docs/api.md, The import).
 
 use std::collections::BTreeMap;
 
@@ -130,7 +130,7 @@ pub enum Mode {
     Sync,
 }
 
-/// SPEC §5 `csv`: what the client says of its CSV instead of letting it be detected.
+/// `csv`: what the client says of its CSV instead of letting it be detected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CsvOptions {
     #[serde(default)]
@@ -146,7 +146,7 @@ fn yes() -> bool {
     true
 }
 
-/// SPEC §5 `max_removed_ratio`.
+/// `max_removed_ratio`: the share of a type's records an overwrite may remove.
 pub const DEFAULT_MAX_REMOVED_RATIO: f64 = 0.5;
 
 fn default_max_removed_ratio() -> f64 {

@@ -1,4 +1,4 @@
-//! Mapping file headers to record fields (SPEC §5 `mappings`): explicit mappings first, then
+//! Mapping file headers to record fields (`mappings`): explicit mappings first, then
 //! auto-matching that ignores case and punctuation and knows common synonyms.
 
 use std::collections::BTreeMap;

@@ -160,7 +160,7 @@ pub trait ImportStore: Send + Sync {
     /// A failed revert → `reverting` again, keeping what its units did; false when it was not
     /// failed.
     async fn resume_revert(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
-    /// Any status before a final one → interrupted (SPEC §5 `PATCH {"interrupt": true}`); false
+    /// Any status before a final one → interrupted (`PATCH {"interrupt": true}`, docs/api.md); false
     /// when the import was already final. Work still queued is dropped; what was written stays.
     async fn interrupt(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
     /// A page of the imports whose `sweep_at` is at or before `now`, every tenant's, from an
@@ -425,7 +425,7 @@ pub trait FileStore: Send + Sync {
 pub enum Queue {
     Transform,
     Process,
-    /// Lifecycle events for clients (SPEC §9), not work.
+    /// Lifecycle events for clients (docs/api.md, Lifecycle events), not work.
     Events,
     /// Webhook deliveries (`webhook`).
     Webhooks,

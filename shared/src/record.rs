@@ -1,4 +1,4 @@
-//! Records: the resource types a tenant imports and the fields each one has (SPEC §6).
+//! Records: the resource types a tenant imports and the fields each one has (docs/api.md, Records and field rules).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -1,4 +1,4 @@
-//! The results file (SPEC §5): one line per input row with its row number, identifier, outcome
+//! The results file (docs/api.md): one line per input row with its row number, identifier, outcome
 //! and record key, so every row can be matched to what happened to it. Transform knows the
 //! outcome of rows that never reach a batch (errors, skipped duplicates) and where the others
 //! went; process stores each batch's outcomes with its ledger entry, written once with the

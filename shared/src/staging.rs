@@ -181,7 +181,7 @@ fn walk<S: Sink>(reader: impl Read, lines: bool, sink: S) -> Result<S, ScanError
     Ok(walk.sink)
 }
 
-/// A JSON line longer than this is not one record of SPEC's 400 KB (a whole array on one line,
+/// A JSON line longer than this is not one record of at most 400 KB (a whole array on one line,
 /// say): the file fails instead of being held in memory.
 const MAX_LINE_BYTES: u64 = 16 * 1024 * 1024;
 

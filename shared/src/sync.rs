@@ -1,5 +1,5 @@
-//! `sync`: what an import does to every record it writes besides its mapped fields (SPEC §5
-//! `tags`, `sync_actions`): tags and groups are added to what the record has, groups removed
+//! `sync`: what an import does to every record it writes besides its mapped fields (the create
+//! fields `tags`, `sync_actions`): tags and groups are added to what the record has, groups removed
 //! from it, a status set. They apply on top of the merged fields, so a record keeps the tags
 //! and groups it had; a group a contact is added to exists as a group record.
 
@@ -9,7 +9,7 @@ use crate::services::Services;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// One of SPEC §5 `sync_actions` (contacts only).
+/// One of an import's `sync_actions` (contacts only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum SyncAction {
@@ -75,7 +75,7 @@ fn add(fields: &mut Fields, name: &str, values: &[String]) {
 fn remove(fields: &mut Fields, name: &str, value: &str) {
     let mut items = list(fields, name);
     items.retain(|v| v.as_str() != Some(value));
-    // An empty list is no list: values are null when empty (SPEC §6).
+    // An empty list is no list: values are null when empty.
     if !items.is_empty() {
         fields.insert(name.into(), Value::Array(items));
     }

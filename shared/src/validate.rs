@@ -1,4 +1,4 @@
-//! Turning one file row into a record: trim, null the empty, check each value (SPEC §6, §7).
+//! Turning one file row into a record: trim, null the empty, check each value (docs/api.md, Row errors).
 //! A bad row becomes row errors; it never fails the import.
 
 use serde::{Deserialize, Serialize};
@@ -13,11 +13,11 @@ use crate::mapping::ColumnMap;
 
 use crate::record::{custom_name, Fields, ResourceType};
 
-/// SPEC §8: a field is at most 64 KB.
+/// A field is at most 64 KB.
 pub const MAX_FIELD_BYTES: usize = 64 * 1024;
 /// Identifiers are DynamoDB sort keys: at most 1 KB.
 pub const MAX_IDENTIFIER_BYTES: usize = 1024;
-/// SPEC §8: a record is at most 400 KB, DynamoDB's item limit; room is kept for bookkeeping.
+/// A record is at most 400 KB, DynamoDB's item limit; room is kept for bookkeeping.
 pub const MAX_RECORD_BYTES: usize = 380 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +37,7 @@ pub struct Candidate {
     pub fields: Fields,
 }
 
-/// What an import adds to or changes in every row (SPEC §5 create body).
+/// What an import adds to or changes in every row (the create body's row settings).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RowOptions {
     /// Field values set on every record, already normalized; they win over the file.

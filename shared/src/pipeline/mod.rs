@@ -1,4 +1,4 @@
-//! The pipeline steps (SPEC §1): plain functions over the stores. Every step may run twice for
+//! The pipeline steps (docs/architecture.md): plain functions over the stores. Every step may run twice for
 //! one message; each is written so that the second run changes nothing.
 
 pub mod complete;

@@ -1,4 +1,4 @@
-//! overwrite (SPEC §5 `action`): merge, then remove every record of the type the file did not
+//! overwrite (`action: overwrite`): merge, then remove every record of the type the file did not
 //! name. The process step marks each record a row names (`seen_by`); once every batch is done,
 //! the cleanup pages through the records the import has not seen and removes them, each group
 //! in one transaction with its stats, so a redelivered page removes nothing twice. Before

@@ -280,7 +280,7 @@ async fn decide(svc: &Services, msg: &ProcessMessage, rows: Range<usize>) -> Res
                         decided.spans.push((row, row));
                     }
                 }
-                // An identifier that does not exist is a warning (SPEC §7).
+                // An identifier that does not exist is a warning, not a row error.
                 None => decided.skip_unknown(),
             }
             continue;

@@ -1,4 +1,4 @@
-//! revert (SPEC §9): before a unit of work writes records, it keeps their before-images in S3
+//! revert (docs/architecture.md): before a unit of work writes records, it keeps their before-images in S3
 //! and names the object in its ledger entry. `POST /v1/imports/{id}/revert` plans one revert
 //! unit per such entry; each unit puts its records back as they were (records the import
 //! created are deleted) in one transaction with its own ledger entry and counters, unless a

@@ -360,7 +360,7 @@ fn duplicate_error(row: u64, rules: &RowRules) -> RowError {
     }
 }
 
-/// SPEC §5 `max_error_ratio`: the import fails once the errors among the rows gone through so
+/// `max_error_ratio`: the import fails once the errors among the rows gone through so
 /// far pass the ratio: rows of transformed chunks, whose outcomes are decided even while their
 /// records are still being written. Later chunks and batches of a failed import are dropped.
 async fn stop_if_too_many_errors(svc: &Services, tenant_id: &str, import_id: &str, run: u32, ratio: f64) -> Result<()> {

@@ -144,6 +144,15 @@ impl Kit {
         self.drain().await
     }
 
+    /// The `type`s of the lifecycle events published for an import, in order.
+    pub fn events(&self, import_id: &str) -> Vec<String> {
+        let parsed = self.queue.sent(Queue::Events).into_iter().filter_map(|body| {
+            let event: serde_json::Value = serde_json::from_str(&body).ok()?;
+            (event["import_id"] == import_id).then(|| event["type"].as_str().unwrap_or_default().to_string())
+        });
+        parsed.collect()
+    }
+
     /// The import as the API reads it.
     pub async fn import(&self, import_id: &str) -> Import {
         self.svc.imports.get(TENANT, import_id).await.expect("memory reads").expect("the import exists").import

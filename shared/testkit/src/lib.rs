@@ -16,8 +16,10 @@ use shared::config::Settings;
 use shared::import::{upload_key, Import};
 use shared::pipeline::{prevalidate, process, transform};
 use shared::ports::Queue;
+use shared::record::StoredRecord;
 use shared::webhook::Webhooks;
 use shared::{Result, Services};
+use time::OffsetDateTime;
 
 pub use faults::Faults;
 pub use files::MemoryFiles;
@@ -51,6 +53,22 @@ pub fn contacts_csv(rows: usize, invalid: &[usize]) -> Vec<u8> {
         out.push_str(&format!("{email},First{i},Last{i},\"Company {}, Inc.\",\"line one\nline two\"\r\n", i % 7));
     }
     out.into_bytes()
+}
+
+/// A contact stored before the test's import, as an earlier import left it (version 1):
+/// `email` and the `fields` besides it (a JSON object).
+pub fn contact(email: &str, fields: serde_json::Value, updated_at: OffsetDateTime) -> StoredRecord {
+    let mut all = fields.as_object().cloned().unwrap_or_default();
+    all.insert("email".into(), email.into());
+    StoredRecord {
+        identifier: email.to_lowercase(),
+        fields: all,
+        created_at: updated_at,
+        updated_at,
+        last_import_id: "imp_earlier".into(),
+        version: 1,
+        seen_by: None,
+    }
 }
 
 /// Services over fresh in-memory adapters with default settings.

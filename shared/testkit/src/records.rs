@@ -68,6 +68,9 @@ impl State {
     }
 
     fn apply_writes(&mut self, tenant_id: &str, resource: ResourceType, writes: &[RecordWrite], keep: bool) {
+        if !keep {
+            return;
+        }
         for write in writes {
             let id = &write.record.identifier;
             for change in &write.index {
@@ -77,9 +80,6 @@ impl State {
                     IndexChange::Claim { .. } => index.insert(value.clone(), id.clone()),
                     IndexChange::Release { .. } => index.remove(value),
                 };
-            }
-            if !keep {
-                continue;
             }
             let records = self.records.entry(records_key(tenant_id, resource)).or_default();
             if write.delete {
@@ -157,7 +157,7 @@ impl RecordStore for MemoryStore {
             Some(part) if part.start > 0 => entry.and_then(|e| e.done_rows) == Some(part.start),
             _ => entry.is_none(),
         };
-        if !ledger_holds {
+        if !ledger_holds && !self.forgets() {
             return Ok(Applied::Before);
         }
         let ledger = state.ledger_mut(tenant_id, import_id);
@@ -168,18 +168,20 @@ impl RecordStore for MemoryStore {
             return Ok(Applied::Conflict);
         }
         let ledger = state.ledger_mut(tenant_id, import_id);
-        let entry = ledger.units.entry(key).or_default();
-        match &batch.part {
-            None => {
-                entry.outcomes = batch.outcomes.clone();
-                entry.before_images = batch.before_images.clone();
-            }
-            Some(part) => {
-                entry.done_rows = Some(part.end);
-                entry.outcomes = Some(batch.outcomes.clone().unwrap_or_default());
-                entry.part_tally = Some(batch.tally);
-                entry.parts_done = part.last;
-                entry.part_images.extend(batch.before_images.clone());
+        if !self.forgets() {
+            let entry = ledger.units.entry(key).or_default();
+            match &batch.part {
+                None => {
+                    entry.outcomes = batch.outcomes.clone();
+                    entry.before_images = batch.before_images.clone();
+                }
+                Some(part) => {
+                    entry.done_rows = Some(part.end);
+                    entry.outcomes = Some(batch.outcomes.clone().unwrap_or_default());
+                    entry.part_tally = Some(batch.tally);
+                    entry.parts_done = part.last;
+                    entry.part_images.extend(batch.before_images.clone());
+                }
             }
         }
         // A batch counts once, whole or with its last part (whose tally is the whole batch's).
@@ -189,7 +191,7 @@ impl RecordStore for MemoryStore {
             counter.batches_done += u64::from(matches!(batch.unit, Unit::Batch { .. }));
             counter.counted_at = Some(time_fmt::now().unix_timestamp());
         }
-        state.apply_writes(tenant_id, batch.resource_type, &batch.writes, self.keeps_records());
+        state.apply_writes(tenant_id, batch.resource_type, &batch.writes, !self.forgets());
         drop(state);
         self.count_written(batch.writes.len() as u64);
         self.faults.after("apply_batch")?;
@@ -240,7 +242,7 @@ impl RecordStore for MemoryStore {
             r.units_done += 1;
         }
         row.import.updated_at = time_fmt::now();
-        state.apply_writes(tenant_id, revert.resource_type, &revert.writes, self.keeps_records());
+        state.apply_writes(tenant_id, revert.resource_type, &revert.writes, !self.forgets());
         drop(state);
         self.faults.after("apply_revert")?;
         Ok(Applied::Now)

@@ -25,8 +25,8 @@ pub struct MemoryStore {
     state: Mutex<State>,
     /// Failures to inject, by port method name.
     pub faults: Faults,
-    /// Records are counted, not kept (`forgetful`).
-    forget_records: bool,
+    /// Records and batch ledger entries are not kept (`forgetful`).
+    forgetful: bool,
     written: std::sync::atomic::AtomicU64,
 }
 
@@ -196,19 +196,20 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// A store that keeps no record, only counts those written (`records_written`): a step's
-    /// memory stays its own however many it writes (the bench's peak-RSS runs). Every record
-    /// reads as missing, so every write creates one.
+    /// A store for measuring a step's own memory (the bench's peak-RSS runs): it keeps no
+    /// record, index entry or batch ledger entry, however many are written; it counts the
+    /// records written (`records_written`) and the batches into their run. Every record reads as
+    /// missing, so every write creates one, and a batch delivered twice counts twice.
     pub fn forgetful() -> Self {
-        Self { forget_records: true, ..Self::default() }
+        Self { forgetful: true, ..Self::default() }
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn keeps_records(&self) -> bool {
-        !self.forget_records
+    pub(crate) fn forgets(&self) -> bool {
+        self.forgetful
     }
 
     pub(crate) fn count_written(&self, n: u64) {

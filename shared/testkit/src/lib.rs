@@ -43,8 +43,8 @@ pub fn settings(vars: &[(&str, &str)]) -> Result<Settings> {
     })
 }
 
-/// A contacts CSV of `rows` rows (`Person{i}@Example.com`, ...), the rows numbered in `invalid`
-/// with an email that is not one; its notes hold a line break inside quotes.
+/// A contacts CSV of `rows` rows (`Person{i}@Example.com`, ...); the rows numbered in `invalid`
+/// (1-based) get a bad email. Its notes hold a line break inside quotes.
 pub fn contacts_csv(rows: usize, invalid: &[usize]) -> Vec<u8> {
     let mut out = String::from("Email Address,First Name,Last Name,Company,Notes\r\n");
     for i in 1..=rows {

@@ -37,10 +37,10 @@ impl ImportStore for MemoryStore {
         self.faults.before("claim_key")?;
         let mut state = self.state();
         let slot = (tenant_id.to_string(), key.to_string());
-        if let Some((import_id, fingerprint)) = state.keys.get(&slot) {
+        if let Some((import_id, fingerprint)) = state.idempotency.get(&slot) {
             return Ok(KeyClaim::Held { import_id: import_id.clone(), fingerprint: fingerprint.clone() });
         }
-        state.keys.insert(slot, (import_id.into(), fingerprint.into()));
+        state.idempotency.insert(slot, (import_id.into(), fingerprint.into()));
         Ok(KeyClaim::Claimed)
     }
 

@@ -36,7 +36,7 @@ pub(crate) struct State {
     pub ledgers: BTreeMap<String, BTreeMap<String, Ledger>>,
     /// Idempotency keys by tenant and key: the import id and body fingerprint.
     #[serde(skip)]
-    pub keys: BTreeMap<(String, String), (String, String)>,
+    pub idempotency: BTreeMap<(String, String), (String, String)>,
     /// Records by `tenant#resource`, then identifier.
     #[serde(skip)]
     pub records: BTreeMap<String, BTreeMap<String, StoredRecord>>,
@@ -235,20 +235,6 @@ impl MemoryStore {
         state.imports = restored.imports;
         state.ledgers = restored.ledgers;
         Ok(())
-    }
-
-    /// An import as stored, counters apart (what a test looks at beside `get`).
-    pub fn import(&self, tenant_id: &str, import_id: &str) -> Option<Import> {
-        self.state().row(tenant_id, import_id).map(|r| r.import.clone())
-    }
-
-    /// Changes a stored import in place: a test sets up what no step would (an old `updated_at`,
-    /// a lapsed expiry).
-    pub fn edit(&self, tenant_id: &str, import_id: &str, change: impl FnOnce(&mut Import, &mut Progress)) -> bool {
-        let mut state = self.state();
-        let Some(row) = state.row_mut(tenant_id, import_id) else { return false };
-        change(&mut row.import, &mut row.progress);
-        true
     }
 
     /// Every record of a type, in key order.

@@ -13,16 +13,18 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use shared::config::Settings;
 use shared::idempotency::KeyClaim;
+use shared::import::Plan;
 use shared::import::{Import, Phase, Progress, RunStart, SignedRequest, Status};
-use shared::pipeline::revert::RevertState;
+use shared::outbound::Webhooks;
 use shared::ports::{
     Applied, BatchState, BatchWrite, ChunkCount, CleanupStep, Download, FileStore, Finished, ImportKey, ImportStore,
-    ObjectWriter, Opened, Page, Plan, Queue, RecordStore, RecordWrite, Restart, RevertWrite, StoredImport, Unit,
+    ObjectWriter, Opened, Page, Queue, RecordStore, RecordWrite, Restart, RevertWrite, StoredImport, Unit,
     WebhookSecrets, Weight, WorkQueue,
 };
 use shared::record::{ResourceType, StoredRecord};
+use shared::revert_state::RevertState;
 use shared::stats::{Stats, Tally};
-use shared::webhook::{SecretVersions, Webhooks};
+use shared::webhook::SecretVersions;
 use shared::{Error, Result, Services};
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};

@@ -8,26 +8,30 @@ use serde_json::{Map, Value};
 use time::Duration;
 
 use crate::dedup::Duplicates;
+pub use crate::deletion::delete_import;
 use crate::error::{Error, FieldError, Result};
 use crate::error_files;
-use crate::events::{self, Kind};
+use crate::events::Kind;
 use crate::fields;
 use crate::idempotency::{self, KeyClaim};
-use crate::import::{self, Action, CsvOptions, Format, Import, Links, Mode, Status};
+use crate::import::{self, Format, Import, Links, Mode, Status};
 use crate::merge::{ImportRule, UpdateRule, UpdateRules};
 use crate::messages::{encode, PlanMessage};
+use crate::options::{Action, CsvOptions};
 use crate::pipeline::overwrite;
-use crate::pipeline::revert::{self, RevertState, RevertStatus};
+use crate::pipeline::revert;
 use crate::ports::{Download, Queue, Restart};
+use crate::publishing;
 use crate::record::{ResourceType, StoredRecord};
 use crate::results;
+use crate::revert_state::{RevertState, RevertStatus};
 use crate::services::Services;
 use crate::stats::Stats;
 use crate::sync::{Changes, SyncAction};
 use crate::time_fmt;
 use crate::validate::normalize_identifier;
 use crate::validate::RowOptions;
-use crate::{outbound, webhook};
+use crate::{outbound, webhooks};
 
 /// A page of a listing as the API answers it.
 #[derive(Debug, Serialize)]
@@ -46,7 +50,7 @@ pub const MAX_SYNC_INPUTS: usize = 1_000;
 /// `update_rule_by_field` and the fields of `value_mappings` at most 500 entries; `value_mappings`
 /// at most 10,000 pairs in all; `tags` and `metadata` at most 50.
 const MAX_TEXT: usize = 1024;
-const MAX_MAPPINGS: usize = crate::chunking::MAX_COLUMNS;
+const MAX_MAPPINGS: usize = crate::bad_file::MAX_COLUMNS;
 const MAX_FIELD_ENTRIES: usize = 500;
 const MAX_VALUE_MAPPING_PAIRS: usize = 10_000;
 const MAX_METADATA_KEYS: usize = 50;
@@ -899,7 +903,7 @@ pub async fn create_import(
         return get_import(svc, tenant_id, &import.id).await;
     }
     tracing::info!(tenant_id, import_id = import.id.as_str(), "import created");
-    events::publish(svc, tenant_id, &import.id, Kind::Created, Some(0)).await?;
+    publishing::publish(svc, tenant_id, &import.id, Kind::Created, Some(0)).await?;
     if let Some(inputs) = inputs {
         // An async import goes on from the upload's event, as a file would; a sync one is run here.
         svc.files.put(&key, inputs).await?;
@@ -965,31 +969,7 @@ async fn with_links(svc: &Services, mut import: Import) -> Result<Import> {
     Ok(import)
 }
 
-/// `DELETE /v1/imports/{id}`: an import that is not running, with its files.
-pub async fn delete_import(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()> {
-    if !import::is_import_id(import_id) {
-        return Err(Error::NotFound);
-    }
-    let stored = svc.imports.get(tenant_id, import_id).await?.ok_or(Error::NotFound)?;
-    let status = stored.import.status;
-    if matches!(status, Status::Queued | Status::Processing) {
-        let message = format!("the import is {}: interrupt it first", status.as_str());
-        return Err(Error::Conflict(message));
-    }
-    if stored.import.is_reverting() {
-        return Err(Error::Conflict("the import is being reverted: delete it once it is reverted".into()));
-    }
-    // Files first: while the item exists, a delete that failed half-way can be asked again.
-    svc.files.delete_prefix(&import::upload_prefix(tenant_id, import_id)).await?;
-    svc.files.delete_prefix(&error_files::prefix(tenant_id, import_id)).await?;
-    if !svc.imports.delete(tenant_id, import_id).await? {
-        return Err(Error::Conflict("the import started meanwhile: interrupt it first".into()));
-    }
-    tracing::info!(tenant_id, import_id, "import deleted");
-    Ok(())
-}
-
-/// `POST /v1/imports/{id}/revert`: a completed import that wrote records starts
+/// `POST /v1/imports/{id}/revert` (SPEC §9): a completed import that wrote records starts
 /// reverting; the import reports its progress in `revert`. Asked again while reverting, the plan
 /// is sent again (a lost one resumes; units already reverted stay so); a failed revert
 /// resumes the same way.
@@ -1103,7 +1083,7 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
                 return Err(Error::Conflict(format!("the import is already final (status {status})")));
             }
             tracing::info!(tenant_id, import_id, "import interrupted");
-            events::publish(svc, tenant_id, import_id, Kind::Interrupted, None).await?;
+            publishing::publish(svc, tenant_id, import_id, Kind::Interrupted, None).await?;
             return get_import(svc, tenant_id, import_id).await;
         }
         PatchRequest::Run { from, mappings } => (from, mappings),
@@ -1215,12 +1195,12 @@ fn limit(query: &HashMap<String, String>, errors: &mut Vec<FieldError>) -> usize
 
 /// `GET /v1/webhooks/secret`.
 pub async fn webhook_secret(svc: &Services, tenant_id: &str) -> Result<Value> {
-    Ok(serde_json::json!({ "secret": webhook::current_secret(svc, tenant_id).await? }))
+    Ok(serde_json::json!({ "secret": webhooks::current_secret(svc, tenant_id).await? }))
 }
 
 /// `POST /v1/webhooks/secret/rotate`: the new secret; the old one signs 24 hours more.
 pub async fn rotate_webhook_secret(svc: &Services, tenant_id: &str) -> Result<Value> {
-    Ok(serde_json::json!({ "secret": webhook::rotate_secret(svc, tenant_id).await? }))
+    Ok(serde_json::json!({ "secret": webhooks::rotate_secret(svc, tenant_id).await? }))
 }
 
 #[cfg(test)]

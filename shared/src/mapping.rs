@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::FieldError;
-use crate::import::Action;
+use crate::options::Action;
 use crate::record::ResourceType;
 
 /// Per file column, the field it feeds (None: ignored).

@@ -7,13 +7,12 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use tokio::io::AsyncRead;
 
-use crate::budget::Clipped;
 use crate::chunking::Chunk;
 use crate::error::Result;
 use crate::idempotency::KeyClaim;
-use crate::import::{FileInfo, Import, Progress, SampleRecord, SignedRequest, Status};
-use crate::pipeline::revert::RevertState;
+use crate::import::{Import, Plan, Progress, SignedRequest, Status};
 use crate::record::{ResourceType, StoredRecord};
+use crate::revert_state::RevertState;
 use crate::stats::Tally;
 use crate::webhook::SecretVersions;
 
@@ -22,26 +21,6 @@ use crate::webhook::SecretVersions;
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
-}
-
-/// What prevalidation learned, stored in one write.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// The run it plans; a plan of an earlier run is not saved.
-    pub run: u32,
-    pub source_etag: Option<String>,
-    pub file_headers: Vec<String>,
-    pub mappings: BTreeMap<String, Option<String>>,
-    pub unmapped_headers: Vec<String>,
-    pub file: FileInfo,
-    pub chunks_total: u64,
-    pub sample_records: Vec<SampleRecord>,
-    pub distinct_values: BTreeMap<String, Vec<String>>,
-    /// What `budget::fit` cut to keep the import small.
-    pub clipped: Option<Clipped>,
-    /// The run goes straight to the queue (no preview first): the import is `queued` from this
-    /// write on, before any of its chunks is sent.
-    pub queue: bool,
 }
 
 /// What a transformed chunk adds to its run.

@@ -11,8 +11,8 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use encoding_rs::DecoderResult;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
-use crate::budget::MAX_HEADER_CELL_BYTES;
-use crate::chunking::{BadFile, ScanError, MAX_COLUMNS};
+use crate::bad_file::{BadFile, MAX_COLUMNS, MAX_HEADER_CELL_BYTES};
+use crate::chunking::ScanError;
 use crate::dialect::Encoding;
 use crate::validate::MAX_FIELD_BYTES;
 

@@ -7,7 +7,7 @@ use smallvec::SmallVec;
 
 use std::collections::BTreeMap;
 
-use crate::error_files;
+use crate::error_columns;
 use crate::fields::{self, Checked, Rule};
 use crate::mapping::ColumnMap;
 
@@ -125,7 +125,7 @@ impl<'a> RowRules<'a> {
             column: self.columns.column_of(field)?,
             rule: Rule::of(self.resource, field),
             mapping: self.options.mapping(field),
-            errors_file: error_files::is_errors_file(self.headers),
+            errors_file: error_columns::is_errors_file(self.headers),
         })
     }
 
@@ -134,7 +134,7 @@ impl<'a> RowRules<'a> {
             rules: self.clone(),
             columns: self.mapped(),
             layout: Vec::new(),
-            errors_file: error_files::is_errors_file(self.headers),
+            errors_file: error_columns::is_errors_file(self.headers),
         };
         let mut identifier = String::new();
         let checked = plan.check(row, values.into(), &mut identifier)?;
@@ -179,7 +179,7 @@ impl<'a> RowRules<'a> {
         let mut text = Vec::new();
         flatten(&slots, &mut text, &mut layout);
         layout.push(Piece { text, column: None });
-        RowPlan { rules: self.clone(), columns, layout, errors_file: error_files::is_errors_file(self.headers) }
+        RowPlan { rules: self.clone(), columns, layout, errors_file: error_columns::is_errors_file(self.headers) }
     }
 }
 
@@ -416,7 +416,7 @@ fn set_field(fields: &mut Fields, field: &str, value: Value) {
 /// of a value (the csv crate drops one only at the start of a reader, and chunks start mid-file).
 fn cell(raw: &str, errors_file: bool) -> &str {
     match errors_file {
-        true => trim(error_files::restore(trim(raw))),
+        true => trim(error_columns::restore(trim(raw))),
         false => trim(raw),
     }
 }

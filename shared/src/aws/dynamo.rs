@@ -30,14 +30,15 @@ use time::OffsetDateTime;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::idempotency::KeyClaim;
+use crate::import::Plan;
 use crate::import::{Import, Phase, Progress, RunStart, Status};
 use crate::item_size;
-use crate::pipeline::revert::{RevertState, RevertStatus, MAX_LISTED_CONFLICTS, MAX_LISTED_CONFLICT_BYTES};
 use crate::ports::{
     Applied, BatchState, BatchWrite, ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, IndexChange, Page,
-    Part, Plan, RecordStore, RecordWrite, Restart, RevertWrite, StoredImport, Unit, Weight,
+    Part, RecordStore, RecordWrite, Restart, RevertWrite, StoredImport, Unit, Weight,
 };
 use crate::record::{ResourceType, StoredRecord};
+use crate::revert_state::{RevertState, RevertStatus, MAX_LISTED_CONFLICTS, MAX_LISTED_CONFLICT_BYTES};
 use crate::stats::{Stats, Tally};
 use crate::time_fmt;
 

@@ -3,10 +3,12 @@
 
 pub mod complete;
 pub mod dead_letters;
+pub mod finish;
 pub mod inline;
 pub mod overwrite;
 pub mod prevalidate;
 pub mod process;
+pub mod record_writes;
 pub mod revert;
 pub mod sweep;
 pub mod transform;

@@ -22,7 +22,7 @@ use crate::stats::Tally;
 use crate::time_fmt;
 
 use super::complete::{fail, send_finish_if_done};
-use super::process::{backoff, deletion, holders_of, MAX_ATTEMPTS};
+use super::record_writes::{backoff, deletion, holders_of, MAX_ATTEMPTS};
 use super::revert;
 
 /// Records read per cleanup message.

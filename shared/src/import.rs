@@ -120,7 +120,7 @@ pub enum Mode {
     Sync,
 }
 
-/// SPEC §5 `max_removed_ratio`.
+/// `max_removed_ratio`: the share of a type's records an overwrite may remove.
 pub const DEFAULT_MAX_REMOVED_RATIO: f64 = 0.5;
 
 fn default_max_removed_ratio() -> f64 {

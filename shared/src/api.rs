@@ -969,7 +969,7 @@ async fn with_links(svc: &Services, mut import: Import) -> Result<Import> {
     Ok(import)
 }
 
-/// `POST /v1/imports/{id}/revert` (docs/api.md, Revert): a completed import that wrote records starts
+/// `POST /v1/imports/{id}/revert` (docs/api.md, Revert an import): a completed import that wrote records starts
 /// reverting; the import reports its progress in `revert`. Asked again while reverting, the plan
 /// is sent again (a lost one resumes; units already reverted stay so); a failed revert
 /// resumes the same way.

@@ -79,6 +79,7 @@ lint: deps
 	cargo fmt --all -- --check
 	cfn-lint template.yaml
 	python scripts/template-api-check.py
+	python3 scripts/import-cycles.py .
 	cargo clippy --workspace --all-targets -- -D warnings
 
 test: deps lint

@@ -1,13 +1,11 @@
 //! Peak memory of prevalidate, transform and process over a large file (issue 5), a process per
 //! step: the bench runs itself as `bench rss STEP`, each child runs the step's entry point over
-//! the disk and memory stores (`memory`) and prints its own peak RSS; the next child reads what
-//! the previous one queued.
+//! the disk stores and the testkit's store (`memory`) and prints its own peak RSS; the next child
+//! reads what the previous one queued.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -16,7 +14,7 @@ use shared::pipeline::{prevalidate, process, transform};
 use shared::ports::Queue;
 
 use crate::contacts::{self, Until};
-use crate::memory::{self, CountingRecords, JsonLines};
+use crate::memory::{self, JsonLines};
 
 const TENANT: &str = "bench";
 
@@ -97,8 +95,7 @@ pub fn child(args: StepArgs) {
 }
 
 async fn run_step(args: &StepArgs) -> shared::Result<(u64, u64)> {
-    let records = Arc::new(CountingRecords::default());
-    let svc = memory::services(&args.dir, records.clone())?;
+    let (svc, store) = memory::services(&args.dir)?;
     let internal = |e: std::io::Error| shared::Error::Internal(e.to_string());
     let queued = |queue| -> shared::Result<_> {
         let file = std::fs::File::open(JsonLines::path(&args.dir, queue)).map_err(internal)?;
@@ -137,7 +134,8 @@ async fn run_step(args: &StepArgs) -> shared::Result<(u64, u64)> {
             }
         }
     }
-    Ok((messages, records.written.load(Ordering::Relaxed)))
+    memory::save(&args.dir, &store)?;
+    Ok((messages, store.records_written()))
 }
 
 /// The contacts file of `mb` MB under `dir`, generated once: reused when its size fits.

@@ -3,13 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 use crate::api::Api;
 use crate::follow::{self, Follow};
 use crate::outcome;
+use crate::routes::{escape, import_path, with_query};
 use crate::summary::{self, emit, Output};
 use crate::CliError;
 
@@ -208,28 +208,6 @@ pub async fn records(
     Ok(outcome::OK)
 }
 
-/// RFC 3986's unreserved characters stay; everything else in a path part or a query value is escaped.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
-
-fn escape(part: &str) -> String {
-    utf8_percent_encode(part, UNRESERVED).to_string()
-}
-
-/// An import's route; the id is escaped, so it names one import and nothing else.
-pub fn import_path(id: &str) -> String {
-    format!("/v1/imports/{}", escape(id))
-}
-
-fn with_query(path: &str, query: &[(&str, Option<String>)]) -> String {
-    let pairs: Vec<String> =
-        query.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", escape(v)))).collect();
-    if pairs.is_empty() {
-        path.to_string()
-    } else {
-        format!("{path}?{}", pairs.join("&"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,12 +250,5 @@ mod tests {
         );
         let bad = ImportArgs { maps: vec!["no equals sign".into()], ..args() };
         assert!(matches!(create_body(&bad), Err(CliError::Usage(m)) if m.contains("--map")));
-    }
-
-    #[test]
-    fn queries_skip_what_is_unset_and_escape_the_rest() {
-        let query = [("status", Some("queued".to_string())), ("limit", None), ("cursor", Some("a b/c".to_string()))];
-        assert_eq!(with_query("/v1/imports", &query), "/v1/imports?status=queued&cursor=a%20b%2Fc");
-        assert_eq!(with_query("/v1/imports", &[]), "/v1/imports");
     }
 }

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::api::Api;
 use crate::outcome::is_final;
+use crate::routes::import_path;
 use crate::CliError;
 
 /// Bars are drawn (on stderr) only when a person is watching stdout.
@@ -42,7 +43,7 @@ pub struct Follow {
 pub async fn follow(api: &Api, id: &str, how: &Follow, drawn: bool) -> Result<Value, CliError> {
     let rows = bar(0, "{spinner} {msg:32} [{bar:40}] {pos}/{len} rows {elapsed}", drawn);
     let started = Instant::now();
-    let path = crate::commands::import_path(id);
+    let path = import_path(id);
     let mut failed_in_a_row = 0;
     loop {
         // A request that did not get through is tried again a few times: the import goes on.

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use importctl::api::Api;
-use importctl::commands::{self, import_path, ImportArgs};
+use importctl::commands::{self, ImportArgs};
+use importctl::routes::import_path;
 use importctl::summary::{emit, Output};
 use importctl::{outcome, token, CliError};
 use reqwest::Method;

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use readers_fuzz::{csv_records, records_at, step_for, Trickle};
 use shared::chunking::{scan, ScanError, ScanRules};
 use shared::dedup::Duplicates;
-use shared::import::CsvOptions;
+use shared::options::CsvOptions;
 use shared::record::ResourceType;
 use shared::validate::RowOptions;
 

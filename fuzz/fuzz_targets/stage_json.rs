@@ -5,8 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use shared::budget::MAX_HEADER_CELL_BYTES;
-use shared::chunking::{ScanError, MAX_COLUMNS};
+use shared::bad_file::{MAX_COLUMNS, MAX_HEADER_CELL_BYTES};
+use shared::chunking::ScanError;
 use shared::staging::{json_headers, json_to_csv};
 
 fuzz_target!(|bytes: &[u8]| {

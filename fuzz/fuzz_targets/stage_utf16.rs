@@ -4,7 +4,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use readers_fuzz::{step_for, Trickle};
-use shared::chunking::{BadFile, ScanError};
+use shared::bad_file::BadFile;
+use shared::chunking::ScanError;
 use shared::dialect::Encoding;
 use shared::staging::transcode_utf16;
 

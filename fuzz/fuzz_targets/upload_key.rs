@@ -5,8 +5,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use shared::edge::s3::decode_key;
-use shared::import::{is_import_id, new_import_id, parse_upload_key, upload_key};
+use shared::import::{decode_key, is_import_id, new_import_id, parse_upload_key, upload_key};
 
 #[derive(Arbitrary, Debug)]
 struct Keys {

@@ -1,4 +1,4 @@
-//! The HTTP API's operations (SPEC §5), free of any HTTP framework: the handlers decode the
+//! The HTTP API's operations (docs/api.md), free of any HTTP framework: the handlers decode the
 //! request, call one of these with the caller's tenant, and encode the answer.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -8,26 +8,30 @@ use serde_json::{Map, Value};
 use time::Duration;
 
 use crate::dedup::Duplicates;
+pub use crate::deletion::delete_import;
 use crate::error::{Error, FieldError, Result};
 use crate::error_files;
-use crate::events::{self, Kind};
+use crate::events::Kind;
 use crate::fields;
 use crate::idempotency::{self, KeyClaim};
-use crate::import::{self, Action, CsvOptions, Format, Import, Links, Mode, Status};
+use crate::import::{self, Format, Import, Links, Mode, Status};
 use crate::merge::{ImportRule, UpdateRule, UpdateRules};
 use crate::messages::{encode, PlanMessage};
+use crate::options::{Action, CsvOptions};
 use crate::pipeline::overwrite;
-use crate::pipeline::revert::{self, RevertState, RevertStatus};
+use crate::pipeline::revert;
 use crate::ports::{Download, Queue, Restart};
+use crate::publishing;
 use crate::record::{ResourceType, StoredRecord};
 use crate::results;
+use crate::revert_state::{RevertState, RevertStatus};
 use crate::services::Services;
 use crate::stats::Stats;
 use crate::sync::{Changes, SyncAction};
 use crate::time_fmt;
 use crate::validate::normalize_identifier;
 use crate::validate::RowOptions;
-use crate::{outbound, webhook};
+use crate::{outbound, webhooks};
 
 /// A page of a listing as the API answers it.
 #[derive(Debug, Serialize)]
@@ -36,7 +40,7 @@ pub struct Listing<T> {
     pub next_cursor: Option<String>,
 }
 
-/// SPEC §5: inline inputs are at most 10,000 records and 5 MB; `mode: sync` takes at most 1,000.
+/// Inline inputs are at most 10,000 records and 5 MB; `mode: sync` takes at most 1,000.
 pub const MAX_INPUTS: usize = 10_000;
 pub const MAX_INPUT_BYTES: usize = 5 * 1024 * 1024;
 pub const MAX_SYNC_INPUTS: usize = 1_000;
@@ -46,7 +50,7 @@ pub const MAX_SYNC_INPUTS: usize = 1_000;
 /// `update_rule_by_field` and the fields of `value_mappings` at most 500 entries; `value_mappings`
 /// at most 10,000 pairs in all; `tags` and `metadata` at most 50.
 const MAX_TEXT: usize = 1024;
-const MAX_MAPPINGS: usize = crate::chunking::MAX_COLUMNS;
+const MAX_MAPPINGS: usize = crate::bad_file::MAX_COLUMNS;
 const MAX_FIELD_ENTRIES: usize = 500;
 const MAX_VALUE_MAPPING_PAIRS: usize = 10_000;
 const MAX_METADATA_KEYS: usize = 50;
@@ -480,7 +484,7 @@ fn ratio(obj: &Map<String, Value>, field: &str, errors: &mut Vec<FieldError>) ->
 const MAX_SYNC_ACTIONS: usize = 50;
 
 /// `tags` (any type) and `sync_actions` (contacts written by merge or overwrite): names of 1 to
-/// `MAX_TEXT` bytes, statuses of SPEC §6.
+/// `MAX_TEXT` bytes, statuses of a contact's `status`.
 fn parse_changes(
     obj: &Map<String, Value>,
     resource: ResourceType,
@@ -650,7 +654,7 @@ fn row_options(
     options
 }
 
-/// `inputs`: an array of objects within SPEC's limits; its count and its bytes as a JSON file.
+/// `inputs`: an array of objects within the inline limits above; its count and its bytes as a JSON file.
 fn inputs(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<(usize, Vec<u8>)> {
     let value = obj.get("inputs")?;
     let Value::Array(items) = value else {
@@ -779,7 +783,7 @@ fn metadata(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> BTreeMap<
     out
 }
 
-/// SPEC: an ISO 8601 duration from P1D to P90D; days or weeks.
+/// An ISO 8601 duration from P1D to P90D; days or weeks.
 fn retention(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<(String, Duration)> {
     let Some(v) = obj.get("retention") else {
         return Some(("P7D".into(), Duration::days(7)));
@@ -900,7 +904,7 @@ pub async fn create_import(
         return get_import(svc, tenant_id, &import.id).await;
     }
     tracing::info!(tenant_id, import_id = import.id.as_str(), "import created");
-    events::publish(svc, tenant_id, &import.id, Kind::Created, Some(0)).await?;
+    publishing::publish(svc, tenant_id, &import.id, Kind::Created, Some(0)).await?;
     if let Some(inputs) = inputs {
         // An async import goes on from the upload's event, as a file would; a sync one is run here.
         svc.files.put(&key, inputs).await?;
@@ -917,7 +921,7 @@ pub async fn create_import(
     Ok(import)
 }
 
-/// SPEC §9: an overwrite refuses (409) while another import of its type runs, so it never
+/// An overwrite refuses (409) while another import of its type runs, so it never
 /// removes records a running import is about to name (its run checks again when it starts).
 async fn refuse_overwrite_while_running(svc: &Services, tenant_id: &str, resource: ResourceType) -> Result<()> {
     match overwrite::running_beside(svc, tenant_id, "", resource).await? {
@@ -939,7 +943,7 @@ pub async fn get_import(svc: &Services, tenant_id: &str, import_id: &str) -> Res
     with_links(svc, import).await
 }
 
-/// SPEC §5: download links live at most 15 minutes.
+/// Download links live at most 15 minutes.
 const DOWNLOAD_TTL_SECS: u64 = 900;
 
 /// The import with signed links to the files it has, each a download of a fixed type: the
@@ -964,30 +968,6 @@ async fn with_links(svc: &Services, mut import: Import) -> Result<Import> {
             Some(link(results::results_csv_key(tenant, id), "-results.csv".into(), "text/csv").await?);
     }
     Ok(import)
-}
-
-/// `DELETE /v1/imports/{id}`: an import that is not running, with its files (SPEC §5).
-pub async fn delete_import(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()> {
-    if !import::is_import_id(import_id) {
-        return Err(Error::NotFound);
-    }
-    let stored = svc.imports.get(tenant_id, import_id).await?.ok_or(Error::NotFound)?;
-    let status = stored.import.status;
-    if matches!(status, Status::Queued | Status::Processing) {
-        let message = format!("the import is {}: interrupt it first", status.as_str());
-        return Err(Error::Conflict(message));
-    }
-    if stored.import.is_reverting() {
-        return Err(Error::Conflict("the import is being reverted: delete it once it is reverted".into()));
-    }
-    // Files first: while the item exists, a delete that failed half-way can be asked again.
-    svc.files.delete_prefix(&import::upload_prefix(tenant_id, import_id)).await?;
-    svc.files.delete_prefix(&error_files::prefix(tenant_id, import_id)).await?;
-    if !svc.imports.delete(tenant_id, import_id).await? {
-        return Err(Error::Conflict("the import started meanwhile: interrupt it first".into()));
-    }
-    tracing::info!(tenant_id, import_id, "import deleted");
-    Ok(())
 }
 
 /// `POST /v1/imports/{id}/revert` (SPEC §9): a completed import that wrote records starts
@@ -1104,7 +1084,7 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
                 return Err(Error::Conflict(format!("the import is already final (status {status})")));
             }
             tracing::info!(tenant_id, import_id, "import interrupted");
-            events::publish(svc, tenant_id, import_id, Kind::Interrupted, None).await?;
+            publishing::publish(svc, tenant_id, import_id, Kind::Interrupted, None).await?;
             return get_import(svc, tenant_id, import_id).await;
         }
         PatchRequest::Run { from, mappings } => (from, mappings),
@@ -1216,12 +1196,12 @@ fn limit(query: &HashMap<String, String>, errors: &mut Vec<FieldError>) -> usize
 
 /// `GET /v1/webhooks/secret`.
 pub async fn webhook_secret(svc: &Services, tenant_id: &str) -> Result<Value> {
-    Ok(serde_json::json!({ "secret": webhook::current_secret(svc, tenant_id).await? }))
+    Ok(serde_json::json!({ "secret": webhooks::current_secret(svc, tenant_id).await? }))
 }
 
 /// `POST /v1/webhooks/secret/rotate`: the new secret; the old one signs 24 hours more.
 pub async fn rotate_webhook_secret(svc: &Services, tenant_id: &str) -> Result<Value> {
-    Ok(serde_json::json!({ "secret": webhook::rotate_secret(svc, tenant_id).await? }))
+    Ok(serde_json::json!({ "secret": webhooks::rotate_secret(svc, tenant_id).await? }))
 }
 
 #[cfg(test)]

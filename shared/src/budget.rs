@@ -7,33 +7,17 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::chunking::BadFile;
-use crate::ports::Plan;
+use crate::bad_file::{BadFile, HEADER_BUDGET, MAX_HEADER_CELL_BYTES};
+use crate::import::{Clipped, Plan};
 
 /// All a file puts on its import.
 pub const BUDGET: usize = 96 * 1024;
-/// The header's share: its names, and the mappings that name them again (200 survey questions
-/// of 150 characters take 69 KB).
-pub const HEADER_BUDGET: usize = 80 * 1024;
-/// A column name longer than this fails the file.
-pub const MAX_HEADER_CELL_BYTES: usize = 1024;
 /// The error messages of sample records are cut at this length (they quote the bad value).
 const MAX_MESSAGE_BYTES: usize = 256;
 /// A failed file's `reason` is cut at this length.
 const MAX_REASON_BYTES: usize = 1024;
-
-/// What was cut to keep the import small; absent when nothing was.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Clipped {
-    /// Text values and error messages of sample records cut short, each ending in `…`.
-    pub values: u64,
-    /// Entries left out, from the end of each list (`distinct_values`: columns).
-    pub unmapped_headers: u64,
-    pub sample_records: u64,
-    pub distinct_values: u64,
-}
 
 /// Every column name at most 1 KB, and the names with their mappings within their share.
 pub fn check_header(headers: &[String], mappings: &BTreeMap<String, Option<String>>) -> Result<(), BadFile> {

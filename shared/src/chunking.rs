@@ -5,11 +5,13 @@ use std::io::Read;
 
 use serde::{Deserialize, Serialize};
 
-use crate::budget::{self, HEADER_BUDGET, MAX_HEADER_CELL_BYTES};
+use crate::bad_file::{BadFile, MAX_COLUMNS, MAX_FILE_BYTES, MAX_ROWS};
+use crate::budget;
 use crate::dedup::{Dedup, DuplicateRows, Duplicates};
 use crate::dialect::{read_sample, Dialect, Encoding};
-use crate::import::{CsvOptions, FileInfo, SampleRecord};
+use crate::import::{FileInfo, SampleRecord};
 use crate::mapping::{self, ColumnMap};
+use crate::options::CsvOptions;
 use crate::preview::Preview;
 use crate::split::{self, Records, SplitError};
 use crate::validate::{RowOptions, RowRules};
@@ -71,37 +73,6 @@ impl Chunks {
     }
 }
 
-/// Why a file cannot be imported at all (SPEC §7); becomes the import's `reason`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BadFile {
-    #[error("the file is empty: no header row")]
-    NoHeader,
-    #[error("the header has an empty column name (column {0})")]
-    EmptyHeader(usize),
-    #[error("the header names `{0}` more than once")]
-    DuplicateHeader(String),
-    #[error("no column maps to the identifier field `{0}`")]
-    NoIdentifierColumn(String),
-    #[error("mappings: {0}")]
-    Mapping(String),
-    #[error("row {row}: {message}")]
-    Unreadable { row: u64, message: String },
-    #[error("row {0}: a quoted field is never closed (unterminated quote)")]
-    UnterminatedQuote(u64),
-    #[error("the file is {0} bytes; the limit is {MAX_FILE_BYTES}")]
-    TooLarge(u64),
-    #[error("the header has {0} columns; the limit is {MAX_COLUMNS}")]
-    TooManyColumns(usize),
-    #[error("the header's column {column} is a name of {bytes} bytes; the limit is {MAX_HEADER_CELL_BYTES}")]
-    LongHeader { column: usize, bytes: usize },
-    #[error("the header's names with their mappings take {0} bytes; the limit is {HEADER_BUDGET}")]
-    HeaderTooLarge(usize),
-    #[error("the file has more than {MAX_ROWS} rows")]
-    TooManyRows,
-    #[error("{0}")]
-    Unsupported(String),
-}
-
 /// Why a scan stopped: the file is bad (final), or reading it failed (retry).
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -113,11 +84,6 @@ pub enum ScanError {
     #[error("writing temporary files failed: {0}")]
     Spill(std::io::Error),
 }
-
-/// SPEC §8.
-pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024 * 1024;
-pub const MAX_ROWS: u64 = 50_000_000;
-pub const MAX_COLUMNS: usize = 500;
 
 /// What the scan needs to know of the import.
 pub struct ScanRules<'a> {
@@ -131,7 +97,7 @@ pub struct ScanRules<'a> {
     pub csv: &'a CsvOptions,
     /// Collect sample records and distinct values.
     pub preview: bool,
-    pub action: crate::import::Action,
+    pub action: crate::options::Action,
 }
 
 /// Rows are numbered from 1 for the first record after the header.

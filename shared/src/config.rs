@@ -10,7 +10,7 @@ pub struct Settings {
     pub uploads_bucket: String,
     pub transform_queue_url: String,
     pub process_queue_url: String,
-    /// Where lifecycle events are published (SPEC §9).
+    /// Where lifecycle events are published (docs/api.md, Lifecycle events).
     pub events_queue_url: String,
     /// Webhook deliveries, drained by the deliver-webhooks function.
     pub webhooks_queue_url: String,

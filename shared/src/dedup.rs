@@ -1,4 +1,4 @@
-//! Duplicates within one file (SPEC §5 `duplicates`): for each identifier the `last` or the
+//! Duplicates within one file (`duplicates`): for each identifier the `last` or the
 //! `first` copy wins and the others are skipped, or with `error` every copy is a row error.
 //! Decided over the whole file during prevalidation, so chunks agree.
 //!
@@ -6,7 +6,7 @@
 //! the identifier alone decides, so a later invalid copy still wins under `last` (and becomes
 //! an error row) rather than letting an older copy through.
 //!
-//! Memory stays flat in the file size (SPEC §8: 50 M rows): each identifier is kept as a 128-bit
+//! Memory stays flat in the file size (up to `chunking::MAX_ROWS`, 50 M rows): each identifier is kept as a 128-bit
 //! fingerprint, of which 7 bits choose one of [`PARTITIONS`] partitions and the other 96 are kept
 //! with the row number in 16 bytes; past [`SPILL_ENTRIES`] entries they go to anonymous
 //! temporary files (gone when closed, even if the process dies). Partitions are then decided
@@ -111,7 +111,7 @@ impl Dedup {
     }
 
     /// Sees a row that names `identifier` (normalized); rows come in order, numbered from 1 and
-    /// below 2^32 (SPEC §8 allows 50 M).
+    /// below 2^32 (a file has at most 50 M).
     pub fn see(&mut self, identifier: &str, row: u64) -> std::io::Result<()> {
         let fingerprint = xxhash_rust::xxh3::xxh3_128(identifier.as_bytes());
         let partition = fingerprint as usize % PARTITIONS;

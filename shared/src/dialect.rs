@@ -7,8 +7,8 @@ use std::io::Read;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chunking::BadFile;
-use crate::import::CsvOptions;
+use crate::bad_file::BadFile;
+use crate::options::CsvOptions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Encoding {

@@ -1,4 +1,4 @@
-//! The rules of each record field (SPEC §6): what a value must look like and how it is
+//! The rules of each record field (docs/api.md, Records and field rules): what a value must look like and how it is
 //! normalized. Values arrive trimmed; the empty string is null.
 
 use std::borrow::Cow;
@@ -11,7 +11,7 @@ use serde_json::{Number, Value};
 /// A value that breaks its field's rule: a machine code and a message for people.
 pub type Violation = (&'static str, String);
 
-/// Contact statuses (SPEC §5 `sync_actions`).
+/// Contact statuses (a contact's `status`, and `sync_actions` `set_status`).
 pub const STATUSES: [&str; 4] = ["subscribed", "unsubscribed", "bounced", "pending"];
 
 /// Short text fields: names and places, not notes.

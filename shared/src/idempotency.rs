@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on create (SPEC §5): a client that retries a create with the same key and
+//! `Idempotency-Key` on create: a client that retries a create with the same key and
 //! body gets the same import; the same key with another body is a 409. The key is claimed for
 //! the import id before the import is stored, so a retry after a failure in between creates
 //! that same import.

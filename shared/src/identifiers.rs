@@ -1,4 +1,4 @@
-//! Identifiers (SPEC §5 `identifier_field`, §6): records are keyed by their type's default
+//! Identifiers (`identifier_field`): records are keyed by their type's default
 //! identifier; a type may also be matched on one alternate field, kept unique per tenant by an
 //! index the process step maintains with every record write (`external_id` for contacts,
 //! `domain` for accounts).

@@ -1,4 +1,4 @@
-//! The import: its settings, lifecycle status and phase, and what the API shows of it (SPEC §5).
+//! The import: its settings, lifecycle status and phase, and what the API shows of it (docs/api.md, The import).
 
 use std::collections::BTreeMap;
 
@@ -7,8 +7,9 @@ use time::OffsetDateTime;
 
 use crate::dedup::Duplicates;
 use crate::merge::{ImportRule, UpdateRules};
-use crate::pipeline::revert::{RevertState, RevertStatus};
+use crate::options::{Action, CsvOptions};
 use crate::record::ResourceType;
+use crate::revert_state::{RevertState, RevertStatus};
 use crate::stats::Stats;
 use crate::sync::Changes;
 use crate::validate::{RowError, RowOptions};
@@ -87,17 +88,6 @@ impl Phase {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
-pub enum Action {
-    #[default]
-    Merge,
-    /// Delete the records the rows name; an unknown identifier is a warning.
-    Delete,
-    /// Merge, then remove every other record of the type (`overwrite`).
-    Overwrite,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
 pub enum Format {
     #[default]
     Csv,
@@ -130,33 +120,11 @@ pub enum Mode {
     Sync,
 }
 
-/// SPEC §5 `csv`: what the client says of its CSV instead of letting it be detected.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CsvOptions {
-    #[serde(default)]
-    pub delimiter: Option<String>,
-    #[serde(default)]
-    pub encoding: Option<String>,
-    /// Without a header row, columns are named `column_1`, `column_2`, ...
-    #[serde(default = "yes")]
-    pub has_header: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
 /// SPEC §5 `max_removed_ratio`.
 pub const DEFAULT_MAX_REMOVED_RATIO: f64 = 0.5;
 
 fn default_max_removed_ratio() -> f64 {
     DEFAULT_MAX_REMOVED_RATIO
-}
-
-impl Default for CsvOptions {
-    fn default() -> Self {
-        Self { delimiter: None, encoding: None, has_header: true }
-    }
 }
 
 /// A preview row: the record it maps to, or why it would be an error.
@@ -262,7 +230,7 @@ pub struct Import {
     /// What was cut from the fields above to keep the import small (`budget`); absent when
     /// nothing was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clipped: Option<crate::budget::Clipped>,
+    pub clipped: Option<Clipped>,
     pub has_upload_file: bool,
     pub has_errors_file: bool,
     #[serde(default)]
@@ -368,11 +336,48 @@ pub fn new_staged_key(tenant_id: &str, import_id: &str) -> String {
     format!("results/{tenant_id}/{import_id}/staged/{}.csv", ulid::Ulid::generate().to_string().to_lowercase())
 }
 
+/// S3 event keys are URL-encoded with `+` for space: replace `+`, then percent-decode.
+pub fn decode_key(raw: &str) -> String {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+}
+
 /// The inverse of [`upload_key`], for keys S3 events carry (already percent-decoded).
 pub fn parse_upload_key(key: &str) -> Option<(&str, &str)> {
     let rest = key.strip_prefix("uploads/")?.strip_suffix("/source")?;
     let (tenant, import) = rest.split_once('/')?;
     (!tenant.is_empty() && is_import_id(import)).then_some((tenant, import))
+}
+
+/// What was cut to keep the import small; absent when nothing was.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clipped {
+    /// Text values and error messages of sample records cut short, each ending in `…`.
+    pub values: u64,
+    /// Entries left out, from the end of each list (`distinct_values`: columns).
+    pub unmapped_headers: u64,
+    pub sample_records: u64,
+    pub distinct_values: u64,
+}
+
+/// What prevalidation learned, stored in one write.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The run it plans; a plan of an earlier run is not saved.
+    pub run: u32,
+    pub source_etag: Option<String>,
+    pub file_headers: Vec<String>,
+    pub mappings: BTreeMap<String, Option<String>>,
+    pub unmapped_headers: Vec<String>,
+    pub file: FileInfo,
+    pub chunks_total: u64,
+    pub sample_records: Vec<SampleRecord>,
+    pub distinct_values: BTreeMap<String, Vec<String>>,
+    /// What `budget::fit` cut to keep the import small.
+    pub clipped: Option<Clipped>,
+    /// The run goes straight to the queue (no preview first): the import is `queued` from this
+    /// write on, before any of its chunks is sent.
+    pub queue: bool,
 }
 
 #[cfg(test)]
@@ -423,5 +428,10 @@ mod tests {
         // A run planned by the code before `planned` said `dispatched`.
         let earlier: Progress = serde_json::from_str(r#"{"dispatched": true, "chunks_total": 0, "chunks_transformed": 0, "batches_planned": 0, "batches_done": 0}"#).unwrap();
         assert!(earlier.planned && earlier.is_done());
+    }
+
+    #[test]
+    fn keys_decode_plus_then_percent() {
+        assert_eq!(decode_key("uploads/a+b/c%2Bd%20e"), "uploads/a b/c+d e");
     }
 }

@@ -1,10 +1,10 @@
-//! Mapping file headers to record fields (SPEC §5 `mappings`): explicit mappings first, then
+//! Mapping file headers to record fields (`mappings`): explicit mappings first, then
 //! auto-matching that ignores case and punctuation and knows common synonyms.
 
 use std::collections::BTreeMap;
 
 use crate::error::FieldError;
-use crate::import::Action;
+use crate::options::Action;
 use crate::record::ResourceType;
 
 /// Per file column, the field it feeds (None: ignored).

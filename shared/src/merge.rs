@@ -1,5 +1,5 @@
 //! `merge`: create the record, or update the fields the file maps, and tell which it was.
-//! How each field is updated is its update rule (SPEC §5 `update_rule`,
+//! How each field is updated is its update rule (`update_rule`,
 //! `update_rule_by_field`): by default a value from the file replaces the stored one and a
 //! null clears it.
 
@@ -43,7 +43,7 @@ impl UpdateRule {
     }
 }
 
-/// SPEC §5 `import_rule`: which rows may create records and which may update them.
+/// `import_rule`: which rows may create records and which may update them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportRule {

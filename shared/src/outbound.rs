@@ -20,6 +20,7 @@ use std::time::Duration;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
 
+use crate::config::Settings;
 use crate::error::{Error, Result};
 
 pub const MAX_URL_BYTES: usize = 2048;
@@ -208,6 +209,19 @@ impl Outbound {
     pub fn post(&self, url: &str) -> std::result::Result<reqwest::RequestBuilder, String> {
         let url = check_url(url, self.allow_loopback)?;
         Ok(self.http.post(url))
+    }
+}
+
+/// The HTTP client deliveries are made with; built once per process.
+#[derive(Clone)]
+pub struct Webhooks {
+    pub(crate) outbound: Outbound,
+}
+
+impl Webhooks {
+    pub fn new(settings: &Settings) -> Result<Self> {
+        let timeout = Duration::from_secs(settings.webhook_retry.timeout_secs);
+        Ok(Self { outbound: Outbound::new(timeout, settings.allow_insecure_webhooks)? })
     }
 }
 

@@ -7,13 +7,12 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use tokio::io::AsyncRead;
 
-use crate::budget::Clipped;
 use crate::chunking::Chunk;
 use crate::error::Result;
 use crate::idempotency::KeyClaim;
-use crate::import::{FileInfo, Import, Progress, SampleRecord, SignedRequest, Status};
-use crate::pipeline::revert::RevertState;
+use crate::import::{Import, Plan, Progress, SignedRequest, Status};
 use crate::record::{ResourceType, StoredRecord};
+use crate::revert_state::RevertState;
 use crate::stats::Tally;
 use crate::webhook::SecretVersions;
 
@@ -22,26 +21,6 @@ use crate::webhook::SecretVersions;
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
-}
-
-/// What prevalidation learned, stored in one write.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// The run it plans; a plan of an earlier run is not saved.
-    pub run: u32,
-    pub source_etag: Option<String>,
-    pub file_headers: Vec<String>,
-    pub mappings: BTreeMap<String, Option<String>>,
-    pub unmapped_headers: Vec<String>,
-    pub file: FileInfo,
-    pub chunks_total: u64,
-    pub sample_records: Vec<SampleRecord>,
-    pub distinct_values: BTreeMap<String, Vec<String>>,
-    /// What `budget::fit` cut to keep the import small.
-    pub clipped: Option<Clipped>,
-    /// The run goes straight to the queue (no preview first): the import is `queued` from this
-    /// write on, before any of its chunks is sent.
-    pub queue: bool,
 }
 
 /// What a transformed chunk adds to its run.
@@ -160,7 +139,7 @@ pub trait ImportStore: Send + Sync {
     /// A failed revert → `reverting` again, keeping what its units did; false when it was not
     /// failed.
     async fn resume_revert(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
-    /// Any status before a final one → interrupted (SPEC §5 `PATCH {"interrupt": true}`); false
+    /// Any status before a final one → interrupted (`PATCH {"interrupt": true}`, docs/api.md); false
     /// when the import was already final. Work still queued is dropped; what was written stays.
     async fn interrupt(&self, tenant_id: &str, import_id: &str) -> Result<bool>;
     /// A page of the imports whose `sweep_at` is at or before `now`, every tenant's, from an
@@ -425,7 +404,7 @@ pub trait FileStore: Send + Sync {
 pub enum Queue {
     Transform,
     Process,
-    /// Lifecycle events for clients (SPEC §9), not work.
+    /// Lifecycle events for clients (docs/api.md, Lifecycle events), not work.
     Events,
     /// Webhook deliveries (`webhook`).
     Webhooks,

@@ -1,4 +1,4 @@
-//! Preview (SPEC §5 `in_preview`): the first rows as they would import, and the distinct values
+//! Preview (`in_preview`): the first rows as they would import, and the distinct values
 //! of enum-like columns, so a user can fix mappings and `value_mappings` before anything is
 //! written. Collected during prevalidation's one pass, in bounded memory; only the sample rows
 //! are built as records. `budget` then fits them in the import.
@@ -11,7 +11,7 @@ use crate::budget;
 use crate::import::SampleRecord;
 use crate::validate::{Candidate, RowError};
 
-/// SPEC §5: up to 10 sample records.
+/// A preview shows up to 10 sample records.
 pub const SAMPLE_ROWS: usize = 10;
 /// A column with more distinct values than this is free text, not an enum.
 const MAX_DISTINCT: usize = 20;

@@ -1,13 +1,13 @@
-//! The results file (SPEC §5): one line per input row with its row number, identifier, outcome
+//! The results file: one line per input row with its row number, identifier, outcome
 //! and record key, so every row can be matched to what happened to it. Transform knows the
 //! outcome of rows that never reach a batch (errors, skipped duplicates) and where the others
 //! went; process stores each batch's outcomes with its ledger entry, written once with the
 //! batch, so a redelivery never changes them. Completion joins the two, chunk by chunk.
 
 use crate::error::{Error, Result};
-use crate::error_files::{self, neutralize};
+use crate::error_columns::neutralize;
+use crate::error_files;
 use crate::merge::Outcome;
-use crate::services::Services;
 
 pub const HEADER: &str = "row,identifier,outcome,record_key\n";
 
@@ -31,7 +31,7 @@ pub fn code(outcome: Outcome) -> char {
     }
 }
 
-fn word(code: char) -> Option<&'static str> {
+pub fn word(code: char) -> Option<&'static str> {
     match code {
         CREATED => Some("created"),
         UPDATED => Some("updated"),
@@ -47,7 +47,7 @@ pub fn results_csv_key(tenant_id: &str, import_id: &str) -> String {
     format!("{}results.csv", error_files::prefix(tenant_id, import_id))
 }
 
-fn part_prefix(tenant_id: &str, import_id: &str, run: u32) -> String {
+pub fn part_prefix(tenant_id: &str, import_id: &str, run: u32) -> String {
     format!("{}rows-", error_files::part_dir(tenant_id, import_id, run))
 }
 
@@ -88,37 +88,9 @@ impl RowLines {
         out.push(b'\n');
     }
 
-    pub(crate) fn into_bytes(self) -> Vec<u8> {
+    pub fn into_bytes(self) -> Vec<u8> {
         self.out
     }
-
-    /// Stores this chunk's part; the same chunk always writes the same part.
-    pub async fn save(self, svc: &Services, tenant_id: &str, import_id: &str, run: u32, chunk: u64) -> Result<()> {
-        let key = format!("{}{chunk:010}.csv", part_prefix(tenant_id, import_id, run));
-        svc.files.put(&key, self.into_bytes()).await
-    }
-}
-
-/// Joins the parts into `results.csv`, one chunk in memory at a time.
-pub async fn assemble(svc: &Services, tenant_id: &str, import_id: &str, run: u32) -> Result<()> {
-    let prefix = part_prefix(tenant_id, import_id, run);
-    let parts = svc.files.list(&prefix).await?;
-    let mut out = svc.files.create(&results_csv_key(tenant_id, import_id)).await?;
-    out.write(HEADER.as_bytes()).await?;
-    for key in &parts {
-        let chunk: u64 = key
-            .strip_prefix(&prefix)
-            .and_then(|k| k.strip_suffix(".csv"))
-            .and_then(|k| k.parse().ok())
-            .ok_or_else(|| Error::Internal(format!("unexpected results part {key}")))?;
-        let outcomes = svc.imports.batch_outcomes(tenant_id, import_id, run, chunk).await?;
-        let part = svc.files.read(key).await?;
-        out.write(&resolve(&part, |batch, position| {
-            outcomes.get(&batch).and_then(|codes| codes.chars().nth(position)).and_then(word)
-        })?)
-        .await?;
-    }
-    out.finish().await
 }
 
 /// A field as the `csv` crate writes one: quoted when it holds a comma, a quote or a line break.
@@ -139,7 +111,7 @@ fn csv_field(out: &mut Vec<u8>, value: &str) {
 }
 
 /// A part with every pending outcome replaced by the batch's.
-fn resolve(part: &[u8], outcome: impl Fn(u64, usize) -> Option<&'static str>) -> Result<Vec<u8>> {
+pub fn resolve(part: &[u8], outcome: impl Fn(u64, usize) -> Option<&'static str>) -> Result<Vec<u8>> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(part);
     let mut writer = csv::WriterBuilder::new().from_writer(Vec::with_capacity(part.len()));
     let mut record = csv::StringRecord::new();

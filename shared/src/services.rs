@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::outbound::Webhooks;
 use crate::ports::{FileStore, ImportStore, RecordStore, WebhookSecrets, WorkQueue};
-use crate::webhook::Webhooks;
 
 #[derive(Clone)]
 pub struct Services {

@@ -13,7 +13,7 @@ use std::ops::Range;
 /// How much is read at a time.
 const READ_BYTES: usize = 256 * 1024;
 
-/// A record this long is far past SPEC's 400 KB, and one still open here is most likely an
+/// A record this long is far past a record's 400 KB, and one still open here is most likely an
 /// unclosed quote: stop before buffering the rest of the file as one record.
 pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
 

@@ -1,4 +1,4 @@
-//! Import stats (SPEC §5). Steps add tallies once per chunk or batch, never per row.
+//! Import stats (docs/api.md, The import). Steps add tallies once per chunk or batch, never per row.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,15 +1,13 @@
-//! `sync`: what an import does to every record it writes besides its mapped fields (SPEC §5
-//! `tags`, `sync_actions`): tags and groups are added to what the record has, groups removed
+//! `sync`: what an import does to every record it writes besides its mapped fields (the create
+//! fields `tags`, `sync_actions`): tags and groups are added to what the record has, groups removed
 //! from it, a status set. They apply on top of the merged fields, so a record keeps the tags
 //! and groups it had; a group a contact is added to exists as a group record.
 
-use crate::error::Result;
-use crate::record::{Fields, ResourceType, StoredRecord};
-use crate::services::Services;
+use crate::record::Fields;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// One of SPEC §5 `sync_actions` (contacts only).
+/// One of an import's `sync_actions` (contacts only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum SyncAction {
@@ -75,35 +73,10 @@ fn add(fields: &mut Fields, name: &str, values: &[String]) {
 fn remove(fields: &mut Fields, name: &str, value: &str) {
     let mut items = list(fields, name);
     items.retain(|v| v.as_str() != Some(value));
-    // An empty list is no list: values are null when empty (SPEC §6).
+    // An empty list is no list: values are null when empty.
     if !items.is_empty() {
         fields.insert(name.into(), Value::Array(items));
     }
-}
-
-/// Creates the group records the import adds contacts to and that do not exist yet. Run once per
-/// run before any batch is sent; creating is conditional, so a redelivery or a concurrent
-/// import creating the same group changes nothing.
-pub async fn create_groups(svc: &Services, tenant_id: &str, import_id: &str, changes: &Changes) -> Result<()> {
-    let now = crate::time_fmt::now();
-    let groups: Vec<StoredRecord> = changes
-        .added_groups()
-        .map(|name| StoredRecord {
-            identifier: name.to_string(),
-            fields: Fields::from_iter([("name".to_string(), Value::String(name.to_string()))]),
-            created_at: now,
-            updated_at: now,
-            last_import_id: import_id.to_string(),
-            version: 1,
-            seen_by: None,
-        })
-        .collect();
-    if groups.is_empty() {
-        return Ok(());
-    }
-    let created = svc.records.create_missing(tenant_id, ResourceType::Group, &groups).await?;
-    tracing::info!(tenant_id, import_id, created, "groups of sync actions exist");
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Turning one file row into a record: trim, null the empty, check each value (SPEC §6, §7).
+//! Turning one file row into a record: trim, null the empty, check each value (docs/api.md, Row errors).
 //! A bad row becomes row errors; it never fails the import.
 
 use serde::{Deserialize, Serialize};
@@ -7,17 +7,17 @@ use smallvec::SmallVec;
 
 use std::collections::BTreeMap;
 
-use crate::error_files;
+use crate::error_columns;
 use crate::fields::{self, Checked, Rule};
 use crate::mapping::ColumnMap;
 
 use crate::record::{custom_name, Fields, ResourceType};
 
-/// SPEC §8: a field is at most 64 KB.
+/// A field is at most 64 KB.
 pub const MAX_FIELD_BYTES: usize = 64 * 1024;
 /// Identifiers are DynamoDB sort keys: at most 1 KB.
 pub const MAX_IDENTIFIER_BYTES: usize = 1024;
-/// SPEC §8: a record is at most 400 KB, DynamoDB's item limit; room is kept for bookkeeping.
+/// A record is at most 400 KB, DynamoDB's item limit; room is kept for bookkeeping.
 pub const MAX_RECORD_BYTES: usize = 380 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +37,7 @@ pub struct Candidate {
     pub fields: Fields,
 }
 
-/// What an import adds to or changes in every row (SPEC §5 create body).
+/// What an import adds to or changes in every row (the create body's row settings).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RowOptions {
     /// Field values set on every record, already normalized; they win over the file.
@@ -125,7 +125,7 @@ impl<'a> RowRules<'a> {
             column: self.columns.column_of(field)?,
             rule: self.resource.rule(field),
             mapping: self.options.mapping(field),
-            errors_file: error_files::is_errors_file(self.headers),
+            errors_file: error_columns::is_errors_file(self.headers),
         })
     }
 
@@ -134,7 +134,7 @@ impl<'a> RowRules<'a> {
             rules: self.clone(),
             columns: self.mapped(),
             layout: Vec::new(),
-            errors_file: error_files::is_errors_file(self.headers),
+            errors_file: error_columns::is_errors_file(self.headers),
         };
         let mut identifier = String::new();
         let checked = plan.check(row, values.into(), &mut identifier)?;
@@ -179,7 +179,7 @@ impl<'a> RowRules<'a> {
         let mut text = Vec::new();
         flatten(&slots, &mut text, &mut layout);
         layout.push(Piece { text, column: None });
-        RowPlan { rules: self.clone(), columns, layout, errors_file: error_files::is_errors_file(self.headers) }
+        RowPlan { rules: self.clone(), columns, layout, errors_file: error_columns::is_errors_file(self.headers) }
     }
 }
 
@@ -416,7 +416,7 @@ fn set_field(fields: &mut Fields, field: &str, value: Value) {
 /// of a value (the csv crate drops one only at the start of a reader, and chunks start mid-file).
 fn cell(raw: &str, errors_file: bool) -> &str {
     match errors_file {
-        true => trim(error_files::restore(trim(raw))),
+        true => trim(error_columns::restore(trim(raw))),
         false => trim(raw),
     }
 }

@@ -29,16 +29,8 @@ pub async fn host(configure: impl FnOnce(&mut Options)) -> LocalHost {
     LocalHost::start(options).await.expect("local host starts")
 }
 
-/// A contacts CSV of `rows` rows; the rows numbered in `invalid` (1-based) get a bad email.
-pub fn contacts_csv(rows: usize, invalid: &[usize]) -> Vec<u8> {
-    let mut out = String::from("Email Address,First Name,Last Name,Company,Notes\r\n");
-    for i in 1..=rows {
-        let email =
-            if invalid.contains(&i) { format!("broken-{i}-at-example") } else { format!("Person{i}@Example.com") };
-        out.push_str(&format!("{email},First{i},Last{i},\"Company {}, Inc.\",\"line one\nline two\"\r\n", i % 7));
-    }
-    out.into_bytes()
-}
+/// The contacts CSV the step unit tests import too.
+pub use testkit::contacts_csv;
 
 /// Every record of a type, following the cursors.
 pub async fn all_records(client: &local::client::Client, resource: &str) -> Vec<Value> {

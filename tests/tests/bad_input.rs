@@ -1,4 +1,4 @@
-//! Bad input never gets a 5xx (SPEC §5, §7): generated create and PATCH bodies with every field
+//! Bad input never gets a 5xx (docs/api.md, Errors): generated create and PATCH bodies with every field
 //! given every kind of wrong value, odd paths and queries. Each answer is a 2xx or a 4xx that
 //! names what is wrong.
 

@@ -1,4 +1,4 @@
-//! SPEC §9: two imports of one tenant and resource type run at once over overlapping files, and
+//! Two imports of one tenant and resource type run at once over overlapping files, and
 //! neither's writes break the other's stats. Outcomes that depend on which import reaches a
 //! record first are checked through each import's results file: every row's outcome must agree
 //! with the final record (its fields, `last_import_id` and `version`, one per write).

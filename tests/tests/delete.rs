@@ -1,4 +1,4 @@
-//! `DELETE /v1/imports/{id}` (SPEC §5): an import that is not running goes, with its files and
+//! `DELETE /v1/imports/{id}`: an import that is not running goes, with its files and
 //! its ledger; a running one is a 409 until it is interrupted.
 
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! `action: delete` (SPEC §5, §7): rows name the records to delete; an unknown identifier is a
+//! `action: delete`: rows name the records to delete; an unknown identifier is a
 //! warning, a missing one a row error; other columns are not read.
 
 use serde_json::json;

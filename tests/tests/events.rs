@@ -1,4 +1,4 @@
-//! Lifecycle events (SPEC §9): each status change of an import is published once to the
+//! Lifecycle events (docs/api.md, Lifecycle events): each status change of an import is published once to the
 //! import-events queue, with the import's status, reason and stats at that point; one its step
 //! failed to publish is sent by the sweeper, once.
 

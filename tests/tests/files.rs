@@ -1,4 +1,4 @@
-//! The files an import offers (SPEC §5, §7): the source and the errors files as signed GET
+//! The files an import offers (docs/api.md, Files an import offers): the source and the errors files as signed GET
 //! links, downloaded and checked, and the errors CSV imported again once fixed.
 
 use serde_json::{json, Value};

@@ -1,4 +1,4 @@
-//! Formats and what a client says of its file (SPEC §5 `format`, `inputs`, `mode`, `csv`):
+//! Formats and what a client says of its file (`format`, `inputs`, `mode`, `csv`):
 //! JSON and JSON lines, UTF-16, inline inputs async and sync, and CSV overrides.
 
 use serde_json::{json, Value};

@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on create (SPEC §5): the same key and body give the same import, the same
+//! `Idempotency-Key` on create: the same key and body give the same import, the same
 //! key with another body is a 409, and keys belong to their tenant.
 
 use serde_json::{json, Value};

@@ -1,4 +1,4 @@
-//! `identifier_field` (SPEC §5, §6): matching records on their alternate identifier, which
+//! `identifier_field` (docs/api.md, Records and field rules): matching records on their alternate identifier, which
 //! stays unique per tenant whichever import writes it.
 
 use serde_json::{json, Value};

@@ -1,4 +1,4 @@
-//! `PATCH {"interrupt": true}` (SPEC §5): the import stops where it is; what was written stays
+//! `PATCH {"interrupt": true}`: the import stops where it is; what was written stays
 //! and is counted, work still queued is dropped. The queues are driven by hand, to interrupt
 //! between two chunks.
 

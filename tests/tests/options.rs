@@ -1,4 +1,4 @@
-//! Create-body options of SPEC §5 that shape rows: constants, tags, value_mappings,
+//! Create-body options that shape rows: constants, tags, value_mappings,
 //! duplicates and max_error_ratio, end to end; and a 400 naming each bad option.
 
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! `action: overwrite` (SPEC §5, §9): merge, then remove every other record of the type, counted
+//! `action: overwrite` (docs/api.md, docs/architecture.md): merge, then remove every other record of the type, counted
 //! in `stats.removed`; guarded by `max_removed_ratio` (over it nothing is removed and the import
 //! fails with reason `overwrite_guard`); refused (409) while another import of the type runs.
 

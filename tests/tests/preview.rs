@@ -1,4 +1,4 @@
-//! Preview and dry run (SPEC §5): an import that stops before writing, shows what it would do,
+//! Preview and dry run (docs/api.md, Change an import): an import that stops before writing, shows what it would do,
 //! and then runs from the same upload with a PATCH.
 
 use serde_json::{json, Value};

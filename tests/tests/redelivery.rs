@@ -1,4 +1,4 @@
-//! SPEC §9: at-least-once delivery changes nothing. Every transform and process message is
+//! At-least-once delivery changes nothing (docs/architecture.md, Exactly once). Every transform and process message is
 //! handed to its handler twice, and the S3 event is delivered again after the import is done.
 
 use serde_json::{json, Value};

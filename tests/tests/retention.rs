@@ -1,4 +1,4 @@
-//! `retention` (SPEC §5): `expires_at` says when the import lapses; the sweeper's first round
+//! `retention`: `expires_at` says when the import lapses; the sweeper's first round
 //! after it deletes the import with its files, and DynamoDB's TTL is a backstop some time later.
 
 use aws_sdk_dynamodb::types::AttributeValue;

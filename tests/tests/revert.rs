@@ -1,4 +1,4 @@
-//! `POST /v1/imports/{id}/revert` (SPEC §9): records the import created are deleted, records it
+//! `POST /v1/imports/{id}/revert` (docs/api.md, Revert an import): records the import created are deleted, records it
 //! updated, deleted or removed get their previous values back, unless a later import changed
 //! them since: those are reported, not clobbered.
 

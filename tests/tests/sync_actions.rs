@@ -1,4 +1,4 @@
-//! `sync_actions` and `tags` (SPEC §5): contacts are added to and removed from groups (a group
+//! `sync_actions` and `tags`: contacts are added to and removed from groups (a group
 //! that does not exist is created as a group record) and get a status; tags are added to what
 //! every record has.
 

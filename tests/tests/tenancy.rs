@@ -1,4 +1,4 @@
-//! SPEC §4: a tenant never sees another's imports or records; no token or a bad one is a 401.
+//! A tenant never sees another's imports or records; no token or a bad one is a 401.
 
 use serde_json::json;
 use tests::{all_records, host, IMPORT_TIMEOUT};

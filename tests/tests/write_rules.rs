@@ -1,4 +1,4 @@
-//! Import rules and update rules (SPEC §5 `import_rule`, `update_rule`, `update_rule_by_field`)
+//! Import rules and update rules (`import_rule`, `update_rule`, `update_rule_by_field`)
 //! on records with known prior values: every field and every stat.
 
 use serde_json::{json, Value};

@@ -17,8 +17,9 @@ pub use webhook_secrets::DynamoSecrets;
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::outbound::Webhooks;
 use crate::services::Services;
-use crate::webhook::{SigningKey, Webhooks};
+use crate::webhook::SigningKey;
 
 /// The SDK clients, built once per process.
 #[derive(Clone)]

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 
-/// The caller's tenant, from the claims the JWT authorizer verified (SPEC §4).
+/// The caller's tenant, from the claims the JWT authorizer verified (docs/api.md, Authentication and tenancy).
 pub fn tenant_of(req: &Request) -> Result<String> {
     let claims = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => {

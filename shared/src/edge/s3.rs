@@ -3,14 +3,9 @@
 use aws_lambda_events::s3::S3Event;
 
 use crate::error::Result;
+use crate::import::decode_key;
 use crate::pipeline::prevalidate;
 use crate::services::Services;
-
-/// S3 event keys are URL-encoded with `+` for space: replace `+`, then percent-decode.
-pub fn decode_key(raw: &str) -> String {
-    let spaced = raw.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
-}
 
 /// Runs prevalidation for every created object of the event; the first error fails the
 /// invocation so Lambda retries it (prevalidation is idempotent).
@@ -26,14 +21,4 @@ pub async fn handle(svc: &Services, event: S3Event) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_decode_plus_then_percent() {
-        assert_eq!(decode_key("uploads/a+b/c%2Bd%20e"), "uploads/a b/c+d e");
-    }
 }

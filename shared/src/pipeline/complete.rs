@@ -1,16 +1,15 @@
 //! Completion: whichever step closes the last open unit of work asks for the import to be
-//! completed, with a message of its own ([`FinishMessage`]). Every step asks after its own work,
+//! completed, with a message of its own ([`FinishMessage`], handled by `finish`). Every step asks after its own work,
 //! so a crash before it is healed by the redelivery. Steps that end together may each ask;
 //! the first message completes the import and the others find it completed, so each message
 //! writes the import's state at most once.
 
 use crate::error::Result;
-use crate::error_files;
-use crate::events::{self, Kind};
-use crate::import::{Action, Status};
+use crate::events::Kind;
+use crate::import::Status;
 use crate::messages::{encode, FinishMessage};
-use crate::ports::{Finished, Queue, StoredImport};
-use crate::results;
+use crate::ports::Queue;
+use crate::publishing;
 use crate::services::Services;
 
 /// Why a run fails when its upload changed after it was planned: the plan (byte ranges, mappings,
@@ -29,7 +28,7 @@ pub async fn fail(
 ) -> Result<bool> {
     let failed = svc.imports.fail(tenant_id, import_id, run, from, reason).await?;
     if failed {
-        events::publish(svc, tenant_id, import_id, Kind::Failed, Some(run)).await?;
+        publishing::publish(svc, tenant_id, import_id, Kind::Failed, Some(run)).await?;
     }
     Ok(failed)
 }
@@ -40,41 +39,5 @@ pub async fn send_finish_if_done(svc: &Services, tenant_id: &str, import_id: &st
         let msg = FinishMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), finish: true };
         svc.queue.send(Queue::Transform, tenant_id, vec![encode(&msg)?]).await?;
     }
-    Ok(())
-}
-
-/// The finish message: an overwrite's cleanup begins, or the files are assembled and the import
-/// completed (once: a later message finds it completed).
-pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()> {
-    let Some(StoredImport { import, progress, .. }) = svc.imports.get(tenant_id, import_id).await? else {
-        return Ok(());
-    };
-    if !progress.is_done() || !matches!(import.status, Status::Queued | Status::Processing) {
-        return Ok(());
-    }
-    if import.action == Action::Overwrite && !progress.removal_done {
-        super::overwrite::begin(svc, tenant_id, import_id, progress.run, import.phase).await?;
-        return Ok(());
-    }
-    let has_errors_file = import.stats.errors > 0;
-    if has_errors_file {
-        error_files::assemble(svc, tenant_id, import_id, progress.run, &import.file_headers).await?;
-    }
-    results::assemble(svc, tenant_id, import_id, progress.run).await?;
-    let files = Finished { has_errors_file, has_results_file: true };
-    if !svc.imports.complete(tenant_id, import_id, progress.run, files).await? {
-        return Ok(());
-    }
-    events::publish(svc, tenant_id, import_id, Kind::Completed, Some(progress.run)).await?;
-    let s = import.stats;
-    tracing::info!(
-        tenant_id,
-        import_id,
-        rows = s.rows,
-        created = s.created,
-        updated = s.updated,
-        errors = s.errors,
-        "import completed"
-    );
     Ok(())
 }

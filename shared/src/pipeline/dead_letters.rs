@@ -7,9 +7,8 @@
 
 use serde::Deserialize;
 
-use crate::edge::s3::decode_key;
 use crate::error::{Error, Result};
-use crate::import::{parse_upload_key, Status};
+use crate::import::{decode_key, parse_upload_key, Status};
 use crate::messages::{ProcessWork, TransformWork};
 use crate::ports::FileStore;
 use crate::services::Services;

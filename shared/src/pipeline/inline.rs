@@ -1,4 +1,4 @@
-//! `mode: sync` (SPEC §5): a small inline import runs every step within its create request.
+//! `mode: sync` (docs/api.md, Create an import): a small inline import runs every step within its create request.
 //! The steps are the same functions the queues drive; their messages go to an in-memory queue
 //! this loop drains, so a sync import counts and writes exactly as an async one.
 

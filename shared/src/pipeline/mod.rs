@@ -1,12 +1,14 @@
-//! The pipeline steps (SPEC §1): plain functions over the stores. Every step may run twice for
+//! The pipeline steps (docs/architecture.md): plain functions over the stores. Every step may run twice for
 //! one message; each is written so that the second run changes nothing.
 
 pub mod complete;
 pub mod dead_letters;
+pub mod finish;
 pub mod inline;
 pub mod overwrite;
 pub mod prevalidate;
 pub mod process;
+pub mod record_writes;
 pub mod revert;
 pub mod sweep;
 pub mod transform;

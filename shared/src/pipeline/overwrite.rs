@@ -1,4 +1,4 @@
-//! overwrite (SPEC §5 `action`): merge, then remove every record of the type the file did not
+//! overwrite (`action: overwrite`): merge, then remove every record of the type the file did not
 //! name. The process step marks each record a row names (`seen_by`); once every batch is done,
 //! the cleanup pages through the records the import has not seen and removes them, each group
 //! in one transaction with its stats, so a redelivered page removes nothing twice. Before
@@ -22,7 +22,7 @@ use crate::stats::Tally;
 use crate::time_fmt;
 
 use super::complete::{fail, send_finish_if_done};
-use super::process::{backoff, deletion, holders_of, MAX_ATTEMPTS};
+use super::record_writes::{backoff, deletion, holders_of, MAX_ATTEMPTS};
 use super::revert;
 
 /// Records read per cleanup message.

@@ -5,20 +5,27 @@
 
 use std::io::{Read, Write};
 
+use serde_json::Value;
 use tokio::runtime::Handle;
 use tokio_util::io::SyncIoBridge;
 
+use crate::bad_file::{BadFile, MAX_FILE_BYTES};
 use crate::budget;
-use crate::chunking::{self, BadFile, Scan, ScanError, ScanRules, MAX_FILE_BYTES};
+use crate::chunking::{self, Scan, ScanError, ScanRules};
 use crate::dialect::{read_sample, reject_binary, Dialect, Encoding};
 use crate::error::{Error, Result};
-use crate::events::{self, Kind};
-use crate::import::{new_staged_key, parse_upload_key, upload_key, Action, CsvOptions, Format, Import, Mode, Status};
+use crate::events::Kind;
+use crate::import::Plan;
+use crate::import::{new_staged_key, parse_upload_key, upload_key, Format, Import, Mode, Status};
 use crate::messages::{encode, Source, TransformMessage};
-use crate::ports::{ObjectWriter, Plan, Queue, StoredImport};
+use crate::options::{Action, CsvOptions};
+use crate::ports::{ObjectWriter, Queue, StoredImport};
+use crate::publishing;
+use crate::record::{Fields, ResourceType, StoredRecord};
 use crate::services::Services;
 use crate::staging;
-use crate::sync;
+use crate::sync::Changes;
+use crate::time_fmt;
 
 use super::complete::{fail, send_finish_if_done, SOURCE_REPLACED};
 use super::overwrite;
@@ -144,13 +151,13 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
     }
     if import.in_preview {
         if svc.imports.preview_ready(tenant_id, import_id, run).await? {
-            events::publish(svc, tenant_id, import_id, Kind::PreviewReady, Some(run)).await?;
+            publishing::publish(svc, tenant_id, import_id, Kind::PreviewReady, Some(run)).await?;
         }
         tracing::info!(tenant_id, import_id, rows = plan.file.rows, "preview ready");
         return Ok(());
     }
     if !import.dry_run {
-        sync::create_groups(svc, tenant_id, import_id, &import.changes).await?;
+        create_groups(svc, tenant_id, import_id, &import.changes).await?;
     }
     // Messages are built and sent a group at a time: a big file's plan never sits in memory
     // as bodies.
@@ -299,4 +306,29 @@ fn read_error(e: Error) -> ScanError {
 
 fn source_changed(e: &std::io::Error) -> bool {
     e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()).is_some_and(|e| matches!(e, Error::SourceChanged))
+}
+
+/// Creates the group records the import adds contacts to and that do not exist yet. Run once per
+/// run before any batch is sent; creating is conditional, so a redelivery or a concurrent
+/// import creating the same group changes nothing.
+pub async fn create_groups(svc: &Services, tenant_id: &str, import_id: &str, changes: &Changes) -> Result<()> {
+    let now = time_fmt::now();
+    let groups: Vec<StoredRecord> = changes
+        .added_groups()
+        .map(|name| StoredRecord {
+            identifier: name.to_string(),
+            fields: Fields::from_iter([("name".to_string(), Value::String(name.to_string()))]),
+            created_at: now,
+            updated_at: now,
+            last_import_id: import_id.to_string(),
+            version: 1,
+            seen_by: None,
+        })
+        .collect();
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let created = svc.records.create_missing(tenant_id, ResourceType::Group, &groups).await?;
+    tracing::info!(tenant_id, import_id, created, "groups of sync actions exist");
+    Ok(())
 }

@@ -9,17 +9,17 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::error_files::ErrorLines;
 use crate::identifiers;
-use crate::import::Action;
 use crate::item_size;
 use crate::merge::{merge, ImportRule, Outcome};
 use crate::messages::{decode, ProcessMessage, ProcessWork};
+use crate::options::Action;
+use crate::outputs;
 use crate::ports::{Applied, BatchState, BatchWrite, IndexChange, Part, RecordWrite, StoredImport, Unit, Weight};
-use crate::record::{custom_name, Fields, ResourceType, StoredRecord};
+use crate::record::{custom_name, ResourceType, StoredRecord};
 use crate::results;
 use crate::services::Services;
 use crate::stats::Tally;
@@ -27,28 +27,8 @@ use crate::time_fmt;
 use crate::validate::{Candidate, RowError};
 
 use super::complete::send_finish_if_done;
+use super::record_writes::{backoff, deletion, holders_of, index_changes, MAX_ATTEMPTS};
 use super::revert;
-
-/// Attempts when another writer keeps changing the same records; then the queue retries.
-pub(super) const MAX_ATTEMPTS: u32 = 6;
-
-/// The pause before attempt `attempt + 1`.
-pub(super) fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(20 << attempt)
-}
-
-/// Which records hold the alternate identifier values these fields have: value → identifier.
-pub(super) async fn holders_of<'a>(
-    svc: &Services,
-    tenant_id: &str,
-    resource: ResourceType,
-    fields: impl IntoIterator<Item = &'a Fields>,
-) -> Result<HashMap<String, String>> {
-    let Some(field) = identifiers::alternate(resource) else { return Ok(HashMap::new()) };
-    // `lookup` asks for each value once.
-    let values: Vec<String> = fields.into_iter().filter_map(|f| identifiers::value_of(resource, field, f)).collect();
-    svc.records.lookup(tenant_id, resource, field, &values).await
-}
 
 /// The process queue carries batches of records, and the pages of an overwrite's cleanup.
 pub async fn run(svc: &Services, body: &str) -> Result<()> {
@@ -280,7 +260,7 @@ async fn decide(svc: &Services, msg: &ProcessMessage, rows: Range<usize>) -> Res
                         decided.spans.push((row, row));
                     }
                 }
-                // An identifier that does not exist is a warning (SPEC §7).
+                // An identifier that does not exist is a warning, not a row error.
                 None => decided.skip_unknown(),
             }
             continue;
@@ -483,41 +463,6 @@ fn check_alternate(
     Ok(())
 }
 
-/// The write that deletes a record at the version it was read at, releasing its alternate value.
-pub(super) fn deletion(
-    resource: ResourceType,
-    alternate: Option<&str>,
-    old: &StoredRecord,
-    holders: &HashMap<String, String>,
-) -> RecordWrite {
-    let gone = StoredRecord { fields: Default::default(), ..old.clone() };
-    let index = index_changes(resource, alternate, Some(old), &gone, holders);
-    RecordWrite { record: gone, expected_version: Some(old.version), index, delete: true }
-}
-
-/// The index entries a record's write claims and releases.
-pub(super) fn index_changes(
-    resource: ResourceType,
-    alternate: Option<&str>,
-    old: Option<&StoredRecord>,
-    new: &StoredRecord,
-    holders: &HashMap<String, String>,
-) -> Vec<IndexChange> {
-    let Some(field) = alternate else { return vec![] };
-    let before = old.and_then(|o| identifiers::value_of(resource, field, &o.fields));
-    let after = identifiers::value_of(resource, field, &new.fields);
-    let mut changes = Vec::new();
-    if before != after {
-        if let Some(value) = before.filter(|v| holders.get(v) == Some(&new.identifier)) {
-            changes.push(IndexChange::Release { field: field.into(), value });
-        }
-    }
-    if let Some(value) = after.filter(|v| holders.get(v) != Some(&new.identifier)) {
-        changes.push(IndexChange::Claim { field: field.into(), value });
-    }
-    changes
-}
-
 /// The rows this batch rejects, in the file's columns as far as the mapped values tell.
 async fn save_errors(svc: &Services, msg: &ProcessMessage, errors: &[(Candidate, RowError)], part: &str) -> Result<()> {
     let (tenant_id, import_id) = (msg.tenant_id.as_str(), msg.import_id.as_str());
@@ -538,7 +483,7 @@ async fn save_errors(svc: &Services, msg: &ProcessMessage, errors: &[(Candidate,
             .collect();
         lines.add(&import.file_headers, (&csv::StringRecord::from(values)).into(), std::slice::from_ref(error));
     }
-    lines.save(svc, tenant_id, import_id, msg.run, part).await
+    outputs::save_errors(svc, lines, tenant_id, import_id, msg.run, part).await
 }
 
 fn cell(value: &serde_json::Value) -> String {

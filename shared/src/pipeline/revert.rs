@@ -1,88 +1,21 @@
-//! revert (SPEC §9): before a unit of work writes records, it keeps their before-images in S3
+//! revert (docs/architecture.md): before a unit of work writes records, it keeps their before-images in S3
 //! and names the object in its ledger entry. `POST /v1/imports/{id}/revert` plans one revert
 //! unit per such entry; each unit puts its records back as they were (records the import
 //! created are deleted) in one transaction with its own ledger entry and counters, unless a
 //! later write changed a record since: that one is left as it is and reported.
 
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-
 use crate::error::{Error, Result};
 use crate::error_files;
-use crate::events::{self, Kind};
+use crate::events::Kind;
 use crate::identifiers;
 use crate::messages::{encode, RevertPlanMessage, RevertUnitMessage};
 use crate::ports::{Applied, Queue, RecordWrite, RevertWrite, StoredImport};
-use crate::record::{Fields, StoredRecord};
+use crate::publishing;
+use crate::record::StoredRecord;
+use crate::revert_state::{BeforeImage, RevertStatus};
 use crate::services::Services;
 
-use super::process::{backoff, deletion, holders_of, index_changes, MAX_ATTEMPTS};
-
-/// Identifiers of conflicting records the import lists; the count is exact beyond it.
-pub const MAX_LISTED_CONFLICTS: usize = 100;
-pub const MAX_LISTED_CONFLICT_BYTES: usize = 16 * 1024;
-
-/// A record as it was before a write, and the fields the write left it with (none: deleted).
-/// A revert compares fields, not versions: a record deleted and created again starts at
-/// version 1 again, and an overwrite's mark moves the version without changing the record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BeforeImage {
-    pub identifier: String,
-    pub before: Option<StoredRecord>,
-    pub after: Option<Fields>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RevertStatus {
-    Reverting,
-    Reverted,
-    /// A unit or the plan failed on every delivery; asking again resumes it.
-    Failed,
-}
-
-/// What an import shows of its revert.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RevertState {
-    pub status: RevertStatus,
-    #[serde(with = "time::serde::rfc3339")]
-    pub requested_at: OffsetDateTime,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    pub completed_at: Option<OffsetDateTime>,
-    /// Records the import created, deleted again.
-    pub deleted: u64,
-    /// Records the import updated, deleted or removed, with their previous values back.
-    pub restored: u64,
-    /// Records a later write changed: left as they are.
-    pub conflicts: u64,
-    /// The first of them.
-    #[serde(default)]
-    pub conflict_identifiers: Vec<String>,
-    /// Units of work to revert, once planned, and how many are.
-    #[serde(default)]
-    pub units_total: Option<u64>,
-    pub units_done: u64,
-    /// Why it failed, when it did: `internal_error: revert failed (<kind of error>)`.
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-impl RevertState {
-    pub fn requested(now: OffsetDateTime) -> Self {
-        Self {
-            status: RevertStatus::Reverting,
-            requested_at: now,
-            completed_at: None,
-            deleted: 0,
-            restored: 0,
-            conflicts: 0,
-            conflict_identifiers: vec![],
-            units_total: None,
-            units_done: 0,
-            reason: None,
-        }
-    }
-}
+use super::record_writes::{backoff, deletion, holders_of, index_changes, MAX_ATTEMPTS};
 
 /// Stores the before-images of a unit's writes, read at `before`, and returns the key. Each
 /// attempt stores its own object: only the one the applied ledger entry names counts. A write
@@ -229,7 +162,7 @@ async fn finish_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Res
     }
     if svc.imports.finish_revert(tenant_id, import_id).await? {
         tracing::info!(tenant_id, import_id, restored = state.restored, conflicts = state.conflicts, "import reverted");
-        events::publish(svc, tenant_id, import_id, Kind::Reverted, None).await?;
+        publishing::publish(svc, tenant_id, import_id, Kind::Reverted, None).await?;
     }
     Ok(())
 }

@@ -14,7 +14,7 @@
 //!   then it is deleted with its files, as `DELETE /v1/imports/{id}` does. A running one is
 //!   refused as that route refuses it, and goes in the round that times it out or the first
 //!   after it is final: deleting it under its own batches would drop their work;
-//! - after a change, the lifecycle events its step failed to publish (`events::send_owed`).
+//! - after a change, the lifecycle events its step failed to publish (`publishing::send_owed`).
 //!
 //! Each change is conditional on the status seen, so a round racing the pipeline changes nothing
 //! the pipeline just finished. An import that fails is logged and stays due for the next round.
@@ -22,12 +22,13 @@
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
-use crate::api;
 use crate::config::Settings;
+use crate::deletion;
 use crate::error::{Error, Result};
 use crate::events::{self, Kind};
 use crate::import::Status;
 use crate::ports::StoredImport;
+use crate::publishing;
 use crate::services::Services;
 
 /// What one round did.
@@ -97,7 +98,7 @@ async fn sweep(
                 return Ok(());
             }
             tracing::info!(tenant_id, import_id, status = to.as_str(), "swept");
-            events::publish(svc, tenant_id, import_id, kind, None).await?;
+            publishing::publish(svc, tenant_id, import_id, kind, None).await?;
             match to {
                 Status::Expired => swept.expired += 1,
                 _ => swept.timed_out += 1,
@@ -105,12 +106,12 @@ async fn sweep(
             true
         }
         None => {
-            swept.events_sent += events::send_owed(svc, &stored, now).await?;
+            swept.events_sent += publishing::send_owed(svc, &stored, now).await?;
             false
         }
     };
     if import.expires_at <= now {
-        match api::delete_import(svc, tenant_id, import_id).await {
+        match deletion::delete_import(svc, tenant_id, import_id).await {
             Ok(()) => {
                 swept.deleted += 1;
                 return Ok(());
@@ -161,7 +162,7 @@ fn next_deadline(stored: &StoredImport, limits: &Limits, now: OffsetDateTime) ->
     };
     // Events its last change owes, left to its step for now.
     let left = import.updated_at + events::GRACE;
-    if left > now && !events::owed(stored).is_empty() {
+    if left > now && !publishing::owed(stored).is_empty() {
         return deadline.min(left);
     }
     deadline

@@ -10,19 +10,23 @@ use crate::chunking::Chunk;
 use crate::dialect::{Dialect, Encoding};
 use crate::error::{Error, Result};
 use crate::error_files::ErrorLines;
-use crate::events::{self, Kind};
+use crate::events::Kind;
 use crate::identifiers;
-use crate::import::{Action, Status};
+use crate::import::Status;
 use crate::mapping;
 use crate::messages::{decode, encode, ProcessMessage, TransformMessage, TransformWork};
+use crate::options::Action;
+use crate::outputs;
 use crate::ports::{ChunkCount, Queue, StoredImport};
+use crate::publishing;
 use crate::results::RowLines;
 use crate::services::Services;
 use crate::stats::Tally;
 use crate::time_fmt;
 use crate::validate::{Cells, RowError, RowRules};
 
-use super::complete::{complete_if_done, fail, send_finish_if_done, SOURCE_REPLACED};
+use super::complete::{fail, send_finish_if_done, SOURCE_REPLACED};
+use super::finish::complete_if_done;
 
 /// A process transaction holds the batch's ledger entry, the import's stats and its records:
 /// DynamoDB takes 100 items in one transaction.
@@ -139,9 +143,9 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
     let (tally, error_lines, row_lines) = parse.await.map_err(|e| Error::Internal(format!("parse task: {e}")))??;
     // The parts are stored before the chunk counts, so a completed import has all its parts.
     if !error_lines.is_empty() {
-        error_lines.save(svc, tenant_id, import_id, run, &format!("{:010}", chunk.index)).await?;
+        outputs::save_errors(svc, error_lines, tenant_id, import_id, run, &format!("{:010}", chunk.index)).await?;
     }
-    row_lines.save(svc, tenant_id, import_id, run, chunk.index).await?;
+    outputs::save_rows(svc, row_lines, tenant_id, import_id, run, chunk.index).await?;
     if !pending.is_empty() {
         svc.queue.send(Queue::Process, tenant_id, pending).await?;
     }
@@ -160,7 +164,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
             if import.status == Status::Queued {
                 let progress = svc.imports.progress(tenant_id, import_id).await?;
                 if progress.and_then(|p| p.start).is_some_and(|s| s.chunk == chunk.index) {
-                    events::publish(svc, tenant_id, import_id, Kind::Started, Some(run)).await?;
+                    publishing::publish(svc, tenant_id, import_id, Kind::Started, Some(run)).await?;
                 }
             }
         }
@@ -360,7 +364,7 @@ fn duplicate_error(row: u64, rules: &RowRules) -> RowError {
     }
 }
 
-/// SPEC §5 `max_error_ratio`: the import fails once the errors among the rows gone through so
+/// `max_error_ratio`: the import fails once the errors among the rows gone through so
 /// far pass the ratio: rows of transformed chunks, whose outcomes are decided even while their
 /// records are still being written. Later chunks and batches of a failed import are dropped.
 async fn stop_if_too_many_errors(svc: &Services, tenant_id: &str, import_id: &str, run: u32, ratio: f64) -> Result<()> {

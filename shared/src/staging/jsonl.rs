@@ -4,7 +4,8 @@ use std::io::{BufRead, Read};
 
 use serde::de::DeserializeSeed;
 
-use crate::chunking::{BadFile, ScanError};
+use crate::bad_file::BadFile;
+use crate::chunking::ScanError;
 
 use super::objects::{Expect, Place, Sink, Walk};
 

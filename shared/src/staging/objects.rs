@@ -5,7 +5,8 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
-use crate::chunking::{BadFile, ScanError};
+use crate::bad_file::BadFile;
+use crate::chunking::ScanError;
 
 use super::cap::STRING_CAP;
 

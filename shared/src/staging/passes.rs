@@ -3,8 +3,8 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 
-use crate::budget::MAX_HEADER_CELL_BYTES;
-use crate::chunking::{BadFile, ScanError, MAX_COLUMNS};
+use crate::bad_file::{BadFile, MAX_COLUMNS, MAX_HEADER_CELL_BYTES};
+use crate::chunking::ScanError;
 
 use super::objects::Sink;
 use super::registry::walk;

@@ -1,7 +1,8 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 
-use crate::chunking::{BadFile, ScanError, MAX_COLUMNS};
+use crate::bad_file::{BadFile, MAX_COLUMNS};
+use crate::chunking::ScanError;
 use crate::dialect::Encoding;
 use crate::validate::MAX_FIELD_BYTES;
 

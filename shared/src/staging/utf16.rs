@@ -4,7 +4,8 @@ use std::io::{self, Read, Write};
 
 use encoding_rs::DecoderResult;
 
-use crate::chunking::{BadFile, ScanError};
+use crate::bad_file::BadFile;
+use crate::chunking::ScanError;
 use crate::dialect::Encoding;
 
 use super::source::BUF;

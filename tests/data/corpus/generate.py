@@ -7,7 +7,7 @@ nothing else; the output is byte-for-byte the same on every run (no clocks, no r
 compression library: gzip, zip and PNG bytes are built by hand with stored blocks). Fixtures
 copied from real exports (MPDX, csv-spectrum) are read from shared/testdata/ of this repository.
 
-Expectations follow SPEC.md §5-§8 and the field rules of shared/src (fields.rs, validate.rs,
+Expectations follow docs/api.md and the field rules of shared/src (fields.rs, validate.rs,
 mapping.rs, chunking.rs): they say what the product must do, not what it happens to print.
 """
 

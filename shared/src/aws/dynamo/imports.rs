@@ -10,11 +10,9 @@ use time::OffsetDateTime;
 use crate::aws::keys;
 use crate::error::{Error, Result};
 use crate::idempotency::KeyClaim;
-use crate::import::{Import, Phase, Progress, RunStart, Status};
-use crate::pipeline::revert::{RevertState, RevertStatus, MAX_LISTED_CONFLICTS, MAX_LISTED_CONFLICT_BYTES};
-use crate::ports::{
-    Applied, ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, Page, Plan, Restart, StoredImport,
-};
+use crate::import::{Import, Phase, Plan, Progress, RunStart, Status};
+use crate::ports::{Applied, ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, Page, Restart, StoredImport};
+use crate::revert_state::{RevertState, RevertStatus, MAX_LISTED_CONFLICTS, MAX_LISTED_CONFLICT_BYTES};
 use crate::time_fmt;
 
 use super::attributes::{av, n, s, text};

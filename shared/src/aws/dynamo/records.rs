@@ -11,11 +11,11 @@ use time::OffsetDateTime;
 use crate::aws::keys;
 use crate::error::{Error, Result};
 use crate::item_size;
-use crate::pipeline::revert::{RevertStatus, MAX_LISTED_CONFLICTS};
 use crate::ports::{
     Applied, BatchState, BatchWrite, IndexChange, Page, RecordStore, RecordWrite, RevertWrite, Unit, Weight,
 };
 use crate::record::{ResourceType, StoredRecord};
+use crate::revert_state::{RevertStatus, MAX_LISTED_CONFLICTS};
 use crate::time_fmt;
 
 use super::attributes::{av, n, s, text};

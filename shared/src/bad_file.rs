@@ -1,0 +1,43 @@
+//! Why a file cannot be imported at all, and the limits of a file it names.
+
+/// The most a file may hold.
+pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+pub const MAX_ROWS: u64 = 50_000_000;
+pub const MAX_COLUMNS: usize = 500;
+
+/// The header's share of a plan's budget (`budget::BUDGET`): its names, and the mappings that
+/// name them again (200 survey questions of 150 characters take 69 KB).
+pub const HEADER_BUDGET: usize = 80 * 1024;
+/// A column name longer than this fails the file.
+pub const MAX_HEADER_CELL_BYTES: usize = 1024;
+
+/// Why a file cannot be imported at all; becomes the import's `reason`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadFile {
+    #[error("the file is empty: no header row")]
+    NoHeader,
+    #[error("the header has an empty column name (column {0})")]
+    EmptyHeader(usize),
+    #[error("the header names `{0}` more than once")]
+    DuplicateHeader(String),
+    #[error("no column maps to the identifier field `{0}`")]
+    NoIdentifierColumn(String),
+    #[error("mappings: {0}")]
+    Mapping(String),
+    #[error("row {row}: {message}")]
+    Unreadable { row: u64, message: String },
+    #[error("row {0}: a quoted field is never closed (unterminated quote)")]
+    UnterminatedQuote(u64),
+    #[error("the file is {0} bytes; the limit is {MAX_FILE_BYTES}")]
+    TooLarge(u64),
+    #[error("the header has {0} columns; the limit is {MAX_COLUMNS}")]
+    TooManyColumns(usize),
+    #[error("the header's column {column} is a name of {bytes} bytes; the limit is {MAX_HEADER_CELL_BYTES}")]
+    LongHeader { column: usize, bytes: usize },
+    #[error("the header's names with their mappings take {0} bytes; the limit is {HEADER_BUDGET}")]
+    HeaderTooLarge(usize),
+    #[error("the file has more than {MAX_ROWS} rows")]
+    TooManyRows,
+    #[error("{0}")]
+    Unsupported(String),
+}

@@ -1,0 +1,73 @@
+//! Completion over the in-memory adapters: the finish message assembles the files and
+//! completes the import once.
+
+use shared::error_files::{errors_csv_key, errors_json_key};
+use shared::import::Status;
+use shared::messages::{decode, FinishMessage};
+use shared::pipeline::prevalidate;
+use shared::ports::Queue;
+use shared::results::results_csv_key;
+use testkit::{contacts_csv, Kit, TENANT};
+
+const CONTACTS: &str = r#"{"resource_type": "contact"}"#;
+
+#[tokio::test]
+async fn the_files_are_assembled_in_row_order_across_chunks() {
+    let kit = Kit::with_settings(&[("CHUNK_ROWS", "3")]);
+    let (import, key) = kit.upload(CONTACTS, &contacts_csv(8, &[2, 7])).await.unwrap();
+    kit.run_import(&key).await.unwrap();
+
+    let import = kit.import(&import.id).await;
+    assert_eq!((import.status, import.stats.created, import.stats.errors), (Status::Completed, 6, 2));
+    let errors = kit.files.get(&errors_csv_key(TENANT, &import.id)).unwrap();
+    let rows: Vec<csv::StringRecord> =
+        csv::Reader::from_reader(errors.as_slice()).records().map(Result::unwrap).collect();
+    let failed: Vec<&str> = rows.iter().map(|r| &r[5]).collect();
+    assert_eq!(failed, ["2", "7"]);
+    let json = kit.files.text(&errors_json_key(TENANT, &import.id)).unwrap();
+    assert!(json.contains("broken-7-at-example"), "{json}");
+    let results = kit.files.text(&results_csv_key(TENANT, &import.id)).unwrap();
+    let lines: Vec<&str> = results.lines().collect();
+    assert_eq!(lines.len(), 9, "a header and a line a row: {results}");
+    assert!(lines[1].contains("person1@example.com") && lines[8].contains("person8@example.com"), "{results}");
+}
+
+#[tokio::test]
+async fn a_second_finish_message_completes_nothing_again() {
+    let kit = Kit::new();
+    let (import, key) = kit.upload(CONTACTS, &contacts_csv(3, &[])).await.unwrap();
+    prevalidate::run(&kit.svc, &key).await.unwrap();
+    let mut finishes = Vec::new();
+    while let Some(message) = kit.queue.pop(&[Queue::Transform, Queue::Process]) {
+        if decode::<FinishMessage>(&message.body).is_ok_and(|m| m.finish) {
+            finishes.push(message.body.clone());
+        }
+        kit.deliver(message.queue, &message.body).await.unwrap();
+    }
+    assert_eq!(finishes.len(), 1);
+    let completed = kit.import(&import.id).await;
+
+    kit.deliver(Queue::Transform, &finishes[0]).await.unwrap();
+    let again = kit.import(&import.id).await;
+    assert_eq!(
+        (again.status, again.completed_at, again.stats),
+        (Status::Completed, completed.completed_at, completed.stats)
+    );
+    assert_eq!(kit.events(&import.id), ["created", "started", "completed"]);
+}
+
+#[tokio::test]
+async fn a_finish_message_of_an_unfinished_run_changes_nothing() {
+    let kit = Kit::with_settings(&[("CHUNK_ROWS", "2")]);
+    let (import, key) = kit.upload(CONTACTS, &contacts_csv(4, &[])).await.unwrap();
+    prevalidate::run(&kit.svc, &key).await.unwrap();
+    let chunks = kit.queue.take(Queue::Transform);
+    kit.deliver(Queue::Transform, &chunks[0]).await.unwrap();
+    let early = FinishMessage { tenant_id: TENANT.into(), import_id: import.id.clone(), finish: true };
+
+    kit.deliver(Queue::Transform, &shared::messages::encode(&early).unwrap()).await.unwrap();
+    let import = kit.import(&import.id).await;
+    assert_eq!(import.status, Status::Processing);
+    assert!(!import.has_results_file);
+    assert!(kit.files.get(&results_csv_key(TENANT, &import.id)).is_none());
+}

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use shared::import::SignedRequest;
+use shared::outbound::Webhooks;
 use shared::ports::{Download, FileStore, ObjectWriter, Opened, Queue, WorkQueue};
-use shared::webhook::Webhooks;
 use shared::{Error, Result, Services};
 use testkit::{MemorySecrets, MemoryStore};
 use time::OffsetDateTime;

@@ -4,9 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use shared::idempotency::KeyClaim;
-use shared::import::{Import, Phase, Progress, RunStart, Status};
-use shared::pipeline::revert::{RevertState, RevertStatus, MAX_LISTED_CONFLICTS, MAX_LISTED_CONFLICT_BYTES};
-use shared::ports::{ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, Page, Plan, Restart, StoredImport};
+use shared::import::{Import, Phase, Plan, Progress, RunStart, Status};
+use shared::ports::{ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, Page, Restart, StoredImport};
+use shared::revert_state::{RevertState, RevertStatus, MAX_LISTED_CONFLICTS, MAX_LISTED_CONFLICT_BYTES};
 use shared::time_fmt;
 use shared::{Error, Result};
 use time::OffsetDateTime;

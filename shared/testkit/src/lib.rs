@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use shared::config::Settings;
 use shared::import::{upload_key, Import};
+use shared::outbound::Webhooks;
 use shared::pipeline::{prevalidate, process, transform};
 use shared::ports::Queue;
 use shared::record::StoredRecord;
-use shared::webhook::Webhooks;
 use shared::{Result, Services};
 use time::OffsetDateTime;
 

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use shared::item_size;
-use shared::pipeline::revert::{RevertStatus, MAX_LISTED_CONFLICTS};
 use shared::ports::{
     Applied, BatchState, BatchWrite, IndexChange, Page, RecordStore, RecordWrite, RevertWrite, Unit, Weight,
 };
 use shared::record::{ResourceType, StoredRecord};
+use shared::revert_state::{RevertStatus, MAX_LISTED_CONFLICTS};
 use shared::time_fmt;
 use shared::{Error, Result};
 use time::OffsetDateTime;

@@ -5,8 +5,8 @@ use shared::api;
 use shared::import::Status;
 use shared::pipeline::dead_letters::{self, DeadLetter};
 use shared::pipeline::prevalidate;
-use shared::pipeline::revert::RevertStatus;
 use shared::ports::Queue;
+use shared::revert_state::RevertStatus;
 use shared::Error;
 use testkit::{contacts_csv, Kit, TENANT};
 

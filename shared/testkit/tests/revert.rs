@@ -5,9 +5,9 @@ use serde_json::json;
 use shared::api;
 use shared::import::Status;
 use shared::messages::{decode, ProcessWork};
-use shared::pipeline::revert::RevertStatus;
 use shared::ports::Queue;
 use shared::record::ResourceType;
+use shared::revert_state::RevertStatus;
 use shared::time_fmt;
 use testkit::{contact, Kit, TENANT};
 

@@ -200,7 +200,8 @@ fn parse_create(body: &[u8], allow_insecure_webhooks: bool) -> Result<CreateRequ
         Some(Value::String(s)) => match ResourceType::parse(s) {
             Some(resource) => Some(resource),
             None => {
-                errors.push(FieldError::new("resource_type", "invalid", "must be one of contact, group, account"));
+                let names = ResourceType::ALL.map(ResourceType::as_str).join(", ");
+                errors.push(FieldError::new("resource_type", "invalid", format!("must be one of {names}")));
                 None
             }
         },
@@ -599,7 +600,7 @@ fn row_options(
                 } else if field == identifier {
                     errors.push(FieldError::new(name, "invalid", "the identifier cannot be a constant"));
                 } else {
-                    match fields::check(resource, field, &text) {
+                    match resource.check(field, &text) {
                         Ok(v) => {
                             options.constants.insert(field.clone(), v);
                         }

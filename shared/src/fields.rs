@@ -8,8 +8,6 @@ use std::str::FromStr;
 
 use serde_json::{Number, Value};
 
-use crate::record::ResourceType;
-
 /// A value that breaks its field's rule: a machine code and a message for people.
 pub type Violation = (&'static str, String);
 
@@ -94,22 +92,6 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub fn of(resource: ResourceType, field: &str) -> Self {
-        use ResourceType::*;
-        match (resource, field) {
-            (Contact, "email") => Rule::Email,
-            (Contact | Account, "country") => Rule::Country,
-            (Contact | Account, "phone") => Rule::Phone,
-            (Contact, "status") => Rule::Status,
-            (Contact, "groups") | (_, "tags") => Rule::List,
-            (Account, "employees") => Rule::Integer,
-            (Account, "annual_revenue") => Rule::Decimal,
-            (Account, "domain") => Rule::Domain,
-            (_, f) if !f.starts_with("custom.") && f != "description" => Rule::Short,
-            _ => Rule::Long,
-        }
-    }
-
     /// `value` checked and normalized; `field` names it in messages.
     pub fn check<'a>(self, field: &str, value: &'a str) -> Result<Checked<'a>, Violation> {
         if value.is_empty() {
@@ -132,10 +114,6 @@ impl Rule {
             Rule::Email | Rule::Short | Rule::Long => Ok(Checked::Text(Cow::Borrowed(value))),
         }
     }
-}
-
-pub fn check(resource: ResourceType, field: &str, value: &str) -> Result<Value, Violation> {
-    Rule::of(resource, field).check(field, value).map(Checked::into_value)
 }
 
 /// A practical address check: what mail systems accept, not every RFC 5322 corner. It runs on
@@ -449,12 +427,12 @@ mod tests {
         }
     }
 
-    fn ok(resource: ResourceType, field: &str, value: &str) -> Value {
-        check(resource, field, value).unwrap_or_else(|e| panic!("{field}={value}: {e:?}"))
+    fn ok(rule: Rule, field: &str, value: &str) -> Value {
+        rule.check(field, value).map(Checked::into_value).unwrap_or_else(|e| panic!("{field}={value}: {e:?}"))
     }
 
-    fn code(resource: ResourceType, field: &str, value: &str) -> &'static str {
-        check(resource, field, value).unwrap_err().0
+    fn code(rule: Rule, field: &str, value: &str) -> &'static str {
+        rule.check(field, value).unwrap_err().0
     }
 
     #[test]
@@ -462,51 +440,48 @@ mod tests {
         for (given, want) in
             [("US", "US"), ("usa", "US"), ("United States", "US"), ("Deu", "DE"), ("UK", "GB"), ("Viet Nam", "VN")]
         {
-            assert_eq!(ok(ResourceType::Contact, "country", given), json!(want), "{given}");
+            assert_eq!(ok(Rule::Country, "country", given), json!(want), "{given}");
         }
-        assert_eq!(code(ResourceType::Contact, "country", "Atlantis"), "unknown_country");
+        assert_eq!(code(Rule::Country, "country", "Atlantis"), "unknown_country");
     }
 
     #[test]
     fn phones_statuses_and_lists() {
-        assert_eq!(ok(ResourceType::Contact, "phone", "+1 (213) 222-3333 ext 4"), json!("+1 (213) 222-3333 ext 4"));
-        assert_eq!(code(ResourceType::Contact, "phone", "(213)BAD-PHONE"), "invalid_phone");
-        assert_eq!(ok(ResourceType::Contact, "status", "Subscribed"), json!("subscribed"));
-        assert_eq!(code(ResourceType::Contact, "status", "Partner - Pray"), "invalid_value");
-        assert_eq!(
-            ok(ResourceType::Contact, "tags", "christmas-card,      family; family"),
-            json!(["christmas-card", "family"])
-        );
+        assert_eq!(ok(Rule::Phone, "phone", "+1 (213) 222-3333 ext 4"), json!("+1 (213) 222-3333 ext 4"));
+        assert_eq!(code(Rule::Phone, "phone", "(213)BAD-PHONE"), "invalid_phone");
+        assert_eq!(ok(Rule::Status, "status", "Subscribed"), json!("subscribed"));
+        assert_eq!(code(Rule::Status, "status", "Partner - Pray"), "invalid_value");
+        assert_eq!(ok(Rule::List, "tags", "christmas-card,      family; family"), json!(["christmas-card", "family"]));
     }
 
     #[test]
     fn account_numbers_and_domains() {
-        assert_eq!(ok(ResourceType::Account, "employees", "1,200"), json!(1200));
-        assert_eq!(code(ResourceType::Account, "employees", "lots"), "wrong_type");
-        assert_eq!(ok(ResourceType::Account, "annual_revenue", "-1,234.50"), json!("-1234.50"));
-        assert_eq!(code(ResourceType::Account, "annual_revenue", "$12"), "wrong_type");
-        assert_eq!(ok(ResourceType::Account, "domain", "https://WWW.Example.com/about"), json!("www.example.com"));
-        assert_eq!(code(ResourceType::Account, "domain", "not a domain"), "invalid_domain");
+        assert_eq!(ok(Rule::Integer, "employees", "1,200"), json!(1200));
+        assert_eq!(code(Rule::Integer, "employees", "lots"), "wrong_type");
+        assert_eq!(ok(Rule::Decimal, "annual_revenue", "-1,234.50"), json!("-1234.50"));
+        assert_eq!(code(Rule::Decimal, "annual_revenue", "$12"), "wrong_type");
+        assert_eq!(ok(Rule::Domain, "domain", "https://WWW.Example.com/about"), json!("www.example.com"));
+        assert_eq!(code(Rule::Domain, "domain", "not a domain"), "invalid_domain");
     }
 
     #[test]
     fn short_fields_have_a_length_limit() {
-        assert_eq!(code(ResourceType::Contact, "first_name", &"x".repeat(1025)), "value_too_long");
-        assert!(check(ResourceType::Contact, "custom.notes", &"x".repeat(5000)).is_ok());
+        assert_eq!(code(Rule::Short, "first_name", &"x".repeat(1025)), "value_too_long");
+        assert!(Rule::Long.check("custom.notes", &"x".repeat(5000)).is_ok());
     }
 
     #[test]
     fn statuses_and_phone_extensions_ignore_case() {
-        assert_eq!(ok(ResourceType::Contact, "status", "SubScribed"), json!("subscribed"));
-        assert_eq!(ok(ResourceType::Contact, "status", "BOUNCED"), json!("bounced"));
-        assert_eq!(code(ResourceType::Contact, "status", "bouncéd"), "invalid_value");
-        assert_eq!(ok(ResourceType::Contact, "phone", "+1 213 222 3333 Ext 4"), json!("+1 213 222 3333 Ext 4"));
-        assert_eq!(code(ResourceType::Contact, "status", "\u{212a}ounced"), "invalid_value");
-        assert_eq!(ok(ResourceType::Contact, "phone", "+1 213 222 3333 X 4"), json!("+1 213 222 3333 X 4"));
+        assert_eq!(ok(Rule::Status, "status", "SubScribed"), json!("subscribed"));
+        assert_eq!(ok(Rule::Status, "status", "BOUNCED"), json!("bounced"));
+        assert_eq!(code(Rule::Status, "status", "bouncéd"), "invalid_value");
+        assert_eq!(ok(Rule::Phone, "phone", "+1 213 222 3333 Ext 4"), json!("+1 213 222 3333 Ext 4"));
+        assert_eq!(code(Rule::Status, "status", "\u{212a}ounced"), "invalid_value");
+        assert_eq!(ok(Rule::Phone, "phone", "+1 213 222 3333 X 4"), json!("+1 213 222 3333 X 4"));
         for (phone, valid) in
             [("030 1234 #12", true), ("12345 e xt", false), ("0301234 extension 9", true), ("éé 12345", false)]
         {
-            assert_eq!(check(ResourceType::Contact, "phone", phone).is_ok(), valid, "{phone}");
+            assert_eq!(Rule::Phone.check("phone", phone).is_ok(), valid, "{phone}");
         }
     }
 
@@ -521,7 +496,7 @@ mod tests {
             }
         }
         assert_eq!(squash_ascii(&"a".repeat(65), &mut buf), None);
-        assert_eq!(ok(ResourceType::Contact, "country", "Cote d'Ivoire"), json!("CI"));
+        assert_eq!(ok(Rule::Country, "country", "Cote d'Ivoire"), json!("CI"));
     }
 
     #[test]
@@ -535,17 +510,17 @@ mod tests {
     #[test]
     fn checked_values_write_the_json_serde_writes() {
         let values = [
-            (ResourceType::Contact, "first_name", "Ann \"the\" \\ café\u{1}\n\u{2028}"),
-            (ResourceType::Contact, "first_name", ""),
-            (ResourceType::Contact, "tags", "a, b; a ;\"q\""),
-            (ResourceType::Contact, "tags", " ; , "),
-            (ResourceType::Account, "employees", "18,446,744,073,709,551,615"),
-            (ResourceType::Account, "annual_revenue", "-1 234.5"),
-            (ResourceType::Contact, "country", "Deutschland"),
-            (ResourceType::Contact, "country", "germany"),
+            (Rule::Short, "first_name", "Ann \"the\" \\ café\u{1}\n\u{2028}"),
+            (Rule::Short, "first_name", ""),
+            (Rule::List, "tags", "a, b; a ;\"q\""),
+            (Rule::List, "tags", " ; , "),
+            (Rule::Integer, "employees", "18,446,744,073,709,551,615"),
+            (Rule::Decimal, "annual_revenue", "-1 234.5"),
+            (Rule::Country, "country", "Deutschland"),
+            (Rule::Country, "country", "germany"),
         ];
-        for (resource, field, value) in values {
-            let Ok(checked) = Rule::of(resource, field).check(field, value) else { continue };
+        for (rule, field, value) in values {
+            let Ok(checked) = rule.check(field, value) else { continue };
             let mut out = Vec::new();
             checked.write_json(&mut out);
             assert_eq!(String::from_utf8(out).unwrap(), checked.into_value().to_string(), "{field}={value}");

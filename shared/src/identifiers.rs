@@ -10,11 +10,7 @@ use crate::validate::normalize_identifier;
 
 /// The field besides the default identifier that records of this type can be matched on.
 pub fn alternate(resource: ResourceType) -> Option<&'static str> {
-    match resource {
-        ResourceType::Contact => Some("external_id"),
-        ResourceType::Account => Some("domain"),
-        ResourceType::Group => None,
-    }
+    resource.spec().alternate
 }
 
 /// The fields an import may match records on.

@@ -44,36 +44,6 @@ fn squash(s: &str) -> String {
     s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 
-/// Common names for each field, squashed. The field's own name matches too.
-fn synonyms(resource: ResourceType, field: &str) -> &'static [&'static str] {
-    match (resource, field) {
-        (ResourceType::Contact, "email") => {
-            &["emailaddress", "mail", "primaryemail", "primaryemailaddress", "workemail", "contactemail"]
-        }
-        (ResourceType::Contact, "first_name") => &["first", "firstname", "givenname", "fname", "forename"],
-        (ResourceType::Contact, "last_name") => &["last", "lastname", "surname", "familyname", "lname"],
-        (ResourceType::Contact, "phone") => {
-            &["phonenumber", "primaryphone", "telephone", "tel", "mobile", "mobilephone", "cellphone", "workphone"]
-        }
-        (ResourceType::Contact, "company") => &["companyname", "organization", "organisation", "employer"],
-        (ResourceType::Contact, "title") => &["jobtitle", "position"],
-        (ResourceType::Contact, "city") => &["town", "mailingcity"],
-        (ResourceType::Contact, "region") => &["state", "province", "stateprovince", "mailingstate", "county"],
-        (ResourceType::Contact, "country") => &["countrycode", "mailingcountry"],
-        (ResourceType::Contact, "postal_code") => {
-            &["postcode", "zip", "zipcode", "postalcode", "mailingpostalcode", "mailingzip"]
-        }
-        (ResourceType::Contact, "external_id") => &["externalid", "contactid"],
-        (ResourceType::Account, "name") => &["accountname", "companyname", "company", "organization"],
-        (ResourceType::Account, "domain") => &["website", "companydomain"],
-        (ResourceType::Account, "employees") => &["numberofemployees", "employeecount", "headcount"],
-        (ResourceType::Account, "annual_revenue") => &["revenue", "annualrevenue"],
-        (ResourceType::Account, "external_id") => &["externalid", "accountid"],
-        (ResourceType::Group, "name") => &["groupname", "group", "list", "listname"],
-        _ => &[],
-    }
-}
-
 fn auto_match(resource: ResourceType, header: &str) -> Option<String> {
     // A header named as a custom field (as JSON's nested `custom` objects flatten) is that field.
     if crate::record::custom_name(header).is_some() {
@@ -83,8 +53,8 @@ fn auto_match(resource: ResourceType, header: &str) -> Option<String> {
     if key.is_empty() {
         return None;
     }
-    let found = resource.fields().iter().find(|f| squash(f) == key || synonyms(resource, f).contains(&key.as_str()));
-    found.map(|f| f.to_string())
+    let found = resource.spec().fields.iter().find(|f| squash(f.name) == key || f.synonyms.contains(&key.as_str()));
+    found.map(|f| f.name.to_string())
 }
 
 /// Columns our own errors files add; ignored so a fixed errors file imports as it is.

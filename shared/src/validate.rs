@@ -123,7 +123,7 @@ impl<'a> RowRules<'a> {
             resource: self.resource,
             field,
             column: self.columns.column_of(field)?,
-            rule: Rule::of(self.resource, field),
+            rule: self.resource.rule(field),
             mapping: self.options.mapping(field),
             errors_file: error_columns::is_errors_file(self.headers),
         })
@@ -158,7 +158,7 @@ impl<'a> RowRules<'a> {
             .enumerate()
             .filter_map(|(index, (header, field))| {
                 let field = field.as_deref()?;
-                let rule = Rule::of(self.resource, field);
+                let rule = self.resource.rule(field);
                 let identifier = field == self.identifier_field;
                 Some(Column { index, header, field, rule, identifier, mapping: self.options.mapping(field) })
             })
@@ -441,7 +441,7 @@ pub fn normalize_identifier(resource: ResourceType, field: &str, value: &str) ->
 /// [`normalize_identifier`] into a buffer that is reused.
 fn normalize_identifier_into(resource: ResourceType, field: &str, value: &str, out: &mut String) {
     out.clear();
-    if resource != ResourceType::Contact || field != "email" {
+    if resource.rule(field) != Rule::Email {
         out.push_str(value);
     } else if value.is_ascii() {
         out.push_str(value);

@@ -15,7 +15,7 @@ use crate::fields;
 use crate::idempotency::{self, KeyClaim};
 use crate::import::{self, Action, CsvOptions, Format, Import, Links, Mode, Status};
 use crate::merge::{ImportRule, UpdateRule, UpdateRules};
-use crate::messages::{encode, PlanMessage};
+use crate::messages::{encode, PlanMessage, TransformJob};
 use crate::pipeline::overwrite;
 use crate::pipeline::revert::{self, RevertState, RevertStatus};
 use crate::ports::{Download, Queue, Restart};
@@ -1135,7 +1135,7 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
     }
     let run = if resend { progress.run } else { progress.run + 1 };
     let plan = PlanMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), run };
-    svc.queue.send(Queue::Transform, tenant_id, vec![encode(&plan)?]).await?;
+    svc.queue.send(Queue::Transform, tenant_id, vec![encode(&TransformJob::PlanRun(plan))?]).await?;
     tracing::info!(tenant_id, import_id, run, "run started from the upload");
     get_import(svc, tenant_id, import_id).await
 }

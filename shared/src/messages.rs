@@ -41,35 +41,27 @@ pub struct PlanMessage {
     pub run: u32,
 }
 
-/// API → transform queue: plan the revert of an import (`pipeline::revert`).
+/// The import a message is about, when that is all it needs to say.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RevertPlanMessage {
+pub struct ImportRef {
     pub tenant_id: String,
     pub import_id: String,
-    /// Always true: the field tells this message from the others.
-    pub revert: bool,
 }
 
-/// A step → transform queue: every unit of the run is counted, complete the import. Whichever
-/// step closes the last unit sends it, so the results file is assembled and the import marked
-/// completed by one message, not by each step that sees the run done.
+/// What the transform queue carries, told apart by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FinishMessage {
-    pub tenant_id: String,
-    pub import_id: String,
-    /// Always true: the field tells this message from the others.
-    pub finish: bool,
-}
-
-/// What the transform queue carries; each kind has a field the others lack (a plan's fields
-/// are in every other kind, so it is tried last).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum TransformWork {
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TransformJob {
+    /// prevalidate → transform: one chunk to read into batches.
     Chunk(TransformMessage),
-    Revert(RevertPlanMessage),
-    Finish(FinishMessage),
-    Plan(PlanMessage),
+    /// API → transform: plan a run of the import from its upload.
+    PlanRun(PlanMessage),
+    /// API → transform: plan the revert of an import (`pipeline::revert`).
+    PlanRevert(ImportRef),
+    /// A step → transform: every unit of the run is counted, complete the import. Whichever
+    /// step closes the last unit sends it, so the results file is assembled and the import
+    /// marked completed by one message, not by each step that sees the run done.
+    FinishRun(ImportRef),
 }
 
 /// transform → process: one batch of valid records, small enough for one transaction.
@@ -106,11 +98,6 @@ pub struct RemovalMessage {
     pub tenant_id: String,
     pub import_id: String,
     pub run: u32,
-    pub removal: RemovalPage,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RemovalPage {
     pub after: Option<String>,
 }
 
@@ -123,13 +110,16 @@ pub struct RevertUnitMessage {
     pub before_images: String,
 }
 
-/// What the process queue carries; each kind has a field the others lack.
+/// What the process queue carries, told apart by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum ProcessWork {
-    Batch(ProcessMessage),
-    Removal(RemovalMessage),
-    Revert(RevertUnitMessage),
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProcessJob {
+    /// transform → process: records to write.
+    WriteBatch(ProcessMessage),
+    /// process → process: a page of an overwrite's cleanup.
+    RemovePage(RemovalMessage),
+    /// revert plan → process: a unit of work to put back.
+    RevertUnit(RevertUnitMessage),
 }
 
 pub fn decode<T: DeserializeOwned>(body: &str) -> Result<T> {

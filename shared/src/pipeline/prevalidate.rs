@@ -14,7 +14,7 @@ use crate::dialect::{read_sample, reject_binary, Dialect, Encoding};
 use crate::error::{Error, Result};
 use crate::events::{self, Kind};
 use crate::import::{new_staged_key, parse_upload_key, upload_key, Action, CsvOptions, Format, Import, Mode, Status};
-use crate::messages::{encode, Source, TransformMessage};
+use crate::messages::{encode, Source, TransformJob, TransformMessage};
 use crate::ports::{ObjectWriter, Plan, Queue, StoredImport};
 use crate::services::Services;
 use crate::staging;
@@ -163,7 +163,7 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
             source: source.clone(),
             chunk,
         };
-        bodies.push(encode(&message)?);
+        bodies.push(encode(&TransformJob::Chunk(message))?);
         if bodies.len() == SEND_GROUP {
             svc.queue.send(Queue::Transform, tenant_id, std::mem::take(&mut bodies)).await?;
         }

@@ -17,7 +17,7 @@ use crate::identifiers;
 use crate::import::Action;
 use crate::item_size;
 use crate::merge::{merge, ImportRule, Outcome};
-use crate::messages::{decode, ProcessMessage, ProcessWork};
+use crate::messages::{decode, ProcessJob, ProcessMessage};
 use crate::ports::{Applied, BatchState, BatchWrite, IndexChange, Part, RecordWrite, StoredImport, Unit, Weight};
 use crate::record::{custom_name, Fields, ResourceType, StoredRecord};
 use crate::results;
@@ -52,10 +52,10 @@ pub(super) async fn holders_of<'a>(
 
 /// The process queue carries batches of records, and the pages of an overwrite's cleanup.
 pub async fn run(svc: &Services, body: &str) -> Result<()> {
-    match decode::<ProcessWork>(body)? {
-        ProcessWork::Batch(msg) => process(svc, msg).await,
-        ProcessWork::Removal(msg) => super::overwrite::remove(svc, msg).await,
-        ProcessWork::Revert(msg) => revert::unit(svc, msg).await,
+    match decode::<ProcessJob>(body)? {
+        ProcessJob::WriteBatch(msg) => process(svc, msg).await,
+        ProcessJob::RemovePage(msg) => super::overwrite::remove(svc, msg).await,
+        ProcessJob::RevertUnit(msg) => revert::unit(svc, msg).await,
     }
 }
 

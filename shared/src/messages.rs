@@ -129,3 +129,46 @@ pub fn decode<T: DeserializeOwned>(body: &str) -> Result<T> {
 pub fn encode<T: Serialize>(message: &T) -> Result<String> {
     serde_json::to_string(message).map_err(|e| Error::Internal(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bodies of an SQS event sample in events/.
+    fn bodies(sample: &str) -> Vec<String> {
+        let event: serde_json::Value = serde_json::from_str(sample).unwrap();
+        let records = event["Records"].as_array().unwrap();
+        records.iter().map(|r| r["body"].as_str().unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn the_event_samples_are_jobs_of_their_queue() {
+        let transform = |sample| decode::<TransformJob>(&bodies(sample)[0]).unwrap();
+        assert!(matches!(transform(include_str!("../../events/transform/chunk.json")), TransformJob::Chunk(_)));
+        assert!(matches!(transform(include_str!("../../events/transform/plan.json")), TransformJob::PlanRun(_)));
+        let revert = transform(include_str!("../../events/transform/revert-plan.json"));
+        assert!(matches!(revert, TransformJob::PlanRevert(_)));
+        let process = |sample| decode::<ProcessJob>(&bodies(sample)[0]).unwrap();
+        assert!(matches!(process(include_str!("../../events/process/batch.json")), ProcessJob::WriteBatch(_)));
+        let removal = process(include_str!("../../events/process/removal-page.json"));
+        assert!(matches!(removal, ProcessJob::RemovePage(_)));
+        let unit = process(include_str!("../../events/process/revert-unit.json"));
+        assert!(matches!(unit, ProcessJob::RevertUnit(_)));
+        let letter = &bodies(include_str!("../../events/dead-letters/letters.json"))[0];
+        assert!(matches!(decode::<ProcessJob>(letter).unwrap(), ProcessJob::WriteBatch(_)));
+        let mixed = bodies(include_str!("../../events/transform/one-malformed.json"));
+        assert!(decode::<TransformJob>(&mixed[0]).is_ok());
+        assert!(matches!(decode::<TransformJob>(&mixed[1]), Err(Error::BadMessage(_))));
+    }
+
+    #[test]
+    fn a_job_says_its_kind_and_only_its_queue_takes_it() {
+        let finish = TransformJob::FinishRun(ImportRef { tenant_id: "acme".into(), import_id: "imp_1".into() });
+        let body = encode(&finish).unwrap();
+        assert_eq!(body, r#"{"kind":"finish_run","tenant_id":"acme","import_id":"imp_1"}"#);
+        assert_eq!(decode::<TransformJob>(&body).unwrap(), finish);
+        assert!(decode::<ProcessJob>(&body).is_err());
+        // Without its kind a body is no job, whatever fields it has.
+        assert!(decode::<TransformJob>(r#"{"tenant_id":"acme","import_id":"imp_1","run":1}"#).is_err());
+    }
+}

@@ -41,35 +41,27 @@ pub struct PlanMessage {
     pub run: u32,
 }
 
-/// API → transform queue: plan the revert of an import (`pipeline::revert`).
+/// The import a message is about, when that is all it needs to say.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RevertPlanMessage {
+pub struct ImportRef {
     pub tenant_id: String,
     pub import_id: String,
-    /// Always true: the field tells this message from the others.
-    pub revert: bool,
 }
 
-/// A step → transform queue: every unit of the run is counted, complete the import. Whichever
-/// step closes the last unit sends it, so the results file is assembled and the import marked
-/// completed by one message, not by each step that sees the run done.
+/// What the transform queue carries, told apart by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FinishMessage {
-    pub tenant_id: String,
-    pub import_id: String,
-    /// Always true: the field tells this message from the others.
-    pub finish: bool,
-}
-
-/// What the transform queue carries; each kind has a field the others lack (a plan's fields
-/// are in every other kind, so it is tried last).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum TransformWork {
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TransformJob {
+    /// prevalidate → transform: one chunk to read into batches.
     Chunk(TransformMessage),
-    Revert(RevertPlanMessage),
-    Finish(FinishMessage),
-    Plan(PlanMessage),
+    /// API → transform: plan a run of the import from its upload.
+    PlanRun(PlanMessage),
+    /// API → transform: plan the revert of an import (`pipeline::revert`).
+    PlanRevert(ImportRef),
+    /// A step → transform: every unit of the run is counted, complete the import. Whichever
+    /// step closes the last unit sends it, so the results file is assembled and the import
+    /// marked completed by one message, not by each step that sees the run done.
+    FinishRun(ImportRef),
 }
 
 /// transform → process: one batch of valid records, small enough for one transaction.
@@ -106,11 +98,6 @@ pub struct RemovalMessage {
     pub tenant_id: String,
     pub import_id: String,
     pub run: u32,
-    pub removal: RemovalPage,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RemovalPage {
     pub after: Option<String>,
 }
 
@@ -123,13 +110,16 @@ pub struct RevertUnitMessage {
     pub before_images: String,
 }
 
-/// What the process queue carries; each kind has a field the others lack.
+/// What the process queue carries, told apart by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum ProcessWork {
-    Batch(ProcessMessage),
-    Removal(RemovalMessage),
-    Revert(RevertUnitMessage),
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProcessJob {
+    /// transform → process: records to write.
+    WriteBatch(ProcessMessage),
+    /// process → process: a page of an overwrite's cleanup.
+    RemovePage(RemovalMessage),
+    /// revert plan → process: a unit of work to put back.
+    RevertUnit(RevertUnitMessage),
 }
 
 pub fn decode<T: DeserializeOwned>(body: &str) -> Result<T> {
@@ -138,4 +128,47 @@ pub fn decode<T: DeserializeOwned>(body: &str) -> Result<T> {
 
 pub fn encode<T: Serialize>(message: &T) -> Result<String> {
     serde_json::to_string(message).map_err(|e| Error::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bodies of an SQS event sample in events/.
+    fn bodies(sample: &str) -> Vec<String> {
+        let event: serde_json::Value = serde_json::from_str(sample).unwrap();
+        let records = event["Records"].as_array().unwrap();
+        records.iter().map(|r| r["body"].as_str().unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn the_event_samples_are_jobs_of_their_queue() {
+        let transform = |sample| decode::<TransformJob>(&bodies(sample)[0]).unwrap();
+        assert!(matches!(transform(include_str!("../../events/transform/chunk.json")), TransformJob::Chunk(_)));
+        assert!(matches!(transform(include_str!("../../events/transform/plan.json")), TransformJob::PlanRun(_)));
+        let revert = transform(include_str!("../../events/transform/revert-plan.json"));
+        assert!(matches!(revert, TransformJob::PlanRevert(_)));
+        let process = |sample| decode::<ProcessJob>(&bodies(sample)[0]).unwrap();
+        assert!(matches!(process(include_str!("../../events/process/batch.json")), ProcessJob::WriteBatch(_)));
+        let removal = process(include_str!("../../events/process/removal-page.json"));
+        assert!(matches!(removal, ProcessJob::RemovePage(_)));
+        let unit = process(include_str!("../../events/process/revert-unit.json"));
+        assert!(matches!(unit, ProcessJob::RevertUnit(_)));
+        let letter = &bodies(include_str!("../../events/dead-letters/letters.json"))[0];
+        assert!(matches!(decode::<ProcessJob>(letter).unwrap(), ProcessJob::WriteBatch(_)));
+        let mixed = bodies(include_str!("../../events/transform/one-malformed.json"));
+        assert!(decode::<TransformJob>(&mixed[0]).is_ok());
+        assert!(matches!(decode::<TransformJob>(&mixed[1]), Err(Error::BadMessage(_))));
+    }
+
+    #[test]
+    fn a_job_says_its_kind_and_only_its_queue_takes_it() {
+        let finish = TransformJob::FinishRun(ImportRef { tenant_id: "acme".into(), import_id: "imp_1".into() });
+        let body = encode(&finish).unwrap();
+        assert_eq!(body, r#"{"kind":"finish_run","tenant_id":"acme","import_id":"imp_1"}"#);
+        assert_eq!(decode::<TransformJob>(&body).unwrap(), finish);
+        assert!(decode::<ProcessJob>(&body).is_err());
+        // Without its kind a body is no job, whatever fields it has.
+        assert!(decode::<TransformJob>(r#"{"tenant_id":"acme","import_id":"imp_1","run":1}"#).is_err());
+    }
 }

@@ -82,7 +82,7 @@ async fn a_chunk_that_fails_on_every_delivery_fails_its_import() {
     let id = import["id"].as_str().unwrap();
     // A chunk of an upload that is not there: no delivery can read it.
     let chunk = json!({
-        "tenant_id": "acme", "import_id": id, "run": 0,
+        "kind": "chunk", "tenant_id": "acme", "import_id": id, "run": 0,
         "chunk": {"index": 0, "start": 6, "end": 40, "first_row": 1, "rows": 2, "skip_rows": []},
         "source": {"key": shared::import::upload_key("acme", id), "etag": null, "encoding": "utf-8", "delimiter": ","},
     })
@@ -144,8 +144,8 @@ async fn late_and_unreadable_letters_are_kept_and_change_nothing() {
     receive_all(&host, &host.settings.events_queue_url).await;
 
     // A batch of the finished run dead-lettered late, and bodies that name no import.
-    let late = json!({"tenant_id": "acme", "import_id": id, "resource_type": "contact", "chunk": 0, "batch": 0,
-        "records": [], "run": 0, "dry_run": false})
+    let late = json!({"kind": "write_batch", "tenant_id": "acme", "import_id": id, "resource_type": "contact",
+        "chunk": 0, "batch": 0, "records": [], "run": 0, "dry_run": false})
     .to_string();
     let process_dlq = format!("{}-dlq", host.settings.process_queue_url);
     send(&host, &process_dlq, &late).await;

@@ -1,5 +1,5 @@
 //! Completion: whichever step closes the last open unit of work asks for the import to be
-//! completed, with a message of its own ([`FinishMessage`], handled by `finish`). Every step asks after its own work,
+//! completed, with a message of its own ([`TransformJob::FinishRun`]). Every step asks after its own work,
 //! so a crash before it is healed by the redelivery. Steps that end together may each ask;
 //! the first message completes the import and the others find it completed, so each message
 //! writes the import's state at most once.
@@ -7,7 +7,7 @@
 use crate::error::Result;
 use crate::events::Kind;
 use crate::import::Status;
-use crate::messages::{encode, FinishMessage};
+use crate::messages::{encode, ImportRef, TransformJob};
 use crate::ports::Queue;
 use crate::publishing;
 use crate::services::Services;
@@ -36,7 +36,7 @@ pub async fn fail(
 /// Called by each step after its work: when every unit is counted, sends the finish message.
 pub async fn send_finish_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()> {
     if svc.imports.progress(tenant_id, import_id).await?.is_some_and(|p| p.is_done()) {
-        let msg = FinishMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), finish: true };
+        let msg = TransformJob::FinishRun(ImportRef { tenant_id: tenant_id.into(), import_id: import_id.into() });
         svc.queue.send(Queue::Transform, tenant_id, vec![encode(&msg)?]).await?;
     }
     Ok(())

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::import::{decode_key, parse_upload_key, Status};
-use crate::messages::{ProcessWork, TransformWork};
+use crate::messages::{ProcessJob, TransformJob};
 use crate::ports::FileStore;
 use crate::services::Services;
 use crate::webhook::DeliveryMessage;
@@ -181,19 +181,19 @@ pub fn judge(body: &str, failed: Option<&str>) -> Verdict {
         reason: reason(step),
     };
     let end_revert = |tenant_id, import_id| Verdict::EndRevert { tenant_id, import_id, reason: reason(Step::Revert) };
-    if let Ok(work) = serde_json::from_str::<ProcessWork>(body) {
+    if let Ok(work) = serde_json::from_str::<ProcessJob>(body) {
         return match work {
-            ProcessWork::Batch(m) => end(m.tenant_id, m.import_id, Some(m.run), Step::Process),
-            ProcessWork::Removal(m) => end(m.tenant_id, m.import_id, Some(m.run), Step::Cleanup),
-            ProcessWork::Revert(m) => end_revert(m.tenant_id, m.import_id),
+            ProcessJob::WriteBatch(m) => end(m.tenant_id, m.import_id, Some(m.run), Step::Process),
+            ProcessJob::RemovePage(m) => end(m.tenant_id, m.import_id, Some(m.run), Step::Cleanup),
+            ProcessJob::RevertUnit(m) => end_revert(m.tenant_id, m.import_id),
         };
     }
-    if let Ok(work) = serde_json::from_str::<TransformWork>(body) {
+    if let Ok(work) = serde_json::from_str::<TransformJob>(body) {
         return match work {
-            TransformWork::Chunk(m) => end(m.tenant_id, m.import_id, Some(m.run), Step::Transform),
-            TransformWork::Plan(m) => end(m.tenant_id, m.import_id, Some(m.run), Step::Transform),
-            TransformWork::Finish(m) => end(m.tenant_id, m.import_id, None, Step::Transform),
-            TransformWork::Revert(m) => end_revert(m.tenant_id, m.import_id),
+            TransformJob::Chunk(m) => end(m.tenant_id, m.import_id, Some(m.run), Step::Transform),
+            TransformJob::PlanRun(m) => end(m.tenant_id, m.import_id, Some(m.run), Step::Transform),
+            TransformJob::FinishRun(m) => end(m.tenant_id, m.import_id, None, Step::Transform),
+            TransformJob::PlanRevert(m) => end_revert(m.tenant_id, m.import_id),
         };
     }
     if let Ok(delivery) = serde_json::from_str::<DeliveryMessage>(body) {
@@ -332,25 +332,25 @@ mod tests {
 
     #[test]
     fn each_work_message_names_its_step_and_run() {
-        let process = json!({"tenant_id": "acme", "import_id": ID, "resource_type": "contact", "chunk": 0,
-            "batch": 0, "records": [], "run": 2, "dry_run": false});
+        let process = json!({"kind": "write_batch", "tenant_id": "acme", "import_id": ID, "resource_type": "contact",
+            "chunk": 0, "batch": 0, "records": [], "run": 2, "dry_run": false});
         assert_eq!(ends(&process), (Some(2), "internal_error: process failed (every delivery failed)".into()));
-        let removal = json!({"tenant_id": "acme", "import_id": ID, "run": 1, "removal": {"after": null}});
+        let removal = json!({"kind": "remove_page", "tenant_id": "acme", "import_id": ID, "run": 1, "after": null});
         assert_eq!(ends(&removal), (Some(1), "internal_error: cleanup failed (every delivery failed)".into()));
-        let chunk = json!({"tenant_id": "acme", "import_id": ID, "run": 0,
+        let chunk = json!({"kind": "chunk", "tenant_id": "acme", "import_id": ID, "run": 0,
             "chunk": {"index": 0, "start": 90, "end": 4317, "first_row": 1, "rows": 50, "skip_rows": []},
             "source": {"key": "k", "etag": null, "encoding": "utf-8", "delimiter": ","}});
         assert_eq!(ends(&chunk), (Some(0), "internal_error: transform failed (every delivery failed)".into()));
-        let plan = json!({"tenant_id": "acme", "import_id": ID, "run": 3});
+        let plan = json!({"kind": "plan_run", "tenant_id": "acme", "import_id": ID, "run": 3});
         assert_eq!(ends(&plan).0, Some(3));
-        let finish = json!({"tenant_id": "acme", "import_id": ID, "finish": true});
+        let finish = json!({"kind": "finish_run", "tenant_id": "acme", "import_id": ID});
         assert_eq!(ends(&finish), (None, "internal_error: transform failed (every delivery failed)".into()));
     }
 
     #[test]
     fn a_revert_letter_ends_the_revert_not_the_import() {
-        let unit = json!({"tenant_id": "acme", "import_id": ID, "unit": "batch#0", "before_images": "results/x"});
-        let plan = json!({"tenant_id": "acme", "import_id": ID, "revert": true});
+        let unit = json!({"kind": "revert_unit", "tenant_id": "acme", "import_id": ID, "unit": "batch#0", "before_images": "results/x"});
+        let plan = json!({"kind": "plan_revert", "tenant_id": "acme", "import_id": ID});
         for (body, failed, kind) in [(unit, Some("storage"), "storage"), (plan, None, "every delivery failed")] {
             assert_eq!(
                 judge(&body.to_string(), failed),
@@ -365,7 +365,7 @@ mod tests {
 
     #[test]
     fn a_queue_letter_names_the_kind_its_last_delivery_recorded() {
-        let plan = json!({"tenant_id": "acme", "import_id": ID, "run": 3}).to_string();
+        let plan = json!({"kind": "plan_run", "tenant_id": "acme", "import_id": ID, "run": 3}).to_string();
         let errors = [
             (Error::aws("s3", "NoSuchKey: uploads/acme/x"), "storage"),
             (Error::aws("dynamodb", "ThrottlingException: Rate exceeded"), "throttled"),

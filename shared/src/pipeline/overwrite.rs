@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use crate::error::{Error, Result};
 use crate::identifiers;
 use crate::import::{Import, Phase, Status};
-use crate::messages::{encode, RemovalMessage, RemovalPage};
+use crate::messages::{encode, ProcessJob, RemovalMessage};
 use crate::ports::{Applied, BatchWrite, CleanupStep, Queue, StoredImport, Unit};
 use crate::record::{ResourceType, StoredRecord};
 use crate::services::Services;
@@ -44,13 +44,8 @@ pub async fn begin(svc: &Services, tenant_id: &str, import_id: &str, run: u32, p
 }
 
 async fn send(svc: &Services, tenant_id: &str, import_id: &str, run: u32, after: Option<String>) -> Result<()> {
-    let msg = RemovalMessage {
-        tenant_id: tenant_id.into(),
-        import_id: import_id.into(),
-        run,
-        removal: RemovalPage { after },
-    };
-    svc.queue.send(Queue::Process, tenant_id, vec![encode(&msg)?]).await
+    let msg = RemovalMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), run, after };
+    svc.queue.send(Queue::Process, tenant_id, vec![encode(&ProcessJob::RemovePage(msg))?]).await
 }
 
 /// One page of the cleanup.
@@ -87,7 +82,7 @@ pub async fn remove(svc: &Services, msg: RemovalMessage) -> Result<()> {
         }
         svc.imports.cleanup_step(tenant_id, import_id, run, CleanupStep::GuardPassed).await?;
     }
-    let page = svc.records.unseen(tenant_id, resource, import_id, PAGE, msg.removal.after.as_deref()).await?;
+    let page = svc.records.unseen(tenant_id, resource, import_id, PAGE, msg.after.as_deref()).await?;
     let doomed: Vec<StoredRecord> = page.items.into_iter().filter(|r| removable(r, import_id, started)).collect();
     for group in doomed.chunks(REMOVALS) {
         if !remove_group(svc, &msg, resource, started, group.to_vec()).await? {

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::events::Kind;
 use crate::import::Plan;
 use crate::import::{new_staged_key, parse_upload_key, upload_key, Format, Import, Mode, Status};
-use crate::messages::{encode, Source, TransformMessage};
+use crate::messages::{encode, Source, TransformJob, TransformMessage};
 use crate::options::{Action, CsvOptions};
 use crate::ports::{ObjectWriter, Queue, StoredImport};
 use crate::publishing;
@@ -170,7 +170,7 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
             source: source.clone(),
             chunk,
         };
-        bodies.push(encode(&message)?);
+        bodies.push(encode(&TransformJob::Chunk(message))?);
         if bodies.len() == SEND_GROUP {
             svc.queue.send(Queue::Transform, tenant_id, std::mem::take(&mut bodies)).await?;
         }

@@ -15,7 +15,7 @@ use crate::error_files::ErrorLines;
 use crate::identifiers;
 use crate::item_size;
 use crate::merge::{merge, ImportRule, Outcome};
-use crate::messages::{decode, ProcessMessage, ProcessWork};
+use crate::messages::{decode, ProcessJob, ProcessMessage};
 use crate::options::Action;
 use crate::outputs;
 use crate::ports::{Applied, BatchState, BatchWrite, IndexChange, Part, RecordWrite, StoredImport, Unit, Weight};
@@ -32,10 +32,10 @@ use super::revert;
 
 /// The process queue carries batches of records, and the pages of an overwrite's cleanup.
 pub async fn run(svc: &Services, body: &str) -> Result<()> {
-    match decode::<ProcessWork>(body)? {
-        ProcessWork::Batch(msg) => process(svc, msg).await,
-        ProcessWork::Removal(msg) => super::overwrite::remove(svc, msg).await,
-        ProcessWork::Revert(msg) => revert::unit(svc, msg).await,
+    match decode::<ProcessJob>(body)? {
+        ProcessJob::WriteBatch(msg) => process(svc, msg).await,
+        ProcessJob::RemovePage(msg) => super::overwrite::remove(svc, msg).await,
+        ProcessJob::RevertUnit(msg) => revert::unit(svc, msg).await,
     }
 }
 

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::error_files;
 use crate::events::Kind;
 use crate::identifiers;
-use crate::messages::{encode, RevertPlanMessage, RevertUnitMessage};
+use crate::messages::{encode, ImportRef, ProcessJob, RevertUnitMessage, TransformJob};
 use crate::ports::{Applied, Queue, RecordWrite, RevertWrite, StoredImport};
 use crate::publishing;
 use crate::record::StoredRecord;
@@ -54,13 +54,13 @@ pub async fn keep(
 
 /// Sends the revert's plan; the transform function runs it.
 pub async fn request(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()> {
-    let msg = RevertPlanMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), revert: true };
+    let msg = TransformJob::PlanRevert(ImportRef { tenant_id: tenant_id.into(), import_id: import_id.into() });
     svc.queue.send(Queue::Transform, tenant_id, vec![encode(&msg)?]).await
 }
 
 /// One revert unit per unit of work that wrote records. Sent again when planned again; each
 /// unit applies once.
-pub async fn plan(svc: &Services, msg: RevertPlanMessage) -> Result<()> {
+pub async fn plan(svc: &Services, msg: ImportRef) -> Result<()> {
     let (tenant_id, import_id) = (msg.tenant_id.as_str(), msg.import_id.as_str());
     let Some(StoredImport { import, progress, .. }) = svc.imports.get(tenant_id, import_id).await? else {
         return Ok(());
@@ -73,7 +73,9 @@ pub async fn plan(svc: &Services, msg: RevertPlanMessage) -> Result<()> {
     let bodies = units
         .into_iter()
         .map(|(unit, before_images)| {
-            encode(&RevertUnitMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), unit, before_images })
+            let msg =
+                RevertUnitMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), unit, before_images };
+            encode(&ProcessJob::RevertUnit(msg))
         })
         .collect::<Result<Vec<_>>>()?;
     svc.queue.send(Queue::Process, tenant_id, bodies).await?;

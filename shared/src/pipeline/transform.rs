@@ -14,7 +14,7 @@ use crate::events::Kind;
 use crate::identifiers;
 use crate::import::Status;
 use crate::mapping;
-use crate::messages::{decode, encode, ProcessMessage, TransformMessage, TransformWork};
+use crate::messages::{decode, encode, ProcessJob, ProcessMessage, TransformJob, TransformMessage};
 use crate::options::Action;
 use crate::outputs;
 use crate::ports::{ChunkCount, Queue, StoredImport};
@@ -42,11 +42,13 @@ const SEND_GROUP: usize = 10;
 /// The transform queue carries chunks, plans of runs started through the API and of reverts,
 /// and the message that completes a run.
 pub async fn run(svc: &Services, body: &str) -> Result<()> {
-    match decode::<TransformWork>(body)? {
-        TransformWork::Chunk(msg) => transform(svc, msg).await,
-        TransformWork::Plan(plan) => super::prevalidate::replan(svc, &plan.tenant_id, &plan.import_id, plan.run).await,
-        TransformWork::Revert(plan) => super::revert::plan(svc, plan).await,
-        TransformWork::Finish(msg) => complete_if_done(svc, &msg.tenant_id, &msg.import_id).await,
+    match decode::<TransformJob>(body)? {
+        TransformJob::Chunk(msg) => transform(svc, msg).await,
+        TransformJob::PlanRun(plan) => {
+            super::prevalidate::replan(svc, &plan.tenant_id, &plan.import_id, plan.run).await
+        }
+        TransformJob::PlanRevert(import) => super::revert::plan(svc, import).await,
+        TransformJob::FinishRun(import) => complete_if_done(svc, &import.tenant_id, &import.import_id).await,
     }
 }
 
@@ -301,7 +303,7 @@ const EMPTY_TAIL: &str = r#""batch":0,"records":[]}"#;
 impl Batch {
     fn new(message: &ProcessMessage) -> Result<Self> {
         let empty = ProcessMessage { batch: 0, records: vec![], keep: vec![], ..message.clone() };
-        let head = encode(&empty)?
+        let head = encode(&ProcessJob::WriteBatch(empty))?
             .strip_suffix(EMPTY_TAIL)
             .map(str::to_string)
             .ok_or_else(|| Error::Internal("a process message no longer ends with its records".into()))?;
@@ -468,8 +470,9 @@ mod tests {
         ];
         assert_eq!(bodies.len(), expected.len());
         for (body, want) in bodies.iter().zip(&expected) {
-            assert_eq!(body, &encode(want).unwrap());
-            assert_eq!(&decode::<ProcessMessage>(body).unwrap(), want);
+            let want = ProcessJob::WriteBatch(want.clone());
+            assert_eq!(body, &encode(&want).unwrap());
+            assert_eq!(decode::<ProcessJob>(body).unwrap(), want);
         }
         let lines = String::from_utf8(lines.into_bytes()).unwrap();
         assert_eq!(lines, "10,A@x.co,@0:0,a@x.co\n11,bad@x,error,\n12,c@x.co,skipped_duplicate,\n13,c@x.co,error,\n14,d@x.co,@1:0,d@x.co\n");

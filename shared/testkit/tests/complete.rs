@@ -3,7 +3,7 @@
 
 use shared::error_files::{errors_csv_key, errors_json_key};
 use shared::import::Status;
-use shared::messages::{decode, FinishMessage};
+use shared::messages::{decode, ImportRef, TransformJob};
 use shared::pipeline::prevalidate;
 use shared::ports::Queue;
 use shared::results::results_csv_key;
@@ -39,7 +39,7 @@ async fn a_second_finish_message_completes_nothing_again() {
     prevalidate::run(&kit.svc, &key).await.unwrap();
     let mut finishes = Vec::new();
     while let Some(message) = kit.queue.pop(&[Queue::Transform, Queue::Process]) {
-        if decode::<FinishMessage>(&message.body).is_ok_and(|m| m.finish) {
+        if matches!(decode::<TransformJob>(&message.body), Ok(TransformJob::FinishRun(_))) {
             finishes.push(message.body.clone());
         }
         kit.deliver(message.queue, &message.body).await.unwrap();
@@ -63,7 +63,7 @@ async fn a_finish_message_of_an_unfinished_run_changes_nothing() {
     prevalidate::run(&kit.svc, &key).await.unwrap();
     let chunks = kit.queue.take(Queue::Transform);
     kit.deliver(Queue::Transform, &chunks[0]).await.unwrap();
-    let early = FinishMessage { tenant_id: TENANT.into(), import_id: import.id.clone(), finish: true };
+    let early = TransformJob::FinishRun(ImportRef { tenant_id: TENANT.into(), import_id: import.id.clone() });
 
     kit.deliver(Queue::Transform, &shared::messages::encode(&early).unwrap()).await.unwrap();
     let import = kit.import(&import.id).await;

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use shared::import::Status;
-use shared::messages::{decode, ProcessWork};
+use shared::messages::{decode, ProcessJob};
 use shared::pipeline::overwrite::GUARD_REASON;
 use shared::pipeline::prevalidate;
 use shared::ports::Queue;
@@ -33,7 +33,7 @@ fn emails(kit: &Kit) -> Vec<String> {
 }
 
 fn is_removal(body: &str) -> bool {
-    matches!(decode::<ProcessWork>(body), Ok(ProcessWork::Removal(_)))
+    matches!(decode::<ProcessJob>(body), Ok(ProcessJob::RemovePage(_)))
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use serde_json::json;
 use shared::api;
 use shared::import::Status;
-use shared::messages::{decode, ProcessWork};
+use shared::messages::{decode, ProcessJob};
 use shared::ports::Queue;
 use shared::record::ResourceType;
 use shared::revert_state::RevertStatus;
@@ -33,7 +33,7 @@ fn record(kit: &Kit, email: &str) -> Option<shared::record::StoredRecord> {
 }
 
 fn is_unit(body: &str) -> bool {
-    matches!(decode::<ProcessWork>(body), Ok(ProcessWork::Revert(_)))
+    matches!(decode::<ProcessJob>(body), Ok(ProcessJob::RevertUnit(_)))
 }
 
 #[tokio::test]

@@ -37,31 +37,24 @@ if [ $# -gt 0 ]; then
   exit 0
 fi
 
-# Everything at once, each part on an emulator of its own: one emulator answers DynamoDB one call
-# at a time on one core, so the integration tests are split in two halves, and the checks run
-# beside them. HEAVY are modules of tests/tests/all whose imports keep an emulator busiest, about
-# half of the emulator's work.
-HEAVY=(corpus:: sweeper:: fairness:: redelivery:: revert:: webhooks::)
-skip=()
-for module in "${HEAVY[@]}"; do skip+=(--skip "$module"); done
+# Everything at once, each part on an emulator of its own: the integration tests (one binary,
+# tests/tests/all), every other test of the workspace, and the checks. The integration tests share
+# one emulator (split in halves on two, the halves with the heaviest imports timed out on a loaded
+# machine); eight at a time overlap their waits on it without starving an import of its 60 s.
 cargo build --workspace --bins
 cargo test --workspace --no-run
-# Three at a time in each half: six imports at once on two cores stay well within a test's
-# timeouts, where eight at times did not on a loaded machine.
-RUST_TEST_THREADS=${TEST_THREADS_PER_HALF:-3}
-parts=(heavy rest units checks)
-on_emulator heavy cargo test --workspace --test all -- "${HEAVY[@]}" >"$state/heavy.log" 2>&1 &
+parts=(integration units checks)
+RUST_TEST_THREADS=${INTEGRATION_TEST_THREADS:-8} \
+  on_emulator integration cargo test --workspace --test all >"$state/integration.log" 2>&1 &
 pids=($!)
-on_emulator rest cargo test --workspace --test all -- "${skip[@]}" >"$state/rest.log" 2>&1 &
-pids+=($!)
-# Every other test of the workspace: unit tests, doc tests, the other crates' test files.
+# Unit tests, doc tests, the other crates' test files.
 on_emulator units cargo test --workspace --exclude tests >"$state/units.log" 2>&1 &
 pids+=($!)
 if [ "${API_CHECK:-1}" != 0 ]; then
   on_emulator checks checks >"$state/checks.log" 2>&1 &
   pids+=($!)
 else
-  parts=(heavy rest units)
+  parts=(integration units)
 fi
 failed=()
 for i in "${!parts[@]}"; do

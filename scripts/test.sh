@@ -39,12 +39,12 @@ fi
 
 # Everything at once, each part on an emulator of its own: the integration tests (one binary,
 # tests/tests/all), every other test of the workspace, and the checks. The integration tests share
-# one emulator (split in halves on two, the halves with the heaviest imports timed out on a loaded
-# machine); eight at a time overlap their waits on it without starving an import of its 60 s.
+# one emulator, four at a time as when each file was a binary of its own: split in halves on two
+# emulators, or eight at a time, some imports timed out (60 s) on a loaded machine.
 cargo build --workspace --bins
 cargo test --workspace --no-run
 parts=(integration units checks)
-RUST_TEST_THREADS=${INTEGRATION_TEST_THREADS:-8} \
+RUST_TEST_THREADS=${INTEGRATION_TEST_THREADS:-4} \
   on_emulator integration cargo test --workspace --test all >"$state/integration.log" 2>&1 &
 pids=($!)
 # Unit tests, doc tests, the other crates' test files.

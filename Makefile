@@ -108,7 +108,7 @@ crash-test: deps
 	cargo build -p local
 	@state=$$(mktemp -d); trap 'scripts/emulator.sh stop "$$state"; rm -rf "$$state"' EXIT; \
 	  port=$$(scripts/emulator.sh free-port); scripts/emulator.sh start $$port "$$state" && \
-	  AWS_ENDPOINT_URL=http://127.0.0.1:$$port cargo test -p tests --test crashes -- --ignored --test-threads=1
+	  AWS_ENDPOINT_URL=http://127.0.0.1:$$port cargo test -p tests --test all -- --ignored --test-threads=1 crashes::
 
 # The template as SAM sees it, and every function built by cargo-lambda as `sam build` does for a
 # deploy. SAM_ARCH=arm64 (the template's default) needs Rust's aarch64 target installed

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the real-world file corpus of tests/tests/corpus.rs: each `<name>.<ext>` with its
+"""Writes the real-world file corpus of tests/tests/all/corpus.rs: each `<name>.<ext>` with its
 expected outcome `<name>.expect.json` beside it.
 
 Run from anywhere: `python3 tests/data/corpus/generate.py`. It rewrites every file it owns and

@@ -10,22 +10,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use domain::idempotency::KeyClaim;
+use domain::import::Plan;
+use domain::import::{Import, Phase, Progress, RunStart, SignedRequest, Status};
+use domain::record::{ResourceType, StoredRecord};
+use domain::revert_state::RevertState;
+use domain::stats::{Stats, Tally};
+use domain::webhook::SecretVersions;
+use domain::{Error, Result};
 use serde::{Deserialize, Serialize};
-use shared::config::Settings;
-use shared::idempotency::KeyClaim;
-use shared::import::Plan;
-use shared::import::{Import, Phase, Progress, RunStart, SignedRequest, Status};
-use shared::outbound::Webhooks;
-use shared::ports::{
+use service::config::Settings;
+use service::outbound::Webhooks;
+use service::ports::{
     Applied, BatchState, BatchWrite, ChunkCount, CleanupStep, Download, FileStore, Finished, ImportKey, ImportStore,
     ObjectWriter, Opened, Page, Queue, RecordStore, RecordWrite, Restart, RevertWrite, StoredImport, Unit,
     WebhookSecrets, Weight, WorkQueue,
 };
-use shared::record::{ResourceType, StoredRecord};
-use shared::revert_state::RevertState;
-use shared::stats::{Stats, Tally};
-use shared::webhook::SecretVersions;
-use shared::{Error, Result, Services};
+use service::Services;
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
@@ -443,7 +444,7 @@ impl RecordStore for CountingRecords {
     }
 
     fn weigh(&self, tenant_id: &str, resource: ResourceType, write: &RecordWrite) -> Result<Weight> {
-        shared::aws::weigh(tenant_id, resource, write)
+        aws_adapters::weigh(tenant_id, resource, write)
     }
 
     async fn apply_revert(&self, _: &RevertWrite) -> Result<Applied> {

@@ -1,5 +1,5 @@
-//! The small traits the pipeline runs over. AWS implementations live in `aws`; the domain never
-//! sees an SDK type.
+//! The small traits the pipeline runs over. AWS implementations live in `aws-adapters`; the
+//! domain never sees an SDK type.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

@@ -25,12 +25,12 @@ data="$here/tests/data/corpus"
 rm -rf seeds && mkdir -p seeds
 for t in dialect_sniff split_records chunk_scan; do
   mkdir -p "seeds/$t"
-  find "$data" "$here/shared/testdata" -type f ! -name '*.expect.json' ! -name '*.py' ! -name '*.md' \
+  find "$data" "$here/shared/domain/testdata" -type f ! -name '*.expect.json' ! -name '*.py' ! -name '*.md' \
     -exec cp -t "seeds/$t" {} +
 done
 mkdir -p seeds/stage_json seeds/stage_utf16 seeds/create_body seeds/patch_body
 cp "$data"/*.jsonl seeds/stage_json/
-find "$data" "$here/shared/testdata" -name '*.json' ! -name '*.expect.json' -exec cp -t seeds/stage_json {} +
+find "$data" "$here/shared/domain/testdata" -name '*.json' ! -name '*.expect.json' -exec cp -t seeds/stage_json {} +
 cp "$data"/utf16* "$data"/multichunk_utf16le.csv seeds/stage_utf16/
 # Every input that once crashed a target is replayed first (fuzz/regressions/<target>).
 for d in regressions/*/; do mkdir -p "seeds/$(basename "$d")" && cp "$d"* "seeds/$(basename "$d")/"; done

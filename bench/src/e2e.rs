@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
+use aws_adapters::Clients;
+use domain::import::Status;
 use local::proxy::{Faults, Proxy};
 use local::{LocalHost, Options};
 use serde::Serialize;
 use serde_json::json;
-use shared::aws::Clients;
-use shared::import::Status;
 
 use crate::contacts::{self, Until};
 

@@ -15,18 +15,18 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use contacts::{contacts, HEADER};
+use domain::chunking::{self, Chunk, ScanRules};
+use domain::dedup::Duplicates;
+use domain::dialect::{Dialect, Encoding};
+use domain::mapping;
+use domain::merge::{ImportRule, UpdateRules};
+use domain::messages::{self, ProcessMessage};
+use domain::options::{Action, CsvOptions};
+use domain::record::ResourceType;
+use domain::sync::Changes;
+use domain::validate::{RowOptions, RowRules};
 use serde::Serialize;
-use shared::chunking::{self, Chunk, ScanRules};
-use shared::dedup::Duplicates;
-use shared::dialect::{Dialect, Encoding};
-use shared::mapping;
-use shared::merge::{ImportRule, UpdateRules};
-use shared::messages::{self, ProcessMessage};
-use shared::options::{Action, CsvOptions};
-use shared::pipeline::transform::{transform_rows, ChunkRows, BATCH_RECORDS};
-use shared::record::ResourceType;
-use shared::sync::Changes;
-use shared::validate::{RowOptions, RowRules};
+use service::pipeline::transform::{transform_rows, ChunkRows, BATCH_RECORDS};
 
 #[derive(Parser)]
 struct Args {
@@ -95,7 +95,7 @@ fn main() {
     let args = Args::parse();
     // The local host's logs, when asked for (`RUST_LOG=warn`).
     if std::env::var_os("RUST_LOG").is_some() {
-        shared::logging::init();
+        lambda_edge::logging::init();
     }
     if let Some(Command::Rss(step)) = args.command {
         return rss::child(step);

@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use shared::import::SignedRequest;
-use shared::outbound::Webhooks;
-use shared::ports::{Download, FileStore, ObjectWriter, Opened, Queue, WorkQueue};
-use shared::{Error, Result, Services};
+use domain::import::SignedRequest;
+use domain::{Error, Result};
+use service::outbound::Webhooks;
+use service::ports::{Download, FileStore, ObjectWriter, Opened, Queue, WorkQueue};
+use service::Services;
 use testkit::{MemorySecrets, MemoryStore};
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use domain::import::upload_key;
 use serde::{Deserialize, Serialize};
-use shared::import::upload_key;
-use shared::pipeline::{prevalidate, process, transform};
-use shared::ports::Queue;
+use service::pipeline::{prevalidate, process, transform};
+use service::ports::Queue;
 
 use crate::contacts::{self, Until};
 use crate::memory::{self, JsonLines};
@@ -94,10 +94,10 @@ pub fn child(args: StepArgs) {
     println!("{}", serde_json::to_string(&report).expect("report"));
 }
 
-async fn run_step(args: &StepArgs) -> shared::Result<(u64, u64)> {
+async fn run_step(args: &StepArgs) -> domain::Result<(u64, u64)> {
     let (svc, store) = memory::services(&args.dir)?;
-    let internal = |e: std::io::Error| shared::Error::Internal(e.to_string());
-    let queued = |queue| -> shared::Result<_> {
+    let internal = |e: std::io::Error| domain::Error::Internal(e.to_string());
+    let queued = |queue| -> domain::Result<_> {
         let file = std::fs::File::open(JsonLines::path(&args.dir, queue)).map_err(internal)?;
         Ok(std::io::BufReader::new(file).lines())
     };
@@ -109,15 +109,15 @@ async fn run_step(args: &StepArgs) -> shared::Result<(u64, u64)> {
                 Some("json") => br#"{"resource_type": "contact", "format": "json"}"#,
                 _ => br#"{"resource_type": "contact"}"#,
             };
-            let import = shared::api::create_import(&svc, TENANT, body, None).await?;
+            let import = service::api::create_import(&svc, TENANT, body, None).await?;
             let key = upload_key(TENANT, &import.id);
             let path = args.dir.join("objects").join(&key);
             std::fs::create_dir_all(path.parent().unwrap_or(&args.dir)).map_err(internal)?;
             std::os::unix::fs::symlink(std::fs::canonicalize(&args.file).map_err(internal)?, path).map_err(internal)?;
             prevalidate::run(&svc, &key).await?;
-            let stored = svc.imports.get(TENANT, &import.id).await?.ok_or(shared::Error::NotFound)?;
+            let stored = svc.imports.get(TENANT, &import.id).await?.ok_or(domain::Error::NotFound)?;
             if !stored.progress.planned {
-                return Err(shared::Error::Internal(format!("not planned: {:?}", stored.import.reason)));
+                return Err(domain::Error::Internal(format!("not planned: {:?}", stored.import.reason)));
             }
             messages = stored.progress.chunks_total;
         }

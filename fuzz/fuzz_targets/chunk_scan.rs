@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
 use readers_fuzz::{csv_records, records_at, step_for, Trickle};
-use shared::chunking::{scan, ScanError, ScanRules};
-use shared::dedup::Duplicates;
-use shared::options::CsvOptions;
-use shared::record::ResourceType;
-use shared::validate::RowOptions;
+use domain::chunking::{scan, ScanError, ScanRules};
+use domain::dedup::Duplicates;
+use domain::options::CsvOptions;
+use domain::record::ResourceType;
+use domain::validate::RowOptions;
 
 fuzz_target!(|bytes: &[u8]| {
     // Settings picked by the input, so one corpus covers them all.
@@ -19,7 +19,7 @@ fuzz_target!(|bytes: &[u8]| {
     let duplicates = [Duplicates::Last, Duplicates::First, Duplicates::Error][pick % 3];
     let chunk_rows = [1, 2, 3, 1000][pick % 4] as u64;
     // The first column is the identifier, so any file with a header plans.
-    let sniffed = shared::dialect::Dialect::sniff(bytes).delimiter;
+    let sniffed = domain::dialect::Dialect::sniff(bytes).delimiter;
     let first = csv_records(bytes, sniffed).first().and_then(|r| r.first().cloned()).unwrap_or_default();
     let first = if csv.has_header { String::from_utf8_lossy(&first).trim().to_string() } else { "column_1".into() };
     let explicit = BTreeMap::from([(first, Some("external_id".to_string()))]);

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use shared::edge::http::tenant_from_claims;
-use shared::error::Error;
-use shared::import::{new_import_id, parse_upload_key, upload_key};
+use lambda_edge::http::tenant_from_claims;
+use domain::error::Error;
+use domain::import::{new_import_id, parse_upload_key, upload_key};
 
 #[derive(Arbitrary, Debug)]
 struct Claims {

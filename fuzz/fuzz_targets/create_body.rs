@@ -5,9 +5,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use shared::api::import_from_body;
-use shared::error::Error;
-use shared::import::Import;
+use service::api::import_from_body;
+use domain::error::Error;
+use domain::import::Import;
 
 fuzz_target!(|body: &[u8]| {
     let allow_insecure_webhooks = body.len().is_multiple_of(2);

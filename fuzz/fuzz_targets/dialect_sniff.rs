@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::dialect::{reject_binary, Dialect, Encoding, DELIMITERS};
+use domain::dialect::{reject_binary, Dialect, Encoding, DELIMITERS};
 
 fuzz_target!(|sample: &[u8]| {
     let dialect = Dialect::sniff(sample);

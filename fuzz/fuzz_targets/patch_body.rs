@@ -4,10 +4,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
-use shared::api::{parse_patch, PatchRequest};
-use shared::error::Error;
-use shared::import::Status;
-use shared::record::ResourceType;
+use service::api::{parse_patch, PatchRequest};
+use domain::error::Error;
+use domain::import::Status;
+use domain::record::ResourceType;
 
 fuzz_target!(|body: &[u8]| {
     for resource in [ResourceType::Contact, ResourceType::Group, ResourceType::Account] {

@@ -4,8 +4,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use readers_fuzz::{csv_records, records_at, step_for, Trickle};
-use shared::dialect::Dialect;
-use shared::split::{byte_record, field, Records, SplitError};
+use domain::dialect::Dialect;
+use domain::split::{byte_record, field, Records, SplitError};
 
 fuzz_target!(|bytes: &[u8]| {
     let delimiter = Dialect::sniff(bytes).delimiter;

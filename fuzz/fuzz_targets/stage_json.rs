@@ -5,9 +5,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use shared::bad_file::{MAX_COLUMNS, MAX_HEADER_CELL_BYTES};
-use shared::chunking::ScanError;
-use shared::staging::{json_headers, json_to_csv};
+use domain::bad_file::{MAX_COLUMNS, MAX_HEADER_CELL_BYTES};
+use domain::chunking::ScanError;
+use domain::staging::{json_headers, json_to_csv};
 
 fuzz_target!(|bytes: &[u8]| {
     for lines in [false, true] {

@@ -4,10 +4,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use readers_fuzz::{step_for, Trickle};
-use shared::bad_file::BadFile;
-use shared::chunking::ScanError;
-use shared::dialect::Encoding;
-use shared::staging::transcode_utf16;
+use domain::bad_file::BadFile;
+use domain::chunking::ScanError;
+use domain::dialect::Encoding;
+use domain::staging::transcode_utf16;
 
 fuzz_target!(|bytes: &[u8]| {
     for (encoding, bom, unit) in [

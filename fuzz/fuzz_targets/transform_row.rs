@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use shared::mapping::resolve;
-use shared::record::ResourceType;
-use shared::validate::{Cells, RowOptions, RowRules, MAX_RECORD_BYTES};
+use domain::mapping::resolve;
+use domain::record::ResourceType;
+use domain::validate::{Cells, RowOptions, RowRules, MAX_RECORD_BYTES};
 
 #[derive(Arbitrary, Debug)]
 struct Row {

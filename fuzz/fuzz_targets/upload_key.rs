@@ -5,7 +5,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use shared::import::{decode_key, is_import_id, new_import_id, parse_upload_key, upload_key};
+use domain::import::{decode_key, is_import_id, new_import_id, parse_upload_key, upload_key};
 
 #[derive(Arbitrary, Debug)]
 struct Keys {

@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use shared::dialect::{Dialect, Encoding};
+use domain::dialect::{Dialect, Encoding};
 
 /// Every record the `csv` crate (the transform's reader) reads from `bytes`, as fields.
 pub fn csv_records(bytes: &[u8], delimiter: u8) -> Vec<Vec<Vec<u8>>> {

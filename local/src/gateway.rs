@@ -8,10 +8,10 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use base64::Engine;
+use lambda_edge::http::{body_too_large, error_response, MAX_BODY_BYTES};
 use lambda_http::Body;
 use serde_json::json;
-use shared::edge::http::{body_too_large, error_response, MAX_BODY_BYTES};
-use shared::Services;
+use service::Services;
 
 pub struct Gateway {
     pub services: Services,

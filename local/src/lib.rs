@@ -12,9 +12,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_adapters::Clients;
 use aws_config::BehaviorVersion;
-use shared::aws::Clients;
-use shared::config::Settings;
+use service::config::Settings;
 use tokio::task::JoinHandle;
 
 use provision::Names;
@@ -59,7 +59,7 @@ pub struct Options {
     /// `http://` webhooks to loopback: on unless `ALLOW_INSECURE_WEBHOOKS` says otherwise.
     pub allow_insecure_webhooks: Option<bool>,
     /// Overrides the webhook retry policy (`WEBHOOK_RETRY_*`), e.g. seconds instead of a day.
-    pub webhook_retry: Option<shared::webhook::RetryPolicy>,
+    pub webhook_retry: Option<domain::webhook::RetryPolicy>,
     /// Where the functions reach AWS when not at `AWS_ENDPOINT_URL` (a `proxy` in front of
     /// it); provisioning still goes straight there.
     pub aws_endpoint: Option<String>,

@@ -29,7 +29,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    shared::logging::init();
+    lambda_edge::logging::init();
     match Cli::parse().command {
         Command::Serve { port, prefix, env_file } => {
             let addr = SocketAddr::from(([127, 0, 0, 1], port));

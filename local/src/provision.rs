@@ -3,6 +3,7 @@
 //! trigger), the tables, and the upload-event, work and webhook queues with their dead-letter
 //! queues.
 
+use aws_adapters::{Clients, STATUS_INDEX, SWEEP_INDEX};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, TimeToLiveSpecification,
@@ -12,8 +13,7 @@ use aws_sdk_s3::types::{
     S3KeyFilter,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use shared::aws::{Clients, STATUS_INDEX, SWEEP_INDEX};
-use shared::config::Settings;
+use service::config::Settings;
 
 use crate::Error;
 
@@ -158,7 +158,7 @@ pub fn function_env(names: &Names, provisioned: &Provisioned) -> Vec<(&'static s
     ]
 }
 
-/// A table keyed by `pk` and `sk`; the imports table with its two indexes (`shared::aws`).
+/// A table keyed by `pk` and `sk`; the imports table with its two indexes (`aws_adapters`).
 async fn create_table(clients: &Clients, table: &str, with_indexes: bool) -> Result<(), Error> {
     let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
     let attr = |name: &str, kind: ScalarAttributeType| {

@@ -63,7 +63,7 @@ impl Faults {
 /// The header naming the message whose handling made a call.
 pub const MESSAGE_HEADER: &str = "x-local-message-id";
 
-/// Tags each DynamoDB call made while a message is handled (`shared::edge::sqs::MESSAGE_ID`)
+/// Tags each DynamoDB call made while a message is handled (`lambda_edge::sqs::MESSAGE_ID`)
 /// with its id, for the proxy to count each message's writes.
 #[derive(Debug)]
 pub struct MessageTag;
@@ -79,7 +79,7 @@ impl Intercept for MessageTag {
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Ok(id) = shared::edge::sqs::MESSAGE_ID.try_with(String::clone) {
+        if let Ok(id) = lambda_edge::sqs::MESSAGE_ID.try_with(String::clone) {
             context.request_mut().headers_mut().insert(MESSAGE_HEADER, id);
         }
         Ok(())

@@ -18,7 +18,7 @@ use aws_sdk_sqs::types::{
 };
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
-use shared::Services;
+use service::Services;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
@@ -28,7 +28,7 @@ pub enum Target {
     Transform,
     Process,
     Webhooks,
-    /// A dead-letter queue (`shared::pipeline::dead_letters`).
+    /// A dead-letter queue (`service::pipeline::dead_letters`).
     DeadLetters,
 }
 
@@ -416,7 +416,7 @@ async fn deliver(services: &Services, message: &Message) -> bool {
     };
     let handled = prevalidate::handler(services, LambdaEvent::new(event, Context::default()));
     let id = message.message_id().unwrap_or_default().to_string();
-    match shared::edge::sqs::MESSAGE_ID.scope(id, handled).await {
+    match lambda_edge::sqs::MESSAGE_ID.scope(id, handled).await {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!(error = %e, "prevalidate failed; the event will be retried");

@@ -21,7 +21,7 @@ pub async fn host(configure: impl FnOnce(&mut Options)) -> LocalHost {
             unsafe { std::env::set_var(k, v) };
         }
     }
-    shared::logging::init();
+    lambda_edge::logging::init();
     let prefix = format!("t{}", ulid::Ulid::generate().to_string().to_lowercase());
     let mut options = Options::new(prefix, "127.0.0.1:0".parse().expect("address"));
     options.jwt_secret = "test-secret".into();
@@ -145,7 +145,7 @@ pub async fn backdate(host: &LocalHost, tenant_id: &str, import_id: &str, expres
         .key("pk", AttributeValue::S(tenant_id.into()))
         .key("sk", AttributeValue::S(import_id.into()))
         .update_expression(expression)
-        .expression_attribute_values(":t", AttributeValue::S(shared::time_fmt::rfc3339(at)));
+        .expression_attribute_values(":t", AttributeValue::S(domain::time_fmt::rfc3339(at)));
     if expression.contains(":due") {
         update = update.expression_attribute_values(":due", AttributeValue::N(at.unix_timestamp().to_string()));
     }
@@ -209,8 +209,8 @@ pub async fn receive_all(host: &LocalHost, queue_url: &str) -> Vec<String> {
 }
 
 /// Runs what the transform queue holds: chunks, plans, and the messages that complete imports.
-pub async fn run_transform_queue(host: &LocalHost, svc: &shared::services::Services) {
+pub async fn run_transform_queue(host: &LocalHost, svc: &service::services::Services) {
     for body in receive_all(host, &host.settings.transform_queue_url).await {
-        shared::pipeline::transform::run(svc, &body).await.expect("transform");
+        service::pipeline::transform::run(svc, &body).await.expect("transform");
     }
 }

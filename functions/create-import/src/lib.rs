@@ -1,8 +1,8 @@
 //! `POST /v1/imports`: validates the body, stores the import and answers with its signed upload.
 
+use lambda_edge::http::{body_bytes, error_response, respond, tenant_of};
 use lambda_http::{Body, Error, Request, Response};
-use shared::edge::http::{body_bytes, error_response, respond, tenant_of};
-use shared::{api, Services};
+use service::{api, Services};
 
 pub async fn handler(svc: &Services, req: Request) -> Result<Response<Body>, Error> {
     let tenant = match tenant_of(&req) {

@@ -3,8 +3,8 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
-use shared::Services;
+use service::Services;
 
 pub async fn handler(svc: &Services, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
-    Ok(shared::edge::sqs::dead_letters(svc, event.payload).await)
+    Ok(lambda_edge::sqs::dead_letters(svc, event.payload).await)
 }

@@ -1,10 +1,10 @@
 //! The routes after create: reading imports and records of the caller's tenant, PATCH, DELETE
 //! and revert; the tenant's webhook secret and its rotation.
 
+use lambda_edge::http::{body_bytes, empty, error_response, query_of, respond, segments, tenant_of};
 use lambda_http::http::Method;
 use lambda_http::{Body, Error, Request, Response};
-use shared::edge::http::{body_bytes, empty, error_response, query_of, respond, segments, tenant_of};
-use shared::{api, Services};
+use service::{api, Services};
 
 pub async fn handler(svc: &Services, req: Request) -> Result<Response<Body>, Error> {
     let tenant = match tenant_of(&req) {
@@ -51,6 +51,6 @@ pub async fn handler(svc: &Services, req: Request) -> Result<Response<Body>, Err
         ["v1", "records", resource, identifier] => {
             respond(200, api::get_record(svc, &tenant, resource, identifier).await)
         }
-        _ => error_response(&shared::Error::NotFound),
+        _ => error_response(&domain::Error::NotFound),
     })
 }

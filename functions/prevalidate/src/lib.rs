@@ -2,8 +2,8 @@
 
 use aws_lambda_events::s3::S3Event;
 use lambda_runtime::{Error, LambdaEvent};
-use shared::Services;
+use service::Services;
 
 pub async fn handler(svc: &Services, event: LambdaEvent<S3Event>) -> Result<(), Error> {
-    Ok(shared::edge::s3::handle(svc, event.payload).await?)
+    Ok(lambda_edge::s3::handle(svc, event.payload).await?)
 }

@@ -3,9 +3,9 @@
 //! their files. The scheduled event itself carries nothing we need.
 
 use lambda_runtime::{Error, LambdaEvent};
-use shared::pipeline::sweep;
-use shared::Services;
+use service::pipeline::sweep;
+use service::Services;
 
 pub async fn handler(svc: &Services, _event: LambdaEvent<serde_json::Value>) -> Result<sweep::Swept, Error> {
-    Ok(sweep::run(svc, shared::time_fmt::now()).await?)
+    Ok(sweep::run(svc, domain::time_fmt::now()).await?)
 }

@@ -2,11 +2,11 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
-use shared::Services;
+use service::Services;
 
 pub async fn handler(svc: &Services, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
-    Ok(shared::edge::sqs::each_message(svc, event.payload, |body| async move {
-        shared::pipeline::transform::run(svc, &body).await
+    Ok(lambda_edge::sqs::each_message(svc, event.payload, |body| async move {
+        service::pipeline::transform::run(svc, &body).await
     })
     .await)
 }

@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use shared::import::SignedRequest;
-use shared::ports::{Download, FileStore, ObjectWriter, Opened};
-use shared::{Error, Result};
+use domain::import::SignedRequest;
+use domain::{Error, Result};
+use service::ports::{Download, FileStore, ObjectWriter, Opened};
 use time::OffsetDateTime;
 
 use crate::faults::Faults;

@@ -3,13 +3,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
-use shared::idempotency::KeyClaim;
-use shared::import::Plan;
-use shared::import::{Import, Phase, Progress, RunStart, Status};
-use shared::ports::{ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, Page, Restart, StoredImport};
-use shared::revert_state::{RevertState, RevertStatus, MAX_LISTED_CONFLICTS, MAX_LISTED_CONFLICT_BYTES};
-use shared::time_fmt;
-use shared::{Error, Result};
+use domain::idempotency::KeyClaim;
+use domain::import::Plan;
+use domain::import::{Import, Phase, Progress, RunStart, Status};
+use domain::revert_state::{RevertState, RevertStatus, MAX_LISTED_CONFLICTS, MAX_LISTED_CONFLICT_BYTES};
+use domain::time_fmt;
+use domain::{Error, Result};
+use service::ports::{ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, Page, Restart, StoredImport};
 use time::OffsetDateTime;
 
 use crate::store::{add_tally, batches_prefix, removals_prefix, sweep_soon, MemoryStore, Row, Transition};

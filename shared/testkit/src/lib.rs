@@ -1,4 +1,4 @@
-//! In-memory adapters of every port (`shared::ports`), for unit tests of the pipeline steps that
+//! In-memory adapters of every port (`service::ports`), for unit tests of the pipeline steps that
 //! run in milliseconds without the emulator, and for the bench. They keep the conditions the
 //! AWS adapters write under (see `store`), and take injected failures (`faults`).
 
@@ -12,13 +12,14 @@ mod store;
 
 use std::sync::Arc;
 
-use shared::config::Settings;
-use shared::import::{upload_key, Import};
-use shared::outbound::Webhooks;
-use shared::pipeline::{prevalidate, process, transform};
-use shared::ports::Queue;
-use shared::record::StoredRecord;
-use shared::{Result, Services};
+use domain::import::{upload_key, Import};
+use domain::record::StoredRecord;
+use domain::Result;
+use service::config::Settings;
+use service::outbound::Webhooks;
+use service::pipeline::{prevalidate, process, transform};
+use service::ports::Queue;
+use service::Services;
 use time::OffsetDateTime;
 
 pub use faults::Faults;
@@ -118,7 +119,7 @@ impl Kit {
     /// Creates an import of [`TENANT`] as the API does from a create request's `body`, and puts
     /// `file` as its upload; returns it and its upload's key (what prevalidation is called with).
     pub async fn upload(&self, body: &str, file: &[u8]) -> Result<(Import, String)> {
-        let import = shared::api::create_import(&self.svc, TENANT, body.as_bytes(), None).await?;
+        let import = service::api::create_import(&self.svc, TENANT, body.as_bytes(), None).await?;
         let key = upload_key(TENANT, &import.id);
         self.svc.files.put(&key, file.to_vec()).await?;
         Ok((import, key))

@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use shared::ports::{Queue, WorkQueue};
-use shared::{Error, Result};
+use domain::{Error, Result};
+use service::ports::{Queue, WorkQueue};
 
 use crate::faults::Faults;
 

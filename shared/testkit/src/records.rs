@@ -4,14 +4,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use shared::item_size;
-use shared::ports::{
+use domain::item_size;
+use domain::record::{ResourceType, StoredRecord};
+use domain::revert_state::{RevertStatus, MAX_LISTED_CONFLICTS};
+use domain::time_fmt;
+use domain::{Error, Result};
+use service::ports::{
     Applied, BatchState, BatchWrite, IndexChange, Page, RecordStore, RecordWrite, RevertWrite, Unit, Weight,
 };
-use shared::record::{ResourceType, StoredRecord};
-use shared::revert_state::{RevertStatus, MAX_LISTED_CONFLICTS};
-use shared::time_fmt;
-use shared::{Error, Result};
 use time::OffsetDateTime;
 
 use crate::store::{add_tally, index_key, records_key, unit_key, MemoryStore, State};
@@ -21,7 +21,7 @@ use crate::store::{add_tally, index_key, records_key, unit_key, MemoryStore, Sta
 fn check_fits(tenant_id: &str, resource: ResourceType, writes: &[RecordWrite]) -> Result<()> {
     let (mut items, mut bytes) = (item_size::LEDGER_ITEMS, item_size::LEDGER_BYTES);
     for write in writes {
-        let weight = shared::aws::weigh(tenant_id, resource, write)?;
+        let weight = aws_adapters::weigh(tenant_id, resource, write)?;
         if weight.record_bytes > item_size::MAX_ITEM_BYTES {
             return Err(Error::Internal(format!(
                 "record `{}` is {} bytes, over DynamoDB's {} bytes an item",
@@ -213,7 +213,7 @@ impl RecordStore for MemoryStore {
     }
 
     fn weigh(&self, tenant_id: &str, resource: ResourceType, write: &RecordWrite) -> Result<Weight> {
-        shared::aws::weigh(tenant_id, resource, write)
+        aws_adapters::weigh(tenant_id, resource, write)
     }
 
     async fn apply_revert(&self, revert: &RevertWrite) -> Result<Applied> {

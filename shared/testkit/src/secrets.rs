@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
-use shared::ports::WebhookSecrets;
-use shared::webhook::SecretVersions;
-use shared::Result;
+use domain::webhook::SecretVersions;
+use domain::Result;
+use service::ports::WebhookSecrets;
 use time::OffsetDateTime;
 
 use crate::faults::Faults;

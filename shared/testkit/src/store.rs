@@ -7,13 +7,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use domain::import::{Import, Phase, Progress, Status};
+use domain::record::{ResourceType, StoredRecord};
+use domain::stats::{Stats, Tally};
+use domain::time_fmt;
+use domain::Result;
 use serde::{Deserialize, Serialize};
-use shared::import::{Import, Phase, Progress, Status};
-use shared::ports::{ImportKey, StoredImport, Unit};
-use shared::record::{ResourceType, StoredRecord};
-use shared::stats::{Stats, Tally};
-use shared::time_fmt;
-use shared::Result;
+use service::ports::{ImportKey, StoredImport, Unit};
 use time::OffsetDateTime;
 
 use crate::faults::Faults;
@@ -140,7 +140,7 @@ pub(crate) fn add_tally(stats: &mut Stats, tally: &Tally) {
 
 /// The `sweep_at` of a change made now: the sweeper comes once its events are its own to send.
 pub(crate) fn sweep_soon() -> i64 {
-    (time_fmt::now() + shared::events::GRACE).unix_timestamp()
+    (time_fmt::now() + domain::events::GRACE).unix_timestamp()
 }
 
 impl Row {
@@ -151,7 +151,7 @@ impl Row {
             requested_mappings: import.mappings.clone(),
             source_etag: None,
             published: Some(BTreeSet::new()),
-            sweep_at: Some((import.created_at + shared::events::GRACE).unix_timestamp()),
+            sweep_at: Some((import.created_at + domain::events::GRACE).unix_timestamp()),
         }
     }
 
@@ -224,13 +224,13 @@ impl MemoryStore {
     /// The imports and their ledgers as JSON (records are not kept): what a step in another
     /// process finds with [`MemoryStore::restore`].
     pub fn snapshot(&self) -> Result<Vec<u8>> {
-        serde_json::to_vec(&*self.state()).map_err(|e| shared::Error::Internal(format!("snapshot: {e}")))
+        serde_json::to_vec(&*self.state()).map_err(|e| domain::Error::Internal(format!("snapshot: {e}")))
     }
 
     /// The imports and ledgers of a [`MemoryStore::snapshot`].
     pub fn restore(&self, snapshot: &[u8]) -> Result<()> {
         let restored: State =
-            serde_json::from_slice(snapshot).map_err(|e| shared::Error::Internal(format!("snapshot: {e}")))?;
+            serde_json::from_slice(snapshot).map_err(|e| domain::Error::Internal(format!("snapshot: {e}")))?;
         let mut state = self.state();
         state.imports = restored.imports;
         state.ledgers = restored.ledgers;

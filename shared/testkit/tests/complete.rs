@@ -1,12 +1,12 @@
 //! Completion over the in-memory adapters: the finish message assembles the files and
 //! completes the import once.
 
-use shared::error_files::{errors_csv_key, errors_json_key};
-use shared::import::Status;
-use shared::messages::{decode, ImportRef, TransformJob};
-use shared::pipeline::prevalidate;
-use shared::ports::Queue;
-use shared::results::results_csv_key;
+use domain::error_files::{errors_csv_key, errors_json_key};
+use domain::import::Status;
+use domain::messages::{decode, ImportRef, TransformJob};
+use domain::results::results_csv_key;
+use service::pipeline::prevalidate;
+use service::ports::Queue;
 use testkit::{contacts_csv, Kit, TENANT};
 
 const CONTACTS: &str = r#"{"resource_type": "contact"}"#;
@@ -65,7 +65,7 @@ async fn a_finish_message_of_an_unfinished_run_changes_nothing() {
     kit.deliver(Queue::Transform, &chunks[0]).await.unwrap();
     let early = TransformJob::FinishRun(ImportRef { tenant_id: TENANT.into(), import_id: import.id.clone() });
 
-    kit.deliver(Queue::Transform, &shared::messages::encode(&early).unwrap()).await.unwrap();
+    kit.deliver(Queue::Transform, &domain::messages::encode(&early).unwrap()).await.unwrap();
     let import = kit.import(&import.id).await;
     assert_eq!(import.status, Status::Processing);
     assert!(!import.has_results_file);

@@ -1,13 +1,13 @@
 //! Dead letters over the in-memory adapters: a message that failed on every delivery ends its
 //! import (or its revert) at once, and its body is kept.
 
-use shared::api;
-use shared::import::Status;
-use shared::pipeline::dead_letters::{self, DeadLetter};
-use shared::pipeline::prevalidate;
-use shared::ports::Queue;
-use shared::revert_state::RevertStatus;
-use shared::Error;
+use domain::import::Status;
+use domain::revert_state::RevertStatus;
+use domain::Error;
+use service::api;
+use service::pipeline::dead_letters::{self, DeadLetter};
+use service::pipeline::prevalidate;
+use service::ports::Queue;
 use testkit::{contacts_csv, Kit, TENANT};
 
 const CONTACTS: &str = r#"{"resource_type": "contact"}"#;
@@ -91,7 +91,7 @@ async fn a_dead_revert_unit_fails_the_revert_which_can_be_asked_again() {
     kit.drain().await.unwrap();
     let revert = kit.import(&import.id).await.revert.unwrap();
     assert_eq!((revert.status, revert.deleted, revert.reason), (RevertStatus::Reverted, 3, None));
-    assert!(kit.store.records(TENANT, shared::record::ResourceType::Contact).is_empty());
+    assert!(kit.store.records(TENANT, domain::record::ResourceType::Contact).is_empty());
 }
 
 #[tokio::test]

@@ -1,9 +1,9 @@
 //! `mode: sync` over the in-memory adapters: the create request runs every step inline.
 
-use shared::api;
-use shared::import::Status;
-use shared::ports::Queue;
-use shared::record::ResourceType;
+use domain::import::Status;
+use domain::record::ResourceType;
+use service::api;
+use service::ports::Queue;
 use testkit::{Kit, TENANT};
 
 const SYNC: &str = r#"{"resource_type": "contact", "mode": "sync",

@@ -1,14 +1,14 @@
 //! An overwrite's cleanup over the in-memory adapters: the records its file did not name are
 //! removed once, within its guard.
 
+use domain::import::Status;
+use domain::messages::{decode, ProcessJob};
+use domain::record::ResourceType;
+use domain::time_fmt;
 use serde_json::json;
-use shared::import::Status;
-use shared::messages::{decode, ProcessJob};
-use shared::pipeline::overwrite::GUARD_REASON;
-use shared::pipeline::prevalidate;
-use shared::ports::Queue;
-use shared::record::ResourceType;
-use shared::time_fmt;
+use service::pipeline::overwrite::GUARD_REASON;
+use service::pipeline::prevalidate;
+use service::ports::Queue;
 use testkit::{contact, Kit, TENANT};
 
 /// `n` contacts `p1@example.com`... stored an hour before the test's import.

@@ -1,11 +1,11 @@
 //! prevalidate over the in-memory adapters: the upload is planned into chunks once, whatever
 //! the deliveries of its event.
 
-use shared::import::{upload_key, Phase, Status};
-use shared::messages::{decode, TransformMessage};
-use shared::pipeline::complete::SOURCE_REPLACED;
-use shared::pipeline::prevalidate;
-use shared::ports::Queue;
+use domain::import::{upload_key, Phase, Status};
+use domain::messages::{decode, TransformMessage};
+use service::pipeline::complete::SOURCE_REPLACED;
+use service::pipeline::prevalidate;
+use service::ports::Queue;
 use testkit::{contacts_csv, Kit, TENANT};
 
 const CONTACTS: &str = r#"{"resource_type": "contact"}"#;
@@ -47,7 +47,7 @@ async fn a_redelivered_upload_event_plans_again_but_every_chunk_counts_once() {
     let import = kit.import(&import.id).await;
     assert_eq!(import.status, Status::Completed);
     assert_eq!((import.stats.rows, import.stats.processed, import.stats.created), (10, 10, 10));
-    assert_eq!(kit.store.records(TENANT, shared::record::ResourceType::Contact).len(), 10);
+    assert_eq!(kit.store.records(TENANT, domain::record::ResourceType::Contact).len(), 10);
     assert_eq!(kit.events(&import.id), ["created", "started", "completed"]);
 }
 
@@ -130,19 +130,19 @@ async fn an_upload_replaced_after_its_preview_fails_the_run_it_starts() {
     prevalidate::run(&kit.svc, &key).await.unwrap();
     kit.svc.files.put(&upload_key(TENANT, &import.id), contacts_csv(6, &[])).await.unwrap();
 
-    shared::api::patch_import(&kit.svc, TENANT, &import.id, br#"{"in_preview": false}"#).await.unwrap();
+    service::api::patch_import(&kit.svc, TENANT, &import.id, br#"{"in_preview": false}"#).await.unwrap();
     kit.drain().await.unwrap();
     let import = kit.import(&import.id).await;
     assert_eq!(import.status, Status::Failed);
     assert_eq!(import.reason.as_deref(), Some(SOURCE_REPLACED));
-    assert_eq!(kit.store.records(TENANT, shared::record::ResourceType::Contact).len(), 0);
+    assert_eq!(kit.store.records(TENANT, domain::record::ResourceType::Contact).len(), 0);
 }
 
 #[tokio::test]
 async fn an_import_interrupted_before_its_upload_arrived_is_not_planned() {
     let kit = Kit::new();
     let (import, key) = kit.upload(CONTACTS, &contacts_csv(3, &[])).await.unwrap();
-    shared::api::patch_import(&kit.svc, TENANT, &import.id, br#"{"interrupt": true}"#).await.unwrap();
+    service::api::patch_import(&kit.svc, TENANT, &import.id, br#"{"interrupt": true}"#).await.unwrap();
     prevalidate::run(&kit.svc, &key).await.unwrap();
 
     let import = kit.import(&import.id).await;

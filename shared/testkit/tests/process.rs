@@ -1,12 +1,12 @@
 //! process over the in-memory adapters: a batch of records is written once with its ledger
 //! entry and counts, whatever its deliveries.
 
+use domain::import::Status;
+use domain::record::ResourceType;
+use domain::time_fmt;
 use serde_json::json;
-use shared::import::Status;
-use shared::pipeline::prevalidate;
-use shared::ports::Queue;
-use shared::record::ResourceType;
-use shared::time_fmt;
+use service::pipeline::prevalidate;
+use service::ports::Queue;
 use testkit::{contact, contacts_csv, Kit, TENANT};
 
 const CONTACTS: &str = r#"{"resource_type": "contact"}"#;
@@ -110,8 +110,8 @@ async fn a_second_import_updates_what_changed_and_bumps_versions() {
 async fn a_batch_of_a_deleted_import_writes_nothing() {
     let kit = Kit::new();
     let (id, batches) = transformed(&kit, CONTACTS, &contacts_csv(5, &[])).await;
-    shared::api::patch_import(&kit.svc, TENANT, &id, br#"{"interrupt": true}"#).await.unwrap();
-    shared::api::delete_import(&kit.svc, TENANT, &id).await.unwrap();
+    service::api::patch_import(&kit.svc, TENANT, &id, br#"{"interrupt": true}"#).await.unwrap();
+    service::api::delete_import(&kit.svc, TENANT, &id).await.unwrap();
 
     kit.deliver(Queue::Process, &batches[0]).await.unwrap();
     assert!(kit.store.records(TENANT, ResourceType::Contact).is_empty());
@@ -139,7 +139,7 @@ async fn a_row_that_would_make_its_record_too_large_is_an_error_and_the_record_s
     let import = kit.import(&id).await;
     assert_eq!((import.status, import.stats.errors, import.stats.created), (Status::Completed, 1, 1));
     assert_eq!(kit.store.records(TENANT, ResourceType::Contact)[0], existing, "untouched");
-    let errors = kit.files.text(&shared::error_files::errors_csv_key(TENANT, &id)).unwrap();
+    let errors = kit.files.text(&domain::error_files::errors_csv_key(TENANT, &id)).unwrap();
     assert!(errors.contains("record_too_large"), "{errors}");
 }
 
@@ -174,6 +174,6 @@ async fn a_batch_too_big_for_one_transaction_resumes_from_the_rows_its_ledger_sa
     assert!(records.iter().any(|r| r.fields["first_name"] == "Name20"));
     let import = kit.import(&id).await;
     assert_eq!((import.status, import.stats.updated, import.stats.processed), (Status::Completed, 20, 20));
-    let results = kit.files.text(&shared::results::results_csv_key(TENANT, &id)).unwrap();
+    let results = kit.files.text(&domain::results::results_csv_key(TENANT, &id)).unwrap();
     assert_eq!(results.lines().count(), 21, "a line a row: {}", &results[..results.len().min(300)]);
 }

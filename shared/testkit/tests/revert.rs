@@ -1,14 +1,14 @@
 //! A revert over the in-memory adapters: each unit of work puts its records back once, and
 //! records changed since are left alone and listed.
 
+use domain::import::Status;
+use domain::messages::{decode, ProcessJob};
+use domain::record::ResourceType;
+use domain::revert_state::RevertStatus;
+use domain::time_fmt;
 use serde_json::json;
-use shared::api;
-use shared::import::Status;
-use shared::messages::{decode, ProcessJob};
-use shared::ports::Queue;
-use shared::record::ResourceType;
-use shared::revert_state::RevertStatus;
-use shared::time_fmt;
+use service::api;
+use service::ports::Queue;
 use testkit::{contact, Kit, TENANT};
 
 const CONTACTS: &str = r#"{"resource_type": "contact"}"#;
@@ -28,7 +28,7 @@ async fn merged(kit: &Kit) -> String {
     import.id
 }
 
-fn record(kit: &Kit, email: &str) -> Option<shared::record::StoredRecord> {
+fn record(kit: &Kit, email: &str) -> Option<domain::record::StoredRecord> {
     kit.store.records(TENANT, ResourceType::Contact).into_iter().find(|r| r.identifier == email)
 }
 

@@ -1,11 +1,11 @@
 //! The sweeper's round over the in-memory adapters: what is due lapses once, is deleted past
 //! its retention, and gets the events its step did not publish.
 
-use shared::import::Status;
-use shared::pipeline::{prevalidate, sweep};
-use shared::ports::Queue;
-use shared::record::ResourceType;
-use shared::time_fmt;
+use domain::import::Status;
+use domain::record::ResourceType;
+use domain::time_fmt;
+use service::pipeline::{prevalidate, sweep};
+use service::ports::Queue;
 use testkit::{contacts_csv, Kit, TENANT};
 use time::Duration;
 
@@ -14,7 +14,7 @@ const CONTACTS: &str = r#"{"resource_type": "contact"}"#;
 #[tokio::test]
 async fn an_upload_that_never_arrived_expires_once() {
     let kit = Kit::new();
-    let import = shared::api::create_import(&kit.svc, TENANT, CONTACTS.as_bytes(), None).await.unwrap();
+    let import = service::api::create_import(&kit.svc, TENANT, CONTACTS.as_bytes(), None).await.unwrap();
     let early = sweep::run(&kit.svc, time_fmt::now() + Duration::minutes(5)).await.unwrap();
     assert_eq!(early.expired, 0, "its upload URL still holds");
     assert_eq!(kit.import(&import.id).await.status, Status::AwaitingUpload);

@@ -1,12 +1,12 @@
 //! transform over the in-memory adapters: a chunk becomes process messages and counts into its
 //! run once.
 
-use shared::import::{upload_key, Status};
-use shared::messages::{decode, ProcessMessage};
-use shared::pipeline::complete::SOURCE_REPLACED;
-use shared::pipeline::prevalidate;
-use shared::ports::Queue;
-use shared::record::ResourceType;
+use domain::import::{upload_key, Status};
+use domain::messages::{decode, ProcessMessage};
+use domain::record::ResourceType;
+use service::pipeline::complete::SOURCE_REPLACED;
+use service::pipeline::prevalidate;
+use service::ports::Queue;
 use testkit::{contacts_csv, Kit, TENANT};
 
 const CONTACTS: &str = r#"{"resource_type": "contact"}"#;
@@ -60,7 +60,7 @@ async fn a_redelivered_chunk_counts_once() {
     let import = kit.import(&id).await;
     assert_eq!(import.status, Status::Completed);
     assert_eq!((import.stats.processed, import.stats.created, import.stats.errors), (10, 9, 1));
-    let errors = kit.files.text(&shared::error_files::errors_csv_key(TENANT, &id)).unwrap();
+    let errors = kit.files.text(&domain::error_files::errors_csv_key(TENANT, &id)).unwrap();
     let rows: Vec<csv::StringRecord> =
         csv::Reader::from_reader(errors.as_bytes()).records().collect::<Result<_, _>>().unwrap();
     assert_eq!(rows.len(), 1, "the row once: {errors}");
@@ -90,7 +90,7 @@ async fn a_chunk_of_an_interrupted_import_is_dropped() {
     let kit = kit();
     let (id, chunks) = planned(&kit, CONTACTS, 10, &[]).await;
     kit.deliver(Queue::Transform, &chunks[0]).await.unwrap();
-    shared::api::patch_import(&kit.svc, TENANT, &id, br#"{"interrupt": true}"#).await.unwrap();
+    service::api::patch_import(&kit.svc, TENANT, &id, br#"{"interrupt": true}"#).await.unwrap();
     let sent = kit.queue.sent(Queue::Process).len();
 
     kit.deliver(Queue::Transform, &chunks[1]).await.unwrap();

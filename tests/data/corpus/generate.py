@@ -5,9 +5,9 @@ expected outcome `<name>.expect.json` beside it.
 Run from anywhere: `python3 tests/data/corpus/generate.py`. It rewrites every file it owns and
 nothing else; the output is byte-for-byte the same on every run (no clocks, no randomness, no
 compression library: gzip, zip and PNG bytes are built by hand with stored blocks). Fixtures
-copied from real exports (MPDX, csv-spectrum) are read from shared/testdata/ of this repository.
+copied from real exports (MPDX, csv-spectrum) are read from shared/domain/testdata/ of this repository.
 
-Expectations follow docs/api.md and the field rules of shared/src (fields.rs, validate.rs,
+Expectations follow docs/api.md and the field rules of shared/domain/src (fields.rs, validate.rs,
 mapping.rs, chunking.rs): they say what the product must do, not what it happens to print.
 """
 
@@ -19,7 +19,7 @@ import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
-TESTDATA = os.path.join(REPO, "shared", "testdata")
+TESTDATA = os.path.join(REPO, "shared", "domain", "testdata")
 
 CONTACT = {"resource_type": "contact"}
 CASES = []
@@ -1048,7 +1048,7 @@ case(
 )
 
 # ---------------------------------------------------------------------------------------------
-# MPDX exports (shared/testdata/mpdx-fixtures): real CRM files with their own columns
+# MPDX exports (shared/domain/testdata/mpdx-fixtures): real CRM files with their own columns
 # ---------------------------------------------------------------------------------------------
 
 JOHN = {
@@ -1221,7 +1221,7 @@ case(
 )
 
 # ---------------------------------------------------------------------------------------------
-# csv-spectrum (shared/testdata/csv-spectrum): imported as groups, one column as the name and
+# csv-spectrum (shared/domain/testdata/csv-spectrum): imported as groups, one column as the name and
 # the others as custom fields; the records must hold csv-spectrum's expected values.
 # ---------------------------------------------------------------------------------------------
 

@@ -5,10 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use domain::import::upload_key;
+use domain::record::{ResourceType, StoredRecord};
 use serde_json::{json, Value};
-use shared::import::upload_key;
-use shared::pipeline::{prevalidate, process};
-use shared::record::{ResourceType, StoredRecord};
+use service::pipeline::{prevalidate, process};
 use tests::{download, host, receive_all, run_transform_queue, stat, IMPORT_TIMEOUT};
 
 /// A contacts file: valid rows by identifier (first name, company) and a number of bad rows.

@@ -222,7 +222,7 @@ async fn killed_hosts_change_nothing() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
     let mut served = Served::start(&prefix, port);
     served.ready().await;
-    let dynamo = shared::aws::Clients::load(None).await.dynamo;
+    let dynamo = aws_adapters::Clients::load(None).await.dynamo;
     let records = local::provision::Names::with_prefix(&prefix).records_table;
 
     // The overwritten tenant's records are imported alongside, through the same kills.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_sdk_sqs::types::QueueAttributeName;
 use local::LocalHost;
 use serde_json::{json, Value};
-use shared::pipeline::dead_letters::{error_key, PREFIX};
+use service::pipeline::dead_letters::{error_key, PREFIX};
 use tests::{all_records, fields_only, host, objects, receive_all, revert, revert_ends, IMPORT_TIMEOUT};
 
 /// The product's promise (a minute), with slack for a loaded machine.
@@ -84,7 +84,7 @@ async fn a_chunk_that_fails_on_every_delivery_fails_its_import() {
     let chunk = json!({
         "kind": "chunk", "tenant_id": "acme", "import_id": id, "run": 0,
         "chunk": {"index": 0, "start": 6, "end": 40, "first_row": 1, "rows": 2, "skip_rows": []},
-        "source": {"key": shared::import::upload_key("acme", id), "etag": null, "encoding": "utf-8", "delimiter": ","},
+        "source": {"key": domain::import::upload_key("acme", id), "etag": null, "encoding": "utf-8", "delimiter": ","},
     })
     .to_string();
     send(&host, &host.settings.transform_queue_url, &chunk).await;
@@ -112,7 +112,7 @@ async fn an_upload_event_prevalidate_keeps_failing_on_fails_its_import() {
     let import = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
     let id = import["id"].as_str().unwrap();
     // The event of an object deleted before prevalidate read it: every attempt finds no object.
-    let key = shared::import::upload_key("acme", id);
+    let key = domain::import::upload_key("acme", id);
     let event = json!({"Records": [{
         "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
         "eventTime": "2026-12-02T10:00:00.000Z", "eventName": "ObjectCreated:Put",
@@ -180,7 +180,7 @@ async fn a_revert_unit_that_fails_on_every_delivery_fails_the_revert_and_asking_
     receive_all(&host, &host.settings.events_queue_url).await;
 
     // One unit's before-images are gone: every delivery of that unit fails to read them.
-    let images = objects(&host, &format!("{}before/", shared::error_files::prefix("acme", id))).await;
+    let images = objects(&host, &format!("{}before/", domain::error_files::prefix("acme", id))).await;
     assert_eq!(images.len(), 2, "{images:?}");
     let svc = host.clients.services(host.settings.clone()).expect("services");
     let kept_images = svc.files.read(&images[0]).await.unwrap();

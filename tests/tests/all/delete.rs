@@ -38,7 +38,7 @@ async fn a_running_import_is_refused_until_interrupted() {
     let import = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
     let id = import["id"].as_str().unwrap();
     client.upload(&import, b"email\na@example.com\n".to_vec()).await.unwrap();
-    shared::pipeline::prevalidate::run(&svc, &shared::import::upload_key("acme", id)).await.unwrap();
+    service::pipeline::prevalidate::run(&svc, &domain::import::upload_key("acme", id)).await.unwrap();
     let path = format!("/v1/imports/{id}");
     let (status, answer) = client.call(reqwest::Method::DELETE, &path, None).await.unwrap();
     assert_eq!(status, 409, "{answer}");

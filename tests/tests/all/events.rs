@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use shared::pipeline::{prevalidate, process, sweep, transform};
-use shared::ports::{Queue, WorkQueue};
-use shared::services::Services;
+use service::pipeline::{prevalidate, process, sweep, transform};
+use service::ports::{Queue, WorkQueue};
+use service::services::Services;
 use tests::{host, receive_all, wait_for, IMPORT_TIMEOUT};
 use time::Duration;
 
@@ -61,7 +61,7 @@ async fn every_lifecycle_change_is_published_once() {
 
     // Each was recorded as published: the sweeper owes none of them.
     let svc = host.clients.services(host.settings.clone()).expect("services");
-    let swept = sweep::run(&svc, shared::time_fmt::now() + Duration::minutes(3)).await.unwrap();
+    let swept = sweep::run(&svc, domain::time_fmt::now() + Duration::minutes(3)).await.unwrap();
     assert_eq!(swept.events_sent, 0);
     assert!(events(&host).await.is_empty());
 }
@@ -75,12 +75,12 @@ struct LosesFirst {
 
 #[async_trait]
 impl WorkQueue for LosesFirst {
-    async fn send(&self, queue: Queue, tenant_id: &str, bodies: Vec<String>) -> shared::error::Result<()> {
+    async fn send(&self, queue: Queue, tenant_id: &str, bodies: Vec<String>) -> domain::error::Result<()> {
         for body in bodies.iter().filter(|_| queue == Queue::Events) {
             let event: Value = serde_json::from_str(body).unwrap();
             let first = self.refused.lock().unwrap().insert(event["id"].as_str().unwrap().to_string());
             if first && matches!(event["type"].as_str(), Some("started" | "completed" | "preview_ready")) {
-                return Err(shared::error::Error::aws("sqs", "injected: the events queue is unavailable"));
+                return Err(domain::error::Error::aws("sqs", "injected: the events queue is unavailable"));
             }
         }
         self.svc.queue.send(queue, tenant_id, bodies).await
@@ -92,7 +92,7 @@ impl WorkQueue for LosesFirst {
         tenant_id: &str,
         body: String,
         delay_secs: u32,
-    ) -> shared::error::Result<()> {
+    ) -> domain::error::Result<()> {
         self.svc.queue.send_after(queue, tenant_id, body, delay_secs).await
     }
 }
@@ -130,7 +130,7 @@ async fn events_a_step_failed_to_publish_are_sent_late_once() {
     let lossy = Services { queue: Arc::new(LosesFirst { svc: svc.clone(), refused: Mutex::default() }), ..svc.clone() };
     let client = host.client("acme");
     let file = "email\nann@example.com\nbob@example.com\ncy@example.com\n";
-    let upload = |id: &str| shared::import::upload_key("acme", id);
+    let upload = |id: &str| domain::import::upload_key("acme", id);
 
     // A run whose start and completion are not published by their steps.
     let plain = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
@@ -152,7 +152,7 @@ async fn events_a_step_failed_to_publish_are_sent_late_once() {
     assert_eq!(kinds(&early[preview_id]), ["created"]);
 
     // The sweeper: not while a step may still be publishing; then once, as the import is now.
-    let now = shared::time_fmt::now();
+    let now = domain::time_fmt::now();
     assert_eq!(sweep::run(&svc, now + Duration::seconds(30)).await.unwrap().events_sent, 0);
     assert!(events(&host).await.is_empty());
     assert_eq!(sweep::run(&svc, now + Duration::minutes(3)).await.unwrap().events_sent, 3);
@@ -182,7 +182,7 @@ struct Eager(Services);
 
 #[async_trait]
 impl WorkQueue for Eager {
-    async fn send(&self, queue: Queue, tenant_id: &str, bodies: Vec<String>) -> shared::error::Result<()> {
+    async fn send(&self, queue: Queue, tenant_id: &str, bodies: Vec<String>) -> domain::error::Result<()> {
         if queue != Queue::Transform {
             return self.0.queue.send(queue, tenant_id, bodies).await;
         }
@@ -198,7 +198,7 @@ impl WorkQueue for Eager {
         tenant_id: &str,
         body: String,
         delay_secs: u32,
-    ) -> shared::error::Result<()> {
+    ) -> domain::error::Result<()> {
         self.0.queue.send_after(queue, tenant_id, body, delay_secs).await
     }
 }
@@ -225,14 +225,14 @@ async fn chunks_handled_while_the_plan_is_being_sent_start_and_complete_the_impo
     let first = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
     let first_id = first["id"].as_str().unwrap();
     client.upload(&first, file.into()).await.unwrap();
-    prevalidate::run(&eager, &shared::import::upload_key("acme", first_id)).await.unwrap();
+    prevalidate::run(&eager, &domain::import::upload_key("acme", first_id)).await.unwrap();
     drain_process(&host, &eager).await;
 
     // A later run, planned after a preview.
     let preview = client.create_import(&json!({"resource_type": "contact", "in_preview": true})).await.unwrap();
     let preview_id = preview["id"].as_str().unwrap();
     client.upload(&preview, file.replace("example.com", "example.org").into()).await.unwrap();
-    prevalidate::run(&svc, &shared::import::upload_key("acme", preview_id)).await.unwrap();
+    prevalidate::run(&svc, &domain::import::upload_key("acme", preview_id)).await.unwrap();
     let path = format!("/v1/imports/{preview_id}");
     let (status, answer) =
         client.call(reqwest::Method::PATCH, &path, Some(&json!({"in_preview": false}))).await.unwrap();

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::json;
-use shared::ports::Queue;
+use service::ports::Queue;
 use tests::{contacts_csv, host, stat, wait_for, IMPORT_TIMEOUT};
 
 const LARGE_ROWS: u64 = 100_000;

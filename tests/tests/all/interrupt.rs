@@ -18,13 +18,13 @@ async fn an_interrupted_import_keeps_what_was_written_and_drops_the_rest() {
     let id = import["id"].as_str().unwrap();
     let file = "email\na@example.com\nb@example.com\nc@example.com\nd@example.com\ne@example.com\n";
     client.upload(&import, file.into()).await.unwrap();
-    shared::pipeline::prevalidate::run(&svc, &shared::import::upload_key("acme", id)).await.unwrap();
+    service::pipeline::prevalidate::run(&svc, &domain::import::upload_key("acme", id)).await.unwrap();
 
     let chunks = receive_all(&host, &host.settings.transform_queue_url).await;
     assert_eq!(chunks.len(), 3);
-    shared::pipeline::transform::run(&svc, &chunks[0]).await.unwrap();
+    service::pipeline::transform::run(&svc, &chunks[0]).await.unwrap();
     for batch in receive_all(&host, &host.settings.process_queue_url).await {
-        shared::pipeline::process::run(&svc, &batch).await.unwrap();
+        service::pipeline::process::run(&svc, &batch).await.unwrap();
     }
 
     let path = format!("/v1/imports/{id}");
@@ -36,10 +36,10 @@ async fn an_interrupted_import_keeps_what_was_written_and_drops_the_rest() {
 
     // The rest of the work arrives and is dropped; a redelivered chunk changes nothing either.
     for chunk in &chunks {
-        shared::pipeline::transform::run(&svc, chunk).await.unwrap();
+        service::pipeline::transform::run(&svc, chunk).await.unwrap();
     }
     for batch in receive_all(&host, &host.settings.process_queue_url).await {
-        shared::pipeline::process::run(&svc, &batch).await.unwrap();
+        service::pipeline::process::run(&svc, &batch).await.unwrap();
     }
     let (_, after) = client.get(&path).await.unwrap();
     assert_eq!(after["status"], "interrupted");

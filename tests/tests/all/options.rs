@@ -68,10 +68,10 @@ async fn max_error_ratio_stops_the_import() {
         let created = client.create_import(&body).await.unwrap();
         let id = created["id"].as_str().unwrap().to_string();
         client.upload(&created, file).await.unwrap();
-        shared::pipeline::prevalidate::run(svc, &shared::import::upload_key("acme", &id)).await.unwrap();
+        service::pipeline::prevalidate::run(svc, &domain::import::upload_key("acme", &id)).await.unwrap();
         run_transform_queue(host, svc).await;
         for batch in receive_all(host, &host.settings.process_queue_url).await {
-            shared::pipeline::process::run(svc, &batch).await.unwrap();
+            service::pipeline::process::run(svc, &batch).await.unwrap();
         }
         // The finish message, when the import got that far.
         run_transform_queue(host, svc).await;

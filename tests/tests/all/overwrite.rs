@@ -108,7 +108,7 @@ async fn an_overwrite_is_refused_while_another_import_of_its_type_runs() {
         let created = client.create_import(&body).await.unwrap();
         let id = created["id"].as_str().unwrap();
         client.upload(&created, "email\nann@example.com\n".into()).await.unwrap();
-        shared::pipeline::prevalidate::run(&svc, &shared::import::upload_key("acme", id)).await.unwrap();
+        service::pipeline::prevalidate::run(&svc, &domain::import::upload_key("acme", id)).await.unwrap();
         let (status, now) = client.get(&format!("/v1/imports/{id}")).await.unwrap();
         assert_eq!(now["status"], "preview_ready", "{now}");
         (status.max(201), now)
@@ -116,7 +116,7 @@ async fn an_overwrite_is_refused_while_another_import_of_its_type_runs() {
     let running = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
     let id = running["id"].as_str().unwrap();
     client.upload(&running, "email\nann@example.com\n".into()).await.unwrap();
-    shared::pipeline::prevalidate::run(&svc, &shared::import::upload_key("acme", id)).await.unwrap();
+    service::pipeline::prevalidate::run(&svc, &domain::import::upload_key("acme", id)).await.unwrap();
 
     let overwrite = json!({"resource_type": "contact", "action": "overwrite"});
     let (status, body) = client.call(reqwest::Method::POST, "/v1/imports", Some(&overwrite)).await.unwrap();
@@ -138,7 +138,7 @@ async fn an_overwrite_is_refused_while_another_import_of_its_type_runs() {
 
     run_transform_queue(&host, &svc).await;
     for batch in receive_all(&host, &host.settings.process_queue_url).await {
-        shared::pipeline::process::run(&svc, &batch).await.unwrap();
+        service::pipeline::process::run(&svc, &batch).await.unwrap();
     }
     // The last batch asked for the import to be completed.
     run_transform_queue(&host, &svc).await;
@@ -199,7 +199,7 @@ async fn a_retried_overwrite_create_answers_with_its_import() {
     let (status, first) = create().await;
     assert_eq!(status, 201, "{first}");
     let id = first["id"].as_str().unwrap();
-    shared::pipeline::prevalidate::run(&svc, &shared::import::upload_key("acme", id)).await.unwrap();
+    service::pipeline::prevalidate::run(&svc, &domain::import::upload_key("acme", id)).await.unwrap();
     // It runs now; a retry of its own create is not "another import".
     let (status, again) = create().await;
     assert_eq!((status, &again["id"]), (201, &first["id"]), "{again}");
@@ -281,10 +281,10 @@ async fn an_overwrite_whose_run_starts_beside_another_import_fails() {
     let running = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
     let id = running["id"].as_str().unwrap();
     client.upload(&running, "email\nann@example.com\n".into()).await.unwrap();
-    shared::pipeline::prevalidate::run(&svc, &shared::import::upload_key("acme", id)).await.unwrap();
+    service::pipeline::prevalidate::run(&svc, &domain::import::upload_key("acme", id)).await.unwrap();
 
     client.upload(&overwrite, "email\nbob@example.com\n".into()).await.unwrap();
-    shared::pipeline::prevalidate::run(&svc, &shared::import::upload_key("acme", overwrite_id)).await.unwrap();
+    service::pipeline::prevalidate::run(&svc, &domain::import::upload_key("acme", overwrite_id)).await.unwrap();
     let (_, failed) = client.get(&format!("/v1/imports/{overwrite_id}")).await.unwrap();
     assert_eq!(failed["status"], "failed", "{failed}");
     assert!(failed["reason"].as_str().unwrap().contains(id), "{failed}");

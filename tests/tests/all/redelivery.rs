@@ -2,7 +2,7 @@
 //! handed to its handler twice, and the S3 event is delivered again after the import is done.
 
 use serde_json::{json, Value};
-use shared::pipeline::{prevalidate, process};
+use service::pipeline::{prevalidate, process};
 use tests::{all_records, contacts_csv, fields_only, host, receive_all, run_transform_queue, stat, IMPORT_TIMEOUT};
 
 async fn import_once(twice: bool, file: Vec<u8>) -> (Value, Vec<Value>, local::LocalHost) {
@@ -37,7 +37,7 @@ async fn every_message_twice_gives_the_same_records_and_stats() {
     // The S3 event again, after completion: nothing is planned or counted twice.
     let services = host.clients.services(host.settings.clone()).expect("services");
     let id = double["id"].as_str().unwrap();
-    shared::pipeline::prevalidate::run(&services, &shared::import::upload_key("acme", id)).await.unwrap();
+    service::pipeline::prevalidate::run(&services, &domain::import::upload_key("acme", id)).await.unwrap();
     let (_, after) = host.client("acme").get(&format!("/v1/imports/{id}")).await.unwrap();
     assert_eq!(after["stats"], double["stats"]);
     assert_eq!(after["status"], "completed");
@@ -94,7 +94,7 @@ async fn the_upload_event_twice_while_queued_counts_once() {
     let created = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
     let id = created["id"].as_str().unwrap();
     client.upload(&created, contacts_csv(1000, &[10])).await.unwrap();
-    let key = shared::import::upload_key("acme", id);
+    let key = domain::import::upload_key("acme", id);
     prevalidate::run(&svc, &key).await.unwrap();
     prevalidate::run(&svc, &key).await.unwrap();
     let path = format!("/v1/imports/{id}");

@@ -4,8 +4,8 @@
 //! preview or a dry run started after a second PUT fails the same way: the run is pinned to
 //! the object the preview or dry run read.
 
+use domain::messages::{decode, TransformMessage};
 use serde_json::{json, Value};
-use shared::messages::{decode, TransformMessage};
 use tests::{host, wait_for, IMPORT_TIMEOUT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,8 +17,8 @@ async fn a_replaced_upload_fails_the_import_with_a_reason() {
     let id = import["id"].as_str().unwrap();
     client.upload(&import, b"email\na@example.com\nb@example.com\n".to_vec()).await.unwrap();
 
-    let key = shared::import::upload_key("acme", id);
-    shared::pipeline::prevalidate::run(&svc, &key).await.unwrap();
+    let key = domain::import::upload_key("acme", id);
+    service::pipeline::prevalidate::run(&svc, &key).await.unwrap();
     let (_, queued) = client.get(&format!("/v1/imports/{id}")).await.unwrap();
     assert_eq!(queued["status"], "queued", "{queued}");
 
@@ -35,7 +35,7 @@ async fn a_replaced_upload_fails_the_import_with_a_reason() {
     let body = out.messages()[0].body().unwrap().to_string();
     let message: TransformMessage = decode(&body).unwrap();
     assert!(message.source.etag.is_some(), "the plan pins the upload's ETag");
-    shared::pipeline::transform::run(&svc, &body).await.unwrap();
+    service::pipeline::transform::run(&svc, &body).await.unwrap();
 
     let (_, failed) = client.get(&format!("/v1/imports/{id}")).await.unwrap();
     assert_eq!(failed["status"], "failed", "{failed}");

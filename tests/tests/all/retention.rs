@@ -3,7 +3,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{json, Value};
-use shared::pipeline::sweep;
+use service::pipeline::sweep;
 use tests::{backdate, host, objects, IMPORT_TIMEOUT};
 use time::{Duration, OffsetDateTime};
 
@@ -109,7 +109,7 @@ async fn a_running_import_is_deleted_once_it_has_timed_out() {
     let import = client.create_import(&json!({"resource_type": "contact", "retention": "P1D"})).await.unwrap();
     let id = import["id"].as_str().unwrap();
     client.upload(&import, b"email\na@example.com\n".to_vec()).await.unwrap();
-    shared::pipeline::prevalidate::run(&svc, &shared::import::upload_key("acme", id)).await.unwrap();
+    service::pipeline::prevalidate::run(&svc, &domain::import::upload_key("acme", id)).await.unwrap();
     // As if it had last made progress just before it lapsed (a preview started late).
     let expires = instant(&import["expires_at"]);
     backdate(&host, "acme", id, "SET updated_at = :t", expires).await;

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use local::proxy::{Counts, Faults, Proxy};
 use local::LocalHost;
 use serde_json::{json, Value};
-use shared::pipeline::{prevalidate, process, sweep, transform};
+use service::pipeline::{prevalidate, process, sweep, transform};
 use tests::{backdate, host, IMPORT_TIMEOUT};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -16,13 +16,13 @@ async fn late_uploads_expire_and_slow_imports_time_out() {
     let host = host(|o| o.workers = 0).await;
     let svc = host.clients.services(host.settings.clone()).expect("services");
     let client = host.client("acme");
-    let now = shared::time_fmt::now();
+    let now = domain::time_fmt::now();
 
     let waiting = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
     let running = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
     let running_id = running["id"].as_str().unwrap();
     client.upload(&running, b"email\na@example.com\n".to_vec()).await.unwrap();
-    shared::pipeline::prevalidate::run(&svc, &shared::import::upload_key("acme", running_id)).await.unwrap();
+    service::pipeline::prevalidate::run(&svc, &domain::import::upload_key("acme", running_id)).await.unwrap();
     let status = |id: String| {
         let client = client.clone();
         async move { client.get(&format!("/v1/imports/{id}")).await.unwrap().1 }
@@ -56,7 +56,7 @@ async fn late_uploads_expire_and_slow_imports_time_out() {
         .await
         .unwrap();
     for m in chunks.messages() {
-        shared::pipeline::transform::run(&svc, m.body().unwrap()).await.unwrap();
+        service::pipeline::transform::run(&svc, m.body().unwrap()).await.unwrap();
     }
     assert_eq!(status(running_id.to_string()).await["stats"]["processed"], 0);
     assert_eq!(client.get("/v1/records/contact/a@example.com").await.unwrap().0, 404);
@@ -74,7 +74,7 @@ async fn finished_and_previewed_imports_are_left_alone() {
     let preview = client.create_import(&json!({"resource_type": "contact", "in_preview": true})).await.unwrap();
     client.upload(&preview, b"email\nb@example.com\n".to_vec()).await.unwrap();
     tests::wait_for(&client, preview["id"].as_str().unwrap(), "preview_ready").await;
-    let swept = sweep::run(&svc, shared::time_fmt::now() + Duration::days(2)).await.unwrap();
+    let swept = sweep::run(&svc, domain::time_fmt::now() + Duration::days(2)).await.unwrap();
     assert_eq!((swept.expired, swept.timed_out), (0, 0));
     let (_, after) = client.get(&format!("/v1/imports/{}", done["id"].as_str().unwrap())).await.unwrap();
     assert_eq!(after["status"], "completed");
@@ -93,7 +93,7 @@ async fn a_round_reads_only_what_is_due_however_many_imports_are_finished() {
         let host = host(|o| o.aws_endpoint = Some(proxy.url.clone())).await;
         let svc = host.clients.services(host.settings.clone()).expect("services");
         let client = host.client("acme");
-        let now = shared::time_fmt::now();
+        let now = domain::time_fmt::now();
         client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
         let body = json!({"resource_type": "contact"});
         let done = client.import_file(&body, b"email\na@example.com\n".to_vec(), IMPORT_TIMEOUT).await.unwrap();
@@ -136,7 +136,7 @@ async fn store_finished_copies(host: &LocalHost, import: &Value, count: usize) {
     let expires = OffsetDateTime::parse(import["expires_at"].as_str().unwrap(), &Rfc3339).unwrap();
     let copies: Vec<WriteRequest> = (0..count)
         .map(|_| {
-            let id = shared::import::new_import_id();
+            let id = domain::import::new_import_id();
             let mut copy = item.clone();
             copy.insert("sk".into(), s(&id));
             copy.insert("id".into(), s(&id));
@@ -167,7 +167,7 @@ async fn imports_time_out_for_lack_of_progress_not_for_their_age() {
     let id = import["id"].as_str().unwrap();
     let file = "email\na@example.com\nb@example.com\nc@example.com\nd@example.com\n";
     client.upload(&import, file.into()).await.unwrap();
-    prevalidate::run(&svc, &shared::import::upload_key("acme", id)).await.unwrap();
+    prevalidate::run(&svc, &domain::import::upload_key("acme", id)).await.unwrap();
     let chunks = receive(&host, &host.settings.transform_queue_url, 2).await;
     let api = &client;
     let status = || async move { api.get(&format!("/v1/imports/{id}")).await.unwrap().1 };
@@ -176,7 +176,7 @@ async fn imports_time_out_for_lack_of_progress_not_for_their_age() {
 
     // A chunk counted now, in a run that began two hours ago.
     transform::run(&svc, &chunks[0]).await.unwrap();
-    let now = shared::time_fmt::now();
+    let now = domain::time_fmt::now();
     set("SET started_at = :t, sweep_at = :due", now - Duration::hours(2)).await;
     let swept = sweep::run(&svc, now + Duration::minutes(10)).await.unwrap();
     assert_eq!(swept.timed_out, 0);
@@ -186,7 +186,7 @@ async fn imports_time_out_for_lack_of_progress_not_for_their_age() {
     for batch in receive(&host, &host.settings.process_queue_url, 1).await {
         process::run(&svc, &batch).await.unwrap();
     }
-    let now = shared::time_fmt::now();
+    let now = domain::time_fmt::now();
     set("SET updated_at = :t, sweep_at = :due", now - Duration::minutes(40)).await;
     let swept = sweep::run(&svc, now + Duration::minutes(10)).await.unwrap();
     assert_eq!(swept.timed_out, 0);

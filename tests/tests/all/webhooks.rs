@@ -14,10 +14,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
+use domain::webhook::RetryPolicy;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
-use shared::webhook::RetryPolicy;
 use tests::{host, receive_all, IMPORT_TIMEOUT};
 use tokio::io::AsyncReadExt;
 

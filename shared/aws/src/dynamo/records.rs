@@ -1,0 +1,467 @@
+//! The records table as the `RecordStore`: records, their alternate identifiers, and the
+//! transactions that write them with their ledger entry and counts.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::keys;
+use domain::error::{Error, Result};
+use domain::item_size;
+use domain::record::{ResourceType, StoredRecord};
+use domain::revert_state::{RevertStatus, MAX_LISTED_CONFLICTS};
+use domain::time_fmt;
+use service::ports::{
+    Applied, BatchState, BatchWrite, IndexChange, Page, RecordStore, RecordWrite, RevertWrite, Unit, Weight,
+};
+
+use super::attributes::{av, n, s, text};
+use super::counters::{counter_key, counter_open, counter_update, COUNTER_SHARDS};
+use super::errors::{conditional, ddb_err, ser_err};
+use super::items::RecordItem;
+use super::layout::{
+    decode_cursor, encode_cursor, import_key, index_pk, ledger_pk, records_pk, seen_sk_prefix, unit_sk, NOTED,
+    REVERT_SK_PREFIX,
+};
+use super::ledger::{ledger_put, part_update, DONE_ROWS, PARTS_DONE, PART_TALLY};
+use super::store::{DynamoStore, Partition};
+
+/// What a record write weighs as this store writes it: the record item (its key only when
+/// deleted) and its index entries.
+pub fn weigh(tenant_id: &str, resource: ResourceType, write: &RecordWrite) -> Result<Weight> {
+    let pk = records_pk(tenant_id, resource);
+    let key = |pk: &str, sk: &str| "pk".len() + pk.len() + "sk".len() + sk.len();
+    let record_bytes = if write.delete {
+        key(&pk, &write.record.identifier)
+    } else {
+        item_size::of(&RecordItem {
+            pk: pk.clone(),
+            sk: write.record.identifier.clone(),
+            record: write.record.clone(),
+        })?
+    };
+    let mut weight = Weight { record_bytes, items: 1, bytes: record_bytes };
+    for change in &write.index {
+        let (IndexChange::Claim { field, value } | IndexChange::Release { field, value }) = change;
+        weight.items += 1;
+        weight.bytes +=
+            key(&index_pk(tenant_id, resource, field), value) + "target".len() + write.record.identifier.len();
+    }
+    Ok(weight)
+}
+
+impl DynamoStore {
+    /// A page of a type's records in key order after `cursor`; with `unseen_by`, only those that
+    /// import has not marked. The filter applies after the limit: a page may hold fewer records,
+    /// even none, and still have a next one.
+    pub(super) async fn records_page(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        unseen_by: Option<&str>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<StoredRecord>> {
+        let pk = records_pk(tenant_id, resource);
+        let start = match cursor {
+            Some(c) => Some(HashMap::from([("pk".to_string(), s(&pk)), ("sk".to_string(), s(decode_cursor(c)?))])),
+            None => None,
+        };
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.records)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(&pk))
+            .limit(limit as i32)
+            .set_exclusive_start_key(start);
+        if let Some(import_id) = unseen_by {
+            query = query
+                .filter_expression("attribute_not_exists(seen_by) OR seen_by <> :me")
+                .expression_attribute_values(":me", s(import_id))
+                .consistent_read(true);
+        }
+        let out = query.send().await.map_err(ddb_err)?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| serde_dynamo::from_item::<_, RecordItem>(item).map(|r| r.record).map_err(ser_err))
+            .collect::<Result<Vec<_>>>()?;
+        let next_cursor = out
+            .last_evaluated_key
+            .and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).cloned())
+            .map(|sk| encode_cursor(&sk));
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Refuses, before sending, writes DynamoDB would refuse (the emulator does not): a record
+    /// over the item limit, or more than a transaction holds beside its ledger entry and counts.
+    pub(super) fn check_fits(tenant_id: &str, resource: ResourceType, writes: &[RecordWrite]) -> Result<()> {
+        let (mut items, mut bytes) = (item_size::LEDGER_ITEMS, item_size::LEDGER_BYTES);
+        for write in writes {
+            let weight = weigh(tenant_id, resource, write)?;
+            if weight.record_bytes > item_size::MAX_ITEM_BYTES {
+                return Err(Error::Internal(format!(
+                    "record `{}` is {} bytes, over DynamoDB's {} bytes an item",
+                    write.record.identifier,
+                    weight.record_bytes,
+                    item_size::MAX_ITEM_BYTES
+                )));
+            }
+            items += weight.items;
+            bytes += weight.bytes;
+        }
+        if items > item_size::MAX_TRANSACTION_ITEMS || bytes > item_size::MAX_TRANSACTION_BYTES {
+            return Err(Error::Internal(format!(
+                "a transaction of {items} items and {bytes} bytes is over DynamoDB's {} items and {} bytes",
+                item_size::MAX_TRANSACTION_ITEMS,
+                item_size::MAX_TRANSACTION_BYTES
+            )));
+        }
+        Ok(())
+    }
+
+    /// The transaction items of record writes, each conditioned on the version it was read at,
+    /// with their index changes.
+    pub(super) fn record_items(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        writes: &[RecordWrite],
+    ) -> Result<Vec<TransactWriteItem>> {
+        let pk = records_pk(tenant_id, resource);
+        let mut items = Vec::new();
+        for write in writes {
+            if write.delete {
+                let delete = Delete::builder()
+                    .table_name(&self.records)
+                    .key("pk", s(&pk))
+                    .key("sk", s(&write.record.identifier))
+                    .condition_expression("version = :v")
+                    .expression_attribute_values(":v", n(write.expected_version.unwrap_or_default()))
+                    .build()
+                    .map_err(ser_err)?;
+                items.push(TransactWriteItem::builder().delete(delete).build());
+            } else {
+                let item =
+                    RecordItem { pk: pk.clone(), sk: write.record.identifier.clone(), record: write.record.clone() };
+                let put = Put::builder()
+                    .table_name(&self.records)
+                    .set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?));
+                let put = match write.expected_version {
+                    None => put.condition_expression("attribute_not_exists(pk)"),
+                    Some(v) => put.condition_expression("version = :v").expression_attribute_values(":v", n(v)),
+                };
+                items.push(TransactWriteItem::builder().put(put.build().map_err(ser_err)?).build());
+            }
+            for change in &write.index {
+                items.push(self.index_item(tenant_id, resource, &write.record, change)?);
+            }
+        }
+        Ok(items)
+    }
+}
+
+impl DynamoStore {
+    /// A claim or release of an index entry, conditioned so a concurrent writer conflicts.
+    pub(super) fn index_item(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        record: &StoredRecord,
+        change: &IndexChange,
+    ) -> Result<TransactWriteItem> {
+        let (IndexChange::Claim { field, value } | IndexChange::Release { field, value }) = change;
+        let pk = index_pk(tenant_id, resource, field);
+        Ok(match change {
+            IndexChange::Claim { .. } => {
+                let put = Put::builder()
+                    .table_name(&self.records)
+                    .item("pk", s(pk))
+                    .item("sk", s(value))
+                    .item("target", s(&record.identifier))
+                    .condition_expression("attribute_not_exists(pk) OR target = :me")
+                    .expression_attribute_values(":me", s(&record.identifier))
+                    .build()
+                    .map_err(ser_err)?;
+                TransactWriteItem::builder().put(put).build()
+            }
+            IndexChange::Release { .. } => {
+                let delete = Delete::builder()
+                    .table_name(&self.records)
+                    .key("pk", s(pk))
+                    .key("sk", s(value))
+                    .condition_expression("target = :me")
+                    .expression_attribute_values(":me", s(&record.identifier))
+                    .build()
+                    .map_err(ser_err)?;
+                TransactWriteItem::builder().delete(delete).build()
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl RecordStore for DynamoStore {
+    async fn get(&self, tenant_id: &str, resource: ResourceType, identifier: &str) -> Result<Option<StoredRecord>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.records)
+            .key("pk", s(records_pk(tenant_id, resource)))
+            .key("sk", s(identifier))
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        out.item
+            .map(|item| serde_dynamo::from_item::<_, RecordItem>(item).map(|r| r.record).map_err(ser_err))
+            .transpose()
+    }
+
+    async fn get_many(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        identifiers: &[String],
+    ) -> Result<HashMap<String, StoredRecord>> {
+        let mut found = HashMap::new();
+        for item in self.batch_get(&self.records, &records_pk(tenant_id, resource), identifiers).await? {
+            let item: RecordItem = serde_dynamo::from_item(item).map_err(ser_err)?;
+            found.insert(item.record.identifier.clone(), item.record);
+        }
+        Ok(found)
+    }
+
+    async fn list(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<StoredRecord>> {
+        self.records_page(tenant_id, resource, None, limit, cursor).await
+    }
+
+    async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied> {
+        let (tenant_id, import_id) = (batch.tenant_id.as_str(), batch.import_id.as_str());
+        Self::check_fits(tenant_id, batch.resource_type, &batch.writes)?;
+        let ttl = self.import_ttl(tenant_id, import_id).await?;
+        let sk = unit_sk(batch.run, &batch.unit);
+        // A batch counts once, whole or with its last part (whose tally is the whole batch's).
+        let counts = batch.part.is_none_or(|p| p.last);
+        let progress: &[(&'static str, u64)] =
+            if counts && matches!(batch.unit, Unit::Batch { .. }) { &[("batches_done", 1)] } else { &[] };
+        let ledger = match &batch.part {
+            None => {
+                let kept = [("outcomes", &batch.outcomes), ("before_images", &batch.before_images)];
+                ledger_put(&self.imports, tenant_id, import_id, sk, ttl, &kept)?
+            }
+            Some(part) => part_update(&self.imports, tenant_id, import_id, sk, ttl, part, batch)?,
+        };
+        // A conflict is tried again on another shard.
+        let shard = counter_key(tenant_id, import_id, batch.run, fastrand::u32(..COUNTER_SHARDS));
+        let counter = if counts {
+            counter_update(&self.imports, shard, ttl, &batch.tally, progress)?
+        } else {
+            counter_open(&self.imports, shard)?
+        };
+        let mut items = vec![ledger, counter];
+        items.extend(self.record_items(tenant_id, batch.resource_type, &batch.writes)?);
+        self.transact(items).await
+    }
+
+    async fn batch_state(&self, tenant_id: &str, import_id: &str, run: u32, unit: &Unit) -> Result<Option<BatchState>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.imports)
+            .key("pk", s(ledger_pk(tenant_id, import_id)))
+            .key("sk", s(unit_sk(run, unit)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        let Some(item) = out.item else { return Ok(None) };
+        let rows = item.get(DONE_ROWS).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
+        Ok(Some(match rows {
+            Some(rows) if !item.contains_key(PARTS_DONE) => {
+                let tally = item.get(PART_TALLY).cloned().map(serde_dynamo::from_attribute_value).transpose();
+                BatchState::Partial {
+                    rows,
+                    outcomes: text(&item, "outcomes").unwrap_or_default().to_string(),
+                    tally: tally.map_err(ser_err)?.unwrap_or_default(),
+                }
+            }
+            _ => BatchState::Done,
+        }))
+    }
+
+    fn weigh(&self, tenant_id: &str, resource: ResourceType, write: &RecordWrite) -> Result<Weight> {
+        weigh(tenant_id, resource, write)
+    }
+
+    async fn apply_revert(&self, revert: &RevertWrite) -> Result<Applied> {
+        let (tenant_id, import_id) = (revert.tenant_id.as_str(), revert.import_id.as_str());
+        let ttl = self.import_ttl(tenant_id, import_id).await?;
+        let listed = revert.conflicts.iter().take(MAX_LISTED_CONFLICTS).cloned().collect::<Vec<_>>();
+        let conflicts = (!listed.is_empty()).then(|| listed.join("\n"));
+        Self::check_fits(tenant_id, revert.resource_type, &revert.writes)?;
+        let sk = format!("{REVERT_SK_PREFIX}{}", revert.unit);
+        let update = Update::builder()
+            .table_name(&self.imports)
+            .set_key(Some(import_key(tenant_id, import_id)))
+            .update_expression(
+                "SET #rv.#d = #rv.#d + :d, #rv.#r = #rv.#r + :r, #rv.#c = #rv.#c + :c, #rv.#u = #rv.#u + :one, #ua = :now",
+            )
+            .condition_expression("#rv.#st = :reverting")
+            .expression_attribute_names("#rv", "revert")
+            .expression_attribute_names("#d", "deleted")
+            .expression_attribute_names("#r", "restored")
+            .expression_attribute_names("#c", "conflicts")
+            .expression_attribute_names("#u", "units_done")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#ua", "updated_at")
+            .expression_attribute_values(":d", n(revert.deleted))
+            .expression_attribute_values(":r", n(revert.restored))
+            .expression_attribute_values(":c", n(revert.conflicts.len()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":reverting", av(&RevertStatus::Reverting)?)
+            .expression_attribute_values(":now", s(time_fmt::rfc3339(time_fmt::now())))
+            .build()
+            .map_err(ser_err)?;
+        let mut items = vec![
+            ledger_put(&self.imports, tenant_id, import_id, sk, ttl, &[("conflicts", &conflicts)])?,
+            TransactWriteItem::builder().update(update).build(),
+        ];
+        items.extend(self.record_items(tenant_id, revert.resource_type, &revert.writes)?);
+        self.transact(items).await
+    }
+
+    async fn create_missing(&self, tenant_id: &str, resource: ResourceType, records: &[StoredRecord]) -> Result<u64> {
+        let pk = records_pk(tenant_id, resource);
+        let mut created = 0;
+        for record in records {
+            let item = RecordItem { pk: pk.clone(), sk: record.identifier.clone(), record: record.clone() };
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.records)
+                .set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?))
+                .condition_expression("attribute_not_exists(pk)");
+            created += u64::from(conditional(put.send().await)?);
+        }
+        Ok(created)
+    }
+
+    async fn census(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        import_id: &str,
+        before: OffsetDateTime,
+        noted_in: Option<u32>,
+    ) -> Result<(u64, u64)> {
+        let records = Partition { table: &self.records, pk: records_pk(tenant_id, resource), prefix: None };
+        let mut records =
+            self.partition_query(records, Some("sk, seen_by, updated_at")).into_paginator().items().send();
+        // A dry run's notes sort as the records do: one pass over both, side by side. Notes keyed
+        // by a digest (identifiers too long for the prefix) sort elsewhere: the side-by-side pass
+        // skips them, and the old records they may note are looked up by key, 100 at a time.
+        let prefix = noted_in.map(seen_sk_prefix);
+        let mut notes = prefix.as_deref().map(|p| {
+            let notes = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: Some(p) };
+            self.partition_query(notes, Some(&format!("sk, {NOTED}"))).into_paginator().items().send()
+        });
+        let mut note: Option<String> = None;
+        let mut long_and_old: Vec<String> = Vec::new();
+        let (mut total, mut doomed) = (0, 0);
+        while let Some(item) = records.next().await {
+            let item = item.map_err(ddb_err)?;
+            let sk = text(&item, "sk").unwrap_or_default();
+            let parsed = text(&item, "updated_at").and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+            let old = parsed.is_some_and(|t| t < before);
+            total += 1;
+            let noted = match (&mut notes, prefix.as_deref()) {
+                (Some(_), Some(prefix)) if !keys::fits(prefix, sk) => {
+                    if old {
+                        long_and_old.push(sk.to_string());
+                    }
+                    if long_and_old.len() == 100 {
+                        doomed +=
+                            self.unnoted(tenant_id, import_id, prefix, &std::mem::take(&mut long_and_old)).await?;
+                    }
+                    continue;
+                }
+                (Some(pages), Some(prefix)) => {
+                    while note.as_deref().is_none_or(|n| n < sk) {
+                        match pages.next().await {
+                            Some(next) => {
+                                let next = next.map_err(ddb_err)?;
+                                if next.contains_key(NOTED) {
+                                    continue;
+                                }
+                                note = text(&next, "sk").and_then(|k| k.strip_prefix(prefix)).map(str::to_string);
+                            }
+                            None => break,
+                        }
+                    }
+                    note.as_deref() == Some(sk)
+                }
+                _ => text(&item, "seen_by") == Some(import_id),
+            };
+            doomed += u64::from(old && !noted);
+        }
+        if let Some(prefix) = prefix.as_deref() {
+            doomed += self.unnoted(tenant_id, import_id, prefix, &long_and_old).await?;
+        }
+        Ok((total, doomed))
+    }
+
+    async fn unseen(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        import_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<StoredRecord>> {
+        self.records_page(tenant_id, resource, Some(import_id), limit, cursor).await
+    }
+
+    async fn lookup(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        field: &str,
+        values: &[String],
+    ) -> Result<HashMap<String, String>> {
+        let mut found = HashMap::new();
+        for item in self.batch_get(&self.records, &index_pk(tenant_id, resource, field), values).await? {
+            if let (Some(value), Some(target)) = (text(&item, "sk"), text(&item, "target")) {
+                found.insert(value.to_string(), target.to_string());
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl DynamoStore {
+    /// How many of these identifiers, each too long to be noted under its own key, a dry run's
+    /// notes (`prefix`) do not name.
+    pub(super) async fn unnoted(
+        &self,
+        tenant_id: &str,
+        import_id: &str,
+        prefix: &str,
+        identifiers: &[String],
+    ) -> Result<u64> {
+        let sks: Vec<String> = identifiers.iter().map(|id| keys::sort_key(prefix, id)).collect();
+        let notes = self.batch_get(&self.imports, &ledger_pk(tenant_id, import_id), &sks).await?;
+        let noted = notes.iter().filter_map(|note| text(note, NOTED)).filter(|id| identifiers.iter().any(|i| i == id));
+        Ok(identifiers.len() as u64 - noted.count() as u64)
+    }
+}

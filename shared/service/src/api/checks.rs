@@ -1,0 +1,542 @@
+//! The checks of a create body's fields that need more than their type: limits, names of the
+//! resource's fields, the rules between fields. Each names the fields that are wrong.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use time::Duration;
+
+use super::bodies::{Constant, CsvBody, Entries, Sent, SyncActionBody};
+use domain::error::FieldError;
+use domain::fields;
+use domain::import::{Format, Import};
+use domain::merge::{UpdateRule, UpdateRules};
+use domain::options::{Action, CsvOptions};
+use domain::record::ResourceType;
+use domain::sync::{Changes, SyncAction};
+use domain::validate::RowOptions;
+
+/// Inline inputs are at most 10,000 records and 5 MB; `mode: sync` takes at most 1,000.
+pub const MAX_INPUTS: usize = 10_000;
+pub const MAX_INPUT_BYTES: usize = 5 * 1024 * 1024;
+pub const MAX_SYNC_INPUTS: usize = 1_000;
+
+/// Names and values (headers, field names, tags, metadata, references, constants,
+/// mapped values) are at most 1 KB; `mappings` name at most a file's columns; `constants`,
+/// `update_rule_by_field` and the fields of `value_mappings` at most 500 entries; `value_mappings`
+/// at most 10,000 pairs in all; `tags` and `metadata` at most 50.
+pub(super) const MAX_TEXT: usize = 1024;
+const MAX_MAPPINGS: usize = domain::bad_file::MAX_COLUMNS;
+const MAX_FIELD_ENTRIES: usize = 500;
+const MAX_VALUE_MAPPING_PAIRS: usize = 10_000;
+const MAX_METADATA_KEYS: usize = 50;
+const MAX_TAGS: usize = 50;
+const MAX_SYNC_ACTIONS: usize = 50;
+
+/// What a request's settings may take on its import item (measured as JSON, never less than
+/// DynamoDB counts): with the fixed fields and what a file adds, the item stays far under
+/// DynamoDB's 400 KB. The body limit alone does not bound it: mappings are stored twice.
+pub const MAX_SETTINGS_BYTES: usize = 200 * 1024;
+
+/// The error naming the largest of an import's settings when together they take more than
+/// `MAX_SETTINGS_BYTES` on its item.
+pub(super) fn settings_over_budget(import: &Import) -> Option<FieldError> {
+    fn size(value: &impl Serialize) -> usize {
+        serde_json::to_vec(value).map_or(usize::MAX / 16, |v| v.len())
+    }
+    let sizes = [
+        ("mappings", 2 * size(&import.mappings)),
+        ("constants", size(&import.options.constants)),
+        ("value_mappings", size(&import.options.value_mappings)),
+        ("update_rule_by_field", size(&import.update.update_rule_by_field)),
+        ("tags", size(&import.changes.tags)),
+        ("sync_actions", size(&import.changes.sync_actions)),
+        ("metadata", size(&import.metadata)),
+        ("reference", size(&import.reference)),
+        ("reference_origin", size(&import.reference_origin)),
+        ("webhook_url", size(&import.webhook_url)),
+    ];
+    let total: usize = sizes.iter().map(|(_, n)| n).sum();
+    let (field, largest) = sizes.into_iter().max_by_key(|(_, n)| *n)?;
+    (total > MAX_SETTINGS_BYTES).then(|| {
+        let message = format!(
+            "the import's settings take {total} bytes as stored (mappings count twice), at most \
+             {MAX_SETTINGS_BYTES}; `{field}` takes {largest}"
+        );
+        FieldError::new(field, "too_large", message)
+    })
+}
+
+/// `map.key` as an error's field, or the map alone when the key is too long to echo.
+fn entry(map: &str, key: &str) -> String {
+    if key.len() <= MAX_TEXT {
+        format!("{map}.{key}")
+    } else {
+        map.to_string()
+    }
+}
+
+/// A field of the resource (`custom.<name>` included) whose name is within the limit.
+fn is_field(resource: ResourceType, field: &str) -> bool {
+    field.len() <= MAX_TEXT && resource.has_field(field)
+}
+
+/// An object of at most `max` entries (none when absent or null), or the error naming `field`.
+fn bounded_object<T>(
+    sent: Sent<BTreeMap<String, T>>,
+    field: &str,
+    max: usize,
+    what: &str,
+    errors: &mut Vec<FieldError>,
+) -> BTreeMap<String, T> {
+    match sent {
+        Sent::Absent | Sent::Null => BTreeMap::new(),
+        Sent::Valid(m) if m.len() <= max => m,
+        Sent::Valid(_) => {
+            errors.push(FieldError::new(field, "too_many", format!("at most {max} entries")));
+            BTreeMap::new()
+        }
+        Sent::Invalid(_) => {
+            errors.push(FieldError::new(field, "invalid", format!("must be an object of {what}")));
+            BTreeMap::new()
+        }
+    }
+}
+
+/// A name or tag: 1 to `MAX_TEXT` bytes once trimmed.
+fn name(sent: &Sent<String>) -> Option<&str> {
+    match sent {
+        Sent::Valid(s) => Some(s.trim()).filter(|t| !t.is_empty() && t.len() <= MAX_TEXT),
+        _ => None,
+    }
+}
+
+/// `mappings` (present): header → a field of the resource or null; no field fed by two headers.
+pub(super) fn mappings(
+    sent: Sent<Entries<String>>,
+    resource: ResourceType,
+    errors: &mut Vec<FieldError>,
+) -> BTreeMap<String, Option<String>> {
+    let mut mappings = BTreeMap::new();
+    let m = match sent {
+        Sent::Absent => return mappings,
+        Sent::Valid(m) if m.len() > MAX_MAPPINGS => {
+            errors.push(FieldError::new(
+                "mappings",
+                "invalid",
+                format!("at most {MAX_MAPPINGS} headers (a file has at most that many columns)"),
+            ));
+            return mappings;
+        }
+        Sent::Valid(m) => m,
+        Sent::Null | Sent::Invalid(_) => {
+            errors.push(FieldError::new("mappings", "invalid", "must be an object of header to field"));
+            return mappings;
+        }
+    };
+    for (header, target) in m {
+        if header.trim().is_empty() || header.len() > MAX_TEXT {
+            errors.push(FieldError::new(
+                entry("mappings", &header),
+                "invalid",
+                format!("a header is 1 to {MAX_TEXT} bytes"),
+            ));
+            continue;
+        }
+        match target {
+            Sent::Null => {
+                mappings.insert(header, None);
+            }
+            Sent::Valid(f) if is_field(resource, &f) => {
+                mappings.insert(header, Some(f));
+            }
+            _ => errors.push(FieldError::new(
+                format!("mappings.{header}"),
+                "unknown_field",
+                format!("must be null or a field of {} (or custom.<name>)", resource.as_str()),
+            )),
+        }
+    }
+    let mut seen = BTreeMap::new();
+    for (header, field) in &mappings {
+        if let Some(f) = field {
+            if let Some(first) = seen.insert(f.clone(), header.clone()) {
+                errors.push(FieldError::new(
+                    format!("mappings.{header}"),
+                    "duplicate_target",
+                    format!("`{f}` is already mapped from `{first}`"),
+                ));
+            }
+        }
+    }
+    mappings
+}
+
+/// `update_rule` and, with `use_field_rule`, `update_rule_by_field` naming fields of the type.
+pub(super) fn update_rules(
+    rule: Sent<UpdateRule>,
+    by_field: Sent<Entries<UpdateRule>>,
+    resource: ResourceType,
+    errors: &mut Vec<FieldError>,
+) -> UpdateRules {
+    let names = UpdateRule::NAMES.join(", ");
+    let update_rule = rule.or_default(UpdateRule::default(), errors, || {
+        FieldError::new("update_rule", "invalid", format!("must be one of {names}"))
+    });
+    let mut rules = UpdateRules { update_rule, ..UpdateRules::default() };
+    if matches!(by_field, Sent::Absent | Sent::Null) {
+        return rules;
+    }
+    if rules.update_rule != UpdateRule::UseFieldRule {
+        errors.push(FieldError::new("update_rule_by_field", "invalid", "applies with update_rule use_field_rule"));
+        return rules;
+    }
+    let m = bounded_object(by_field, "update_rule_by_field", MAX_FIELD_ENTRIES, "field to rule", errors);
+    for (field, rule) in m {
+        let name = entry("update_rule_by_field", &field);
+        match rule {
+            _ if !is_field(resource, &field) => {
+                errors.push(FieldError::new(name, "unknown_field", format!("not a field of {}", resource.as_str())))
+            }
+            Sent::Valid(r) if r != UpdateRule::UseFieldRule => {
+                rules.update_rule_by_field.insert(field, r);
+            }
+            _ => errors.push(FieldError::new(
+                name,
+                "invalid",
+                "must be one of always, if_new_is_not_null, if_existing_is_null",
+            )),
+        }
+    }
+    rules
+}
+
+/// A share from 0 to 1; null is none.
+pub(super) fn ratio(sent: Sent<f64>, field: &str, errors: &mut Vec<FieldError>) -> Option<f64> {
+    match sent {
+        Sent::Absent | Sent::Null => None,
+        Sent::Valid(r) if (0.0..=1.0).contains(&r) => Some(r),
+        _ => {
+            errors.push(FieldError::new(field, "invalid", "must be a number from 0 to 1"));
+            None
+        }
+    }
+}
+
+/// `tags` (any type) and `sync_actions` (contacts written by merge or overwrite): names of 1 to
+/// `MAX_TEXT` bytes, and a contact's statuses.
+pub(super) fn changes(
+    tags: Sent<Vec<Sent<String>>>,
+    sync_actions: Sent<Vec<Sent<SyncActionBody>>>,
+    resource: ResourceType,
+    action: Action,
+    errors: &mut Vec<FieldError>,
+) -> Changes {
+    let mut changes = Changes::default();
+    if action == Action::Delete && !matches!(tags, Sent::Absent | Sent::Null) {
+        errors.push(FieldError::new("tags", "invalid", "tags are added to records a merge or overwrite writes"));
+    }
+    match tags {
+        Sent::Absent | Sent::Null => {}
+        Sent::Valid(tags) if tags.len() <= MAX_TAGS => {
+            for tag in &tags {
+                match name(tag) {
+                    Some(t) => changes.tags.push(t.to_string()),
+                    None => errors.push(FieldError::new(
+                        "tags",
+                        "invalid",
+                        format!("tags are strings of 1 to {MAX_TEXT} bytes"),
+                    )),
+                }
+            }
+        }
+        _ => errors.push(FieldError::new("tags", "invalid", format!("must be an array of at most {MAX_TAGS} strings"))),
+    }
+    let actions = match sync_actions {
+        Sent::Absent | Sent::Null => return changes,
+        Sent::Valid(a) if a.len() <= MAX_SYNC_ACTIONS => a,
+        _ => {
+            let message = format!("must be an array of at most {MAX_SYNC_ACTIONS} actions");
+            errors.push(FieldError::new("sync_actions", "invalid", message));
+            return changes;
+        }
+    };
+    if resource != ResourceType::Contact || action == Action::Delete {
+        errors.push(FieldError::new(
+            "sync_actions",
+            "invalid",
+            "sync actions apply to contacts a merge or overwrite writes",
+        ));
+        return changes;
+    }
+    for (i, sent) in actions.iter().enumerate() {
+        match sync_action(sent) {
+            Some(p) => changes.sync_actions.push(p),
+            None => errors.push(FieldError::new(
+                format!("sync_actions[{i}]"),
+                "invalid",
+                format!(
+                    "must be {{\"action\": \"add\" or \"remove\", \"group\": name}} or {{\"action\": \"set_status\", \"status\": one of {}}}",
+                    fields::STATUSES.join(", ")
+                ),
+            )),
+        }
+    }
+    changes
+}
+
+/// `{"action": "add" | "remove", "group"}` or `{"action": "set_status", "status"}`, no other key.
+fn sync_action(sent: &Sent<SyncActionBody>) -> Option<SyncAction> {
+    let Sent::Valid(body) = sent else { return None };
+    if !body.unknown.is_empty() {
+        return None;
+    }
+    match &body.action {
+        Sent::Valid(kind) if kind == "add" || kind == "remove" => name(&body.group).map(|group| {
+            let group = group.to_string();
+            if kind == "add" {
+                SyncAction::Add { group }
+            } else {
+                SyncAction::Remove { group }
+            }
+        }),
+        Sent::Valid(kind) if kind == "set_status" => match &body.status {
+            Sent::Valid(s) if fields::STATUSES.contains(&s.as_str()) => {
+                Some(SyncAction::SetStatus { status: s.clone() })
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `constants` and `value_mappings`: every field named must exist, every constant must
+/// pass its field's rule, and no constant may set the identifier.
+pub(super) fn row_options(
+    constants: Sent<Entries<Constant>>,
+    value_mappings: Sent<Entries<Entries<String>>>,
+    resource: ResourceType,
+    identifier: &str,
+    errors: &mut Vec<FieldError>,
+) -> RowOptions {
+    let mut options = RowOptions::default();
+    for (field, value) in bounded_object(constants, "constants", MAX_FIELD_ENTRIES, "field to value", errors) {
+        let name = entry("constants", &field);
+        let text = match value {
+            Sent::Valid(Constant::Text(s)) => s.trim().to_string(),
+            Sent::Valid(Constant::Number(n)) => n.to_string(),
+            Sent::Valid(Constant::Flag(b)) => b.to_string(),
+            _ => {
+                errors.push(FieldError::new(name, "invalid", "a constant is a string, number or boolean"));
+                continue;
+            }
+        };
+        if text.len() > MAX_TEXT {
+            errors.push(FieldError::new(name, "too_long", format!("a constant is at most {MAX_TEXT} bytes")));
+        } else if !is_field(resource, &field) {
+            errors.push(FieldError::new(name, "unknown_field", format!("not a field of {}", resource.as_str())));
+        } else if field == identifier {
+            errors.push(FieldError::new(name, "invalid", "the identifier cannot be a constant"));
+        } else {
+            match resource.check(&field, &text) {
+                Ok(v) => {
+                    options.constants.insert(field, v);
+                }
+                Err((code, message)) => errors.push(FieldError::new(name, code, message)),
+            }
+        }
+    }
+    let m = bounded_object(value_mappings, "value_mappings", MAX_FIELD_ENTRIES, "field to mappings", errors);
+    let pairs: usize = m.values().map(|v| if let Sent::Valid(o) = v { o.len() } else { 0 }).sum();
+    if pairs > MAX_VALUE_MAPPING_PAIRS {
+        let message = format!("at most {MAX_VALUE_MAPPING_PAIRS} pairs in all; this has {pairs}");
+        errors.push(FieldError::new("value_mappings", "too_many", message));
+        return options;
+    }
+    for (field, mapping) in m {
+        let name = entry("value_mappings", &field);
+        if !is_field(resource, &field) {
+            errors.push(FieldError::new(name, "unknown_field", format!("not a field of {}", resource.as_str())));
+            continue;
+        }
+        let pairs: Option<BTreeMap<String, String>> = match mapping {
+            Sent::Valid(o) => o
+                .into_iter()
+                .map(|(k, v)| match v {
+                    Sent::Valid(v) if k.len() <= MAX_TEXT && v.len() <= MAX_TEXT => Some((k, v)),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        };
+        match pairs {
+            Some(p) => {
+                options.value_mappings.insert(field, p);
+            }
+            None => errors.push(FieldError::new(
+                name,
+                "invalid",
+                format!("must be an object of file value to value, each at most {MAX_TEXT} bytes"),
+            )),
+        }
+    }
+    options
+}
+
+/// `inputs` (present): an array of objects within the limits; its count and its bytes as a JSON
+/// file.
+pub(super) fn inputs(sent: Sent<Vec<Value>>, errors: &mut Vec<FieldError>) -> Option<(usize, Vec<u8>)> {
+    let items = match sent {
+        Sent::Absent => return None,
+        Sent::Valid(items) => items,
+        Sent::Null | Sent::Invalid(_) => {
+            errors.push(FieldError::new("inputs", "invalid", "must be an array of objects"));
+            return None;
+        }
+    };
+    if items.is_empty() || items.len() > MAX_INPUTS {
+        errors.push(FieldError::new("inputs", "invalid", format!("must hold 1 to {MAX_INPUTS} records")));
+        return None;
+    }
+    if let Some(i) = items.iter().position(|v| !v.is_object()) {
+        errors.push(FieldError::new(format!("inputs[{i}]"), "invalid", "each input is an object"));
+        return None;
+    }
+    // An input's keys are its file's headers: named, printable, within a name's and a file's limits.
+    let mut headers = HashSet::new();
+    for (i, keys) in items.iter().filter_map(Value::as_object).map(Map::keys).enumerate() {
+        for key in keys {
+            if key.trim().is_empty() || key.len() > MAX_TEXT || key.chars().any(char::is_control) {
+                let message = format!("keys are 1 to {MAX_TEXT} bytes, not blank, without control characters");
+                errors.push(FieldError::new(format!("inputs[{i}]"), "invalid_key", message));
+                return None;
+            }
+            headers.insert(key.as_str());
+        }
+        if headers.len() > MAX_MAPPINGS {
+            let message = format!("at most {MAX_MAPPINGS} distinct keys (a file's columns)");
+            errors.push(FieldError::new("inputs", "too_many_columns", message));
+            return None;
+        }
+    }
+    let bytes = serde_json::to_vec(&items).ok()?;
+    if bytes.len() > MAX_INPUT_BYTES {
+        errors.push(FieldError::new("inputs", "too_large", format!("at most {MAX_INPUT_BYTES} bytes")));
+        return None;
+    }
+    Some((items.len(), bytes))
+}
+
+/// `csv`: a delimiter of `,` `;` tab `|`, an encoding we read, `has_header`; only for CSV files.
+pub(super) fn csv_options(sent: Sent<CsvBody>, format: Format, errors: &mut Vec<FieldError>) -> CsvOptions {
+    let mut options = CsvOptions::default();
+    let body = match sent {
+        Sent::Absent | Sent::Null => return options,
+        Sent::Valid(body) if format == Format::Csv => body,
+        Sent::Valid(_) => {
+            errors.push(FieldError::new("csv", "invalid", "csv options apply to format csv only"));
+            return options;
+        }
+        Sent::Invalid(_) => {
+            errors.push(FieldError::new("csv", "invalid", "must be an object"));
+            return options;
+        }
+    };
+    let mut found = Vec::new();
+    let wrong_type = |key: &str| FieldError::new(format!("csv.{key}"), "invalid", "has the wrong type");
+    match body.delimiter {
+        Sent::Absent => {}
+        Sent::Valid(d) if domain::dialect::parse_delimiter(&d).is_some() => options.delimiter = Some(d),
+        Sent::Valid(_) => {
+            found.push(FieldError::new("csv.delimiter", "invalid", "must be one of \",\", \";\", \"\\t\", \"|\""))
+        }
+        Sent::Null | Sent::Invalid(_) => found.push(wrong_type("delimiter")),
+    }
+    match body.encoding {
+        Sent::Absent => {}
+        Sent::Valid(e) => match domain::dialect::Encoding::parse(&e) {
+            Some(enc) => options.encoding = Some(enc.as_str().to_string()),
+            None => found.push(FieldError::new(
+                "csv.encoding",
+                "invalid",
+                "must be one of utf-8, utf-16le, utf-16be, windows-1252",
+            )),
+        },
+        Sent::Null | Sent::Invalid(_) => found.push(wrong_type("encoding")),
+    }
+    options.has_header = body.has_header.or_default(options.has_header, &mut found, || wrong_type("has_header"));
+    for key in body.unknown.keys() {
+        let message = "csv takes delimiter, encoding, has_header";
+        found.push(FieldError::new(format!("csv.{key}"), "unknown_field", message));
+    }
+    // Named in the order of the keys, as sent.
+    found.sort_by(|a, b| a.field.cmp(&b.field));
+    errors.append(&mut found);
+    options
+}
+
+/// `reference`, `reference_origin`: a string of at most `MAX_TEXT` bytes, or none.
+pub(super) fn text(sent: Sent<String>, field: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    match sent {
+        Sent::Absent | Sent::Null => None,
+        Sent::Valid(s) if s.len() <= MAX_TEXT => Some(s),
+        _ => {
+            errors.push(FieldError::new(field, "invalid", format!("must be a string of at most {MAX_TEXT} bytes")));
+            None
+        }
+    }
+}
+
+pub(super) fn metadata(sent: Sent<Entries<String>>, errors: &mut Vec<FieldError>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    match sent {
+        Sent::Absent | Sent::Null => {}
+        Sent::Valid(m) if m.len() <= MAX_METADATA_KEYS => {
+            for (k, v) in m {
+                match v {
+                    Sent::Valid(s) if !k.is_empty() && k.len() <= MAX_TEXT && s.len() <= MAX_TEXT => {
+                        out.insert(k, s);
+                    }
+                    _ => errors.push(FieldError::new(
+                        entry("metadata", &k),
+                        "invalid",
+                        format!("keys of 1 to {MAX_TEXT} bytes, values strings of at most {MAX_TEXT}"),
+                    )),
+                }
+            }
+        }
+        _ => errors.push(FieldError::new(
+            "metadata",
+            "invalid",
+            format!("must be an object of at most {MAX_METADATA_KEYS} string values"),
+        )),
+    }
+    out
+}
+
+/// An ISO 8601 duration from P1D to P90D, in days or weeks; P7D when absent.
+pub(super) fn retention(sent: Sent<String>, errors: &mut Vec<FieldError>) -> Option<(String, Duration)> {
+    let text = match sent {
+        Sent::Absent => return Some(("P7D".into(), Duration::days(7))),
+        Sent::Valid(text) => text,
+        Sent::Null | Sent::Invalid(_) => String::new(),
+    };
+    let days = (|| {
+        let s = text.strip_prefix('P')?;
+        let (n, unit) = s.split_at(s.char_indices().last()?.0);
+        let n: i64 = n.parse().ok()?;
+        match unit {
+            "D" => Some(n),
+            "W" => n.checked_mul(7),
+            _ => None,
+        }
+    })();
+    match days {
+        Some(d) if (1..=90).contains(&d) => Some((text, Duration::days(d))),
+        _ => {
+            errors.push(FieldError::new("retention", "invalid", "must be an ISO 8601 duration from P1D to P90D"));
+            None
+        }
+    }
+}

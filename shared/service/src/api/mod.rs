@@ -1,0 +1,319 @@
+//! The HTTP API's operations, free of any HTTP framework: the handlers decode the request, call
+//! one of these with the caller's tenant, and encode the answer.
+
+mod bodies;
+mod checks;
+mod requests;
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+pub use checks::{MAX_INPUTS, MAX_INPUT_BYTES, MAX_SETTINGS_BYTES, MAX_SYNC_INPUTS};
+pub use requests::{import_from_body, parse_patch, PatchRequest};
+
+pub use crate::deletion::delete_import;
+use crate::pipeline::overwrite;
+use crate::pipeline::revert;
+use crate::ports::{Download, Queue, Restart};
+use crate::publishing;
+use crate::services::Services;
+use crate::webhooks;
+use domain::error::{Error, FieldError, Result};
+use domain::error_files;
+use domain::events::Kind;
+use domain::idempotency::{self, KeyClaim};
+use domain::import::{self, Import, Mode, Status};
+use domain::messages::{encode, PlanMessage, TransformJob};
+use domain::options::Action;
+use domain::record::{ResourceType, StoredRecord};
+use domain::results;
+use domain::revert_state::{RevertState, RevertStatus};
+use domain::time_fmt;
+use domain::validate::normalize_identifier;
+
+/// A page of a listing as the API answers it.
+#[derive(Debug, Serialize)]
+pub struct Listing<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+pub async fn create_import(
+    svc: &Services,
+    tenant_id: &str,
+    body: &[u8],
+    idempotency_key: Option<&str>,
+) -> Result<Import> {
+    let (mut import, inputs) = import_from_body(tenant_id, body, svc.settings.allow_insecure_webhooks)?;
+    if let Some(key) = idempotency_key {
+        idempotency::check_key(key)?;
+        let value: Value = serde_json::from_slice(body).map_err(|e| Error::Internal(e.to_string()))?;
+        let fingerprint = idempotency::fingerprint(&value);
+        match svc.imports.claim_key(tenant_id, key, &fingerprint, &import.id).await? {
+            KeyClaim::Claimed => {}
+            KeyClaim::Held { fingerprint: held, .. } if held != fingerprint => {
+                return Err(Error::Conflict("this Idempotency-Key was used with another body".into()));
+            }
+            KeyClaim::Held { import_id, .. } => match get_import(svc, tenant_id, &import_id).await {
+                Err(Error::NotFound) => import.id = import_id, // the first request died before storing it
+                found => return found,
+            },
+        }
+    }
+    // After the key: a retry of a stored overwrite answers with it, not with a conflict.
+    if import.action == Action::Overwrite {
+        refuse_overwrite_while_running(svc, tenant_id, import.resource_type).await?;
+    }
+    let key = import::upload_key(tenant_id, &import.id);
+    // Inline inputs are the upload: no link to send a file to.
+    if inputs.is_none() {
+        import.links.upload = Some(svc.files.presign_upload(&key, svc.settings.upload_url_ttl_secs).await?);
+    }
+    if !svc.imports.create(&import).await? {
+        // A concurrent retry with the same key stored it first.
+        return get_import(svc, tenant_id, &import.id).await;
+    }
+    tracing::info!(tenant_id, import_id = import.id.as_str(), "import created");
+    publishing::publish(svc, tenant_id, &import.id, Kind::Created, Some(0)).await?;
+    if let Some(inputs) = inputs {
+        // An async import goes on from the upload's event, as a file would; a sync one is run here.
+        svc.files.put(&key, inputs).await?;
+        if import.mode == Mode::Sync {
+            if let Err(e) = crate::pipeline::inline::run(svc, tenant_id, &import.id).await {
+                // Nothing redelivers an in-memory queue: the import says it failed.
+                tracing::error!(tenant_id, import_id = import.id.as_str(), error = %e, "sync import failed");
+                let from = [Status::AwaitingUpload, Status::Queued, Status::Processing];
+                crate::pipeline::complete::fail(svc, tenant_id, &import.id, 0, &from, "internal_error").await?;
+            }
+            return get_import(svc, tenant_id, &import.id).await;
+        }
+    }
+    Ok(import)
+}
+
+/// SPEC §9: an overwrite refuses (409) while another import of its type runs, so it never
+/// removes records a running import is about to name (its run checks again when it starts).
+async fn refuse_overwrite_while_running(svc: &Services, tenant_id: &str, resource: ResourceType) -> Result<()> {
+    match overwrite::running_beside(svc, tenant_id, "", resource).await? {
+        Some(other) => Err(Error::Conflict(format!(
+            "import {} of {} records is {}: an overwrite waits until it is final",
+            other.id,
+            resource.as_str(),
+            other.status.as_str()
+        ))),
+        None => Ok(()),
+    }
+}
+
+pub async fn get_import(svc: &Services, tenant_id: &str, import_id: &str) -> Result<Import> {
+    if !import::is_import_id(import_id) {
+        return Err(Error::NotFound);
+    }
+    let import = svc.imports.get(tenant_id, import_id).await?.map(|s| s.import).ok_or(Error::NotFound)?;
+    with_links(svc, import).await
+}
+
+/// SPEC §5: download links live at most 15 minutes.
+const DOWNLOAD_TTL_SECS: u64 = 900;
+
+/// The import with signed links to the files it has, each a download of a fixed type: the
+/// source is the tenant's bytes as they came, never a page to render.
+async fn with_links(svc: &Services, mut import: Import) -> Result<Import> {
+    let (tenant, id) = (import.tenant_id.as_str(), import.id.as_str());
+    let link = |key: String, suffix: String, content_type| async move {
+        let download = Download { filename: format!("{id}{suffix}"), content_type };
+        svc.files.presign_download(&key, DOWNLOAD_TTL_SECS, &download).await
+    };
+    if import.has_upload_file {
+        let suffix = format!("-source.{}", import.format.as_str());
+        import.links.source = Some(link(import::upload_key(tenant, id), suffix, "application/octet-stream").await?);
+    }
+    if import.has_errors_file {
+        let csv = link(error_files::errors_csv_key(tenant, id), "-errors.csv".into(), "text/csv").await?;
+        let json = link(error_files::errors_json_key(tenant, id), "-errors.json".into(), "application/json").await?;
+        (import.links.errors_csv, import.links.errors_json) = (Some(csv), Some(json));
+    }
+    if import.has_results_file {
+        import.links.results_csv =
+            Some(link(results::results_csv_key(tenant, id), "-results.csv".into(), "text/csv").await?);
+    }
+    Ok(import)
+}
+
+/// `POST /v1/imports/{id}/revert` (docs/api.md, Revert an import): a completed import that wrote records starts
+/// reverting; the import reports its progress in `revert`. Asked again while reverting, the plan
+/// is sent again (a lost one resumes; units already reverted stay so); a failed revert
+/// resumes the same way.
+pub async fn revert_import(svc: &Services, tenant_id: &str, import_id: &str) -> Result<Import> {
+    if !import::is_import_id(import_id) {
+        return Err(Error::NotFound);
+    }
+    let stored = svc.imports.get(tenant_id, import_id).await?.ok_or(Error::NotFound)?;
+    let import = &stored.import;
+    if import.status != Status::Completed || import.dry_run {
+        let what = if import.dry_run { "a dry run" } else { import.status.as_str() };
+        return Err(Error::Conflict(format!(
+            "only a completed import that wrote records can be reverted; this one is {what}"
+        )));
+    }
+    match import.revert.as_ref().map(|r| r.status) {
+        Some(RevertStatus::Reverted) => return Err(Error::Conflict("the import was reverted already".into())),
+        Some(RevertStatus::Reverting) => {}
+        // Lost to a concurrent request that resumed it: that one is as good.
+        Some(RevertStatus::Failed) => {
+            if !svc.imports.resume_revert(tenant_id, import_id).await?
+                && !svc.imports.get(tenant_id, import_id).await?.is_some_and(|s| s.import.is_reverting())
+            {
+                return Err(Error::Conflict("the import changed meanwhile; read it again".into()));
+            }
+        }
+        None => {
+            let state = RevertState::requested(time_fmt::now());
+            // Lost to a concurrent request for the same revert: that one is as good.
+            if !svc.imports.begin_revert(tenant_id, import_id, &state).await?
+                && !svc.imports.get(tenant_id, import_id).await?.is_some_and(|s| s.import.is_reverting())
+            {
+                return Err(Error::Conflict("the import changed meanwhile; read it again".into()));
+            }
+        }
+    }
+    revert::request(svc, tenant_id, import_id).await?;
+    tracing::info!(tenant_id, import_id, "revert requested");
+    get_import(svc, tenant_id, import_id).await
+}
+
+/// `PATCH /v1/imports/{id}`: see [`PatchRequest`].
+pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body: &[u8]) -> Result<Import> {
+    if !import::is_import_id(import_id) {
+        return Err(Error::NotFound);
+    }
+    let stored = svc.imports.get(tenant_id, import_id).await?.ok_or(Error::NotFound)?;
+    let (import, progress) = (&stored.import, stored.progress);
+    let (from, mappings) = match parse_patch(body, import.resource_type)? {
+        PatchRequest::Interrupt => {
+            if !svc.imports.interrupt(tenant_id, import_id).await? {
+                let status = import.status.as_str();
+                return Err(Error::Conflict(format!("the import is already final (status {status})")));
+            }
+            tracing::info!(tenant_id, import_id, "import interrupted");
+            publishing::publish(svc, tenant_id, import_id, Kind::Interrupted, None).await?;
+            return get_import(svc, tenant_id, import_id).await;
+        }
+        PatchRequest::Run { from, mappings } => (from, mappings),
+    };
+    if let Some(m) = &mappings {
+        if let Some(error) = checks::settings_over_budget(&Import { mappings: m.clone(), ..import.clone() }) {
+            return Err(Error::Invalid(vec![error]));
+        }
+    }
+    // A PATCH whose plan message was lost is sent again; planning the same run twice is harmless.
+    let resend = import.status == Status::Queued && progress.run > 0;
+    if !resend {
+        let ok = match from {
+            Status::PreviewReady => import.status == Status::PreviewReady,
+            _ => import.status == Status::Completed && import.dry_run,
+        };
+        if !ok {
+            let what = if from == Status::PreviewReady { "is not preview_ready" } else { "is not a completed dry run" };
+            return Err(Error::Conflict(format!("the import {what} (status {})", import.status.as_str())));
+        }
+        if import.action == Action::Overwrite {
+            refuse_overwrite_while_running(svc, tenant_id, import.resource_type).await?;
+        }
+        let restart =
+            Restart { from, run: progress.run, mappings, dry_run: from == Status::PreviewReady && import.dry_run };
+        if !svc.imports.restart(tenant_id, import_id, &restart).await? {
+            return Err(Error::Conflict("the import changed meanwhile; read it and try again".into()));
+        }
+    }
+    let run = if resend { progress.run } else { progress.run + 1 };
+    let plan = PlanMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), run };
+    svc.queue.send(Queue::Transform, tenant_id, vec![encode(&TransformJob::PlanRun(plan))?]).await?;
+    tracing::info!(tenant_id, import_id, run, "run started from the upload");
+    get_import(svc, tenant_id, import_id).await
+}
+
+/// `limit` 1..=100 (default 20), an opaque `cursor` from the previous page, `status` filter.
+pub async fn list_imports(svc: &Services, tenant_id: &str, query: &HashMap<String, String>) -> Result<Listing<Import>> {
+    let mut errors = Vec::new();
+    check_query(query, &["status", "limit", "cursor"], &mut errors);
+    let limit = limit(query, &mut errors);
+    let status = match query.get("status") {
+        None => None,
+        Some(s) => {
+            let st = Status::parse(s);
+            if st.is_none() {
+                errors.push(FieldError::new("status", "invalid", "not an import status"));
+            }
+            st
+        }
+    };
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    let page = svc.imports.list(tenant_id, status, limit, query.get("cursor").map(String::as_str)).await?;
+    let mut data = Vec::with_capacity(page.items.len());
+    for import in page.items {
+        data.push(with_links(svc, import).await?);
+    }
+    Ok(Listing { data, next_cursor: page.next_cursor })
+}
+
+pub async fn list_records(
+    svc: &Services,
+    tenant_id: &str,
+    resource_type: &str,
+    query: &HashMap<String, String>,
+) -> Result<Listing<Value>> {
+    let resource = ResourceType::parse(resource_type).ok_or(Error::NotFound)?;
+    let mut errors = Vec::new();
+    check_query(query, &["limit", "cursor"], &mut errors);
+    let limit = limit(query, &mut errors);
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    let page = svc.records.list(tenant_id, resource, limit, query.get("cursor").map(String::as_str)).await?;
+    Ok(Listing { data: page.items.iter().map(StoredRecord::to_json).collect(), next_cursor: page.next_cursor })
+}
+
+pub async fn get_record(svc: &Services, tenant_id: &str, resource_type: &str, identifier: &str) -> Result<Value> {
+    let resource = ResourceType::parse(resource_type).ok_or(Error::NotFound)?;
+    let field = resource.default_identifier();
+    let id = normalize_identifier(resource, field, identifier.trim());
+    // No stored identifier is empty or longer than a DynamoDB sort key.
+    if id.is_empty() || id.len() > domain::validate::MAX_IDENTIFIER_BYTES {
+        return Err(Error::NotFound);
+    }
+    svc.records.get(tenant_id, resource, &id).await?.map(|r| r.to_json()).ok_or(Error::NotFound)
+}
+
+fn check_query(query: &HashMap<String, String>, allowed: &[&str], errors: &mut Vec<FieldError>) {
+    for key in query.keys().filter(|k| !allowed.contains(&k.as_str())) {
+        errors.push(FieldError::new(key, "unknown_parameter", format!("allowed: {}", allowed.join(", "))));
+    }
+}
+
+fn limit(query: &HashMap<String, String>, errors: &mut Vec<FieldError>) -> usize {
+    match query.get("limit") {
+        None => 20,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                errors.push(FieldError::new("limit", "invalid", "must be a whole number from 1 to 100"));
+                20
+            }
+        },
+    }
+}
+
+/// `GET /v1/webhooks/secret`.
+pub async fn webhook_secret(svc: &Services, tenant_id: &str) -> Result<Value> {
+    Ok(serde_json::json!({ "secret": webhooks::current_secret(svc, tenant_id).await? }))
+}
+
+/// `POST /v1/webhooks/secret/rotate`: the new secret; the old one signs 24 hours more.
+pub async fn rotate_webhook_secret(svc: &Services, tenant_id: &str) -> Result<Value> {
+    Ok(serde_json::json!({ "secret": webhooks::rotate_secret(svc, tenant_id).await? }))
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
-pub use dynamo::{weigh, DynamoStore, STATUS_INDEX, SWEEP_INDEX};
+pub use dynamo::{check_fits, weigh, DynamoStore, STATUS_INDEX, SWEEP_INDEX};
 pub use s3::S3Files;
 pub use sqs::SqsQueue;
 pub use webhook_secrets::DynamoSecrets;

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use domain::item_size;
 use domain::record::{ResourceType, StoredRecord};
 use domain::revert_state::{RevertStatus, MAX_LISTED_CONFLICTS};
 use domain::time_fmt;
@@ -15,33 +14,6 @@ use service::ports::{
 use time::OffsetDateTime;
 
 use crate::store::{add_tally, index_key, records_key, unit_key, MemoryStore, State};
-
-/// Refuses what DynamoDB would refuse: a record over the item limit, or more than a transaction
-/// holds beside its ledger entry and counts.
-fn check_fits(tenant_id: &str, resource: ResourceType, writes: &[RecordWrite]) -> Result<()> {
-    let (mut items, mut bytes) = (item_size::LEDGER_ITEMS, item_size::LEDGER_BYTES);
-    for write in writes {
-        let weight = aws_adapters::weigh(tenant_id, resource, write)?;
-        if weight.record_bytes > item_size::MAX_ITEM_BYTES {
-            return Err(Error::Internal(format!(
-                "record `{}` is {} bytes, over DynamoDB's {} bytes an item",
-                write.record.identifier,
-                weight.record_bytes,
-                item_size::MAX_ITEM_BYTES
-            )));
-        }
-        items += weight.items;
-        bytes += weight.bytes;
-    }
-    if items > item_size::MAX_TRANSACTION_ITEMS || bytes > item_size::MAX_TRANSACTION_BYTES {
-        return Err(Error::Internal(format!(
-            "a transaction of {items} items and {bytes} bytes is over DynamoDB's {} items and {} bytes",
-            item_size::MAX_TRANSACTION_ITEMS,
-            item_size::MAX_TRANSACTION_BYTES
-        )));
-    }
-    Ok(())
-}
 
 impl State {
     /// Whether every write's condition holds: the record at the version it was read at (absent
@@ -144,7 +116,7 @@ impl RecordStore for MemoryStore {
     async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied> {
         self.faults.before("apply_batch")?;
         let (tenant_id, import_id) = (batch.tenant_id.as_str(), batch.import_id.as_str());
-        check_fits(tenant_id, batch.resource_type, &batch.writes)?;
+        aws_adapters::check_fits(tenant_id, batch.resource_type, &batch.writes)?;
         let mut state = self.state();
         if state.row(tenant_id, import_id).is_none() {
             return Err(Error::NotFound);
@@ -219,7 +191,7 @@ impl RecordStore for MemoryStore {
     async fn apply_revert(&self, revert: &RevertWrite) -> Result<Applied> {
         self.faults.before("apply_revert")?;
         let (tenant_id, import_id) = (revert.tenant_id.as_str(), revert.import_id.as_str());
-        check_fits(tenant_id, revert.resource_type, &revert.writes)?;
+        aws_adapters::check_fits(tenant_id, revert.resource_type, &revert.writes)?;
         let mut state = self.state();
         let Some(row) = state.row(tenant_id, import_id) else { return Err(Error::NotFound) };
         let reverting = row.import.revert.as_ref().is_some_and(|r| r.status == RevertStatus::Reverting);

@@ -25,5 +25,5 @@ mod throttle;
 mod transitions;
 
 pub use layout::{STATUS_INDEX, SWEEP_INDEX};
-pub use records::weigh;
+pub use records::{check_fits, weigh};
 pub use store::DynamoStore;

@@ -53,6 +53,33 @@ pub fn weigh(tenant_id: &str, resource: ResourceType, write: &RecordWrite) -> Re
     Ok(weight)
 }
 
+/// Refuses, before sending, writes DynamoDB would refuse (the emulator does not): a record
+/// over the item limit, or more than a transaction holds beside its ledger entry and counts.
+pub fn check_fits(tenant_id: &str, resource: ResourceType, writes: &[RecordWrite]) -> Result<()> {
+    let (mut items, mut bytes) = (item_size::LEDGER_ITEMS, item_size::LEDGER_BYTES);
+    for write in writes {
+        let weight = weigh(tenant_id, resource, write)?;
+        if weight.record_bytes > item_size::MAX_ITEM_BYTES {
+            return Err(Error::Internal(format!(
+                "record `{}` is {} bytes, over DynamoDB's {} bytes an item",
+                write.record.identifier,
+                weight.record_bytes,
+                item_size::MAX_ITEM_BYTES
+            )));
+        }
+        items += weight.items;
+        bytes += weight.bytes;
+    }
+    if items > item_size::MAX_TRANSACTION_ITEMS || bytes > item_size::MAX_TRANSACTION_BYTES {
+        return Err(Error::Internal(format!(
+            "a transaction of {items} items and {bytes} bytes is over DynamoDB's {} items and {} bytes",
+            item_size::MAX_TRANSACTION_ITEMS,
+            item_size::MAX_TRANSACTION_BYTES
+        )));
+    }
+    Ok(())
+}
+
 impl DynamoStore {
     /// A page of a type's records in key order after `cursor`; with `unseen_by`, only those that
     /// import has not marked. The filter applies after the limit: a page may hold fewer records,
@@ -96,33 +123,6 @@ impl DynamoStore {
             .and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).cloned())
             .map(|sk| encode_cursor(&sk));
         Ok(Page { items, next_cursor })
-    }
-
-    /// Refuses, before sending, writes DynamoDB would refuse (the emulator does not): a record
-    /// over the item limit, or more than a transaction holds beside its ledger entry and counts.
-    pub(super) fn check_fits(tenant_id: &str, resource: ResourceType, writes: &[RecordWrite]) -> Result<()> {
-        let (mut items, mut bytes) = (item_size::LEDGER_ITEMS, item_size::LEDGER_BYTES);
-        for write in writes {
-            let weight = weigh(tenant_id, resource, write)?;
-            if weight.record_bytes > item_size::MAX_ITEM_BYTES {
-                return Err(Error::Internal(format!(
-                    "record `{}` is {} bytes, over DynamoDB's {} bytes an item",
-                    write.record.identifier,
-                    weight.record_bytes,
-                    item_size::MAX_ITEM_BYTES
-                )));
-            }
-            items += weight.items;
-            bytes += weight.bytes;
-        }
-        if items > item_size::MAX_TRANSACTION_ITEMS || bytes > item_size::MAX_TRANSACTION_BYTES {
-            return Err(Error::Internal(format!(
-                "a transaction of {items} items and {bytes} bytes is over DynamoDB's {} items and {} bytes",
-                item_size::MAX_TRANSACTION_ITEMS,
-                item_size::MAX_TRANSACTION_BYTES
-            )));
-        }
-        Ok(())
     }
 
     /// The transaction items of record writes, each conditioned on the version it was read at,
@@ -248,7 +248,7 @@ impl RecordStore for DynamoStore {
 
     async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied> {
         let (tenant_id, import_id) = (batch.tenant_id.as_str(), batch.import_id.as_str());
-        Self::check_fits(tenant_id, batch.resource_type, &batch.writes)?;
+        check_fits(tenant_id, batch.resource_type, &batch.writes)?;
         let ttl = self.import_ttl(tenant_id, import_id).await?;
         let sk = unit_sk(batch.run, &batch.unit);
         // A batch counts once, whole or with its last part (whose tally is the whole batch's).
@@ -309,7 +309,7 @@ impl RecordStore for DynamoStore {
         let ttl = self.import_ttl(tenant_id, import_id).await?;
         let listed = revert.conflicts.iter().take(MAX_LISTED_CONFLICTS).cloned().collect::<Vec<_>>();
         let conflicts = (!listed.is_empty()).then(|| listed.join("\n"));
-        Self::check_fits(tenant_id, revert.resource_type, &revert.writes)?;
+        check_fits(tenant_id, revert.resource_type, &revert.writes)?;
         let sk = format!("{REVERT_SK_PREFIX}{}", revert.unit);
         let update = Update::builder()
             .table_name(&self.imports)

@@ -1,0 +1,11 @@
+//! The pipeline steps over the in-memory adapters, one module a step: one test binary to link.
+
+mod complete;
+mod dead_letters;
+mod inline;
+mod overwrite;
+mod prevalidate;
+mod process;
+mod revert;
+mod sweep;
+mod transform;

@@ -93,7 +93,7 @@ pub async fn create_import(
     Ok(import)
 }
 
-/// SPEC §9: an overwrite refuses (409) while another import of its type runs, so it never
+/// An overwrite refuses (409) while another import of its type runs, so it never
 /// removes records a running import is about to name (its run checks again when it starts).
 async fn refuse_overwrite_while_running(svc: &Services, tenant_id: &str, resource: ResourceType) -> Result<()> {
     match overwrite::running_beside(svc, tenant_id, "", resource).await? {
@@ -115,7 +115,7 @@ pub async fn get_import(svc: &Services, tenant_id: &str, import_id: &str) -> Res
     with_links(svc, import).await
 }
 
-/// SPEC §5: download links live at most 15 minutes.
+/// Download links live at most 15 minutes.
 const DOWNLOAD_TTL_SECS: u64 = 900;
 
 /// The import with signed links to the files it has, each a download of a fixed type: the

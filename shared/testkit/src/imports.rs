@@ -12,7 +12,9 @@ use domain::{Error, Result};
 use service::ports::{ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, Page, Restart, StoredImport};
 use time::OffsetDateTime;
 
-use crate::store::{add_tally, batches_prefix, removals_prefix, sweep_soon, MemoryStore, Row, Transition};
+use aws_adapters::{batch_sk_prefix, batches_sk_prefix, removal_sk_prefix};
+
+use crate::store::{add_tally, sweep_soon, MemoryStore, Row, Transition};
 
 /// Due imports a page of `due` holds.
 const DUE_PAGE: usize = 100;
@@ -164,7 +166,7 @@ impl ImportStore for MemoryStore {
         chunk: u64,
     ) -> Result<BTreeMap<u64, String>> {
         self.faults.before("batch_outcomes")?;
-        let prefix = format!("{}{chunk:010}#", batches_prefix(run));
+        let prefix = batch_sk_prefix(run, chunk);
         let state = self.state();
         let Some(ledger) = state.ledger(tenant_id, import_id) else { return Ok(BTreeMap::new()) };
         Ok(ledger
@@ -271,7 +273,7 @@ impl ImportStore for MemoryStore {
         let state = self.state();
         let Some(ledger) = state.ledger(tenant_id, import_id) else { return Ok(vec![]) };
         let mut units = Vec::new();
-        for prefix in [batches_prefix(run), removals_prefix(run)] {
+        for prefix in [batches_sk_prefix(run), removal_sk_prefix(run)] {
             for (key, entry) in ledger.units.range(prefix.clone()..).take_while(|(key, _)| key.starts_with(&prefix)) {
                 units.extend(entry.before_images.iter().map(|images| (key.clone(), images.clone())));
                 // A batch applied in parts kept an object per part: each is a unit to revert.

@@ -13,7 +13,9 @@ use service::ports::{
 };
 use time::OffsetDateTime;
 
-use crate::store::{add_tally, index_key, records_key, unit_key, MemoryStore, State};
+use aws_adapters::unit_sk;
+
+use crate::store::{add_tally, index_key, records_key, MemoryStore, State};
 
 impl State {
     /// Whether every write's condition holds: the record at the version it was read at (absent
@@ -121,7 +123,7 @@ impl RecordStore for MemoryStore {
         if state.row(tenant_id, import_id).is_none() {
             return Err(Error::NotFound);
         }
-        let key = unit_key(batch.run, &batch.unit);
+        let key = unit_sk(batch.run, &batch.unit);
         let entry = state.ledger(tenant_id, import_id).and_then(|l| l.units.get(&key));
         // A whole unit or a first part: its entry must not exist; a later part: the entry must
         // be at the part's start.
@@ -173,7 +175,7 @@ impl RecordStore for MemoryStore {
     async fn batch_state(&self, tenant_id: &str, import_id: &str, run: u32, unit: &Unit) -> Result<Option<BatchState>> {
         self.faults.before("batch_state")?;
         let state = self.state();
-        let entry = state.ledger(tenant_id, import_id).and_then(|l| l.units.get(&unit_key(run, unit)));
+        let entry = state.ledger(tenant_id, import_id).and_then(|l| l.units.get(&unit_sk(run, unit)));
         Ok(entry.map(|entry| match entry.done_rows {
             Some(rows) if !entry.parts_done => BatchState::Partial {
                 rows,

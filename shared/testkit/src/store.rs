@@ -13,7 +13,7 @@ use domain::stats::{Stats, Tally};
 use domain::time_fmt;
 use domain::Result;
 use serde::{Deserialize, Serialize};
-use service::ports::{ImportKey, StoredImport, Unit};
+use service::ports::{ImportKey, StoredImport};
 use time::OffsetDateTime;
 
 use crate::faults::Faults;
@@ -62,7 +62,7 @@ pub(crate) struct Row {
 pub(crate) struct Ledger {
     /// Chunks counted, by run and index.
     pub chunks: BTreeSet<(u32, u64)>,
-    /// Process batches and removal pages by their ledger key (`unit_key`).
+    /// Process batches and removal pages by their ledger key (`aws_adapters::unit_sk`, so a revert plan hands back the keys the DynamoDB store would).
     pub units: BTreeMap<String, UnitEntry>,
     /// Each run's counts of its batches.
     pub counters: BTreeMap<u32, Counter>,
@@ -92,23 +92,6 @@ pub(crate) struct Counter {
     pub batches_done: u64,
     pub counted_at: Option<i64>,
     pub closed: bool,
-}
-
-/// The ledger key of a unit of work, as the DynamoDB store names it (a revert plan hands these
-/// keys back, and they sort by chunk and batch).
-pub(crate) fn unit_key(run: u32, unit: &Unit) -> String {
-    match unit {
-        Unit::Batch { chunk, batch } => format!("{}{chunk:010}#{batch:06}", batches_prefix(run)),
-        Unit::Removal { page } => format!("{}{page}", removals_prefix(run)),
-    }
-}
-
-pub(crate) fn batches_prefix(run: u32) -> String {
-    format!("batch#{run:04}#")
-}
-
-pub(crate) fn removals_prefix(run: u32) -> String {
-    format!("removal#{run:04}#")
 }
 
 pub(crate) fn records_key(tenant_id: &str, resource: ResourceType) -> String {

@@ -57,12 +57,12 @@ pub(super) fn chunk_sk(run: u32, chunk: u64) -> String {
 }
 
 /// What the ledger keys of a chunk's batches start with; a batch's is this and `{batch:06}`.
-pub(super) fn batch_sk_prefix(run: u32, chunk: u64) -> String {
+pub fn batch_sk_prefix(run: u32, chunk: u64) -> String {
     format!("{}{chunk:010}#", batches_sk_prefix(run))
 }
 
 /// What the ledger keys of a run's batches start with.
-pub(super) fn batches_sk_prefix(run: u32) -> String {
+pub fn batches_sk_prefix(run: u32) -> String {
     format!("batch#{run:04}#")
 }
 
@@ -83,7 +83,7 @@ pub(super) fn seen_sk_prefix(run: u32) -> String {
 pub(super) const NOTED: &str = "noted_identifier";
 
 /// What the ledger keys of an overwrite's removals start with.
-pub(super) fn removal_sk_prefix(run: u32) -> String {
+pub fn removal_sk_prefix(run: u32) -> String {
     format!("removal#{run:04}#")
 }
 
@@ -112,7 +112,7 @@ pub(super) fn decode_cursor(cursor: &str) -> Result<String> {
 }
 
 /// The ledger key of a unit of work.
-pub(super) fn unit_sk(run: u32, unit: &Unit) -> String {
+pub fn unit_sk(run: u32, unit: &Unit) -> String {
     match unit {
         Unit::Batch { chunk, batch } => format!("{}{batch:06}", batch_sk_prefix(run, *chunk)),
         Unit::Removal { page } => format!("{}{page}", removal_sk_prefix(run)),

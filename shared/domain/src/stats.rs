@@ -73,6 +73,22 @@ impl Tally {
         self.created + self.updated + self.unchanged + self.deleted + self.skipped + self.errors
     }
 
+    /// The stats this tally adds (no `rows`: a unit's rows are counted when the file is planned).
+    pub fn as_stats(&self) -> Stats {
+        Stats {
+            processed: self.processed(),
+            created: self.created,
+            updated: self.updated,
+            unchanged: self.unchanged,
+            deleted: self.deleted,
+            removed: self.removed,
+            duplicates: self.duplicates,
+            errors: self.errors,
+            warnings: self.warnings,
+            ..Stats::default()
+        }
+    }
+
     /// The stats attributes to add, by name, for one atomic update.
     pub fn increments(&self) -> [(&'static str, u64); 9] {
         [

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use aws_adapters::{batch_sk_prefix, batches_sk_prefix, removal_sk_prefix};
 
-use crate::store::{add_tally, sweep_soon, MemoryStore, Row, Transition};
+use crate::store::{sweep_soon, MemoryStore, Row, Transition};
 
 /// Due imports a page of `due` holds.
 const DUE_PAGE: usize = 100;
@@ -195,7 +195,7 @@ impl ImportStore for MemoryStore {
         row.progress.chunks_transformed += 1;
         row.progress.batches_planned += count.batches;
         row.progress.rows_transformed += count.chunk.rows;
-        add_tally(&mut row.import.stats, count.tally);
+        row.import.stats.add(&count.tally.as_stats());
         row.import.started_at = Some(start.at);
         row.import.status = Status::Processing;
         row.import.phase = Some(Phase::Processing);

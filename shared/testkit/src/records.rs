@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use aws_adapters::unit_sk;
 
-use crate::store::{add_tally, index_key, records_key, MemoryStore, State};
+use crate::store::{index_key, records_key, MemoryStore, State};
 
 impl State {
     /// Whether every write's condition holds: the record at the version it was read at (absent
@@ -161,7 +161,7 @@ impl RecordStore for MemoryStore {
         // A batch counts once, whole or with its last part (whose tally is the whole batch's).
         if batch.part.is_none_or(|p| p.last) {
             let counter = ledger.counters.entry(batch.run).or_default();
-            add_tally(&mut counter.stats, &batch.tally);
+            counter.stats.add(&batch.tally.as_stats());
             counter.batches_done += u64::from(matches!(batch.unit, Unit::Batch { .. }));
             counter.counted_at = Some(time_fmt::now().unix_timestamp());
         }

@@ -102,25 +102,6 @@ pub(crate) fn index_key(tenant_id: &str, resource: ResourceType, field: &str) ->
     format!("{tenant_id}#{}#by#{field}", resource.as_str())
 }
 
-/// Adds a unit's tally to stats, by the names the stores count under.
-pub(crate) fn add_tally(stats: &mut Stats, tally: &Tally) {
-    for (name, by) in tally.increments() {
-        let field = match name {
-            "processed" => &mut stats.processed,
-            "created" => &mut stats.created,
-            "updated" => &mut stats.updated,
-            "unchanged" => &mut stats.unchanged,
-            "deleted" => &mut stats.deleted,
-            "removed" => &mut stats.removed,
-            "duplicates" => &mut stats.duplicates,
-            "errors" => &mut stats.errors,
-            "warnings" => &mut stats.warnings,
-            _ => continue,
-        };
-        *field += by;
-    }
-}
-
 /// The `sweep_at` of a change made now: the sweeper comes once its events are its own to send.
 pub(crate) fn sweep_soon() -> i64 {
     (time_fmt::now() + domain::events::GRACE).unix_timestamp()

@@ -27,12 +27,13 @@ SAMPLE := events/data/contacts.csv
 # killed by SIGKILL leaves its pid file behind, and the pid may be another process's by now).
 LOCAL_UP = [ -f $(STATE)/local.pid ] && [ "$$(ps -o comm= -p $$(cat $(STATE)/local.pid) 2>/dev/null)" = local ]
 
-.PHONY: help deps build run up down token test lint fmt bench sam-check api-fuzz fuzz crash-test
+.PHONY: help deps build run up down token test quick-lint lint fmt bench sam-check api-fuzz fuzz crash-test
 
 help:
 	@echo "make run    - the whole service locally, a sample import by importctl; serves :$(LOCAL_API_PORT) until Ctrl-C"
 	@echo "make up     - the same in the background; make down stops it"
-	@echo "make test   - every test and lint, against an emulator of its own"
+	@echo "make test   - every test and the quick lints (fmt, cfn-lint, import cycles), on emulators of its own"
+	@echo "make lint   - the quick lints and clippy (CI runs both)"
 	@echo "make crash-test - SIGKILLs of the local host during a 50,000-row import and a 5,000-record overwrite and revert, two hosts on one queue (slow; not in make test)"
 	@echo "make api-fuzz - schemathesis, 100 requests per operation with each of 3 seeds, fails on any 5xx (slow; not in make test)"
 	@echo "make fuzz   - every reader of user bytes under libFuzzer, FUZZ_SECONDS (default 60) each; fails on any crash (slow; not in make test)"
@@ -75,14 +76,19 @@ down:
 token:
 	@cargo run --quiet -p importctl -- token --tenant $(TENANT)
 
-lint: deps
+# The checks that take seconds: formatting, the template, the import graph.
+quick-lint: deps
 	cargo fmt --all -- --check
 	cfn-lint template.yaml
 	python scripts/template-api-check.py
 	python3 scripts/import-cycles.py .
+
+# Those and clippy, which compiles every crate a second time (in check mode): minutes on a
+# fresh clone, so it is a target of its own; CI runs it.
+lint: quick-lint
 	cargo clippy --workspace --all-targets -- -D warnings
 
-test: deps lint
+test: deps quick-lint
 	scripts/test.sh
 
 # The API against openapi.yaml as `make test` checks it, with more generated requests: 100 per

@@ -74,7 +74,9 @@ impl Client {
             if started.elapsed() > timeout {
                 return Err(Error::Client(format!("import {id} still {state} after {timeout:?}")));
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Each poll is two reads of the table: often enough to see a step finish, not so
+            // often that waiting tests load the emulator they wait on.
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 

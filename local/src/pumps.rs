@@ -175,7 +175,7 @@ pub async fn run(
             .receive_message()
             .queue_url(&queue_url)
             .max_number_of_messages(10)
-            .wait_time_seconds(1)
+            .wait_time_seconds(secs(lookahead.poll()))
             .visibility_timeout(secs(lookahead.hide))
             .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
@@ -268,6 +268,13 @@ impl Lookahead {
             taken: Notify::new(),
             hide: visibility.clamp(BUFFER_HIDE_MIN, BUFFER_HIDE),
         }
+    }
+
+    /// How long a receive waits for messages when there are none. As long as SQS allows (an idle
+    /// queue costs a request per wait), but the loop must come round to renew the buffered
+    /// messages' hides (`to_renew`) before `take` would let them go.
+    fn poll(&self) -> Duration {
+        (self.hide / 8).clamp(Duration::from_secs(1), Duration::from_secs(20))
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, Held> {

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 pub use importctl::token::mint;
+use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
@@ -16,7 +17,7 @@ pub fn verify(secret: &str, authorization: Option<&str>) -> Result<HashMap<Strin
     let mut validation = Validation::new(Algorithm::HS256);
     validation.validate_nbf = true;
     let data = decode::<Map<String, Value>>(token.trim(), &DecodingKey::from_secret(secret.as_bytes()), &validation)
-        .map_err(|e| format!("invalid token: {e}"))?;
+        .map_err(|e| refused(e.kind()))?;
     Ok(data
         .claims
         .into_iter()
@@ -25,6 +26,22 @@ pub fn verify(secret: &str, authorization: Option<&str>) -> Result<HashMap<Strin
             other => (k, other.to_string()),
         })
         .collect())
+}
+
+/// Why a token is refused, in words a person can act on (the library's names are Rust's).
+fn refused(kind: &ErrorKind) -> String {
+    let why = match kind {
+        ErrorKind::InvalidSignature => "its signature does not match: it was signed with another secret",
+        ErrorKind::ExpiredSignature => "it has expired: mint a new one (importctl token --tenant ID)",
+        ErrorKind::ImmatureSignature => "it is not valid yet: its nbf (not before) is in the future",
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => "it is not signed with HS256",
+        ErrorKind::MissingRequiredClaim(claim) => return format!("invalid token: it has no `{claim}` claim"),
+        ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
+            "it is malformed: a token is three base64url parts joined by dots (header.claims.signature)"
+        }
+        _ => "it could not be verified",
+    };
+    format!("invalid token: {why}")
 }
 
 #[cfg(test)]
@@ -36,7 +53,14 @@ mod tests {
         let t = mint("s3cret", "acme", 60);
         let claims = verify("s3cret", Some(&format!("Bearer {t}"))).unwrap();
         assert_eq!(claims["tenant_id"], "acme");
-        assert!(verify("other", Some(&format!("Bearer {t}"))).is_err());
+        assert_eq!(
+            verify("other", Some(&format!("Bearer {t}"))).unwrap_err(),
+            "invalid token: its signature does not match: it was signed with another secret"
+        );
+        assert_eq!(
+            verify("s3cret", Some("Bearer abc")).unwrap_err(),
+            "invalid token: it is malformed: a token is three base64url parts joined by dots (header.claims.signature)"
+        );
         assert!(verify("s3cret", None).is_err());
         assert!(verify("s3cret", Some("Basic abc")).is_err());
     }
@@ -50,7 +74,18 @@ mod tests {
             jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), &claims, &key).unwrap()
         };
         let early = verify("s3cret", Some(&format!("Bearer {}", token(now + 600))));
-        assert!(early.is_err_and(|e| e.contains("ImmatureSignature")), "a token not yet valid passes");
+        assert_eq!(early.unwrap_err(), "invalid token: it is not valid yet: its nbf (not before) is in the future");
         assert!(verify("s3cret", Some(&format!("Bearer {}", token(now - 60)))).is_ok());
+        let expired = serde_json::json!({"tenant_id": "acme", "exp": now - 3600});
+        let expired = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(Algorithm::HS256),
+            &expired,
+            &jsonwebtoken::EncodingKey::from_secret(b"s3cret"),
+        )
+        .unwrap();
+        assert_eq!(
+            verify("s3cret", Some(&format!("Bearer {expired}"))).unwrap_err(),
+            "invalid token: it has expired: mint a new one (importctl token --tenant ID)"
+        );
     }
 }

@@ -93,7 +93,7 @@ pub fn resolve(
                 errors.push(FieldError::new(
                     format!("mappings.{header}"),
                     "unknown_field",
-                    format!("`{f}` is not a field of {}", resource.as_str()),
+                    format!("`{f}` is not a field of {}", resource.with_fields()),
                 ));
             } else if columns.iter().any(|c| c.as_ref() == Some(f)) {
                 // Two columns for one field: the second loses, so no value is silently replaced.

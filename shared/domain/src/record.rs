@@ -138,6 +138,13 @@ impl ResourceType {
         self.spec().fields.iter().find(|f| f.name == name)
     }
 
+    /// The type with its fields, for a message about a name that is none of them: a person
+    /// should not have to look the fields up elsewhere.
+    pub fn with_fields(self) -> String {
+        let names: Vec<&str> = self.spec().fields.iter().map(|f| f.name).collect();
+        format!("{} ({}, or custom.<name>)", self.as_str(), names.join(", "))
+    }
+
     pub fn has_field(self, field: &str) -> bool {
         self.field(field).is_some() || custom_name(field).is_some()
     }

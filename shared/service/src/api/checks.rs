@@ -154,7 +154,7 @@ pub(super) fn mappings(
             _ => errors.push(FieldError::new(
                 format!("mappings.{header}"),
                 "unknown_field",
-                format!("must be null or a field of {} (or custom.<name>)", resource.as_str()),
+                format!("must be null or a field of {}", resource.with_fields()),
             )),
         }
     }
@@ -196,9 +196,11 @@ pub(super) fn update_rules(
     for (field, rule) in m {
         let name = entry("update_rule_by_field", &field);
         match rule {
-            _ if !is_field(resource, &field) => {
-                errors.push(FieldError::new(name, "unknown_field", format!("not a field of {}", resource.as_str())))
-            }
+            _ if !is_field(resource, &field) => errors.push(FieldError::new(
+                name,
+                "unknown_field",
+                format!("not a field of {}", resource.with_fields()),
+            )),
             Sent::Valid(r) if r != UpdateRule::UseFieldRule => {
                 rules.update_rule_by_field.insert(field, r);
             }
@@ -335,7 +337,7 @@ pub(super) fn row_options(
         if text.len() > MAX_TEXT {
             errors.push(FieldError::new(name, "too_long", format!("a constant is at most {MAX_TEXT} bytes")));
         } else if !is_field(resource, &field) {
-            errors.push(FieldError::new(name, "unknown_field", format!("not a field of {}", resource.as_str())));
+            errors.push(FieldError::new(name, "unknown_field", format!("not a field of {}", resource.with_fields())));
         } else if field == identifier {
             errors.push(FieldError::new(name, "invalid", "the identifier cannot be a constant"));
         } else {
@@ -357,7 +359,7 @@ pub(super) fn row_options(
     for (field, mapping) in m {
         let name = entry("value_mappings", &field);
         if !is_field(resource, &field) {
-            errors.push(FieldError::new(name, "unknown_field", format!("not a field of {}", resource.as_str())));
+            errors.push(FieldError::new(name, "unknown_field", format!("not a field of {}", resource.with_fields())));
             continue;
         }
         let pairs: Option<BTreeMap<String, String>> = match mapping {

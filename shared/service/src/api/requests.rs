@@ -367,7 +367,8 @@ mod tests {
             [
                 "constants.email invalid: the identifier cannot be a constant",
                 "constants.first_name invalid: a constant is a string, number or boolean",
-                "constants.nope unknown_field: not a field of contact",
+                "constants.nope unknown_field: not a field of contact (email, external_id, first_name, last_name, \
+                 phone, company, title, city, region, country, postal_code, status, groups, tags, or custom.<name>)",
             ]
         );
         let sync =

@@ -16,12 +16,24 @@ pub enum CliError {
     /// The API answered with an error; its own code and message are kept.
     #[error("{method} {path} answered {status}: {message}")]
     Api { method: String, path: String, status: u16, message: String },
-    #[error("request failed: {0}")]
+    #[error("{}", request_failed(.0))]
     Request(#[from] reqwest::Error),
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
     #[error("{0}")]
     Usage(String),
+}
+
+/// A request that got no answer; one that could not connect says where it went and what to do.
+fn request_failed(e: &reqwest::Error) -> String {
+    match e.url() {
+        Some(url) if e.is_connect() => format!(
+            "cannot reach the API at {}: is the service running? `make up` starts it on this machine; \
+             --endpoint or IMPORTCTL_ENDPOINT point importctl elsewhere",
+            url.origin().ascii_serialization()
+        ),
+        _ => format!("request failed: {e}"),
+    }
 }
 
 impl CliError {

@@ -114,4 +114,14 @@ async fn bad_requests_are_errors_that_say_what_to_fix() {
         .unwrap();
     assert_eq!(bare.status.code(), Some(1), "{bare:?}");
     assert!(text(&bare.stderr).contains("IMPORTCTL_TOKEN"), "{bare:?}");
+
+    // Nothing listening: the endpoint is named, with how to start the stack.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let down = std::process::Command::new(env!("CARGO_BIN_EXE_importctl"))
+        .args(["list", "--endpoint", &format!("http://{closed}"), "--token", "t"])
+        .output()
+        .unwrap();
+    assert_eq!(down.status.code(), Some(1), "{down:?}");
+    let said = text(&down.stderr);
+    assert!(said.contains(&format!("cannot reach the API at http://{closed}")) && said.contains("make up"), "{down:?}");
 }

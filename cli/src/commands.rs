@@ -118,7 +118,7 @@ pub async fn import(api: &Api, args: &ImportArgs, output: Output) -> Result<u8, 
         let how = Follow { preview: args.preview, timeout, every: Duration::from_millis(500) };
         follow::follow(api, id, &how, drawn).await?
     } else {
-        api.get(&import_path(id)).await?
+        uploaded(api, id).await?
     };
     let status = import["status"].as_str().unwrap_or_default();
     // A failed download is told, not the import's outcome: the exit code stays the import's.
@@ -149,6 +149,20 @@ pub async fn import(api: &Api, args: &ImportArgs, output: Output) -> Result<u8, 
         return Ok(outcome::OK);
     }
     Ok(outcome::of_status(status, args.preview))
+}
+
+/// The import once the service has taken its upload: the S3 notification that moves it on from
+/// `awaiting_upload` comes a moment after the PUT, and showing that status after a good upload
+/// reads as if the file were lost. Waits at most a few seconds, then shows what there is.
+async fn uploaded(api: &Api, id: &str) -> Result<Value, CliError> {
+    let started = std::time::Instant::now();
+    loop {
+        let import = api.get(&import_path(id)).await?;
+        if import["status"] != "awaiting_upload" || started.elapsed() > Duration::from_secs(10) {
+            return Ok(import);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// Saves the import's errors CSV when it has one; the bytes saved.

@@ -86,6 +86,21 @@ async fn a_failed_import_has_its_own_exit_code_and_says_why() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_without_wait_shows_its_upload_taken() {
+    let host = host(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("people.csv");
+    std::fs::write(&file, contacts_csv(3, &[])).unwrap();
+
+    let out = importctl(&host, "acme", &["import", path(&file), "--type", "contact"]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // The file is in: the status is never the one that waits for it.
+    let status = line(&stdout, "status").unwrap_or_default();
+    assert!(!status.is_empty() && status != "awaiting_upload", "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_errors_that_say_what_to_fix() {
     let host = host(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();

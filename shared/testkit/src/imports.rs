@@ -208,7 +208,7 @@ impl ImportStore for MemoryStore {
 
     async fn complete(&self, tenant_id: &str, import_id: &str, run: u32, files: Finished) -> Result<bool> {
         self.faults.before("complete")?;
-        let t = Transition { from: &RUNNING, to: Status::Completed, run: Some(run), phase: Some(Phase::Cleanup) };
+        let t = Transition { from: &RUNNING, to: Status::Completed, run: Some(run), phase: None };
         let completed = self.state().transition(tenant_id, import_id, t, |row| {
             row.import.completed_at = Some(time_fmt::now());
             row.import.has_errors_file |= files.has_errors_file;

@@ -351,7 +351,8 @@ impl ImportStore for DynamoStore {
         let t = Transition {
             from: &[Status::Queued, Status::Processing],
             to: Status::Completed,
-            phase: Some(Phase::Cleanup),
+            // The phase it ended in: an overwrite's cleanup, a merge's processing.
+            phase: None,
             stamp: Some("completed_at"),
             reason: None,
             files,

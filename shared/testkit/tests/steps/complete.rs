@@ -2,7 +2,7 @@
 //! completes the import once.
 
 use domain::error_files::{errors_csv_key, errors_json_key};
-use domain::import::Status;
+use domain::import::{Phase, Status};
 use domain::messages::{decode, ImportRef, TransformJob};
 use domain::results::results_csv_key;
 use service::pipeline::prevalidate;
@@ -19,6 +19,8 @@ async fn the_files_are_assembled_in_row_order_across_chunks() {
 
     let import = kit.import(&import.id).await;
     assert_eq!((import.status, import.stats.created, import.stats.errors), (Status::Completed, 6, 2));
+    // The phase it ended in: a merge has no cleanup.
+    assert_eq!(import.phase, Some(Phase::Processing));
     let errors = kit.files.get(&errors_csv_key(TENANT, &import.id)).unwrap();
     let rows: Vec<csv::StringRecord> =
         csv::Reader::from_reader(errors.as_slice()).records().map(Result::unwrap).collect();

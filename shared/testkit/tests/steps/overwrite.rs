@@ -1,7 +1,7 @@
 //! An overwrite's cleanup over the in-memory adapters: the records its file did not name are
 //! removed once, within its guard.
 
-use domain::import::Status;
+use domain::import::{Phase, Status};
 use domain::messages::{decode, ProcessJob};
 use domain::record::ResourceType;
 use domain::time_fmt;
@@ -45,7 +45,7 @@ async fn an_overwrite_removes_the_records_its_file_did_not_name() {
     kit.run_import(&key).await.unwrap();
 
     let import = kit.import(&import.id).await;
-    assert_eq!(import.status, Status::Completed);
+    assert_eq!((import.status, import.phase), (Status::Completed, Some(Phase::Cleanup)));
     assert_eq!((import.stats.created, import.stats.updated, import.stats.removed), (1, 6, 4));
     let mut expected: Vec<String> = (1..=6).map(|i| format!("p{i}@example.com")).collect();
     expected.insert(0, "new@example.com".into());

@@ -66,25 +66,20 @@ mod tests {
     }
 
     #[test]
-    fn a_token_before_its_nbf_is_refused() {
+    fn a_token_outside_its_nbf_and_exp_is_refused() {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        let token = |nbf: u64| {
-            let claims = serde_json::json!({"tenant_id": "acme", "exp": now + 3600, "nbf": nbf});
+        let bearer = |claims: Value| {
             let key = jsonwebtoken::EncodingKey::from_secret(b"s3cret");
-            jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), &claims, &key).unwrap()
+            let token = jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), &claims, &key).unwrap();
+            format!("Bearer {token}")
         };
-        let early = verify("s3cret", Some(&format!("Bearer {}", token(now + 600))));
+        let valid_from = |nbf: u64| bearer(serde_json::json!({"tenant_id": "acme", "exp": now + 3600, "nbf": nbf}));
+        let early = verify("s3cret", Some(&valid_from(now + 600)));
         assert_eq!(early.unwrap_err(), "invalid token: it is not valid yet: its nbf (not before) is in the future");
-        assert!(verify("s3cret", Some(&format!("Bearer {}", token(now - 60)))).is_ok());
-        let expired = serde_json::json!({"tenant_id": "acme", "exp": now - 3600});
-        let expired = jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(Algorithm::HS256),
-            &expired,
-            &jsonwebtoken::EncodingKey::from_secret(b"s3cret"),
-        )
-        .unwrap();
+        assert!(verify("s3cret", Some(&valid_from(now - 60))).is_ok());
+        let expired = bearer(serde_json::json!({"tenant_id": "acme", "exp": now - 3600}));
         assert_eq!(
-            verify("s3cret", Some(&format!("Bearer {expired}"))).unwrap_err(),
+            verify("s3cret", Some(&expired)).unwrap_err(),
             "invalid token: it has expired: mint a new one (importctl token --tenant ID)"
         );
     }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-pub use importctl::token::mint;
+pub use importctl::token::{mint, now, sign};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 pub fn verify(secret: &str, authorization: Option<&str>) -> Result<HashMap<String, String>, String> {
     let token = authorization
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-        .ok_or("missing bearer token")?;
+        .ok_or("no token: send the header `Authorization: Bearer <token>` (importctl token --tenant ID mints one)")?;
     // As API Gateway's authorizer: a token is good from `nbf` (when it has one) until `exp`.
     let mut validation = Validation::new(Algorithm::HS256);
     validation.validate_nbf = true;
@@ -67,12 +67,8 @@ mod tests {
 
     #[test]
     fn a_token_outside_its_nbf_and_exp_is_refused() {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        let bearer = |claims: Value| {
-            let key = jsonwebtoken::EncodingKey::from_secret(b"s3cret");
-            let token = jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), &claims, &key).unwrap();
-            format!("Bearer {token}")
-        };
+        let now = now();
+        let bearer = |claims: Value| format!("Bearer {}", sign("s3cret", &claims));
         let valid_from = |nbf: u64| bearer(serde_json::json!({"tenant_id": "acme", "exp": now + 3600, "nbf": nbf}));
         let early = verify("s3cret", Some(&valid_from(now + 600)));
         assert_eq!(early.unwrap_err(), "invalid token: it is not valid yet: its nbf (not before) is in the future");

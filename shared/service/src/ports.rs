@@ -40,15 +40,48 @@ pub struct Restart {
     /// The status it must still be in, and the run it must still be at.
     pub from: Status,
     pub run: u32,
+    pub settings: RunSettings,
+    pub dry_run: bool,
+}
+
+/// What a PATCH that starts a run changes of the import's settings; each one sent replaces the
+/// import's as a whole.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunSettings {
     /// Corrected mappings, replacing the requested ones.
     pub mappings: Option<BTreeMap<String, Option<String>>>,
-    pub dry_run: bool,
+    pub constants: Option<serde_json::Map<String, serde_json::Value>>,
+    pub value_mappings: Option<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
 impl Restart {
     /// The dry run this restart runs for real (`Progress::rehearsal`), if it is one.
     pub fn rehearsal(&self) -> Option<u32> {
         (self.from == Status::Completed).then_some(self.run)
+    }
+
+    /// The import as the new run starts it: queued again, its last run's outcome cleared, with
+    /// the settings sent. The store keeps `requested_mappings` itself.
+    pub fn apply(&self, import: &mut Import) {
+        import.status = Status::Queued;
+        import.phase = Some(domain::import::Phase::Prevalidation);
+        import.in_preview = false;
+        import.dry_run = self.dry_run;
+        import.stats = Default::default();
+        import.reason = None;
+        import.has_errors_file = false;
+        import.has_results_file = false;
+        import.started_at = None;
+        import.completed_at = None;
+        if let Some(mappings) = &self.settings.mappings {
+            import.mappings = mappings.clone();
+        }
+        if let Some(constants) = &self.settings.constants {
+            import.options.constants = constants.clone();
+        }
+        if let Some(value_mappings) = &self.settings.value_mappings {
+            import.options.value_mappings = value_mappings.clone();
+        }
     }
 }
 

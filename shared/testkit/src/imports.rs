@@ -139,19 +139,9 @@ impl ImportStore for MemoryStore {
         if row.import.status != restart.from || row.progress.run != restart.run {
             return Ok(false);
         }
-        let import = &mut row.import;
-        import.phase = Some(Phase::Prevalidation);
-        import.in_preview = false;
-        import.dry_run = restart.dry_run;
-        import.stats = Default::default();
-        import.reason = None;
-        import.has_errors_file = false;
-        import.has_results_file = false;
-        import.started_at = None;
-        import.completed_at = None;
-        if let Some(mappings) = &restart.mappings {
+        restart.apply(&mut row.import);
+        if let Some(mappings) = &restart.settings.mappings {
             row.requested_mappings = mappings.clone();
-            row.import.mappings = mappings.clone();
         }
         row.progress = Progress { run: restart.run + 1, rehearsal: restart.rehearsal(), ..Progress::default() };
         row.set_status(Status::Queued);

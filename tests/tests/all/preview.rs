@@ -40,11 +40,25 @@ async fn a_preview_shows_samples_and_starts_with_corrected_mappings() {
     let (status, bad) = patch(&client, id, json!({"in_preview": false, "mappings": {"Vorname": "nickname"}})).await;
     assert_eq!(status, 400, "{bad}");
     assert_eq!(bad["error"]["details"][0]["field"], "mappings.Vorname");
+    // A header the file does not have would map nothing: named, with the headers it has.
+    let (status, bad) = patch(&client, id, json!({"in_preview": false, "mappings": {"Vornam": "first_name"}})).await;
+    assert_eq!(status, 400, "{bad}");
+    assert_eq!(bad["error"]["details"][0]["field"], "mappings.Vornam");
+    assert_eq!(bad["error"]["details"][0]["code"], "unknown_header");
+    assert!(
+        bad["error"]["details"][0]["message"].as_str().unwrap().contains("E-mail, Vorname, Land, Opted In"),
+        "{bad}"
+    );
 
-    let mappings = json!({"Vorname": "first_name", "Land": "country", "Opted In": null});
-    let (status, started) = patch(&client, id, json!({"in_preview": false, "mappings": mappings})).await;
+    // The distinct values are there to be mapped in the PATCH that starts the import.
+    let mappings = json!({"Vorname": "first_name", "Land": "country", "Opted In": "status"});
+    let body = json!({"in_preview": false, "mappings": mappings,
+        "value_mappings": {"status": {"Yes": "subscribed", "No": "unsubscribed"}}, "constants": {"company": "Acme"}});
+    let (status, started) = patch(&client, id, body).await;
     assert_eq!(status, 200, "{started}");
     assert_eq!(started["status"], "queued");
+    assert_eq!(started["value_mappings"]["status"]["Yes"], "subscribed", "the import shows what it runs with");
+    assert_eq!(started["constants"], json!({"company": "Acme"}));
     let done = client.wait_final(id, IMPORT_TIMEOUT).await.unwrap();
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(
@@ -55,6 +69,9 @@ async fn a_preview_shows_samples_and_starts_with_corrected_mappings() {
     assert_eq!(done["mappings"]["Vorname"], "first_name");
     let (_, ann) = client.get("/v1/records/contact/ann@example.com").await.unwrap();
     assert_eq!([&ann["first_name"], &ann["country"]], ["Annie", "DE"], "the last copy wins");
+    assert_eq!([&ann["status"], &ann["company"]], ["unsubscribed", "Acme"], "value mapped, constant set");
+    let (_, bob) = client.get("/v1/records/contact/bob@example.com").await.unwrap();
+    assert_eq!(bob["status"], "unsubscribed");
     assert_eq!(patch(&client, id, json!({"in_preview": false})).await.0, 409, "a started import starts once");
 }
 

@@ -25,19 +25,37 @@ async fn another_tenants_import_and_records_answer_404() {
     assert_eq!(all_records(&acme, "contact").await.len(), 1);
 }
 
+/// Each refusal says in words what is wrong with the token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_token_or_a_bad_signature_answers_401() {
+async fn no_token_or_a_bad_one_answers_401_saying_why() {
     let host = host(|_| {}).await;
     let http = reqwest::Client::new();
     let url = format!("{}/v1/imports", host.api_url);
+    let refused = |resp: reqwest::Response| async move {
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!((status, &body["error"]["code"]), (401, &json!("unauthorized")), "{body}");
+        body["error"]["message"].as_str().unwrap().to_string()
+    };
 
-    let none = http.get(&url).send().await.unwrap();
-    assert_eq!(none.status(), 401);
+    let none = refused(http.get(&url).send().await.unwrap()).await;
+    assert!(none.starts_with("no token: send the header `Authorization: Bearer <token>`"), "{none}");
     let forged = local::jwt::mint("not-the-secret", "acme", 60);
-    let bad = http.get(&url).bearer_auth(forged).send().await.unwrap();
-    assert_eq!(bad.status(), 401);
-    let post = http.post(&url).bearer_auth("garbage").json(&json!({"resource_type": "contact"})).send().await.unwrap();
-    assert_eq!(post.status(), 401);
+    let bad = refused(http.get(&url).bearer_auth(forged).send().await.unwrap()).await;
+    assert!(bad.contains("signature does not match"), "{bad}");
+    let post = http.post(&url).bearer_auth("garbage").json(&json!({"resource_type": "contact"}));
+    let garbage = refused(post.send().await.unwrap()).await;
+    assert!(garbage.contains("malformed"), "{garbage}");
+    let now = local::jwt::now();
+    let expired = local::jwt::sign(&host.jwt_secret, &json!({"tenant_id": "acme", "exp": now - 600}));
+    let expired = refused(http.get(&url).bearer_auth(expired).send().await.unwrap()).await;
+    assert!(expired.contains("expired"), "{expired}");
+    let anonymous = local::jwt::sign(&host.jwt_secret, &json!({"sub": "someone", "exp": now + 600}));
+    let anonymous = refused(http.get(&url).bearer_auth(anonymous).send().await.unwrap()).await;
+    assert_eq!(anonymous, "the token has no tenant_id claim");
+    for said in [&none, &bad, &garbage, &expired, &anonymous] {
+        assert!(!said.contains("Invalid") && !said.contains("Error"), "no Rust names: {said}");
+    }
     let good = http.get(&url).bearer_auth(host.token("acme")).send().await.unwrap();
     assert_eq!(good.status(), 200);
 }

@@ -270,26 +270,15 @@ impl ImportStore for DynamoStore {
         if item.import.status != restart.from || item.progress.run != restart.run {
             return Ok(false);
         }
-        let import = &mut item.import;
-        import.status = Status::Queued;
-        import.phase = Some(Phase::Prevalidation);
-        import.in_preview = false;
-        import.dry_run = restart.dry_run;
-        import.stats = Default::default();
-        import.reason = None;
-        import.has_errors_file = false;
-        import.has_results_file = false;
-        import.started_at = None;
-        import.completed_at = None;
-        import.updated_at = time_fmt::now();
-        if let Some(mappings) = &restart.mappings {
+        restart.apply(&mut item.import);
+        item.import.updated_at = time_fmt::now();
+        if let Some(mappings) = &restart.settings.mappings {
             item.requested_mappings = mappings.clone();
-            import.mappings = mappings.clone();
         }
         item.progress = Progress { run: restart.run + 1, rehearsal: restart.rehearsal(), ..Progress::default() };
         item.tenant_status = tenant_status(tenant_id, Status::Queued);
         item.sweep_shard = sweep_shard(import_id);
-        item.sweep_at = Some(sweep_after(import.updated_at));
+        item.sweep_at = Some(sweep_after(item.import.updated_at));
         let result = self
             .client
             .put_item()

@@ -178,6 +178,8 @@ pub(super) struct PatchBody {
     pub in_preview: Sent<bool>,
     pub dry_run: Sent<bool>,
     pub mappings: Sent<Entries<String>>,
+    pub constants: Sent<Entries<Constant>>,
+    pub value_mappings: Sent<Entries<Entries<String>>>,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, Value>,
 }
@@ -190,6 +192,8 @@ impl PatchBody {
             self.in_preview.is_absent(),
             self.dry_run.is_absent(),
             self.mappings.is_absent(),
+            self.constants.is_absent(),
+            self.value_mappings.is_absent(),
         ];
         known.iter().filter(|absent| !**absent).count() + self.unknown.len()
     }

@@ -104,6 +104,24 @@ fn bounded_object<T>(
     }
 }
 
+/// Each key of `mappings` names a header of the file, when the file is known: a key that names
+/// none maps nothing, and the header the user meant stays unmapped without a word.
+pub(super) fn mapped_headers(
+    mappings: &BTreeMap<String, Option<String>>,
+    headers: &[String],
+    errors: &mut Vec<FieldError>,
+) {
+    const SHOWN: usize = 20;
+    let mut known: Vec<&str> = headers.iter().take(SHOWN).map(String::as_str).collect();
+    if headers.len() > SHOWN {
+        known.push("…");
+    }
+    for key in mappings.keys().filter(|key| !headers.contains(key)) {
+        let message = format!("the file has no header {key:?}; its headers: {}", known.join(", "));
+        errors.push(FieldError::new(entry("mappings", key), "unknown_header", message));
+    }
+}
+
 /// A name or tag: 1 to `MAX_TEXT` bytes once trimmed.
 fn name(sent: &Sent<String>) -> Option<&str> {
     match sent {
@@ -386,9 +404,17 @@ pub(super) fn row_options(
     options
 }
 
-/// `inputs` (present): an array of objects within the limits; its count and its bytes as a JSON
-/// file.
-pub(super) fn inputs(sent: Sent<Vec<Value>>, errors: &mut Vec<FieldError>) -> Option<(usize, Vec<u8>)> {
+/// Inline inputs as the file they become.
+pub(super) struct Inputs {
+    pub count: usize,
+    /// The JSON file.
+    pub bytes: Vec<u8>,
+    /// Its headers: every key, in the order first seen.
+    pub headers: Vec<String>,
+}
+
+/// `inputs` (present): an array of objects within the limits, as the file they become.
+pub(super) fn inputs(sent: Sent<Vec<Value>>, errors: &mut Vec<FieldError>) -> Option<Inputs> {
     let items = match sent {
         Sent::Absent => return None,
         Sent::Valid(items) => items,
@@ -406,7 +432,7 @@ pub(super) fn inputs(sent: Sent<Vec<Value>>, errors: &mut Vec<FieldError>) -> Op
         return None;
     }
     // An input's keys are its file's headers: named, printable, within a name's and a file's limits.
-    let mut headers = HashSet::new();
+    let (mut seen, mut headers) = (HashSet::new(), Vec::new());
     for (i, keys) in items.iter().filter_map(Value::as_object).map(Map::keys).enumerate() {
         for key in keys {
             if key.trim().is_empty() || key.len() > MAX_TEXT || key.chars().any(char::is_control) {
@@ -414,7 +440,9 @@ pub(super) fn inputs(sent: Sent<Vec<Value>>, errors: &mut Vec<FieldError>) -> Op
                 errors.push(FieldError::new(format!("inputs[{i}]"), "invalid_key", message));
                 return None;
             }
-            headers.insert(key.as_str());
+            if seen.insert(key.as_str()) {
+                headers.push(key.clone());
+            }
         }
         if headers.len() > MAX_MAPPINGS {
             let message = format!("at most {MAX_MAPPINGS} distinct keys (a file's columns)");
@@ -427,7 +455,7 @@ pub(super) fn inputs(sent: Sent<Vec<Value>>, errors: &mut Vec<FieldError>) -> Op
         errors.push(FieldError::new("inputs", "too_large", format!("at most {MAX_INPUT_BYTES} bytes")));
         return None;
     }
-    Some((items.len(), bytes))
+    Some(Inputs { count: items.len(), bytes, headers })
 }
 
 /// `csv`: a delimiter of `,` `;` tab `|`, an encoding we read, `has_header`; only for CSV files.

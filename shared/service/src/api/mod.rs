@@ -191,7 +191,7 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
     }
     let stored = svc.imports.get(tenant_id, import_id).await?.ok_or(Error::NotFound)?;
     let (import, progress) = (&stored.import, stored.progress);
-    let (from, mappings) = match parse_patch(body, import.resource_type)? {
+    let (from, settings) = match parse_patch(body, import)? {
         PatchRequest::Interrupt => {
             if !svc.imports.interrupt(tenant_id, import_id).await? {
                 let status = import.status.as_str();
@@ -201,12 +201,14 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
             publishing::publish(svc, tenant_id, import_id, Kind::Interrupted, None).await?;
             return get_import(svc, tenant_id, import_id).await;
         }
-        PatchRequest::Run { from, mappings } => (from, mappings),
+        PatchRequest::Run { from, settings } => (from, settings),
     };
-    if let Some(m) = &mappings {
-        if let Some(error) = checks::settings_over_budget(&Import { mappings: m.clone(), ..import.clone() }) {
-            return Err(Error::Invalid(vec![error]));
-        }
+    let restart =
+        Restart { from, run: progress.run, settings, dry_run: from == Status::PreviewReady && import.dry_run };
+    let mut changed = import.clone();
+    restart.apply(&mut changed);
+    if let Some(error) = checks::settings_over_budget(&changed) {
+        return Err(Error::Invalid(vec![error]));
     }
     // A PATCH whose plan message was lost is sent again; planning the same run twice is harmless.
     let resend = import.status == Status::Queued && progress.run > 0;
@@ -222,8 +224,6 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
         if import.action == Action::Overwrite {
             refuse_overwrite_while_running(svc, tenant_id, import.resource_type).await?;
         }
-        let restart =
-            Restart { from, run: progress.run, mappings, dry_run: from == Status::PreviewReady && import.dry_run };
         if !svc.imports.restart(tenant_id, import_id, &restart).await? {
             return Err(Error::Conflict("the import changed meanwhile; read it and try again".into()));
         }

@@ -9,6 +9,7 @@ use time::Duration;
 use super::bodies::{decode, CreateBody, PatchBody, Sent};
 use super::checks::{self, settings_over_budget, MAX_SYNC_INPUTS};
 use crate::outbound;
+use crate::ports::RunSettings;
 use domain::dedup::Duplicates;
 use domain::error::{Error, FieldError, Result};
 use domain::import::{self, Format, Import, Links, Mode, Status};
@@ -99,7 +100,7 @@ fn parse_create(body: &[u8], allow_insecure_webhooks: bool) -> Result<CreateRequ
             // Bad inputs are named as such.
             None if inputs_sent => {}
             None => errors.push(FieldError::new("mode", "invalid", "sync needs inline `inputs`")),
-            Some((count, _)) if *count > MAX_SYNC_INPUTS => errors.push(FieldError::new(
+            Some(given) if given.count > MAX_SYNC_INPUTS => errors.push(FieldError::new(
                 "inputs",
                 "too_many",
                 format!("sync takes at most {MAX_SYNC_INPUTS} inputs; use mode async"),
@@ -158,6 +159,9 @@ fn parse_create(body: &[u8], allow_insecure_webhooks: bool) -> Result<CreateRequ
             }
         };
         mappings = checks::mappings(body.mappings, resource, &mut errors);
+        if let Some(given) = &inputs {
+            checks::mapped_headers(&mappings, &given.headers, &mut errors);
+        }
         if let Some(id_field) = &identifier_field {
             options = checks::row_options(body.constants, body.value_mappings, resource, id_field, &mut errors);
         }
@@ -170,7 +174,7 @@ fn parse_create(body: &[u8], allow_insecure_webhooks: bool) -> Result<CreateRequ
             action,
             format,
             mode,
-            inputs: inputs.map(|(_, bytes)| bytes),
+            inputs: inputs.map(|given| given.bytes),
             csv,
             in_preview,
             dry_run,
@@ -254,21 +258,23 @@ pub fn import_from_body(
     Ok((import, req.inputs))
 }
 
-/// What a PATCH body asks of an import: `{"in_preview": false, "mappings"?}` starts a previewed
-/// import, `{"dry_run": false}` runs a completed dry run for real, both from the same upload;
-/// `{"interrupt": true}` stops an import that is not final.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a PATCH body asks of an import: `{"in_preview": false}` starts a previewed import,
+/// `{"dry_run": false}` runs a completed dry run for real, both from the same upload and either
+/// with new `mappings`, `constants` or `value_mappings`; `{"interrupt": true}` stops an import
+/// that is not final.
+#[derive(Debug, Clone, PartialEq)]
 pub enum PatchRequest {
     Interrupt,
-    /// Run again from the upload, from a `PreviewReady` or a completed dry run, with new mappings.
+    /// Run again from the upload, from a `PreviewReady` or a completed dry run.
     Run {
         from: Status,
-        mappings: Option<BTreeMap<String, Option<String>>>,
+        settings: RunSettings,
     },
 }
 
-/// A PATCH body read for an import of `resource`, or the fields that are wrong.
-pub fn parse_patch(body: &[u8], resource: ResourceType) -> Result<PatchRequest> {
+/// A PATCH body read for `import`, or the fields that are wrong. Its file is known by now, so
+/// a mapping must name one of its headers.
+pub fn parse_patch(body: &[u8], import: &Import) -> Result<PatchRequest> {
     let body: PatchBody = decode(body).map_err(|e| Error::Invalid(vec![e]))?;
     if !body.interrupt.is_absent() {
         if body.interrupt != Sent::Valid(true) || body.len() > 1 {
@@ -279,28 +285,42 @@ pub fn parse_patch(body: &[u8], resource: ResourceType) -> Result<PatchRequest> 
     let mut errors: Vec<FieldError> = body
         .unknown
         .keys()
-        .map(|key| FieldError::new(key, "unknown_field", "PATCH takes in_preview, mappings, dry_run, interrupt"))
+        .map(|key| {
+            let takes = "PATCH takes in_preview, dry_run, mappings, constants, value_mappings, interrupt";
+            FieldError::new(key, "unknown_field", takes)
+        })
         .collect();
     // Only `false` asks for a run; any other value of either is a wrong body.
     let asks = |sent: &Sent<bool>| (!sent.is_absent()).then(|| *sent == Sent::Valid(false));
-    let (start_preview, run_for_real) = (asks(&body.in_preview), asks(&body.dry_run));
-    let mappings = (!body.mappings.is_absent()).then(|| checks::mappings(body.mappings, resource, &mut errors));
-    let from = match (start_preview, run_for_real) {
+    let from = match (asks(&body.in_preview), asks(&body.dry_run)) {
         (Some(true), None) => Status::PreviewReady,
-        (None, Some(true)) if mappings.is_none() => Status::Completed,
-        (None, Some(true)) => {
-            errors.push(FieldError::new("mappings", "invalid", "a dry run runs again as it was; preview to change"));
-            Status::Completed
-        }
+        (None, Some(true)) => Status::Completed,
         _ => {
             errors.push(FieldError::new("body", "invalid", "send {\"in_preview\": false} or {\"dry_run\": false}"));
             Status::Completed
         }
     };
+    let resource = import.resource_type;
+    let mut settings = RunSettings::default();
+    if !body.mappings.is_absent() {
+        let mappings = checks::mappings(body.mappings, resource, &mut errors);
+        checks::mapped_headers(&mappings, &import.file_headers, &mut errors);
+        settings.mappings = Some(mappings);
+    }
+    let (constants_sent, value_mappings_sent) = (!body.constants.is_absent(), !body.value_mappings.is_absent());
+    let options =
+        checks::row_options(body.constants, body.value_mappings, resource, &import.identifier_field, &mut errors);
+    settings.constants = constants_sent.then_some(options.constants);
+    settings.value_mappings = value_mappings_sent.then_some(options.value_mappings);
+    // An overwrite's guard holds the real run to what its dry run showed it would remove.
+    if from == Status::Completed && import.action == Action::Overwrite && settings != RunSettings::default() {
+        let message = "an overwrite's dry run runs for real as it was, removing what it showed; dry-run new settings";
+        errors.push(FieldError::new("body", "invalid", message));
+    }
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }
-    Ok(PatchRequest::Run { from, mappings })
+    Ok(PatchRequest::Run { from, settings })
 }
 
 #[cfg(test)]
@@ -381,25 +401,77 @@ mod tests {
         );
     }
 
+    /// A previewed contact import of a file with these headers.
+    fn previewed(body: &str, headers: &[&str]) -> Import {
+        let (mut import, _) = import_from_body("acme", body.as_bytes(), false).unwrap();
+        import.file_headers = headers.iter().map(|h| h.to_string()).collect();
+        import
+    }
+
     #[test]
     fn a_patch_asks_one_thing() {
-        let contact = ResourceType::Contact;
-        assert_eq!(parse_patch(br#"{"interrupt":true}"#, contact).unwrap(), PatchRequest::Interrupt);
-        let run = parse_patch(br#"{"in_preview":false,"mappings":{"A":"email"}}"#, contact).unwrap();
+        let import = previewed(r#"{"resource_type":"contact","in_preview":true}"#, &["A", "Ja?"]);
+        let patch = |body: &str| parse_patch(body.as_bytes(), &import);
+        assert_eq!(patch(r#"{"interrupt":true}"#).unwrap(), PatchRequest::Interrupt);
+        let run = patch(r#"{"in_preview":false,"mappings":{"A":"email"}}"#).unwrap();
         let mappings = Some(BTreeMap::from([("A".to_string(), Some("email".to_string()))]));
-        assert_eq!(run, PatchRequest::Run { from: Status::PreviewReady, mappings });
+        let settings = RunSettings { mappings, ..RunSettings::default() };
+        assert_eq!(run, PatchRequest::Run { from: Status::PreviewReady, settings });
         let wrong = |body: &str| -> Vec<String> {
-            match parse_patch(body.as_bytes(), contact) {
+            match patch(body) {
                 Err(Error::Invalid(errors)) => errors.into_iter().map(|e| format!("{} {}", e.field, e.code)).collect(),
                 other => panic!("{body}: {other:?}"),
             }
         };
         assert_eq!(wrong(r#"{"interrupt":true,"dry_run":false}"#), ["interrupt invalid"]);
         assert_eq!(wrong(r#"{"interrupt":null}"#), ["interrupt invalid"]);
-        assert_eq!(wrong(r#"{"dry_run":false,"mappings":{}}"#), ["mappings invalid"]);
         assert_eq!(wrong(r#"{"in_preview":true,"x":1}"#), ["x unknown_field", "body invalid"]);
         assert_eq!(wrong(r#"{"in_preview":false,"mappings":{"A":"nope"}}"#), ["mappings.A unknown_field"]);
         assert_eq!(wrong("[]"), ["body invalid_json"]);
+    }
+
+    #[test]
+    fn a_patch_sets_what_it_sends_and_leaves_the_rest() {
+        let import = previewed(
+            r#"{"resource_type":"contact","in_preview":true,"constants":{"city":"Oslo"}}"#,
+            &["E-Mail", "Vorname", "Newsletter"],
+        );
+        let body = r#"{"in_preview":false,"mappings":{"Vorname":"first_name","Newsletter":"status"},
+            "value_mappings":{"status":{"Ja":"subscribed"}}}"#;
+        let PatchRequest::Run { settings, .. } = parse_patch(body.as_bytes(), &import).unwrap() else { panic!() };
+        assert_eq!(settings.mappings.unwrap().len(), 2);
+        assert_eq!(settings.value_mappings.unwrap()["status"]["Ja"], "subscribed");
+        assert_eq!(settings.constants, None, "constants not sent stay as they are");
+        let body = r#"{"dry_run":false,"constants":{"status":"subscribed"}}"#;
+        let PatchRequest::Run { from, settings } = parse_patch(body.as_bytes(), &import).unwrap() else { panic!() };
+        assert_eq!((from, settings.constants.unwrap()["status"].as_str()), (Status::Completed, Some("subscribed")));
+    }
+
+    #[test]
+    fn a_mapping_must_name_a_header_of_the_file() {
+        let import = previewed(r#"{"resource_type":"contact","in_preview":true}"#, &["Email", "First Name"]);
+        let body = br#"{"in_preview":false,"mappings":{"Vorname":"first_name","Email":"email"}}"#;
+        let Err(Error::Invalid(errors)) = parse_patch(body, &import) else { panic!() };
+        let said: Vec<String> = errors.iter().map(|e| format!("{} {}: {}", e.field, e.code, e.message)).collect();
+        assert_eq!(
+            said,
+            [r#"mappings.Vorname unknown_header: the file has no header "Vorname"; its headers: Email, First Name"#]
+        );
+        // Inline inputs are a file known at create: their keys are its headers.
+        let inline =
+            r#"{"resource_type":"contact","inputs":[{"email":"a@b.co"},{"name":"A"}],"mappings":{"nom":"first_name"}}"#;
+        assert_eq!(
+            details(inline),
+            [r#"mappings.nom unknown_header: the file has no header "nom"; its headers: email, name"#]
+        );
+    }
+
+    #[test]
+    fn an_overwrite_dry_run_runs_for_real_as_it_was() {
+        let import = previewed(r#"{"resource_type":"contact","action":"overwrite","dry_run":true}"#, &["email"]);
+        assert!(parse_patch(br#"{"dry_run":false}"#, &import).is_ok());
+        let changed = parse_patch(br#"{"dry_run":false,"constants":{"city":"Oslo"}}"#, &import);
+        assert!(matches!(changed, Err(Error::Invalid(e)) if e[0].field == "body"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::Path;
 use futures::TryStreamExt;
 use reqwest::{header, Method};
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
 use crate::CliError;
@@ -79,8 +79,19 @@ impl Api {
         Ok(())
     }
 
-    /// Streams what a signed link serves into `to`; the number of bytes written.
+    /// Streams what a signed link serves into the file `to`; the number of bytes written.
     pub async fn download(&self, url: &str, to: &Path) -> Result<u64, CliError> {
+        let what = to.display().to_string();
+        let mut file = tokio::fs::File::create(to).await.map_err(CliError::io(what.clone()))?;
+        self.download_into(url, &mut file, &what).await
+    }
+
+    /// Streams what a signed link serves to stdout.
+    pub async fn download_to_stdout(&self, url: &str) -> Result<u64, CliError> {
+        self.download_into(url, &mut tokio::io::stdout(), "stdout").await
+    }
+
+    async fn download_into(&self, url: &str, to: &mut (impl AsyncWrite + Unpin), what: &str) -> Result<u64, CliError> {
         let resp = self.http.get(url).send().await?;
         if !resp.status().is_success() {
             let status = resp.status().as_u16();
@@ -91,15 +102,13 @@ impl Api {
                 message: String::new(),
             });
         }
-        let what = to.display().to_string();
-        let mut file = tokio::fs::File::create(to).await.map_err(CliError::io(what.clone()))?;
         let mut pieces = resp.bytes_stream();
         let mut written = 0;
         while let Some(piece) = pieces.try_next().await? {
-            file.write_all(&piece).await.map_err(CliError::io(what.clone()))?;
+            to.write_all(&piece).await.map_err(CliError::io(what))?;
             written += piece.len() as u64;
         }
-        file.flush().await.map_err(CliError::io(what))?;
+        to.flush().await.map_err(CliError::io(what))?;
         Ok(written)
     }
 }

@@ -7,11 +7,11 @@ use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 use crate::api::Api;
-use crate::follow::{self, Follow};
-use crate::outcome;
+use crate::follow::{self, Follow, Until};
 use crate::routes::{escape, import_path, with_query};
 use crate::summary::{self, emit, Output};
 use crate::CliError;
+use crate::{outcome, preview};
 
 /// What `importctl import` is asked.
 #[derive(Debug, clap::Args)]
@@ -26,18 +26,39 @@ pub struct ImportArgs {
     /// csv, json or jsonl; by default from the file's extension (csv otherwise).
     #[arg(long, value_parser = ["csv", "json", "jsonl"])]
     pub format: Option<String>,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// Stop at preview_ready: `importctl preview ID` shows it, `importctl start ID` starts it.
+    #[arg(long)]
+    pub preview: bool,
+    /// Run every phase without writing records (`importctl start ID` then runs it for real).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print only the import's id (for scripts: ID=$(importctl import ... -q)).
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// The settings a run takes, at create or when a preview or dry run is started.
+#[derive(Debug, Default, clap::Args)]
+pub struct SettingsArgs {
     /// 'File Header=field'; 'File Header=' ignores the column. Repeatable.
     #[arg(long = "map")]
     pub maps: Vec<String>,
+    /// 'field:file value=value': the value a field gets for a value of the file, e.g.
+    /// 'status:Yes=subscribed'. Repeatable.
+    #[arg(long = "value-map")]
+    pub value_maps: Vec<String>,
     /// 'field=value' set on every record. Repeatable.
     #[arg(long = "constant")]
     pub constants: Vec<String>,
-    /// Stop at preview_ready (start it with PATCH {"in_preview": false}).
-    #[arg(long)]
-    pub preview: bool,
-    /// Run every phase without writing records.
-    #[arg(long)]
-    pub dry_run: bool,
+}
+
+/// Following an import to its end.
+#[derive(Debug, Default, clap::Args)]
+pub struct WaitArgs {
     /// Follow the import with a progress bar until it ends.
     #[arg(long)]
     pub wait: bool,
@@ -47,6 +68,60 @@ pub struct ImportArgs {
     /// Stop waiting after this many seconds (exit code 7).
     #[arg(long, requires = "wait")]
     pub timeout: Option<u64>,
+}
+
+/// What `importctl start` is asked: the preview or dry run to start, with corrected settings.
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    pub id: String,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+impl SettingsArgs {
+    /// Adds `mappings`, `value_mappings` and `constants` to a body, each only when given.
+    fn insert_into(&self, body: &mut Map<String, Value>) -> Result<(), CliError> {
+        if !self.maps.is_empty() {
+            let mut mappings = Map::new();
+            for map in &self.maps {
+                // Headers may hold '=', field names never do; `Header=` ignores the column.
+                let (header, field) = map
+                    .rsplit_once('=')
+                    .ok_or_else(|| CliError::Usage(format!("--map {map:?}: expected 'File Header=field'")))?;
+                let field = if field.is_empty() { Value::Null } else { json!(field) };
+                mappings.insert(header.into(), field);
+            }
+            body.insert("mappings".into(), Value::Object(mappings));
+        }
+        if !self.value_maps.is_empty() {
+            let mut fields = Map::new();
+            for pair in &self.value_maps {
+                // Field names hold no ':'; a file value may hold '=', a field's value rarely does.
+                let parsed = pair.split_once(':').and_then(|(field, rest)| Some((field, rest.rsplit_once('=')?)));
+                let Some((field, (from, to))) = parsed.filter(|(field, _)| !field.is_empty()) else {
+                    return Err(CliError::Usage(format!("--value-map {pair:?}: expected 'field:file value=value'")));
+                };
+                let pairs = fields.entry(field).or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(pairs) = pairs {
+                    pairs.insert(from.into(), json!(to));
+                }
+            }
+            body.insert("value_mappings".into(), Value::Object(fields));
+        }
+        if !self.constants.is_empty() {
+            let mut constants = Map::new();
+            for constant in &self.constants {
+                let (field, value) = constant
+                    .split_once('=')
+                    .ok_or_else(|| CliError::Usage(format!("--constant {constant:?}: expected 'field=value'")))?;
+                constants.insert(field.into(), json!(value));
+            }
+            body.insert("constants".into(), Value::Object(constants));
+        }
+        Ok(())
+    }
 }
 
 /// The create body the arguments describe.
@@ -64,28 +139,7 @@ pub fn create_body(args: &ImportArgs) -> Result<Value, CliError> {
     if let Some(format) = format {
         body.insert("format".into(), json!(format));
     }
-    if !args.maps.is_empty() {
-        let mut mappings = Map::new();
-        for map in &args.maps {
-            // Headers may hold '=', field names never do; `Header=` ignores the column.
-            let (header, field) = map
-                .rsplit_once('=')
-                .ok_or_else(|| CliError::Usage(format!("--map {map:?}: expected 'File Header=field'")))?;
-            let field = if field.is_empty() { Value::Null } else { json!(field) };
-            mappings.insert(header.into(), field);
-        }
-        body.insert("mappings".into(), Value::Object(mappings));
-    }
-    if !args.constants.is_empty() {
-        let mut constants = Map::new();
-        for constant in &args.constants {
-            let (field, value) = constant
-                .split_once('=')
-                .ok_or_else(|| CliError::Usage(format!("--constant {constant:?}: expected 'field=value'")))?;
-            constants.insert(field.into(), json!(value));
-        }
-        body.insert("constants".into(), Value::Object(constants));
-    }
+    args.settings.insert_into(&mut body)?;
     if args.preview {
         body.insert("in_preview".into(), json!(true));
     }
@@ -97,7 +151,7 @@ pub fn create_body(args: &ImportArgs) -> Result<Value, CliError> {
 
 /// Creates the import, uploads the file, and with `--wait` follows it to its end.
 pub async fn import(api: &Api, args: &ImportArgs, output: Output) -> Result<u8, CliError> {
-    let drawn = follow::drawn();
+    let drawn = follow::drawn() && !args.quiet;
     let metadata = std::fs::metadata(&args.file).map_err(CliError::io(args.file.display().to_string()))?;
     // The upload states its length up front: a pipe's is not known.
     if !metadata.is_file() {
@@ -113,26 +167,72 @@ pub async fn import(api: &Api, args: &ImportArgs, output: Output) -> Result<u8, 
         return Err(e);
     }
     bar.finish();
-    let import = if args.wait {
-        let timeout = args.timeout.map(Duration::from_secs);
-        let how = Follow { preview: args.preview, timeout, every: Duration::from_millis(500) };
-        follow::follow(api, id, &how, drawn).await?
-    } else {
-        uploaded(api, id).await?
+    let until = if args.preview { Until::Preview } else { Until::Final };
+    let import =
+        if args.wait.wait { wait(api, id, &args.wait, until, drawn).await? } else { uploaded(api, id).await? };
+    if args.quiet {
+        emit(format_args!("{id}\n"));
+        // Saving the errors file and the exit code stay as without it.
+        return conclude(api, &import, &args.wait, until, None).await;
+    }
+    conclude(api, &import, &args.wait, until, Some(output)).await
+}
+
+/// Starts a preview, or runs a completed dry run for real, with the settings given; with
+/// `--wait` follows it to its end.
+pub async fn start(api: &Api, args: &StartArgs, output: Output) -> Result<u8, CliError> {
+    let path = import_path(&args.id);
+    let import = api.get(&path).await?;
+    let mut body = Map::new();
+    match (import["status"].as_str(), import["dry_run"] == true) {
+        (Some("preview_ready"), _) => body.insert("in_preview".into(), json!(false)),
+        (Some("completed"), true) => body.insert("dry_run".into(), json!(false)),
+        (status, _) => {
+            let status = status.unwrap_or("unknown");
+            return Err(CliError::Usage(format!(
+                "import {} is {status}: start takes a preview (preview_ready) or a completed dry run",
+                args.id
+            )));
+        }
     };
+    args.settings.insert_into(&mut body)?;
+    let started = api.call(Method::PATCH, &path, Some(&Value::Object(body))).await?;
+    let import =
+        if args.wait.wait { wait(api, &args.id, &args.wait, Until::Final, follow::drawn()).await? } else { started };
+    conclude(api, &import, &args.wait, Until::Final, Some(output)).await
+}
+
+async fn wait(api: &Api, id: &str, args: &WaitArgs, until: Until, drawn: bool) -> Result<Value, CliError> {
+    let how = Follow { until, timeout: args.timeout.map(Duration::from_secs), every: Duration::from_millis(500) };
+    follow::follow(api, id, &how, drawn).await
+}
+
+/// Saves the errors file when asked, prints the import (unless `output` is none), and gives the
+/// exit code of how it ended (without `--wait`, 0: the request was taken).
+async fn conclude(
+    api: &Api,
+    import: &Value,
+    args: &WaitArgs,
+    until: Until,
+    output: Option<Output>,
+) -> Result<u8, CliError> {
     let status = import["status"].as_str().unwrap_or_default();
     // A failed download is told, not the import's outcome: the exit code stays the import's.
     let saved = match &args.errors {
-        Some(path) => save_errors(api, &import, path).await.unwrap_or_else(|e| {
+        Some(path) => save_errors(api, import, path).await.unwrap_or_else(|e| {
             eprintln!("importctl: the errors file was not saved: {e}");
             None
         }),
         None => None,
     };
     match output {
-        Output::Json => emit(format_args!("{import}\n")),
-        Output::Table => {
-            emit(summary::import_table(&import));
+        None => {}
+        Some(Output::Json) => show(import, Output::Json),
+        Some(Output::Table) => {
+            emit(summary::import_table(import));
+            if status == "preview_ready" {
+                emit(preview::preview_tables(import));
+            }
             let row_errors = import["stats"]["errors"].as_u64().unwrap_or(0);
             match (saved, &args.errors) {
                 (Some(bytes), Some(path)) => {
@@ -148,7 +248,7 @@ pub async fn import(api: &Api, args: &ImportArgs, output: Output) -> Result<u8, 
     if !args.wait {
         return Ok(outcome::OK);
     }
-    Ok(outcome::of_status(status, args.preview))
+    Ok(outcome::of_status(status, until == Until::Preview))
 }
 
 /// The import once the service has taken its upload: the S3 notification that moves it on from
@@ -173,13 +273,76 @@ async fn save_errors(api: &Api, import: &Value, to: &Path) -> Result<Option<u64>
     }
 }
 
-/// `status`, `interrupt` and `revert`: one import, as the API answers for it.
-pub async fn one(api: &Api, method: Method, path: &str, body: Option<Value>, output: Output) -> Result<u8, CliError> {
-    let import = api.call(method, path, body.as_ref()).await?;
+/// `preview`: an import's mappings, sample records and distinct values, and how to start it.
+pub async fn preview(api: &Api, id: &str, output: Output) -> Result<u8, CliError> {
+    let import = api.get(&import_path(id)).await?;
+    show(&import, output);
+    if output == Output::Table {
+        emit(preview::preview_tables(&import));
+    }
+    Ok(outcome::OK)
+}
+
+/// Which of an import's files `errors` and `results` download.
+#[derive(Debug, Clone, Copy)]
+pub enum Report {
+    Errors,
+    Results,
+}
+
+/// `errors` and `results`: the import's file, to `to` or to stdout.
+pub async fn report(api: &Api, id: &str, which: Report, to: Option<&Path>) -> Result<u8, CliError> {
+    let import = api.get(&import_path(id)).await?;
+    let (link, what) = match which {
+        Report::Errors => ("errors_csv", "errors file"),
+        Report::Results => ("results_csv", "results file"),
+    };
+    let Some(url) = import["links"][link].as_str() else {
+        let status = import["status"].as_str().unwrap_or("unknown");
+        let why = match which {
+            Report::Errors if import["stats"]["errors"] == 0 && outcome::is_final(status) => "it has no row errors",
+            _ => "it has none yet (the file is written when the import ends)",
+        };
+        return Err(CliError::Usage(format!("import {id} ({status}) has no {what}: {why}")));
+    };
+    match to {
+        Some(path) => {
+            let bytes = api.download(url, path).await?;
+            eprintln!("{what} saved to {} ({bytes} bytes)", path.display());
+        }
+        None => {
+            api.download_to_stdout(url).await?;
+        }
+    }
+    Ok(outcome::OK)
+}
+
+/// `revert`: asks for the revert, and with `--wait` follows it to its end; the exit code is 0
+/// once reverted, 3 if the revert failed.
+pub async fn revert(api: &Api, id: &str, args: &WaitArgs, output: Output) -> Result<u8, CliError> {
+    let asked = api.call(Method::POST, &format!("{}/revert", import_path(id)), None).await?;
+    let import = if args.wait { wait(api, id, args, Until::Reverted, follow::drawn()).await? } else { asked };
+    show(&import, output);
+    Ok(match import["revert"]["status"].as_str() {
+        _ if !args.wait => outcome::OK,
+        Some("reverted") => outcome::OK,
+        Some("failed") => outcome::FAILED,
+        _ => outcome::STILL_RUNNING,
+    })
+}
+
+/// One import as the output asks.
+fn show(import: &Value, output: Output) {
     match output {
         Output::Json => emit(format_args!("{import}\n")),
-        Output::Table => emit(summary::import_table(&import)),
+        Output::Table => emit(summary::import_table(import)),
     }
+}
+
+/// `status` and `interrupt`: one import, as the API answers for it.
+pub async fn one(api: &Api, method: Method, path: &str, body: Option<Value>, output: Output) -> Result<u8, CliError> {
+    let import = api.call(method, path, body.as_ref()).await?;
+    show(&import, output);
     Ok(outcome::OK)
 }
 
@@ -232,14 +395,17 @@ mod tests {
             resource_type: "contact".into(),
             action: None,
             format: None,
-            maps: vec![],
-            constants: vec![],
+            settings: SettingsArgs::default(),
             preview: false,
             dry_run: false,
-            wait: false,
-            errors: None,
-            timeout: None,
+            quiet: false,
+            wait: WaitArgs::default(),
         }
+    }
+
+    fn settings(maps: &[&str], value_maps: &[&str], constants: &[&str]) -> SettingsArgs {
+        let owned = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
+        SettingsArgs { maps: owned(maps), value_maps: owned(value_maps), constants: owned(constants) }
     }
 
     #[test]
@@ -248,8 +414,11 @@ mod tests {
         let asked = ImportArgs {
             file: "people.jsonl".into(),
             action: Some("overwrite".into()),
-            maps: vec!["E-mail=email".into(), "a=b=c".into(), "Notes=".into()],
-            constants: vec!["status=subscribed".into(), "custom.note=x=y".into()],
+            settings: settings(
+                &["E-mail=email", "a=b=c", "Notes="],
+                &["status:Ja=subscribed", "status:a=b=unsubscribed", "country:Deutschland=DE"],
+                &["status=subscribed", "custom.note=x=y"],
+            ),
             preview: true,
             dry_run: true,
             ..args()
@@ -259,10 +428,15 @@ mod tests {
             body,
             json!({"resource_type": "contact", "action": "overwrite", "format": "jsonl",
                 "mappings": {"E-mail": "email", "a=b": "c", "Notes": null},
+                "value_mappings": {"status": {"Ja": "subscribed", "a=b": "unsubscribed"}, "country": {"Deutschland": "DE"}},
                 "constants": {"status": "subscribed", "custom.note": "x=y"},
                 "in_preview": true, "dry_run": true})
         );
-        let bad = ImportArgs { maps: vec!["no equals sign".into()], ..args() };
+        let bad = ImportArgs { settings: settings(&["no equals sign"], &[], &[]), ..args() };
         assert!(matches!(create_body(&bad), Err(CliError::Usage(m)) if m.contains("--map")));
+        for wrong in ["status=Ja", ":Ja=subscribed", "status:Ja"] {
+            let bad = ImportArgs { settings: settings(&[], &[wrong], &[]), ..args() };
+            assert!(matches!(create_body(&bad), Err(CliError::Usage(m)) if m.contains("--value-map")), "{wrong}");
+        }
     }
 }

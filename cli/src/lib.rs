@@ -6,6 +6,7 @@ pub mod api;
 pub mod commands;
 pub mod follow;
 pub mod outcome;
+pub mod preview;
 pub mod routes;
 pub mod summary;
 pub mod token;

@@ -1,10 +1,11 @@
 //! `importctl`: wiring only. Arguments in, one command of the library, an exit code out.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use importctl::api::Api;
-use importctl::commands::{self, ImportArgs};
+use importctl::commands::{self, ImportArgs, Report, StartArgs, WaitArgs};
 use importctl::routes::import_path;
 use importctl::summary::{emit, Output};
 use importctl::{outcome, token, CliError};
@@ -13,9 +14,16 @@ use serde_json::json;
 
 /// Imports contacts, groups and accounts from files, and follows them.
 ///
+/// A preview, corrected and imported, then undone:
+///   ID=$(importctl import people.csv --type contact --preview --wait -q)
+///   importctl preview $ID
+///   importctl start $ID --map 'Vorname=first_name' --value-map 'status:Ja=subscribed' --wait
+///   importctl errors $ID -o errors.csv; importctl revert $ID --wait
+///
 /// Exit codes: 0 completed (without --wait: the file was accepted; with --preview --wait: the
-/// preview is ready), 1 a request, upload or file error, 2 a command line that does not parse,
-/// 3 failed, 4 timed out, 5 interrupted, 6 expired, 7 still running when --timeout passed.
+/// preview is ready; revert --wait: reverted), 1 a request, upload or file error, 2 a command
+/// line that does not parse, 3 failed (or the revert failed), 4 timed out, 5 interrupted,
+/// 6 expired, 7 still running when --timeout passed.
 #[derive(Parser)]
 #[command(name = "importctl", version)]
 struct Cli {
@@ -36,8 +44,26 @@ struct Cli {
 enum Command {
     /// Create an import, upload FILE to it, and with --wait follow it to its end.
     Import(ImportArgs),
+    /// Show a preview: each header's field, sample records with their errors, distinct values.
+    Preview { id: String },
+    /// Start a preview, or run a completed dry run for real, with corrected settings.
+    Start(StartArgs),
     /// One import.
     Status { id: String },
+    /// An import's errors file (the rows that failed, with why), to a file or stdout.
+    Errors {
+        id: String,
+        /// Save it here instead of printing it.
+        #[arg(short = 'o', long = "to")]
+        to: Option<PathBuf>,
+    },
+    /// An import's results file (every row's outcome), to a file or stdout.
+    Results {
+        id: String,
+        /// Save it here instead of printing it.
+        #[arg(short = 'o', long = "to")]
+        to: Option<PathBuf>,
+    },
     /// The tenant's imports, newest first.
     List {
         #[arg(long)]
@@ -49,8 +75,12 @@ enum Command {
     },
     /// Stop an import that is not final; what was written stays.
     Interrupt { id: String },
-    /// Undo a completed import.
-    Revert { id: String },
+    /// Undo a completed import; with --wait follow the revert to its end and show its counts.
+    Revert {
+        id: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
     /// The tenant's records of a type, or one of them.
     Records {
         #[arg(value_parser = ["contact", "group", "account"])]
@@ -102,9 +132,11 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             let body = Some(json!({"interrupt": true}));
             commands::one(&api()?, Method::PATCH, &import_path(&id), body, output).await
         }
-        Command::Revert { id } => {
-            commands::one(&api()?, Method::POST, &format!("{}/revert", import_path(&id)), None, output).await
-        }
+        Command::Revert { id, wait } => commands::revert(&api()?, &id, &wait, output).await,
+        Command::Preview { id } => commands::preview(&api()?, &id, output).await,
+        Command::Start(args) => commands::start(&api()?, &args, output).await,
+        Command::Errors { id, to } => commands::report(&api()?, &id, Report::Errors, to.as_deref()).await,
+        Command::Results { id, to } => commands::report(&api()?, &id, Report::Results, to.as_deref()).await,
         Command::List { status, limit, cursor } => {
             let query = [("status", status), ("limit", limit.map(|l| l.to_string())), ("cursor", cursor)];
             commands::list(&api()?, &query, output).await

@@ -64,6 +64,7 @@ pub fn import_table(import: &Value) -> String {
             lines.push((label, at));
         }
     }
+    lines.extend(revert_lines(&import["revert"]));
     if let Some(unmapped) = import["unmapped_headers"].as_array().filter(|a| !a.is_empty()) {
         let names: Vec<&str> = unmapped.iter().filter_map(Value::as_str).collect();
         lines.push(("unmapped", names.join(", ")));
@@ -71,21 +72,50 @@ pub fn import_table(import: &Value) -> String {
     table(&lines)
 }
 
+/// A revert once asked: where it is, what it put back, what it left alone and why it failed.
+fn revert_lines(revert: &Value) -> Vec<(&'static str, String)> {
+    let Some(status) = revert["status"].as_str() else { return vec![] };
+    let count = |name: &str| revert[name].as_u64().unwrap_or(0);
+    let mut lines = vec![(
+        "revert",
+        format!(
+            "{status}: {} deleted, {} restored, {} conflicts",
+            count("deleted"),
+            count("restored"),
+            count("conflicts")
+        ),
+    )];
+    let listed: Vec<&str> =
+        revert["conflict_identifiers"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    if !listed.is_empty() {
+        let more = if (listed.len() as u64) < count("conflicts") { ", …" } else { "" };
+        lines.push(("left as changed", format!("{}{more}", listed.join(", "))));
+    }
+    if let Some(reason) = revert["reason"].as_str() {
+        lines.push(("revert reason", reason.to_string()));
+    }
+    lines
+}
+
 /// A page of imports, one line each, and where the next page starts.
 pub fn list_table(page: &Value) -> String {
     let mut out = String::new();
-    let _ =
-        writeln!(out, "{:<30} {:<9} {:<15} {:>10} {:>10}  created at", "import", "type", "status", "rows", "processed");
+    let _ = writeln!(
+        out,
+        "{:<30} {:<9} {:<15} {:>10} {:>10}  {:<9}  created at",
+        "import", "type", "status", "rows", "processed", "revert"
+    );
     for import in page["data"].as_array().into_iter().flatten() {
         let stat = |name: &str| import["stats"][name].as_u64().unwrap_or(0);
         let _ = writeln!(
             out,
-            "{:<30} {:<9} {:<15} {:>10} {:>10}  {}",
+            "{:<30} {:<9} {:<15} {:>10} {:>10}  {:<9}  {}",
             import["id"].as_str().unwrap_or_default(),
             import["resource_type"].as_str().unwrap_or_default(),
             import["status"].as_str().unwrap_or_default(),
             stat("rows"),
             stat("processed"),
+            import["revert"]["status"].as_str().unwrap_or("-"),
             import["created_at"].as_str().unwrap_or_default()
         );
     }
@@ -129,6 +159,21 @@ mod tests {
             assert!(rows.contains(&row), "{row:?} in\n{table}");
         }
         assert!(!table.contains("completed at"), "{table}");
+        assert!(!table.contains("revert"), "no revert asked: {table}");
+    }
+
+    #[test]
+    fn a_revert_shows_its_counts_and_conflicts() {
+        let import = json!({"id": "imp_1", "status": "completed", "stats": {}, "revert": {
+            "status": "reverted", "deleted": 3, "restored": 1, "conflicts": 2,
+            "conflict_identifiers": ["ann@example.com", "bob@example.com"]}});
+        let table = import_table(&import);
+        assert!(table.contains("revert           reverted: 3 deleted, 1 restored, 2 conflicts\n"), "{table}");
+        assert!(table.contains("left as changed  ann@example.com, bob@example.com\n"), "{table}");
+        let failed = json!({"revert": {"status": "failed", "conflicts": 150, "conflict_identifiers": ["a"],
+            "reason": "internal_error: revert failed (throttled)"}});
+        let table = import_table(&failed);
+        assert!(table.contains("a, …\n") && table.contains("internal_error: revert failed (throttled)"), "{table}");
     }
 
     #[test]
@@ -137,6 +182,11 @@ mod tests {
             "stats": {"rows": 5}, "created_at": "2026-11-24T10:00:00Z"}], "next_cursor": "abc"});
         let out = list_table(&page);
         assert!(out.lines().nth(1).is_some_and(|l| l.starts_with("imp_1") && l.contains("queued")), "{out}");
+        let reverted = json!({"data": [{"id": "imp_2", "status": "completed", "revert": {"status": "reverted"}}]});
+        assert!(list_table(&reverted)
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("completed") && l.contains(" reverted ")));
         assert!(out.ends_with("more: --cursor abc\n"), "{out}");
     }
 }

@@ -140,3 +140,83 @@ async fn bad_requests_are_errors_that_say_what_to_fix() {
     let said = text(&down.stderr);
     assert!(said.contains(&format!("cannot reach the API at http://{closed}")) && said.contains("make up"), "{down:?}");
 }
+
+/// The whole flow a new user follows with importctl alone: a preview, read as tables, corrected
+/// and started, its errors and results downloaded, then undone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_is_corrected_imported_and_reverted_with_importctl_alone() {
+    let host = host(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (file, errors) = (dir.path().join("kontakte.csv"), dir.path().join("errors.csv"));
+    let rows = "E-Mail;Vorname;Newsletter\nann@example.com;Ann;Ja\nbob@example.com;Bob;Nein\nkaputt;Cy;Ja\ndan@example.com;Dan;Nein\n";
+    std::fs::write(&file, rows).unwrap();
+
+    let args = ["import", path(&file), "--type", "contact", "--preview", "--wait", "-q"];
+    let out = importctl(&host, "acme", &args).await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let id = text(&out.stdout).trim().to_string();
+    assert!(id.starts_with("imp_") && !id.contains('\n'), "only the id: {out:?}");
+
+    let shown = importctl(&host, "acme", &["preview", &id]).await;
+    let preview = text(&shown.stdout);
+    assert_eq!(shown.status.code(), Some(0), "{shown:?}");
+    let lines: Vec<&str> = preview.lines().map(str::trim_end).collect();
+    assert!(lines.contains(&"  Vorname     (not imported)"), "{preview}");
+    assert!(lines.iter().any(|l| l.starts_with("  Newsletter  ") && l.contains("Ja, Nein")), "{preview}");
+    assert!(lines.iter().any(|l| l.trim_start().starts_with("3 ") && l.contains("email invalid_email")), "{preview}");
+    assert!(preview.contains(&format!("importctl start {id}")), "{preview}");
+
+    // A header the file does not have is refused, naming it; nothing starts.
+    let typo = importctl(&host, "acme", &["start", &id, "--map", "Vornam=first_name"]).await;
+    assert_eq!(typo.status.code(), Some(1), "{typo:?}");
+    assert!(text(&typo.stderr).contains("mappings.Vornam: the file has no header"), "{typo:?}");
+
+    let start = [
+        "start",
+        &id,
+        "--map",
+        "Vorname=first_name",
+        "--map",
+        "Newsletter=status",
+        "--value-map",
+        "status:Ja=subscribed",
+        "--value-map",
+        "status:Nein=unsubscribed",
+        "--constant",
+        "company=Acme",
+        "--wait",
+        "--errors",
+        path(&errors),
+    ];
+    let started = importctl(&host, "acme", &start).await;
+    let summary = text(&started.stdout);
+    assert_eq!(started.status.code(), Some(0), "{started:?}");
+    assert_eq!([line(&summary, "created"), line(&summary, "errors")], [Some("3"), Some("1")], "{summary}");
+    let bob = importctl(&host, "acme", &["records", "contact", "bob@example.com"]).await;
+    let bob: Value = serde_json::from_slice(&bob.stdout).unwrap();
+    assert_eq!([&bob["first_name"], &bob["status"], &bob["company"]], ["Bob", "unsubscribed", "Acme"], "{bob}");
+
+    // The files again, later: errors to a file, results to stdout.
+    let saved = dir.path().join("again.csv");
+    let out = importctl(&host, "acme", &["errors", &id, "-o", path(&saved)]).await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(std::fs::read(&saved).unwrap(), std::fs::read(&errors).unwrap());
+    assert!(text(&std::fs::read(&saved).unwrap()).contains("kaputt"));
+    let results = importctl(&host, "acme", &["results", &id]).await;
+    let results = text(&results.stdout);
+    assert!(results.starts_with("row,identifier,outcome") && results.contains("ann@example.com,created"), "{results}");
+
+    let reverted = importctl(&host, "acme", &["revert", &id, "--wait"]).await;
+    let summary = text(&reverted.stdout);
+    assert_eq!(reverted.status.code(), Some(0), "{reverted:?}");
+    assert_eq!(line(&summary, "revert"), Some("reverted: 3 deleted, 0 restored, 0 conflicts"), "{summary}");
+    let gone = importctl(&host, "acme", &["records", "contact", "bob@example.com"]).await;
+    assert_eq!(gone.status.code(), Some(1), "{gone:?}");
+    let listed = importctl(&host, "acme", &["list"]).await;
+    let listed = text(&listed.stdout);
+    assert!(listed.lines().any(|l| l.starts_with(&id) && l.contains(" reverted ")), "{listed}");
+    // Nothing to start any more, and said so.
+    let again = importctl(&host, "acme", &["start", &id]).await;
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    assert!(text(&again.stderr).contains("start takes a preview"), "{again:?}");
+}

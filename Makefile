@@ -23,6 +23,9 @@ LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(LOCAL_AWS_PORT)
 LOCAL_BIN := target/debug/local
 API_URL := http://127.0.0.1:$(LOCAL_API_PORT)
 SAMPLE := events/data/contacts.csv
+# The local host's JSON log lines, of `make run` and `make up`: a file, not the terminal, where
+# they would interleave with importctl's progress bars.
+LOCAL_LOG := $(STATE)/local.log
 # The local host `make up` started is still running: its pid, as the `local` binary (a host
 # killed by SIGKILL leaves its pid file behind, and the pid may be another process's by now).
 LOCAL_UP = [ -f $(STATE)/local.pid ] && [ "$$(ps -o comm= -p $$(cat $(STATE)/local.pid) 2>/dev/null)" = local ]
@@ -30,7 +33,7 @@ LOCAL_UP = [ -f $(STATE)/local.pid ] && [ "$$(ps -o comm= -p $$(cat $(STATE)/loc
 .PHONY: help deps build run up down token test quick-lint lint fmt bench sam-check api-fuzz fuzz crash-test
 
 help:
-	@echo "make run    - the whole service locally, a sample import by importctl; serves :$(LOCAL_API_PORT) until Ctrl-C"
+	@echo "make run    - the whole service locally, a sample import by importctl; serves :$(LOCAL_API_PORT) until Ctrl-C (log: $(LOCAL_LOG))"
 	@echo "make up     - the same in the background; make down stops it"
 	@echo "make test   - every test and the quick lints (fmt, cfn-lint, import cycles), on emulators of its own"
 	@echo "make lint   - the quick lints and clippy (CI runs both)"
@@ -56,17 +59,21 @@ run: build
 	  echo "make up is serving on $(API_URL): use it, or make down first"; exit 1; fi
 	@scripts/emulator.sh start $(LOCAL_AWS_PORT) $(STATE)
 	@trap 'kill $$server 2>/dev/null; scripts/emulator.sh stop $(STATE)' EXIT; \
-	  $(LOCAL_ENV) $(LOCAL_BIN) serve --port $(LOCAL_API_PORT) & server=$$!; \
-	  scripts/sample-import.sh $(API_URL) $(TENANT) $(SAMPLE) $(STATE)/sample-errors.csv || true; \
-	  echo "serving on $(API_URL) until Ctrl-C"; wait $$server
+	  $(LOCAL_ENV) $(LOCAL_BIN) serve --port $(LOCAL_API_PORT) >$(LOCAL_LOG) 2>&1 & server=$$!; \
+	  echo "the local host's log: $(LOCAL_LOG) (tail -f it)"; \
+	  scripts/sample-import.sh $(API_URL) $(TENANT) $(SAMPLE) $(STATE)/sample-errors.csv $$server $(LOCAL_LOG) || true; \
+	  kill -0 $$server 2>/dev/null || exit 1; \
+	  echo "serving on $(API_URL) until Ctrl-C (the local host's log: $(LOCAL_LOG))"; wait $$server
 
 up: build
 	@scripts/emulator.sh start $(LOCAL_AWS_PORT) $(STATE)
 	@if $(LOCAL_UP); then \
 	  echo "already up on http://127.0.0.1:$(LOCAL_API_PORT)"; exit 0; fi; \
 	$(LOCAL_ENV) nohup $(LOCAL_BIN) serve --port $(LOCAL_API_PORT) \
-	  >$(STATE)/local.out 2>$(STATE)/local.log & echo $$! >$(STATE)/local.pid; \
-	scripts/sample-import.sh $(API_URL) $(TENANT) $(SAMPLE) $(STATE)/sample-errors.csv
+	  >$(LOCAL_LOG) 2>&1 & echo $$! >$(STATE)/local.pid; \
+	echo "the local host's log: $(LOCAL_LOG) (tail -f it)"; \
+	scripts/sample-import.sh $(API_URL) $(TENANT) $(SAMPLE) $(STATE)/sample-errors.csv \
+	  $$(cat $(STATE)/local.pid) $(LOCAL_LOG)
 
 down:
 	@if [ -f $(STATE)/local.pid ]; then kill $$(cat $(STATE)/local.pid) 2>/dev/null || true; rm -f $(STATE)/local.pid; fi

@@ -10,24 +10,13 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 : "${AWS_ENDPOINT_URL:?set it to the emulator URL, as scripts/test.sh does}"
 venv="$here/.venv/bin"
-# The emulator takes any credentials.
-export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}
-export AWS_REGION=${AWS_REGION:-us-east-1}
+# shellcheck source=scripts/local-host.sh
+source scripts/local-host.sh
 "$venv/openapi-spec-validator" openapi.yaml
 "$venv/python" scripts/openapi-examples-check.py openapi.yaml
-port=$(scripts/emulator.sh free-port)
-log=$(mktemp)
-RUST_LOG=warn target/debug/local serve --port "$port" --prefix "st$(date +%s)" >"$log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
-export IMPORTCTL_ENDPOINT="http://127.0.0.1:$port"
+start_local_host "st$(date +%s)"
 IMPORTCTL_TOKEN=$(target/debug/importctl token --tenant schemathesis)
 export IMPORTCTL_TOKEN
-for i in $(seq 1 300); do
-  if target/debug/importctl list --limit 1 >/dev/null 2>&1; then break; fi
-  if ! kill -0 $server 2>/dev/null || [ "$i" = 300 ]; then echo "the local host did not come up" >&2; cat "$log" >&2; exit 1; fi
-  sleep 0.2
-done
 # Every seed runs; any that failed fails the check.
 failed=""
 for seed in ${API_CHECK_SEEDS:-1}; do

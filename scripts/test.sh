@@ -2,7 +2,8 @@
 # Every test, against emulators of its own on free ports, stopped whatever happens.
 #   scripts/test.sh                          everything, as `make test` runs it (see below)
 #   scripts/test.sh [cargo test arguments]   `cargo test --workspace ARGS` on one emulator, then the
-#                                            API and `cargo lambda` checks (API_CHECK=0 skips those),
+#                                            API, `cargo lambda` and README checks (API_CHECK=0 skips
+#                                            those),
 #                                            e.g. API_CHECK=0 scripts/test.sh --test all -- sweeper::
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,10 +26,12 @@ on_emulator() {
   return $status
 }
 
-# The API against openapi.yaml, and the events/ samples through `cargo lambda watch`.
+# The API against openapi.yaml, the events/ samples through `cargo lambda watch`, and the README's
+# marked shell blocks against a local host.
 checks() {
   scripts/api-check.sh
   scripts/lambda-check.sh
+  scripts/readme-check.sh
 }
 
 if [ $# -gt 0 ]; then

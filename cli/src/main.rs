@@ -15,9 +15,10 @@ use serde_json::json;
 /// Imports contacts, groups and accounts from files, and follows them.
 ///
 /// A preview, corrected and imported, then undone:
-///   ID=$(importctl import people.csv --type contact --preview --wait -q)
+///   ID=$(importctl import events/data/kontakte.csv --type contact --preview --wait -q)
 ///   importctl preview $ID
-///   importctl start $ID --map 'Vorname=first_name' --value-map 'status:Ja=subscribed' --wait
+///   importctl start $ID --map Vorname=first_name --map Newsletter=status \
+///     --value-map status:Ja=subscribed --wait
 ///   importctl errors $ID -o errors.csv; importctl revert $ID --wait
 ///
 /// Exit codes: 0 completed (without --wait: the file was accepted; with --preview --wait: the

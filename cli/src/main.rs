@@ -26,7 +26,7 @@ use serde_json::json;
 /// line that does not parse, 3 failed (or the revert failed), 4 timed out, 5 interrupted,
 /// 6 expired, 7 still running when --timeout passed.
 #[derive(Parser)]
-#[command(name = "importctl", version)]
+#[command(name = "importctl", version, verbatim_doc_comment)]
 struct Cli {
     /// The API's base URL.
     #[arg(long, global = true, env = "IMPORTCTL_ENDPOINT", default_value = "http://127.0.0.1:9000")]

@@ -1,6 +1,8 @@
-//! End to end on the local stack (issue 5): one import from create to `completed` through a
+//! End to end on the local stack (issues 5 and 20): imports from create to `completed` through a
 //! local host whose AWS clients go through the counting proxy: wall time, rows/s, requests per
-//! 1,000 rows by service, and writes to the import's own item per queue message consumed.
+//! 1,000 rows by service, writes to the import's own item per queue message consumed, and the
+//! request units DynamoDB would bill per row for a first import, the same file again and a file
+//! that updates half its rows.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,10 @@ fn timeout(rows: u64) -> Duration {
     Duration::from_secs(3600.max(rows / 100))
 }
 
+/// DynamoDB on-demand prices, us-east-1, from November 2024: dollars per million request units.
+pub const DOLLARS_PER_MILLION_WRU: f64 = 0.625;
+pub const DOLLARS_PER_MILLION_RRU: f64 = 0.125;
+
 #[derive(Serialize)]
 pub struct Figures {
     pub e2e_rows: u64,
@@ -29,6 +35,24 @@ pub struct Figures {
     pub s3_requests_per_1k_rows: f64,
     pub sqs_requests_per_1k_rows: f64,
     pub state_writes_per_message: f64,
+    /// Request units DynamoDB would bill per row (`local::capacity`): a first import into an
+    /// empty type, the same file again (every row unchanged), then a file that updates half.
+    pub wru_per_row_first: f64,
+    pub rru_per_row_first: f64,
+    pub wru_per_row_unchanged: f64,
+    pub rru_per_row_unchanged: f64,
+    /// Writes to the records table by the import of the unchanged file.
+    pub record_writes_unchanged: u64,
+    pub wru_per_row_half_updated: f64,
+    pub rru_per_row_half_updated: f64,
+    /// What a first import's DynamoDB requests cost per million rows, at the prices above.
+    pub dynamodb_dollars_per_million_rows_first: f64,
+    pub e2e_seconds_unchanged: f64,
+    pub e2e_seconds_half_updated: f64,
+    /// The naive loop (`bench/batch_writer.py`) over the first file on the same emulator, and
+    /// its time over the pipeline's: above 1, the pipeline is faster.
+    pub batch_writer_seconds: f64,
+    pub e2e_vs_batch_writer: f64,
 }
 
 impl Figures {
@@ -43,10 +67,35 @@ impl Figures {
             println!("{:<44} {:>12.1}", format!("{service} requests per 1,000 rows"), n);
         }
         println!("{:<44} {:>12.2}", "import-state writes per message consumed", self.state_writes_per_message);
+        for (what, wru, rru) in [
+            ("first import", self.wru_per_row_first, self.rru_per_row_first),
+            ("unchanged file", self.wru_per_row_unchanged, self.rru_per_row_unchanged),
+            ("half the rows updated", self.wru_per_row_half_updated, self.rru_per_row_half_updated),
+        ] {
+            println!("{:<44} {:>7.2} WRU {:>5.2} RRU", format!("per row, {what}"), wru, rru);
+        }
+        println!("{:<44} {:>12}", "record writes, unchanged file", self.record_writes_unchanged);
+        println!(
+            "{:<44} {:>10.2} $",
+            "DynamoDB per million rows, first import", self.dynamodb_dollars_per_million_rows_first
+        );
+        println!(
+            "{:<44} {:>12.1} s = {:.2}x the pipeline's speed",
+            "naive batch_writer loop, same file", self.batch_writer_seconds, self.e2e_vs_batch_writer
+        );
     }
 }
 
-/// Imports `rows` generated contacts on a fresh stack of the emulator at `AWS_ENDPOINT_URL`.
+/// One import's measures: how it ended, its time, and what went through the proxy.
+struct Run {
+    seconds: f64,
+    counts: local::proxy::Counts,
+    /// The create's writes: a request's, not a message's.
+    create_writes: u64,
+}
+
+/// Imports `rows` generated contacts on a fresh stack of the emulator at `AWS_ENDPOINT_URL`, then
+/// the same file again, then a revision of it that updates half its rows.
 pub fn measure(rows: u64) -> Figures {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(run(rows))
@@ -59,16 +108,74 @@ async fn run(rows: u64) -> Figures {
     let mut options = Options::new(format!("bench{stamp}"), "127.0.0.1:0".parse().expect("address"));
     options.aws_endpoint = Some(proxy.url.clone());
     let host = LocalHost::start(options).await.expect("local host");
+    let records_table = host.settings.records_table.clone();
+    let file = |revision| {
+        let mut file = Vec::new();
+        contacts::write_revision(&mut file, Until::Rows(rows), revision).expect("generate");
+        file
+    };
+    let naive = batch_writer(&file(0), rows);
+    let first = import(&host, &proxy, file(0), rows, [rows, 0, 0]).await;
+    let unchanged = import(&host, &proxy, file(0), rows, [0, 0, rows]).await;
+    let half = rows.div_ceil(2);
+    let half_updated = import(&host, &proxy, file(1), rows, [0, half, rows - half]).await;
+
+    let settled = &first.counts;
+    let per_1k = |n: u64| n as f64 * 1000.0 / rows as f64;
+    let per_row = |n: f64| n / rows as f64;
+    let state_writes = settled.state_writes - first.create_writes;
+    let dollars = (first.counts.capacity.wru * DOLLARS_PER_MILLION_WRU
+        + first.counts.capacity.rru * DOLLARS_PER_MILLION_RRU)
+        / rows as f64;
+    Figures {
+        e2e_rows: rows,
+        e2e_seconds: first.seconds,
+        e2e_rows_s: rows as f64 / first.seconds,
+        dynamodb_requests_per_1k_rows: per_1k(first.counts.service("dynamodb")),
+        s3_requests_per_1k_rows: per_1k(first.counts.service("s3")),
+        sqs_requests_per_1k_rows: per_1k(first.counts.service("sqs")),
+        state_writes_per_message: state_writes as f64 / settled.messages_consumed.max(1) as f64,
+        wru_per_row_first: per_row(first.counts.capacity.wru),
+        rru_per_row_first: per_row(first.counts.capacity.rru),
+        wru_per_row_unchanged: per_row(unchanged.counts.capacity.wru),
+        rru_per_row_unchanged: per_row(unchanged.counts.capacity.rru),
+        record_writes_unchanged: unchanged.counts.writes_by_table.get(&records_table).copied().unwrap_or(0),
+        wru_per_row_half_updated: per_row(half_updated.counts.capacity.wru),
+        rru_per_row_half_updated: per_row(half_updated.counts.capacity.rru),
+        dynamodb_dollars_per_million_rows_first: dollars,
+        e2e_seconds_unchanged: unchanged.seconds,
+        e2e_seconds_half_updated: half_updated.seconds,
+        batch_writer_seconds: naive,
+        e2e_vs_batch_writer: naive / first.seconds,
+    }
+}
+
+/// Runs the naive loop over `file` on the emulator itself; its seconds.
+fn batch_writer(file: &[u8], rows: u64) -> f64 {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("contacts.csv");
+    std::fs::write(&path, file).expect("the file written");
+    // `python` is the venv's: `make bench` puts it first on the PATH.
+    let out = std::process::Command::new("python")
+        .arg("bench/batch_writer.py")
+        .arg(&path)
+        .output()
+        .expect("python runs bench/batch_writer.py");
+    assert!(out.status.success(), "batch_writer.py: {}", String::from_utf8_lossy(&out.stderr));
+    let said: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(said["items"].as_u64(), Some(rows), "{said}");
+    said["seconds"].as_f64().expect("seconds")
+}
+
+/// One import of `file` from create to `completed`, its stats checked against `[created,
+/// updated, unchanged]`; the proxy's counts are of it alone, once its messages are deleted.
+async fn import(host: &LocalHost, proxy: &Proxy, file: Vec<u8>, rows: u64, expect: [u64; 3]) -> Run {
     // Progress is read straight from the emulator: polling must not count as the import's work.
     let direct = Clients::load(None).await.services(host.settings.clone()).expect("direct services");
-    let mut file = Vec::new();
-    contacts::write(&mut file, Until::Rows(rows)).expect("generate");
     let client = host.client(TENANT);
-
     proxy.reset();
     let started = Instant::now();
     let created = client.create_import(&json!({"resource_type": "contact"})).await.expect("create");
-    // The create is a request, not a message: its write is left out of writes per message.
     let create_writes = proxy.counts().state_writes;
     let id = created["id"].as_str().expect("an import id").to_string();
     client.upload(&created, file).await.expect("upload");
@@ -93,27 +200,19 @@ async fn run(rows: u64) -> Figures {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let seconds = started.elapsed().as_secs_f64();
-    let counts = proxy.counts();
     // Messages are divided by once their deletes are in.
-    let settled = proxy.settled().await;
-
+    let counts = proxy.settled().await;
     assert_eq!(import.status, Status::Completed, "{:?}", import.reason);
-    let stats = import.stats;
-    assert_eq!((stats.rows, stats.processed, stats.created, stats.errors), (rows, rows, rows, 0), "{stats:?}");
-    println!("  requests by operation: {:?}", counts.by_operation);
-    let state_writes = settled.state_writes - create_writes;
+    let s = import.stats;
+    assert_eq!((s.rows, s.processed, s.errors), (rows, rows, 0), "{s:?}");
+    assert_eq!([s.created, s.updated, s.unchanged], expect, "{s:?}");
+    println!("  {:.1} s; requests by operation: {:?}", seconds, counts.by_operation);
     println!(
-        "  import-state writes {state_writes} (and {create_writes} by the create), messages consumed {}",
-        settled.messages_consumed
+        "  import-state writes {} (and {create_writes} by the create), messages consumed {}, {:.0} WRU, {:.0} RRU",
+        counts.state_writes - create_writes,
+        counts.messages_consumed,
+        counts.capacity.wru,
+        counts.capacity.rru
     );
-    let per_1k = |n: u64| n as f64 * 1000.0 / rows as f64;
-    Figures {
-        e2e_rows: rows,
-        e2e_seconds: seconds,
-        e2e_rows_s: rows as f64 / seconds,
-        dynamodb_requests_per_1k_rows: per_1k(counts.service("dynamodb")),
-        s3_requests_per_1k_rows: per_1k(counts.service("s3")),
-        sqs_requests_per_1k_rows: per_1k(counts.service("sqs")),
-        state_writes_per_message: state_writes as f64 / settled.messages_consumed.max(1) as f64,
-    }
+    Run { seconds, counts, create_writes }
 }

@@ -156,6 +156,7 @@ fn main() {
         batch: 0,
         records: vec![],
         keep: vec![],
+        empty_type: false,
     };
     let work = ChunkRows {
         rules: RowRules {

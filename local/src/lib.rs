@@ -1,6 +1,7 @@
 //! The local host: provisions the local AWS stack, serves the HTTP functions behind a JWT check
 //! and drains the queues into the queue functions, all with the handlers the Lambda binaries run.
 
+pub mod capacity;
 pub mod client;
 pub mod gateway;
 pub mod jwt;

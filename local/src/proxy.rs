@@ -25,6 +25,7 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 
+use crate::capacity::{self, Capacity};
 use crate::Error;
 
 /// Which faults to inject: each kind hits the first request it applies to and every n-th after
@@ -105,6 +106,10 @@ pub struct Counts {
     /// Items DynamoDB read to answer: those a query or scan went through (`ScannedCount`, its
     /// filter not yet applied), an item got, the items of a batch get.
     pub items_read: u64,
+    /// The request units DynamoDB would bill for what was asked of it ([`crate::capacity`]).
+    pub capacity: Capacity,
+    /// Puts, updates and deletes DynamoDB applied, by table.
+    pub writes_by_table: BTreeMap<String, u64>,
     pub injected_unprocessed_items: u64,
     pub injected_unprocessed_keys: u64,
     pub injected_throttles: u64,
@@ -273,6 +278,27 @@ fn state_writes(operation: &str, body: &Value) -> u64 {
             .sum(),
         _ => 0,
     }
+}
+
+/// The tables a DynamoDB request writes to, with how many writes each.
+fn table_writes(operation: &str, body: &Value) -> BTreeMap<String, u64> {
+    let mut writes = BTreeMap::new();
+    let table = |op: &Value| op.get("TableName").and_then(Value::as_str).map(str::to_string);
+    let mut add = |name: Option<String>, n: u64| {
+        if let Some(name) = name.filter(|_| n > 0) {
+            *writes.entry(name).or_default() += n;
+        }
+    };
+    match operation {
+        "PutItem" | "UpdateItem" | "DeleteItem" => add(table(body), 1),
+        "TransactWriteItems" => array(body, "TransactItems")
+            .filter_map(|t| t.get("Put").or_else(|| t.get("Update")).or_else(|| t.get("Delete")))
+            .for_each(|op| add(table(op), 1)),
+        "BatchWriteItem" => tables(body, "RequestItems")
+            .for_each(|(name, requests)| add(Some(name.clone()), requests.as_array().map_or(0, Vec::len) as u64)),
+        _ => {}
+    }
+    writes
 }
 
 /// How many items a DynamoDB answer says were read.
@@ -486,12 +512,22 @@ impl Shared {
         };
         let message = parts.headers.get(MESSAGE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         let mut hold = None;
+        // The request as sent on, which is what is billed.
+        let mut sent = json.clone();
+        let mut sized = false;
         if call.service == "dynamodb" {
             match self.fault(&call.operation, &parts.headers, &json) {
                 Some(Fault::Answer(resp)) => return Ok(resp),
                 Some(Fault::Hold { request, field, held }) => {
+                    sent = serde_json::from_slice(&request).unwrap_or(Value::Null);
                     body = Bytes::from(request);
                     hold = Some((field, held));
+                }
+                None if capacity::ask_for_sizes(&call.operation, &mut sent) => {
+                    if let Ok(request) = serde_json::to_vec(&sent) {
+                        body = Bytes::from(request);
+                        sized = true;
+                    }
                 }
                 None => {}
             }
@@ -516,10 +552,34 @@ impl Shared {
             Ok(b) => b.to_bytes(),
             Err(e) => return Ok(bad_gateway(format!("reading the answer: {e}"))),
         };
+        if call.service == "dynamodb" {
+            let mut answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            if capacity::billed(parts.status.as_u16(), &answer) {
+                let used = capacity::consumed(&call.operation, &sent, &answer);
+                self.count(|c| c.capacity.add(used));
+            }
+            // The client did not ask for the item: it gets the answer it asked for.
+            if let Some(fields) = answer.as_object_mut().filter(|_| sized) {
+                fields.remove("Attributes");
+                if let Ok(plain) = serde_json::to_vec(&answer) {
+                    body = Bytes::from(plain);
+                    parts.headers.remove("x-amz-crc32");
+                }
+            }
+        }
         if call.service == "dynamodb" && parts.status.is_success() {
             let read = items_read(&call.operation, &body);
+            // What a batch left unprocessed was not written.
+            let mut written = table_writes(&call.operation, &sent);
+            let left: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            for (name, n) in table_writes(&call.operation, &json!({"RequestItems": left["UnprocessedItems"]})) {
+                written.entry(name).and_modify(|w| *w = w.saturating_sub(n));
+            }
             self.count(|c| {
                 c.items_read += read;
+                for (table, n) in written {
+                    *c.writes_by_table.entry(table).or_default() += n;
+                }
                 c.state_writes += state;
                 if state > 0 {
                     *c.state_writes_by_message.entry(message).or_default() += state;
@@ -583,6 +643,20 @@ mod tests {
             json!({"RequestItems": {"t": [{"DeleteRequest": {"Key": import}}, {"PutRequest": {"Item": ledger}}]}});
         assert_eq!(state_writes("BatchWriteItem", &batch), 1);
         assert_eq!(state_writes("GetItem", &json!({"Key": import})), 0);
+    }
+
+    #[test]
+    fn writes_are_counted_by_table() {
+        let transaction = json!({"TransactItems": [
+            {"Put": {"TableName": "records"}}, {"Update": {"TableName": "imports"}},
+            {"Delete": {"TableName": "records"}}, {"ConditionCheck": {"TableName": "records"}},
+        ]});
+        let counted = table_writes("TransactWriteItems", &transaction);
+        assert_eq!(counted, BTreeMap::from([("imports".to_string(), 1), ("records".to_string(), 2)]));
+        let batch = json!({"RequestItems": {"records": [{}, {}, {}]}});
+        assert_eq!(table_writes("BatchWriteItem", &batch)["records"], 3);
+        assert_eq!(table_writes("UpdateItem", &json!({"TableName": "imports"}))["imports"], 1);
+        assert!(table_writes("GetItem", &json!({"TableName": "imports"})).is_empty());
     }
 
     #[test]

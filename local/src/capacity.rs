@@ -1,0 +1,246 @@
+//! The capacity DynamoDB bills a request on demand, worked out from the items in the request and
+//! its answer (the emulator reports none), sized as DynamoDB sizes them
+//! (`domain::item_size`):
+//!
+//! - a write: one write request unit (WRU) per KB of the item, rounded up, at least one; in a
+//!   transaction, twice that; a write its condition refused is billed as if made; a batch write
+//!   item by item, those that came back unprocessed excepted;
+//! - a read: one read request unit (RRU) per 4 KB strongly consistent, half that eventually
+//!   consistent, twice that in a transaction; a get per item (a key not found costs the
+//!   minimum); a query or scan once for the items it went through, their sizes summed.
+//!
+//! What neither the request nor the answer shows is estimated, in the service's favour: a put
+//! that replaces a larger item is billed for the new one; an update or delete outside a
+//! transaction for the item after (before) it, which [`ask_for_sizes`] makes the emulator
+//! return; an update, delete or condition check inside a transaction for one KB (the service's
+//! are counters, ledger entries and marks); items a query's filter dropped at the average size
+//! of those it kept.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde_dynamo::{AttributeValue, Item};
+use serde_json::Value;
+
+use domain::item_size;
+
+const WRITE_UNIT: usize = 1024;
+const READ_UNIT: usize = 4096;
+
+/// Request units, as DynamoDB bills them on demand.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Capacity {
+    pub wru: f64,
+    pub rru: f64,
+}
+
+impl Capacity {
+    pub fn add(&mut self, other: Capacity) {
+        self.wru += other.wru;
+        self.rru += other.rru;
+    }
+}
+
+/// Whether a DynamoDB answer is billed: any success, and a write its condition refused.
+pub fn billed(status: u16, answer: &Value) -> bool {
+    let kind = answer.get("__type").and_then(Value::as_str).unwrap_or_default();
+    status < 300 || kind.ends_with("#ConditionalCheckFailedException") || refused_by_condition(answer)
+}
+
+/// A transaction cancelled by a condition (not by throttling or a conflict).
+fn refused_by_condition(answer: &Value) -> bool {
+    let reasons = answer.get("CancellationReasons").and_then(Value::as_array).into_iter().flatten();
+    let codes: Vec<&str> = reasons.filter_map(|r| r.get("Code")?.as_str()).collect();
+    codes.contains(&"ConditionalCheckFailed") && codes.iter().all(|c| matches!(*c, "None" | "ConditionalCheckFailed"))
+}
+
+/// Makes an update or delete that asks for nothing back return the item after (before) it, for
+/// its size; true when the answer's `Attributes` are then this proxy's to take out again.
+pub fn ask_for_sizes(operation: &str, request: &mut Value) -> bool {
+    let wanted = match operation {
+        "UpdateItem" => "ALL_NEW",
+        "DeleteItem" => "ALL_OLD",
+        _ => return false,
+    };
+    let Some(fields) = request.as_object_mut() else { return false };
+    if fields.get("ReturnValues").and_then(Value::as_str).is_some_and(|v| v != "NONE") {
+        return false;
+    }
+    fields.insert("ReturnValues".into(), Value::String(wanted.into()));
+    true
+}
+
+/// What `operation` with this request and answer costs.
+pub fn consumed(operation: &str, request: &Value, answer: &Value) -> Capacity {
+    let consistent = |v: &Value| v.get("ConsistentRead").and_then(Value::as_bool).unwrap_or(false);
+    let write = |wru: f64| Capacity { wru, rru: 0.0 };
+    let read = |rru: f64| Capacity { wru: 0.0, rru };
+    match operation {
+        "PutItem" => write(write_units(size(request.get("Item")))),
+        "UpdateItem" | "DeleteItem" => write(write_units(size(answer.get("Attributes")))),
+        "BatchWriteItem" => {
+            let units = |requests: &Value| -> f64 {
+                let entries = requests.get("RequestItems").and_then(Value::as_object).into_iter().flatten();
+                let each = entries.flat_map(|(_, list)| list.as_array().into_iter().flatten());
+                each.map(|r| write_units(size(r.get("PutRequest").and_then(|p| p.get("Item"))))).sum()
+            };
+            let unprocessed = answer.get("UnprocessedItems").map(|u| serde_json::json!({"RequestItems": u}));
+            write(units(request) - unprocessed.as_ref().map_or(0.0, units))
+        }
+        "TransactWriteItems" => {
+            let items = request.get("TransactItems").and_then(Value::as_array).into_iter().flatten();
+            write(items.map(|t| 2.0 * write_units(size(t.get("Put").and_then(|p| p.get("Item"))))).sum())
+        }
+        "GetItem" => read(read_units(size(answer.get("Item")), consistent(request))),
+        "BatchGetItem" => {
+            let mut rru = 0.0;
+            let tables = request.get("RequestItems").and_then(Value::as_object).into_iter().flatten();
+            for (table, asked) in tables {
+                let found = answer["Responses"][table].as_array().map(Vec::as_slice).unwrap_or_default();
+                let left = answer["UnprocessedKeys"][table]["Keys"].as_array().map_or(0, Vec::len);
+                let keys = asked["Keys"].as_array().map_or(0, Vec::len);
+                let missing = keys.saturating_sub(found.len() + left);
+                let units = |bytes: usize| read_units(bytes, consistent(asked));
+                rru += found.iter().map(|item| units(size(Some(item)))).sum::<f64>() + missing as f64 * units(0);
+            }
+            read(rru)
+        }
+        "TransactGetItems" => {
+            let got = answer.get("Responses").and_then(Value::as_array).into_iter().flatten();
+            read(got.map(|r| 2.0 * read_units(size(r.get("Item")), true)).sum())
+        }
+        "Query" | "Scan" => {
+            let items = answer.get("Items").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+            let kept: usize = items.iter().map(|item| size(Some(item))).sum();
+            let scanned = answer.get("ScannedCount").and_then(Value::as_u64).unwrap_or(items.len() as u64) as usize;
+            let dropped = scanned.saturating_sub(items.len()) * kept.checked_div(items.len()).unwrap_or(0);
+            read(read_units(kept + dropped, consistent(request)))
+        }
+        _ => Capacity::default(),
+    }
+}
+
+/// One KB per write unit, at least one.
+fn write_units(bytes: usize) -> f64 {
+    bytes.div_ceil(WRITE_UNIT).max(1) as f64
+}
+
+/// Four KB per read unit, at least one; eventually consistent reads cost half.
+fn read_units(bytes: usize, consistent: bool) -> f64 {
+    let units = bytes.div_ceil(READ_UNIT).max(1) as f64;
+    if consistent {
+        units
+    } else {
+        units / 2.0
+    }
+}
+
+/// The size of an item in DynamoDB's JSON, or nothing.
+fn size(item: Option<&Value>) -> usize {
+    let Some(fields) = item.and_then(Value::as_object) else { return 0 };
+    let item: HashMap<String, AttributeValue> =
+        fields.iter().filter_map(|(name, v)| Some((name.clone(), attribute(v)?))).collect();
+    item_size::of_item(&Item::from(item))
+}
+
+/// An attribute value from DynamoDB's JSON (`{"S": "x"}`, `{"N": "1"}`, ...).
+fn attribute(v: &Value) -> Option<AttributeValue> {
+    let (kind, inner) = v.as_object()?.iter().next()?;
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    let texts = |v: &Value| v.as_array().map(|a| a.iter().filter_map(text).collect());
+    let bytes = |v: &Value| STANDARD.decode(v.as_str()?).ok();
+    Some(match kind.as_str() {
+        "S" => AttributeValue::S(text(inner)?),
+        "N" => AttributeValue::N(text(inner)?),
+        "B" => AttributeValue::B(bytes(inner)?),
+        "BOOL" => AttributeValue::Bool(inner.as_bool()?),
+        "NULL" => AttributeValue::Null(true),
+        "SS" => AttributeValue::Ss(texts(inner)?),
+        "NS" => AttributeValue::Ns(texts(inner)?),
+        "BS" => AttributeValue::Bs(inner.as_array()?.iter().filter_map(bytes).collect()),
+        "L" => AttributeValue::L(inner.as_array()?.iter().filter_map(attribute).collect()),
+        "M" => {
+            AttributeValue::M(inner.as_object()?.iter().filter_map(|(k, v)| Some((k.clone(), attribute(v)?))).collect())
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// An item of about `bytes` bytes: `pk` and a string attribute `v`.
+    fn item(bytes: usize) -> Value {
+        json!({"pk": {"S": "p"}, "v": {"S": "x".repeat(bytes - 4)}})
+    }
+
+    #[test]
+    fn items_are_sized_as_dynamodb_sizes_them() {
+        assert_eq!(size(Some(&item(1024))), 1024);
+        let nested = json!({"m": {"M": {"a": {"N": "12.50"}, "l": {"L": [{"BOOL": true}, {"NULL": true}]}}},
+            "b": {"B": "AAEC"}, "ss": {"SS": ["ab", "c"]}});
+        // m: 1 + (3 + (1 + 1 + 3) + (1 + 1 + (3 + 2 + 2))); b: 1 + 3; ss: 2 + 3.
+        assert_eq!(size(Some(&nested)), 18 + 4 + 5);
+        assert_eq!(size(None), 0);
+    }
+
+    #[test]
+    fn writes_cost_a_unit_a_kb_and_twice_in_a_transaction() {
+        let put = |bytes| consumed("PutItem", &json!({"Item": item(bytes)}), &json!({}));
+        assert_eq!([put(10).wru, put(1024).wru, put(1025).wru], [1.0, 1.0, 2.0]);
+        let transaction = json!({"TransactItems": [{"Put": {"Item": item(3000)}}, {"Update": {"Key": {}}},
+            {"ConditionCheck": {"Key": {}}}]});
+        assert_eq!(consumed("TransactWriteItems", &transaction, &json!({})).wru, 2.0 * 3.0 + 2.0 + 2.0);
+        let updated = consumed("UpdateItem", &json!({}), &json!({"Attributes": item(2048)}));
+        assert_eq!(updated, Capacity { wru: 2.0, rru: 0.0 });
+        let batch = json!({"RequestItems": {"t": [{"PutRequest": {"Item": item(1500)}}, {"PutRequest": {"Item": item(10)}},
+            {"DeleteRequest": {"Key": {}}}]}});
+        let left = json!({"UnprocessedItems": {"t": [{"PutRequest": {"Item": item(1500)}}]}});
+        assert_eq!(consumed("BatchWriteItem", &batch, &json!({})).wru, 4.0);
+        assert_eq!(consumed("BatchWriteItem", &batch, &left).wru, 2.0, "what came back unprocessed is not billed");
+    }
+
+    #[test]
+    fn reads_cost_half_a_unit_per_4_kb_eventually_and_a_query_rounds_once() {
+        let got =
+            |answer: Value, consistent: bool| consumed("GetItem", &json!({"ConsistentRead": consistent}), &answer).rru;
+        assert_eq!(got(json!({"Item": item(5000)}), true), 2.0);
+        assert_eq!(got(json!({"Item": item(5000)}), false), 1.0);
+        assert_eq!(got(json!({}), false), 0.5, "a key not found costs the minimum");
+        let query = json!({"Items": [item(1000), item(1000), item(1000)], "ScannedCount": 5});
+        assert_eq!(consumed("Query", &json!({}), &query).rru, 1.0, "5 items of 1,000 bytes: two 4 KB units, halved");
+        let batch = json!({"RequestItems": {"t": {"Keys": [1, 2, 3, 4], "ConsistentRead": true}}});
+        let answer = json!({"Responses": {"t": [item(100), item(9000)]}, "UnprocessedKeys": {"t": {"Keys": [4]}}});
+        assert_eq!(consumed("BatchGetItem", &batch, &answer).rru, 1.0 + 3.0 + 1.0, "found, found, missing");
+    }
+
+    #[test]
+    fn refused_conditions_are_billed_throttles_are_not() {
+        assert!(billed(200, &json!({})));
+        let failed = json!({"__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"});
+        assert!(billed(400, &failed));
+        let cancelled = |codes: &[&str]| {
+            let reasons: Vec<Value> = codes.iter().map(|c| json!({"Code": c})).collect();
+            json!({"__type": "x#TransactionCanceledException", "CancellationReasons": reasons})
+        };
+        assert!(billed(400, &cancelled(&["None", "ConditionalCheckFailed"])));
+        assert!(!billed(400, &cancelled(&["None", "ThrottlingError"])));
+        assert!(!billed(400, &json!({"__type": "x#ThrottlingException"})));
+    }
+
+    #[test]
+    fn updates_and_deletes_are_asked_for_their_item_unless_they_ask_themselves() {
+        let mut update = json!({"Key": {}});
+        assert!(ask_for_sizes("UpdateItem", &mut update));
+        assert_eq!(update["ReturnValues"], "ALL_NEW");
+        let mut delete = json!({"Key": {}, "ReturnValues": "NONE"});
+        assert!(ask_for_sizes("DeleteItem", &mut delete));
+        assert_eq!(delete["ReturnValues"], "ALL_OLD");
+        let mut asked = json!({"ReturnValues": "UPDATED_OLD"});
+        assert!(!ask_for_sizes("UpdateItem", &mut asked));
+        assert!(!ask_for_sizes("PutItem", &mut json!({})));
+    }
+}

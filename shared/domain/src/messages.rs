@@ -30,6 +30,13 @@ pub struct TransformMessage {
     pub run: u32,
     pub source: Source,
     pub chunk: Chunk,
+    /// See [`ProcessMessage::empty_type`].
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub empty_type: bool,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !flag
 }
 
 /// API → transform queue: plan a run of an import from its upload (a previewed import
@@ -84,6 +91,11 @@ pub struct ProcessMessage {
     pub dry_run: bool,
     #[serde(default)]
     pub changes: Changes,
+    /// The type held no record when the run was planned: its rows are written as creates
+    /// without reading first. A record made since fails its create's condition, and the batch
+    /// is then decided again from what it reads.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub empty_type: bool,
     pub chunk: u64,
     pub batch: u64,
     pub records: Vec<Candidate>,

@@ -49,12 +49,14 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
     let mut conflicts = 0;
     while conflicts < MAX_ATTEMPTS {
         let start = done.as_ref().map_or(0, |(rows, ..)| *rows);
-        let mut plan = decide(svc, &msg, start..rows).await?;
+        // A type that was empty is written unread, until a conflict says it no longer is.
+        let read = !msg.empty_type || conflicts > 0 || done.is_some();
+        let mut plan = decide(svc, &msg, start..rows, read).await?;
         let weights = weights(svc, &msg, &plan.writes)?;
         let end = start + first_part(&plan.spans, &weights, rows - start);
         if end < rows {
             // Decided again for its own rows alone: the rest is decided after it is written.
-            plan = decide(svc, &msg, start..end).await?;
+            plan = decide(svc, &msg, start..end, read).await?;
         }
         let part = (done.is_some() || end < rows).then_some(Part { start, end, last: end == rows });
         // The rows this batch rejects go to the errors file; stored before the batch counts.
@@ -196,8 +198,9 @@ struct Decided {
     existing: HashMap<String, StoredRecord>,
 }
 
-/// Decides the batch's rows `rows`, the records `keep` names with them.
-async fn decide(svc: &Services, msg: &ProcessMessage, rows: Range<usize>) -> Result<Decided> {
+/// Decides the batch's rows `rows`, the records `keep` names with them; without `read`, as if
+/// none of them existed.
+async fn decide(svc: &Services, msg: &ProcessMessage, rows: Range<usize>, read: bool) -> Result<Decided> {
     let (tenant_id, resource) = (msg.tenant_id.as_str(), msg.resource_type);
     let records = &msg.records[rows];
     let alternate = identifiers::alternate(resource);
@@ -221,10 +224,15 @@ async fn decide(svc: &Services, msg: &ProcessMessage, rows: Range<usize>) -> Res
         })
         .collect();
     let wanted: Vec<String> = keys.iter().flatten().chain(&msg.keep).cloned().collect();
-    let existing = svc.records.get_many(tenant_id, resource, &wanted).await?;
-    // Who holds the alternate values the batch's records have or would get.
-    let fields = records.iter().map(|c| &c.fields).chain(existing.values().map(|r| &r.fields));
-    let holders = holders_of(svc, tenant_id, resource, fields).await?;
+    let (existing, holders) = if read {
+        let existing = svc.records.get_many(tenant_id, resource, &wanted).await?;
+        // Who holds the alternate values the batch's records have or would get.
+        let fields = records.iter().map(|c| &c.fields).chain(existing.values().map(|r| &r.fields));
+        let holders = holders_of(svc, tenant_id, resource, fields).await?;
+        (existing, holders)
+    } else {
+        (HashMap::new(), HashMap::new())
+    };
 
     let now = time_fmt::now();
     let mut decided = Decided {

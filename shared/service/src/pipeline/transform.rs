@@ -110,6 +110,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
         batch: 0,
         records: vec![],
         keep: vec![],
+        empty_type: msg.empty_type,
     };
     // Parsing is blocking work; message bodies flow out through a bounded channel, so memory
     // stays flat however large the chunk.
@@ -408,6 +409,7 @@ mod tests {
             batch: 0,
             records: vec![],
             keep: vec![],
+            empty_type: false,
         }
     }
 

@@ -79,7 +79,7 @@ async fn a_batch_whose_answer_was_lost_counts_once_on_redelivery() {
 async fn a_store_error_before_the_write_leaves_the_batch_to_its_retry() {
     let kit = Kit::new();
     let (id, batches) = transformed(&kit, CONTACTS, &contacts_csv(5, &[])).await;
-    kit.store.faults.fail_next("get_many", 1);
+    kit.store.faults.fail_next("apply_batch", 1);
     assert!(kit.deliver(Queue::Process, &batches[0]).await.is_err());
     assert!(kit.store.records(TENANT, ResourceType::Contact).is_empty());
     assert!(kit.store.ledger_units(TENANT, &id).is_empty());
@@ -176,4 +176,42 @@ async fn a_batch_too_big_for_one_transaction_resumes_from_the_rows_its_ledger_sa
     assert_eq!((import.status, import.stats.updated, import.stats.processed), (Status::Completed, 20, 20));
     let results = kit.files.text(&domain::results::results_csv_key(TENANT, &id)).unwrap();
     assert_eq!(results.lines().count(), 21, "a line a row: {}", &results[..results.len().min(300)]);
+}
+
+#[tokio::test]
+async fn a_first_import_into_an_empty_type_reads_no_record() {
+    let kit = Kit::new();
+    let (id, batches) = transformed(&kit, CONTACTS, &contacts_csv(5, &[])).await;
+    // Any read of the records would fail the batch.
+    kit.store.faults.fail_next("get_many", 100);
+    kit.store.faults.fail_next("lookup", 100);
+    kit.deliver(Queue::Process, &batches[0]).await.unwrap();
+    kit.drain().await.unwrap();
+    let import = kit.import(&id).await;
+    assert_eq!((import.status, import.stats.created), (Status::Completed, 5));
+
+    // The type has records now: the next import reads before it writes.
+    let (_, batches) = transformed(&kit, CONTACTS, &contacts_csv(5, &[])).await;
+    assert!(kit.deliver(Queue::Process, &batches[0]).await.is_err(), "this one reads, and the read fails");
+}
+
+#[tokio::test]
+async fn a_record_made_after_an_empty_type_was_planned_is_merged_not_replaced() {
+    let kit = Kit::new();
+    let (id, batches) = transformed(&kit, CONTACTS, &contacts_csv(3, &[])).await;
+    // Another import wrote person2 meanwhile, with a field this file does not have.
+    let meanwhile = contact("person2@example.com", json!({"city": "Oslo"}), time_fmt::now());
+    kit.store.put_records(TENANT, ResourceType::Contact, &[meanwhile]);
+    kit.deliver(Queue::Process, &batches[0]).await.unwrap();
+    kit.drain().await.unwrap();
+
+    let import = kit.import(&id).await;
+    assert_eq!((import.status, import.stats.created, import.stats.updated), (Status::Completed, 2, 1));
+    let records = kit.store.records(TENANT, ResourceType::Contact);
+    let person2 = records.iter().find(|r| r.identifier == "person2@example.com").unwrap();
+    assert_eq!(
+        (person2.fields["city"].as_str(), person2.fields["first_name"].as_str()),
+        (Some("Oslo"), Some("First2"))
+    );
+    assert_eq!(person2.version, 2, "updated from the version it read");
 }

@@ -35,6 +35,9 @@ pub struct Figures {
     pub s3_requests_per_1k_rows: f64,
     pub sqs_requests_per_1k_rows: f64,
     pub state_writes_per_message: f64,
+    /// The most import-state writes any one message made (the calls no message made, the
+    /// create's, left out).
+    pub state_writes_max_per_message: u64,
     /// Request units DynamoDB would bill per row (`local::capacity`): a first import into an
     /// empty type, the same file again (every row unchanged), then a file that updates half.
     pub wru_per_row_first: f64,
@@ -67,6 +70,7 @@ impl Figures {
             println!("{:<44} {:>12.1}", format!("{service} requests per 1,000 rows"), n);
         }
         println!("{:<44} {:>12.2}", "import-state writes per message consumed", self.state_writes_per_message);
+        println!("{:<44} {:>12}", "import-state writes, most by one message", self.state_writes_max_per_message);
         for (what, wru, rru) in [
             ("first import", self.wru_per_row_first, self.rru_per_row_first),
             ("unchanged file", self.wru_per_row_unchanged, self.rru_per_row_unchanged),
@@ -135,6 +139,13 @@ async fn run(rows: u64) -> Figures {
         s3_requests_per_1k_rows: per_1k(first.counts.service("s3")),
         sqs_requests_per_1k_rows: per_1k(first.counts.service("sqs")),
         state_writes_per_message: state_writes as f64 / settled.messages_consumed.max(1) as f64,
+        state_writes_max_per_message: settled
+            .state_writes_by_message
+            .iter()
+            .filter(|(message, _)| !message.is_empty())
+            .map(|(_, n)| *n)
+            .max()
+            .unwrap_or(0),
         wru_per_row_first: per_row(first.counts.capacity.wru),
         rru_per_row_first: per_row(first.counts.capacity.rru),
         wru_per_row_unchanged: per_row(unchanged.counts.capacity.wru),

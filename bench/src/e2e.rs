@@ -22,9 +22,19 @@ fn timeout(rows: u64) -> Duration {
     Duration::from_secs(3600.max(rows / 100))
 }
 
-/// DynamoDB on-demand prices, us-east-1, from November 2024: dollars per million request units.
+/// On-demand prices, us-east-1 (DynamoDB's from November 2024), in dollars: DynamoDB per million
+/// request units, S3 Standard per thousand requests (PUT, COPY, POST, LIST; GET and the rest),
+/// SQS standard per million requests, Lambda arm64 (the template's default) per GB-second and
+/// per million invocations.
 pub const DOLLARS_PER_MILLION_WRU: f64 = 0.625;
 pub const DOLLARS_PER_MILLION_RRU: f64 = 0.125;
+pub const DOLLARS_PER_1K_S3_WRITES: f64 = 0.005;
+pub const DOLLARS_PER_1K_S3_READS: f64 = 0.0004;
+pub const DOLLARS_PER_MILLION_SQS: f64 = 0.40;
+pub const DOLLARS_PER_LAMBDA_GB_SECOND: f64 = 0.000_013_333_4;
+pub const DOLLARS_PER_MILLION_INVOCATIONS: f64 = 0.20;
+/// Every function's memory in the template, in GB.
+const FUNCTION_GB: f64 = 0.25;
 
 #[derive(Serialize)]
 pub struct Figures {
@@ -50,6 +60,12 @@ pub struct Figures {
     pub rru_per_row_half_updated: f64,
     /// What a first import's DynamoDB requests cost per million rows, at the prices above.
     pub dynamodb_dollars_per_million_rows_first: f64,
+    /// The functions' time in their handlers, as Lambda would bill it at the template's memory;
+    /// measured on the local host against the emulator, which is slower than AWS.
+    pub lambda_gb_seconds_per_1k_rows_first: f64,
+    pub lambda_invocations_per_1k_rows_first: f64,
+    /// A first import's DynamoDB, S3, SQS and Lambda bill per million rows, at the prices above.
+    pub dollars_per_million_rows: f64,
     pub e2e_seconds_unchanged: f64,
     pub e2e_seconds_half_updated: f64,
     /// The naive loop (`bench/batch_writer.py`) over the first file on the same emulator, and
@@ -84,6 +100,11 @@ impl Figures {
             "DynamoDB per million rows, first import", self.dynamodb_dollars_per_million_rows_first
         );
         println!(
+            "{:<44} {:>12.2}",
+            "Lambda GB-seconds per 1,000 rows, first import", self.lambda_gb_seconds_per_1k_rows_first
+        );
+        println!("{:<44} {:>10.2} $", "all of it per million rows, first import", self.dollars_per_million_rows);
+        println!(
             "{:<44} {:>12.1} s = {:.2}x the pipeline's speed",
             "naive batch_writer loop, same file", self.batch_writer_seconds, self.e2e_vs_batch_writer
         );
@@ -96,6 +117,25 @@ struct Run {
     counts: local::proxy::Counts,
     /// The create's writes: a request's, not a message's.
     create_writes: u64,
+    /// The functions' invocations and their seconds in the handler.
+    invocations: u64,
+    handler_seconds: f64,
+}
+
+impl Run {
+    /// What its requests and invocations would cost, in dollars, at the prices above.
+    fn dollars(&self) -> f64 {
+        let c = &self.counts;
+        let op = |name: &str| c.by_operation.get(name).copied().unwrap_or(0) as f64;
+        let s3_writes = op("s3:PUT") + op("s3:POST");
+        let s3_reads = c.service("s3") as f64 - s3_writes - op("s3:DELETE");
+        (c.capacity.wru * DOLLARS_PER_MILLION_WRU + c.capacity.rru * DOLLARS_PER_MILLION_RRU) / 1e6
+            + s3_writes * DOLLARS_PER_1K_S3_WRITES / 1e3
+            + s3_reads * DOLLARS_PER_1K_S3_READS / 1e3
+            + c.service("sqs") as f64 * DOLLARS_PER_MILLION_SQS / 1e6
+            + self.handler_seconds * FUNCTION_GB * DOLLARS_PER_LAMBDA_GB_SECOND
+            + self.invocations as f64 * DOLLARS_PER_MILLION_INVOCATIONS / 1e6
+    }
 }
 
 /// Imports `rows` generated contacts on a fresh stack of the emulator at `AWS_ENDPOINT_URL`, then
@@ -128,7 +168,7 @@ async fn run(rows: u64) -> Figures {
     let per_1k = |n: u64| n as f64 * 1000.0 / rows as f64;
     let per_row = |n: f64| n / rows as f64;
     let state_writes = settled.state_writes - first.create_writes;
-    let dollars = (first.counts.capacity.wru * DOLLARS_PER_MILLION_WRU
+    let dynamodb_dollars = (first.counts.capacity.wru * DOLLARS_PER_MILLION_WRU
         + first.counts.capacity.rru * DOLLARS_PER_MILLION_RRU)
         / rows as f64;
     Figures {
@@ -153,7 +193,10 @@ async fn run(rows: u64) -> Figures {
         record_writes_unchanged: unchanged.counts.writes_by_table.get(&records_table).copied().unwrap_or(0),
         wru_per_row_half_updated: per_row(half_updated.counts.capacity.wru),
         rru_per_row_half_updated: per_row(half_updated.counts.capacity.rru),
-        dynamodb_dollars_per_million_rows_first: dollars,
+        dynamodb_dollars_per_million_rows_first: dynamodb_dollars,
+        lambda_gb_seconds_per_1k_rows_first: first.handler_seconds * FUNCTION_GB * 1000.0 / rows as f64,
+        lambda_invocations_per_1k_rows_first: per_1k(first.invocations),
+        dollars_per_million_rows: first.dollars() * 1e6 / rows as f64,
         e2e_seconds_unchanged: unchanged.seconds,
         e2e_seconds_half_updated: half_updated.seconds,
         batch_writer_seconds: naive,
@@ -184,6 +227,11 @@ async fn import(host: &LocalHost, proxy: &Proxy, file: Vec<u8>, rows: u64, expec
     // Progress is read straight from the emulator: polling must not count as the import's work.
     let direct = Clients::load(None).await.services(host.settings.clone()).expect("direct services");
     let client = host.client(TENANT);
+    let busy = || {
+        let busy = host.deliveries.busy();
+        (busy.values().map(|(n, _)| n).sum::<u64>(), busy.values().map(|(_, t)| t.as_secs_f64()).sum::<f64>())
+    };
+    let busy_before = busy();
     proxy.reset();
     let started = Instant::now();
     let created = client.create_import(&json!({"resource_type": "contact"})).await.expect("create");
@@ -213,6 +261,7 @@ async fn import(host: &LocalHost, proxy: &Proxy, file: Vec<u8>, rows: u64, expec
     let seconds = started.elapsed().as_secs_f64();
     // Messages are divided by once their deletes are in.
     let counts = proxy.settled().await;
+    let busy_after = busy();
     assert_eq!(import.status, Status::Completed, "{:?}", import.reason);
     let s = import.stats;
     assert_eq!((s.rows, s.processed, s.errors), (rows, rows, 0), "{s:?}");
@@ -225,5 +274,6 @@ async fn import(host: &LocalHost, proxy: &Proxy, file: Vec<u8>, rows: u64, expec
         counts.capacity.wru,
         counts.capacity.rru
     );
-    Run { seconds, counts, create_writes }
+    let (invocations, handler_seconds) = (busy_after.0 - busy_before.0, busy_after.1 - busy_before.1);
+    Run { seconds, counts, create_writes, invocations, handler_seconds }
 }

@@ -22,7 +22,7 @@ use service::Services;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
     Prevalidate,
     Transform,
@@ -69,6 +69,8 @@ pub struct Deliveries {
     at_once: AtomicU64,
     /// Each message being handled, by id: how many consumers have it.
     handling: Mutex<HashMap<String, u32>>,
+    /// Per function, its invocations and the time its handler took: what Lambda bills.
+    busy: Mutex<HashMap<Target, (u64, Duration)>>,
 }
 
 impl Deliveries {
@@ -78,6 +80,19 @@ impl Deliveries {
 
     pub fn handled_at_once(&self) -> u64 {
         self.at_once.load(Ordering::Relaxed)
+    }
+
+    /// Per function, its invocations and the time its handler took since the host started
+    /// (the local host's, on the emulator: longer than in AWS).
+    pub fn busy(&self) -> HashMap<Target, (u64, Duration)> {
+        self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    fn note_busy(&self, target: Target, took: Duration) {
+        let mut busy = self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (invocations, time) = busy.entry(target).or_default();
+        *invocations += 1;
+        *time += took;
     }
 
     fn in_hand(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
@@ -160,7 +175,7 @@ pub async fn run(
                 }
                 let messages = hide_while_handled(&sqs, &url, visibility, messages).await;
                 let _in_hand = handing.deliveries.handing(&messages);
-                handle(&sqs, &services, &url, target, handing.deliver_twice, &messages).await;
+                handle(&sqs, &services, &url, target, &handing, &messages).await;
             }
         });
     }
@@ -197,23 +212,28 @@ async fn handle(
     services: &Services,
     queue_url: &str,
     target: Target,
-    deliver_twice: bool,
+    handing: &Handing,
     messages: &[Message],
 ) {
     let mut done: Vec<&Message> = Vec::new();
+    // Each message S3 sends is an invocation of its own; a queue's batch is one.
+    let timed = Instant::now();
     match target {
         Target::Prevalidate => {
             for m in messages {
+                let started = Instant::now();
                 if deliver(services, m).await {
                     done.push(m);
                 }
+                handing.deliveries.note_busy(target, started.elapsed());
             }
         }
         Target::Transform | Target::Process | Target::Webhooks | Target::DeadLetters => {
             let mut failed = invoke_sqs(services, target, queue_url, messages).await;
+            handing.deliveries.note_busy(target, timed.elapsed());
             // A webhook is delivered at least once as it is: twice would start a second chain
             // of attempts.
-            if deliver_twice && target != Target::Webhooks {
+            if handing.deliver_twice && target != Target::Webhooks {
                 // At-least-once: the same batch again, as SQS may redeliver it.
                 failed.extend(invoke_sqs(services, target, queue_url, messages).await);
             }

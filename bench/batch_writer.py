@@ -11,6 +11,7 @@ the read and the writes, and prints {"seconds": ..., "items": ...} as one JSON l
 import csv
 import io
 import json
+import os
 import re
 import sys
 import time
@@ -23,8 +24,10 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 def main(path: str) -> None:
     name = f"naive-{uuid.uuid4().hex[:12]}"
-    s3 = boto3.client("s3")
-    dynamodb = boto3.resource("dynamodb")
+    # The SDKs read AWS_REGION; boto3 reads AWS_DEFAULT_REGION.
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    s3 = boto3.client("s3", region_name=region)
+    dynamodb = boto3.resource("dynamodb", region_name=region)
     s3.create_bucket(Bucket=name)
     with open(path, "rb") as f:
         s3.put_object(Bucket=name, Key="source.csv", Body=f.read())

@@ -41,33 +41,62 @@ pub fn write_revision(out: &mut impl Write, until: Until, revision: u32) -> io::
     Ok((rows, bytes))
 }
 
-/// A file of about `bytes`, in memory, and its rows.
-pub fn contacts(bytes: usize) -> (Vec<u8>, u64) {
-    let mut out = Vec::with_capacity(bytes + 1024);
-    let (rows, _) = write(&mut out, Until::Bytes(bytes as u64)).expect("writing to memory");
-    (out, rows)
+fn row(i: usize, revision: u32, out: &mut String) {
+    let cells = cells(i, revision, format!("person{i}@example.com"));
+    out.push_str(&cells.join(","));
+    out.push('\n');
 }
 
-fn row(i: usize, revision: u32, out: &mut String) {
-    use std::fmt::Write as _;
-    let title = if revision > 0 && i.is_multiple_of(2) { "Senior Engineer" } else { "Engineer" };
+/// A row's twelve cells in `HEADER`'s order, with this e-mail.
+fn cells(i: usize, revision: u32, email: String) -> [String; 12] {
     let company = if i.is_multiple_of(3) { format!("\"Acme {}, Inc.\"", i % 97) } else { format!("Globex {}", i % 89) };
     let notes = match i % 5 {
         0 => "\"said \"\"call me\"\"\nnext week\"".to_string(),
         1 => String::new(),
         _ => format!("note {i}"),
     };
-    // Writing to a String cannot fail.
-    let _ = writeln!(
-        out,
-        "person{i}@example.com,First{i},Last{},{company},{title},+49 30 {:07},{},,{},{:05},{},{notes}",
-        i % 1013,
-        i % 9_999_999,
-        CITIES[i % 5],
-        COUNTRIES[i % 5],
-        i % 99_999,
-        STATUSES[i % 4],
-    );
+    let title = if revision > 0 && i.is_multiple_of(2) { "Senior Engineer" } else { "Engineer" };
+    [
+        email,
+        format!("First{i}"),
+        format!("Last{}", i % 1013),
+        company,
+        title.to_string(),
+        format!("+49 30 {:07}", i % 9_999_999),
+        CITIES[i % 5].to_string(),
+        String::new(),
+        COUNTRIES[i % 5].to_string(),
+        format!("{:05}", i % 99_999),
+        STATUSES[i % 4].to_string(),
+        notes,
+    ]
+}
+
+/// The header of the single-core measures' file: the identifier in the eleventh of twelve
+/// columns, where it costs a reader most to reach.
+pub const HARD_HEADER: &str =
+    "First Name,Last Name,Company,Job Title,Phone,City,State,Country,Zip,Status,Email Address,Notes\n";
+
+/// A file of about `bytes` as hard as real ones, in memory, and its rows: the identifier late
+/// (`HARD_HEADER`), one row in a hundred with a bad e-mail and two in a hundred repeating the
+/// e-mail of the row before (a duplicate the import skips).
+pub fn hard(bytes: usize) -> (Vec<u8>, u64) {
+    let mut out = String::with_capacity(bytes + 1024);
+    out.push_str(HARD_HEADER);
+    let mut rows = 0;
+    while out.len() < bytes {
+        let email = match rows % 100 {
+            50 => format!("person{rows}(at)example.com"),
+            25 | 75 => format!("person{}@example.com", rows - 1),
+            _ => format!("person{rows}@example.com"),
+        };
+        let mut cells = cells(rows, 0, email);
+        cells[..11].rotate_left(1);
+        out.push_str(&cells.join(","));
+        out.push('\n');
+        rows += 1;
+    }
+    (out.into_bytes(), rows as u64)
 }
 
 #[cfg(test)]
@@ -76,10 +105,11 @@ mod tests {
 
     #[test]
     fn the_same_rows_by_size_or_by_count() {
-        let (data, rows) = contacts(10_000);
-        assert!(data.len() >= 10_000 && rows > 0);
+        let mut data = Vec::new();
+        let (rows, bytes) = write(&mut data, Until::Bytes(10_000)).unwrap();
+        assert!(bytes >= 10_000 && rows > 0 && bytes == data.len() as u64);
         let mut again = Vec::new();
-        assert_eq!(write(&mut again, Until::Rows(rows)).unwrap(), (rows, data.len() as u64));
+        assert_eq!(write(&mut again, Until::Rows(rows)).unwrap(), (rows, bytes));
         assert_eq!(again, data);
         assert!(data.starts_with(HEADER.as_bytes()));
         let mut revised = Vec::new();
@@ -88,5 +118,21 @@ mod tests {
         let (before, after) = (lines(&data), lines(&revised));
         assert!(after.contains("person0@example.com,First0,Last0,\"Acme 0, Inc.\",Senior Engineer"), "{after:.300}");
         assert!(after.contains(",Globex 1,Engineer,") && before.contains(",Globex 1,Engineer,"));
+    }
+
+    #[test]
+    fn the_hard_file_has_its_identifier_late_and_its_bad_and_repeated_rows() {
+        let (data, rows) = hard(40_000);
+        let text = String::from_utf8(data).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        assert_eq!(reader.headers().unwrap().iter().position(|h| h == "Email Address"), Some(10));
+        let emails: Vec<String> = reader.records().map(|r| r.unwrap()[10].to_string()).collect();
+        assert_eq!(emails.len() as u64, rows);
+        assert!(rows >= 200, "{rows}");
+        assert_eq!(emails[50], "person50(at)example.com");
+        assert_eq!((emails[25].as_str(), emails[24].as_str()), ("person24@example.com", "person24@example.com"));
+        assert_eq!(&emails[10], "person10@example.com");
+        let first = text.lines().nth(1).unwrap();
+        assert!(first.starts_with("First0,Last0,\"Acme 0, Inc.\",Engineer,"), "{first}");
     }
 }

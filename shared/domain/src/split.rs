@@ -258,12 +258,34 @@ fn next_field(record: &[u8], i: usize, delimiter: u8, scratch: &mut Vec<u8>) -> 
 pub fn field<'a>(record: &'a [u8], delimiter: u8, column: usize, scratch: &'a mut Vec<u8>) -> Option<&'a [u8]> {
     let mut i = 0;
     for _ in 0..column {
-        i = next_field(record, i, delimiter, scratch).1?;
+        i = skip_field(record, i, delimiter)?;
     }
     Some(match next_field(record, i, delimiter, scratch).0 {
         Value::In(range) => &record[range],
         Value::Scratch => scratch,
     })
+}
+
+/// Where the field after the one that starts at `i` starts (None after the last), as
+/// `next_field` says, without unescaping the field: the identifier is often far from the first
+/// column, and the fields before it are only passed over.
+fn skip_field(record: &[u8], i: usize, delimiter: u8) -> Option<usize> {
+    let rest = &record[i..];
+    let mut j = 0;
+    if rest.first() == Some(&b'"') {
+        j = 1;
+        loop {
+            let close = j + memchr::memchr(b'"', &rest[j..])?;
+            j = close + 1;
+            // A doubled quote is an escaped one: the field goes on.
+            if rest.get(j) != Some(&b'"') {
+                break;
+            }
+            j += 1;
+        }
+    }
+    let end = j + memchr::memchr(delimiter, &rest[j..])?;
+    Some(i + end + 1)
 }
 
 /// A whole record as the `csv` crate's `ByteRecord`.

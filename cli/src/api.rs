@@ -86,9 +86,13 @@ impl Api {
         self.download_into(url, &mut file, &what).await
     }
 
-    /// Streams what a signed link serves to stdout.
+    /// Streams what a signed link serves to stdout. A reader that went away (`| head`) ends
+    /// the output, not the command, as `summary::emit` does.
     pub async fn download_to_stdout(&self, url: &str) -> Result<u64, CliError> {
-        self.download_into(url, &mut tokio::io::stdout(), "stdout").await
+        match self.download_into(url, &mut tokio::io::stdout(), "stdout").await {
+            Err(CliError::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+            other => other,
+        }
     }
 
     async fn download_into(&self, url: &str, to: &mut (impl AsyncWrite + Unpin), what: &str) -> Result<u64, CliError> {

@@ -301,6 +301,7 @@ pub async fn report(api: &Api, id: &str, which: Report, to: Option<&Path>) -> Re
         let status = import["status"].as_str().unwrap_or("unknown");
         let why = match which {
             Report::Errors if import["stats"]["errors"] == 0 && outcome::is_final(status) => "it has no row errors",
+            _ if outcome::is_final(status) => "it was not written, or went with the import's retention",
             _ => "it has none yet (the file is written when the import ends)",
         };
         return Err(CliError::Usage(format!("import {id} ({status}) has no {what}: {why}")));

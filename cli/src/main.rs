@@ -79,8 +79,12 @@ enum Command {
     /// Undo a completed import; with --wait follow the revert to its end and show its counts.
     Revert {
         id: String,
-        #[command(flatten)]
-        wait: WaitArgs,
+        /// Follow the revert with a progress bar until it ends.
+        #[arg(long)]
+        wait: bool,
+        /// Stop waiting after this many seconds (exit code 7).
+        #[arg(long, requires = "wait")]
+        timeout: Option<u64>,
     },
     /// The tenant's records of a type, or one of them.
     Records {
@@ -133,7 +137,9 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             let body = Some(json!({"interrupt": true}));
             commands::one(&api()?, Method::PATCH, &import_path(&id), body, output).await
         }
-        Command::Revert { id, wait } => commands::revert(&api()?, &id, &wait, output).await,
+        Command::Revert { id, wait, timeout } => {
+            commands::revert(&api()?, &id, &WaitArgs { wait, errors: None, timeout }, output).await
+        }
         Command::Preview { id } => commands::preview(&api()?, &id, output).await,
         Command::Start(args) => commands::start(&api()?, &args, output).await,
         Command::Errors { id, to } => commands::report(&api()?, &id, Report::Errors, to.as_deref()).await,

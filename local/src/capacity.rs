@@ -9,12 +9,14 @@
 //!   consistent, twice that in a transaction; a get per item (a key not found costs the
 //!   minimum); a query or scan once for the items it went through, their sizes summed.
 //!
-//! What neither the request nor the answer shows is estimated, in the service's favour: a put
-//! that replaces a larger item is billed for the new one; an update or delete outside a
-//! transaction for the item after (before) it, which [`ask_for_sizes`] makes the emulator
-//! return; an update, delete or condition check inside a transaction for one KB (the service's
-//! are counters, ledger entries and marks); items a query's filter dropped at the average size
-//! of those it kept.
+//! What neither the request nor the answer shows is estimated, in the service's favour, so the
+//! figures are lower bounds: a put that replaces a larger item is billed for the new one; an
+//! update or delete outside a transaction for the item after (before) it, which
+//! [`ask_for_sizes`] makes the emulator return (DynamoDB bills the larger of the two); an
+//! update, delete or condition check inside a transaction for one KB (mostly counter shards,
+//! ledger entries and marks; sometimes the import item, which can be larger); a read with a
+//! projection for what it returns (DynamoDB bills the whole item); items a query's filter
+//! dropped at the average size of those it kept.
 
 use std::collections::HashMap;
 

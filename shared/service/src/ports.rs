@@ -54,6 +54,15 @@ pub struct RunSettings {
     pub value_mappings: Option<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
+impl RunSettings {
+    /// Whether an import with these requested mappings and row options has every setting sent.
+    pub fn already(&self, mappings: &BTreeMap<String, Option<String>>, options: &domain::validate::RowOptions) -> bool {
+        self.mappings.as_ref().is_none_or(|m| m == mappings)
+            && self.constants.as_ref().is_none_or(|c| *c == options.constants)
+            && self.value_mappings.as_ref().is_none_or(|v| *v == options.value_mappings)
+    }
+}
+
 impl Restart {
     /// The dry run this restart runs for real (`Progress::rehearsal`), if it is one.
     pub fn rehearsal(&self) -> Option<u32> {
@@ -458,4 +467,31 @@ pub trait WebhookSecrets: Send + Sync {
     async fn versions(&self, tenant_id: &str) -> Result<SecretVersions>;
     /// The next version becomes current, the current one previous as of `now`.
     async fn rotate(&self, tenant_id: &str, now: OffsetDateTime) -> Result<SecretVersions>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::validate::RowOptions;
+
+    #[test]
+    fn a_resent_start_has_its_settings_only_when_each_one_sent_is_the_imports() {
+        let mappings = BTreeMap::from([("Vorname".to_string(), Some("first_name".to_string()))]);
+        let mut options = RowOptions::default();
+        options.constants.insert("city".into(), "Oslo".into());
+        assert!(RunSettings::default().already(&mappings, &options), "nothing sent: nothing to change");
+        let same = RunSettings {
+            mappings: Some(mappings.clone()),
+            constants: Some(options.constants.clone()),
+            ..Default::default()
+        };
+        assert!(same.already(&mappings, &options));
+        let other = RunSettings { constants: Some(serde_json::Map::new()), ..Default::default() };
+        assert!(!other.already(&mappings, &options));
+        let value_mapped = RunSettings {
+            value_mappings: Some(BTreeMap::from([("status".into(), BTreeMap::new())])),
+            ..Default::default()
+        };
+        assert!(!value_mapped.already(&mappings, &options));
+    }
 }

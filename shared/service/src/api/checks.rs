@@ -14,6 +14,7 @@ use domain::import::{Format, Import};
 use domain::merge::{UpdateRule, UpdateRules};
 use domain::options::{Action, CsvOptions};
 use domain::record::ResourceType;
+use domain::staging;
 use domain::sync::{Changes, SyncAction};
 use domain::validate::RowOptions;
 
@@ -409,7 +410,7 @@ pub(super) struct Inputs {
     pub count: usize,
     /// The JSON file.
     pub bytes: Vec<u8>,
-    /// Its headers: every key, in the order first seen.
+    /// Its headers: every key, nested ones flattened (`custom.plan`), in the order first seen.
     pub headers: Vec<String>,
 }
 
@@ -455,6 +456,8 @@ pub(super) fn inputs(sent: Sent<Vec<Value>>, errors: &mut Vec<FieldError>) -> Op
         errors.push(FieldError::new("inputs", "too_large", format!("at most {MAX_INPUT_BYTES} bytes")));
         return None;
     }
+    // The file's columns: nested objects flatten to dotted names, as prevalidation reads them.
+    let headers = staging::json_headers(bytes.as_slice(), false).map_or(headers, |shape| shape.headers);
     Some(Inputs { count: items.len(), bytes, headers })
 }
 

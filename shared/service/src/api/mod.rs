@@ -211,7 +211,13 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
         return Err(Error::Invalid(vec![error]));
     }
     // A PATCH whose plan message was lost is sent again; planning the same run twice is harmless.
+    // The run started with the settings it had: a resend that would change them is refused, not
+    // answered as if they were taken.
     let resend = import.status == Status::Queued && progress.run > 0;
+    if resend && !restart.settings.already(&stored.requested_mappings, &import.options) {
+        let message = "the import started already (status queued) with other settings; interrupt it and import again";
+        return Err(Error::Conflict(message.into()));
+    }
     if !resend {
         let ok = match from {
             Status::PreviewReady => import.status == Status::PreviewReady,

@@ -463,12 +463,13 @@ mod tests {
             said,
             [r#"mappings.Vorname unknown_header: the file has no header "Vorname"; its headers: Email, First Name"#]
         );
-        // Inline inputs are a file known at create: their keys are its headers.
-        let inline =
-            r#"{"resource_type":"contact","inputs":[{"email":"a@b.co"},{"name":"A"}],"mappings":{"nom":"first_name"}}"#;
+        // Inline inputs are a file known at create: their keys are its headers, nested ones
+        // flattened as the file's columns are.
+        let inline = r#"{"resource_type":"contact","inputs":[{"email":"a@b.co"},{"name":"A","custom":{"plan":"x"}}],
+            "mappings":{"nom":"first_name","custom.plan":"custom.tier"}}"#;
         assert_eq!(
             details(inline),
-            [r#"mappings.nom unknown_header: the file has no header "nom"; its headers: email, name"#]
+            [r#"mappings.nom unknown_header: the file has no header "nom"; its headers: email, custom.plan, name"#]
         );
     }
 

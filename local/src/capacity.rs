@@ -57,20 +57,31 @@ fn refused_by_condition(answer: &Value) -> bool {
     codes.contains(&"ConditionalCheckFailed") && codes.iter().all(|c| matches!(*c, "None" | "ConditionalCheckFailed"))
 }
 
-/// Makes an update or delete that asks for nothing back return the item after (before) it, for
-/// its size; true when the answer's `Attributes` are then this proxy's to take out again.
-pub fn ask_for_sizes(operation: &str, request: &mut Value) -> bool {
+/// An update or delete that asks for nothing back, made to return the item after (before) it
+/// for its size: the answer's `Attributes` are then the proxy's to take out again. None for any
+/// other request, which goes on as it is.
+pub fn ask_for_sizes(operation: &str, request: &Value) -> Option<Value> {
     let wanted = match operation {
         "UpdateItem" => "ALL_NEW",
         "DeleteItem" => "ALL_OLD",
-        _ => return false,
+        _ => return None,
     };
-    let Some(fields) = request.as_object_mut() else { return false };
-    if fields.get("ReturnValues").and_then(Value::as_str).is_some_and(|v| v != "NONE") {
-        return false;
+    if request.get("ReturnValues").and_then(Value::as_str).is_some_and(|v| v != "NONE") {
+        return None;
     }
-    fields.insert("ReturnValues".into(), Value::String(wanted.into()));
-    true
+    let mut asked = request.clone();
+    asked.as_object_mut()?.insert("ReturnValues".into(), Value::String(wanted.into()));
+    Some(asked)
+}
+
+/// A request's or answer's list `name`, or nothing.
+pub(crate) fn array<'v>(v: &'v Value, name: &str) -> impl Iterator<Item = &'v Value> {
+    v.get(name).and_then(Value::as_array).into_iter().flatten()
+}
+
+/// A request's or answer's map of tables `name` (`RequestItems`, `Responses`), or nothing.
+pub(crate) fn tables<'v>(v: &'v Value, name: &str) -> impl Iterator<Item = (&'v String, &'v Value)> {
+    v.get(name).and_then(Value::as_object).into_iter().flatten()
 }
 
 /// What `operation` with this request and answer costs.
@@ -83,22 +94,21 @@ pub fn consumed(operation: &str, request: &Value, answer: &Value) -> Capacity {
         "UpdateItem" | "DeleteItem" => write(write_units(size(answer.get("Attributes")))),
         "BatchWriteItem" => {
             let units = |requests: &Value| -> f64 {
-                let entries = requests.get("RequestItems").and_then(Value::as_object).into_iter().flatten();
-                let each = entries.flat_map(|(_, list)| list.as_array().into_iter().flatten());
+                let each = tables(requests, "RequestItems").flat_map(|(_, list)| list.as_array().into_iter().flatten());
                 each.map(|r| write_units(size(r.get("PutRequest").and_then(|p| p.get("Item"))))).sum()
             };
             let unprocessed = answer.get("UnprocessedItems").map(|u| serde_json::json!({"RequestItems": u}));
             write(units(request) - unprocessed.as_ref().map_or(0.0, units))
         }
-        "TransactWriteItems" => {
-            let items = request.get("TransactItems").and_then(Value::as_array).into_iter().flatten();
-            write(items.map(|t| 2.0 * write_units(size(t.get("Put").and_then(|p| p.get("Item"))))).sum())
-        }
+        "TransactWriteItems" => write(
+            array(request, "TransactItems")
+                .map(|t| 2.0 * write_units(size(t.get("Put").and_then(|p| p.get("Item")))))
+                .sum(),
+        ),
         "GetItem" => read(read_units(size(answer.get("Item")), consistent(request))),
         "BatchGetItem" => {
             let mut rru = 0.0;
-            let tables = request.get("RequestItems").and_then(Value::as_object).into_iter().flatten();
-            for (table, asked) in tables {
+            for (table, asked) in tables(request, "RequestItems") {
                 let found = answer["Responses"][table].as_array().map(Vec::as_slice).unwrap_or_default();
                 let left = answer["UnprocessedKeys"][table]["Keys"].as_array().map_or(0, Vec::len);
                 let keys = asked["Keys"].as_array().map_or(0, Vec::len);
@@ -109,8 +119,7 @@ pub fn consumed(operation: &str, request: &Value, answer: &Value) -> Capacity {
             read(rru)
         }
         "TransactGetItems" => {
-            let got = answer.get("Responses").and_then(Value::as_array).into_iter().flatten();
-            read(got.map(|r| 2.0 * read_units(size(r.get("Item")), true)).sum())
+            read(array(answer, "Responses").map(|r| 2.0 * read_units(size(r.get("Item")), true)).sum())
         }
         "Query" | "Scan" => {
             let items = answer.get("Items").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
@@ -235,14 +244,11 @@ mod tests {
 
     #[test]
     fn updates_and_deletes_are_asked_for_their_item_unless_they_ask_themselves() {
-        let mut update = json!({"Key": {}});
-        assert!(ask_for_sizes("UpdateItem", &mut update));
+        let update = ask_for_sizes("UpdateItem", &json!({"Key": {}})).unwrap();
         assert_eq!(update["ReturnValues"], "ALL_NEW");
-        let mut delete = json!({"Key": {}, "ReturnValues": "NONE"});
-        assert!(ask_for_sizes("DeleteItem", &mut delete));
+        let delete = ask_for_sizes("DeleteItem", &json!({"Key": {}, "ReturnValues": "NONE"})).unwrap();
         assert_eq!(delete["ReturnValues"], "ALL_OLD");
-        let mut asked = json!({"ReturnValues": "UPDATED_OLD"});
-        assert!(!ask_for_sizes("UpdateItem", &mut asked));
-        assert!(!ask_for_sizes("PutItem", &mut json!({})));
+        assert!(ask_for_sizes("UpdateItem", &json!({"ReturnValues": "UPDATED_OLD"})).is_none());
+        assert!(ask_for_sizes("PutItem", &json!({})).is_none());
     }
 }

@@ -25,7 +25,7 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 
-use crate::capacity::{self, Capacity};
+use crate::capacity::{self, array, tables, Capacity};
 use crate::Error;
 
 /// Which faults to inject: each kind hits the first request it applies to and every n-th after
@@ -302,17 +302,14 @@ fn table_writes(operation: &str, body: &Value) -> BTreeMap<String, u64> {
 }
 
 /// How many items a DynamoDB answer says were read.
-fn items_read(operation: &str, answer: &[u8]) -> u64 {
-    if !matches!(operation, "Query" | "Scan" | "GetItem" | "BatchGetItem") {
-        return 0;
-    }
-    let Ok(answer) = serde_json::from_slice::<Value>(answer) else { return 0 };
+fn items_read(operation: &str, answer: &Value) -> u64 {
     match operation {
         "GetItem" => u64::from(answer.get("Item").is_some()),
         "BatchGetItem" => {
-            tables(&answer, "Responses").map(|(_, items)| items.as_array().map_or(0, Vec::len) as u64).sum()
+            tables(answer, "Responses").map(|(_, items)| items.as_array().map_or(0, Vec::len) as u64).sum()
         }
-        _ => answer.get("ScannedCount").and_then(Value::as_u64).unwrap_or(0),
+        "Query" | "Scan" => answer.get("ScannedCount").and_then(Value::as_u64).unwrap_or(0),
+        _ => 0,
     }
 }
 
@@ -326,14 +323,6 @@ fn messages_deleted(operation: &str, body: &[u8]) -> u64 {
         },
         _ => 0,
     }
-}
-
-fn array<'v>(v: &'v Value, name: &str) -> impl Iterator<Item = &'v Value> {
-    v.get(name).and_then(Value::as_array).into_iter().flatten()
-}
-
-fn tables<'v>(v: &'v Value, name: &str) -> impl Iterator<Item = (&'v String, &'v Value)> {
-    v.get(name).and_then(Value::as_object).into_iter().flatten()
 }
 
 /// Splits a batch request: each table keeps the first half (rounded up) of its entries, the rest
@@ -512,26 +501,29 @@ impl Shared {
         };
         let message = parts.headers.get(MESSAGE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         let mut hold = None;
-        // The request as sent on, which is what is billed.
-        let mut sent = json.clone();
+        // The request as sent on when it is not the client's: that is what is billed.
+        let mut changed = None;
         let mut sized = false;
         if call.service == "dynamodb" {
-            match self.fault(&call.operation, &parts.headers, &json) {
+            changed = match self.fault(&call.operation, &parts.headers, &json) {
                 Some(Fault::Answer(resp)) => return Ok(resp),
                 Some(Fault::Hold { request, field, held }) => {
-                    sent = serde_json::from_slice(&request).unwrap_or(Value::Null);
-                    body = Bytes::from(request);
                     hold = Some((field, held));
+                    let shortened = serde_json::from_slice(&request).ok();
+                    body = Bytes::from(request);
+                    shortened
                 }
-                None if capacity::ask_for_sizes(&call.operation, &mut sent) => {
-                    if let Ok(request) = serde_json::to_vec(&sent) {
+                None => {
+                    let asked = capacity::ask_for_sizes(&call.operation, &json);
+                    if let Some(request) = asked.as_ref().and_then(|r| serde_json::to_vec(r).ok()) {
                         body = Bytes::from(request);
                         sized = true;
                     }
+                    asked
                 }
-                None => {}
-            }
+            };
         }
+        let sent = changed.as_ref().unwrap_or(&json);
 
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         parts.uri = match format!("{}{}", self.upstream.to_string().trim_end_matches('/'), path).parse() {
@@ -552,10 +544,12 @@ impl Shared {
             Ok(b) => b.to_bytes(),
             Err(e) => return Ok(bad_gateway(format!("reading the answer: {e}"))),
         };
+        // DynamoDB's answer, read once for what it bills, read and wrote.
+        let mut answer = Value::Null;
         if call.service == "dynamodb" {
-            let mut answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            answer = serde_json::from_slice(&body).unwrap_or(Value::Null);
             if capacity::billed(parts.status.as_u16(), &answer) {
-                let used = capacity::consumed(&call.operation, &sent, &answer);
+                let used = capacity::consumed(&call.operation, sent, &answer);
                 self.count(|c| c.capacity.add(used));
             }
             // The client did not ask for the item: it gets the answer it asked for.
@@ -568,11 +562,10 @@ impl Shared {
             }
         }
         if call.service == "dynamodb" && parts.status.is_success() {
-            let read = items_read(&call.operation, &body);
+            let read = items_read(&call.operation, &answer);
             // What a batch left unprocessed was not written.
-            let mut written = table_writes(&call.operation, &sent);
-            let left: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            for (name, n) in table_writes(&call.operation, &json!({"RequestItems": left["UnprocessedItems"]})) {
+            let mut written = table_writes(&call.operation, sent);
+            for (name, n) in table_writes(&call.operation, &json!({"RequestItems": answer["UnprocessedItems"]})) {
                 written.entry(name).and_modify(|w| *w = w.saturating_sub(n));
             }
             self.count(|c| {
@@ -661,11 +654,11 @@ mod tests {
 
     #[test]
     fn items_read_are_those_scanned_got_or_batch_got() {
-        assert_eq!(items_read("Query", br#"{"Count": 1, "ScannedCount": 40, "Items": [{}]}"#), 40);
-        assert_eq!(items_read("GetItem", br#"{"Item": {}}"#), 1);
-        assert_eq!(items_read("GetItem", b"{}"), 0);
-        assert_eq!(items_read("BatchGetItem", br#"{"Responses": {"a": [{}, {}], "b": [{}]}}"#), 3);
-        assert_eq!(items_read("PutItem", br#"{"ScannedCount": 3}"#), 0);
+        assert_eq!(items_read("Query", &json!({"Count": 1, "ScannedCount": 40, "Items": [{}]})), 40);
+        assert_eq!(items_read("GetItem", &json!({"Item": {}})), 1);
+        assert_eq!(items_read("GetItem", &json!({})), 0);
+        assert_eq!(items_read("BatchGetItem", &json!({"Responses": {"a": [{}, {}], "b": [{}]}})), 3);
+        assert_eq!(items_read("PutItem", &json!({"ScannedCount": 3})), 0);
     }
 
     #[test]

@@ -217,7 +217,6 @@ async fn handle(
 ) {
     let mut done: Vec<&Message> = Vec::new();
     // Each message S3 sends is an invocation of its own; a queue's batch is one.
-    let timed = Instant::now();
     match target {
         Target::Prevalidate => {
             for m in messages {
@@ -229,8 +228,9 @@ async fn handle(
             }
         }
         Target::Transform | Target::Process | Target::Webhooks | Target::DeadLetters => {
+            let started = Instant::now();
             let mut failed = invoke_sqs(services, target, queue_url, messages).await;
-            handing.deliveries.note_busy(target, timed.elapsed());
+            handing.deliveries.note_busy(target, started.elapsed());
             // A webhook is delivered at least once as it is: twice would start a second chain
             // of attempts.
             if handing.deliver_twice && target != Target::Webhooks {

@@ -433,7 +433,7 @@ pub(super) fn inputs(sent: Sent<Vec<Value>>, errors: &mut Vec<FieldError>) -> Op
         return None;
     }
     // An input's keys are its file's headers: named, printable, within a name's and a file's limits.
-    let (mut seen, mut headers) = (HashSet::new(), Vec::new());
+    let mut headers = HashSet::new();
     for (i, keys) in items.iter().filter_map(Value::as_object).map(Map::keys).enumerate() {
         for key in keys {
             if key.trim().is_empty() || key.len() > MAX_TEXT || key.chars().any(char::is_control) {
@@ -441,9 +441,7 @@ pub(super) fn inputs(sent: Sent<Vec<Value>>, errors: &mut Vec<FieldError>) -> Op
                 errors.push(FieldError::new(format!("inputs[{i}]"), "invalid_key", message));
                 return None;
             }
-            if seen.insert(key.as_str()) {
-                headers.push(key.clone());
-            }
+            headers.insert(key.as_str());
         }
         if headers.len() > MAX_MAPPINGS {
             let message = format!("at most {MAX_MAPPINGS} distinct keys (a file's columns)");
@@ -457,7 +455,8 @@ pub(super) fn inputs(sent: Sent<Vec<Value>>, errors: &mut Vec<FieldError>) -> Op
         return None;
     }
     // The file's columns: nested objects flatten to dotted names, as prevalidation reads them.
-    let headers = staging::json_headers(bytes.as_slice(), false).map_or(headers, |shape| shape.headers);
+    let headers = staging::json_headers(bytes.as_slice(), false)
+        .map_or_else(|_| headers.into_iter().map(str::to_string).collect(), |shape| shape.headers);
     Some(Inputs { count: items.len(), bytes, headers })
 }
 

@@ -123,13 +123,19 @@ struct Run {
 }
 
 impl Run {
+    /// What its DynamoDB requests would cost, in dollars, at the prices above.
+    fn dynamodb_dollars(&self) -> f64 {
+        let c = &self.counts.capacity;
+        (c.wru * DOLLARS_PER_MILLION_WRU + c.rru * DOLLARS_PER_MILLION_RRU) / 1e6
+    }
+
     /// What its requests and invocations would cost, in dollars, at the prices above.
     fn dollars(&self) -> f64 {
         let c = &self.counts;
         let op = |name: &str| c.by_operation.get(name).copied().unwrap_or(0) as f64;
         let s3_writes = op("s3:PUT") + op("s3:POST");
         let s3_reads = c.service("s3") as f64 - s3_writes - op("s3:DELETE");
-        (c.capacity.wru * DOLLARS_PER_MILLION_WRU + c.capacity.rru * DOLLARS_PER_MILLION_RRU) / 1e6
+        self.dynamodb_dollars()
             + s3_writes * DOLLARS_PER_1K_S3_WRITES / 1e3
             + s3_reads * DOLLARS_PER_1K_S3_READS / 1e3
             + c.service("sqs") as f64 * DOLLARS_PER_MILLION_SQS / 1e6
@@ -158,9 +164,10 @@ async fn run(rows: u64) -> Figures {
         contacts::write_revision(&mut file, Until::Rows(rows), revision).expect("generate");
         file
     };
-    let naive = batch_writer(&file(0), rows);
-    let first = import(&host, &proxy, file(0), rows, [rows, 0, 0]).await;
-    let unchanged = import(&host, &proxy, file(0), rows, [0, 0, rows]).await;
+    let original = file(0);
+    let naive = batch_writer(&original, rows);
+    let first = import(&host, &proxy, original.clone(), rows, [rows, 0, 0]).await;
+    let unchanged = import(&host, &proxy, original, rows, [0, 0, rows]).await;
     let half = rows.div_ceil(2);
     let half_updated = import(&host, &proxy, file(1), rows, [0, half, rows - half]).await;
 
@@ -168,9 +175,6 @@ async fn run(rows: u64) -> Figures {
     let per_1k = |n: u64| n as f64 * 1000.0 / rows as f64;
     let per_row = |n: f64| n / rows as f64;
     let state_writes = settled.state_writes - first.create_writes;
-    let dynamodb_dollars = (first.counts.capacity.wru * DOLLARS_PER_MILLION_WRU
-        + first.counts.capacity.rru * DOLLARS_PER_MILLION_RRU)
-        / rows as f64;
     Figures {
         e2e_rows: rows,
         e2e_seconds: first.seconds,
@@ -193,7 +197,7 @@ async fn run(rows: u64) -> Figures {
         record_writes_unchanged: unchanged.counts.writes_by_table.get(&records_table).copied().unwrap_or(0),
         wru_per_row_half_updated: per_row(half_updated.counts.capacity.wru),
         rru_per_row_half_updated: per_row(half_updated.counts.capacity.rru),
-        dynamodb_dollars_per_million_rows_first: dynamodb_dollars,
+        dynamodb_dollars_per_million_rows_first: first.dynamodb_dollars() * 1e6 / rows as f64,
         lambda_gb_seconds_per_1k_rows_first: first.handler_seconds * FUNCTION_GB * 1000.0 / rows as f64,
         lambda_invocations_per_1k_rows_first: per_1k(first.invocations),
         dollars_per_million_rows: first.dollars() * 1e6 / rows as f64,

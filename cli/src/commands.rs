@@ -84,25 +84,20 @@ impl SettingsArgs {
     /// Adds `mappings`, `value_mappings` and `constants` to a body, each only when given.
     fn insert_into(&self, body: &mut Map<String, Value>) -> Result<(), CliError> {
         if !self.maps.is_empty() {
-            let mut mappings = Map::new();
-            for map in &self.maps {
-                // Headers may hold '=', field names never do; `Header=` ignores the column.
-                let (header, field) = map
-                    .rsplit_once('=')
-                    .ok_or_else(|| CliError::Usage(format!("--map {map:?}: expected 'File Header=field'")))?;
-                let field = if field.is_empty() { Value::Null } else { json!(field) };
-                mappings.insert(header.into(), field);
-            }
+            // Headers may hold '=', field names never do; `Header=` ignores the column.
+            let pairs = parse_each(&self.maps, "--map", "File Header=field", |m| m.rsplit_once('='))?;
+            let field = |f: &str| if f.is_empty() { Value::Null } else { json!(f) };
+            let mappings = pairs.into_iter().map(|(header, f)| (header.to_string(), field(f))).collect();
             body.insert("mappings".into(), Value::Object(mappings));
         }
         if !self.value_maps.is_empty() {
+            // Field names hold no ':'; a file value may hold '=', a field's value rarely does.
+            let triples = parse_each(&self.value_maps, "--value-map", "field:file value=value", |pair| {
+                let (field, rest) = pair.split_once(':').filter(|(field, _)| !field.is_empty())?;
+                Some((field, rest.rsplit_once('=')?))
+            })?;
             let mut fields = Map::new();
-            for pair in &self.value_maps {
-                // Field names hold no ':'; a file value may hold '=', a field's value rarely does.
-                let parsed = pair.split_once(':').and_then(|(field, rest)| Some((field, rest.rsplit_once('=')?)));
-                let Some((field, (from, to))) = parsed.filter(|(field, _)| !field.is_empty()) else {
-                    return Err(CliError::Usage(format!("--value-map {pair:?}: expected 'field:file value=value'")));
-                };
+            for (field, (from, to)) in triples {
                 let pairs = fields.entry(field).or_insert_with(|| Value::Object(Map::new()));
                 if let Value::Object(pairs) = pairs {
                     pairs.insert(from.into(), json!(to));
@@ -111,17 +106,23 @@ impl SettingsArgs {
             body.insert("value_mappings".into(), Value::Object(fields));
         }
         if !self.constants.is_empty() {
-            let mut constants = Map::new();
-            for constant in &self.constants {
-                let (field, value) = constant
-                    .split_once('=')
-                    .ok_or_else(|| CliError::Usage(format!("--constant {constant:?}: expected 'field=value'")))?;
-                constants.insert(field.into(), json!(value));
-            }
+            let pairs = parse_each(&self.constants, "--constant", "field=value", |c| c.split_once('='))?;
+            let constants = pairs.into_iter().map(|(field, value)| (field.to_string(), json!(value))).collect();
             body.insert("constants".into(), Value::Object(constants));
         }
         Ok(())
     }
+}
+
+/// Each value of a repeatable flag as `parse` reads it, or the usage error that shows its shape.
+fn parse_each<'a, T>(
+    values: &'a [String],
+    flag: &str,
+    shape: &str,
+    parse: impl Fn(&'a str) -> Option<T>,
+) -> Result<Vec<T>, CliError> {
+    let wrong = |value: &str| CliError::Usage(format!("{flag} {value:?}: expected '{shape}'"));
+    values.iter().map(|value| parse(value).ok_or_else(|| wrong(value))).collect()
 }
 
 /// The create body the arguments describe.

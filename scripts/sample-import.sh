@@ -10,15 +10,9 @@ importctl=target/debug/importctl
 export IMPORTCTL_ENDPOINT=$api
 IMPORTCTL_TOKEN=$("$importctl" token --tenant "$tenant")
 export IMPORTCTL_TOKEN
-# The host answers once its stack is provisioned.
-for i in $(seq 1 600); do
-  if "$importctl" list --limit 1 >/dev/null 2>&1; then break; fi
-  if [ -n "$host" ] && ! kill -0 "$host" 2>/dev/null; then
-    echo "the local host stopped; the end of its log ($log):" >&2; tail -n 20 "$log" >&2; exit 1
-  fi
-  if [ "$i" = 600 ]; then echo "the API did not answer on $api; see the local host's log${log:+ ($log)}" >&2; exit 1; fi
-  sleep 0.2
-done
+# shellcheck source=scripts/local-host.sh
+source scripts/local-host.sh
+wait_for_local_host "$host" "$log" 120
 "$importctl" import "$file" --type contact --wait --timeout 300 --errors "$errors"
 here=$(cd "$(dirname "$0")/.." && pwd)
 echo

@@ -112,9 +112,9 @@ impl Figures {
 }
 
 /// One import's measures: how it ended, its time, and what went through the proxy.
-struct Run {
-    seconds: f64,
-    counts: local::proxy::Counts,
+pub(crate) struct Run {
+    pub(crate) seconds: f64,
+    pub(crate) counts: local::proxy::Counts,
     /// The create's writes: a request's, not a message's.
     create_writes: u64,
     /// The functions' invocations and their seconds in the handler.
@@ -227,7 +227,7 @@ fn batch_writer(file: &[u8], rows: u64) -> f64 {
 
 /// One import of `file` from create to `completed`, its stats checked against `[created,
 /// updated, unchanged]`; the proxy's counts are of it alone, once its messages are deleted.
-async fn import(host: &LocalHost, proxy: &Proxy, file: Vec<u8>, rows: u64, expect: [u64; 3]) -> Run {
+pub(crate) async fn import(host: &LocalHost, proxy: &Proxy, file: Vec<u8>, rows: u64, expect: [u64; 3]) -> Run {
     // Progress is read straight from the emulator: polling must not count as the import's work.
     let direct = Clients::load(None).await.services(host.settings.clone()).expect("direct services");
     let client = host.client(TENANT);

@@ -8,6 +8,7 @@ mod contacts;
 mod e2e;
 mod memory;
 mod rss;
+mod sharding;
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -49,6 +50,12 @@ struct Args {
     e2e_rows: u64,
     #[arg(long)]
     skip_e2e: bool,
+    /// Rows of the sorted file imported under the partition write limit, with and without
+    /// write shards (needs AWS_ENDPOINT_URL).
+    #[arg(long, default_value_t = 4_000)]
+    sharding_rows: u64,
+    #[arg(long)]
+    skip_sharding: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -73,6 +80,8 @@ struct Results {
     rss: Option<rss::Peaks>,
     #[serde(flatten)]
     e2e: Option<e2e::Figures>,
+    #[serde(flatten)]
+    sharding: Option<sharding::Figures>,
 }
 
 /// The best time of each measure, in seconds, over `rounds` rounds that run every measure once:
@@ -212,6 +221,7 @@ fn main() {
         bytes: data.len() as u64,
         rss: (!args.skip_rss).then(|| rss::measure(bench_dir(&args.out), args.rss_mb)),
         e2e: (!args.skip_e2e).then(|| e2e::measure(args.e2e_rows)),
+        sharding: (!args.skip_sharding).then(|| sharding::measure(args.sharding_rows)),
     };
     println!("{:<44} {:>14} {:>10}", "measure (one core, best of rounds)", "figure", "vs parse");
     println!("{:<44} {:>11.1} MB/s {:>10}", "raw csv ByteRecord pass (baseline)", results.parse_mb_s, "1.00x");
@@ -232,6 +242,9 @@ fn main() {
     }
     if let Some(e2e) = &results.e2e {
         e2e.print();
+    }
+    if let Some(sharding) = &results.sharding {
+        sharding.print();
     }
     if let Some(dir) = std::path::Path::new(&args.out).parent() {
         std::fs::create_dir_all(dir).expect("results directory");

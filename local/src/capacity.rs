@@ -18,7 +18,7 @@
 //! projection for what it returns (DynamoDB bills the whole item); items a query's filter
 //! dropped at the average size of those it kept.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -130,6 +130,45 @@ pub fn consumed(operation: &str, request: &Value, answer: &Value) -> Capacity {
         }
         _ => Capacity::default(),
     }
+}
+
+/// The write units a request asks of each partition (table, `pk`), as [`consumed`] bills them,
+/// an update or delete at the least (one unit; twice in a transaction).
+pub fn partition_writes(operation: &str, request: &Value) -> BTreeMap<(String, String), f64> {
+    let mut writes = BTreeMap::new();
+    let mut add = |table: Option<&str>, item: Option<&Value>, units: f64| {
+        let pk = item.and_then(|i| i.get("pk")?.get("S")?.as_str());
+        if let (Some(table), Some(pk)) = (table, pk) {
+            *writes.entry((table.to_string(), pk.to_string())).or_default() += units;
+        }
+    };
+    fn table(op: &Value) -> Option<&str> {
+        op.get("TableName").and_then(Value::as_str)
+    }
+    match operation {
+        "PutItem" => add(table(request), request.get("Item"), write_units(size(request.get("Item")))),
+        "UpdateItem" | "DeleteItem" => add(table(request), request.get("Key"), 1.0),
+        "BatchWriteItem" => {
+            for (name, list) in tables(request, "RequestItems") {
+                for r in list.as_array().into_iter().flatten() {
+                    let put = r.get("PutRequest").and_then(|p| p.get("Item"));
+                    let key = put.or_else(|| r.get("DeleteRequest").and_then(|d| d.get("Key")));
+                    add(Some(name), key, write_units(size(put)));
+                }
+            }
+        }
+        "TransactWriteItems" => {
+            for t in array(request, "TransactItems") {
+                if let Some(put) = t.get("Put") {
+                    add(table(put), put.get("Item"), 2.0 * write_units(size(put.get("Item"))));
+                } else if let Some(op) = t.get("Update").or_else(|| t.get("Delete")) {
+                    add(table(op), op.get("Key"), 2.0);
+                }
+            }
+        }
+        _ => {}
+    }
+    writes
 }
 
 /// One KB per write unit, at least one.
@@ -250,5 +289,24 @@ mod tests {
         assert_eq!(delete["ReturnValues"], "ALL_OLD");
         assert!(ask_for_sizes("UpdateItem", &json!({"ReturnValues": "UPDATED_OLD"})).is_none());
         assert!(ask_for_sizes("PutItem", &json!({})).is_none());
+    }
+
+    #[test]
+    fn partition_writes_are_counted_by_table_and_key() {
+        let put = |pk: &str| json!({"Put": {"TableName": "records", "Item": {"pk": {"S": pk}, "sk": {"S": "a"}}}});
+        let update = json!({"Update": {"TableName": "imports", "Key": {"pk": {"S": "acme"}, "sk": {"S": "i"}}}});
+        let request =
+            json!({"TransactItems": [put("acme#contact#01"), put("acme#contact#01"), put("acme#contact#02"), update]});
+        let writes = partition_writes("TransactWriteItems", &request);
+        let key = |t: &str, pk: &str| (t.to_string(), pk.to_string());
+        assert_eq!(writes.get(&key("records", "acme#contact#01")), Some(&4.0));
+        assert_eq!(writes.get(&key("records", "acme#contact#02")), Some(&2.0));
+        assert_eq!(writes.get(&key("imports", "acme")), Some(&2.0));
+        let batch = json!({"RequestItems": {"records": [
+            {"PutRequest": {"Item": {"pk": {"S": "p"}, "sk": {"S": "a"}, "big": {"S": "x".repeat(3000)}}}},
+            {"DeleteRequest": {"Key": {"pk": {"S": "p"}, "sk": {"S": "b"}}}},
+        ]}});
+        assert_eq!(partition_writes("BatchWriteItem", &batch).get(&key("records", "p")), Some(&4.0));
+        assert!(partition_writes("Query", &json!({"TableName": "records"})).is_empty());
     }
 }

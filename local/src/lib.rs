@@ -57,6 +57,7 @@ pub struct Options {
     pub workers: usize,
     /// Overrides of the settings provisioning derives.
     pub chunk_rows: Option<u64>,
+    pub record_shards: Option<u32>,
     /// `http://` webhooks to loopback: on unless `ALLOW_INSECURE_WEBHOOKS` says otherwise.
     pub allow_insecure_webhooks: Option<bool>,
     /// Overrides the webhook retry policy (`WEBHOOK_RETRY_*`), e.g. seconds instead of a day.
@@ -81,6 +82,7 @@ impl Options {
             deliver_twice: false,
             workers: 2,
             chunk_rows: None,
+            record_shards: None,
             allow_insecure_webhooks: None,
             webhook_retry: None,
             aws_endpoint: None,
@@ -131,6 +133,9 @@ impl LocalHost {
         let mut settings = provision::settings(&names, &provisioned)?;
         if let Some(rows) = options.chunk_rows {
             settings.chunk_rows = rows;
+        }
+        if let Some(shards) = options.record_shards {
+            settings.record_shards = shards;
         }
         if let Some(allow) = options.allow_insecure_webhooks {
             settings.allow_insecure_webhooks = allow;

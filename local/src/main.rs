@@ -33,7 +33,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().command {
         Command::Serve { port, prefix, env_file } => {
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let host = local::LocalHost::start(local::Options::new(prefix, addr)).await?;
+            let mut options = local::Options::new(prefix, addr);
+            // With a partition limit, the functions reach the emulator through a proxy that
+            // throttles as DynamoDB does; set-up goes straight there.
+            let _proxy = match local::proxy::partition_wcu_from_env()? {
+                Some(partition_wcu) => {
+                    let emulator = std::env::var("AWS_ENDPOINT_URL").map_err(|_| {
+                        "LOCAL_PARTITION_WCU needs AWS_ENDPOINT_URL: the emulator to put the proxy before"
+                    })?;
+                    let faults = local::proxy::Faults { partition_wcu, ..Default::default() };
+                    let proxy = local::proxy::Proxy::start(&emulator, faults).await?;
+                    eprintln!("DynamoDB partitions limited to {partition_wcu} write units a second");
+                    options.aws_endpoint = Some(proxy.url.clone());
+                    Some(proxy)
+                }
+                None => None,
+            };
+            let host = local::LocalHost::start(options).await?;
             if let Some(path) = env_file {
                 let lines: String = host.function_env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
                 std::fs::write(&path, lines)?;

@@ -5,10 +5,11 @@
 //! throttling errors, transactions cancelled for throttling. Faults are picked by counters, not
 //! at random, so a test over them behaves the same on every run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -46,6 +47,29 @@ pub struct Faults {
     /// succeeded: answered with an error all the same, as if the function died after the write,
     /// so its message is delivered again.
     pub lost_batch_answer_every: u64,
+    /// DynamoDB's per-partition write limit, scaled down (`LOCAL_PARTITION_WCU`; 0: none): each
+    /// partition key of each table takes this many write units a second, as [`capacity`] counts
+    /// them, and a write to one that has spent its second's units is throttled the way DynamoDB
+    /// throttles it (a ThrottlingException, a batch's items unprocessed, a transaction cancelled).
+    /// A partition may go into debt by one request, so no write is too large to ever pass.
+    pub partition_wcu: u64,
+}
+
+/// The variable that sets [`Faults::partition_wcu`] where a proxy is started for the user
+/// (`make run`, `make bench`).
+pub const PARTITION_WCU_VAR: &str = "LOCAL_PARTITION_WCU";
+
+/// `LOCAL_PARTITION_WCU`: a whole number of write units a second per partition, or none.
+pub fn partition_wcu_from_env() -> Result<Option<u64>, Error> {
+    match std::env::var(PARTITION_WCU_VAR) {
+        Err(_) => Ok(None),
+        Ok(text) => match text.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => {
+                Err(Error::Setup(format!("{PARTITION_WCU_VAR} must be write units a second (1 or more), not {text:?}")))
+            }
+        },
+    }
 }
 
 impl Faults {
@@ -114,6 +138,8 @@ pub struct Counts {
     pub injected_unprocessed_keys: u64,
     pub injected_throttles: u64,
     pub injected_cancellations: u64,
+    /// Writes refused by the partition limit ([`Faults::partition_wcu`]).
+    pub partition_throttles: u64,
 }
 
 impl Counts {
@@ -137,6 +163,8 @@ struct Shared {
     /// Per fault kind, how many requests it applied to so far.
     seen: [AtomicU64; 5],
     counts: Mutex<Counts>,
+    /// Each partition's write units left this second and when they were counted.
+    partitions: Mutex<HashMap<(String, String), (f64, Instant)>>,
 }
 
 const ITEMS: usize = 0;
@@ -153,13 +181,7 @@ impl Proxy {
             .await
             .map_err(|e| Error::Setup(format!("proxy cannot listen: {e}")))?;
         let addr = listener.local_addr().map_err(|e| Error::Setup(e.to_string()))?;
-        let shared = Arc::new(Shared {
-            upstream,
-            client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
-            faults,
-            seen: Default::default(),
-            counts: Mutex::default(),
-        });
+        let shared = Arc::new(Shared::new(upstream, faults));
         let accepting = shared.clone();
         let task = tokio::spawn(async move {
             loop {
@@ -388,6 +410,13 @@ fn throttled() -> Response<Full<Bytes>> {
     }))
 }
 
+/// A batch write answered with every item unprocessed.
+fn unprocessed(body: &Value) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(json!({"UnprocessedItems": body["RequestItems"]}).to_string())));
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.0"));
+    resp
+}
+
 /// A transaction cancelled because one of its items was throttled (the last one here).
 fn cancelled(items: usize) -> Response<Full<Bytes>> {
     let reasons: Vec<Value> = (0..items)
@@ -434,6 +463,17 @@ enum Fault {
 }
 
 impl Shared {
+    fn new(upstream: Uri, faults: Faults) -> Self {
+        Shared {
+            upstream,
+            client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+            faults,
+            seen: Default::default(),
+            counts: Mutex::default(),
+            partitions: Mutex::default(),
+        }
+    }
+
     /// Whether the fault kind `kind`, every `every` requests, hits this one.
     fn hits(&self, kind: usize, every: u64) -> bool {
         every > 0 && self.seen[kind].fetch_add(1, Ordering::Relaxed).is_multiple_of(every)
@@ -443,7 +483,42 @@ impl Shared {
         f(&mut self.counts.lock().unwrap_or_else(PoisonError::into_inner));
     }
 
+    /// Whether the partition limit refuses this write: a partition it writes to has no unit
+    /// left this second. Otherwise its units are spent.
+    fn over_partition_limit(&self, operation: &str, body: &Value) -> bool {
+        let limit = self.faults.partition_wcu as f64;
+        if limit == 0.0 {
+            return false;
+        }
+        let wants = capacity::partition_writes(operation, body);
+        let now = Instant::now();
+        let mut partitions = self.partitions.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut left = |key: &(String, String)| {
+            let (units, at) = partitions.entry(key.clone()).or_insert((limit, now));
+            *units = (*units + now.duration_since(*at).as_secs_f64() * limit).min(limit);
+            *at = now;
+            *units
+        };
+        if wants.keys().any(|key| left(key) <= 0.0) {
+            return true;
+        }
+        for (key, units) in wants {
+            if let Some((left, _)) = partitions.get_mut(&key) {
+                *left -= units;
+            }
+        }
+        false
+    }
+
     fn fault(&self, operation: &str, headers: &HeaderMap, body: &Value) -> Option<Fault> {
+        if self.over_partition_limit(operation, body) {
+            self.count(|c| c.partition_throttles += 1);
+            return Some(Fault::Answer(match operation {
+                "BatchWriteItem" => unprocessed(body),
+                "TransactWriteItems" => cancelled(array(body, "TransactItems").count()),
+                _ => throttled(),
+            }));
+        }
         let f = self.faults;
         match operation {
             "BatchWriteItem" if self.hits(ITEMS, f.unprocessed_items_every) => {
@@ -685,15 +760,33 @@ mod tests {
     }
 
     #[test]
-    fn faults_hit_every_nth_and_throttles_spare_retries() {
-        let faults = Faults { throttle_every: 2, ..Faults::default() };
-        let shared = Shared {
-            upstream: Uri::from_static("http://127.0.0.1:1"),
-            client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
-            faults,
-            seen: Default::default(),
-            counts: Mutex::default(),
+    fn a_partition_past_its_write_units_is_throttled_until_they_come_back() {
+        let shared =
+            Shared::new(Uri::from_static("http://127.0.0.1:1"), Faults { partition_wcu: 100, ..Faults::default() });
+        let put = |pk: &str, n: usize| {
+            let item = json!({"pk": {"S": pk}, "sk": {"S": "a"}});
+            json!({"RequestItems": {"records": vec![json!({"PutRequest": {"Item": item}}); n]}})
         };
+        let refused = |body: &Value| shared.fault("BatchWriteItem", &HeaderMap::new(), body).is_some();
+        // 60 units, then 60 more (into debt), then none left.
+        assert!(!refused(&put("acme#contact", 60)));
+        assert!(!refused(&put("acme#contact", 60)));
+        assert!(refused(&put("acme#contact", 1)));
+        // Another partition has its own units; reads are never limited.
+        assert!(!refused(&put("acme#contact#01", 25)));
+        assert!(shared.fault("Query", &HeaderMap::new(), &json!({"TableName": "records"})).is_none());
+        // A tenth of a second gives back 10 units: the debt of 20 is not paid yet; a quarter more is.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(refused(&put("acme#contact", 1)));
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        assert!(!refused(&put("acme#contact", 1)));
+        assert_eq!(shared.counts.lock().unwrap().partition_throttles, 2);
+    }
+
+    #[test]
+    fn faults_hit_every_nth_and_throttles_spare_retries() {
+        let shared =
+            Shared::new(Uri::from_static("http://127.0.0.1:1"), Faults { throttle_every: 2, ..Faults::default() });
         let mut first = HeaderMap::new();
         first.insert("amz-sdk-request", HeaderValue::from_static("attempt=1; max=3"));
         let mut retry = HeaderMap::new();

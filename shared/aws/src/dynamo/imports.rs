@@ -26,7 +26,7 @@ use super::layout::{
 };
 use super::ledger::{ledger_put, PART_IMAGES};
 use super::store::{DynamoStore, Partition};
-use super::throttle::throttle_pause;
+use super::throttle::contention_pause;
 use super::transitions::Transition;
 
 /// Due imports a round reads per query of [`SWEEP_INDEX`]: what it holds in memory at once.
@@ -168,8 +168,8 @@ impl ImportStore for DynamoStore {
             if let Some(st) = status {
                 // The index holds keys: the items themselves, as they are now, newest first, of
                 // the status still.
-                let ids: Vec<String> = found.iter().filter_map(|key| text(key, "sk")).map(str::to_string).collect();
-                found = self.batch_get(&self.imports, tenant_id, &ids).await?;
+                let keys = found.iter().filter_map(|key| text(key, "sk")).map(|sk| (tenant_id.to_string(), sk.into()));
+                found = self.batch_get(&self.imports, keys.collect::<Vec<_>>()).await?;
                 found.retain(|item| text(item, "status") == Some(st.as_str()));
                 found.sort_by(|a, b| text(b, "sk").cmp(&text(a, "sk")));
             }
@@ -330,7 +330,7 @@ impl ImportStore for DynamoStore {
             match self.transact(items).await? {
                 Applied::Now => return Ok(true),
                 Applied::Before => return Ok(false),
-                Applied::Conflict => tokio::time::sleep(throttle_pause(attempt)).await,
+                Applied::Conflict => tokio::time::sleep(contention_pause(attempt)).await,
             }
         }
         Err(Error::Contention(format!("chunk {} of {import_id}", chunk.index)))

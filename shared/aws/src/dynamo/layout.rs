@@ -25,7 +25,14 @@ pub const SWEEP_INDEX: &str = "by_sweep_at";
 pub(super) const SWEEP_SHARDS: u32 = 8;
 
 pub(super) fn sweep_shard(import_id: &str) -> u32 {
-    import_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % SWEEP_SHARDS
+    spread(import_id, SWEEP_SHARDS)
+}
+
+/// Which of `shards` partitions `key` goes to: FNV-1a, stable across builds and machines (the
+/// keys written depend on it), so neighbouring keys of a sorted file land far apart.
+pub(super) fn spread(key: &str, shards: u32) -> u32 {
+    let hash = key.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    hash % shards.max(1)
 }
 
 pub(super) fn tenant_status(tenant_id: &str, status: Status) -> String {
@@ -87,13 +94,57 @@ pub fn removal_sk_prefix(run: u32) -> String {
     format!("removal#{run:04}#")
 }
 
+/// How a type's records and their index entries spread over write shards: partitions chosen by
+/// a hash of the sort key, so a file sorted by identifier writes to all of them at once instead of
+/// to one partition's share of the table's throughput. One shard is the type's own partition
+/// (`{tenant}#{type}`, no suffix); more append `#{shard:02}`. The count is fixed once a table
+/// holds records: another count looks for them elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shards(u32);
+
+impl Shards {
+    /// At most this many, so a page of a listing (a query per shard) stays a few requests.
+    pub const MOST: u32 = 64;
+
+    pub fn new(count: u32) -> Self {
+        Self(count.clamp(1, Self::MOST))
+    }
+
+    pub(super) fn count(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The partition of sort key `sk` under `base`.
+    pub(super) fn pk(self, base: &str, sk: &str) -> String {
+        self.suffixed(base, spread(sk, self.0))
+    }
+
+    /// Every partition under `base`, in shard order.
+    pub(super) fn all(self, base: &str) -> Vec<String> {
+        (0..self.0).map(|shard| self.suffixed(base, shard)).collect()
+    }
+
+    fn suffixed(self, base: &str, shard: u32) -> String {
+        if self.0 == 1 {
+            base.to_string()
+        } else {
+            format!("{base}#{shard:02}")
+        }
+    }
+}
+
+/// The partition of a type's records (before its shard suffix, [`Shards`]).
 pub(super) fn records_pk(tenant_id: &str, resource: ResourceType) -> String {
     format!("{tenant_id}#{}", resource.as_str())
 }
 
+/// The longest suffix [`Shards`] adds to a partition key: what a write is weighed with.
+pub(super) const SHARD_SUFFIX_BYTES: usize = "#00".len();
+
 /// The index of an alternate identifier lives beside the records: `sk` = value, `target` = the
-/// record's identifier. Listings of records never see it (another partition). The values are
-/// short fields or domains, at most 1,024 bytes: a sort key as they are.
+/// record's identifier, spread over the same shards by the value. Listings of records never see
+/// it (other partitions). The values are short fields or domains, at most 1,024 bytes: a sort key
+/// as they are.
 pub(super) fn index_pk(tenant_id: &str, resource: ResourceType, field: &str) -> String {
     format!("{tenant_id}#{}#by#{field}", resource.as_str())
 }
@@ -103,12 +154,34 @@ pub(super) fn encode_cursor(sk: &str) -> String {
 }
 
 pub(super) fn decode_cursor(cursor: &str) -> Result<String> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
+    decoded(cursor)
         .filter(|sk| !sk.is_empty() && sk.len() <= domain::validate::MAX_IDENTIFIER_BYTES)
-        .ok_or_else(|| Error::invalid("cursor", "invalid", "not a cursor this API returned"))
+        .ok_or_else(not_a_cursor)
+}
+
+/// A cursor through shards one after another: the shard, and the last sort key read in it.
+pub(super) fn encode_shard_cursor(shard: usize, after: Option<&str>) -> String {
+    encode_cursor(&format!("{shard}/{}", after.unwrap_or_default()))
+}
+
+pub(super) fn decode_shard_cursor(cursor: &str) -> Result<(usize, Option<String>)> {
+    let text = decoded(cursor).ok_or_else(not_a_cursor)?;
+    let (shard, after) = text.split_once('/').ok_or_else(not_a_cursor)?;
+    let shard = shard.parse().ok().filter(|s| *s < Shards::MOST as usize).ok_or_else(not_a_cursor)?;
+    match after.len() {
+        0 => Ok((shard, None)),
+        n if n <= domain::validate::MAX_IDENTIFIER_BYTES => Ok((shard, Some(after.to_string()))),
+        _ => Err(not_a_cursor()),
+    }
+}
+
+fn decoded(cursor: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+fn not_a_cursor() -> Error {
+    Error::invalid("cursor", "invalid", "not a cursor this API returned")
 }
 
 /// The ledger key of a unit of work.
@@ -116,5 +189,45 @@ pub fn unit_sk(run: u32, unit: &Unit) -> String {
     match unit {
         Unit::Batch { chunk, batch } => format!("{}{batch:06}", batch_sk_prefix(run, *chunk)),
         Unit::Removal { page } => format!("{}{page}", removal_sk_prefix(run)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sorted_run_of_identifiers_spreads_over_every_shard() {
+        let shards = Shards::new(16);
+        let mut per_shard = HashMap::<String, usize>::new();
+        for n in 0..1_600 {
+            *per_shard.entry(shards.pk("acme#contact", &format!("person{n:06}@example.com"))).or_default() += 1;
+        }
+        assert_eq!(per_shard.len(), 16, "{per_shard:?}");
+        assert!(per_shard.values().all(|n| (60..=140).contains(n)), "{per_shard:?}");
+        assert!(per_shard.keys().all(|pk| shards.all("acme#contact").contains(pk)));
+        // The hash is part of the stored layout: it may never change.
+        assert_eq!(shards.pk("acme#contact", "a@b.c"), format!("acme#contact#{:02}", spread("a@b.c", 16)));
+        assert_eq!(spread("a@b.c", u32::MAX), 0xf548_79b5); // FNV-1a, as published
+    }
+
+    #[test]
+    fn one_shard_is_the_type_partition_itself() {
+        let one = Shards::new(1);
+        assert_eq!(one.pk("acme#contact", "a@b.c"), "acme#contact");
+        assert_eq!(one.all("acme#contact"), vec!["acme#contact".to_string()]);
+        assert_eq!(Shards::new(0), one);
+        assert_eq!(Shards::new(1_000).count(), Shards::MOST as usize);
+    }
+
+    #[test]
+    fn shard_cursors_round_trip_and_refuse_others() {
+        for (shard, after) in [(0, None), (3, Some("a@b.c")), (15, Some("x/y"))] {
+            let cursor = encode_shard_cursor(shard, after);
+            assert_eq!(decode_shard_cursor(&cursor).unwrap(), (shard, after.map(str::to_string)));
+        }
+        for bad in ["", "!!", &encode_cursor("no-slash"), &encode_cursor("99/a"), &encode_cursor("x/a")] {
+            assert!(decode_shard_cursor(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -23,25 +24,22 @@ use super::counters::{counter_key, counter_open, counter_update, COUNTER_SHARDS}
 use super::errors::{conditional, ddb_err, ser_err};
 use super::items::RecordItem;
 use super::layout::{
-    decode_cursor, encode_cursor, import_key, index_pk, ledger_pk, records_pk, seen_sk_prefix, unit_sk, NOTED,
-    REVERT_SK_PREFIX,
+    decode_cursor, decode_shard_cursor, encode_cursor, encode_shard_cursor, import_key, index_pk, ledger_pk,
+    records_pk, seen_sk_prefix, unit_sk, NOTED, REVERT_SK_PREFIX, SHARD_SUFFIX_BYTES,
 };
 use super::ledger::{ledger_put, part_update, DONE_ROWS, PARTS_DONE, PART_TALLY};
-use super::store::{DynamoStore, Partition};
+use super::store::{DynamoStore, Merged, Partition};
 
 /// What a record write weighs as this store writes it: the record item (its key only when
-/// deleted) and its index entries.
+/// deleted) and its index entries, their partition keys at their widest shard suffix.
 pub fn weigh(tenant_id: &str, resource: ResourceType, write: &RecordWrite) -> Result<Weight> {
     let pk = records_pk(tenant_id, resource);
-    let key = |pk: &str, sk: &str| "pk".len() + pk.len() + "sk".len() + sk.len();
+    let key = |pk: &str, sk: &str| "pk".len() + pk.len() + SHARD_SUFFIX_BYTES + "sk".len() + sk.len();
     let record_bytes = if write.delete {
         key(&pk, &write.record.identifier)
     } else {
-        item_size::of(&RecordItem {
-            pk: pk.clone(),
-            sk: write.record.identifier.clone(),
-            record: write.record.clone(),
-        })?
+        let item = RecordItem { pk: pk.clone(), sk: write.record.identifier.clone(), record: write.record.clone() };
+        item_size::of(&item)? + SHARD_SUFFIX_BYTES
     };
     let mut weight = Weight { record_bytes, items: 1, bytes: record_bytes };
     for change in &write.index {
@@ -81,48 +79,101 @@ pub fn check_fits(tenant_id: &str, resource: ResourceType, writes: &[RecordWrite
 }
 
 impl DynamoStore {
-    /// A page of a type's records in key order after `cursor`; with `unseen_by`, only those that
-    /// import has not marked. The filter applies after the limit: a page may hold fewer records,
-    /// even none, and still have a next one.
-    pub(super) async fn records_page(
+    /// The partition of a record.
+    fn record_pk(&self, tenant_id: &str, resource: ResourceType, identifier: &str) -> String {
+        self.shards.pk(&records_pk(tenant_id, resource), identifier)
+    }
+
+    /// The partition of an index entry.
+    fn entry_pk(&self, tenant_id: &str, resource: ResourceType, field: &str, value: &str) -> String {
+        self.shards.pk(&index_pk(tenant_id, resource, field), value)
+    }
+
+    /// Queries of every shard of a type's records, after `after` when given.
+    fn shard_queries(
         &self,
         tenant_id: &str,
         resource: ResourceType,
-        unseen_by: Option<&str>,
+        after: Option<&str>,
+        projection: Option<&str>,
+    ) -> Vec<QueryFluentBuilder> {
+        let shards = self.shards.all(&records_pk(tenant_id, resource)).into_iter();
+        let query = |pk| {
+            let query = self.partition_query(Partition { table: &self.records, pk, prefix: None }, projection);
+            match after {
+                Some(after) => query
+                    .key_condition_expression("pk = :pk AND sk > :after")
+                    .expression_attribute_values(":after", s(after)),
+                None => query,
+            }
+        };
+        shards.map(query).collect()
+    }
+
+    /// A page of a type's records in identifier order after `cursor`: the shards' pages merged.
+    async fn records_page(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<StoredRecord>> {
-        let pk = records_pk(tenant_id, resource);
-        let start = match cursor {
-            Some(c) => Some(HashMap::from([("pk".to_string(), s(&pk)), ("sk".to_string(), s(decode_cursor(c)?))])),
-            None => None,
+        let after = cursor.map(decode_cursor).transpose()?;
+        let queries = self.shard_queries(tenant_id, resource, after.as_deref(), None);
+        let mut merged = Merged::start(queries.into_iter().map(|q| q.limit(limit as i32)).collect()).await?;
+        let mut items = Vec::new();
+        while items.len() < limit {
+            let Some(item) = merged.next().await? else { break };
+            items.push(serde_dynamo::from_item::<_, RecordItem>(item).map_err(ser_err)?.record);
+        }
+        let next_cursor = items.last().filter(|_| merged.more()).map(|last| encode_cursor(&last.identifier));
+        Ok(Page { items, next_cursor })
+    }
+
+    /// A page of the records `import_id` has not marked, shard after shard (a page goes on into
+    /// the next shard while it has room, so small types take one page): the filter applies after
+    /// the limit, so a page may hold fewer records, even none, and still have a next one.
+    async fn unseen_page(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        import_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<StoredRecord>> {
+        let (mut shard, mut after) = match cursor {
+            Some(cursor) => decode_shard_cursor(cursor)?,
+            None => (0, None),
         };
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.records)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(&pk))
-            .limit(limit as i32)
-            .set_exclusive_start_key(start);
-        if let Some(import_id) = unseen_by {
-            query = query
+        let mut items = Vec::new();
+        loop {
+            let Some(query) = self.shard_queries(tenant_id, resource, after.as_deref(), None).into_iter().nth(shard)
+            else {
+                return Err(Error::invalid("cursor", "invalid", "not a cursor this API returned"));
+            };
+            let out = query
+                .limit((limit - items.len()) as i32)
                 .filter_expression("attribute_not_exists(seen_by) OR seen_by <> :me")
                 .expression_attribute_values(":me", s(import_id))
-                .consistent_read(true);
+                .send()
+                .await
+                .map_err(ddb_err)?;
+            for item in out.items.unwrap_or_default() {
+                items.push(serde_dynamo::from_item::<_, RecordItem>(item).map_err(ser_err)?.record);
+            }
+            let last = out.last_evaluated_key.and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).cloned());
+            let next_cursor = match last {
+                // The shard goes on: so does the next page.
+                Some(sk) => Some(encode_shard_cursor(shard, Some(&sk))),
+                None if shard + 1 == self.shards.count() => None,
+                None if items.len() >= limit => Some(encode_shard_cursor(shard + 1, None)),
+                None => {
+                    (shard, after) = (shard + 1, None);
+                    continue;
+                }
+            };
+            return Ok(Page { items, next_cursor });
         }
-        let out = query.send().await.map_err(ddb_err)?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| serde_dynamo::from_item::<_, RecordItem>(item).map(|r| r.record).map_err(ser_err))
-            .collect::<Result<Vec<_>>>()?;
-        let next_cursor = out
-            .last_evaluated_key
-            .and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).cloned())
-            .map(|sk| encode_cursor(&sk));
-        Ok(Page { items, next_cursor })
     }
 
     /// The transaction items of record writes, each conditioned on the version it was read at,
@@ -133,9 +184,9 @@ impl DynamoStore {
         resource: ResourceType,
         writes: &[RecordWrite],
     ) -> Result<Vec<TransactWriteItem>> {
-        let pk = records_pk(tenant_id, resource);
         let mut items = Vec::new();
         for write in writes {
+            let pk = self.record_pk(tenant_id, resource, &write.record.identifier);
             if write.delete {
                 let delete = Delete::builder()
                     .table_name(&self.records)
@@ -147,8 +198,7 @@ impl DynamoStore {
                     .map_err(ser_err)?;
                 items.push(TransactWriteItem::builder().delete(delete).build());
             } else {
-                let item =
-                    RecordItem { pk: pk.clone(), sk: write.record.identifier.clone(), record: write.record.clone() };
+                let item = RecordItem { pk, sk: write.record.identifier.clone(), record: write.record.clone() };
                 let put = Put::builder()
                     .table_name(&self.records)
                     .set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?));
@@ -176,7 +226,7 @@ impl DynamoStore {
         change: &IndexChange,
     ) -> Result<TransactWriteItem> {
         let (IndexChange::Claim { field, value } | IndexChange::Release { field, value }) = change;
-        let pk = index_pk(tenant_id, resource, field);
+        let pk = self.entry_pk(tenant_id, resource, field, value);
         Ok(match change {
             IndexChange::Claim { .. } => {
                 let put = Put::builder()
@@ -212,7 +262,7 @@ impl RecordStore for DynamoStore {
             .client
             .get_item()
             .table_name(&self.records)
-            .key("pk", s(records_pk(tenant_id, resource)))
+            .key("pk", s(self.record_pk(tenant_id, resource, identifier)))
             .key("sk", s(identifier))
             .send()
             .await
@@ -229,7 +279,8 @@ impl RecordStore for DynamoStore {
         identifiers: &[String],
     ) -> Result<HashMap<String, StoredRecord>> {
         let mut found = HashMap::new();
-        for item in self.batch_get(&self.records, &records_pk(tenant_id, resource), identifiers).await? {
+        let keys = identifiers.iter().map(|id| (self.record_pk(tenant_id, resource, id), id.clone()));
+        for item in self.batch_get(&self.records, keys.collect::<Vec<_>>()).await? {
             let item: RecordItem = serde_dynamo::from_item(item).map_err(ser_err)?;
             found.insert(item.record.identifier.clone(), item.record);
         }
@@ -243,7 +294,7 @@ impl RecordStore for DynamoStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<StoredRecord>> {
-        self.records_page(tenant_id, resource, None, limit, cursor).await
+        self.records_page(tenant_id, resource, limit, cursor).await
     }
 
     async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied> {
@@ -342,10 +393,10 @@ impl RecordStore for DynamoStore {
     }
 
     async fn create_missing(&self, tenant_id: &str, resource: ResourceType, records: &[StoredRecord]) -> Result<u64> {
-        let pk = records_pk(tenant_id, resource);
         let mut created = 0;
         for record in records {
-            let item = RecordItem { pk: pk.clone(), sk: record.identifier.clone(), record: record.clone() };
+            let pk = self.record_pk(tenant_id, resource, &record.identifier);
+            let item = RecordItem { pk, sk: record.identifier.clone(), record: record.clone() };
             let put = self
                 .client
                 .put_item()
@@ -365,9 +416,8 @@ impl RecordStore for DynamoStore {
         before: OffsetDateTime,
         noted_in: Option<u32>,
     ) -> Result<(u64, u64)> {
-        let records = Partition { table: &self.records, pk: records_pk(tenant_id, resource), prefix: None };
-        let mut records =
-            self.partition_query(records, Some("sk, seen_by, updated_at")).into_paginator().items().send();
+        let queries = self.shard_queries(tenant_id, resource, None, Some("sk, seen_by, updated_at"));
+        let mut records = Merged::start(queries).await?;
         // A dry run's notes sort as the records do: one pass over both, side by side. Notes keyed
         // by a digest (identifiers too long for the prefix) sort elsewhere: the side-by-side pass
         // skips them, and the old records they may note are looked up by key, 100 at a time.
@@ -379,8 +429,7 @@ impl RecordStore for DynamoStore {
         let mut note: Option<String> = None;
         let mut long_and_old: Vec<String> = Vec::new();
         let (mut total, mut doomed) = (0, 0);
-        while let Some(item) = records.next().await {
-            let item = item.map_err(ddb_err)?;
+        while let Some(item) = records.next().await? {
             let sk = text(&item, "sk").unwrap_or_default();
             let parsed = text(&item, "updated_at").and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
             let old = parsed.is_some_and(|t| t < before);
@@ -429,7 +478,7 @@ impl RecordStore for DynamoStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<StoredRecord>> {
-        self.records_page(tenant_id, resource, Some(import_id), limit, cursor).await
+        self.unseen_page(tenant_id, resource, import_id, limit, cursor).await
     }
 
     async fn lookup(
@@ -440,7 +489,8 @@ impl RecordStore for DynamoStore {
         values: &[String],
     ) -> Result<HashMap<String, String>> {
         let mut found = HashMap::new();
-        for item in self.batch_get(&self.records, &index_pk(tenant_id, resource, field), values).await? {
+        let keys = values.iter().map(|v| (self.entry_pk(tenant_id, resource, field, v), v.clone()));
+        for item in self.batch_get(&self.records, keys.collect::<Vec<_>>()).await? {
             if let (Some(value), Some(target)) = (text(&item, "sk"), text(&item, "target")) {
                 found.insert(value.to_string(), target.to_string());
             }
@@ -460,7 +510,8 @@ impl DynamoStore {
         identifiers: &[String],
     ) -> Result<u64> {
         let sks: Vec<String> = identifiers.iter().map(|id| keys::sort_key(prefix, id)).collect();
-        let notes = self.batch_get(&self.imports, &ledger_pk(tenant_id, import_id), &sks).await?;
+        let pk = ledger_pk(tenant_id, import_id);
+        let notes = self.batch_get(&self.imports, sks.into_iter().map(|sk| (pk.clone(), sk))).await?;
         let noted = notes.iter().filter_map(|note| text(note, NOTED)).filter(|id| identifiers.iter().any(|i| i == id));
         Ok(identifiers.len() as u64 - noted.count() as u64)
     }

@@ -4,19 +4,25 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
+use futures::stream::{BoxStream, StreamExt};
 use serde::Deserialize;
 
 use domain::error::{Error, Result};
 use service::config::Settings;
 
 use super::attributes::s;
+use super::attributes::text;
 use super::errors::{conditional, ddb_err, ser_err};
-use super::layout::import_key;
+use super::layout::{import_key, Shards};
+use super::throttle::Pacing;
 
 pub struct DynamoStore {
     pub(super) client: aws_sdk_dynamodb::Client,
     pub(super) imports: String,
     pub(super) records: String,
+    pub(super) shards: Shards,
+    /// The backoff every throttled call of this store shares.
+    pub(super) pacing: Pacing,
     /// Each import's TTL (`ttl_of`), which never changes: a unit of work reads its import only
     /// for it, so a warm function asks once per import, not once per message.
     pub(super) ttls: std::sync::Mutex<HashMap<(String, String), i64>>,
@@ -31,6 +37,8 @@ impl DynamoStore {
             client,
             imports: settings.imports_table.clone(),
             records: settings.records_table.clone(),
+            shards: Shards::new(settings.record_shards),
+            pacing: Pacing::default(),
             ttls: Default::default(),
         }
     }
@@ -148,5 +156,52 @@ impl DynamoStore {
             each(item.map_err(ddb_err)?);
         }
         Ok(())
+    }
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The items of several queries (one a shard) as one sequence in sort-key order, holding a page
+/// of each.
+pub(super) struct Merged<'a> {
+    pages: Vec<BoxStream<'a, Result<Item>>>,
+    heads: Vec<Option<Item>>,
+}
+
+impl<'a> Merged<'a> {
+    pub(super) async fn start(queries: Vec<QueryFluentBuilder>) -> Result<Self> {
+        let mut pages: Vec<BoxStream<'a, Result<Item>>> = queries
+            .into_iter()
+            .map(|query| {
+                let items = query.into_paginator().items().send();
+                futures::stream::unfold(items, |mut items| async move {
+                    items.next().await.map(|item| (item.map_err(ddb_err), items))
+                })
+                .boxed()
+            })
+            .collect();
+        let heads = futures::future::join_all(pages.iter_mut().map(|p| p.next())).await;
+        let heads = heads.into_iter().map(Option::transpose).collect::<Result<_>>()?;
+        Ok(Self { pages, heads })
+    }
+
+    /// The least item not yet taken.
+    pub(super) async fn next(&mut self) -> Result<Option<Item>> {
+        let least = self
+            .heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, head)| Some((i, text(head.as_ref()?, "sk")?)))
+            .min_by(|a, b| a.1.cmp(b.1))
+            .map(|(i, _)| i);
+        let Some(i) = least else { return Ok(None) };
+        let item = self.heads[i].take();
+        self.heads[i] = self.pages[i].next().await.transpose()?;
+        Ok(item)
+    }
+
+    /// Whether an item is left.
+    pub(super) fn more(&self) -> bool {
+        self.heads.iter().any(Option::is_some)
     }
 }

@@ -2,6 +2,8 @@
 //! again with backoff.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, WriteRequest};
 
@@ -12,21 +14,106 @@ use super::attributes::s;
 use super::errors::{ddb_err, ser_err, transaction_outcome};
 use super::store::DynamoStore;
 
-/// Sends of throttled work (unprocessed keys or items, a transaction cancelled for throttling)
-/// before the call fails and its message is retried by the queue. Single-item calls are retried
-/// by the SDK itself (standard mode: ThrottlingException and ProvisionedThroughputExceeded are
-/// throttling errors to it); these three answer "partly done" or "cancelled", which it does not.
-pub(super) const THROTTLED_ATTEMPTS: u32 = 10;
+/// How long a call keeps sending throttled work (unprocessed keys or items, a transaction
+/// cancelled for throttling) before it fails and its message is retried by the queue: most of
+/// the process function's 120 s. Single-item calls are retried by the SDK itself (standard mode:
+/// ThrottlingException and ProvisionedThroughputExceeded are throttling errors to it); these three
+/// answer "partly done" or "cancelled", which it does not.
+pub(super) const THROTTLED_FOR: Duration = Duration::from_secs(60);
 
-/// The pause before sending throttled work again, the `attempt`th time: exponential, capped near
-/// 1.3 s, with jitter so writers throttled together do not come back together.
-pub(super) fn throttle_pause(attempt: u32) -> std::time::Duration {
+/// The shortest and longest pause [`Pacing`] makes every writer take after a throttle.
+const LEAST_PAUSE: Duration = Duration::from_millis(25);
+const MOST_PAUSE: Duration = Duration::from_secs(2);
+
+/// Backoff shared by every call of one store (one function instance's writers, a batch of ten
+/// messages among them): a throttle makes all of them wait, for twice as long each time it
+/// happens again, and each call that goes through shortens the pause by a quarter. So a
+/// throttled table sees the instance slow down as a whole, instead of each writer spending its
+/// own retries at full speed and its message ending in the dead-letter queue.
+#[derive(Default)]
+pub(super) struct Pacing {
+    state: Mutex<Pace>,
+}
+
+#[derive(Default)]
+struct Pace {
+    pause: Duration,
+    until: Option<Instant>,
+}
+
+impl Pacing {
+    /// Waits out the pause every writer is in, if any.
+    pub(super) async fn wait(&self) {
+        let until = self.lock().until;
+        if let Some(until) = until.filter(|u| *u > Instant::now()) {
+            tokio::time::sleep_until(until.into()).await;
+        }
+    }
+
+    /// A throttle: every writer pauses, longer than last time, with jitter so they do not come
+    /// back together.
+    pub(super) fn throttled(&self) {
+        let mut pace = self.lock();
+        pace.pause = (pace.pause * 2).clamp(LEAST_PAUSE, MOST_PAUSE);
+        let millis = pace.pause.as_millis() as u64;
+        let until = Instant::now() + Duration::from_millis(fastrand::u64(millis / 2..=millis));
+        pace.until = Some(pace.until.map_or(until, |u| u.max(until)));
+    }
+
+    /// A call went through: the next pause is shorter, and none once it is short enough.
+    pub(super) fn eased(&self) {
+        let mut pace = self.lock();
+        pace.pause = pace.pause * 3 / 4;
+        if pace.pause < LEAST_PAUSE {
+            pace.pause = Duration::ZERO;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pace> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The pause before trying a write again after it met another (a transaction conflict), the
+/// `attempt`th time: exponential, with jitter so the two do not meet again.
+pub(super) fn contention_pause(attempt: u32) -> Duration {
     let cap = 20u64 << attempt.min(6);
-    std::time::Duration::from_millis(fastrand::u64(cap / 2..=cap))
+    Duration::from_millis(fastrand::u64(cap / 2..=cap))
 }
 
 pub(super) fn still_throttled(what: &str) -> Error {
-    Error::aws("dynamodb", format!("{what} still throttled after {THROTTLED_ATTEMPTS} attempts"))
+    Error::aws("dynamodb", format!("{what} still throttled after {} s", THROTTLED_FOR.as_secs()))
+}
+
+/// Sends of one call: paced, and over once it has been throttled for [`THROTTLED_FOR`].
+struct Attempts<'a> {
+    pacing: &'a Pacing,
+    started: Instant,
+    what: &'static str,
+}
+
+impl<'a> Attempts<'a> {
+    fn new(pacing: &'a Pacing, what: &'static str) -> Self {
+        Self { pacing, started: Instant::now(), what }
+    }
+
+    /// Before a send: waits out the shared pause, or fails once the call has tried too long.
+    async fn next(&self) -> Result<()> {
+        if self.started.elapsed() > THROTTLED_FOR {
+            return Err(still_throttled(self.what));
+        }
+        self.pacing.wait().await;
+        Ok(())
+    }
+
+    /// After a send: throttled (in whole or in part) or not.
+    fn answered(&self, throttled: bool) {
+        if throttled {
+            self.pacing.throttled();
+        } else {
+            self.pacing.eased();
+        }
+    }
 }
 
 impl DynamoStore {
@@ -35,18 +122,13 @@ impl DynamoStore {
     pub(super) async fn write_all(&self, table: &str, requests: Vec<WriteRequest>) -> Result<()> {
         for part in requests.chunks(25) {
             let mut requests = part.to_vec();
-            let mut attempt = 0u32;
+            let attempts = Attempts::new(&self.pacing, "a batch write");
             while !requests.is_empty() {
-                attempt += 1;
-                if attempt > THROTTLED_ATTEMPTS {
-                    return Err(still_throttled("a batch write"));
-                }
+                attempts.next().await?;
                 let out =
                     self.client.batch_write_item().request_items(table, requests).send().await.map_err(ddb_err)?;
                 requests = out.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
-                if !requests.is_empty() {
-                    tokio::time::sleep(throttle_pause(attempt)).await;
-                }
+                attempts.answered(!requests.is_empty());
             }
         }
         Ok(())
@@ -58,33 +140,34 @@ impl DynamoStore {
     /// import item's or a counter shard's); sent
     /// again, with backoff, while it is cancelled for throttling.
     pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Applied> {
-        for attempt in 1..=THROTTLED_ATTEMPTS {
+        let attempts = Attempts::new(&self.pacing, "a transaction");
+        loop {
+            attempts.next().await?;
             let sent = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
-            match transaction_outcome(sent.map(|_| ()))? {
-                Some(applied) => return Ok(applied),
-                None => tokio::time::sleep(throttle_pause(attempt)).await,
+            let outcome = transaction_outcome(sent.map(|_| ()))?;
+            attempts.answered(outcome.is_none());
+            if let Some(applied) = outcome {
+                return Ok(applied);
             }
         }
-        Err(still_throttled("a transaction"))
     }
 }
 
 impl DynamoStore {
-    /// The items of one partition with these sort keys: consistent reads, 100 keys a request
-    /// (each once: DynamoDB refuses a request naming a key twice), throttled keys asked again
-    /// with backoff.
+    /// The items with these keys (`pk`, `sk`): consistent reads, 100 keys a request (each once:
+    /// DynamoDB refuses a request naming a key twice), throttled keys asked again with backoff.
     pub(super) async fn batch_get(
         &self,
         table: &str,
-        pk: &str,
-        sks: &[String],
+        keys: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Vec<HashMap<String, AttributeValue>>> {
-        let mut unique: Vec<&String> = sks.iter().collect();
+        let mut unique: Vec<(String, String)> = keys.into_iter().collect();
         unique.sort();
         unique.dedup();
         let mut items = Vec::new();
         for part in unique.chunks(100) {
-            let keys = part.iter().map(|sk| HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(*sk))]));
+            let keys =
+                part.iter().map(|(pk, sk)| HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))]));
             let mut request = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(keys.collect()))
@@ -92,19 +175,14 @@ impl DynamoStore {
                     .build()
                     .map_err(ser_err)?,
             );
-            let mut attempt = 0u32;
+            let attempts = Attempts::new(&self.pacing, "a batch read");
             while let Some(keys) = request.take() {
-                attempt += 1;
-                if attempt > THROTTLED_ATTEMPTS {
-                    return Err(still_throttled("a batch read"));
-                }
+                attempts.next().await?;
                 let out = self.client.batch_get_item().request_items(table, keys).send().await.map_err(ddb_err)?;
                 items.extend(out.responses.unwrap_or_default().remove(table).unwrap_or_default());
-                // Throttled keys come back unprocessed: ask again, with backoff.
+                // Throttled keys come back unprocessed: ask again, after the shared pause.
                 request = out.unprocessed_keys.and_then(|mut u| u.remove(table)).filter(|k| !k.keys().is_empty());
-                if request.is_some() {
-                    tokio::time::sleep(throttle_pause(attempt)).await;
-                }
+                attempts.answered(request.is_some());
             }
         }
         Ok(items)

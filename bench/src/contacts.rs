@@ -9,36 +9,21 @@ const CITIES: [&str; 5] = ["Berlin", "São Paulo", "New York", "Lyon", "Köln"];
 const COUNTRIES: [&str; 5] = ["DE", "Brazil", "US", "France", "Germany"];
 const STATUSES: [&str; 4] = ["subscribed", "Unsubscribed", "pending", "bounced"];
 
-/// Where the file ends: after the row that reaches a size, or after a number of rows.
-#[derive(Debug, Clone, Copy)]
-pub enum Until {
-    Bytes(u64),
-    Rows(u64),
-}
-
-/// Writes the header and rows with the usual mix of quoting: commas, quotes and line breaks
-/// inside quoted fields, empty fields, non-ASCII text, 12 columns. Returns rows and bytes.
-pub fn write(out: &mut impl Write, until: Until) -> io::Result<(u64, u64)> {
-    write_revision(out, until, 0)
-}
-
-/// The same rows, except that from revision 1 on every other row (the even ones) has a new job
-/// title: a file that updates half the records the first one wrote.
-pub fn write_revision(out: &mut impl Write, until: Until, revision: u32) -> io::Result<(u64, u64)> {
+/// Writes the header and `rows` rows with the usual mix of quoting: commas, quotes and line
+/// breaks inside quoted fields, empty fields, non-ASCII text, 12 columns; from revision 1 on,
+/// every other row (the even ones) has a new job title: a file that updates half the records the
+/// first one wrote. Returns the bytes written.
+pub fn write_revision(out: &mut impl Write, rows: u64, revision: u32) -> io::Result<u64> {
     out.write_all(HEADER.as_bytes())?;
-    let (mut rows, mut bytes) = (0u64, HEADER.len() as u64);
+    let mut bytes = HEADER.len() as u64;
     let mut line = String::with_capacity(256);
-    while match until {
-        Until::Bytes(b) => bytes < b,
-        Until::Rows(r) => rows < r,
-    } {
+    for i in 0..rows as usize {
         line.clear();
-        row(rows as usize, revision, &mut line);
+        row(i, revision, &mut line);
         out.write_all(line.as_bytes())?;
         bytes += line.len() as u64;
-        rows += 1;
     }
-    Ok((rows, bytes))
+    Ok(bytes)
 }
 
 /// `rows` rows sorted by e-mail, as most exports are (numbers zero-padded so that the order of
@@ -92,10 +77,16 @@ pub const HARD_HEADER: &str =
 /// (`HARD_HEADER`), one row in a hundred with a bad e-mail and two in a hundred repeating the
 /// e-mail of the row before (a duplicate the import skips).
 pub fn hard(bytes: usize) -> (Vec<u8>, u64) {
-    let mut out = String::with_capacity(bytes + 1024);
-    out.push_str(HARD_HEADER);
-    let mut rows = 0;
-    while out.len() < bytes {
+    let mut out = Vec::with_capacity(bytes + 1024);
+    let rows = write_hard(&mut out, bytes as u64).expect("a Vec takes every write");
+    (out, rows)
+}
+
+/// [`hard`]'s rows, written to `out` until about `bytes`; the rows written.
+pub fn write_hard(out: &mut impl Write, bytes: u64) -> io::Result<u64> {
+    out.write_all(HARD_HEADER.as_bytes())?;
+    let (mut rows, mut written) = (0, HARD_HEADER.len() as u64);
+    while written < bytes {
         let email = match rows % 100 {
             50 => format!("person{rows}(at)example.com"),
             25 | 75 => format!("person{}@example.com", rows - 1),
@@ -103,11 +94,12 @@ pub fn hard(bytes: usize) -> (Vec<u8>, u64) {
         };
         let mut cells = cells(rows, 0, email);
         cells[..11].rotate_left(1);
-        out.push_str(&cells.join(","));
-        out.push('\n');
+        let line = cells.join(",") + "\n";
+        out.write_all(line.as_bytes())?;
+        written += line.len() as u64;
         rows += 1;
     }
-    (out.into_bytes(), rows as u64)
+    Ok(rows as u64)
 }
 
 #[cfg(test)]
@@ -115,18 +107,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_same_rows_by_size_or_by_count() {
-        let mut data = Vec::new();
-        let (rows, bytes) = write(&mut data, Until::Bytes(10_000)).unwrap();
-        assert!(bytes >= 10_000 && rows > 0 && bytes == data.len() as u64);
-        let mut again = Vec::new();
-        assert_eq!(write(&mut again, Until::Rows(rows)).unwrap(), (rows, bytes));
-        assert_eq!(again, data);
+    fn a_revision_updates_every_other_row() {
+        let (mut data, mut revised) = (Vec::new(), Vec::new());
+        let bytes = write_revision(&mut data, 40, 0).unwrap();
+        assert_eq!(bytes, data.len() as u64);
         assert!(data.starts_with(HEADER.as_bytes()));
-        let mut revised = Vec::new();
-        write_revision(&mut revised, Until::Rows(rows), 1).unwrap();
+        write_revision(&mut revised, 40, 1).unwrap();
         let lines = |d: &[u8]| String::from_utf8(d.to_vec()).unwrap();
         let (before, after) = (lines(&data), lines(&revised));
+        let rows = |d: &[u8]| csv::Reader::from_reader(d).records().map(|r| r.unwrap().len()).collect::<Vec<_>>();
+        assert_eq!((rows(&data), rows(&revised)), (vec![12; 40], vec![12; 40]));
         assert!(after.contains("person0@example.com,First0,Last0,\"Acme 0, Inc.\",Senior Engineer"), "{after:.300}");
         assert!(after.contains(",Globex 1,Engineer,") && before.contains(",Globex 1,Engineer,"));
     }

@@ -1,28 +1,35 @@
-//! Peak memory of prevalidate, transform and process over a large file (issue 5), a process per
-//! step: the bench runs itself as `bench rss STEP`, each child runs the step's entry point over
-//! the disk stores and the testkit's store (`memory`) and prints its own peak RSS; the next child
-//! reads what the previous one queued.
+//! Peak memory of prevalidate, transform, process (ten messages at once, as Lambda hands them
+//! over) and the run's completion (results and errors files) over a large hard file (issues 5
+//! and 20), a process per step: the bench runs itself as `bench rss STEP`, each child runs the
+//! step's entry point over the disk stores and the testkit's store (`memory`) and prints its own
+//! peak RSS; the next child reads what the previous one queued.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use domain::import::upload_key;
+use domain::import::{upload_key, Status};
+use domain::messages::TransformJob;
 use serde::{Deserialize, Serialize};
 use service::pipeline::{prevalidate, process, transform};
 use service::ports::Queue;
 
-use crate::contacts::{self, Until};
+use crate::contacts;
 use crate::memory::{self, JsonLines};
 
 const TENANT: &str = "bench";
+/// Messages Lambda hands process at once (the template's `BatchSize`), handled together.
+const LAMBDA_BATCH: usize = 10;
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Step {
     Prevalidate,
     Transform,
     Process,
+    /// The run's completion (`FinishRun`, on the transform queue): the results and errors files
+    /// assembled from every batch's outcomes.
+    Finish,
 }
 
 #[derive(clap::Args)]
@@ -51,7 +58,9 @@ struct Report {
 pub struct Peaks {
     pub prevalidate_peak_rss_mb: f64,
     pub transform_peak_rss_mb: f64,
+    /// Process with ten messages at once, as Lambda hands them over.
     pub process_peak_rss_mb: f64,
+    pub finish_peak_rss_mb: f64,
     /// Prevalidate over a JSON array holding one string of `HUGE_STRING_MB` (issue 16).
     pub prevalidate_huge_json_string_peak_rss_mb: f64,
 }
@@ -64,10 +73,11 @@ impl Peaks {
         for (step, mb) in [
             ("prevalidate", self.prevalidate_peak_rss_mb),
             ("transform", self.transform_peak_rss_mb),
-            ("process", self.process_peak_rss_mb),
+            ("process, 10 messages at once", self.process_peak_rss_mb),
+            ("completion (results, errors files)", self.finish_peak_rss_mb),
             ("prevalidate, a 300 MB JSON string", self.prevalidate_huge_json_string_peak_rss_mb),
         ] {
-            println!("{:<44} {:>12.1} MB", format!("{step}: peak RSS, own process"), mb);
+            println!("{:<44} {:>12.1} MB", format!("{step}: peak RSS"), mb);
         }
     }
 }
@@ -128,9 +138,32 @@ async fn run_step(args: &StepArgs) -> domain::Result<(u64, u64)> {
             }
         }
         Step::Process => {
-            for line in queued(Queue::Process)? {
-                process::run(&svc, &line.map_err(internal)?).await?;
-                messages += 1;
+            let mut lines = queued(Queue::Process)?;
+            loop {
+                let batch = lines.by_ref().take(LAMBDA_BATCH).collect::<Result<Vec<_>, _>>().map_err(internal)?;
+                if batch.is_empty() {
+                    break;
+                }
+                messages += batch.len() as u64;
+                futures::future::try_join_all(batch.iter().map(|body| process::run(&svc, body))).await?;
+            }
+        }
+        Step::Finish => {
+            for line in queued(Queue::Transform)? {
+                let line = line.map_err(internal)?;
+                if let Ok(TransformJob::FinishRun(job)) = domain::messages::decode(&line) {
+                    transform::run(&svc, &line).await?;
+                    messages += 1;
+                    let stored = svc.imports.get(TENANT, &job.import_id).await?.ok_or(domain::Error::NotFound)?;
+                    let import = stored.import;
+                    let errors_kept = import.has_errors_file || import.stats.errors == 0;
+                    if import.status != Status::Completed || !import.has_results_file || !errors_kept {
+                        return Err(domain::Error::Internal(format!("not completed with its files: {import:?}")));
+                    }
+                }
+            }
+            if messages == 0 {
+                return Err(domain::Error::Internal("process sent no FinishRun".into()));
             }
         }
     }
@@ -138,10 +171,11 @@ async fn run_step(args: &StepArgs) -> domain::Result<(u64, u64)> {
     Ok((messages, store.records_written()))
 }
 
-/// The contacts file of `mb` MB under `dir`, generated once: reused when its size fits.
+/// The hard contacts file (`contacts::hard`: 1 % bad rows, so an errors file too) of `mb` MB
+/// under `dir`, generated once: reused when its size fits.
 fn big_file(dir: &Path, mb: u64) -> PathBuf {
     let bytes = mb * 1024 * 1024;
-    let path = dir.join(format!("contacts-{mb}mb.csv"));
+    let path = dir.join(format!("contacts-hard-{mb}mb.csv"));
     // The generator stops after the row that reaches the size; a row is far under 1 KB.
     let fits = |len: u64| (bytes..bytes + 1024).contains(&len);
     if std::fs::metadata(&path).is_ok_and(|m| fits(m.len())) {
@@ -151,7 +185,7 @@ fn big_file(dir: &Path, mb: u64) -> PathBuf {
     std::fs::create_dir_all(dir).expect("bench directory");
     let part = path.with_extension("part");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&part).expect("create the file"));
-    contacts::write(&mut out, Until::Bytes(bytes)).expect("write the file");
+    contacts::write_hard(&mut out, bytes).expect("write the file");
     out.into_inner().expect("flush the file");
     std::fs::rename(&part, &path).expect("name the file");
     path
@@ -215,6 +249,7 @@ pub fn measure(dir: &Path, mb: u64) -> Peaks {
         prevalidate_peak_rss_mb: run("prevalidate", &file, &work),
         transform_peak_rss_mb: run("transform", &file, &work),
         process_peak_rss_mb: run("process", &file, &work),
+        finish_peak_rss_mb: run("finish", &file, &work),
         prevalidate_huge_json_string_peak_rss_mb: run("prevalidate", &huge, &huge_work),
     };
     let _ = std::fs::remove_dir_all(&huge_work);

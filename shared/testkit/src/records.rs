@@ -142,7 +142,10 @@ impl RecordStore for MemoryStore {
             return Ok(Applied::Conflict);
         }
         let ledger = state.ledger_mut(tenant_id, import_id);
-        if !self.forgets() {
+        if self.forgets() {
+            // The outcomes alone: what completion assembles the results and errors files from.
+            ledger.units.entry(key).or_default().outcomes = batch.outcomes.clone();
+        } else {
             let entry = ledger.units.entry(key).or_default();
             match &batch.part {
                 None => {

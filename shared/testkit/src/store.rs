@@ -25,7 +25,7 @@ pub struct MemoryStore {
     state: Mutex<State>,
     /// Failures to inject, by port method name.
     pub faults: Faults,
-    /// Records and batch ledger entries are not kept (`forgetful`).
+    /// Records and before-images are not kept (`forgetful`).
     forgetful: bool,
     written: std::sync::atomic::AtomicU64,
 }
@@ -161,9 +161,10 @@ impl MemoryStore {
     }
 
     /// A store for measuring a step's own memory (the bench's peak-RSS runs): it keeps no
-    /// record, index entry or batch ledger entry, however many are written; it counts the
-    /// records written (`records_written`) and the batches into their run. Every record reads as
-    /// missing, so every write creates one, and a batch delivered twice counts twice.
+    /// record, index entry or before-image, however many are written, and of a batch's ledger
+    /// entry only its outcomes (for completion's files); it counts the records written
+    /// (`records_written`) and the batches into their run. Every record reads as missing, so
+    /// every write creates one, and a batch delivered twice counts twice.
     pub fn forgetful() -> Self {
         Self { forgetful: true, ..Self::default() }
     }

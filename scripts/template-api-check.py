@@ -143,7 +143,7 @@ def check(template_path):
         problems.append("the API has no operations")
     print(f"{template_path}: HttpApi from its included definition, {len(routes)} of {operations} "
           "operations with their authorizer, integration and invoke permission")
-    hardening = hardened(expanded.get("Parameters", {}), resources)
+    hardening = hardened(expanded.get("Parameters", {}), resources, expanded.get("Mappings", {}))
     failing = {p.split(":")[0] for p in hardening}
     print(f"{template_path}: {len(set(HARDENING) - failing)} of {len(HARDENING)} hardening checks hold")
     return problems + hardening
@@ -151,7 +151,9 @@ def check(template_path):
 
 # The hardening checks, by name (each problem starts with one).
 HARDENING = ["bucket-tls", "table-retain", "stage-throttling", "prevalidate-on-failure", "api-no-record-writes",
-             "no-wildcard-actions", "status-index-readers"]
+             "no-wildcard-actions", "status-index-readers", "write-budget"]
+# Write units a second one process instance writes (docs/operations.md, "Write-rate budget").
+INSTANCE_WRITE_UNITS = 4000
 # The functions that look for a running import of a type (overwrite::running_beside, when a run is
 # created or planned): a Query of the by_status index, then a BatchGetItem of the items.
 STATUS_READERS = ["CreateImportFunction", "ImportApiFunction", "PrevalidateFunction", "TransformFunction"]
@@ -178,7 +180,7 @@ def names(resource, logical):
     return resource == "*" or logical in json.dumps(resource)
 
 
-def hardened(parameters, resources):
+def hardened(parameters, resources, mappings):
     found = []
     by_type = lambda t: {k: r for k, r in resources.items() if r.get("Type") == t}
 
@@ -244,6 +246,17 @@ def hardened(parameters, resources):
             found.append(f"status-index-readers: {function} may not query ImportsTable's by_status index")
         if not any("dynamodb:BatchGetItem" in a and "ImportsTable" in r for a, r in granted):
             found.append(f"status-index-readers: {function} may not BatchGetItem on ImportsTable")
+
+    # Process's concurrency comes from the write budget: budget / one instance's units, at least 2.
+    want = {"Fn::FindInMap": ["WriteBudget", {"Ref": "ImportWriteBudget"}, "ProcessMaxConcurrency"]}
+    process = [m["Properties"] for m in by_type("AWS::Lambda::EventSourceMapping").values()
+               if m["Properties"].get("FunctionName") == {"Ref": "ProcessFunction"}]
+    if not process or process[0].get("ScalingConfig", {}).get("MaximumConcurrency") != want:
+        found.append(f"write-budget: ProcessFunction's MaximumConcurrency is not {want!r}")
+    for budget in parameters.get("ImportWriteBudget", {}).get("AllowedValues", [None]):
+        derived = mappings.get("WriteBudget", {}).get(str(budget), {}).get("ProcessMaxConcurrency")
+        if budget is None or derived != max(2, int(budget) // INSTANCE_WRITE_UNITS):
+            found.append(f"write-budget: ImportWriteBudget {budget} maps to {derived!r} process instances")
 
     for name, role in by_type("AWS::IAM::Role").items():
         for st in statements(role):

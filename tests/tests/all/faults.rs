@@ -97,3 +97,30 @@ async fn throttled_unprocessed_and_cancelled_writes_lose_nothing() {
     assert!(counts.state_writes > 0 && counts.messages_consumed > 0, "{counts:?}");
     println!("{counts:?}");
 }
+
+/// A type's records in one partition (one write shard) and a partition limit far under what the
+/// import would write: DynamoDB throttles most transactions. The writers of the host share one
+/// backoff and keep at it within the call, so no message goes back to its queue (to spend its
+/// receives towards the dead-letter queue), and the import ends with every record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_partition_slows_the_import_down_and_no_message_is_retried() {
+    let emulator = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL: run with scripts/test.sh");
+    let proxy = Proxy::start(&emulator, Faults { partition_wcu: 40, ..Faults::default() }).await.expect("proxy");
+    let host = host(|o| {
+        o.aws_endpoint = Some(proxy.url.clone());
+        o.record_shards = Some(1);
+        o.chunk_rows = Some(100);
+    })
+    .await;
+    let client = host.client("acme");
+    let rows = 300;
+    let file = contacts(1..=rows, |_| false, &[]);
+    let import = client.import_file(&json!({"resource_type": "contact"}), file, IMPORT_TIMEOUT).await.unwrap();
+    assert_eq!(import["status"], "completed", "{import}");
+    assert_eq!([stat(&import, "created"), stat(&import, "errors")], [rows as u64, 0], "{import}");
+    assert_eq!(all_records(&client, "contact").await.len(), rows);
+
+    let counts = proxy.counts();
+    assert!(counts.partition_throttles > 10, "the limit was met: {counts:?}");
+    assert_eq!(host.deliveries.redelivered(), 0, "no message handled twice");
+}

@@ -188,3 +188,33 @@ impl DynamoStore {
         Ok(items)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttles_lengthen_the_shared_pause_and_calls_that_go_through_shorten_it() {
+        let pacing = Pacing::default();
+        assert!(pacing.lock().until.is_none(), "no pause before a throttle");
+        let pauses: Vec<Duration> = (0..9)
+            .map(|_| {
+                pacing.throttled();
+                pacing.lock().pause
+            })
+            .collect();
+        assert_eq!(pauses[..4], [LEAST_PAUSE, LEAST_PAUSE * 2, LEAST_PAUSE * 4, LEAST_PAUSE * 8]);
+        assert_eq!(pauses[8], MOST_PAUSE);
+        // Every writer waits until the pause ends: at least half the pause from the last throttle.
+        let until = pacing.lock().until.expect("a pause");
+        assert!(until >= Instant::now() + MOST_PAUSE / 2 - Duration::from_millis(50));
+        pacing.eased();
+        assert_eq!(pacing.lock().pause, MOST_PAUSE * 3 / 4);
+        for _ in 0..20 {
+            pacing.eased();
+        }
+        assert_eq!(pacing.lock().pause, Duration::ZERO);
+        pacing.throttled();
+        assert_eq!(pacing.lock().pause, LEAST_PAUSE, "starts short again");
+    }
+}

@@ -113,13 +113,17 @@ pub struct RemovalMessage {
     pub after: Option<String>,
 }
 
-/// revert plan → process: one unit of work to put back, by its ledger key and before-images.
+/// revert plan → process: one unit of work to put back, by its ledger key: the object of the
+/// before-images of the records it changed or removed, and the records it created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RevertUnitMessage {
     pub tenant_id: String,
     pub import_id: String,
     pub unit: String,
-    pub before_images: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_images: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub created: Vec<String>,
 }
 
 /// What the process queue carries, told apart by `kind`.

@@ -168,8 +168,9 @@ pub trait ImportStore: Send + Sync {
     /// A completed import starts reverting with this state; false when it is not completed or
     /// a revert was asked before.
     async fn begin_revert(&self, tenant_id: &str, import_id: &str, state: &RevertState) -> Result<bool>;
-    /// The ledger keys of the run's units of work that kept before-images, with their objects.
-    async fn kept_before_images(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<Vec<(String, String)>>;
+    /// The run's units of work that kept anything for a revert, by ledger key (a batch applied
+    /// in parts: one unit per part's before-images, `key~i`, and one for what its parts created).
+    async fn kept_before_images(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<Vec<(String, Kept)>>;
     /// Sets how many units the revert has, once.
     async fn plan_revert(&self, tenant_id: &str, import_id: &str, units: u64) -> Result<()>;
     /// Every unit is reverted: `reverted`, with the first conflicting identifiers listed; false
@@ -270,11 +271,21 @@ pub struct BatchWrite {
     pub tally: Tally,
     /// One outcome code per record of a process batch, in order (see `results`).
     pub outcomes: Option<String>,
-    /// Where the records' before-images are kept (`revert`), when anything is written.
+    /// Where the before-images of the records it changes or removes are kept (`revert`).
     pub before_images: Option<String>,
+    /// The records it creates: a revert deletes them while no other import changed them, so
+    /// they need no before-image.
+    pub created: Vec<String>,
     /// The rows of a process batch too big for one transaction that this write covers; None:
     /// the whole unit at once. `outcomes` and `tally` then hold every row's up to `end`.
     pub part: Option<Part>,
+}
+
+/// What a unit of work kept for its revert.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Kept {
+    pub before_images: Option<String>,
+    pub created: Vec<String>,
 }
 
 /// Rows `start..end` of a batch applied in parts, in row order: each part applies only when the

@@ -9,7 +9,7 @@ use domain::import::{Import, Phase, Progress, RunStart, Status};
 use domain::revert_state::{RevertState, RevertStatus, MAX_LISTED_CONFLICTS, MAX_LISTED_CONFLICT_BYTES};
 use domain::time_fmt;
 use domain::{Error, Result};
-use service::ports::{ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, Page, Restart, StoredImport};
+use service::ports::{ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, Kept, Page, Restart, StoredImport};
 use time::OffsetDateTime;
 
 use aws_adapters::{batch_sk_prefix, batches_sk_prefix, removal_sk_prefix};
@@ -258,18 +258,21 @@ impl ImportStore for MemoryStore {
         Ok(true)
     }
 
-    async fn kept_before_images(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<Vec<(String, String)>> {
+    async fn kept_before_images(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<Vec<(String, Kept)>> {
         self.faults.before("kept_before_images")?;
         let state = self.state();
         let Some(ledger) = state.ledger(tenant_id, import_id) else { return Ok(vec![]) };
         let mut units = Vec::new();
         for prefix in [batches_sk_prefix(run), removal_sk_prefix(run)] {
             for (key, entry) in ledger.units.range(prefix.clone()..).take_while(|(key, _)| key.starts_with(&prefix)) {
-                units.extend(entry.before_images.iter().map(|images| (key.clone(), images.clone())));
+                let kept = Kept { before_images: entry.before_images.clone(), created: entry.created.clone() };
+                if kept != Kept::default() {
+                    units.push((key.clone(), kept));
+                }
                 // A batch applied in parts kept an object per part: each is a unit to revert.
-                units.extend(
-                    entry.part_images.iter().enumerate().map(|(i, images)| (format!("{key}~{i}"), images.clone())),
-                );
+                units.extend(entry.part_images.iter().enumerate().map(|(i, images)| {
+                    (format!("{key}~{i}"), Kept { before_images: Some(images.clone()), created: vec![] })
+                }));
             }
         }
         Ok(units)

@@ -151,6 +151,7 @@ impl RecordStore for MemoryStore {
                 None => {
                     entry.outcomes = batch.outcomes.clone();
                     entry.before_images = batch.before_images.clone();
+                    entry.created = batch.created.clone();
                 }
                 Some(part) => {
                     entry.done_rows = Some(part.end);
@@ -158,6 +159,7 @@ impl RecordStore for MemoryStore {
                     entry.part_tally = Some(batch.tally);
                     entry.parts_done = part.last;
                     entry.part_images.extend(batch.before_images.clone());
+                    entry.created.extend(batch.created.iter().cloned());
                 }
             }
         }

@@ -83,6 +83,8 @@ pub(crate) struct UnitEntry {
     pub part_tally: Option<Tally>,
     pub parts_done: bool,
     pub part_images: Vec<String>,
+    #[serde(default)]
+    pub created: Vec<String>,
 }
 
 /// A run's counter: what its batches add to the import, until the run stops and closes it.

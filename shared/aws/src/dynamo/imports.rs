@@ -13,7 +13,9 @@ use domain::idempotency::KeyClaim;
 use domain::import::{Import, Phase, Plan, Progress, RunStart, Status};
 use domain::revert_state::{RevertState, RevertStatus, MAX_LISTED_CONFLICTS, MAX_LISTED_CONFLICT_BYTES};
 use domain::time_fmt;
-use service::ports::{Applied, ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, Page, Restart, StoredImport};
+use service::ports::{
+    Applied, ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, Kept, Page, Restart, StoredImport,
+};
 
 use super::attributes::{av, n, s, text};
 use super::counters::{increments, stats_update};
@@ -24,7 +26,7 @@ use super::layout::{
     removal_sk_prefix, seen_sk_prefix, sweep_after, sweep_shard, sweep_soon, tenant_status, EVENT_SK_PREFIX, NOTED,
     REVERT_SK_PREFIX, STATUS_INDEX, SWEEP_INDEX, SWEEP_SHARDS,
 };
-use super::ledger::{ledger_put, PART_IMAGES};
+use super::ledger::{ledger_put, CREATED, PART_IMAGES};
 use super::store::{DynamoStore, Partition};
 use super::throttle::contention_pause;
 use super::transitions::Transition;
@@ -324,7 +326,7 @@ impl ImportStore for DynamoStore {
             let inc = increments(count.tally, &progress);
             let start = RunStart { chunk: chunk.index, at: count.began };
             let items = vec![
-                ledger_put(&self.imports, tenant_id, import_id, chunk_sk(run, chunk.index), ttl, &[])?,
+                ledger_put(&self.imports, tenant_id, import_id, chunk_sk(run, chunk.index), ttl, &[], &[])?,
                 stats_update(&self.imports, tenant_id, import_id, run, inc, &start)?,
             ];
             match self.transact(items).await? {
@@ -529,19 +531,26 @@ impl ImportStore for DynamoStore {
         .await
     }
 
-    async fn kept_before_images(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<Vec<(String, String)>> {
+    async fn kept_before_images(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<Vec<(String, Kept)>> {
         let mut units = Vec::new();
+        let texts = |item: &HashMap<String, AttributeValue>, name: &str| -> Vec<String> {
+            let list = item.get(name).and_then(|v| v.as_l().ok()).map(Vec::as_slice).unwrap_or_default();
+            list.iter().filter_map(|v| v.as_s().ok()).cloned().collect()
+        };
         for prefix in [batches_sk_prefix(run), removal_sk_prefix(run)] {
             let ledger = Partition { table: &self.imports, pk: ledger_pk(tenant_id, import_id), prefix: Some(&prefix) };
-            self.each_item(ledger, Some("sk, before_images, part_images"), |item| {
+            self.each_item(ledger, Some(&format!("sk, before_images, {PART_IMAGES}, {CREATED}")), |item| {
                 let Some(sk) = text(&item, "sk") else { return };
-                if let Some(key) = text(&item, "before_images") {
-                    units.push((sk.to_string(), key.to_string()));
+                let kept = Kept {
+                    before_images: text(&item, "before_images").map(str::to_string),
+                    created: texts(&item, CREATED),
+                };
+                if kept != Kept::default() {
+                    units.push((sk.to_string(), kept));
                 }
                 // A batch applied in parts kept an object per part: each is a unit to revert.
-                let parts = item.get(PART_IMAGES).and_then(|v| v.as_l().ok()).map(Vec::as_slice).unwrap_or_default();
-                for (i, key) in parts.iter().filter_map(|v| v.as_s().ok()).enumerate() {
-                    units.push((format!("{sk}~{i}"), key.clone()));
+                for (i, key) in texts(&item, PART_IMAGES).into_iter().enumerate() {
+                    units.push((format!("{sk}~{i}"), Kept { before_images: Some(key), created: vec![] }));
                 }
             })
             .await?;

@@ -18,6 +18,7 @@ pub(super) fn ledger_put(
     sk: String,
     ttl: i64,
     kept: &[(&str, &Option<String>)],
+    created: &[String],
 ) -> Result<TransactWriteItem> {
     let mut put = Put::builder()
         .table_name(table)
@@ -29,6 +30,9 @@ pub(super) fn ledger_put(
         if let Some(v) = value {
             put = put.item(*name, s(v));
         }
+    }
+    if !created.is_empty() {
+        put = put.item(CREATED, AttributeValue::L(created.iter().map(s).collect()));
     }
     let put = put.build().map_err(ser_err)?;
     Ok(TransactWriteItem::builder().put(put).build())
@@ -42,6 +46,8 @@ pub(super) const PART_TALLY: &str = "tally";
 pub(super) const PARTS_DONE: &str = "parts_done";
 /// The before-images of a batch applied in parts, one object per part that wrote any.
 pub(super) const PART_IMAGES: &str = "part_images";
+/// The records a unit created, each part's added on (no before-image: a revert deletes them).
+pub(super) const CREATED: &str = "created";
 
 /// The ledger entry of a batch applied in parts, moved from the part's start to its end: a
 /// part applies once, and only after the parts before it. It keeps the outcome codes and the
@@ -80,6 +86,13 @@ pub(super) fn part_update(
             .expression_attribute_names("#imgs", PART_IMAGES)
             .expression_attribute_values(":none", AttributeValue::L(vec![]))
             .expression_attribute_values(":img", AttributeValue::L(vec![s(key)]));
+    }
+    if !batch.created.is_empty() {
+        sets.push("#created = list_append(if_not_exists(#created, :none), :created)");
+        update = update
+            .expression_attribute_names("#created", CREATED)
+            .expression_attribute_values(":none", AttributeValue::L(vec![]))
+            .expression_attribute_values(":created", AttributeValue::L(batch.created.iter().map(s).collect()));
     }
     update = if part.start == 0 {
         update.condition_expression("attribute_not_exists(pk)")

@@ -41,7 +41,9 @@ pub fn weigh(tenant_id: &str, resource: ResourceType, write: &RecordWrite) -> Re
         let item = RecordItem { pk: pk.clone(), sk: write.record.identifier.clone(), record: write.record.clone() };
         item_size::of(&item)? + SHARD_SUFFIX_BYTES
     };
-    let mut weight = Weight { record_bytes, items: 1, bytes: record_bytes };
+    // A record it creates is named in the ledger entry too (`revert::keep`).
+    let named = if !write.delete && write.expected_version.is_none() { write.record.identifier.len() + 3 } else { 0 };
+    let mut weight = Weight { record_bytes, items: 1, bytes: record_bytes + named };
     for change in &write.index {
         let (IndexChange::Claim { field, value } | IndexChange::Release { field, value }) = change;
         weight.items += 1;
@@ -309,7 +311,7 @@ impl RecordStore for DynamoStore {
         let ledger = match &batch.part {
             None => {
                 let kept = [("outcomes", &batch.outcomes), ("before_images", &batch.before_images)];
-                ledger_put(&self.imports, tenant_id, import_id, sk, ttl, &kept)?
+                ledger_put(&self.imports, tenant_id, import_id, sk, ttl, &kept, &batch.created)?
             }
             Some(part) => part_update(&self.imports, tenant_id, import_id, sk, ttl, part, batch)?,
         };
@@ -385,7 +387,7 @@ impl RecordStore for DynamoStore {
             .build()
             .map_err(ser_err)?;
         let mut items = vec![
-            ledger_put(&self.imports, tenant_id, import_id, sk, ttl, &[("conflicts", &conflicts)])?,
+            ledger_put(&self.imports, tenant_id, import_id, sk, ttl, &[("conflicts", &conflicts)], &[])?,
             TransactWriteItem::builder().update(update).build(),
         ];
         items.extend(self.record_items(tenant_id, revert.resource_type, &revert.writes)?);

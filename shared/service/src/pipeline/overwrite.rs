@@ -166,6 +166,7 @@ async fn count_for_dry_run(svc: &Services, msg: &RemovalMessage, resource: Resou
         writes: vec![],
         outcomes: None,
         before_images: None,
+        created: vec![],
         part: None,
     };
     match svc.records.apply_batch(&batch).await {
@@ -195,8 +196,7 @@ async fn remove_group(
         let holders = holders_of(svc, tenant_id, resource, group.iter().map(|r| &r.fields)).await?;
         let writes: Vec<_> = group.iter().map(|old| deletion(resource, alternate, old, &holders)).collect();
         let by_id: HashMap<&str, &StoredRecord> = group.iter().map(|r| (r.identifier.as_str(), r)).collect();
-        let before_images =
-            revert::keep(svc, tenant_id, import_id, &writes, |id| by_id.get(id).map(|r| (*r).clone())).await?;
+        let kept = revert::keep(svc, tenant_id, import_id, &writes, |id| by_id.get(id).map(|r| (*r).clone())).await?;
         let batch = BatchWrite {
             tenant_id: tenant_id.into(),
             import_id: import_id.into(),
@@ -206,7 +206,8 @@ async fn remove_group(
             tally: Tally { removed: writes.len() as u64, ..Tally::default() },
             writes,
             outcomes: None,
-            before_images,
+            before_images: kept.before_images,
+            created: kept.created,
             part: None,
         };
         match svc.records.apply_batch(&batch).await {

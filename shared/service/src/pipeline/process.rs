@@ -81,8 +81,7 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
             let named: Vec<String> = plan.existing.keys().cloned().collect();
             svc.imports.note_seen(tenant_id, import_id, msg.run, &named).await?;
         }
-        let before_images =
-            revert::keep(svc, tenant_id, import_id, &plan.writes, |id| plan.existing.get(id).cloned()).await?;
+        let kept = revert::keep(svc, tenant_id, import_id, &plan.writes, |id| plan.existing.get(id).cloned()).await?;
         // A part carries every row's codes and tally up to its end: the last one counts them.
         let (outcomes, mut tally) =
             done.as_ref().map_or_else(Default::default, |(_, codes, tally)| (codes.clone(), *tally));
@@ -97,7 +96,8 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
             writes: plan.writes,
             tally,
             outcomes: Some(outcomes.clone()),
-            before_images,
+            before_images: kept.before_images,
+            created: kept.created,
             part,
         };
         let applied = match svc.records.apply_batch(&batch).await {

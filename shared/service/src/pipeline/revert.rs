@@ -1,10 +1,11 @@
-//! revert (docs/architecture.md): before a unit of work writes records, it keeps their before-images in S3
-//! and names the object in its ledger entry. `POST /v1/imports/{id}/revert` plans one revert
-//! unit per such entry; each unit puts its records back as they were (records the import
-//! created are deleted) in one transaction with its own ledger entry and counters, unless a
-//! later write changed a record since: that one is left as it is and reported.
+//! revert (docs/architecture.md): before a unit of work changes or removes records, it keeps
+//! their before-images in S3 and names the object in its ledger entry; the records it creates
+//! it names in the entry itself. `POST /v1/imports/{id}/revert` plans one revert unit per such
+//! entry; each unit puts its records back as they were (records the import created are deleted)
+//! in one transaction with its own ledger entry and counters, unless a later write changed a
+//! record since: that one is left as it is and reported.
 
-use crate::ports::{Applied, Queue, RecordWrite, RevertWrite, StoredImport};
+use crate::ports::{Applied, Kept, Queue, RecordWrite, RevertWrite, StoredImport};
 use crate::publishing;
 use crate::services::Services;
 use domain::error::{Error, Result};
@@ -17,30 +18,34 @@ use domain::revert_state::{BeforeImage, RevertStatus};
 
 use super::record_writes::{backoff, deletion, holders_of, index_changes, MAX_ATTEMPTS};
 
-/// Stores the before-images of a unit's writes, read at `before`, and returns the key. Each
-/// attempt stores its own object: only the one the applied ledger entry names counts. A write
-/// that changes no field (an overwrite marking a record it saw) has nothing to put back.
+/// What a unit's writes, read at `before`, keep for a revert: the identifiers of the records they
+/// create (a revert deletes them: the ledger entry holds them, no object needed), and the key of
+/// an object with the before-images of the records they change or delete. Each attempt stores
+/// its own object: only the one the applied ledger entry names counts. A write that changes no
+/// field (an overwrite marking a record it saw) has nothing to put back.
 pub async fn keep(
     svc: &Services,
     tenant_id: &str,
     import_id: &str,
     writes: &[RecordWrite],
     before: impl Fn(&str) -> Option<StoredRecord>,
-) -> Result<Option<String>> {
-    let images: Vec<BeforeImage> = writes
-        .iter()
-        .filter_map(|w| {
-            let old = before(&w.record.identifier);
-            let marked_only = !w.delete && old.as_ref().is_some_and(|o| o.fields == w.record.fields);
-            (!marked_only).then(|| BeforeImage {
-                identifier: w.record.identifier.clone(),
+) -> Result<Kept> {
+    let mut kept = Kept::default();
+    let mut images = Vec::new();
+    for w in writes {
+        let identifier = w.record.identifier.clone();
+        match before(&identifier) {
+            None if !w.delete => kept.created.push(identifier),
+            Some(old) if !w.delete && old.fields == w.record.fields => {}
+            old => images.push(BeforeImage {
+                identifier,
                 before: old,
                 after: (!w.delete).then(|| w.record.fields.clone()),
-            })
-        })
-        .collect();
+            }),
+        }
+    }
     if images.is_empty() {
-        return Ok(None);
+        return Ok(kept);
     }
     let body = serde_json::to_vec(&images).map_err(|e| Error::Internal(e.to_string()))?;
     let key = format!(
@@ -49,7 +54,8 @@ pub async fn keep(
         ulid::Ulid::generate().to_string().to_lowercase()
     );
     svc.files.put(&key, body).await?;
-    Ok(Some(key))
+    kept.before_images = Some(key);
+    Ok(kept)
 }
 
 /// Sends the revert's plan; the transform function runs it.
@@ -72,10 +78,9 @@ pub async fn plan(svc: &Services, msg: ImportRef) -> Result<()> {
     svc.imports.plan_revert(tenant_id, import_id, units.len() as u64).await?;
     let bodies = units
         .into_iter()
-        .map(|(unit, before_images)| {
-            let msg =
-                RevertUnitMessage { tenant_id: tenant_id.into(), import_id: import_id.into(), unit, before_images };
-            encode(&ProcessJob::RevertUnit(msg))
+        .map(|(unit, Kept { before_images, created })| {
+            let (tenant_id, import_id) = (tenant_id.into(), import_id.into());
+            encode(&ProcessJob::RevertUnit(RevertUnitMessage { tenant_id, import_id, unit, before_images, created }))
         })
         .collect::<Result<Vec<_>>>()?;
     svc.queue.send(Queue::Process, tenant_id, bodies).await?;
@@ -91,12 +96,15 @@ pub async fn unit(svc: &Services, msg: RevertUnitMessage) -> Result<()> {
     if !import.is_reverting() {
         return Ok(());
     }
-    let images: Vec<BeforeImage> = serde_json::from_slice(&svc.files.read(&msg.before_images).await?)
-        .map_err(|e| Error::Internal(format!("before-images {}: {e}", msg.before_images)))?;
+    let images: Vec<BeforeImage> = match &msg.before_images {
+        Some(key) => serde_json::from_slice(&svc.files.read(key).await?)
+            .map_err(|e| Error::Internal(format!("before-images {key}: {e}")))?,
+        None => vec![],
+    };
     let resource = import.resource_type;
     let alternate = identifiers::alternate(resource);
     for attempt in 0..MAX_ATTEMPTS {
-        let ids: Vec<String> = images.iter().map(|i| i.identifier.clone()).collect();
+        let ids: Vec<String> = images.iter().map(|i| i.identifier.clone()).chain(msg.created.iter().cloned()).collect();
         let current = svc.records.get_many(tenant_id, resource, &ids).await?;
         let fields = images.iter().filter_map(|i| i.before.as_ref()).chain(current.values()).map(|r| &r.fields);
         let holders = holders_of(svc, tenant_id, resource, fields).await?;
@@ -140,6 +148,16 @@ pub async fn unit(svc: &Services, msg: RevertUnitMessage) -> Result<()> {
                     write.restored += 1;
                 }
                 _ => write.conflicts.push(image.identifier.clone()),
+            }
+        }
+        for identifier in &msg.created {
+            match current.get(identifier) {
+                // Still as this import left it: a write of any other import names that import.
+                Some(cur) if cur.last_import_id == import_id => {
+                    write.writes.push(deletion(resource, alternate, cur, &holders));
+                    write.deleted += 1;
+                }
+                _ => write.conflicts.push(identifier.clone()),
             }
         }
         match svc.records.apply_revert(&write).await {

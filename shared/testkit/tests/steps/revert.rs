@@ -54,6 +54,30 @@ async fn a_revert_deletes_what_the_import_created_and_restores_what_it_changed()
 }
 
 #[tokio::test]
+async fn created_records_keep_no_before_image_and_a_revert_deletes_them_unless_changed_since() {
+    let kit = Kit::new();
+    let file = b"email,first_name\r\na@example.com,A\r\nb@example.com,B\r\nc@example.com,C\r\n";
+    let (import, key) = kit.upload(CONTACTS, file).await.unwrap();
+    kit.run_import(&key).await.unwrap();
+    assert_eq!(kit.import(&import.id).await.stats.created, 3);
+    let images = |kit: &Kit| kit.files.keys().into_iter().filter(|k| k.contains("/before/")).count();
+    assert_eq!(images(&kit), 0, "creates are named in the ledger, not in an object");
+    // Another import changes b: the revert leaves it, and deletes a and c.
+    let (_, key) = kit.upload(CONTACTS, b"email,first_name\r\nb@example.com,Bee\r\n").await.unwrap();
+    kit.run_import(&key).await.unwrap();
+    assert_eq!(images(&kit), 1, "an update keeps its before-image");
+
+    api::revert_import(&kit.svc, TENANT, &import.id).await.unwrap();
+    kit.drain().await.unwrap();
+    let revert = kit.import(&import.id).await.revert.unwrap();
+    assert_eq!((revert.status, revert.deleted, revert.restored, revert.conflicts), (RevertStatus::Reverted, 2, 0, 1));
+    assert_eq!(revert.conflict_identifiers, ["b@example.com"]);
+    let left: Vec<String> =
+        kit.store.records(TENANT, ResourceType::Contact).into_iter().map(|r| r.identifier).collect();
+    assert_eq!(left, ["b@example.com"]);
+}
+
+#[tokio::test]
 async fn a_redelivered_revert_unit_puts_nothing_back_twice() {
     let kit = Kit::new();
     let id = merged(&kit).await;

@@ -48,6 +48,7 @@ pub fn services(dir: &Path) -> Result<(Services, Arc<MemoryStore>)> {
         webhooks: Webhooks::new(&settings)?,
         webhook_secrets: Arc::new(MemorySecrets::default()),
         settings,
+        finishes: Default::default(),
     };
     Ok((svc, store))
 }

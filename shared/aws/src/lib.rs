@@ -80,6 +80,7 @@ impl Clients {
             webhooks: Webhooks::new(&settings)?,
             webhook_secrets: Arc::new(DynamoSecrets::new(self.dynamo.clone(), &settings.imports_table)),
             settings,
+            finishes: Default::default(),
         })
     }
 

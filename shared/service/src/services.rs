@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::outbound::Webhooks;
+use crate::pipeline::complete::SentFinishes;
 use crate::ports::{FileStore, ImportStore, RecordStore, WebhookSecrets, WorkQueue};
 
 #[derive(Clone)]
@@ -15,4 +16,6 @@ pub struct Services {
     pub webhooks: Webhooks,
     pub webhook_secrets: Arc<dyn WebhookSecrets>,
     pub settings: Settings,
+    /// The finish messages this instance sent (`pipeline::complete`).
+    pub finishes: Arc<SentFinishes>,
 }

@@ -112,6 +112,7 @@ impl Kit {
             webhooks: Webhooks::new(&settings).expect("webhooks from test settings"),
             webhook_secrets: secrets.clone(),
             settings,
+            finishes: Default::default(),
         };
         Kit { store, files, queue, secrets, svc }
     }

@@ -112,20 +112,8 @@ impl ImportStore for DynamoStore {
     }
 
     async fn progress(&self, tenant_id: &str, import_id: &str) -> Result<Option<Progress>> {
-        #[derive(Deserialize)]
-        struct ProgressItem {
-            progress: Progress,
-        }
-        let Some(item) = self.import_item::<ProgressItem>(tenant_id, import_id, Some("progress")).await? else {
-            return Ok(None);
-        };
-        let mut progress = item.progress;
-        // Until every chunk is transformed the batches done decide nothing: the shards wait.
-        if progress.planned && progress.chunks_transformed == progress.chunks_total {
-            let counts = self.shard_counts(tenant_id, import_id, progress.run, Some("batches_done")).await?;
-            progress.batches_done += counts.batches_done;
-        }
-        Ok(Some(progress))
+        let key = (tenant_id.to_string(), import_id.to_string());
+        self.progress_reads.read(key, || self.read_progress(tenant_id, import_id)).await
     }
 
     async fn list(
@@ -718,5 +706,25 @@ impl ImportStore for DynamoStore {
         })
         .await?;
         Ok(marked)
+    }
+}
+
+impl DynamoStore {
+    /// The import's progress, its batches counted from the counter shards once every chunk is.
+    async fn read_progress(&self, tenant_id: &str, import_id: &str) -> Result<Option<Progress>> {
+        #[derive(Deserialize)]
+        struct ProgressItem {
+            progress: Progress,
+        }
+        let Some(item) = self.import_item::<ProgressItem>(tenant_id, import_id, Some("progress")).await? else {
+            return Ok(None);
+        };
+        let mut progress = item.progress;
+        // Until every chunk is transformed the batches done decide nothing: the shards wait.
+        if progress.planned && progress.chunks_transformed == progress.chunks_total {
+            let counts = self.shard_counts(tenant_id, import_id, progress.run, Some("batches_done")).await?;
+            progress.batches_done += counts.batches_done;
+        }
+        Ok(Some(progress))
     }
 }

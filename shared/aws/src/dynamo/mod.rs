@@ -20,6 +20,7 @@ mod items;
 mod layout;
 mod ledger;
 mod records;
+mod rounds;
 mod store;
 mod throttle;
 mod transitions;

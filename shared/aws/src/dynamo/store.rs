@@ -8,12 +8,14 @@ use futures::stream::{BoxStream, StreamExt};
 use serde::Deserialize;
 
 use domain::error::{Error, Result};
+use domain::import::Progress;
 use service::config::Settings;
 
 use super::attributes::s;
 use super::attributes::text;
 use super::errors::{conditional, ddb_err, ser_err};
 use super::layout::{import_key, Shards};
+use super::rounds::Rounds;
 use super::throttle::Pacing;
 
 pub struct DynamoStore {
@@ -23,6 +25,8 @@ pub struct DynamoStore {
     pub(super) shards: Shards,
     /// The backoff every throttled call of this store shares.
     pub(super) pacing: Pacing,
+    /// Progress reads shared by the messages an instance handles at once (`Rounds`).
+    pub(super) progress_reads: Rounds<(String, String), Option<Progress>>,
     /// Each import's TTL (`ttl_of`), which never changes: a unit of work reads its import only
     /// for it, so a warm function asks once per import, not once per message.
     pub(super) ttls: std::sync::Mutex<HashMap<(String, String), i64>>,
@@ -39,6 +43,7 @@ impl DynamoStore {
             records: settings.records_table.clone(),
             shards: Shards::new(settings.record_shards),
             pacing: Pacing::default(),
+            progress_reads: Rounds::default(),
             ttls: Default::default(),
         }
     }

@@ -35,9 +35,41 @@ pub async fn fail(
 
 /// Called by each step after its work: when every unit is counted, sends the finish message.
 pub async fn send_finish_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()> {
-    if svc.imports.progress(tenant_id, import_id).await?.is_some_and(|p| p.is_done()) {
-        let msg = TransformJob::FinishRun(ImportRef { tenant_id: tenant_id.into(), import_id: import_id.into() });
-        svc.queue.send(Queue::Transform, tenant_id, vec![encode(&msg)?]).await?;
+    let Some(progress) = svc.imports.progress(tenant_id, import_id).await?.filter(|p| p.is_done()) else {
+        return Ok(());
+    };
+    // The messages an instance handles at once often learn it together (their progress reads
+    // are shared): one finish message on the queue is enough, and each would assemble the files.
+    let key = (tenant_id.to_string(), import_id.to_string(), progress.run, progress.removal_done);
+    if svc.finishes.sent(&key) {
+        return Ok(());
     }
+    let msg = TransformJob::FinishRun(ImportRef { tenant_id: tenant_id.into(), import_id: import_id.into() });
+    svc.queue.send(Queue::Transform, tenant_id, vec![encode(&msg)?]).await?;
+    svc.finishes.note(key);
     Ok(())
+}
+
+/// The finish messages this instance has put on the queue, by import, run and phase (an
+/// overwrite's merge and its cleanup each end once): a later step of the same instance that
+/// sees the same run done sends none. Noted only once sent, so a failed send is tried again by
+/// the redelivery of its message.
+#[derive(Default)]
+pub struct SentFinishes(std::sync::Mutex<std::collections::HashSet<(String, String, u32, bool)>>);
+
+/// Finishes remembered; past this the memo starts again (a second message is harmless).
+const REMEMBERED_FINISHES: usize = 4096;
+
+impl SentFinishes {
+    fn sent(&self, key: &(String, String, u32, bool)) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).contains(key)
+    }
+
+    fn note(&self, key: (String, String, u32, bool)) {
+        let mut sent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if sent.len() >= REMEMBERED_FINISHES {
+            sent.clear();
+        }
+        sent.insert(key);
+    }
 }

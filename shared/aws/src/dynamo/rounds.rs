@@ -1,0 +1,153 @@
+//! Reads shared by concurrent callers, each answered by a read that began after it asked.
+//!
+//! Every process message ends by reading its import's progress (is the run done?). An instance
+//! handles ten messages at once, mostly of one import, and each must see a read made after its
+//! own write: a read already under way may have missed it. So the callers that ask while a read
+//! of the same key is under way wait, and one more read, begun once it ends, answers them all:
+//! ten reads become two.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::oneshot;
+
+/// Per key under way, the callers waiting for the next read.
+pub(super) struct Rounds<K, V> {
+    keys: Mutex<HashMap<K, Vec<oneshot::Sender<V>>>>,
+}
+
+impl<K, V> Default for Rounds<K, V> {
+    fn default() -> Self {
+        Self { keys: Mutex::default() }
+    }
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> Rounds<K, V> {
+    /// `read`'s answer for `key`, from a read that began after this call. A caller that finds a
+    /// read under way waits for the one after it; one whose answer does not come (that read
+    /// failed, or its caller went away) reads for itself.
+    pub(super) async fn read<F, Fut, E>(&self, key: K, read: F) -> Result<V, E>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let waiting = {
+            let mut keys = self.lock();
+            match keys.get_mut(&key) {
+                Some(waiters) => {
+                    let (tx, rx) = oneshot::channel();
+                    waiters.push(tx);
+                    Some(rx)
+                }
+                None => {
+                    keys.insert(key.clone(), Vec::new());
+                    None
+                }
+            }
+        };
+        if let Some(answer) = waiting {
+            return match answer.await {
+                Ok(value) => Ok(value),
+                Err(_) => read().await,
+            };
+        }
+        let mine = read().await;
+        // Those who asked meanwhile: this read begins after they did. Whoever asks from now on
+        // starts a round of their own.
+        let waiters = self.lock().remove(&key).unwrap_or_default();
+        if !waiters.is_empty() {
+            if let Ok(value) = read().await {
+                for waiter in waiters {
+                    let _ = waiter.send(value.clone());
+                }
+            }
+        }
+        mine
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<K, Vec<oneshot::Sender<V>>>> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn callers_during_a_read_share_the_next_one_and_each_sees_a_later_read() {
+        let rounds = Arc::new(Rounds::<&str, u64>::default());
+        // The value read is how many reads began before it: a caller's answer must be a read
+        // that began after the caller asked.
+        let reads = Arc::new(AtomicU64::new(0));
+        let counter = reads.clone();
+        let read = move || {
+            let reads = counter.clone();
+            async move {
+                let n = reads.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                Ok::<_, ()>(n)
+            }
+        };
+        let first = tokio::spawn({
+            let (rounds, read) = (rounds.clone(), read.clone());
+            async move { rounds.read("import", read).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let asked_at = reads.load(Ordering::SeqCst);
+        let later: Vec<_> = (0..8)
+            .map(|_| {
+                let (rounds, read) = (rounds.clone(), read.clone());
+                tokio::spawn(async move { rounds.read("import", read).await })
+            })
+            .collect();
+        assert_eq!(first.await.unwrap(), Ok(0));
+        for answer in later {
+            assert!(answer.await.unwrap().unwrap() >= asked_at, "a read that began after the caller asked");
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 2, "nine callers, two reads");
+        // Another key, or the same key once its round is over, reads on its own.
+        assert_eq!(rounds.read("other", read.clone()).await, Ok(2));
+        assert_eq!(rounds.read("import", read).await, Ok(3));
+    }
+
+    #[tokio::test]
+    async fn a_failed_shared_read_leaves_each_waiter_to_read_for_itself() {
+        let rounds = Arc::new(Rounds::<&str, u64>::default());
+        let reads = Arc::new(AtomicU64::new(0));
+        let counter = reads.clone();
+        let read = move || {
+            let reads = counter.clone();
+            async move {
+                let n = reads.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                // The shared read (the second) fails.
+                if n == 1 {
+                    Err(())
+                } else {
+                    Ok(n)
+                }
+            }
+        };
+        let first = tokio::spawn({
+            let (rounds, read) = (rounds.clone(), read.clone());
+            async move { rounds.read("import", read).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let (rounds, read) = (rounds.clone(), read.clone());
+                tokio::spawn(async move { rounds.read("import", read).await })
+            })
+            .collect();
+        assert_eq!(first.await.unwrap(), Ok(0));
+        for answer in waiters {
+            assert!(answer.await.unwrap().unwrap() >= 2);
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 5);
+    }
+}

@@ -382,7 +382,8 @@ pub trait RecordStore: Send + Sync {
         before: OffsetDateTime,
         noted_in: Option<u32>,
     ) -> Result<(u64, u64)>;
-    /// A page of the records `import_id` has not seen, in key order after `cursor`.
+    /// A page of the records `import_id` has not seen, after `cursor` (where the last page
+    /// ended, in an order of the store's).
     async fn unseen(
         &self,
         tenant_id: &str,

@@ -112,72 +112,6 @@ impl DynamoStore {
         shards.map(query).collect()
     }
 
-    /// A page of a type's records in identifier order after `cursor`: the shards' pages merged.
-    async fn records_page(
-        &self,
-        tenant_id: &str,
-        resource: ResourceType,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<Page<StoredRecord>> {
-        let after = cursor.map(decode_cursor).transpose()?;
-        let queries = self.shard_queries(tenant_id, resource, after.as_deref(), None);
-        let mut merged = Merged::start(queries.into_iter().map(|q| q.limit(limit as i32)).collect()).await?;
-        let mut items = Vec::new();
-        while items.len() < limit {
-            let Some(item) = merged.next().await? else { break };
-            items.push(serde_dynamo::from_item::<_, RecordItem>(item).map_err(ser_err)?.record);
-        }
-        let next_cursor = items.last().filter(|_| merged.more()).map(|last| encode_cursor(&last.identifier));
-        Ok(Page { items, next_cursor })
-    }
-
-    /// A page of the records `import_id` has not marked, shard after shard (a page goes on into
-    /// the next shard while it has room, so small types take one page): the filter applies after
-    /// the limit, so a page may hold fewer records, even none, and still have a next one.
-    async fn unseen_page(
-        &self,
-        tenant_id: &str,
-        resource: ResourceType,
-        import_id: &str,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<Page<StoredRecord>> {
-        let (mut shard, mut after) = match cursor {
-            Some(cursor) => decode_shard_cursor(cursor)?,
-            None => (0, None),
-        };
-        let mut items = Vec::new();
-        loop {
-            let Some(query) = self.shard_queries(tenant_id, resource, after.as_deref(), None).into_iter().nth(shard)
-            else {
-                return Err(Error::invalid("cursor", "invalid", "not a cursor this API returned"));
-            };
-            let out = query
-                .limit((limit - items.len()) as i32)
-                .filter_expression("attribute_not_exists(seen_by) OR seen_by <> :me")
-                .expression_attribute_values(":me", s(import_id))
-                .send()
-                .await
-                .map_err(ddb_err)?;
-            for item in out.items.unwrap_or_default() {
-                items.push(serde_dynamo::from_item::<_, RecordItem>(item).map_err(ser_err)?.record);
-            }
-            let last = out.last_evaluated_key.and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).cloned());
-            let next_cursor = match last {
-                // The shard goes on: so does the next page.
-                Some(sk) => Some(encode_shard_cursor(shard, Some(&sk))),
-                None if shard + 1 == self.shards.count() => None,
-                None if items.len() >= limit => Some(encode_shard_cursor(shard + 1, None)),
-                None => {
-                    (shard, after) = (shard + 1, None);
-                    continue;
-                }
-            };
-            return Ok(Page { items, next_cursor });
-        }
-    }
-
     /// The transaction items of record writes, each conditioned on the version it was read at,
     /// with their index changes.
     pub(super) fn record_items(
@@ -289,6 +223,7 @@ impl RecordStore for DynamoStore {
         Ok(found)
     }
 
+    /// A page of a type's records in identifier order after `cursor`: the shards' pages merged.
     async fn list(
         &self,
         tenant_id: &str,
@@ -296,7 +231,16 @@ impl RecordStore for DynamoStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<StoredRecord>> {
-        self.records_page(tenant_id, resource, limit, cursor).await
+        let after = cursor.map(decode_cursor).transpose()?;
+        let queries = self.shard_queries(tenant_id, resource, after.as_deref(), None);
+        let mut merged = Merged::start(queries.into_iter().map(|q| q.limit(limit as i32)).collect()).await?;
+        let mut items = Vec::new();
+        while items.len() < limit {
+            let Some(item) = merged.next().await? else { break };
+            items.push(serde_dynamo::from_item::<_, RecordItem>(item).map_err(ser_err)?.record);
+        }
+        let next_cursor = items.last().filter(|_| merged.more()).map(|last| encode_cursor(&last.identifier));
+        Ok(Page { items, next_cursor })
     }
 
     async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied> {
@@ -472,6 +416,9 @@ impl RecordStore for DynamoStore {
         Ok((total, doomed))
     }
 
+    /// A page of the records `import_id` has not marked, shard after shard (a page goes on into
+    /// the next shard while it has room, so small types take one page): the filter applies after
+    /// the limit, so a page may hold fewer records, even none, and still have a next one.
     async fn unseen(
         &self,
         tenant_id: &str,
@@ -480,7 +427,39 @@ impl RecordStore for DynamoStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<StoredRecord>> {
-        self.unseen_page(tenant_id, resource, import_id, limit, cursor).await
+        let (mut shard, mut after) = match cursor {
+            Some(cursor) => decode_shard_cursor(cursor)?,
+            None => (0, None),
+        };
+        let mut items = Vec::new();
+        loop {
+            let Some(query) = self.shard_queries(tenant_id, resource, after.as_deref(), None).into_iter().nth(shard)
+            else {
+                return Err(Error::invalid("cursor", "invalid", "not a cursor this API returned"));
+            };
+            let out = query
+                .limit((limit - items.len()) as i32)
+                .filter_expression("attribute_not_exists(seen_by) OR seen_by <> :me")
+                .expression_attribute_values(":me", s(import_id))
+                .send()
+                .await
+                .map_err(ddb_err)?;
+            for item in out.items.unwrap_or_default() {
+                items.push(serde_dynamo::from_item::<_, RecordItem>(item).map_err(ser_err)?.record);
+            }
+            let last = out.last_evaluated_key.and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).cloned());
+            let next_cursor = match last {
+                // The shard goes on: so does the next page.
+                Some(sk) => Some(encode_shard_cursor(shard, Some(&sk))),
+                None if shard + 1 == self.shards.count() => None,
+                None if items.len() >= limit => Some(encode_shard_cursor(shard + 1, None)),
+                None => {
+                    (shard, after) = (shard + 1, None);
+                    continue;
+                }
+            };
+            return Ok(Page { items, next_cursor });
+        }
     }
 
     async fn lookup(

@@ -77,37 +77,52 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
+    use tokio::task::JoinHandle;
+
+    /// A read whose value is how many reads began before it (so a caller can tell its answer
+    /// began after it asked), taking 40 ms; the `failing`th read fails.
+    fn counting(reads: &Arc<AtomicU64>, failing: u64) -> impl Fn() -> BoxedRead + Clone + Send + Sync + 'static {
+        let reads = reads.clone();
+        move || {
+            let reads = reads.clone();
+            Box::pin(async move {
+                let n = reads.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+                if n == failing {
+                    Err(())
+                } else {
+                    Ok(n)
+                }
+            })
+        }
+    }
+
+    type BoxedRead = std::pin::Pin<Box<dyn Future<Output = Result<u64, ()>> + Send>>;
+
+    /// A first caller, then `more` callers 10 ms later, while its read is under way.
+    async fn callers(
+        rounds: &Arc<Rounds<&'static str, u64>>,
+        read: impl Fn() -> BoxedRead + Clone + Send + Sync + 'static,
+        more: usize,
+    ) -> (Result<u64, ()>, Vec<JoinHandle<Result<u64, ()>>>) {
+        let ask = || {
+            let (rounds, read) = (rounds.clone(), read.clone());
+            tokio::spawn(async move { rounds.read("import", read).await })
+        };
+        let first = ask();
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let later = (0..more).map(|_| ask()).collect();
+        (first.await.unwrap(), later)
+    }
 
     #[tokio::test]
     async fn callers_during_a_read_share_the_next_one_and_each_sees_a_later_read() {
-        let rounds = Arc::new(Rounds::<&str, u64>::default());
-        // The value read is how many reads began before it: a caller's answer must be a read
-        // that began after the caller asked.
-        let reads = Arc::new(AtomicU64::new(0));
-        let counter = reads.clone();
-        let read = move || {
-            let reads = counter.clone();
-            async move {
-                let n = reads.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                Ok::<_, ()>(n)
-            }
-        };
-        let first = tokio::spawn({
-            let (rounds, read) = (rounds.clone(), read.clone());
-            async move { rounds.read("import", read).await }
-        });
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        let asked_at = reads.load(Ordering::SeqCst);
-        let later: Vec<_> = (0..8)
-            .map(|_| {
-                let (rounds, read) = (rounds.clone(), read.clone());
-                tokio::spawn(async move { rounds.read("import", read).await })
-            })
-            .collect();
-        assert_eq!(first.await.unwrap(), Ok(0));
+        let (rounds, reads) = (Arc::new(Rounds::default()), Arc::new(AtomicU64::new(0)));
+        let read = counting(&reads, u64::MAX);
+        let (first, later) = callers(&rounds, read.clone(), 8).await;
+        assert_eq!(first, Ok(0));
         for answer in later {
-            assert!(answer.await.unwrap().unwrap() >= asked_at, "a read that began after the caller asked");
+            assert_eq!(answer.await.unwrap(), Ok(1), "the read begun after they asked");
         }
         assert_eq!(reads.load(Ordering::SeqCst), 2, "nine callers, two reads");
         // Another key, or the same key once its round is over, reads on its own.
@@ -117,36 +132,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_shared_read_leaves_each_waiter_to_read_for_itself() {
-        let rounds = Arc::new(Rounds::<&str, u64>::default());
-        let reads = Arc::new(AtomicU64::new(0));
-        let counter = reads.clone();
-        let read = move || {
-            let reads = counter.clone();
-            async move {
-                let n = reads.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-                // The shared read (the second) fails.
-                if n == 1 {
-                    Err(())
-                } else {
-                    Ok(n)
-                }
-            }
-        };
-        let first = tokio::spawn({
-            let (rounds, read) = (rounds.clone(), read.clone());
-            async move { rounds.read("import", read).await }
-        });
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        let waiters: Vec<_> = (0..3)
-            .map(|_| {
-                let (rounds, read) = (rounds.clone(), read.clone());
-                tokio::spawn(async move { rounds.read("import", read).await })
-            })
-            .collect();
-        assert_eq!(first.await.unwrap(), Ok(0));
+        let (rounds, reads) = (Arc::new(Rounds::default()), Arc::new(AtomicU64::new(0)));
+        let (first, waiters) = callers(&rounds, counting(&reads, 1), 3).await;
+        assert_eq!(first, Ok(0));
         for answer in waiters {
-            assert!(answer.await.unwrap().unwrap() >= 2);
+            assert!(answer.await.unwrap().unwrap() >= 2, "a read of its own");
         }
         assert_eq!(reads.load(Ordering::SeqCst), 5);
     }

@@ -155,6 +155,7 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
     let mut preview = rules.preview.then(|| Preview::new(headers.len()));
     let mut bounds: Vec<Chunk> = Vec::new();
     let id_cell = row_rules.identifier_cell();
+    records.find_column(id_cell.as_ref().map(|cell| cell.column));
     let mut identifier = String::new();
     let mut row = 0u64;
     // Without a header, the record read for the columns is the first row.
@@ -195,7 +196,8 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
         }
         let record = records.record();
         if let Some(id_cell) = id_cell.as_ref() {
-            if let Some(cell) = split::field(record, delimiter, id_cell.column, &mut scratch) {
+            if let Some(at) = records.column_start() {
+                let cell = split::field_at(record, at, delimiter, &mut scratch);
                 let Some(cell) = dialect.decode_value(cell) else { return Err(not_text(row, dialect)) };
                 if let Some(identifier) = id_cell.read(&cell, &mut identifier) {
                     dedup.see(identifier, row).map_err(ScanError::Spill)?;

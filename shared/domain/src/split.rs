@@ -1,11 +1,12 @@
 //! Cutting a CSV stream into records, for the one pass prevalidation makes over a whole file.
 //! It finds where each record ends without parsing its fields: only a quote that opens a field
 //! changes what a line break means, so it jumps from one quote or line break to the next
-//! (memchr) instead of walking the bytes. The records are the ones the `csv` crate reads (the
-//! transform's reader), by the same rules as `csv_core`: `\r`, `\n` and `\r\n` end a record,
-//! blank lines are skipped, a quote opens a field only where the field starts (`5'11"` is a
-//! literal), `""` in a quoted field is a quote, and `"a"b` is the field `ab`. A test holds the
-//! two readers to the same records on every short string of the bytes that matter.
+//! (memchr) instead of walking the bytes; the delimiters between are counted to find where the
+//! identifier's field starts. The records are the ones the `csv` crate reads (the transform's
+//! reader), by the same rules as `csv_core`: `\r`, `\n` and `\r\n` end a record, blank lines
+//! are skipped, a quote opens a field only where the field starts (`5'11"` is a literal), `""`
+//! in a quoted field is a quote, and `"a"b` is the field `ab`. A test holds the two readers to
+//! the same records on every short string of the bytes that matter.
 
 use std::io::Read;
 use std::ops::Range;
@@ -47,12 +48,16 @@ pub struct Records<R> {
     checked: usize,
     eof: bool,
     bad_text_at: Option<u64>,
+    /// The field whose start each cut finds, and where it is in the current record.
+    column: Option<usize>,
+    column_start: Option<usize>,
 }
 
 /// Where a record starting at some offset of a buffer ends.
 enum Cut {
-    /// The record is `[start, end)`; the next one is looked for from `next`.
-    Record { end: usize, next: usize },
+    /// The record is `[start, end)`; the next one is looked for from `next`. Its field `column`
+    /// starts at `column`, when it has one.
+    Record { end: usize, next: usize, column: Option<usize> },
     /// It goes on past the buffer.
     More,
     /// The file ends inside a quoted field.
@@ -79,7 +84,23 @@ impl<R: Read> Records<R> {
             checked: 0,
             eof: false,
             bad_text_at: None,
+            column: None,
+            column_start: None,
         }
+    }
+
+    /// From the next record on, finds where field `column` starts as the record is cut: the
+    /// delimiters are counted on the bytes the cut passes over anyway (see `column_start`).
+    pub fn find_column(&mut self, column: Option<usize>) {
+        self.column = column;
+        // The current record's, which was cut before.
+        self.column_start = column.and_then(|column| field_start(self.record(), self.delimiter, column));
+    }
+
+    /// Where the field `find_column` asked for starts in `record()`; None when the record has
+    /// fewer fields. Its value is `field_at(record, start, ..)`.
+    pub fn column_start(&self) -> Option<usize> {
+        self.column_start
     }
 
     /// Moves to the next record; false after the last one.
@@ -104,15 +125,18 @@ impl<R: Read> Records<R> {
                 self.fill()?;
                 continue;
             }
-            match cut(&self.buf[..self.filled], self.pos, self.delimiter, self.eof) {
-                Cut::Record { end, next } => {
+            match cut(&self.buf[..self.filled], self.pos, self.delimiter, self.eof, self.column) {
+                Cut::Record { end, next, column } => {
+                    self.column_start = column.map(|at| at - self.pos);
                     (self.start, self.end, self.pos) = (self.pos, end, next);
                     return Ok(true);
                 }
                 Cut::Unterminated => return Err(SplitError::UnterminatedQuote),
                 Cut::More if self.filled - self.pos > MAX_RECORD_BYTES => {
-                    let quoted =
-                        matches!(cut(&self.buf[..self.filled], self.pos, self.delimiter, true), Cut::Unterminated);
+                    let quoted = matches!(
+                        cut(&self.buf[..self.filled], self.pos, self.delimiter, true, None),
+                        Cut::Unterminated
+                    );
                     return Err(if quoted { SplitError::UnterminatedQuote } else { SplitError::TooLong });
                 }
                 Cut::More => self.fill()?,
@@ -184,16 +208,33 @@ impl<R: Read> Records<R> {
     }
 }
 
-/// Where the record starting at `buf[start]` (not a line break) ends.
-fn cut(buf: &[u8], start: usize, delimiter: u8, eof: bool) -> Cut {
+/// Where the record starting at `buf[start]` (not a line break) ends, and where its field
+/// `column` starts. The text between quotes and line breaks is unquoted: there each delimiter
+/// ends a field, so counting them (many bytes at a time) finds the column without a second
+/// pass over the fields before it.
+fn cut(buf: &[u8], start: usize, delimiter: u8, eof: bool, column: Option<usize>) -> Cut {
+    // Delimiters still to pass before the column starts; None once found (or not asked for).
+    let mut left = column.filter(|n| *n > 0);
+    let mut found = (column == Some(0)).then_some(start);
     let mut i = start;
     loop {
-        let Some(found) = memchr::memchr3(b'"', b'\n', b'\r', &buf[i..]) else {
-            return if eof { Cut::Record { end: buf.len(), next: buf.len() } } else { Cut::More };
-        };
-        let at = i + found;
+        let next = memchr::memchr3(b'"', b'\n', b'\r', &buf[i..]);
+        let at = next.map_or(buf.len(), |found| i + found);
+        if let Some(n) = left {
+            let text = &buf[i..at];
+            let count = count_bytes(text, delimiter);
+            if count >= n {
+                found = Some(i + nth_byte(text, delimiter, n, count) + 1);
+                left = None;
+            } else {
+                left = Some(n - count);
+            }
+        }
+        if next.is_none() {
+            return if eof { Cut::Record { end: buf.len(), next: buf.len(), column: found } } else { Cut::More };
+        }
         if buf[at] != b'"' {
-            return Cut::Record { end: at, next: at + 1 };
+            return Cut::Record { end: at, next: at + 1, column: found };
         }
         // A quote inside a field is a literal. (The byte before is never a closing quote: a
         // quote right after one is `""`, taken below.)
@@ -215,6 +256,23 @@ fn cut(buf: &[u8], start: usize, delimiter: u8, eof: bool) -> Cut {
             }
         };
     }
+}
+
+/// How many times `byte` is in `text`: in runs of at most 255 counted in a `u8`, which the
+/// compiler turns into SIMD compares.
+fn count_bytes(text: &[u8], byte: u8) -> usize {
+    text.chunks(255).map(|run| usize::from(run.iter().fold(0u8, |n, &b| n + u8::from(b == byte)))).sum()
+}
+
+/// Where the `n`th (from 1) of the `count` copies of `byte` in `text` is, looked for from the
+/// nearer end: an identifier is often one of the last columns.
+fn nth_byte(text: &[u8], byte: u8, n: usize, count: usize) -> usize {
+    let at = if n * 2 <= count + 1 {
+        memchr::memchr_iter(byte, text).nth(n - 1)
+    } else {
+        memchr::memrchr_iter(byte, text).nth(count - n)
+    };
+    at.expect("`text` holds `count` copies")
 }
 
 /// Where a field's value is: in the record, or unescaped into the scratch buffer.
@@ -254,16 +312,27 @@ fn next_field(record: &[u8], i: usize, delimiter: u8, scratch: &mut Vec<u8>) -> 
     }
 }
 
+/// The value of the field of `record` that starts at `at` (as `Records::column_start` says).
+pub fn field_at<'a>(record: &'a [u8], at: usize, delimiter: u8, scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    match next_field(record, at, delimiter, scratch).0 {
+        Value::In(range) => &record[range],
+        Value::Scratch => scratch,
+    }
+}
+
 /// One field of a record (as `Records::record` gives it); None when the record has fewer.
 pub fn field<'a>(record: &'a [u8], delimiter: u8, column: usize, scratch: &'a mut Vec<u8>) -> Option<&'a [u8]> {
+    let at = field_start(record, delimiter, column)?;
+    Some(field_at(record, at, delimiter, scratch))
+}
+
+/// Where field `column` of `record` starts; None when the record has fewer.
+fn field_start(record: &[u8], delimiter: u8, column: usize) -> Option<usize> {
     let mut i = 0;
     for _ in 0..column {
         i = skip_field(record, i, delimiter)?;
     }
-    Some(match next_field(record, i, delimiter, scratch).0 {
-        Value::In(range) => &record[range],
-        Value::Scratch => scratch,
-    })
+    Some(i)
 }
 
 /// Where the field after the one that starts at `i` starts (None after the last), as
@@ -358,6 +427,29 @@ mod tests {
         }
     }
 
+    /// The field start each cut finds is the one `field` finds by passing over the fields, from
+    /// the record `find_column` is called on (the first) on.
+    fn columns_agree(bytes: &[u8], delimiter: u8, read_bytes: usize) {
+        let what = || format!("{:?} in reads of {read_bytes}", String::from_utf8_lossy(bytes));
+        let mut scratch = Vec::new();
+        // Reads past the end change nothing: a small buffer keeps the many short cases quick.
+        let read_bytes = read_bytes.min(bytes.len() + 1);
+        // Up to one past the last field.
+        for column in 0..=bytes.iter().filter(|b| **b == delimiter).count() + 1 {
+            let mut records = Records::reading(bytes, delimiter, true, read_bytes);
+            let mut first = true;
+            while let Ok(true) = records.advance() {
+                if std::mem::take(&mut first) {
+                    records.find_column(Some(column));
+                }
+                let record = records.record();
+                let expected = field(record, delimiter, column, &mut scratch).map(<[u8]>::to_vec);
+                let got = records.column_start().map(|at| field_at(record, at, delimiter, &mut scratch).to_vec());
+                assert_eq!(got, expected, "column {column} of {}", what());
+            }
+        }
+    }
+
     /// Every string of up to 6 of the bytes that matter, the `csv` crate as the oracle.
     #[test]
     fn records_are_the_csv_crates() {
@@ -374,10 +466,12 @@ mod tests {
         assert_eq!(strings.len(), (0..=6).map(|n| 5usize.pow(n)).sum::<usize>());
         for bytes in &strings {
             agree(bytes, b',', READ_BYTES);
+            columns_agree(bytes, b',', READ_BYTES);
         }
         // Reads that end anywhere: inside quotes, between `\r` and `\n`, after a closing quote.
         for bytes in strings.iter().filter(|s| s.len() == 5) {
             agree(bytes, b',', 1);
+            columns_agree(bytes, b',', 1);
         }
     }
 
@@ -395,6 +489,7 @@ mod tests {
         for (bytes, delimiter, open) in cases {
             for read_bytes in 1..=bytes.len() {
                 agree(bytes, delimiter, read_bytes);
+                columns_agree(bytes, delimiter, read_bytes);
                 let stopped = split_all(bytes, delimiter, read_bytes).1;
                 assert_eq!(stopped.is_some(), open, "{bytes:?} in reads of {read_bytes}");
             }
@@ -407,6 +502,7 @@ mod tests {
             let delimiter = if bytes.contains(&b'\t') { b'\t' } else { b';' };
             for read_bytes in [1, 2, 5, READ_BYTES] {
                 agree(bytes, delimiter, read_bytes);
+                columns_agree(bytes, delimiter, read_bytes);
             }
         }
         let (records, _) = split_all(b"\xEF\xBB\xBFname\nAnn\n", b',', 2);

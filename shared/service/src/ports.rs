@@ -165,6 +165,10 @@ pub trait ImportStore: Send + Sync {
     async fn note_seen(&self, tenant_id: &str, import_id: &str, run: u32, identifiers: &[String]) -> Result<()>;
     /// Records a step of the cleanup as done, once.
     async fn cleanup_step(&self, tenant_id: &str, import_id: &str, run: u32, step: CleanupStep) -> Result<bool>;
+    /// Whether a delivery of the cleanup page from `page` (its cursor) ended it (sent the next).
+    async fn page_ended(&self, tenant_id: &str, import_id: &str, run: u32, page: &str) -> Result<bool>;
+    /// Notes that the cleanup page from `page` is ended: its next page is on the queue.
+    async fn end_page(&self, tenant_id: &str, import_id: &str, run: u32, page: &str) -> Result<()>;
     /// A completed import starts reverting with this state; false when it is not completed or
     /// a revert was asked before.
     async fn begin_revert(&self, tenant_id: &str, import_id: &str, state: &RevertState) -> Result<bool>;

@@ -231,6 +231,18 @@ impl ImportStore for MemoryStore {
         Ok(())
     }
 
+    async fn page_ended(&self, tenant_id: &str, import_id: &str, run: u32, page: &str) -> Result<bool> {
+        self.faults.before("page_ended")?;
+        let state = self.state();
+        Ok(state.ledger(tenant_id, import_id).is_some_and(|l| l.pages.contains(&(run, page.to_string()))))
+    }
+
+    async fn end_page(&self, tenant_id: &str, import_id: &str, run: u32, page: &str) -> Result<()> {
+        self.faults.before("end_page")?;
+        self.state().ledger_mut(tenant_id, import_id).pages.insert((run, page.to_string()));
+        Ok(())
+    }
+
     async fn cleanup_step(&self, tenant_id: &str, import_id: &str, run: u32, step: CleanupStep) -> Result<bool> {
         self.faults.before("cleanup_step")?;
         let mut state = self.state();

@@ -72,6 +72,9 @@ pub(crate) struct Ledger {
     pub notes: BTreeMap<u32, BTreeSet<String>>,
     /// Revert units done, with the conflicts each listed.
     pub reverted: BTreeMap<String, Vec<String>>,
+    /// An overwrite's ended cleanup pages, by run and cursor.
+    #[serde(default)]
+    pub pages: BTreeSet<(u32, String)>,
 }
 
 #[derive(Default, Clone, Serialize, Deserialize)]

@@ -165,12 +165,13 @@ async fn first_names(dynamo: &aws_sdk_dynamodb::Client, table: &str, tenant: &st
         let page = dynamo
             .scan()
             .table_name(table)
-            .filter_expression("begins_with(pk, :pk) AND attribute_exists(fields)")
+            .filter_expression("begins_with(pk, :pk) AND attribute_exists(#f)")
+            .expression_attribute_names("#f", "fields")
             .expression_attribute_values(":pk", AttributeValue::S(format!("{tenant}#contact")))
             .set_exclusive_start_key(start)
             .send()
             .await
-            .expect("query the records");
+            .expect("scan the records");
         for item in page.items() {
             let id = item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_default();
             let n = id.strip_prefix("person").and_then(|e| e.strip_suffix("@example.com"));

@@ -22,7 +22,7 @@ use super::counters::{increments, stats_update};
 use super::errors::{conditional, ddb_err, refused_as_data, ser_err};
 use super::items::{ttl_of, ImportItem};
 use super::layout::{
-    batch_sk_prefix, batches_sk_prefix, chunk_sk, decode_cursor, encode_cursor, import_key, ledger_pk,
+    batch_sk_prefix, batches_sk_prefix, chunk_sk, decode_cursor, encode_cursor, import_key, ledger_pk, page_sk_prefix,
     removal_sk_prefix, seen_sk_prefix, sweep_after, sweep_shard, sweep_soon, tenant_status, EVENT_SK_PREFIX, NOTED,
     REVERT_SK_PREFIX, STATUS_INDEX, SWEEP_INDEX, SWEEP_SHARDS,
 };
@@ -478,6 +478,35 @@ impl ImportStore for DynamoStore {
             })
             .collect::<Result<Vec<_>>>()?;
         self.write_all(&self.imports, requests).await
+    }
+
+    async fn page_ended(&self, tenant_id: &str, import_id: &str, run: u32, page: &str) -> Result<bool> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.imports)
+            .key("pk", s(ledger_pk(tenant_id, import_id)))
+            .key("sk", s(keys::sort_key(&page_sk_prefix(run), page)))
+            .projection_expression("sk")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        Ok(out.item.is_some())
+    }
+
+    async fn end_page(&self, tenant_id: &str, import_id: &str, run: u32, page: &str) -> Result<()> {
+        let ttl = self.import_ttl(tenant_id, import_id).await?;
+        self.client
+            .put_item()
+            .table_name(&self.imports)
+            .item("pk", s(ledger_pk(tenant_id, import_id)))
+            .item("sk", s(keys::sort_key(&page_sk_prefix(run), page)))
+            .item("ttl", n(ttl))
+            .send()
+            .await
+            .map_err(ddb_err)?;
+        Ok(())
     }
 
     async fn cleanup_step(&self, tenant_id: &str, import_id: &str, run: u32, step: CleanupStep) -> Result<bool> {

@@ -86,6 +86,12 @@ pub(super) fn seen_sk_prefix(run: u32) -> String {
     format!("seen#{run:04}#")
 }
 
+/// What the ledger keys of an overwrite's ended cleanup pages start with; the rest is the page's
+/// cursor (`keys::sort_key`).
+pub(super) fn page_sk_prefix(run: u32) -> String {
+    format!("page#{run:04}#")
+}
+
 /// The attribute of a note whose key holds a digest of its identifier: the identifier.
 pub(super) const NOTED: &str = "noted_identifier";
 

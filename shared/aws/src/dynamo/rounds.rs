@@ -53,10 +53,13 @@ impl<K: Hash + Eq + Clone, V: Clone> Rounds<K, V> {
                 Err(_) => read().await,
             };
         }
+        // Were this call dropped mid-read, the key must not stay taken: its waiters would wait
+        // for nobody. Leaving drops their senders, and each reads for itself.
+        let round = Round { rounds: self, key: Some(key) };
         let mine = read().await;
         // Those who asked meanwhile: this read begins after they did. Whoever asks from now on
         // starts a round of their own.
-        let waiters = self.lock().remove(&key).unwrap_or_default();
+        let waiters = round.end();
         if !waiters.is_empty() {
             if let Ok(value) = read().await {
                 for waiter in waiters {
@@ -69,6 +72,28 @@ impl<K: Hash + Eq + Clone, V: Clone> Rounds<K, V> {
 
     fn lock(&self) -> MutexGuard<'_, HashMap<K, Vec<oneshot::Sender<V>>>> {
         self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A key taken by its reader, given back when the round ends or the reader goes away.
+struct Round<'a, K: Hash + Eq, V> {
+    rounds: &'a Rounds<K, V>,
+    key: Option<K>,
+}
+
+impl<K: Hash + Eq, V> Round<'_, K, V> {
+    /// Gives the key back, with the callers who waited for the next read.
+    fn end(mut self) -> Vec<oneshot::Sender<V>> {
+        let key = self.key.take();
+        key.and_then(|k| self.rounds.keys.lock().unwrap_or_else(|e| e.into_inner()).remove(&k)).unwrap_or_default()
+    }
+}
+
+impl<K: Hash + Eq, V> Drop for Round<'_, K, V> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.rounds.keys.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        }
     }
 }
 
@@ -128,6 +153,26 @@ mod tests {
         // Another key, or the same key once its round is over, reads on its own.
         assert_eq!(rounds.read("other", read.clone()).await, Ok(2));
         assert_eq!(rounds.read("import", read).await, Ok(3));
+    }
+
+    #[tokio::test]
+    async fn a_reader_dropped_mid_read_leaves_no_one_waiting() {
+        let (rounds, reads) = (Arc::new(Rounds::default()), Arc::new(AtomicU64::new(0)));
+        let read = counting(&reads, u64::MAX);
+        let reader = tokio::spawn({
+            let (rounds, read) = (rounds.clone(), read.clone());
+            async move { rounds.read("import", read).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let waiter = tokio::spawn({
+            let (rounds, read) = (rounds.clone(), read.clone());
+            async move { rounds.read("import", read).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        reader.abort();
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await;
+        assert_eq!(answer.expect("the waiter is not left waiting").unwrap(), Ok(1), "it read for itself");
+        assert_eq!(rounds.read("import", read).await, Ok(2), "the key is free again");
     }
 
     #[tokio::test]

@@ -27,6 +27,8 @@ use super::revert;
 
 /// Records read per cleanup message.
 const PAGE: usize = 200;
+/// The first page's name in the ledger (the others are named by their cursor).
+const FIRST_PAGE: &str = "first";
 /// Records removed per transaction: each may release an alternate value (two items), and the
 /// ledger entry and stats take two more of DynamoDB's 100.
 const REMOVALS: usize = 32;
@@ -82,6 +84,14 @@ pub async fn remove(svc: &Services, msg: RemovalMessage) -> Result<()> {
         }
         svc.imports.cleanup_step(tenant_id, import_id, run, CleanupStep::GuardPassed).await?;
     }
+    // Each page sends the next: a page delivered again once it sent its next (a function that
+    // died before the queue heard it was done) would start a second chain of pages, and every
+    // redelivery in each chain another. So a page notes when it is ended, and a delivery of an
+    // ended page stops. Two deliveries of one page at once may both go on: rare, and harmless.
+    let here = msg.after.as_deref().unwrap_or(FIRST_PAGE);
+    if svc.imports.page_ended(tenant_id, import_id, run, here).await? {
+        return Ok(());
+    }
     let page = svc.records.unseen(tenant_id, resource, import_id, PAGE, msg.after.as_deref()).await?;
     let doomed: Vec<StoredRecord> = page.items.into_iter().filter(|r| removable(r, import_id, started)).collect();
     for group in doomed.chunks(REMOVALS) {
@@ -89,14 +99,17 @@ pub async fn remove(svc: &Services, msg: RemovalMessage) -> Result<()> {
             return Ok(()); // the import stopped
         }
     }
+    if svc.imports.page_ended(tenant_id, import_id, run, here).await? {
+        return Ok(()); // another delivery ended it meanwhile
+    }
     match page.next_cursor {
-        Some(after) => send(svc, tenant_id, import_id, run, Some(after)).await,
+        Some(after) => send(svc, tenant_id, import_id, run, Some(after)).await?,
         None => {
             svc.imports.cleanup_step(tenant_id, import_id, run, CleanupStep::RemovalDone).await?;
             send_finish_if_done(svc, tenant_id, import_id).await?;
-            Ok(())
         }
     }
+    svc.imports.end_page(tenant_id, import_id, run, here).await
 }
 
 /// An overwrite does not run beside another import of its type (it would remove

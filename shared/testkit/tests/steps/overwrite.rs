@@ -93,6 +93,28 @@ async fn a_redelivered_cleanup_page_removes_and_counts_nothing_twice() {
 }
 
 #[tokio::test]
+async fn a_cleanup_page_delivered_again_once_ended_starts_no_second_chain() {
+    let kit = Kit::new();
+    seed(&kit, 450);
+    let body = r#"{"resource_type": "contact", "action": "overwrite", "max_removed_ratio": 0.5}"#;
+    let (import, key) = kit.upload(body, &file(1..=300)).await.unwrap();
+    prevalidate::run(&kit.svc, &key).await.unwrap();
+    let mut pages = 0;
+    while let Some(message) = kit.queue.pop(&[Queue::Transform, Queue::Process]) {
+        kit.deliver(message.queue, &message.body).await.unwrap();
+        if is_removal(&message.body) {
+            pages += 1;
+            // Delivered again after it sent its next page: it sends none.
+            kit.deliver(message.queue, &message.body).await.unwrap();
+        }
+    }
+    assert_eq!(pages, 3, "one chain of pages, not one more per delivery");
+    let import = kit.import(&import.id).await;
+    assert_eq!((import.status, import.stats.removed), (Status::Completed, 150));
+    assert_eq!(emails(&kit).len(), 301);
+}
+
+#[tokio::test]
 async fn the_cleanup_pages_through_many_records() {
     let kit = Kit::new();
     seed(&kit, 450);

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::outbound::Webhooks;
-use crate::pipeline::complete::SentFinishes;
 use crate::ports::{FileStore, ImportStore, RecordStore, WebhookSecrets, WorkQueue};
 
 #[derive(Clone)]
@@ -18,4 +17,28 @@ pub struct Services {
     pub settings: Settings,
     /// The finish messages this instance sent (`pipeline::complete`).
     pub finishes: Arc<SentFinishes>,
+}
+
+/// The finish messages this instance has put on the queue, by import, run and phase (an
+/// overwrite's merge and its cleanup each end once): a later step of the same instance that
+/// sees the same run done sends none. Noted only once sent, so a failed send is tried again by
+/// the redelivery of its message.
+#[derive(Default)]
+pub struct SentFinishes(std::sync::Mutex<std::collections::HashSet<(String, String, u32, bool)>>);
+
+/// Finishes remembered; past this the memo starts again (a second message is harmless).
+const REMEMBERED_FINISHES: usize = 4096;
+
+impl SentFinishes {
+    pub(crate) fn sent(&self, key: &(String, String, u32, bool)) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).contains(key)
+    }
+
+    pub(crate) fn note(&self, key: (String, String, u32, bool)) {
+        let mut sent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if sent.len() >= REMEMBERED_FINISHES {
+            sent.clear();
+        }
+        sent.insert(key);
+    }
 }

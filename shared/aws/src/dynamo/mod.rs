@@ -19,6 +19,7 @@ mod imports;
 mod items;
 mod layout;
 mod ledger;
+mod pacing;
 mod records;
 mod rounds;
 mod store;

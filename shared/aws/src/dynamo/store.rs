@@ -15,8 +15,8 @@ use super::attributes::s;
 use super::attributes::text;
 use super::errors::{conditional, ddb_err, ser_err};
 use super::layout::{import_key, Shards};
+use super::pacing::Pacing;
 use super::rounds::Rounds;
-use super::throttle::Pacing;
 
 pub struct DynamoStore {
     pub(super) client: aws_sdk_dynamodb::Client,

@@ -49,27 +49,3 @@ pub async fn send_finish_if_done(svc: &Services, tenant_id: &str, import_id: &st
     svc.finishes.note(key);
     Ok(())
 }
-
-/// The finish messages this instance has put on the queue, by import, run and phase (an
-/// overwrite's merge and its cleanup each end once): a later step of the same instance that
-/// sees the same run done sends none. Noted only once sent, so a failed send is tried again by
-/// the redelivery of its message.
-#[derive(Default)]
-pub struct SentFinishes(std::sync::Mutex<std::collections::HashSet<(String, String, u32, bool)>>);
-
-/// Finishes remembered; past this the memo starts again (a second message is harmless).
-const REMEMBERED_FINISHES: usize = 4096;
-
-impl SentFinishes {
-    fn sent(&self, key: &(String, String, u32, bool)) -> bool {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).contains(key)
-    }
-
-    fn note(&self, key: (String, String, u32, bool)) {
-        let mut sent = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if sent.len() >= REMEMBERED_FINISHES {
-            sent.clear();
-        }
-        sent.insert(key);
-    }
-}

@@ -39,6 +39,15 @@ struct Served {
     child: Child,
 }
 
+/// Where a served host's log goes (JSON lines, warnings and errors): `target/crash-test/`, kept
+/// after the run to read why a step failed.
+fn log_file(prefix: &str) -> Stdio {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/crash-test");
+    std::fs::create_dir_all(&dir).expect("the log folder");
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{prefix}.log")));
+    Stdio::from(file.expect("the host's log file"))
+}
+
 impl Served {
     fn start(prefix: &str, port: u16) -> Self {
         let target = std::env::var("CARGO_TARGET_DIR")
@@ -50,8 +59,8 @@ impl Served {
             .args(["serve", "--prefix", prefix, "--port", &port.to_string()])
             .env("LOCAL_JWT_SECRET", JWT_SECRET)
             .env("LOCAL_VISIBILITY_TIMEOUT", VISIBILITY_SECS)
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
+            .env("RUST_LOG", "warn")
+            .stdout(log_file(prefix))
             .spawn()
             .expect("local serve starts");
         Self { prefix: prefix.into(), port, child }

@@ -24,17 +24,20 @@ pub struct Services {
 /// sees the same run done sends none. Noted only once sent, so a failed send is tried again by
 /// the redelivery of its message.
 #[derive(Default)]
-pub struct SentFinishes(std::sync::Mutex<std::collections::HashSet<(String, String, u32, bool)>>);
+pub struct SentFinishes(std::sync::Mutex<std::collections::HashSet<FinishKey>>);
+
+/// An import's tenant and id, its run, and whether its removal is done.
+pub type FinishKey = (String, String, u32, bool);
 
 /// Finishes remembered; past this the memo starts again (a second message is harmless).
 const REMEMBERED_FINISHES: usize = 4096;
 
 impl SentFinishes {
-    pub(crate) fn sent(&self, key: &(String, String, u32, bool)) -> bool {
+    pub(crate) fn sent(&self, key: &FinishKey) -> bool {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).contains(key)
     }
 
-    pub(crate) fn note(&self, key: (String, String, u32, bool)) {
+    pub(crate) fn note(&self, key: FinishKey) {
         let mut sent = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if sent.len() >= REMEMBERED_FINISHES {
             sent.clear();

@@ -130,6 +130,12 @@ impl Shards {
         (0..self.0).map(|shard| self.suffixed(base, shard)).collect()
     }
 
+    /// The `shard`th partition under `base`, if there is one.
+    pub(super) fn nth(self, base: &str, shard: usize) -> Option<String> {
+        let shard = u32::try_from(shard).ok().filter(|s| *s < self.0)?;
+        Some(self.suffixed(base, shard))
+    }
+
     fn suffixed(self, base: &str, shard: u32) -> String {
         if self.0 == 1 {
             base.to_string()
@@ -223,6 +229,8 @@ mod tests {
         assert_eq!(one.pk("acme#contact", "a@b.c"), "acme#contact");
         assert_eq!(one.all("acme#contact"), vec!["acme#contact".to_string()]);
         assert_eq!(Shards::new(0), one);
+        assert_eq!(Shards::new(16).nth("acme#contact", 15).as_deref(), Some("acme#contact#15"));
+        assert_eq!(Shards::new(16).nth("acme#contact", 16), None);
         assert_eq!(Shards::new(1_000).count(), Shards::MOST as usize);
     }
 

@@ -91,6 +91,17 @@ impl DynamoStore {
         self.shards.pk(&index_pk(tenant_id, resource, field), value)
     }
 
+    /// A query of one shard of a type's records, after `after` when given.
+    fn shard_query(&self, pk: String, after: Option<&str>, projection: Option<&str>) -> QueryFluentBuilder {
+        let query = self.partition_query(Partition { table: &self.records, pk, prefix: None }, projection);
+        match after {
+            Some(after) => query
+                .key_condition_expression("pk = :pk AND sk > :after")
+                .expression_attribute_values(":after", s(after)),
+            None => query,
+        }
+    }
+
     /// Queries of every shard of a type's records, after `after` when given.
     fn shard_queries(
         &self,
@@ -100,16 +111,7 @@ impl DynamoStore {
         projection: Option<&str>,
     ) -> Vec<QueryFluentBuilder> {
         let shards = self.shards.all(&records_pk(tenant_id, resource)).into_iter();
-        let query = |pk| {
-            let query = self.partition_query(Partition { table: &self.records, pk, prefix: None }, projection);
-            match after {
-                Some(after) => query
-                    .key_condition_expression("pk = :pk AND sk > :after")
-                    .expression_attribute_values(":after", s(after)),
-                None => query,
-            }
-        };
-        shards.map(query).collect()
+        shards.map(|pk| self.shard_query(pk, after, projection)).collect()
     }
 
     /// The transaction items of record writes, each conditioned on the version it was read at,
@@ -433,11 +435,11 @@ impl RecordStore for DynamoStore {
         };
         let mut items = Vec::new();
         loop {
-            let Some(query) = self.shard_queries(tenant_id, resource, after.as_deref(), None).into_iter().nth(shard)
-            else {
+            let Some(pk) = self.shards.nth(&records_pk(tenant_id, resource), shard) else {
                 return Err(Error::invalid("cursor", "invalid", "not a cursor this API returned"));
             };
-            let out = query
+            let out = self
+                .shard_query(pk, after.as_deref(), None)
                 .limit((limit - items.len()) as i32)
                 .filter_expression("attribute_not_exists(seen_by) OR seen_by <> :me")
                 .expression_attribute_values(":me", s(import_id))

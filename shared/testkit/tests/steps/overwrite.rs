@@ -36,6 +36,19 @@ fn is_removal(body: &str) -> bool {
     matches!(decode::<ProcessJob>(body), Ok(ProcessJob::RemovePage(_)))
 }
 
+/// Delivers every queued message until none is left, each cleanup page twice; the pages handed.
+async fn drain_delivering_pages_twice(kit: &Kit) -> usize {
+    let mut pages = 0;
+    while let Some(message) = kit.queue.pop(&[Queue::Transform, Queue::Process]) {
+        kit.deliver(message.queue, &message.body).await.unwrap();
+        if is_removal(&message.body) {
+            pages += 1;
+            kit.deliver(message.queue, &message.body).await.unwrap();
+        }
+    }
+    pages
+}
+
 #[tokio::test]
 async fn an_overwrite_removes_the_records_its_file_did_not_name() {
     let kit = Kit::new();
@@ -76,15 +89,7 @@ async fn a_redelivered_cleanup_page_removes_and_counts_nothing_twice() {
     let body = r#"{"resource_type": "contact", "action": "overwrite", "max_removed_ratio": 0.5}"#;
     let (import, key) = kit.upload(body, &file(1..=6)).await.unwrap();
     prevalidate::run(&kit.svc, &key).await.unwrap();
-    let mut removals = 0;
-    while let Some(message) = kit.queue.pop(&[Queue::Transform, Queue::Process]) {
-        kit.deliver(message.queue, &message.body).await.unwrap();
-        if is_removal(&message.body) {
-            removals += 1;
-            kit.deliver(message.queue, &message.body).await.unwrap();
-        }
-    }
-    assert_eq!(removals, 1);
+    assert_eq!(drain_delivering_pages_twice(&kit).await, 1);
 
     let import = kit.import(&import.id).await;
     assert_eq!((import.status, import.stats.removed), (Status::Completed, 4));
@@ -99,16 +104,8 @@ async fn a_cleanup_page_delivered_again_once_ended_starts_no_second_chain() {
     let body = r#"{"resource_type": "contact", "action": "overwrite", "max_removed_ratio": 0.5}"#;
     let (import, key) = kit.upload(body, &file(1..=300)).await.unwrap();
     prevalidate::run(&kit.svc, &key).await.unwrap();
-    let mut pages = 0;
-    while let Some(message) = kit.queue.pop(&[Queue::Transform, Queue::Process]) {
-        kit.deliver(message.queue, &message.body).await.unwrap();
-        if is_removal(&message.body) {
-            pages += 1;
-            // Delivered again after it sent its next page: it sends none.
-            kit.deliver(message.queue, &message.body).await.unwrap();
-        }
-    }
-    assert_eq!(pages, 3, "one chain of pages, not one more per delivery");
+    // Each page delivered again after it sent its next: it sends none.
+    assert_eq!(drain_delivering_pages_twice(&kit).await, 3, "one chain of pages, not one more per delivery");
     let import = kit.import(&import.id).await;
     assert_eq!((import.status, import.stats.removed), (Status::Completed, 150));
     assert_eq!(emails(&kit).len(), 301);

@@ -11,8 +11,10 @@ S3 and SQS stay concurrent.
 
 moto 5's Query of a table (not an index) goes through every item of the table, sorted, to find
 one partition's: a query costs time in proportion to the whole table (a second per query over
-fifty thousand records here, and a type's records are 16 partitions). Here it goes through the
-partition's items only, as DynamoDB does.
+fifty thousand records here, and a type's records are 16 partitions), and sizes each of them,
+matching the sort key condition or not. Here it goes through the items of the partition that
+match the sort key condition only, as DynamoDB does (an import's progress is a few items of a
+partition that gains one ledger item per batch).
 
 moto 5's SendMessage and ReceiveMessage read the queue's attributes to learn one setting (per
 message received, several times), and that counts every message in the queue three times over,
@@ -101,6 +103,10 @@ def _query_in_partition(self, hash_key, *args, **kwargs):
         return _table_query(self, hash_key, *args, **kwargs)
     # DynamoDB requests are taken one at a time (`_serialized`): the table is this call's alone.
     partition = list(self.items.get(hash_key, {}).values())
+    range_comparison = args[0] if args else kwargs.get("range_comparison")
+    if range_comparison:
+        range_objs = args[1] if len(args) > 1 else kwargs.get("range_objs")
+        partition = [item for item in partition if item.range_key.compare(range_comparison, range_objs)]
     self.all_items = lambda: partition
     try:
         return _table_query(self, hash_key, *args, **kwargs)

@@ -260,7 +260,8 @@ pub(crate) async fn import(host: &LocalHost, proxy: &Proxy, file: Vec<u8>, rows:
             );
             said = Instant::now();
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Each poll is a read the emulator serves beside the import's own: four a second.
+        tokio::time::sleep(Duration::from_millis(250)).await;
     };
     let seconds = started.elapsed().as_secs_f64();
     // Messages are divided by once their deletes are in.

@@ -21,8 +21,9 @@ pub struct Services {
 
 /// The finish messages this instance has put on the queue, by import, run and phase (an
 /// overwrite's merge and its cleanup each end once): a later step of the same instance that
-/// sees the same run done sends none. Noted only once sent, so a failed send is tried again by
-/// the redelivery of its message.
+/// sees the same run done sends none. Claimed before the send, so the messages of a batch that
+/// learn it together send one (each finish assembles the files); a failed send gives its claim
+/// back, and the redelivery of its message tries again.
 #[derive(Default)]
 pub struct SentFinishes(std::sync::Mutex<std::collections::HashSet<FinishKey>>);
 
@@ -33,15 +34,20 @@ pub type FinishKey = (String, String, u32, bool);
 const REMEMBERED_FINISHES: usize = 4096;
 
 impl SentFinishes {
-    pub(crate) fn sent(&self, key: &FinishKey) -> bool {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).contains(key)
-    }
-
-    pub(crate) fn note(&self, key: FinishKey) {
+    /// True when this caller is the one to send the finish of `key`.
+    pub(crate) fn claim(&self, key: &FinishKey) -> bool {
         let mut sent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if sent.contains(key) {
+            return false;
+        }
         if sent.len() >= REMEMBERED_FINISHES {
             sent.clear();
         }
-        sent.insert(key);
+        sent.insert(key.clone())
+    }
+
+    /// The claim of a send that failed.
+    pub(crate) fn give_back(&self, key: &FinishKey) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
     }
 }

@@ -98,6 +98,8 @@ impl MemoryQueue {
 impl WorkQueue for MemoryQueue {
     async fn send(&self, queue: Queue, tenant_id: &str, bodies: Vec<String>) -> Result<()> {
         self.faults.before("send")?;
+        // A send takes a moment, as SQS's does: other steps run meanwhile.
+        tokio::task::yield_now().await;
         self.push(queue, tenant_id, bodies, 0)?;
         self.faults.after("send")
     }

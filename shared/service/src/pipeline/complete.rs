@@ -41,11 +41,13 @@ pub async fn send_finish_if_done(svc: &Services, tenant_id: &str, import_id: &st
     // The messages an instance handles at once often learn it together (their progress reads
     // are shared): one finish message on the queue is enough, and each would assemble the files.
     let key = (tenant_id.to_string(), import_id.to_string(), progress.run, progress.removal_done);
-    if svc.finishes.sent(&key) {
+    if !svc.finishes.claim(&key) {
         return Ok(());
     }
     let msg = TransformJob::FinishRun(ImportRef { tenant_id: tenant_id.into(), import_id: import_id.into() });
-    svc.queue.send(Queue::Transform, tenant_id, vec![encode(&msg)?]).await?;
-    svc.finishes.note(key);
-    Ok(())
+    let sent = svc.queue.send(Queue::Transform, tenant_id, vec![encode(&msg)?]).await;
+    if sent.is_err() {
+        svc.finishes.give_back(&key);
+    }
+    sent
 }

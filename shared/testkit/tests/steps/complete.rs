@@ -5,8 +5,10 @@ use domain::error_files::{errors_csv_key, errors_json_key};
 use domain::import::{Phase, Status};
 use domain::messages::{decode, ImportRef, TransformJob};
 use domain::results::results_csv_key;
+use service::pipeline::complete::send_finish_if_done;
 use service::pipeline::prevalidate;
 use service::ports::Queue;
+use service::services::Services;
 use testkit::{contacts_csv, Kit, TENANT};
 
 const CONTACTS: &str = r#"{"resource_type": "contact"}"#;
@@ -56,6 +58,29 @@ async fn a_second_finish_message_completes_nothing_again() {
         (Status::Completed, completed.completed_at, completed.stats)
     );
     assert_eq!(kit.events(&import.id), ["created", "started", "completed"]);
+}
+
+#[tokio::test]
+async fn the_steps_that_learn_together_that_a_run_is_done_send_one_finish_and_a_failed_send_is_tried_again() {
+    let kit = Kit::new();
+    let (import, key) = kit.upload(CONTACTS, &contacts_csv(3, &[])).await.unwrap();
+    prevalidate::run(&kit.svc, &key).await.unwrap();
+    while let Some(message) = kit.queue.pop(&[Queue::Transform, Queue::Process]) {
+        if !matches!(decode::<TransformJob>(&message.body), Ok(TransformJob::FinishRun(_))) {
+            kit.deliver(message.queue, &message.body).await.unwrap();
+        }
+    }
+    // Every unit is counted and no finish is on the queue: an instance that has sent none.
+    let svc = Services { finishes: Default::default(), ..kit.svc.clone() };
+    kit.queue.faults.fail_next("send", 1);
+    assert!(send_finish_if_done(&svc, TENANT, &import.id).await.is_err());
+    assert!(kit.queue.take(Queue::Transform).is_empty());
+
+    let together = (0..5).map(|_| send_finish_if_done(&svc, TENANT, &import.id));
+    for sent in futures::future::join_all(together).await {
+        sent.unwrap();
+    }
+    assert_eq!(kit.queue.take(Queue::Transform).len(), 1);
 }
 
 #[tokio::test]

@@ -42,7 +42,7 @@ help:
 	@echo "make fuzz   - every reader of user bytes under libFuzzer, FUZZ_SECONDS (default 60) each; fails on any crash (slow; not in make test)"
 	@echo "make token TENANT=acme - a local bearer token"
 	@echo "make sam-check - sam validate --lint, sam build of every function with cargo-lambda, sam package to the emulator"
-	@echo "make bench  - throughput as ratios, peak RSS over 1 GB, a 100k-row import end to end (target/bench/results.json)"
+	@echo "make bench  - throughput as ratios, peak RSS over 1 GB, a 200k-row import end to end (target/bench/results.json)"
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)

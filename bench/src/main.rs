@@ -46,7 +46,7 @@ struct Args {
     #[arg(long)]
     skip_rss: bool,
     /// Rows of the end-to-end import on the local stack (needs AWS_ENDPOINT_URL).
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 200_000)]
     e2e_rows: u64,
     #[arg(long)]
     skip_e2e: bool,

@@ -155,6 +155,9 @@ pub fn function_env(names: &Names, provisioned: &Provisioned) -> Vec<(&'static s
         ("WEBHOOKS_QUEUE_URL", provisioned.webhooks_queue_url.clone()),
         ("WEBHOOK_SIGNING_KEY", env_or("WEBHOOK_SIGNING_KEY", LOCAL_WEBHOOK_SIGNING_KEY)),
         ("ALLOW_INSECURE_WEBHOOKS", env_or("ALLOW_INSECURE_WEBHOOKS", "1")),
+        // Local deliveries are not cut off at a timeout as Lambda's are: a short grace keeps
+        // runs that follow a first import quick here (`pipeline::type_hold`).
+        ("TYPE_HOLD_GRACE_SECONDS", env_or("TYPE_HOLD_GRACE_SECONDS", "2")),
     ]
 }
 

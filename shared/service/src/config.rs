@@ -23,6 +23,9 @@ pub struct Settings {
     /// A running import with no counted unit (chunk or batch) for this long times out
     /// (`max_idle`).
     pub max_idle_secs: u64,
+    /// How long a run that revokes another's hold on a type waits before it writes
+    /// (`pipeline::type_hold`): longer than a process delivery may run (its function's timeout).
+    pub type_hold_grace_secs: u64,
     /// Write shards of each type's records and index (`RECORD_SHARDS`, 1 to 64, default 16):
     /// fixed once the records table holds records, as records are looked for where this puts them.
     pub record_shards: u32,
@@ -64,6 +67,7 @@ impl Settings {
             upload_url_ttl_secs: number("UPLOAD_URL_TTL_SECONDS", 900, 60..=900)?,
             chunk_rows: number("CHUNK_ROWS", 2_000, 1..=100_000)?,
             max_idle_secs: number("MAX_IDLE_SECONDS", 1_800, 60..=86_400)?,
+            type_hold_grace_secs: number("TYPE_HOLD_GRACE_SECONDS", 150, 0..=900)?,
             record_shards: number("RECORD_SHARDS", 16, 1..=64)? as u32,
             webhook_signing_key: get("WEBHOOK_SIGNING_KEY").filter(|v| !v.is_empty()).map(SigningKey::new),
             webhook_signing_key_parameter: get("WEBHOOK_SIGNING_KEY_PARAMETER").filter(|v| !v.is_empty()),

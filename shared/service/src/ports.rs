@@ -283,6 +283,11 @@ pub struct BatchWrite {
     /// The rows of a process batch too big for one transaction that this write covers; None:
     /// the whole unit at once. `outcomes` and `tally` then hold every row's up to `end`.
     pub part: Option<Part>,
+    /// The writes are creates of a run that holds its type alone (`TypeHolds`), of a whole
+    /// unit: written unconditioned (unless the ledger entry exists) before the transaction of the
+    /// ledger entry and counts, which they are then not part of. Only writes without index
+    /// changes, which have no condition to keep.
+    pub blind: bool,
 }
 
 /// What a unit of work kept for its revert.
@@ -346,8 +351,43 @@ pub enum Applied {
     Conflict,
 }
 
+/// Who writes a type's records (`pipeline::type_hold`): one run alone, or runs side by side.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TypeHold {
+    /// The import that holds the type alone, and its run.
+    pub holder: Option<(String, u32)>,
+    /// When the hold was given up or taken away (epoch seconds); none while it holds.
+    pub revoked_at: Option<i64>,
+    /// The imports whose runs write the type side by side.
+    pub writers: BTreeSet<String>,
+}
+
+/// The item each of a tenant's types has that says who writes its records: every change to it
+/// is one conditional write of that item, so who holds and who joins never race.
 #[async_trait]
-pub trait RecordStore: Send + Sync {
+pub trait TypeHolds: Send + Sync {
+    /// The type's hold as it is now (a consistent read).
+    async fn type_hold(&self, tenant_id: &str, resource: ResourceType) -> Result<TypeHold>;
+    /// Takes the type alone for `import_id`'s `run`: while no run writes it beside, and no other
+    /// holds it (a hold revoked before `revoked_before` is over). True when it is this run's.
+    async fn hold_type(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        import_id: &str,
+        run: u32,
+        revoked_before: i64,
+    ) -> Result<bool>;
+    /// Adds `import_id` to the type's writers; the hold as it is then.
+    async fn join_type(&self, tenant_id: &str, resource: ResourceType, import_id: &str) -> Result<TypeHold>;
+    /// Removes these imports from the type's writers.
+    async fn leave_type(&self, tenant_id: &str, resource: ResourceType, import_ids: &[String]) -> Result<()>;
+    /// Revokes `holder`'s hold at `at`, unless it was revoked already; the hold as it is then.
+    async fn revoke_hold(&self, tenant_id: &str, resource: ResourceType, holder: &str, at: i64) -> Result<TypeHold>;
+}
+
+#[async_trait]
+pub trait RecordStore: TypeHolds + Send + Sync {
     async fn get(&self, tenant_id: &str, resource: ResourceType, identifier: &str) -> Result<Option<StoredRecord>>;
     async fn get_many(
         &self,

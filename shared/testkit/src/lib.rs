@@ -39,6 +39,8 @@ pub fn settings(vars: &[(&str, &str)]) -> Result<Settings> {
             "TRANSFORM_QUEUE_URL" | "PROCESS_QUEUE_URL" | "EVENTS_QUEUE_URL" | "WEBHOOKS_QUEUE_URL" => {
                 Some("memory".into())
             }
+            // Deliveries here end when their step returns.
+            "TYPE_HOLD_GRACE_SECONDS" => Some("1".into()),
             _ => None,
         })
     })

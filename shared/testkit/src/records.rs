@@ -9,7 +9,8 @@ use domain::revert_state::{RevertStatus, MAX_LISTED_CONFLICTS};
 use domain::time_fmt;
 use domain::{Error, Result};
 use service::ports::{
-    Applied, BatchState, BatchWrite, IndexChange, Page, RecordStore, RecordWrite, RevertWrite, Unit, Weight,
+    Applied, BatchState, BatchWrite, IndexChange, Page, RecordStore, RecordWrite, RevertWrite, TypeHold, TypeHolds,
+    Unit, Weight,
 };
 use time::OffsetDateTime;
 
@@ -85,6 +86,63 @@ impl State {
 }
 
 #[async_trait]
+impl TypeHolds for MemoryStore {
+    async fn type_hold(&self, tenant_id: &str, resource: ResourceType) -> Result<TypeHold> {
+        self.faults.before("type_hold")?;
+        Ok(self.state().holds.get(&records_key(tenant_id, resource)).cloned().unwrap_or_default())
+    }
+
+    async fn hold_type(
+        &self,
+        tenant_id: &str,
+        resource: ResourceType,
+        import_id: &str,
+        run: u32,
+        revoked_before: i64,
+    ) -> Result<bool> {
+        self.faults.before("hold_type")?;
+        let mut state = self.state();
+        let hold = state.holds.entry(records_key(tenant_id, resource)).or_default();
+        let free = match (&hold.holder, hold.revoked_at) {
+            (None, _) => true,
+            (Some(_), Some(at)) => at < revoked_before,
+            (Some((holder, held_run)), None) => holder == import_id && *held_run == run,
+        };
+        if !hold.writers.is_empty() || !free {
+            return Ok(false);
+        }
+        (hold.holder, hold.revoked_at) = (Some((import_id.to_string(), run)), None);
+        Ok(true)
+    }
+
+    async fn join_type(&self, tenant_id: &str, resource: ResourceType, import_id: &str) -> Result<TypeHold> {
+        self.faults.before("join_type")?;
+        let mut state = self.state();
+        let hold = state.holds.entry(records_key(tenant_id, resource)).or_default();
+        hold.writers.insert(import_id.to_string());
+        Ok(hold.clone())
+    }
+
+    async fn leave_type(&self, tenant_id: &str, resource: ResourceType, import_ids: &[String]) -> Result<()> {
+        self.faults.before("leave_type")?;
+        if let Some(hold) = self.state().holds.get_mut(&records_key(tenant_id, resource)) {
+            hold.writers.retain(|w| !import_ids.contains(w));
+        }
+        Ok(())
+    }
+
+    async fn revoke_hold(&self, tenant_id: &str, resource: ResourceType, holder: &str, at: i64) -> Result<TypeHold> {
+        self.faults.before("revoke_hold")?;
+        let mut state = self.state();
+        let hold = state.holds.entry(records_key(tenant_id, resource)).or_default();
+        if hold.holder.as_ref().is_some_and(|(h, _)| h == holder) {
+            hold.revoked_at.get_or_insert(at);
+        }
+        Ok(hold.clone())
+    }
+}
+
+#[async_trait]
 impl RecordStore for MemoryStore {
     async fn get(&self, tenant_id: &str, resource: ResourceType, identifier: &str) -> Result<Option<StoredRecord>> {
         self.faults.before("get_record")?;
@@ -120,6 +178,18 @@ impl RecordStore for MemoryStore {
         let (tenant_id, import_id) = (batch.tenant_id.as_str(), batch.import_id.as_str());
         aws_adapters::check_fits(tenant_id, batch.resource_type, &batch.writes)?;
         let mut state = self.state();
+        if batch.blind {
+            // Unconditioned, before the ledger entry that counts them (`BatchWrite::blind`).
+            let key = unit_sk(batch.run, &batch.unit);
+            if state.ledger(tenant_id, import_id).is_some_and(|l| l.units.contains_key(&key)) {
+                return Ok(Applied::Before);
+            }
+            state.apply_writes(tenant_id, batch.resource_type, &batch.writes, !self.forgets());
+            self.count_written(batch.writes.len() as u64);
+            drop(state);
+            self.faults.before("apply_batch_ledger")?;
+            state = self.state();
+        }
         if state.row(tenant_id, import_id).is_none() {
             return Err(Error::NotFound);
         }
@@ -138,7 +208,8 @@ impl RecordStore for MemoryStore {
         if ledger.counters.get(&batch.run).is_some_and(|c| c.closed) {
             return Err(Error::NotFound);
         }
-        if !state.writes_hold(tenant_id, batch.resource_type, &batch.writes) {
+        let writes: &[RecordWrite] = if batch.blind { &[] } else { &batch.writes };
+        if !state.writes_hold(tenant_id, batch.resource_type, writes) {
             return Ok(Applied::Conflict);
         }
         let ledger = state.ledger_mut(tenant_id, import_id);
@@ -170,9 +241,9 @@ impl RecordStore for MemoryStore {
             counter.batches_done += u64::from(matches!(batch.unit, Unit::Batch { .. }));
             counter.counted_at = Some(time_fmt::now().unix_timestamp());
         }
-        state.apply_writes(tenant_id, batch.resource_type, &batch.writes, !self.forgets());
+        state.apply_writes(tenant_id, batch.resource_type, writes, !self.forgets());
         drop(state);
-        self.count_written(batch.writes.len() as u64);
+        self.count_written(writes.len() as u64);
         self.faults.after("apply_batch")?;
         Ok(Applied::Now)
     }

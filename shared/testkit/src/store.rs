@@ -13,7 +13,7 @@ use domain::stats::{Stats, Tally};
 use domain::time_fmt;
 use domain::Result;
 use serde::{Deserialize, Serialize};
-use service::ports::{ImportKey, StoredImport};
+use service::ports::{ImportKey, StoredImport, TypeHold};
 use time::OffsetDateTime;
 
 use crate::faults::Faults;
@@ -43,6 +43,9 @@ pub(crate) struct State {
     /// An alternate identifier's index by `tenant#resource#field`: value → record identifier.
     #[serde(skip)]
     pub index: BTreeMap<String, BTreeMap<String, String>>,
+    /// Who writes each `tenant#resource` (`TypeHolds`).
+    #[serde(skip)]
+    pub holds: BTreeMap<String, TypeHold>,
 }
 
 /// An import item.

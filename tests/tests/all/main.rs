@@ -33,6 +33,7 @@ mod state_writes;
 mod sweeper;
 mod sync_actions;
 mod tenancy;
+mod type_hold;
 mod webhooks;
 mod write_limits;
 mod write_rules;

@@ -4,7 +4,8 @@
 //! first). Ledger entries, one per transformed chunk and per processed batch, live under
 //! `pk = ledger#tenant#import`, so listings never see them; so do the import's counter shards
 //! (`COUNTER_SHARDS`) and the marks of its published events (`EVENT_SK_PREFIX`). A record is
-//! `pk = tenant#resource_type`, `sk = identifier`.
+//! `pk = tenant#resource_type` (with its write shard), `sk = identifier`; who writes a type is
+//! one item beside its records (`holds`).
 //!
 //! Two global secondary indexes of the imports table hold import items only (their keys are
 //! attributes no other item has), both keys only: [`STATUS_INDEX`], a tenant's imports of one
@@ -15,6 +16,7 @@
 mod attributes;
 mod counters;
 mod errors;
+mod holds;
 mod imports;
 mod items;
 mod layout;

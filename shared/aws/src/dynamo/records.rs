@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Put, PutRequest, TransactWriteItem, Update, WriteRequest};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -155,6 +155,22 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
+    /// The unconditioned puts of a run that holds its type alone (`BatchWrite::blind`).
+    fn blind_puts(&self, tenant_id: &str, resource: ResourceType, writes: &[RecordWrite]) -> Result<Vec<WriteRequest>> {
+        writes
+            .iter()
+            .map(|write| {
+                if write.delete || !write.index.is_empty() {
+                    return Err(Error::Internal(format!("`{}` is not a write to make blind", write.record.identifier)));
+                }
+                let pk = self.record_pk(tenant_id, resource, &write.record.identifier);
+                let item = RecordItem { pk, sk: write.record.identifier.clone(), record: write.record.clone() };
+                let put = PutRequest::builder().set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?));
+                Ok(WriteRequest::builder().put_request(put.build().map_err(ser_err)?).build())
+            })
+            .collect()
+    }
+
     /// A claim or release of an index entry, conditioned so a concurrent writer conflicts.
     pub(super) fn index_item(
         &self,
@@ -269,7 +285,16 @@ impl RecordStore for DynamoStore {
             counter_open(&self.imports, shard)?
         };
         let mut items = vec![ledger, counter];
-        items.extend(self.record_items(tenant_id, batch.resource_type, &batch.writes)?);
+        if batch.blind {
+            // Written before the ledger entry that counts them: a delivery that stops between
+            // the two is redelivered and writes the same creates again, one after it none.
+            if self.batch_state(tenant_id, import_id, batch.run, &batch.unit).await?.is_some() {
+                return Ok(Applied::Before);
+            }
+            self.write_all(&self.records, self.blind_puts(tenant_id, batch.resource_type, &batch.writes)?).await?;
+        } else {
+            items.extend(self.record_items(tenant_id, batch.resource_type, &batch.writes)?);
+        }
         self.transact(items).await
     }
 

@@ -16,6 +16,7 @@ pub use requests::{import_from_body, parse_patch, PatchRequest};
 pub use crate::deletion::delete_import;
 use crate::pipeline::overwrite;
 use crate::pipeline::revert;
+use crate::pipeline::type_hold;
 use crate::ports::{Download, Queue, Restart};
 use crate::publishing;
 use crate::services::Services;
@@ -198,6 +199,7 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
                 return Err(Error::Conflict(format!("the import is already final (status {status})")));
             }
             tracing::info!(tenant_id, import_id, "import interrupted");
+            type_hold::leave(svc, tenant_id, import.resource_type, import_id).await?;
             publishing::publish(svc, tenant_id, import_id, Kind::Interrupted, None).await?;
             return get_import(svc, tenant_id, import_id).await;
         }

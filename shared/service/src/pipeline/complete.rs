@@ -12,6 +12,8 @@ use domain::events::Kind;
 use domain::import::Status;
 use domain::messages::{encode, ImportRef, TransformJob};
 
+use super::type_hold;
+
 /// Why a run fails when its upload changed after it was planned: the plan (byte ranges, mappings,
 /// a preview's samples, a dry run's counts) belongs to the first file.
 pub const SOURCE_REPLACED: &str = "the upload was replaced after it was planned; upload the new file to a new import";
@@ -28,6 +30,9 @@ pub async fn fail(
 ) -> Result<bool> {
     let failed = svc.imports.fail(tenant_id, import_id, run, from, reason).await?;
     if failed {
+        if let Some(stored) = svc.imports.get(tenant_id, import_id).await? {
+            type_hold::leave(svc, tenant_id, stored.import.resource_type, import_id).await?;
+        }
         publishing::publish(svc, tenant_id, import_id, Kind::Failed, Some(run)).await?;
     }
     Ok(failed)

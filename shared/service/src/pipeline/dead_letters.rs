@@ -15,6 +15,7 @@ use domain::messages::{ProcessJob, TransformJob};
 use domain::webhook::DeliveryMessage;
 
 use super::complete::fail;
+use super::type_hold;
 
 /// Where the bodies are kept: outside every import's prefix, so deleting an import (its
 /// retention) leaves them to the bucket's lifecycle rule.
@@ -85,6 +86,9 @@ pub async fn handle(svc: &Services, letter: DeadLetter<'_>) -> Result<()> {
             let (tenant_id, import_id) = (tenant_id.as_str(), import_id.as_str());
             if svc.imports.fail_revert(tenant_id, import_id, &reason).await? {
                 tracing::error!(tenant_id, import_id, reason, key, "dead letter ended its import's revert");
+                if let Some(stored) = svc.imports.get(tenant_id, import_id).await? {
+                    type_hold::leave(svc, tenant_id, stored.import.resource_type, import_id).await?;
+                }
             } else {
                 tracing::warn!(tenant_id, import_id, key, "dead letter of a revert that is not running; kept");
             }

@@ -11,6 +11,7 @@ use domain::import::Status;
 use domain::options::Action;
 
 use super::overwrite;
+use super::type_hold;
 
 /// The finish message: an overwrite's cleanup begins, or the files are assembled and the import
 /// completed (once: a later message finds it completed).
@@ -34,6 +35,7 @@ pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) 
     if !svc.imports.complete(tenant_id, import_id, progress.run, files).await? {
         return Ok(());
     }
+    type_hold::leave(svc, tenant_id, import.resource_type, import_id).await?;
     publishing::publish(svc, tenant_id, import_id, Kind::Completed, Some(progress.run)).await?;
     let s = import.stats;
     tracing::info!(

@@ -12,3 +12,4 @@ pub mod record_writes;
 pub mod revert;
 pub mod sweep;
 pub mod transform;
+pub mod type_hold;

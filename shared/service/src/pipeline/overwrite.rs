@@ -181,6 +181,7 @@ async fn count_for_dry_run(svc: &Services, msg: &RemovalMessage, resource: Resou
         before_images: None,
         created: vec![],
         part: None,
+        blind: false,
     };
     match svc.records.apply_batch(&batch).await {
         Err(Error::NotFound) => return Ok(()), // the import stopped
@@ -222,6 +223,7 @@ async fn remove_group(
             before_images: kept.before_images,
             created: kept.created,
             part: None,
+            blind: false,
         };
         match svc.records.apply_batch(&batch).await {
             Ok(Applied::Now | Applied::Before) => return Ok(true),

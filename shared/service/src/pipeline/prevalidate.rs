@@ -20,7 +20,6 @@ use domain::error::{Error, Result};
 use domain::events::Kind;
 use domain::import::Plan;
 use domain::import::{new_staged_key, parse_upload_key, upload_key, Format, Import, Mode, Status};
-use domain::merge::ImportRule;
 use domain::messages::{encode, Source, TransformJob, TransformMessage};
 use domain::options::{Action, CsvOptions};
 use domain::record::{Fields, ResourceType, StoredRecord};
@@ -30,6 +29,7 @@ use domain::time_fmt;
 
 use super::complete::{fail, send_finish_if_done, SOURCE_REPLACED};
 use super::overwrite;
+use super::type_hold;
 
 /// Handles one created object, by its decoded key.
 pub async fn run(svc: &Services, key: &str) -> Result<()> {
@@ -160,7 +160,7 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
     if !import.dry_run {
         create_groups(svc, tenant_id, import_id, &import.changes).await?;
     }
-    let empty_type = writes_unread(svc, &import).await?;
+    let empty_type = type_hold::claim(svc, &import, run).await?;
     // Messages are built and sent a group at a time: a big file's plan never sits in memory
     // as bodies.
     let mut bodies = Vec::with_capacity(SEND_GROUP);
@@ -184,20 +184,6 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
     tracing::info!(tenant_id, import_id, rows = plan.file.rows, chunks = plan.chunks_total, "import queued");
     send_finish_if_done(svc, tenant_id, import_id).await?;
     Ok(())
-}
-
-/// Whether the run's records can be written without reading them first: a merge or overwrite
-/// that may create, for real, on the default identifier, into a type that holds no record yet
-/// (one read for the run instead of one per row; `ProcessMessage::empty_type`). Only a write
-/// finds out that a record was made meanwhile: a run that writes nothing reads.
-async fn writes_unread(svc: &Services, import: &Import) -> Result<bool> {
-    let on_default = import.identifier_field == import.resource_type.default_identifier();
-    let creates = import.action != Action::Delete && import.import_rule != ImportRule::UpdateOnly;
-    if import.dry_run || !creates || !on_default {
-        return Ok(false);
-    }
-    let first = svc.records.list(&import.tenant_id, import.resource_type, 1, None).await?;
-    Ok(first.items.is_empty())
 }
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";

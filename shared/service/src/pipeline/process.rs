@@ -29,6 +29,7 @@ use domain::validate::{Candidate, RowError};
 use super::complete::send_finish_if_done;
 use super::record_writes::{backoff, deletion, holders_of, index_changes, MAX_ATTEMPTS};
 use super::revert;
+use super::type_hold;
 
 /// The process queue carries batches of records, and the pages of an overwrite's cleanup.
 pub async fn run(svc: &Services, body: &str) -> Result<()> {
@@ -47,6 +48,8 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
     // known to be applied in parts.
     let mut done: Option<(usize, String, Tally)> = None;
     let mut conflicts = 0;
+    // A run that holds its type alone writes its creates unconditioned (`type_hold`).
+    let holds = type_hold::holds(svc, &msg).await?;
     while conflicts < MAX_ATTEMPTS {
         let start = done.as_ref().map_or(0, |(rows, ..)| *rows);
         // A type that was empty is written unread, until a conflict says it no longer is.
@@ -87,6 +90,8 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
             done.as_ref().map_or_else(Default::default, |(_, codes, tally)| (codes.clone(), *tally));
         let outcomes = outcomes + &plan.outcomes;
         tally.add(&plan.tally);
+        // Index entries keep their conditions: they are written in the transaction.
+        let blind = holds && !read && part.is_none() && plan.writes.iter().all(|w| !w.delete && w.index.is_empty());
         let batch = BatchWrite {
             tenant_id: tenant_id.into(),
             import_id: import_id.into(),
@@ -99,6 +104,7 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
             before_images: kept.before_images,
             created: kept.created,
             part,
+            blind,
         };
         let applied = match svc.records.apply_batch(&batch).await {
             Err(Error::NotFound) => {

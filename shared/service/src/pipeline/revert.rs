@@ -17,6 +17,7 @@ use domain::record::StoredRecord;
 use domain::revert_state::{BeforeImage, RevertStatus};
 
 use super::record_writes::{backoff, deletion, holders_of, index_changes, MAX_ATTEMPTS};
+use super::type_hold;
 
 /// What a unit's writes, read at `before`, keep for a revert: the identifiers of the records they
 /// create (a revert deletes them: the ledger entry holds them, no object needed), and the key of
@@ -74,6 +75,7 @@ pub async fn plan(svc: &Services, msg: ImportRef) -> Result<()> {
     if !import.is_reverting() {
         return Ok(());
     }
+    type_hold::join(svc, tenant_id, import.resource_type, import_id).await?;
     let units = svc.imports.kept_before_images(tenant_id, import_id, progress.run).await?;
     svc.imports.plan_revert(tenant_id, import_id, units.len() as u64).await?;
     let bodies = units
@@ -181,6 +183,7 @@ async fn finish_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Res
         return Ok(());
     }
     if svc.imports.finish_revert(tenant_id, import_id).await? {
+        type_hold::leave(svc, tenant_id, import.resource_type, import_id).await?;
         tracing::info!(tenant_id, import_id, restored = state.restored, conflicts = state.conflicts, "import reverted");
         publishing::publish(svc, tenant_id, import_id, Kind::Reverted, None).await?;
     }

@@ -22,6 +22,7 @@
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
+use super::type_hold;
 use crate::config::Settings;
 use crate::deletion;
 use crate::ports::StoredImport;
@@ -98,6 +99,7 @@ async fn sweep(
                 return Ok(());
             }
             tracing::info!(tenant_id, import_id, status = to.as_str(), "swept");
+            type_hold::leave(svc, tenant_id, import.resource_type, import_id).await?;
             publishing::publish(svc, tenant_id, import_id, kind, None).await?;
             match to {
                 Status::Expired => swept.expired += 1,

@@ -9,3 +9,4 @@ mod process;
 mod revert;
 mod sweep;
 mod transform;
+mod type_hold;

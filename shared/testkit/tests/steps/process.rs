@@ -198,8 +198,11 @@ async fn a_first_import_into_an_empty_type_reads_no_record() {
 #[tokio::test]
 async fn a_record_made_after_an_empty_type_was_planned_is_merged_not_replaced() {
     let kit = Kit::new();
+    // Another import writes the type (so this one cannot hold it alone, `type_hold`)...
+    let update_only = r#"{"resource_type": "contact", "import_rule": "update_only"}"#;
+    transformed(&kit, update_only, &contacts_csv(1, &[])).await;
     let (id, batches) = transformed(&kit, CONTACTS, &contacts_csv(3, &[])).await;
-    // Another import wrote person2 meanwhile, with a field this file does not have.
+    // ...and wrote person2 meanwhile, with a field this file does not have.
     let meanwhile = contact("person2@example.com", json!({"city": "Oslo"}), time_fmt::now());
     kit.store.put_records(TENANT, ResourceType::Contact, &[meanwhile]);
     kit.deliver(Queue::Process, &batches[0]).await.unwrap();

@@ -1,0 +1,123 @@
+//! Who writes a type: a first import into an empty type holds it alone and writes its creates
+//! unconditioned; any other run joins the type's writers, revoking a hold it finds and waiting
+//! out its grace before it writes.
+
+use domain::import::Status;
+use domain::record::ResourceType;
+use domain::time_fmt;
+use serde_json::json;
+use service::pipeline::{prevalidate, type_hold};
+use service::ports::{Queue, TypeHolds};
+use testkit::{contact, contacts_csv, Kit, TENANT};
+
+const CONTACTS: &str = r#"{"resource_type": "contact"}"#;
+
+/// Prevalidates and transforms an upload; its process messages are taken.
+async fn transformed(kit: &Kit, file: &[u8]) -> (String, Vec<String>) {
+    let (import, key) = kit.upload(CONTACTS, file).await.unwrap();
+    prevalidate::run(&kit.svc, &key).await.unwrap();
+    for chunk in kit.queue.take(Queue::Transform) {
+        kit.deliver(Queue::Transform, &chunk).await.unwrap();
+    }
+    (import.id, kit.queue.take(Queue::Process))
+}
+
+#[tokio::test]
+async fn a_first_import_into_an_empty_type_holds_it_until_it_completes() {
+    let kit = Kit::new();
+    let (id, batches) = transformed(&kit, &contacts_csv(5, &[])).await;
+    let hold = kit.store.type_hold(TENANT, ResourceType::Contact).await.unwrap();
+    assert_eq!((hold.holder, hold.revoked_at), (Some((id.clone(), 0)), None));
+    assert!(hold.writers.is_empty());
+
+    kit.deliver(Queue::Process, &batches[0]).await.unwrap();
+    kit.drain().await.unwrap();
+    assert_eq!(kit.import(&id).await.stats.created, 5);
+    let hold = kit.store.type_hold(TENANT, ResourceType::Contact).await.unwrap();
+    assert!(hold.revoked_at.is_some(), "given up when the run ended: {hold:?}");
+
+    // The next import finds records: it joins the writers instead, and leaves when it ends.
+    let (second, batches) = transformed(&kit, &contacts_csv(5, &[])).await;
+    let hold = kit.store.type_hold(TENANT, ResourceType::Contact).await.unwrap();
+    assert_eq!(hold.writers.iter().collect::<Vec<_>>(), [&second]);
+    kit.deliver(Queue::Process, &batches[0]).await.unwrap();
+    kit.drain().await.unwrap();
+    assert_eq!(kit.import(&second).await.stats.unchanged, 5);
+    assert!(kit.store.type_hold(TENANT, ResourceType::Contact).await.unwrap().writers.is_empty());
+}
+
+#[tokio::test]
+async fn creates_written_before_a_crash_are_written_and_counted_once_by_the_redelivery() {
+    let kit = Kit::new();
+    let (id, batches) = transformed(&kit, &contacts_csv(5, &[])).await;
+    // The creates are written unconditioned; the delivery stops before the ledger entry.
+    kit.store.faults.fail_next("apply_batch_ledger", 1);
+    assert!(kit.deliver(Queue::Process, &batches[0]).await.is_err());
+    assert_eq!(kit.store.records(TENANT, ResourceType::Contact).len(), 5, "written before the ledger entry");
+    assert!(kit.store.ledger_units(TENANT, &id).is_empty());
+
+    kit.deliver(Queue::Process, &batches[0]).await.unwrap();
+    kit.deliver(Queue::Process, &batches[0]).await.unwrap();
+    kit.drain().await.unwrap();
+    let import = kit.import(&id).await;
+    assert_eq!((import.status, import.stats.created, import.stats.processed), (Status::Completed, 5, 5));
+    let records = kit.store.records(TENANT, ResourceType::Contact);
+    assert!(records.iter().all(|r| r.version == 1 && r.last_import_id == id), "{records:?}");
+}
+
+#[tokio::test]
+async fn a_run_that_joins_a_held_type_revokes_the_hold_and_waits_out_its_grace() {
+    let kit = Kit::new();
+    let (id, batches) = transformed(&kit, &contacts_csv(3, &[])).await;
+    // Another run joins and writes person2, with a field this file does not have.
+    type_hold::join(&kit.svc, TENANT, ResourceType::Contact, "imp_other").await.unwrap();
+    let hold = kit.store.type_hold(TENANT, ResourceType::Contact).await.unwrap();
+    let revoked_at = hold.revoked_at.expect("revoked");
+    assert!(time_fmt::now().unix_timestamp() >= revoked_at + kit.svc.settings.type_hold_grace_secs as i64);
+    let meanwhile = contact("person2@example.com", json!({"city": "Oslo"}), time_fmt::now());
+    kit.store.put_records(TENANT, ResourceType::Contact, &[meanwhile]);
+
+    // The holder's batch writes conditioned now: person2 is merged, not replaced.
+    kit.deliver(Queue::Process, &batches[0]).await.unwrap();
+    kit.drain().await.unwrap();
+    let import = kit.import(&id).await;
+    assert_eq!((import.status, import.stats.created, import.stats.updated), (Status::Completed, 2, 1));
+    let records = kit.store.records(TENANT, ResourceType::Contact);
+    let person2 = records.iter().find(|r| r.identifier == "person2@example.com").unwrap();
+    assert_eq!(
+        (person2.fields["city"].as_str(), person2.fields["first_name"].as_str(), person2.version),
+        (Some("Oslo"), Some("First2"), 2)
+    );
+}
+
+#[tokio::test]
+async fn a_running_writer_keeps_a_first_import_from_holding_the_type_and_one_that_ended_does_not() {
+    let kit = Kit::new();
+    // A run of another import that creates nothing writes the type.
+    let (import, key) =
+        kit.upload(r#"{"resource_type": "contact", "import_rule": "update_only"}"#, b"email\nx@y.io\n").await.unwrap();
+    prevalidate::run(&kit.svc, &key).await.unwrap();
+    let running = kit.import(&import.id).await;
+    assert_eq!(running.status, Status::Queued);
+    let (id, _) = transformed(&kit, &contacts_csv(3, &[])).await;
+    let hold = kit.store.type_hold(TENANT, ResourceType::Contact).await.unwrap();
+    assert_eq!(hold.holder, None);
+    assert!(hold.writers.contains(&id) && hold.writers.contains(&running.id));
+
+    // One whose import is gone is dropped by the next that would hold the type.
+    let kit = Kit::new();
+    kit.store.join_type(TENANT, ResourceType::Contact, "imp_gone").await.unwrap();
+    let (id, _) = transformed(&kit, &contacts_csv(3, &[])).await;
+    let hold = kit.store.type_hold(TENANT, ResourceType::Contact).await.unwrap();
+    assert_eq!((hold.holder, hold.writers.len()), (Some((id, 0)), 0));
+}
+
+#[tokio::test]
+async fn a_stopped_holder_gives_up_the_type_and_its_late_batches_write_nothing() {
+    let kit = Kit::new();
+    let (id, batches) = transformed(&kit, &contacts_csv(3, &[])).await;
+    service::api::patch_import(&kit.svc, TENANT, &id, br#"{"interrupt": true}"#).await.unwrap();
+    assert!(kit.store.type_hold(TENANT, ResourceType::Contact).await.unwrap().revoked_at.is_some());
+    kit.deliver(Queue::Process, &batches[0]).await.unwrap();
+    assert!(kit.store.records(TENANT, ResourceType::Contact).is_empty());
+}

@@ -99,13 +99,14 @@ async fn throttled_unprocessed_and_cancelled_writes_lose_nothing() {
 }
 
 /// A type's records in one partition (one write shard) and a partition limit far under what the
-/// import would write: DynamoDB throttles most transactions. The writers of the host share one
+/// import would write (a first import writes a unit a record, `type_hold`): DynamoDB throttles
+/// most of its writes. The writers of the host share one
 /// backoff and keep at it within the call, so no message goes back to its queue (to spend its
 /// receives towards the dead-letter queue), and the import ends with every record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_partition_slows_the_import_down_and_no_message_is_retried() {
     let emulator = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL: run with scripts/test.sh");
-    let proxy = Proxy::start(&emulator, Faults { partition_wcu: 40, ..Faults::default() }).await.expect("proxy");
+    let proxy = Proxy::start(&emulator, Faults { partition_wcu: 20, ..Faults::default() }).await.expect("proxy");
     let host = host(|o| {
         o.aws_endpoint = Some(proxy.url.clone());
         o.record_shards = Some(1);

@@ -85,8 +85,12 @@ pub async fn create_import(
             if let Err(e) = crate::pipeline::inline::run(svc, tenant_id, &import.id).await {
                 // Nothing redelivers an in-memory queue: the import says it failed.
                 tracing::error!(tenant_id, import_id = import.id.as_str(), error = %e, "sync import failed");
+                let reason = match e {
+                    Error::Conflict(held) if held.starts_with(type_hold::HELD_REASON) => held,
+                    _ => "internal_error".into(),
+                };
                 let from = [Status::AwaitingUpload, Status::Queued, Status::Processing];
-                crate::pipeline::complete::fail(svc, tenant_id, &import.id, 0, &from, "internal_error").await?;
+                crate::pipeline::complete::fail(svc, tenant_id, &import.id, 0, &from, &reason).await?;
             }
             return get_import(svc, tenant_id, &import.id).await;
         }

@@ -75,7 +75,7 @@ pub async fn plan(svc: &Services, msg: ImportRef) -> Result<()> {
     if !import.is_reverting() {
         return Ok(());
     }
-    type_hold::join(svc, tenant_id, import.resource_type, import_id).await?;
+    type_hold::join(svc, tenant_id, import.resource_type, import_id, None).await?;
     let units = svc.imports.kept_before_images(tenant_id, import_id, progress.run).await?;
     svc.imports.plan_revert(tenant_id, import_id, units.len() as u64).await?;
     let bodies = units

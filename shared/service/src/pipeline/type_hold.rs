@@ -13,8 +13,8 @@
 use std::time::Duration;
 
 use crate::services::Services;
-use domain::error::Result;
-use domain::import::{Import, Status};
+use domain::error::{Error, Result};
+use domain::import::{Import, Mode, Status};
 use domain::merge::ImportRule;
 use domain::messages::ProcessMessage;
 use domain::options::Action;
@@ -41,13 +41,26 @@ pub async fn claim(svc: &Services, import: &Import, run: u32) -> Result<bool> {
         tracing::info!(tenant_id, import_id = import.id.as_str(), "the type is empty: held alone");
         return Ok(true);
     }
-    join(svc, tenant_id, resource, &import.id).await?;
+    let most = (import.mode == Mode::Sync).then_some(SYNC_WAIT_SECS);
+    join(svc, tenant_id, resource, &import.id, most).await?;
     Ok(unread && is_empty(svc, tenant_id, resource).await?)
 }
 
+/// The longest a sync import waits out a grace: it runs within its request.
+pub const SYNC_WAIT_SECS: i64 = 10;
+
+/// The reason of a sync import that a hold on its type would keep waiting longer.
+pub const HELD_REASON: &str = "type_held";
+
 /// Joins the type's writers (a run or a revert about to write): a hold it finds is revoked,
-/// and its grace waited out.
-pub async fn join(svc: &Services, tenant_id: &str, resource: ResourceType, import_id: &str) -> Result<()> {
+/// and its grace waited out; `Conflict` when that is more than `most` seconds away.
+pub async fn join(
+    svc: &Services,
+    tenant_id: &str,
+    resource: ResourceType,
+    import_id: &str,
+    most: Option<i64>,
+) -> Result<()> {
     let now = time_fmt::now().unix_timestamp();
     let mut hold = svc.records.join_type(tenant_id, resource, import_id).await?;
     let Some((holder, _)) = hold.holder.clone() else { return Ok(()) };
@@ -61,6 +74,12 @@ pub async fn join(svc: &Services, tenant_id: &str, resource: ResourceType, impor
     }
     let grace = svc.settings.type_hold_grace_secs as i64;
     let wait = hold.revoked_at.map_or(0, |at| at + grace - time_fmt::now().unix_timestamp());
+    if most.is_some_and(|most| wait > most) {
+        return Err(Error::Conflict(format!(
+            "{HELD_REASON}: import {holder} wrote the first {} records alone; they can be written {wait} s from now",
+            resource.as_str()
+        )));
+    }
     if wait > 0 {
         tracing::info!(tenant_id, import_id, wait, "waiting out the grace of a revoked hold");
         tokio::time::sleep(Duration::from_secs(wait as u64)).await;

@@ -12,7 +12,7 @@ use testkit::{contact, contacts_csv, Kit, TENANT};
 const CONTACTS: &str = r#"{"resource_type": "contact"}"#;
 
 /// Prevalidates and transforms an upload; its process messages are taken.
-async fn transformed(kit: &Kit, body: &str, file: &[u8]) -> (String, Vec<String>) {
+pub(crate) async fn transformed(kit: &Kit, body: &str, file: &[u8]) -> (String, Vec<String>) {
     let (import, key) = kit.upload(body, file).await.unwrap();
     prevalidate::run(&kit.svc, &key).await.unwrap();
     for chunk in kit.queue.take(Queue::Transform) {

@@ -10,22 +10,14 @@ use service::pipeline::{prevalidate, type_hold};
 use service::ports::{Queue, TypeHolds};
 use testkit::{contact, contacts_csv, Kit, TENANT};
 
-const CONTACTS: &str = r#"{"resource_type": "contact"}"#;
+use crate::process::transformed;
 
-/// Prevalidates and transforms an upload; its process messages are taken.
-async fn transformed(kit: &Kit, file: &[u8]) -> (String, Vec<String>) {
-    let (import, key) = kit.upload(CONTACTS, file).await.unwrap();
-    prevalidate::run(&kit.svc, &key).await.unwrap();
-    for chunk in kit.queue.take(Queue::Transform) {
-        kit.deliver(Queue::Transform, &chunk).await.unwrap();
-    }
-    (import.id, kit.queue.take(Queue::Process))
-}
+const CONTACTS: &str = r#"{"resource_type": "contact"}"#;
 
 #[tokio::test]
 async fn a_first_import_into_an_empty_type_holds_it_until_it_completes() {
     let kit = Kit::new();
-    let (id, batches) = transformed(&kit, &contacts_csv(5, &[])).await;
+    let (id, batches) = transformed(&kit, CONTACTS, &contacts_csv(5, &[])).await;
     let hold = kit.store.type_hold(TENANT, ResourceType::Contact).await.unwrap();
     assert_eq!((hold.holder, hold.revoked_at), (Some((id.clone(), 0)), None));
     assert!(hold.writers.is_empty());
@@ -37,7 +29,7 @@ async fn a_first_import_into_an_empty_type_holds_it_until_it_completes() {
     assert!(hold.revoked_at.is_some(), "given up when the run ended: {hold:?}");
 
     // The next import finds records: it joins the writers instead, and leaves when it ends.
-    let (second, batches) = transformed(&kit, &contacts_csv(5, &[])).await;
+    let (second, batches) = transformed(&kit, CONTACTS, &contacts_csv(5, &[])).await;
     let hold = kit.store.type_hold(TENANT, ResourceType::Contact).await.unwrap();
     assert_eq!(hold.writers.iter().collect::<Vec<_>>(), [&second]);
     kit.deliver(Queue::Process, &batches[0]).await.unwrap();
@@ -49,7 +41,7 @@ async fn a_first_import_into_an_empty_type_holds_it_until_it_completes() {
 #[tokio::test]
 async fn creates_written_before_a_crash_are_written_and_counted_once_by_the_redelivery() {
     let kit = Kit::new();
-    let (id, batches) = transformed(&kit, &contacts_csv(5, &[])).await;
+    let (id, batches) = transformed(&kit, CONTACTS, &contacts_csv(5, &[])).await;
     // The creates are written unconditioned; the delivery stops before the ledger entry.
     kit.store.faults.fail_next("apply_batch_ledger", 1);
     assert!(kit.deliver(Queue::Process, &batches[0]).await.is_err());
@@ -68,9 +60,9 @@ async fn creates_written_before_a_crash_are_written_and_counted_once_by_the_rede
 #[tokio::test]
 async fn a_run_that_joins_a_held_type_revokes_the_hold_and_waits_out_its_grace() {
     let kit = Kit::new();
-    let (id, batches) = transformed(&kit, &contacts_csv(3, &[])).await;
+    let (id, batches) = transformed(&kit, CONTACTS, &contacts_csv(3, &[])).await;
     // Another run joins and writes person2, with a field this file does not have.
-    type_hold::join(&kit.svc, TENANT, ResourceType::Contact, "imp_other").await.unwrap();
+    type_hold::join(&kit.svc, TENANT, ResourceType::Contact, "imp_other", None).await.unwrap();
     let hold = kit.store.type_hold(TENANT, ResourceType::Contact).await.unwrap();
     let revoked_at = hold.revoked_at.expect("revoked");
     assert!(time_fmt::now().unix_timestamp() >= revoked_at + kit.svc.settings.type_hold_grace_secs as i64);
@@ -99,7 +91,7 @@ async fn a_running_writer_keeps_a_first_import_from_holding_the_type_and_one_tha
     prevalidate::run(&kit.svc, &key).await.unwrap();
     let running = kit.import(&import.id).await;
     assert_eq!(running.status, Status::Queued);
-    let (id, _) = transformed(&kit, &contacts_csv(3, &[])).await;
+    let (id, _) = transformed(&kit, CONTACTS, &contacts_csv(3, &[])).await;
     let hold = kit.store.type_hold(TENANT, ResourceType::Contact).await.unwrap();
     assert_eq!(hold.holder, None);
     assert!(hold.writers.contains(&id) && hold.writers.contains(&running.id));
@@ -107,7 +99,7 @@ async fn a_running_writer_keeps_a_first_import_from_holding_the_type_and_one_tha
     // One whose import is gone is dropped by the next that would hold the type.
     let kit = Kit::new();
     kit.store.join_type(TENANT, ResourceType::Contact, "imp_gone").await.unwrap();
-    let (id, _) = transformed(&kit, &contacts_csv(3, &[])).await;
+    let (id, _) = transformed(&kit, CONTACTS, &contacts_csv(3, &[])).await;
     let hold = kit.store.type_hold(TENANT, ResourceType::Contact).await.unwrap();
     assert_eq!((hold.holder, hold.writers.len()), (Some((id, 0)), 0));
 }
@@ -115,9 +107,23 @@ async fn a_running_writer_keeps_a_first_import_from_holding_the_type_and_one_tha
 #[tokio::test]
 async fn a_stopped_holder_gives_up_the_type_and_its_late_batches_write_nothing() {
     let kit = Kit::new();
-    let (id, batches) = transformed(&kit, &contacts_csv(3, &[])).await;
+    let (id, batches) = transformed(&kit, CONTACTS, &contacts_csv(3, &[])).await;
     service::api::patch_import(&kit.svc, TENANT, &id, br#"{"interrupt": true}"#).await.unwrap();
     assert!(kit.store.type_hold(TENANT, ResourceType::Contact).await.unwrap().revoked_at.is_some());
     kit.deliver(Queue::Process, &batches[0]).await.unwrap();
     assert!(kit.store.records(TENANT, ResourceType::Contact).is_empty());
+}
+
+#[tokio::test]
+async fn a_sync_import_that_would_wait_longer_than_its_request_fails_with_a_reason() {
+    let kit = Kit::with_settings(&[("TYPE_HOLD_GRACE_SECONDS", "60")]);
+    let (id, _) = transformed(&kit, CONTACTS, &contacts_csv(3, &[])).await;
+    let sync = br#"{"resource_type": "contact", "mode": "sync", "inputs": [{"email": "ann@example.com"}]}"#;
+    let import = service::api::create_import(&kit.svc, TENANT, sync, None).await.unwrap();
+    assert_eq!(import.status, Status::Failed);
+    let reason = import.reason.unwrap_or_default();
+    assert!(reason.starts_with("type_held: import ") && reason.contains(&id), "{reason}");
+    assert!(kit.store.records(TENANT, ResourceType::Contact).is_empty(), "nothing written");
+    let hold = kit.store.type_hold(TENANT, ResourceType::Contact).await.unwrap();
+    assert!(hold.revoked_at.is_some(), "revoked all the same: the holder's batches write conditioned");
 }

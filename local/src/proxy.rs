@@ -364,6 +364,11 @@ fn split(request: &mut Value, entries: fn(&mut Value) -> Option<&mut Vec<Value>>
     (!held.is_empty()).then_some(held)
 }
 
+/// Whether `split` would hold part of the request back.
+fn splits(request: &Value, entries: fn(&mut Value) -> Option<&mut Vec<Value>>) -> bool {
+    split(&mut request.clone(), entries).is_some()
+}
+
 fn write_requests(v: &mut Value) -> Option<&mut Vec<Value>> {
     v.as_array_mut()
 }
@@ -521,13 +526,23 @@ impl Shared {
         }
         let f = self.faults;
         match operation {
-            "BatchWriteItem" if self.hits(ITEMS, f.unprocessed_items_every) => {
+            // Only requests that can be cut in two take a turn, so the faults are met however
+            // many single-item requests come first.
+            "BatchWriteItem"
+                if f.unprocessed_items_every > 0
+                    && splits(body, write_requests)
+                    && self.hits(ITEMS, f.unprocessed_items_every) =>
+            {
                 let mut request = body.clone();
                 let held = split(&mut request, write_requests)?;
                 self.count(|c| c.injected_unprocessed_items += 1);
                 Some(Fault::Hold { request: serde_json::to_vec(&request).ok()?, field: "UnprocessedItems", held })
             }
-            "BatchGetItem" if self.hits(KEYS, f.unprocessed_keys_every) => {
+            "BatchGetItem"
+                if f.unprocessed_keys_every > 0
+                    && splits(body, get_keys)
+                    && self.hits(KEYS, f.unprocessed_keys_every) =>
+            {
                 let mut request = body.clone();
                 let held = split(&mut request, get_keys)?;
                 self.count(|c| c.injected_unprocessed_keys += 1);

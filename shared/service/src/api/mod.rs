@@ -203,8 +203,8 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
                 return Err(Error::Conflict(format!("the import is already final (status {status})")));
             }
             tracing::info!(tenant_id, import_id, "import interrupted");
-            type_hold::leave(svc, tenant_id, import.resource_type, import_id).await?;
             publishing::publish(svc, tenant_id, import_id, Kind::Interrupted, None).await?;
+            type_hold::leave(svc, tenant_id, import.resource_type, import_id).await?;
             return get_import(svc, tenant_id, import_id).await;
         }
         PatchRequest::Run { from, settings } => (from, settings),

@@ -35,8 +35,8 @@ pub async fn complete_if_done(svc: &Services, tenant_id: &str, import_id: &str) 
     if !svc.imports.complete(tenant_id, import_id, progress.run, files).await? {
         return Ok(());
     }
-    type_hold::leave(svc, tenant_id, import.resource_type, import_id).await?;
     publishing::publish(svc, tenant_id, import_id, Kind::Completed, Some(progress.run)).await?;
+    type_hold::leave(svc, tenant_id, import.resource_type, import_id).await?;
     let s = import.stats;
     tracing::info!(
         tenant_id,

@@ -135,7 +135,15 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
                     }
                     done = Some((rows, outcomes, tally));
                 }
-                _ => break,
+                Some(BatchState::Done) => break,
+                // Refused as applied with no entry to show for it: dropping the message would
+                // lose the batch, so its delivery fails and it comes again.
+                None => {
+                    return Err(Error::Internal(format!(
+                        "batch {}/{} refused as applied, and its ledger entry is missing",
+                        msg.chunk, msg.batch
+                    )))
+                }
             },
             Applied::Conflict => {
                 tracing::info!(tenant_id, import_id, conflicts, "records changed under the batch; reading again");

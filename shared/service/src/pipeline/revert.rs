@@ -183,9 +183,9 @@ async fn finish_if_done(svc: &Services, tenant_id: &str, import_id: &str) -> Res
         return Ok(());
     }
     if svc.imports.finish_revert(tenant_id, import_id).await? {
-        type_hold::leave(svc, tenant_id, import.resource_type, import_id).await?;
         tracing::info!(tenant_id, import_id, restored = state.restored, conflicts = state.conflicts, "import reverted");
         publishing::publish(svc, tenant_id, import_id, Kind::Reverted, None).await?;
+        type_hold::leave(svc, tenant_id, import.resource_type, import_id).await?;
     }
     Ok(())
 }

@@ -99,8 +99,8 @@ async fn sweep(
                 return Ok(());
             }
             tracing::info!(tenant_id, import_id, status = to.as_str(), "swept");
-            type_hold::leave(svc, tenant_id, import.resource_type, import_id).await?;
             publishing::publish(svc, tenant_id, import_id, kind, None).await?;
+            type_hold::leave(svc, tenant_id, import.resource_type, import_id).await?;
             match to {
                 Status::Expired => swept.expired += 1,
                 _ => swept.timed_out += 1,

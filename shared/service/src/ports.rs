@@ -380,8 +380,8 @@ pub trait TypeHolds: Send + Sync {
     ) -> Result<bool>;
     /// Adds `import_id` to the type's writers; the hold as it is then.
     async fn join_type(&self, tenant_id: &str, resource: ResourceType, import_id: &str) -> Result<TypeHold>;
-    /// Removes these imports from the type's writers.
-    async fn leave_type(&self, tenant_id: &str, resource: ResourceType, import_ids: &[String]) -> Result<()>;
+    /// Removes these imports from the type's writers; the hold as it is then.
+    async fn leave_type(&self, tenant_id: &str, resource: ResourceType, import_ids: &[String]) -> Result<TypeHold>;
     /// Revokes `holder`'s hold at `at`, unless it was revoked already; the hold as it is then.
     async fn revoke_hold(&self, tenant_id: &str, resource: ResourceType, holder: &str, at: i64) -> Result<TypeHold>;
 }

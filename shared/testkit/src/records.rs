@@ -123,12 +123,14 @@ impl TypeHolds for MemoryStore {
         Ok(hold.clone())
     }
 
-    async fn leave_type(&self, tenant_id: &str, resource: ResourceType, import_ids: &[String]) -> Result<()> {
+    async fn leave_type(&self, tenant_id: &str, resource: ResourceType, import_ids: &[String]) -> Result<TypeHold> {
         self.faults.before("leave_type")?;
-        if let Some(hold) = self.state().holds.get_mut(&records_key(tenant_id, resource)) {
-            hold.writers.retain(|w| !import_ids.contains(w));
-        }
-        Ok(())
+        let mut state = self.state();
+        let Some(hold) = state.holds.get_mut(&records_key(tenant_id, resource)) else {
+            return Ok(TypeHold::default());
+        };
+        hold.writers.retain(|w| !import_ids.contains(w));
+        Ok(hold.clone())
     }
 
     async fn revoke_hold(&self, tenant_id: &str, resource: ResourceType, holder: &str, at: i64) -> Result<TypeHold> {

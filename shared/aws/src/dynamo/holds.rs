@@ -11,7 +11,7 @@ use domain::record::ResourceType;
 use service::ports::{TypeHold, TypeHolds};
 
 use super::attributes::{n, s, text};
-use super::errors::{conditional, ddb_err};
+use super::errors::{conditional, ddb_err, held};
 use super::layout::hold_key;
 use super::store::DynamoStore;
 
@@ -80,9 +80,9 @@ impl TypeHolds for DynamoStore {
         Ok(decode(out.attributes.as_ref()))
     }
 
-    async fn leave_type(&self, tenant_id: &str, resource: ResourceType, import_ids: &[String]) -> Result<()> {
+    async fn leave_type(&self, tenant_id: &str, resource: ResourceType, import_ids: &[String]) -> Result<TypeHold> {
         if import_ids.is_empty() {
-            return Ok(());
+            return self.type_hold(tenant_id, resource).await;
         }
         // Only an item that exists: a DELETE from a set would otherwise create an empty one.
         let update = self
@@ -92,8 +92,9 @@ impl TypeHolds for DynamoStore {
             .set_key(Some(hold_key(tenant_id, resource)))
             .update_expression("DELETE writers :gone")
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":gone", AttributeValue::Ss(import_ids.to_vec()));
-        conditional(update.send().await).map(|_| ())
+            .expression_attribute_values(":gone", AttributeValue::Ss(import_ids.to_vec()))
+            .return_values(ReturnValue::AllNew);
+        Ok(held(update.send().await)?.map(|out| decode(out.attributes.as_ref())).unwrap_or_default())
     }
 
     async fn revoke_hold(&self, tenant_id: &str, resource: ResourceType, holder: &str, at: i64) -> Result<TypeHold> {
@@ -109,15 +110,9 @@ impl TypeHolds for DynamoStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match out {
-            Ok(out) => Ok(decode(out.attributes.as_ref())),
-            Err(e)
-                if aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&e)
-                    == Some("ConditionalCheckFailedException") =>
-            {
-                self.type_hold(tenant_id, resource).await
-            }
-            Err(e) => Err(ddb_err(e)),
+        match held(out)? {
+            Some(out) => Ok(decode(out.attributes.as_ref())),
+            None => self.type_hold(tenant_id, resource).await,
         }
     }
 }

@@ -153,15 +153,15 @@ pub(super) fn records_pk(tenant_id: &str, resource: ResourceType) -> String {
 /// The longest suffix [`Shards`] adds to a partition key: what a write is weighed with.
 pub(super) const SHARD_SUFFIX_BYTES: usize = "#00".len();
 
-/// The index of an alternate identifier lives beside the records: `sk` = value, `target` = the
-/// record's identifier, spread over the same shards by the value. Listings of records never see
-/// it (other partitions). The values are short fields or domains, at most 1,024 bytes: a sort key
-/// as they are.
 /// The item that says who writes a type's records (`TypeHolds`).
 pub(super) fn hold_key(tenant_id: &str, resource: ResourceType) -> HashMap<String, AttributeValue> {
     HashMap::from([("pk".into(), s(format!("{}#hold", records_pk(tenant_id, resource)))), ("sk".into(), s("hold"))])
 }
 
+/// The index of an alternate identifier lives beside the records: `sk` = value, `target` = the
+/// record's identifier, spread over the same shards by the value. Listings of records never see
+/// it (other partitions). The values are short fields or domains, at most 1,024 bytes: a sort key
+/// as they are.
 pub(super) fn index_pk(tenant_id: &str, resource: ResourceType, field: &str) -> String {
     format!("{tenant_id}#{}#by#{field}", resource.as_str())
 }

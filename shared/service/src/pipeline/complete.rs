@@ -31,9 +31,7 @@ pub async fn fail(
     let failed = svc.imports.fail(tenant_id, import_id, run, from, reason).await?;
     if failed {
         publishing::publish(svc, tenant_id, import_id, Kind::Failed, Some(run)).await?;
-        if let Some(stored) = svc.imports.get(tenant_id, import_id).await? {
-            type_hold::leave(svc, tenant_id, stored.import.resource_type, import_id).await?;
-        }
+        type_hold::leave_import(svc, tenant_id, import_id).await?;
     }
     Ok(failed)
 }

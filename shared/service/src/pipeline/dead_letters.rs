@@ -86,9 +86,7 @@ pub async fn handle(svc: &Services, letter: DeadLetter<'_>) -> Result<()> {
             let (tenant_id, import_id) = (tenant_id.as_str(), import_id.as_str());
             if svc.imports.fail_revert(tenant_id, import_id, &reason).await? {
                 tracing::error!(tenant_id, import_id, reason, key, "dead letter ended its import's revert");
-                if let Some(stored) = svc.imports.get(tenant_id, import_id).await? {
-                    type_hold::leave(svc, tenant_id, stored.import.resource_type, import_id).await?;
-                }
+                type_hold::leave_import(svc, tenant_id, import_id).await?;
             } else {
                 tracing::warn!(tenant_id, import_id, key, "dead letter of a revert that is not running; kept");
             }

@@ -89,9 +89,21 @@ pub async fn join(
 
 /// A run or a revert ended: it leaves the type's writers, and revokes its hold if it has one.
 pub async fn leave(svc: &Services, tenant_id: &str, resource: ResourceType, import_id: &str) -> Result<()> {
-    svc.records.leave_type(tenant_id, resource, &[import_id.to_string()]).await?;
-    let now = time_fmt::now().unix_timestamp();
-    svc.records.revoke_hold(tenant_id, resource, import_id, now).await.map(|_| ())
+    let hold = svc.records.leave_type(tenant_id, resource, &[import_id.to_string()]).await?;
+    let holds = hold.revoked_at.is_none() && hold.holder.is_some_and(|(holder, _)| holder == import_id);
+    if holds {
+        let now = time_fmt::now().unix_timestamp();
+        svc.records.revoke_hold(tenant_id, resource, import_id, now).await?;
+    }
+    Ok(())
+}
+
+/// [`leave`] for an import known by its id alone (a run or revert ended by its failure).
+pub async fn leave_import(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()> {
+    match svc.imports.get(tenant_id, import_id).await? {
+        Some(stored) => leave(svc, tenant_id, stored.import.resource_type, import_id).await,
+        None => Ok(()),
+    }
 }
 
 /// Whether a batch's run holds its type still: its creates are then written unconditioned.

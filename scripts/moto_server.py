@@ -16,6 +16,11 @@ matching the sort key condition or not. Here it goes through the items of the pa
 match the sort key condition only, as DynamoDB does (an import's progress is a few items of a
 partition that gains one ledger item per batch).
 
+moto 5's DeleteMessage rebuilds the queue's list of messages without the lock SendMessage takes
+to append to it: a message sent while another is deleted from the same queue was lost, sent
+(SendMessageBatch answered it as sent) and never received. Ten messages of one SendMessageBatch
+went at once, when a consumer deleted a batch meanwhile. Here a delete takes that lock.
+
 moto 5's SendMessage and ReceiveMessage read the queue's attributes to learn one setting (per
 message received, several times), and that counts every message in the queue three times over,
 so a big import's backlog makes each send and receive slower: the queue's message counts are
@@ -114,6 +119,15 @@ def _query_in_partition(self, hash_key, *args, **kwargs):
         del self.all_items
 
 
+_delete_message = Queue.delete_message
+
+
+def _delete_message_locked(self, receipt_handle):
+    # The queue's Condition is made over an RLock: add_message takes it too.
+    with self._messages_lock:
+        return _delete_message(self, receipt_handle)
+
+
 _answering = threading.local()
 _get_queue_attributes = SQSResponse.get_queue_attributes
 
@@ -137,6 +151,7 @@ for _name in [
 ]:
     setattr(Queue, _name, _counted_when_asked(getattr(Queue, _name)))
 SQSResponse.get_queue_attributes = _get_queue_attributes_counted
+Queue.delete_message = _delete_message_locked
 
 _modules = frozenset(backends.list_of_moto_modules())
 backends.list_of_moto_modules = lambda: _modules

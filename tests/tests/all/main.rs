@@ -10,6 +10,7 @@ mod crashes;
 mod dead_letters;
 mod delete;
 mod delete_action;
+mod emulator;
 mod end_to_end;
 mod events;
 mod fairness;

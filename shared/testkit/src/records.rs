@@ -178,7 +178,7 @@ impl RecordStore for MemoryStore {
     async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied> {
         self.faults.before("apply_batch")?;
         let (tenant_id, import_id) = (batch.tenant_id.as_str(), batch.import_id.as_str());
-        aws_adapters::check_fits(tenant_id, batch.resource_type, &batch.writes)?;
+        aws_adapters::check_fits(tenant_id, batch.resource_type, &batch.writes, !batch.blind)?;
         let mut state = self.state();
         if batch.blind {
             // Unconditioned, before the ledger entry that counts them (`BatchWrite::blind`).
@@ -271,7 +271,7 @@ impl RecordStore for MemoryStore {
     async fn apply_revert(&self, revert: &RevertWrite) -> Result<Applied> {
         self.faults.before("apply_revert")?;
         let (tenant_id, import_id) = (revert.tenant_id.as_str(), revert.import_id.as_str());
-        aws_adapters::check_fits(tenant_id, revert.resource_type, &revert.writes)?;
+        aws_adapters::check_fits(tenant_id, revert.resource_type, &revert.writes, true)?;
         let mut state = self.state();
         let Some(row) = state.row(tenant_id, import_id) else { return Err(Error::NotFound) };
         let reverting = row.import.revert.as_ref().is_some_and(|r| r.status == RevertStatus::Reverting);

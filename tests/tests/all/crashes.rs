@@ -187,9 +187,11 @@ async fn first_names(dynamo: &aws_sdk_dynamodb::Client, table: &str, tenant: &st
                 let id = item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_default();
                 let n = id.strip_prefix("person").and_then(|e| e.strip_suffix("@example.com"));
                 let n = n.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("unexpected record {item:?}"));
-                let fields = item.get("fields").and_then(|f| f.as_m().ok());
-                let name = fields.and_then(|f| f.get("first_name")).and_then(|v| v.as_s().ok());
-                names.push((n, name.cloned().unwrap_or_default()));
+                // The store keeps a record's fields as one JSON document.
+                let fields = item.get("fields").and_then(|f| f.as_s().ok());
+                let fields: serde_json::Value = fields.and_then(|f| serde_json::from_str(f).ok()).unwrap_or_default();
+                let name = fields["first_name"].as_str().unwrap_or_default().to_string();
+                names.push((n, name));
             }
             match page.last_evaluated_key {
                 Some(key) => start = Some(key),

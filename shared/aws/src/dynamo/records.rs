@@ -38,7 +38,7 @@ pub fn weigh(tenant_id: &str, resource: ResourceType, write: &RecordWrite) -> Re
     let record_bytes = if write.delete {
         key(&pk, &write.record.identifier)
     } else {
-        let item = RecordItem { pk: pk.clone(), sk: write.record.identifier.clone(), record: write.record.clone() };
+        let item = RecordItem::new(pk.clone(), &write.record);
         item_size::of(&item)? + SHARD_SUFFIX_BYTES
     };
     // A record it creates is named in the ledger entry too (`revert::keep`).
@@ -54,8 +54,9 @@ pub fn weigh(tenant_id: &str, resource: ResourceType, write: &RecordWrite) -> Re
 }
 
 /// Refuses, before sending, writes DynamoDB would refuse (the emulator does not): a record
-/// over the item limit, or more than a transaction holds beside its ledger entry and counts.
-pub fn check_fits(tenant_id: &str, resource: ResourceType, writes: &[RecordWrite]) -> Result<()> {
+/// over the item limit, or, when they go in one `transaction`, more than a transaction holds
+/// beside its ledger entry and counts.
+pub fn check_fits(tenant_id: &str, resource: ResourceType, writes: &[RecordWrite], transaction: bool) -> Result<()> {
     let (mut items, mut bytes) = (item_size::LEDGER_ITEMS, item_size::LEDGER_BYTES);
     for write in writes {
         let weight = weigh(tenant_id, resource, write)?;
@@ -70,7 +71,7 @@ pub fn check_fits(tenant_id: &str, resource: ResourceType, writes: &[RecordWrite
         items += weight.items;
         bytes += weight.bytes;
     }
-    if items > item_size::MAX_TRANSACTION_ITEMS || bytes > item_size::MAX_TRANSACTION_BYTES {
+    if transaction && (items > item_size::MAX_TRANSACTION_ITEMS || bytes > item_size::MAX_TRANSACTION_BYTES) {
         return Err(Error::Internal(format!(
             "a transaction of {items} items and {bytes} bytes is over DynamoDB's {} items and {} bytes",
             item_size::MAX_TRANSACTION_ITEMS,
@@ -136,7 +137,7 @@ impl DynamoStore {
                     .map_err(ser_err)?;
                 items.push(TransactWriteItem::builder().delete(delete).build());
             } else {
-                let item = RecordItem { pk, sk: write.record.identifier.clone(), record: write.record.clone() };
+                let item = RecordItem::new(pk, &write.record);
                 let put = Put::builder()
                     .table_name(&self.records)
                     .set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?));
@@ -164,7 +165,7 @@ impl DynamoStore {
                     return Err(Error::Internal(format!("`{}` is not a write to make blind", write.record.identifier)));
                 }
                 let pk = self.record_pk(tenant_id, resource, &write.record.identifier);
-                let item = RecordItem { pk, sk: write.record.identifier.clone(), record: write.record.clone() };
+                let item = RecordItem::new(pk, &write.record);
                 let put = PutRequest::builder().set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?));
                 Ok(WriteRequest::builder().put_request(put.build().map_err(ser_err)?).build())
             })
@@ -222,7 +223,7 @@ impl RecordStore for DynamoStore {
             .await
             .map_err(ddb_err)?;
         out.item
-            .map(|item| serde_dynamo::from_item::<_, RecordItem>(item).map(|r| r.record).map_err(ser_err))
+            .map(|item| serde_dynamo::from_item::<_, RecordItem>(item).map(RecordItem::into_record).map_err(ser_err))
             .transpose()
     }
 
@@ -235,8 +236,8 @@ impl RecordStore for DynamoStore {
         let mut found = HashMap::new();
         let keys = identifiers.iter().map(|id| (self.record_pk(tenant_id, resource, id), id.clone()));
         for item in self.batch_get(&self.records, keys.collect::<Vec<_>>()).await? {
-            let item: RecordItem = serde_dynamo::from_item(item).map_err(ser_err)?;
-            found.insert(item.record.identifier.clone(), item.record);
+            let record = serde_dynamo::from_item::<_, RecordItem>(item).map_err(ser_err)?.into_record();
+            found.insert(record.identifier.clone(), record);
         }
         Ok(found)
     }
@@ -255,7 +256,7 @@ impl RecordStore for DynamoStore {
         let mut items = Vec::new();
         while items.len() < limit {
             let Some(item) = merged.next().await? else { break };
-            items.push(serde_dynamo::from_item::<_, RecordItem>(item).map_err(ser_err)?.record);
+            items.push(serde_dynamo::from_item::<_, RecordItem>(item).map_err(ser_err)?.into_record());
         }
         let next_cursor = items.last().filter(|_| merged.more()).map(|last| encode_cursor(&last.identifier));
         Ok(Page { items, next_cursor })
@@ -263,7 +264,7 @@ impl RecordStore for DynamoStore {
 
     async fn apply_batch(&self, batch: &BatchWrite) -> Result<Applied> {
         let (tenant_id, import_id) = (batch.tenant_id.as_str(), batch.import_id.as_str());
-        check_fits(tenant_id, batch.resource_type, &batch.writes)?;
+        check_fits(tenant_id, batch.resource_type, &batch.writes, !batch.blind)?;
         let ttl = self.import_ttl(tenant_id, import_id).await?;
         let sk = unit_sk(batch.run, &batch.unit);
         // A batch counts once, whole or with its last part (whose tally is the whole batch's).
@@ -333,7 +334,7 @@ impl RecordStore for DynamoStore {
         let ttl = self.import_ttl(tenant_id, import_id).await?;
         let listed = revert.conflicts.iter().take(MAX_LISTED_CONFLICTS).cloned().collect::<Vec<_>>();
         let conflicts = (!listed.is_empty()).then(|| listed.join("\n"));
-        check_fits(tenant_id, revert.resource_type, &revert.writes)?;
+        check_fits(tenant_id, revert.resource_type, &revert.writes, true)?;
         let sk = format!("{REVERT_SK_PREFIX}{}", revert.unit);
         let update = Update::builder()
             .table_name(&self.imports)
@@ -369,7 +370,7 @@ impl RecordStore for DynamoStore {
         let mut created = 0;
         for record in records {
             let pk = self.record_pk(tenant_id, resource, &record.identifier);
-            let item = RecordItem { pk, sk: record.identifier.clone(), record: record.clone() };
+            let item = RecordItem::new(pk, record);
             let put = self
                 .client
                 .put_item()
@@ -472,7 +473,7 @@ impl RecordStore for DynamoStore {
                 .await
                 .map_err(ddb_err)?;
             for item in out.items.unwrap_or_default() {
-                items.push(serde_dynamo::from_item::<_, RecordItem>(item).map_err(ser_err)?.record);
+                items.push(serde_dynamo::from_item::<_, RecordItem>(item).map_err(ser_err)?.into_record());
             }
             let last = out.last_evaluated_key.and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).cloned());
             let next_cursor = match last {

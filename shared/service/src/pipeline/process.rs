@@ -55,8 +55,13 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
         // A type that was empty is written unread, until a conflict says it no longer is.
         let read = !msg.empty_type || conflicts > 0 || done.is_some();
         let mut plan = decide(svc, &msg, start..rows, read).await?;
-        let weights = weights(svc, &msg, &plan.writes)?;
-        let end = start + first_part(&plan.spans, &weights, rows - start);
+        // Whole, outside a transaction: creates of a run that holds its type, none of them
+        // keeping an index (whose entries keep their conditions in a transaction).
+        let blind = holds && !read && plan.writes.iter().all(|w| !w.delete && w.index.is_empty());
+        let end = match blind {
+            true => rows,
+            false => start + first_part(&plan.spans, &weights(svc, &msg, &plan.writes)?, rows - start),
+        };
         if end < rows {
             // Decided again for its own rows alone: the rest is decided after it is written.
             plan = decide(svc, &msg, start..end, read).await?;
@@ -90,8 +95,6 @@ async fn process(svc: &Services, msg: ProcessMessage) -> Result<()> {
             done.as_ref().map_or_else(Default::default, |(_, codes, tally)| (codes.clone(), *tally));
         let outcomes = outcomes + &plan.outcomes;
         tally.add(&plan.tally);
-        // Index entries keep their conditions: they are written in the transaction.
-        let blind = holds && !read && part.is_none() && plan.writes.iter().all(|w| !w.delete && w.index.is_empty());
         let batch = BatchWrite {
             tenant_id: tenant_id.into(),
             import_id: import_id.into(),

@@ -5,6 +5,7 @@
 use domain::import::Status;
 use domain::record::ResourceType;
 use domain::time_fmt;
+use service::pipeline::transform::UNREAD_BATCH_RECORDS;
 use service::pipeline::{prevalidate, type_hold};
 use service::ports::{Queue, TypeHolds};
 use testkit::{contacts_csv, Kit, TENANT};
@@ -54,6 +55,25 @@ async fn creates_written_before_a_crash_are_written_and_counted_once_by_the_rede
     assert_eq!((import.status, import.stats.created, import.stats.processed), (Status::Completed, 5, 5));
     let records = kit.store.records(TENANT, ResourceType::Contact);
     assert!(records.iter().all(|r| r.version == 1 && r.last_import_id == id), "{records:?}");
+}
+
+#[tokio::test]
+async fn a_held_run_s_batches_are_hundreds_of_rows_each_written_whole() {
+    let kit = Kit::new();
+    let (id, batches) = transformed(&kit, CONTACTS, &contacts_csv(1_000, &[])).await;
+    let rows = UNREAD_BATCH_RECORDS;
+    assert_eq!(batches.len(), 1_000usize.div_ceil(rows), "unread batches are cut at {rows} rows");
+    // Outside a transaction, not in parts of one: all its creates go before its ledger entry.
+    kit.store.faults.fail_next("apply_batch_ledger", 1);
+    assert!(kit.deliver(Queue::Process, &batches[0]).await.is_err());
+    assert_eq!(kit.store.records(TENANT, ResourceType::Contact).len(), rows);
+    for batch in &batches {
+        kit.deliver(Queue::Process, batch).await.unwrap();
+    }
+    kit.drain().await.unwrap();
+    let import = kit.import(&id).await;
+    assert_eq!((import.status, import.stats.created), (Status::Completed, 1_000));
+    assert_eq!(kit.store.records_written(), 1_000 + rows as u64, "the first batch twice, the rest once");
 }
 
 #[tokio::test]

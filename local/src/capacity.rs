@@ -132,14 +132,25 @@ pub fn consumed(operation: &str, request: &Value, answer: &Value) -> Capacity {
     }
 }
 
-/// The write units a request asks of each partition (table, `pk`), as [`consumed`] bills them,
-/// an update or delete at the least (one unit; twice in a transaction).
-pub fn partition_writes(operation: &str, request: &Value) -> BTreeMap<(String, String), f64> {
+/// What a write request asks of one partition.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct PartitionWrites {
+    /// Items put, updated or deleted.
+    pub items: u64,
+    /// Write units, as [`consumed`] bills them, an update or delete at the least (one unit;
+    /// twice in a transaction).
+    pub units: f64,
+}
+
+/// What a write request asks of each partition (table, `pk`).
+pub fn partition_writes(operation: &str, request: &Value) -> BTreeMap<(String, String), PartitionWrites> {
     let mut writes = BTreeMap::new();
     let mut add = |table: Option<&str>, item: Option<&Value>, units: f64| {
         let pk = item.and_then(|i| i.get("pk")?.get("S")?.as_str());
         if let (Some(table), Some(pk)) = (table, pk) {
-            *writes.entry((table.to_string(), pk.to_string())).or_default() += units;
+            let partition: &mut PartitionWrites = writes.entry((table.to_string(), pk.to_string())).or_default();
+            partition.items += 1;
+            partition.units += units;
         }
     };
     fn table(op: &Value) -> Option<&str> {
@@ -299,14 +310,15 @@ mod tests {
             json!({"TransactItems": [put("acme#contact#01"), put("acme#contact#01"), put("acme#contact#02"), update]});
         let writes = partition_writes("TransactWriteItems", &request);
         let key = |t: &str, pk: &str| (t.to_string(), pk.to_string());
-        assert_eq!(writes.get(&key("records", "acme#contact#01")), Some(&4.0));
-        assert_eq!(writes.get(&key("records", "acme#contact#02")), Some(&2.0));
-        assert_eq!(writes.get(&key("imports", "acme")), Some(&2.0));
+        let asked = |items, units| Some(PartitionWrites { items, units });
+        assert_eq!(writes.get(&key("records", "acme#contact#01")).copied(), asked(2, 4.0));
+        assert_eq!(writes.get(&key("records", "acme#contact#02")).copied(), asked(1, 2.0));
+        assert_eq!(writes.get(&key("imports", "acme")).copied(), asked(1, 2.0));
         let batch = json!({"RequestItems": {"records": [
             {"PutRequest": {"Item": {"pk": {"S": "p"}, "sk": {"S": "a"}, "big": {"S": "x".repeat(3000)}}}},
             {"DeleteRequest": {"Key": {"pk": {"S": "p"}, "sk": {"S": "b"}}}},
         ]}});
-        assert_eq!(partition_writes("BatchWriteItem", &batch).get(&key("records", "p")), Some(&4.0));
+        assert_eq!(partition_writes("BatchWriteItem", &batch).get(&key("records", "p")).copied(), asked(2, 4.0));
         assert!(partition_writes("Query", &json!({"TableName": "records"})).is_empty());
     }
 }

@@ -132,8 +132,8 @@ pub struct Counts {
     pub items_read: u64,
     /// The request units DynamoDB would bill for what was asked of it ([`crate::capacity`]).
     pub capacity: Capacity,
-    /// Puts, updates and deletes DynamoDB applied, by table.
-    pub writes_by_table: BTreeMap<String, u64>,
+    /// Puts, updates and deletes DynamoDB applied, by table and partition key.
+    pub writes_by_partition: BTreeMap<(String, String), u64>,
     pub injected_unprocessed_items: u64,
     pub injected_unprocessed_keys: u64,
     pub injected_throttles: u64,
@@ -300,27 +300,6 @@ fn state_writes(operation: &str, body: &Value) -> u64 {
             .sum(),
         _ => 0,
     }
-}
-
-/// The tables a DynamoDB request writes to, with how many writes each.
-fn table_writes(operation: &str, body: &Value) -> BTreeMap<String, u64> {
-    let mut writes = BTreeMap::new();
-    let table = |op: &Value| op.get("TableName").and_then(Value::as_str).map(str::to_string);
-    let mut add = |name: Option<String>, n: u64| {
-        if let Some(name) = name.filter(|_| n > 0) {
-            *writes.entry(name).or_default() += n;
-        }
-    };
-    match operation {
-        "PutItem" | "UpdateItem" | "DeleteItem" => add(table(body), 1),
-        "TransactWriteItems" => array(body, "TransactItems")
-            .filter_map(|t| t.get("Put").or_else(|| t.get("Update")).or_else(|| t.get("Delete")))
-            .for_each(|op| add(table(op), 1)),
-        "BatchWriteItem" => tables(body, "RequestItems")
-            .for_each(|(name, requests)| add(Some(name.clone()), requests.as_array().map_or(0, Vec::len) as u64)),
-        _ => {}
-    }
-    writes
 }
 
 /// How many items a DynamoDB answer says were read.
@@ -507,9 +486,9 @@ impl Shared {
         if wants.keys().any(|key| left(key) <= 0.0) {
             return true;
         }
-        for (key, units) in wants {
+        for (key, asked) in wants {
             if let Some((left, _)) = partitions.get_mut(&key) {
-                *left -= units;
+                *left -= asked.units;
             }
         }
         false
@@ -654,14 +633,15 @@ impl Shared {
         if call.service == "dynamodb" && parts.status.is_success() {
             let read = items_read(&call.operation, &answer);
             // What a batch left unprocessed was not written.
-            let mut written = table_writes(&call.operation, sent);
-            for (name, n) in table_writes(&call.operation, &json!({"RequestItems": answer["UnprocessedItems"]})) {
-                written.entry(name).and_modify(|w| *w = w.saturating_sub(n));
+            let mut written = capacity::partition_writes(&call.operation, sent);
+            let unprocessed = json!({"RequestItems": answer["UnprocessedItems"]});
+            for (partition, left) in capacity::partition_writes(&call.operation, &unprocessed) {
+                written.entry(partition).and_modify(|w| w.items = w.items.saturating_sub(left.items));
             }
             self.count(|c| {
                 c.items_read += read;
-                for (table, n) in written {
-                    *c.writes_by_table.entry(table).or_default() += n;
+                for (partition, asked) in written {
+                    *c.writes_by_partition.entry(partition).or_default() += asked.items;
                 }
                 c.state_writes += state;
                 if state > 0 {
@@ -726,20 +706,6 @@ mod tests {
             json!({"RequestItems": {"t": [{"DeleteRequest": {"Key": import}}, {"PutRequest": {"Item": ledger}}]}});
         assert_eq!(state_writes("BatchWriteItem", &batch), 1);
         assert_eq!(state_writes("GetItem", &json!({"Key": import})), 0);
-    }
-
-    #[test]
-    fn writes_are_counted_by_table() {
-        let transaction = json!({"TransactItems": [
-            {"Put": {"TableName": "records"}}, {"Update": {"TableName": "imports"}},
-            {"Delete": {"TableName": "records"}}, {"ConditionCheck": {"TableName": "records"}},
-        ]});
-        let counted = table_writes("TransactWriteItems", &transaction);
-        assert_eq!(counted, BTreeMap::from([("imports".to_string(), 1), ("records".to_string(), 2)]));
-        let batch = json!({"RequestItems": {"records": [{}, {}, {}]}});
-        assert_eq!(table_writes("BatchWriteItem", &batch)["records"], 3);
-        assert_eq!(table_writes("UpdateItem", &json!({"TableName": "imports"}))["imports"], 1);
-        assert!(table_writes("GetItem", &json!({"TableName": "imports"})).is_empty());
     }
 
     #[test]

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use dynamo::{
-    batch_sk_prefix, batches_sk_prefix, check_fits, removal_sk_prefix, unit_sk, weigh, DynamoStore, STATUS_INDEX,
-    SWEEP_INDEX,
+    batch_sk_prefix, batches_sk_prefix, check_fits, hold_pk, removal_sk_prefix, unit_sk, weigh, DynamoStore,
+    STATUS_INDEX, SWEEP_INDEX,
 };
 pub use s3::S3Files;
 pub use sqs::SqsQueue;

@@ -153,9 +153,14 @@ pub(super) fn records_pk(tenant_id: &str, resource: ResourceType) -> String {
 /// The longest suffix [`Shards`] adds to a partition key: what a write is weighed with.
 pub(super) const SHARD_SUFFIX_BYTES: usize = "#00".len();
 
-/// The item that says who writes a type's records (`TypeHolds`).
+/// The partition of the item that says who writes a type's records (`TypeHolds`): beside the
+/// records, not one of them.
+pub fn hold_pk(tenant_id: &str, resource: ResourceType) -> String {
+    format!("{}#hold", records_pk(tenant_id, resource))
+}
+
 pub(super) fn hold_key(tenant_id: &str, resource: ResourceType) -> HashMap<String, AttributeValue> {
-    HashMap::from([("pk".into(), s(format!("{}#hold", records_pk(tenant_id, resource)))), ("sk".into(), s("hold"))])
+    HashMap::from([("pk".into(), s(hold_pk(tenant_id, resource))), ("sk".into(), s("hold"))])
 }
 
 /// The index of an alternate identifier lives beside the records: `sk` = value, `target` = the

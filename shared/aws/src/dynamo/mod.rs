@@ -28,6 +28,6 @@ mod store;
 mod throttle;
 mod transitions;
 
-pub use layout::{batch_sk_prefix, batches_sk_prefix, removal_sk_prefix, unit_sk, STATUS_INDEX, SWEEP_INDEX};
+pub use layout::{batch_sk_prefix, batches_sk_prefix, hold_pk, removal_sk_prefix, unit_sk, STATUS_INDEX, SWEEP_INDEX};
 pub use records::{check_fits, weigh};
 pub use store::DynamoStore;

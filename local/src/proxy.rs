@@ -43,6 +43,9 @@ pub struct Faults {
     pub throttle_every: u64,
     /// TransactWriteItems: cancelled, nothing written, with a `ThrottlingError` reason.
     pub cancel_every: u64,
+    /// TransactWriteItems: cancelled, nothing written, with a `TransactionConflict` reason on its
+    /// second item (for a batch, its counter shard: another transaction on it at the time).
+    pub conflict_every: u64,
     /// A process batch's TransactWriteItems (its first item a `batch#` ledger entry) that
     /// succeeded: answered with an error all the same, as if the function died after the write,
     /// so its message is delivered again.
@@ -138,6 +141,7 @@ pub struct Counts {
     pub injected_unprocessed_keys: u64,
     pub injected_throttles: u64,
     pub injected_cancellations: u64,
+    pub injected_conflicts: u64,
     /// Writes refused by the partition limit ([`Faults::partition_wcu`]).
     pub partition_throttles: u64,
 }
@@ -161,7 +165,7 @@ struct Shared {
     client: Client<HttpConnector, Full<Bytes>>,
     faults: Faults,
     /// Per fault kind, how many requests it applied to so far.
-    seen: [AtomicU64; 5],
+    seen: [AtomicU64; 6],
     counts: Mutex<Counts>,
     /// Each partition's write units left this second and when they were counted.
     partitions: Mutex<HashMap<(String, String), (f64, Instant)>>,
@@ -172,6 +176,7 @@ const KEYS: usize = 1;
 const THROTTLE: usize = 2;
 const CANCEL: usize = 3;
 const LOST: usize = 4;
+const CONFLICT: usize = 5;
 
 impl Proxy {
     /// Listens on a free loopback port and forwards to `upstream` (`http://host:port`).
@@ -403,15 +408,15 @@ fn unprocessed(body: &Value) -> Response<Full<Bytes>> {
 
 /// A transaction cancelled because one of its items was throttled (the last one here).
 fn cancelled(items: usize) -> Response<Full<Bytes>> {
-    let reasons: Vec<Value> = (0..items)
-        .map(|i| {
-            if i + 1 == items {
-                json!({"Code": "ThrottlingError", "Message": "Throughput exceeds the current capacity of your table."})
-            } else {
-                json!({"Code": "None"})
-            }
-        })
-        .collect();
+    let throttled =
+        json!({"Code": "ThrottlingError", "Message": "Throughput exceeds the current capacity of your table."});
+    cancelled_for(items, items.saturating_sub(1), throttled)
+}
+
+/// A transaction cancelled for `reason`, given for its item `at`.
+fn cancelled_for(items: usize, at: usize, reason: Value) -> Response<Full<Bytes>> {
+    let reasons: Vec<Value> =
+        (0..items).map(|i| if i == at { reason.clone() } else { json!({"Code": "None"}) }).collect();
     let codes: Vec<&str> = reasons.iter().filter_map(|r| r["Code"].as_str()).collect();
     dynamo_error(json!({
         "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
@@ -530,6 +535,11 @@ impl Shared {
             "TransactWriteItems" if self.hits(CANCEL, f.cancel_every) => {
                 self.count(|c| c.injected_cancellations += 1);
                 Some(Fault::Answer(cancelled(array(body, "TransactItems").count())))
+            }
+            "TransactWriteItems" if self.hits(CONFLICT, f.conflict_every) => {
+                self.count(|c| c.injected_conflicts += 1);
+                let conflict = json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"});
+                Some(Fault::Answer(cancelled_for(array(body, "TransactItems").count(), 1, conflict)))
             }
             "GetItem" | "PutItem" | "UpdateItem" | "DeleteItem" | "Query" | "Scan"
                 if first_attempt(headers) && self.hits(THROTTLE, f.throttle_every) =>

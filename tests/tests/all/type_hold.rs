@@ -2,8 +2,9 @@
 //! and a first import that holds its type followed by one that joins it.
 
 use domain::record::ResourceType;
+use local::proxy::{Faults, Proxy};
 use serde_json::json;
-use tests::{host, stat, IMPORT_TIMEOUT};
+use tests::{all_records, host, stat, IMPORT_TIMEOUT};
 
 #[tokio::test]
 async fn holding_joining_and_revoking_are_conditional_writes_of_one_item() {
@@ -67,4 +68,25 @@ async fn an_import_after_a_first_import_into_an_empty_type_merges_into_what_it_w
     let record = svc.records.get("acme", ResourceType::Contact, "p7@example.com").await.unwrap().unwrap();
     assert_eq!((record.fields["first_name"].as_str(), record.fields["last_name"].as_str()), (Some("A7"), Some("B7")));
     assert_eq!(record.version, 2);
+}
+
+/// A held run's creates are written before its batch's ledger transaction. When that transaction
+/// conflicts with another on its counter shard (DynamoDB's TransactionConflict), deciding the
+/// batch again would read the creates back as unchanged: the entry alone is tried again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_batch_whose_ledger_transaction_conflicts_counts_its_creates_once() {
+    let emulator = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL: run with scripts/test.sh");
+    let proxy = Proxy::start(&emulator, Faults { conflict_every: 2, ..Faults::default() }).await.expect("proxy");
+    let host = host(|o| o.aws_endpoint = Some(proxy.url.clone())).await;
+    let client = host.client("acme");
+    let rows = 2_500;
+    let import = client
+        .import_file(&json!({"resource_type": "contact"}), tests::contacts_csv(rows, &[]), IMPORT_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(import["status"], "completed", "{import}");
+    let counted = ["created", "unchanged", "errors"].map(|name| stat(&import, name));
+    assert_eq!(counted, [rows as u64, 0, 0], "{import}");
+    assert_eq!(all_records(&client, "contact").await.len(), rows);
+    assert!(proxy.counts().injected_conflicts > 0, "the conflicts happened");
 }

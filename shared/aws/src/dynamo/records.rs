@@ -2,6 +2,7 @@
 //! transactions that write them with their ledger entry and counts.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
@@ -29,6 +30,9 @@ use super::layout::{
 };
 use super::ledger::{ledger_put, part_update, DONE_ROWS, PARTS_DONE, PART_TALLY};
 use super::store::{DynamoStore, Merged, Partition};
+
+/// How many times a blind batch's ledger transaction is sent while it conflicts.
+const BLIND_LEDGER_TRIES: usize = 5;
 
 /// What a record write weighs as this store writes it: the record item (its key only when
 /// deleted) and its index entries, their partition keys at their widest shard suffix.
@@ -279,24 +283,36 @@ impl RecordStore for DynamoStore {
             Some(part) => part_update(&self.imports, tenant_id, import_id, sk, ttl, part, batch)?,
         };
         // A conflict is tried again on another shard.
-        let shard = counter_key(tenant_id, import_id, batch.run, fastrand::u32(..COUNTER_SHARDS));
-        let counter = if counts {
-            counter_update(&self.imports, shard, ttl, &batch.tally, progress)?
-        } else {
-            counter_open(&self.imports, shard)?
-        };
-        let mut items = vec![ledger, counter];
-        if batch.blind {
-            // Written before the ledger entry that counts them: a delivery that stops between
-            // the two is redelivered and writes the same creates again, one after it none.
-            if self.batch_state(tenant_id, import_id, batch.run, &batch.unit).await?.is_some() {
-                return Ok(Applied::Before);
+        let counter = || {
+            let shard = counter_key(tenant_id, import_id, batch.run, fastrand::u32(..COUNTER_SHARDS));
+            match counts {
+                true => counter_update(&self.imports, shard, ttl, &batch.tally, progress),
+                false => counter_open(&self.imports, shard),
             }
-            self.write_all(&self.records, self.blind_puts(tenant_id, batch.resource_type, &batch.writes)?).await?;
-        } else {
+        };
+        if !batch.blind {
+            let mut items = vec![ledger, counter()?];
             items.extend(self.record_items(tenant_id, batch.resource_type, &batch.writes)?);
+            return self.transact(items).await;
         }
-        self.transact(items).await
+        // Written before the ledger entry that counts them: a delivery that stops between the two
+        // is redelivered and writes the same creates again, one after it none.
+        if self.batch_state(tenant_id, import_id, batch.run, &batch.unit).await?.is_some() {
+            return Ok(Applied::Before);
+        }
+        self.write_all(&self.records, self.blind_puts(tenant_id, batch.resource_type, &batch.writes)?).await?;
+        // The creates are in: a conflict now is another transaction on the ledger entry or the
+        // counter shard, not a record changed. Deciding the batch again would read its own
+        // creates back as unchanged, so the entry is tried again here, on another shard.
+        for _ in 0..BLIND_LEDGER_TRIES {
+            match self.transact(vec![ledger.clone(), counter()?]).await? {
+                Applied::Conflict => tokio::time::sleep(Duration::from_millis(fastrand::u64(10..100))).await,
+                applied => return Ok(applied),
+            }
+        }
+        // Its delivery fails: the redelivery writes the same creates and tries the entry again.
+        let entry = unit_sk(batch.run, &batch.unit);
+        Err(Error::Contention(format!("the ledger entry {entry} kept conflicting after its records were written")))
     }
 
     async fn batch_state(&self, tenant_id: &str, import_id: &str, run: u32, unit: &Unit) -> Result<Option<BatchState>> {

@@ -1,9 +1,12 @@
 //! Why a file cannot be imported at all, and the limits of a file it names.
 
-/// The most a file may hold.
-pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+/// The most a file may hold, uncompressed: one PUT takes 5 GiB (S3's limit), a multipart upload
+/// or a pulled source up to this.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024 * 1024 * 1024;
 pub const MAX_ROWS: u64 = 50_000_000;
 pub const MAX_COLUMNS: usize = 500;
+/// The most a workbook may be, as uploaded.
+pub const MAX_WORKBOOK_BYTES: u64 = 200 * 1024 * 1024;
 
 /// The header's share of a plan's budget (`budget::BUDGET`): its names, and the mappings that
 /// name them again (200 survey questions of 150 characters take 69 KB).
@@ -30,6 +33,8 @@ pub enum BadFile {
     UnterminatedQuote(u64),
     #[error("the file is {0} bytes; the limit is {MAX_FILE_BYTES}")]
     TooLarge(u64),
+    #[error("the workbook is {0} bytes; the limit is {MAX_WORKBOOK_BYTES} (export a bigger sheet as CSV)")]
+    WorkbookTooLarge(u64),
     #[error("the header has {0} columns; the limit is {MAX_COLUMNS}")]
     TooManyColumns(usize),
     #[error("the header's column {column} is a name of {bytes} bytes; the limit is {MAX_HEADER_CELL_BYTES}")]
@@ -40,4 +45,14 @@ pub enum BadFile {
     TooManyRows,
     #[error("{0}")]
     Unsupported(String),
+    /// A compressed file or a workbook that cannot be read to its end.
+    #[error("{0}")]
+    Compressed(String),
+    #[error("decompressed, the file passes {limit} bytes, the limit")]
+    Expanded { limit: u64 },
+    #[error(
+        "the file expands more than {} times ({compressed} compressed bytes gave {expanded}): a decompression bomb is refused; upload it uncompressed",
+        crate::compression::MAX_EXPANSION
+    )]
+    Bomb { compressed: u64, expanded: u64 },
 }

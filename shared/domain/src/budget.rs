@@ -116,14 +116,7 @@ mod tests {
             mappings: file_headers.iter().map(|h| (h.clone(), None)).collect(),
             unmapped_headers: file_headers.clone(),
             file_headers,
-            file: FileInfo {
-                size: 0,
-                rows: 0,
-                detected_encoding: String::new(),
-                delimiter: String::new(),
-                had_bom: false,
-                line_ending: String::new(),
-            },
+            file: FileInfo::default(),
             chunks_total: 0,
             sample_records: (1..=samples as u64)
                 .map(|row| SampleRecord { row, record: None, errors: vec![error(row)] })

@@ -221,6 +221,9 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
         delimiter: (dialect.delimiter as char).to_string(),
         had_bom: dialect.had_bom,
         line_ending: dialect.line_ending.into(),
+        format: "csv".into(),
+        compression: "none".into(),
+        ..FileInfo::default()
     };
     let (samples, distinct_values, clipped_values) = preview.map(|p| p.finish(&headers)).unwrap_or_default();
     Ok(Scan { headers, columns, chunks: Chunks { bounds, duplicates }, file, samples, distinct_values, clipped_values })

@@ -132,9 +132,10 @@ impl Dialect {
 /// `utf16` says the text may hold NUL bytes.
 pub fn reject_binary(sample: &[u8], utf16: bool) -> Result<(), BadFile> {
     let kind = match sample {
-        [0x1F, 0x8B, ..] => Some("a gzip-compressed file: decompress it and upload the CSV or JSON inside"),
-        [b'P', b'K', 3, 4, ..] => Some("a ZIP archive (an Excel workbook?): export it as CSV and upload that"),
-        [0xD0, 0xCF, 0x11, 0xE0, ..] => Some("an Excel 97-2003 workbook: export it as CSV and upload that"),
+        [0x1F, 0x8B, ..] => Some("gzip-compressed, but compression is none: send compression gzip or auto"),
+        [0x28, 0xB5, 0x2F, 0xFD, ..] => Some("zstd-compressed, but compression is none: send compression zstd or auto"),
+        [b'P', b'K', 3, 4, ..] => Some("a ZIP archive, but compression is none: send compression zip or auto"),
+        [0xD0, 0xCF, 0x11, 0xE0, ..] => Some("an Excel 97-2003 workbook: send format xlsx or auto"),
         [b'%', b'P', b'D', b'F', ..] => Some("a PDF document, not a data file"),
         _ => None,
     };
@@ -216,6 +217,17 @@ fn line_ending(sample: &[u8]) -> &'static str {
 
 /// How many bytes are sniffed.
 pub const SNIFF_BYTES: usize = 64 * 1024;
+
+/// `format: auto` for text: `[` starts a JSON array, `{` JSON lines, anything else is CSV
+/// (after a byte order mark and white space).
+pub fn text_format(sample: &[u8]) -> crate::import::Format {
+    let text = sample.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(sample).trim_ascii_start();
+    match text.first() {
+        Some(b'[') => crate::import::Format::Json,
+        Some(b'{') => crate::import::Format::Jsonl,
+        _ => crate::import::Format::Csv,
+    }
+}
 
 /// Reads up to [`SNIFF_BYTES`] from the start of a stream.
 pub fn read_sample(reader: &mut impl Read) -> std::io::Result<Vec<u8>> {

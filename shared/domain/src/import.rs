@@ -89,26 +89,86 @@ impl Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
+    /// Told from the content: a workbook by its bytes, `[` JSON, `{` JSON lines, else CSV.
     #[default]
+    Auto,
     Csv,
     /// An array of objects.
     Json,
     /// One object per line.
     Jsonl,
+    /// A workbook: xlsx, and xls, xlsb or ods, which the same reader reads.
+    Xlsx,
 }
 
 impl Format {
+    pub const ALL: [Format; 5] = [Format::Auto, Format::Csv, Format::Json, Format::Jsonl, Format::Xlsx];
+
     pub fn as_str(self) -> &'static str {
         match self {
+            Format::Auto => "auto",
             Format::Csv => "csv",
             Format::Json => "json",
             Format::Jsonl => "jsonl",
+            Format::Xlsx => "xlsx",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Format::Csv, Format::Json, Format::Jsonl].into_iter().find(|f| f.as_str() == s)
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
     }
+}
+
+/// How the upload is compressed; `auto` tells gzip, zstd and zip by their first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    #[default]
+    Auto,
+    None,
+    Gzip,
+    Zstd,
+    Zip,
+}
+
+impl Compression {
+    pub const ALL: [Compression; 5] =
+        [Compression::Auto, Compression::None, Compression::Gzip, Compression::Zstd, Compression::Zip];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::Auto => "auto",
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::Zip => "zip",
+        }
+    }
+}
+
+/// Which sheet of a workbook imports: by name, or by index from 0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SheetRef {
+    Index(u32),
+    Name(String),
+}
+
+/// How the file itself is read: its compression, the entry of a zip, the sheet of a workbook.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Packing {
+    #[serde(default)]
+    pub compression: Compression,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip_entry: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xlsx: Option<WorkbookOptions>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkbookOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<SheetRef>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -136,7 +196,7 @@ pub struct SampleRecord {
 }
 
 /// What prevalidation found out about the uploaded file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileInfo {
     pub size: u64,
     pub rows: u64,
@@ -144,6 +204,19 @@ pub struct FileInfo {
     pub delimiter: String,
     pub had_bom: bool,
     pub line_ending: String,
+    /// What the data turned out to be: `csv`, `json`, `jsonl`, `xlsx`, `xls`, `xlsb` or `ods`.
+    #[serde(default)]
+    pub format: String,
+    /// `none`, `gzip`, `zstd` or `zip`; `size` then counts the bytes decompressed.
+    #[serde(default)]
+    pub compression: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compressed_size: Option<u64>,
+    /// A workbook's sheet that imported, and the names of all its sheets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sheets: Vec<String>,
 }
 
 /// A signed request the client makes itself.
@@ -179,6 +252,9 @@ pub struct Import {
     pub resource_type: ResourceType,
     pub action: Action,
     pub format: Format,
+    /// `compression`, `zip_entry`, `xlsx`.
+    #[serde(flatten, default)]
+    pub packing: Packing,
     pub mode: Mode,
     #[serde(default)]
     pub csv: CsvOptions,

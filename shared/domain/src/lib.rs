@@ -6,6 +6,7 @@
 pub mod bad_file;
 pub mod budget;
 pub mod chunking;
+pub mod compression;
 pub mod dedup;
 pub mod dialect;
 pub mod error;

@@ -33,10 +33,13 @@ fn values() -> Vec<Value> {
     ]
 }
 
-const FIELDS: [&str; 24] = [
+const FIELDS: [&str; 27] = [
     "resource_type",
     "action",
     "format",
+    "compression",
+    "zip_entry",
+    "xlsx",
     "mode",
     "inputs",
     "identifier_field",

@@ -82,7 +82,7 @@ async fn unreadable_files_fail_with_a_reason_and_write_nothing() {
         (b"", "no header"),
         (b"email,notes\na@example.com,\"never closed\nb@example.com,x\n", "row 1: a quoted field is never closed"),
         (b"name,phone\nAnn,1\n", "identifier field `email`"),
-        (b"\x1F\x8B\x08\x00\x00\x00\x00\x00", "gzip-compressed"),
+        (b"\x1F\x8B\x08\x00\x00\x00\x00\x00", "gzip stream is corrupt or cut short"),
     ];
     for (file, reason) in cases {
         let import =

@@ -23,6 +23,7 @@ mod interrupt;
 mod item_budget;
 mod options;
 mod overwrite;
+mod packed;
 mod preview;
 mod redelivery;
 mod replaced_upload;

@@ -9,7 +9,7 @@ use serde_json::{Number, Value};
 
 use domain::dedup::Duplicates;
 use domain::error::FieldError;
-use domain::import::{Format, Mode};
+use domain::import::{Compression, Format, Mode, SheetRef};
 use domain::merge::{ImportRule, UpdateRule};
 use domain::options::Action;
 use domain::record::ResourceType;
@@ -108,6 +108,10 @@ pub(super) struct CreateBody {
     #[serde(deserialize_with = "name")]
     pub format: Sent<Format>,
     #[serde(deserialize_with = "name")]
+    pub compression: Sent<Compression>,
+    pub zip_entry: Sent<String>,
+    pub xlsx: Sent<XlsxBody>,
+    #[serde(deserialize_with = "name")]
     pub mode: Sent<Mode>,
     pub identifier_field: Sent<String>,
     pub mappings: Sent<Entries<String>>,
@@ -155,6 +159,15 @@ pub(super) struct CsvBody {
     pub delimiter: Sent<String>,
     pub encoding: Sent<String>,
     pub has_header: Sent<bool>,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, Value>,
+}
+
+/// `xlsx`: which sheet imports; like `CsvBody`, an object only.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub(super) struct XlsxBody {
+    pub sheet: Sent<SheetRef>,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, Value>,
 }

@@ -7,10 +7,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use time::Duration;
 
-use super::bodies::{Constant, CsvBody, Entries, Sent, SyncActionBody};
+use super::bodies::{Constant, CsvBody, Entries, Sent, SyncActionBody, XlsxBody};
 use domain::error::FieldError;
 use domain::fields;
-use domain::import::{Format, Import};
+use domain::import::{Compression, Format, Import, Packing, SheetRef, WorkbookOptions};
 use domain::merge::{UpdateRule, UpdateRules};
 use domain::options::{Action, CsvOptions};
 use domain::record::ResourceType;
@@ -460,12 +460,68 @@ pub(super) fn inputs(sent: Sent<Vec<Value>>, errors: &mut Vec<FieldError>) -> Op
     Some(Inputs { count: items.len(), bytes, headers })
 }
 
+/// `compression`, `zip_entry` and `xlsx`: how an uploaded file is read; none applies to inline
+/// inputs, `zip_entry` only to a zip and `xlsx` only to a workbook.
+pub(super) fn packing(
+    (compression, zip_entry, xlsx): (Sent<Compression>, Sent<String>, Sent<XlsxBody>),
+    format: Format,
+    inline: bool,
+    errors: &mut Vec<FieldError>,
+) -> Packing {
+    let names = Compression::ALL.map(Compression::as_str).join(", ");
+    let compression = compression.or_default(Compression::Auto, errors, || {
+        FieldError::new("compression", "invalid", format!("must be one of {names}"))
+    });
+    if inline && compression != Compression::Auto {
+        errors.push(FieldError::new("compression", "invalid", "inline inputs are not compressed"));
+    }
+    let zip_entry = text(zip_entry, "zip_entry", errors);
+    if zip_entry.is_some() && !matches!(compression, Compression::Auto | Compression::Zip) {
+        errors.push(FieldError::new("zip_entry", "invalid", "names a file in a zip: compression must be zip or auto"));
+    }
+    let xlsx = match xlsx {
+        Sent::Absent | Sent::Null => None,
+        Sent::Valid(_) if !matches!(format, Format::Xlsx | Format::Auto) => {
+            errors.push(FieldError::new("xlsx", "invalid", "xlsx options apply to format xlsx or auto only"));
+            None
+        }
+        Sent::Valid(body) => {
+            for key in body.unknown.keys() {
+                errors.push(FieldError::new(
+                    format!("xlsx.{key}"),
+                    "unknown_field",
+                    format!("`{key}` is not an xlsx option"),
+                ));
+            }
+            let sheet = match body.sheet {
+                Sent::Absent | Sent::Null => None,
+                Sent::Valid(SheetRef::Name(name)) if name.is_empty() || name.len() > MAX_TEXT => {
+                    errors.push(FieldError::new("xlsx.sheet", "invalid", format!("a name of 1 to {MAX_TEXT} bytes")));
+                    None
+                }
+                Sent::Valid(sheet) => Some(sheet),
+                Sent::Invalid(_) => {
+                    let message = "a sheet's name, or its index from 0";
+                    errors.push(FieldError::new("xlsx.sheet", "invalid", message));
+                    None
+                }
+            };
+            Some(WorkbookOptions { sheet })
+        }
+        Sent::Invalid(_) => {
+            errors.push(FieldError::new("xlsx", "invalid", "must be an object"));
+            None
+        }
+    };
+    Packing { compression, zip_entry, xlsx }
+}
+
 /// `csv`: a delimiter of `,` `;` tab `|`, an encoding we read, `has_header`; only for CSV files.
 pub(super) fn csv_options(sent: Sent<CsvBody>, format: Format, errors: &mut Vec<FieldError>) -> CsvOptions {
     let mut options = CsvOptions::default();
     let body = match sent {
         Sent::Absent | Sent::Null => return options,
-        Sent::Valid(body) if format == Format::Csv => body,
+        Sent::Valid(body) if matches!(format, Format::Csv | Format::Auto) => body,
         Sent::Valid(_) => {
             errors.push(FieldError::new("csv", "invalid", "csv options apply to format csv only"));
             return options;

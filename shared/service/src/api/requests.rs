@@ -26,6 +26,7 @@ struct CreateRequest {
     resource_type: ResourceType,
     action: Action,
     format: Format,
+    packing: import::Packing,
     mode: Mode,
     /// Inline inputs, as the JSON file they become.
     inputs: Option<Vec<u8>>,
@@ -90,8 +91,9 @@ fn parse_create(body: &[u8], allow_insecure_webhooks: bool) -> Result<CreateRequ
             errors.push(FieldError::new("format", "invalid", "inline inputs are JSON: omit format or use json"));
             Format::Json
         }
-        sent => sent.or_default(Format::Csv, &mut errors, one_of("format", "csv, json, jsonl")),
+        sent => sent.or_default(Format::Auto, &mut errors, one_of("format", "auto, csv, json, jsonl, xlsx")),
     };
+    let packing = checks::packing((body.compression, body.zip_entry, body.xlsx), format, inputs.is_some(), &mut errors);
     let mode = body.mode.or_default(Mode::Async, &mut errors, one_of("mode", "async, sync"));
     let in_preview = flag(body.in_preview, "in_preview", &mut errors);
     let dry_run = flag(body.dry_run, "dry_run", &mut errors);
@@ -173,6 +175,7 @@ fn parse_create(body: &[u8], allow_insecure_webhooks: bool) -> Result<CreateRequ
             resource_type,
             action,
             format,
+            packing,
             mode,
             inputs: inputs.map(|given| given.bytes),
             csv,
@@ -212,6 +215,7 @@ pub fn import_from_body(
         resource_type: req.resource_type,
         action: req.action,
         format: req.format,
+        packing: req.packing,
         mode: req.mode,
         csv: req.csv,
         in_preview: req.in_preview,

@@ -13,3 +13,4 @@ pub mod revert;
 pub mod sweep;
 pub mod transform;
 pub mod type_hold;
+mod unpack;

@@ -3,23 +3,23 @@
 //! at `preview_ready` with sample records. Files whose bytes cannot be cut into CSV records
 //! (UTF-16, JSON) are first re-encoded into a UTF-8 CSV copy that the plan is made over.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use serde_json::Value;
 use tokio::runtime::Handle;
-use tokio_util::io::SyncIoBridge;
 
-use crate::ports::{ObjectWriter, Queue, StoredImport};
+use crate::ports::{Queue, StoredImport};
 use crate::publishing;
 use crate::services::Services;
-use domain::bad_file::{BadFile, MAX_FILE_BYTES};
+use domain::bad_file::{BadFile, MAX_FILE_BYTES, MAX_WORKBOOK_BYTES};
 use domain::budget;
 use domain::chunking::{self, Scan, ScanError, ScanRules};
-use domain::dialect::{read_sample, reject_binary, Dialect, Encoding};
+use domain::compression::{self, Fault};
+use domain::dialect::{self, read_sample, reject_binary, Dialect, Encoding};
 use domain::error::{Error, Result};
 use domain::events::Kind;
 use domain::import::Plan;
-use domain::import::{new_staged_key, parse_upload_key, upload_key, Format, Import, Mode, Status};
+use domain::import::{new_staged_key, parse_upload_key, upload_key, Compression, Format, Import, Mode, Status};
 use domain::messages::{encode, Source, TransformJob, TransformMessage};
 use domain::options::{Action, CsvOptions};
 use domain::record::{Fields, ResourceType, StoredRecord};
@@ -30,6 +30,7 @@ use domain::time_fmt;
 use super::complete::{fail, send_finish_if_done, SOURCE_REPLACED};
 use super::overwrite;
 use super::type_hold;
+use super::unpack::{self, Files, Wrapped};
 
 /// Handles one created object, by its decoded key.
 pub async fn run(svc: &Services, key: &str) -> Result<()> {
@@ -190,8 +191,9 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Transform messages sent per call to the queue (which sends them in batches of its own).
 const SEND_GROUP: usize = 100;
 
-/// Blocking: reads the upload (the `pinned` object when it was planned before) and writes a
-/// staged copy when needed, and scans what the chunks will be read from; with the upload's ETag.
+/// Blocking: reads the upload (the `pinned` object when it was planned before), writes a staged
+/// copy when its bytes cannot be cut into CSV records as they are (compressed, a workbook, JSON,
+/// UTF-16), and scans what the chunks will be read from; with the upload's ETag.
 fn prepare(
     svc: &Services,
     import: &Import,
@@ -200,30 +202,136 @@ fn prepare(
 ) -> Result<(Source, Scan, Option<String>), ScanError> {
     let files = Files { svc, handle: Handle::current() };
     let key = upload_key(&import.tenant_id, &import.id);
-    let (mut reader, size, etag) = files.open(&key, pinned)?;
+    let (mut raw, size, etag) = files.open(&key, pinned)?;
     if size > MAX_FILE_BYTES {
         return Err(BadFile::TooLarge(size).into());
     }
-    let sample = read_sample(&mut reader).map_err(ScanError::Read)?;
+    let head = read_sample(&mut raw).map_err(ScanError::Read)?;
+    let packing = &import.packing;
+    let wrapped = unpack::wrapped(
+        &files,
+        &key,
+        (size, etag.as_deref()),
+        &head,
+        packing.compression,
+        packing.zip_entry.as_deref(),
+    )?;
+    let fault = Fault::default();
+    let upload = Upload { files: &files, key: &key, size, etag: etag.as_deref(), wrapped: &wrapped, fault: &fault };
+    let prepared = match wrapped {
+        Wrapped::Workbook(kind) => stage_workbook(&upload, import, rules, kind),
+        Wrapped::Stream(Compression::None) => {
+            stage_text(&upload, import, rules, Box::new(std::io::Cursor::new(head).chain(raw)))
+        }
+        _ => {
+            drop(raw);
+            wrapped
+                .open(&files, &key, etag.as_deref(), &fault)
+                .and_then(|data| stage_text(&upload, import, rules, data))
+        }
+    };
+    // A decoder's error reaches here wrapped in the reader's; what the file did wrong is kept aside.
+    let (source, mut scan) = prepared.map_err(|e| fault.take().map_or(e, ScanError::from))?;
+    if wrapped.compression() != Compression::None {
+        scan.file.compressed_size = Some(size);
+    }
+    scan.file.compression = wrapped.compression().as_str().into();
+    Ok((source, scan, etag))
+}
+
+/// The upload, and what it was found to be wrapped in.
+struct Upload<'a> {
+    files: &'a Files<'a>,
+    key: &'a str,
+    size: u64,
+    etag: Option<&'a str>,
+    wrapped: &'a Wrapped,
+    fault: &'a Fault,
+}
+
+impl Upload<'_> {
+    fn staged_key(&self, import: &Import) -> String {
+        new_staged_key(&import.tenant_id, &import.id)
+    }
+}
+
+fn stage_workbook(
+    upload: &Upload,
+    import: &Import,
+    rules: &ScanRules,
+    kind: &str,
+) -> Result<(Source, Scan), ScanError> {
+    if !matches!(import.format, Format::Auto | Format::Xlsx) {
+        let format = import.format.as_str();
+        return Err(BadFile::Unsupported(format!(
+            "the file is an {kind} workbook, not {format}: send format xlsx or auto"
+        ))
+        .into());
+    }
+    if upload.size > MAX_WORKBOOK_BYTES {
+        return Err(BadFile::WorkbookTooLarge(upload.size).into());
+    }
+    let staged = upload.staged_key(import);
+    let wanted = import.packing.xlsx.as_ref().and_then(|x| x.sheet.as_ref());
+    let source = upload.files.seekable(upload.key, upload.size, upload.etag);
+    let sheet = upload.files.write(&staged, |out| staging::workbook_to_csv(source, kind, wanted, out))?;
+    let csv = CsvOptions {
+        encoding: Some(Encoding::Utf8.as_str().into()),
+        delimiter: Some(",".into()),
+        ..import.csv.clone()
+    };
+    let (source, mut scan) = scan_staged(upload.files, staged, rules, &csv)?;
+    scan.file.size = upload.size;
+    scan.file.format = kind.into();
+    scan.file.sheet = Some(sheet.name);
+    scan.file.sheets = sheet.names;
+    scan.file.delimiter = String::new();
+    scan.file.line_ending = String::new();
+    Ok((source, scan))
+}
+
+/// Text data (CSV, JSON, JSONL), decompressed: scanned as it is when it is an uncompressed CSV
+/// of an ASCII-compatible encoding, else staged first.
+fn stage_text(
+    upload: &Upload,
+    import: &Import,
+    rules: &ScanRules,
+    data: Box<dyn Read + Send>,
+) -> Result<(Source, Scan), ScanError> {
+    let (mut data, tally) = compression::tally(data);
+    let sample = read_sample(&mut data).map_err(ScanError::Read)?;
+    let format = match import.format {
+        Format::Auto => dialect::text_format(&sample),
+        Format::Xlsx => return Err(BadFile::Unsupported("format is xlsx but the file is not a workbook".into()).into()),
+        format => format,
+    };
     let detected = Dialect::detect(&sample, &import.csv);
     reject_binary(&sample, !detected.encoding.is_ascii_compatible())?;
-    let whole = std::io::Cursor::new(sample.clone()).chain(reader);
-    let staged = new_staged_key(&import.tenant_id, &import.id);
+    let whole = std::io::Cursor::new(sample.clone()).chain(data);
+    let compressed = upload.wrapped.compression() != Compression::None;
+    let staged = upload.staged_key(import);
+    let files = upload.files;
 
-    let (staged_csv, had_bom) = match import.format {
-        Format::Csv if detected.encoding.is_ascii_compatible() => {
-            let scan = chunking::scan(whole, size, rules)?;
+    let (staged_csv, had_bom) = match format {
+        Format::Csv if detected.encoding.is_ascii_compatible() && !compressed => {
+            let mut scan = chunking::scan(whole, upload.size, rules)?;
             let encoding = Encoding::parse(&scan.file.detected_encoding).unwrap_or(Encoding::Utf8);
             let delimiter = scan.file.delimiter.chars().next().unwrap_or(',');
-            return Ok((Source { key, etag: etag.clone(), encoding, delimiter }, scan, etag));
+            scan.file.format = format.as_str().into();
+            let key = upload.key.to_string();
+            return Ok((Source { key, etag: upload.etag.map(str::to_string), encoding, delimiter }, scan));
+        }
+        Format::Csv if detected.encoding.is_ascii_compatible() => {
+            files.write(&staged, |out| std::io::copy(&mut { whole }, out).map_err(ScanError::Read))?;
+            (import.csv.clone(), detected.had_bom)
         }
         Format::Csv => {
             files.write(&staged, |out| staging::transcode_utf16(whole, detected.encoding, out))?;
             let csv = CsvOptions { encoding: Some(Encoding::Utf8.as_str().into()), ..import.csv.clone() };
             (csv, detected.had_bom)
         }
-        Format::Json | Format::Jsonl => {
-            let lines = import.format == Format::Jsonl;
+        _ => {
+            let lines = format == Format::Jsonl;
             let had_bom = sample.starts_with(UTF8_BOM);
             let empty = || ScanError::from(BadFile::Unsupported("the file is empty: it holds no records".into()));
             // A JSON parser calls a blank file invalid; to the user it is empty, as a blank JSONL is.
@@ -235,7 +343,7 @@ fn prepare(
                 return Err(empty());
             }
             // The second pass must read the same object as the first.
-            let (again, _, _) = files.open(&key, etag.as_deref())?;
+            let again = upload.wrapped.open(files, upload.key, upload.etag, upload.fault)?;
             files.write(&staged, |out| staging::json_to_csv(again, lines, &shape.headers, out))?;
             let csv = CsvOptions {
                 encoding: Some(Encoding::Utf8.as_str().into()),
@@ -245,66 +353,31 @@ fn prepare(
             (csv, had_bom)
         }
     };
-    let (reader, staged_size, staged_etag) = files.open(&staged, None)?;
-    let mut scan = chunking::scan(reader, staged_size, &ScanRules { csv: &staged_csv, ..*rules })?;
-    let delimiter = scan.file.delimiter.chars().next().unwrap_or(',');
-    // The file object describes the upload, not the copy.
-    scan.file.size = size;
+    let (source, mut scan) = scan_staged(files, staged, rules, &staged_csv)?;
+    // The file object describes the upload's data, not the copy.
+    scan.file.size = tally.bytes();
     scan.file.had_bom = had_bom;
-    if import.format == Format::Csv {
+    scan.file.format = format.as_str().into();
+    if format == Format::Csv {
         scan.file.detected_encoding = detected.encoding.as_str().into();
     } else {
         scan.file.delimiter = String::new();
         scan.file.line_ending = String::new();
     }
-    Ok((Source { key: staged, etag: staged_etag, encoding: Encoding::Utf8, delimiter }, scan, etag))
+    Ok((source, scan))
 }
 
-/// The file store, from blocking code.
-struct Files<'a> {
-    svc: &'a Services,
-    handle: Handle,
-}
-
-type Reader = SyncIoBridge<crate::ports::ByteStream>;
-
-impl Files<'_> {
-    fn open(&self, key: &str, if_match: Option<&str>) -> Result<(Reader, u64, Option<String>), ScanError> {
-        let opened = self.handle.block_on(self.svc.files.open(key, None, if_match)).map_err(read_error)?;
-        Ok((SyncIoBridge::new_with_handle(opened.stream, self.handle.clone()), opened.size, opened.etag))
-    }
-
-    /// Writes an object from a function that writes to `std::io::Write`.
-    fn write<T>(&self, key: &str, fill: impl FnOnce(&mut dyn Write) -> Result<T, ScanError>) -> Result<T, ScanError> {
-        let writer = self.handle.block_on(self.svc.files.create(key)).map_err(read_error)?;
-        let mut out = std::io::BufWriter::with_capacity(256 * 1024, BlockingWriter { handle: &self.handle, writer });
-        let value = fill(&mut out)?;
-        let inner = out.into_inner().map_err(|e| ScanError::Read(e.into_error()))?;
-        self.handle.block_on(inner.writer.finish()).map_err(read_error)?;
-        Ok(value)
-    }
-}
-
-struct BlockingWriter<'a> {
-    handle: &'a Handle,
-    writer: Box<dyn ObjectWriter>,
-}
-
-impl Write for BlockingWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.handle.block_on(self.writer.write(buf)).map_err(std::io::Error::other)?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A store failure while scanning is retried, like a failed read; one that says the upload
-/// changed is told apart (`source_changed`), since no retry reads the planned object again.
-fn read_error(e: Error) -> ScanError {
-    ScanError::Read(std::io::Error::other(e))
+/// Scans the staged copy, which the chunks are then read from.
+fn scan_staged(
+    files: &Files,
+    staged: String,
+    rules: &ScanRules,
+    csv: &CsvOptions,
+) -> Result<(Source, Scan), ScanError> {
+    let (reader, staged_size, staged_etag) = files.open(&staged, None)?;
+    let scan = chunking::scan(reader, staged_size, &ScanRules { csv, ..*rules })?;
+    let delimiter = scan.file.delimiter.chars().next().unwrap_or(',');
+    Ok((Source { key: staged, etag: staged_etag, encoding: Encoding::Utf8, delimiter }, scan))
 }
 
 fn source_changed(e: &std::io::Error) -> bool {

@@ -26,6 +26,9 @@ message received, several times), and that counts every message in the queue thr
 so a big import's backlog makes each send and receive slower: the queue's message counts are
 counted only to answer GetQueueAttributes.
 
+moto 5's ListParts answers with the root element ListPartsResponse, which the AWS SDKs refuse
+(S3 answers ListPartsResult): here it is renamed.
+
 Per request, moto's server finds the service by listing its own package folder and trying a few
 hundred URL patterns, and logs a line: the answer for a host is kept, and the request log is off
 (errors are still logged). Together they were a third of the emulator's time in `make test`.
@@ -49,6 +52,7 @@ from moto.sqs.models import Queue
 from moto.sqs.responses import SQSResponse
 
 from moto.dynamodb.models.table import Table
+from moto.s3.responses import S3Response
 
 _lock = threading.Lock()
 _table_query = Table.query
@@ -167,6 +171,19 @@ def _backend_for_host_kept(self, host):
 
 DomainDispatcherApplication.get_backend_for_host = _backend_for_host_kept
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
+_list_parts = S3Response.list_parts
+
+
+def _list_parts_result(self):
+    status, headers, body = _list_parts(self)
+    if isinstance(body, str):
+        body = body.replace("<ListPartsResponse", "<ListPartsResult").replace("</ListPartsResponse>", "</ListPartsResult>")
+    elif isinstance(body, bytes):
+        body = body.replace(b"<ListPartsResponse", b"<ListPartsResult").replace(b"</ListPartsResponse>", b"</ListPartsResult>")
+    return status, headers, body
+
+
+S3Response.list_parts = _list_parts_result
 DynamoHandler.call_action = _serialized
 DynamoDBBackend.transact_write_items = _transact_restoring_items
 Table.query = _query_in_partition

@@ -44,6 +44,9 @@ pub fn services(dir: &Path) -> Result<(Services, Arc<MemoryStore>)> {
         imports: store.clone(),
         records: store.clone(),
         files: Arc::new(DiskFiles { root: dir.join("objects") }),
+        // The bench uploads in one PUT: no multipart upload is ever opened.
+        uploads: Arc::new(testkit::MemoryFiles::default()),
+        sources: Arc::new(testkit::MemorySources::default()),
         queue: Arc::new(JsonLines { dir: dir.to_path_buf() }),
         webhooks: Webhooks::new(&settings)?,
         webhook_secrets: Arc::new(MemorySecrets::default()),

@@ -1,5 +1,5 @@
 //! The routes after create: reading imports and records of the caller's tenant, PATCH, DELETE
-//! and revert; the tenant's webhook secret and its rotation.
+//! and revert, the parts of a multipart upload; the tenant's webhook secret and its rotation.
 
 use lambda_edge::http::{body_bytes, empty, error_response, query_of, respond, segments, tenant_of};
 use lambda_http::http::Method;
@@ -30,12 +30,17 @@ pub async fn handler(svc: &Services, req: Request) -> Result<Response<Body>, Err
                 Ok(()) => empty(204),
                 Err(e) => error_response(&e),
             },
+            ["v1", "imports", id, "upload"] => match api::uploads::abort(svc, &tenant, id).await {
+                Ok(()) => empty(204),
+                Err(e) => error_response(&e),
+            },
             _ => empty(405),
         });
     }
     if req.method() == Method::POST {
         return Ok(match path.as_slice() {
             ["v1", "imports", id, "revert"] => respond(202, api::revert_import(svc, &tenant, id).await),
+            ["v1", "imports", id, "upload", "complete"] => respond(200, api::uploads::complete(svc, &tenant, id).await),
             ["v1", "webhooks", "secret", "rotate"] => respond(200, api::rotate_webhook_secret(svc, &tenant).await),
             _ => empty(405),
         });
@@ -46,6 +51,7 @@ pub async fn handler(svc: &Services, req: Request) -> Result<Response<Body>, Err
     Ok(match path.as_slice() {
         ["v1", "imports"] => respond(200, api::list_imports(svc, &tenant, &query).await),
         ["v1", "imports", id] => respond(200, api::get_import(svc, &tenant, id).await),
+        ["v1", "imports", id, "upload", "parts"] => respond(200, api::uploads::parts(svc, &tenant, id, &query).await),
         ["v1", "webhooks", "secret"] => respond(200, api::webhook_secret(svc, &tenant).await),
         ["v1", "records", resource] => respond(200, api::list_records(svc, &tenant, resource, &query).await),
         ["v1", "records", resource, identifier] => {

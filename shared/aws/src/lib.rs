@@ -3,6 +3,7 @@
 mod dynamo;
 mod keys;
 mod s3;
+mod sources;
 mod sqs;
 mod webhook_secrets;
 
@@ -15,13 +16,14 @@ pub use dynamo::{
     STATUS_INDEX, SWEEP_INDEX,
 };
 pub use s3::S3Files;
+pub use sources::PulledSources;
 pub use sqs::SqsQueue;
 pub use webhook_secrets::DynamoSecrets;
 
 use domain::error::{Error, Result};
 use domain::webhook::SigningKey;
 use service::config::Settings;
-use service::outbound::Webhooks;
+use service::outbound::{Outbound, Webhooks};
 use service::services::Services;
 
 /// The SDK clients, built once per process.
@@ -33,6 +35,7 @@ pub struct Clients {
     pub dynamo: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub sts: aws_sdk_sts::Client,
 }
 
 impl Clients {
@@ -67,15 +70,23 @@ impl Clients {
             ),
             sqs: aws_sdk_sqs::Client::new(sdk),
             ssm: aws_sdk_ssm::Client::new(sdk),
+            sts: aws_sdk_sts::Client::new(sdk),
         }
     }
 
     pub fn services(&self, settings: Settings) -> Result<Services> {
         let store = Arc::new(DynamoStore::new(self.dynamo.clone(), &settings));
+        let files = Arc::new(S3Files::new(self.s3.clone(), self.s3_presign.clone(), &settings));
         Ok(Services {
             imports: store.clone(),
             records: store,
-            files: Arc::new(S3Files::new(self.s3.clone(), self.s3_presign.clone(), &settings)),
+            files: files.clone(),
+            uploads: files,
+            sources: Arc::new(PulledSources {
+                s3: self.s3.clone(),
+                sts: self.sts.clone(),
+                downloads: Outbound::downloads(settings.allow_insecure_webhooks)?,
+            }),
             queue: Arc::new(SqsQueue::new(self.sqs.clone(), &settings)),
             webhooks: Webhooks::new(&settings)?,
             webhook_secrets: Arc::new(DynamoSecrets::new(self.dynamo.clone(), &settings.imports_table)),

@@ -11,7 +11,7 @@ use domain::error::{Error, Result};
 use domain::import::SignedRequest;
 use domain::time_fmt;
 use service::config::Settings;
-use service::ports::{Download, FileStore, ObjectWriter, Opened};
+use service::ports::{Download, FileStore, MultipartUploads, ObjectWriter, Opened, UploadedPart};
 
 pub struct S3Files {
     client: aws_sdk_s3::Client,
@@ -22,6 +22,25 @@ pub struct S3Files {
 impl S3Files {
     pub fn new(client: aws_sdk_s3::Client, presign: aws_sdk_s3::Client, settings: &Settings) -> Self {
         Self { client, presign, bucket: settings.uploads_bucket.clone() }
+    }
+
+    /// The open multipart uploads of `key`, the first started first.
+    async fn open_uploads(&self, key: &str) -> Result<Vec<String>> {
+        // One page of 1,000 under the object's own key: an import opens one (two if its create
+        // was retried).
+        let page =
+            self.client.list_multipart_uploads().bucket(&self.bucket).prefix(key).send().await.map_err(s3_err)?;
+        let mut found: Vec<_> = page
+            .uploads()
+            .iter()
+            .filter(|u| u.key() == Some(key))
+            .filter_map(|u| {
+                let initiated = u.initiated().map(|at| (at.secs(), at.subsec_nanos())).unwrap_or_default();
+                Some((initiated, u.upload_id()?.to_string()))
+            })
+            .collect();
+        found.sort();
+        Ok(found.into_iter().map(|(_, id)| id).collect())
     }
 }
 
@@ -128,6 +147,81 @@ impl FileStore for S3Files {
         };
         let etag = out.e_tag().map(str::to_string);
         Ok(Opened { stream: Box::new(out.body.into_async_read()), size, etag })
+    }
+}
+
+#[async_trait]
+impl MultipartUploads for S3Files {
+    async fn start(&self, key: &str) -> Result<()> {
+        self.client.create_multipart_upload().bucket(&self.bucket).key(key).send().await.map_err(s3_err)?;
+        Ok(())
+    }
+
+    async fn open_upload(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.open_uploads(key).await?.into_iter().next())
+    }
+
+    async fn presign_part(&self, key: &str, upload_id: &str, part: u32, ttl_secs: u64) -> Result<String> {
+        let config =
+            PresigningConfig::expires_in(Duration::from_secs(ttl_secs)).map_err(|e| Error::Internal(e.to_string()))?;
+        let signed = self
+            .presign
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(part as i32)
+            .presigned(config)
+            .await
+            .map_err(s3_err)?;
+        Ok(signed.uri().to_string())
+    }
+
+    async fn parts(&self, key: &str, upload_id: &str) -> Result<Vec<UploadedPart>> {
+        let mut parts = Vec::new();
+        let mut pages =
+            self.client.list_parts().bucket(&self.bucket).key(key).upload_id(upload_id).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(s3_err)?;
+            parts.extend(page.parts().iter().map(|p| UploadedPart {
+                number: p.part_number().unwrap_or_default().max(0) as u32,
+                etag: p.e_tag().unwrap_or_default().to_string(),
+                size: p.size().unwrap_or_default().max(0) as u64,
+            }));
+        }
+        parts.sort_by_key(|p| p.number);
+        Ok(parts)
+    }
+
+    async fn complete(&self, key: &str, upload_id: &str, parts: &[UploadedPart]) -> Result<()> {
+        let parts = parts
+            .iter()
+            .map(|p| CompletedPart::builder().part_number(p.number as i32).e_tag(&p.etag).build())
+            .collect();
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map_err(s3_err)?;
+        Ok(())
+    }
+
+    async fn abort(&self, key: &str) -> Result<()> {
+        for upload_id in self.open_uploads(key).await? {
+            let aborted =
+                self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(&upload_id).send().await;
+            match aborted {
+                Ok(_) => {}
+                // Aborted by another call since it was listed.
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {}
+                Err(e) => return Err(s3_err(e)),
+            }
+        }
+        Ok(())
     }
 }
 

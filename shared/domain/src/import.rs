@@ -229,12 +229,93 @@ pub struct SignedRequest {
     pub expires_at: OffsetDateTime,
 }
 
+/// Where the file goes: one signed PUT, or the parts of a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum UploadLink {
+    Multipart(MultipartLink),
+    Put(SignedRequest),
+}
+
+/// A multipart upload (`method` is `MULTIPART`): the client asks `parts_url` for signed part
+/// URLs, PUTs the parts (several at once, any again), then POSTs `complete_url`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultipartLink {
+    pub method: String,
+    pub part_size: u64,
+    /// How many parts the declared size makes; none when no size was declared.
+    pub parts: Option<u32>,
+    pub parts_url: String,
+    pub complete_url: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// `upload`: what the client says of the file it will send.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default)]
+    pub multipart: bool,
+}
+
+/// Over this size an upload is multipart: S3 takes 5 GiB in one PUT, but a PUT that fails
+/// after gigabytes starts again from nothing.
+pub const MULTIPART_OVER: u64 = 100 * 1024 * 1024;
+/// S3's limits: parts of 5 MiB at least (but the last), 10,000 parts at most.
+pub const MIN_PART: u64 = 5 * 1024 * 1024;
+pub const MAX_PARTS: u64 = 10_000;
+/// A multipart upload stays open this long: a terabyte at 100 Mbit/s takes a day.
+pub const MULTIPART_WINDOW_SECS: i64 = 3 * 24 * 3600;
+
+impl UploadRequest {
+    pub fn is_multipart(&self) -> bool {
+        self.multipart || self.size.is_some_and(|size| size > MULTIPART_OVER)
+    }
+
+    /// The part size: whole MiB, at least 5, that fit the file in 10,000 parts (without a size,
+    /// the largest file).
+    pub fn part_size(&self) -> u64 {
+        const MIB: u64 = 1024 * 1024;
+        match self.size {
+            Some(size) => size.div_ceil(MAX_PARTS).div_ceil(MIB).max(MIN_PART / MIB) * MIB,
+            None => crate::bad_file::MAX_FILE_BYTES.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB,
+        }
+    }
+
+    /// How many parts the declared size makes.
+    pub fn parts(&self) -> Option<u32> {
+        self.size.map(|size| size.div_ceil(self.part_size()).max(1) as u32)
+    }
+}
+
+/// `source`: a file the service pulls instead of one uploaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PullSource {
+    /// Fetched with a GET, under the rules of outbound calls (HTTPS, public addresses only).
+    Url(String),
+    /// Copied from the tenant's bucket, as `role_arn` (with `external_id`) when given.
+    S3(S3Source),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Source {
+    pub bucket: String,
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
 /// What the client fetches or sends itself. The download links are signed when the import
 /// is read, never stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Links {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upload: Option<SignedRequest>,
+    pub upload: Option<UploadLink>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -255,6 +336,12 @@ pub struct Import {
     /// `compression`, `zip_entry`, `xlsx`.
     #[serde(flatten, default)]
     pub packing: Packing,
+    /// What the client said of the file it sends (`upload`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<UploadRequest>,
+    /// The file the service pulls instead (`source`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<PullSource>,
     pub mode: Mode,
     #[serde(default)]
     pub csv: CsvOptions,
@@ -331,6 +418,15 @@ pub struct Import {
 }
 
 impl Import {
+    /// When an upload not received by then expires: a multipart upload stays open for days,
+    /// a single PUT as long as its URL.
+    pub fn upload_deadline(&self, upload_ttl: time::Duration) -> OffsetDateTime {
+        match &self.links.upload {
+            Some(UploadLink::Multipart(link)) => link.expires_at,
+            _ => self.created_at + upload_ttl,
+        }
+    }
+
     /// A revert was asked and is not done yet.
     pub fn is_reverting(&self) -> bool {
         self.revert.as_ref().is_some_and(|r| r.status == RevertStatus::Reverting)
@@ -459,6 +555,20 @@ pub struct Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upload_is_multipart_over_100_mib_in_at_most_10_000_parts_of_whole_mib() {
+        let of = |size| UploadRequest { size: Some(size), multipart: false };
+        assert!(!of(MULTIPART_OVER).is_multipart());
+        assert!(of(MULTIPART_OVER + 1).is_multipart());
+        assert!(UploadRequest { size: Some(10), multipart: true }.is_multipart());
+        assert_eq!((of(12 << 20).part_size(), of(12 << 20).parts()), (5 << 20, Some(3)));
+        assert_eq!(of(1 << 40).part_size(), 105 << 20);
+        assert!(of(1 << 40).parts().unwrap() <= 10_000);
+        let unsized_part = UploadRequest { size: None, multipart: true }.part_size();
+        assert!(unsized_part * MAX_PARTS >= crate::bad_file::MAX_FILE_BYTES);
+        assert_eq!(of(0).parts(), Some(1));
+    }
 
     #[test]
     fn upload_keys_round_trip() {

@@ -69,6 +69,8 @@ pub enum TransformJob {
     /// step closes the last unit sends it, so the results file is assembled and the import
     /// marked completed by one message, not by each step that sees the run done.
     FinishRun(ImportRef),
+    /// API → transform: pull the import's `source` into its upload (`pipeline::pull`).
+    Pull(ImportRef),
 }
 
 /// transform → process: one batch of valid records, small enough for one transaction.

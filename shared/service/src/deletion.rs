@@ -21,6 +21,9 @@ pub async fn delete_import(svc: &Services, tenant_id: &str, import_id: &str) -> 
         return Err(Error::Conflict("the import is being reverted: delete it once it is reverted".into()));
     }
     // Files first: while the item exists, a delete that failed half-way can be asked again.
+    if stored.import.upload.is_some_and(|u| u.is_multipart()) {
+        svc.uploads.abort(&import::upload_key(tenant_id, import_id)).await?;
+    }
     svc.files.delete_prefix(&import::upload_prefix(tenant_id, import_id)).await?;
     svc.files.delete_prefix(&error_files::prefix(tenant_id, import_id)).await?;
     if !svc.imports.delete(tenant_id, import_id).await? {

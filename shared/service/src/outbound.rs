@@ -21,6 +21,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
 
 use crate::config::Settings;
+use crate::ports::Opened;
 use domain::error::{Error, Result};
 
 pub const MAX_URL_BYTES: usize = 2048;
@@ -203,6 +204,46 @@ impl Outbound {
             .build()
             .map_err(|e| Error::Internal(format!("outbound HTTP client: {e}")))?;
         Ok(Self { http, allow_loopback })
+    }
+
+    /// A client for downloads (`source.url`): the rules of [`Outbound::new`], a connect timeout
+    /// and one between reads, none on the whole body, which may take hours.
+    pub fn downloads(allow_loopback: bool) -> Result<Self> {
+        let wait = Duration::from_secs(30);
+        let http = reqwest::Client::builder()
+            .connect_timeout(wait)
+            .read_timeout(wait)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(Guard { allow_loopback }))
+            .build()
+            .map_err(|e| Error::Internal(format!("download HTTP client: {e}")))?;
+        Ok(Self { http, allow_loopback })
+    }
+
+    /// The body of a GET of `url` as a stream; `Ok(Err(why))` when the rules refuse the URL or
+    /// the server answers other than 2xx (a 5xx or a lost connection is retried).
+    pub async fn download(&self, url: &str) -> Result<std::result::Result<Opened, String>> {
+        use futures::TryStreamExt;
+        let url = match check_url(url, self.allow_loopback) {
+            Ok(url) => url,
+            Err(why) => return Ok(Err(format!("source.url: {why}"))),
+        };
+        let resp = match self.http.get(url).send().await {
+            Ok(resp) => resp,
+            Err(e) if is_refused(&e) => return Ok(Err(format!("source.url: {e}"))),
+            Err(e) => return Err(Error::aws("source", e)),
+        };
+        let status = resp.status();
+        if status.is_server_error() {
+            return Err(Error::aws("source", format!("source.url answered {status}")));
+        }
+        if !status.is_success() {
+            return Ok(Err(format!("source.url answered {status}")));
+        }
+        let size = resp.content_length().unwrap_or_default();
+        let body = resp.bytes_stream().map_err(std::io::Error::other);
+        Ok(Ok(Opened { stream: Box::new(tokio_util::io::StreamReader::new(body)), size, etag: None }))
     }
 
     /// A POST to the URL, or why the rules refuse it.

@@ -10,7 +10,7 @@ use tokio::io::AsyncRead;
 use domain::chunking::Chunk;
 use domain::error::Result;
 use domain::idempotency::KeyClaim;
-use domain::import::{Import, Plan, Progress, SignedRequest, Status};
+use domain::import::{Import, Plan, Progress, PullSource, SignedRequest, Status};
 use domain::record::{ResourceType, StoredRecord};
 use domain::revert_state::RevertState;
 use domain::stats::Tally;
@@ -496,6 +496,37 @@ pub trait FileStore: Send + Sync {
     /// The object, or bytes `[start, end)` of it, as a stream. With `if_match`, an object
     /// replaced since is `Error::SourceChanged`.
     async fn open(&self, key: &str, range: Option<(u64, u64)>, if_match: Option<&str>) -> Result<Opened>;
+}
+
+/// A part of a multipart upload that the bucket holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedPart {
+    pub number: u32,
+    pub etag: String,
+    pub size: u64,
+}
+
+/// Multipart uploads into the uploads bucket, whose parts the client PUTs itself to signed URLs.
+/// The store keeps the upload's id; it is found again by the object's key.
+#[async_trait]
+pub trait MultipartUploads: Send + Sync {
+    async fn start(&self, key: &str) -> Result<()>;
+    /// The id of the open multipart upload of `key` (the first started, if several were).
+    async fn open_upload(&self, key: &str) -> Result<Option<String>>;
+    async fn presign_part(&self, key: &str, upload_id: &str, part: u32, ttl_secs: u64) -> Result<String>;
+    /// The parts held, by part number.
+    async fn parts(&self, key: &str, upload_id: &str) -> Result<Vec<UploadedPart>>;
+    async fn complete(&self, key: &str, upload_id: &str, parts: &[UploadedPart]) -> Result<()>;
+    /// Aborts every open multipart upload of `key`, and frees the parts.
+    async fn abort(&self, key: &str) -> Result<()>;
+}
+
+/// Where the files of `source` imports come from.
+#[async_trait]
+pub trait Sources: Send + Sync {
+    /// The file `source` names, as a stream. `Ok(Err(why))` when the source refuses it or does
+    /// not have it, which no retry changes; `Err` when asking again may work.
+    async fn open(&self, source: &PullSource) -> Result<std::result::Result<Opened, String>>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

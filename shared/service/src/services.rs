@@ -4,13 +4,15 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::outbound::Webhooks;
-use crate::ports::{FileStore, ImportStore, RecordStore, WebhookSecrets, WorkQueue};
+use crate::ports::{FileStore, ImportStore, MultipartUploads, RecordStore, Sources, WebhookSecrets, WorkQueue};
 
 #[derive(Clone)]
 pub struct Services {
     pub imports: Arc<dyn ImportStore>,
     pub records: Arc<dyn RecordStore>,
     pub files: Arc<dyn FileStore>,
+    pub uploads: Arc<dyn MultipartUploads>,
+    pub sources: Arc<dyn Sources>,
     pub queue: Arc<dyn WorkQueue>,
     pub webhooks: Webhooks,
     pub webhook_secrets: Arc<dyn WebhookSecrets>,

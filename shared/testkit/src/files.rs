@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use domain::import::SignedRequest;
 use domain::{Error, Result};
-use service::ports::{Download, FileStore, ObjectWriter, Opened};
+use service::ports::{Download, FileStore, MultipartUploads, ObjectWriter, Opened, UploadedPart};
 use time::OffsetDateTime;
 
 use crate::faults::Faults;
@@ -19,9 +19,13 @@ struct Object {
     etag: String,
 }
 
+/// Open multipart uploads by key: the id and the parts by number.
+type Uploads = BTreeMap<String, Vec<(String, BTreeMap<u32, Vec<u8>>)>>;
+
 #[derive(Default)]
 struct Objects {
     objects: Mutex<BTreeMap<String, Object>>,
+    uploads: Mutex<Uploads>,
     versions: AtomicU64,
     faults: Faults,
 }
@@ -58,6 +62,19 @@ impl MemoryFiles {
     /// An object as text, lossily.
     pub fn text(&self, key: &str) -> Option<String> {
         self.get(key).map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    fn uploads(&self) -> MutexGuard<'_, Uploads> {
+        self.0.uploads.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// PUTs a part, as a client does to a signed part URL.
+    pub fn put_part(&self, key: &str, upload_id: &str, part: u32, bytes: Vec<u8>) -> Result<()> {
+        let mut uploads = self.uploads();
+        let upload = uploads.get_mut(key).and_then(|open| open.iter_mut().find(|(id, _)| id == upload_id));
+        let (_, parts) = upload.ok_or_else(|| Error::aws("s3", format!("NoSuchUpload: {upload_id}")))?;
+        parts.insert(part, bytes);
+        Ok(())
     }
 
     /// Every key, in order.
@@ -144,5 +161,54 @@ impl FileStore for MemoryFiles {
         let (start, end) = (start.min(size) as usize, end.min(size) as usize);
         let slice = object.bytes[start..end.max(start)].to_vec();
         Ok(Opened { stream: Box::new(std::io::Cursor::new(slice)), size, etag: Some(object.etag) })
+    }
+}
+
+#[async_trait]
+impl MultipartUploads for MemoryFiles {
+    async fn start(&self, key: &str) -> Result<()> {
+        self.faults().before("start")?;
+        let id = format!("upload-{}", self.0.versions.fetch_add(1, Ordering::Relaxed) + 1);
+        self.uploads().entry(key.to_string()).or_default().push((id, BTreeMap::new()));
+        Ok(())
+    }
+
+    async fn open_upload(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.uploads().get(key).and_then(|open| open.first()).map(|(id, _)| id.clone()))
+    }
+
+    async fn presign_part(&self, key: &str, upload_id: &str, part: u32, _ttl_secs: u64) -> Result<String> {
+        Ok(format!("memory://uploads/{key}?partNumber={part}&uploadId={upload_id}"))
+    }
+
+    async fn parts(&self, key: &str, upload_id: &str) -> Result<Vec<UploadedPart>> {
+        let uploads = self.uploads();
+        let parts = uploads.get(key).and_then(|open| open.iter().find(|(id, _)| id == upload_id)).map(|(_, p)| p);
+        let parts = parts.ok_or_else(|| Error::aws("s3", format!("NoSuchUpload: {upload_id}")))?;
+        let part = |(n, b): (&u32, &Vec<u8>)| UploadedPart {
+            number: *n,
+            etag: format!("\"{n}-{}\"", b.len()),
+            size: b.len() as u64,
+        };
+        Ok(parts.iter().map(part).collect())
+    }
+
+    async fn complete(&self, key: &str, upload_id: &str, parts: &[UploadedPart]) -> Result<()> {
+        self.faults().before("complete")?;
+        let held = {
+            let mut uploads = self.uploads();
+            let open = uploads.get_mut(key).ok_or_else(|| Error::aws("s3", format!("NoSuchUpload: {upload_id}")))?;
+            let at = open.iter().position(|(id, _)| id == upload_id);
+            open.remove(at.ok_or_else(|| Error::aws("s3", format!("NoSuchUpload: {upload_id}")))?).1
+        };
+        let bytes = parts.iter().filter_map(|p| held.get(&p.number)).flatten().copied().collect();
+        self.store(key, bytes);
+        Ok(())
+    }
+
+    async fn abort(&self, key: &str) -> Result<()> {
+        self.faults().before("abort")?;
+        self.uploads().remove(key);
+        Ok(())
     }
 }

@@ -8,6 +8,7 @@ mod imports;
 mod queue;
 mod records;
 mod secrets;
+mod sources;
 mod store;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub use faults::Faults;
 pub use files::MemoryFiles;
 pub use queue::{MemoryQueue, Sent, MAX_MESSAGE_BYTES};
 pub use secrets::MemorySecrets;
+pub use sources::MemorySources;
 pub use store::MemoryStore;
 
 /// The tenant of [`Kit::upload`].
@@ -85,6 +87,7 @@ pub struct Kit {
     pub files: MemoryFiles,
     pub queue: Arc<MemoryQueue>,
     pub secrets: Arc<MemorySecrets>,
+    pub sources: MemorySources,
     pub svc: Services,
 }
 
@@ -106,17 +109,20 @@ impl Kit {
         let files = MemoryFiles::default();
         let queue = Arc::new(MemoryQueue::default());
         let secrets = Arc::new(MemorySecrets::default());
+        let sources = MemorySources::default();
         let svc = Services {
             imports: store.clone(),
             records: store.clone(),
             files: Arc::new(files.clone()),
+            uploads: Arc::new(files.clone()),
+            sources: Arc::new(sources.clone()),
             queue: queue.clone(),
             webhooks: Webhooks::new(&settings).expect("webhooks from test settings"),
             webhook_secrets: secrets.clone(),
             settings,
             finishes: Default::default(),
         };
-        Kit { store, files, queue, secrets, svc }
+        Kit { store, files, queue, secrets, sources, svc }
     }
 
     /// Creates an import of [`TENANT`] as the API does from a create request's `body`, and puts

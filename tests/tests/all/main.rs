@@ -36,6 +36,7 @@ mod sweeper;
 mod sync_actions;
 mod tenancy;
 mod type_hold;
+mod uploads;
 mod webhooks;
 mod write_limits;
 mod write_rules;

@@ -111,6 +111,8 @@ pub(super) struct CreateBody {
     pub compression: Sent<Compression>,
     pub zip_entry: Sent<String>,
     pub xlsx: Sent<XlsxBody>,
+    pub upload: Sent<UploadBody>,
+    pub source: Sent<SourceBody>,
     #[serde(deserialize_with = "name")]
     pub mode: Sent<Mode>,
     pub identifier_field: Sent<String>,
@@ -168,6 +170,37 @@ pub(super) struct CsvBody {
 #[serde(default)]
 pub(super) struct XlsxBody {
     pub sheet: Sent<SheetRef>,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, Value>,
+}
+
+/// `upload`: what the client says of the file it will send; an object only.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub(super) struct UploadBody {
+    pub size: Sent<u64>,
+    pub multipart: Sent<bool>,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, Value>,
+}
+
+/// `source`: `url`, or `s3` with its fields; objects only.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub(super) struct SourceBody {
+    pub url: Sent<String>,
+    pub s3: Sent<S3Body>,
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub(super) struct S3Body {
+    pub bucket: Sent<String>,
+    pub key: Sent<String>,
+    pub role_arn: Sent<String>,
+    pub external_id: Sent<String>,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, Value>,
 }

@@ -7,10 +7,13 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use time::Duration;
 
-use super::bodies::{Constant, CsvBody, Entries, Sent, SyncActionBody, XlsxBody};
+use super::bodies::{Constant, CsvBody, Entries, S3Body, Sent, SourceBody, SyncActionBody, UploadBody, XlsxBody};
+use domain::bad_file::MAX_FILE_BYTES;
 use domain::error::FieldError;
 use domain::fields;
-use domain::import::{Compression, Format, Import, Packing, SheetRef, WorkbookOptions};
+use domain::import::{
+    Compression, Format, Import, Packing, PullSource, S3Source, SheetRef, UploadRequest, WorkbookOptions,
+};
 use domain::merge::{UpdateRule, UpdateRules};
 use domain::options::{Action, CsvOptions};
 use domain::record::ResourceType;
@@ -514,6 +517,155 @@ pub(super) fn packing(
         }
     };
     Packing { compression, zip_entry, xlsx }
+}
+
+/// `upload`: the file's size (at most 1 TiB) and whether to upload it in parts; not with inline
+/// inputs.
+pub(super) fn upload(sent: Sent<UploadBody>, inline: bool, errors: &mut Vec<FieldError>) -> Option<UploadRequest> {
+    let body = match sent {
+        Sent::Absent | Sent::Null => return None,
+        Sent::Valid(_) if inline => {
+            errors.push(FieldError::new("upload", "invalid", "inline inputs are not uploaded"));
+            return None;
+        }
+        Sent::Valid(body) => body,
+        Sent::Invalid(_) => {
+            errors.push(FieldError::new("upload", "invalid", "must be an object"));
+            return None;
+        }
+    };
+    for key in body.unknown.keys() {
+        errors.push(FieldError::new(
+            format!("upload.{key}"),
+            "unknown_field",
+            format!("`{key}` is not an upload field"),
+        ));
+    }
+    let size = match body.size {
+        Sent::Absent | Sent::Null => None,
+        Sent::Valid(size) if size <= MAX_FILE_BYTES => Some(size),
+        _ => {
+            errors.push(FieldError::new(
+                "upload.size",
+                "invalid",
+                format!("bytes, a whole number up to {MAX_FILE_BYTES}"),
+            ));
+            None
+        }
+    };
+    let multipart = body
+        .multipart
+        .or_default(false, errors, || FieldError::new("upload.multipart", "invalid", "must be a boolean"));
+    Some(UploadRequest { size, multipart })
+}
+
+/// `source`: one of `url` (checked as webhook URLs are) or `s3`; instead of an upload or inline
+/// inputs.
+pub(super) fn source(
+    sent: Sent<SourceBody>,
+    elsewhere: Option<&str>,
+    allow_loopback: bool,
+    errors: &mut Vec<FieldError>,
+) -> Option<PullSource> {
+    let body = match sent {
+        Sent::Absent | Sent::Null => return None,
+        Sent::Valid(_) if elsewhere.is_some() => {
+            let other = elsewhere.unwrap_or_default();
+            errors.push(FieldError::new("source", "invalid", format!("a pulled source comes instead of {other}")));
+            return None;
+        }
+        Sent::Valid(body) => body,
+        Sent::Invalid(_) => {
+            errors.push(FieldError::new("source", "invalid", "must be an object"));
+            return None;
+        }
+    };
+    for key in body.unknown.keys() {
+        errors.push(FieldError::new(format!("source.{key}"), "unknown_field", "a source is `url` or `s3`"));
+    }
+    match (body.url, body.s3) {
+        (Sent::Valid(url), Sent::Absent) => match crate::outbound::check_url(&url, allow_loopback) {
+            Ok(_) => Some(PullSource::Url(url)),
+            Err(message) => {
+                errors.push(FieldError::new("source.url", "invalid", message));
+                None
+            }
+        },
+        (Sent::Absent, Sent::Valid(s3)) => s3_source(s3, errors).map(PullSource::S3),
+        (Sent::Absent, Sent::Absent) => {
+            errors.push(FieldError::new("source", "invalid", "give `url` or `s3`"));
+            None
+        }
+        (Sent::Absent, _) => {
+            errors.push(FieldError::new("source.s3", "invalid", "must be an object with bucket and key"));
+            None
+        }
+        (_, Sent::Absent) => {
+            errors.push(FieldError::new("source.url", "invalid", "must be an https:// URL"));
+            None
+        }
+        _ => {
+            errors.push(FieldError::new("source", "invalid", "give `url` or `s3`, not both"));
+            None
+        }
+    }
+}
+
+fn s3_source(body: S3Body, errors: &mut Vec<FieldError>) -> Option<S3Source> {
+    let found = errors.len();
+    for key in body.unknown.keys() {
+        errors.push(FieldError::new(
+            format!("source.s3.{key}"),
+            "unknown_field",
+            "takes bucket, key, role_arn, external_id",
+        ));
+    }
+    let bucket_name = |b: &str| {
+        (3..=63).contains(&b.len())
+            && b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
+    };
+    let bucket = match body.bucket {
+        Sent::Valid(b) if bucket_name(&b) => Some(b),
+        _ => {
+            errors.push(FieldError::new("source.s3.bucket", "invalid", "a bucket name: 3 to 63 of a-z, 0-9, - and ."));
+            None
+        }
+    };
+    let key = match body.key {
+        Sent::Valid(k) if !k.is_empty() && k.len() <= 1024 => Some(k),
+        _ => {
+            errors.push(FieldError::new("source.s3.key", "invalid", "an object key of 1 to 1,024 bytes"));
+            None
+        }
+    };
+    let role_arn = match body.role_arn {
+        Sent::Absent | Sent::Null => None,
+        Sent::Valid(arn)
+            if arn.starts_with("arn:") && arn.contains(":iam::") && arn.contains(":role/") && arn.len() <= 2048 =>
+        {
+            Some(arn)
+        }
+        _ => {
+            errors.push(FieldError::new(
+                "source.s3.role_arn",
+                "invalid",
+                "an IAM role ARN (arn:aws:iam::123456789012:role/name)",
+            ));
+            None
+        }
+    };
+    let external_id = match body.external_id {
+        Sent::Absent | Sent::Null => None,
+        Sent::Valid(id) if (2..=1224).contains(&id.len()) && role_arn.is_some() => Some(id),
+        _ => {
+            errors.push(FieldError::new("source.s3.external_id", "invalid", "2 to 1,224 characters, with role_arn"));
+            None
+        }
+    };
+    if errors.len() != found {
+        return None;
+    }
+    Some(S3Source { bucket: bucket?, key: key?, role_arn, external_id })
 }
 
 /// `csv`: a delimiter of `,` `;` tab `|`, an encoding we read, `has_header`; only for CSV files.

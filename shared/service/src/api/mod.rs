@@ -4,6 +4,7 @@
 mod bodies;
 mod checks;
 mod requests;
+pub mod uploads;
 
 use std::collections::HashMap;
 
@@ -26,7 +27,7 @@ use domain::error_files;
 use domain::events::Kind;
 use domain::idempotency::{self, KeyClaim};
 use domain::import::{self, Import, Mode, Status};
-use domain::messages::{encode, PlanMessage, TransformJob};
+use domain::messages::{encode, ImportRef, PlanMessage, TransformJob};
 use domain::options::Action;
 use domain::record::{ResourceType, StoredRecord};
 use domain::results;
@@ -68,9 +69,9 @@ pub async fn create_import(
         refuse_overwrite_while_running(svc, tenant_id, import.resource_type).await?;
     }
     let key = import::upload_key(tenant_id, &import.id);
-    // Inline inputs are the upload: no link to send a file to.
-    if inputs.is_none() {
-        import.links.upload = Some(svc.files.presign_upload(&key, svc.settings.upload_url_ttl_secs).await?);
+    // Inline inputs are the upload, and a pulled source: no link to send a file to.
+    if inputs.is_none() && import.source.is_none() {
+        import.links.upload = Some(uploads::link(svc, &import).await?);
     }
     if !svc.imports.create(&import).await? {
         // A concurrent retry with the same key stored it first.
@@ -78,6 +79,10 @@ pub async fn create_import(
     }
     tracing::info!(tenant_id, import_id = import.id.as_str(), "import created");
     publishing::publish(svc, tenant_id, &import.id, Kind::Created, Some(0)).await?;
+    if import.source.is_some() {
+        let pull = TransformJob::Pull(ImportRef { tenant_id: tenant_id.into(), import_id: import.id.clone() });
+        svc.queue.send(Queue::Transform, tenant_id, vec![encode(&pull)?]).await?;
+    }
     if let Some(inputs) = inputs {
         // An async import goes on from the upload's event, as a file would; a sync one is run here.
         svc.files.put(&key, inputs).await?;
@@ -189,6 +194,18 @@ pub async fn revert_import(svc: &Services, tenant_id: &str, import_id: &str) -> 
     get_import(svc, tenant_id, import_id).await
 }
 
+/// Any status before a final one → interrupted; 409 when it was final already.
+async fn interrupt(svc: &Services, import: &Import) -> Result<()> {
+    let (tenant_id, import_id) = (import.tenant_id.as_str(), import.id.as_str());
+    if !svc.imports.interrupt(tenant_id, import_id).await? {
+        let status = import.status.as_str();
+        return Err(Error::Conflict(format!("the import is already final (status {status})")));
+    }
+    tracing::info!(tenant_id, import_id, "import interrupted");
+    publishing::publish(svc, tenant_id, import_id, Kind::Interrupted, None).await?;
+    type_hold::leave(svc, tenant_id, import.resource_type, import_id).await
+}
+
 /// `PATCH /v1/imports/{id}`: see [`PatchRequest`].
 pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body: &[u8]) -> Result<Import> {
     if !import::is_import_id(import_id) {
@@ -198,13 +215,7 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
     let (import, progress) = (&stored.import, stored.progress);
     let (from, settings) = match parse_patch(body, import)? {
         PatchRequest::Interrupt => {
-            if !svc.imports.interrupt(tenant_id, import_id).await? {
-                let status = import.status.as_str();
-                return Err(Error::Conflict(format!("the import is already final (status {status})")));
-            }
-            tracing::info!(tenant_id, import_id, "import interrupted");
-            publishing::publish(svc, tenant_id, import_id, Kind::Interrupted, None).await?;
-            type_hold::leave(svc, tenant_id, import.resource_type, import_id).await?;
+            interrupt(svc, import).await?;
             return get_import(svc, tenant_id, import_id).await;
         }
         PatchRequest::Run { from, settings } => (from, settings),

@@ -27,6 +27,8 @@ struct CreateRequest {
     action: Action,
     format: Format,
     packing: import::Packing,
+    upload: Option<import::UploadRequest>,
+    source: Option<import::PullSource>,
     mode: Mode,
     /// Inline inputs, as the JSON file they become.
     inputs: Option<Vec<u8>>,
@@ -93,6 +95,15 @@ fn parse_create(body: &[u8], allow_insecure_webhooks: bool) -> Result<CreateRequ
         }
         sent => sent.or_default(Format::Auto, &mut errors, one_of("format", "auto, csv, json, jsonl, xlsx")),
     };
+    let upload = checks::upload(body.upload, inputs.is_some(), &mut errors);
+    let elsewhere = if inputs.is_some() {
+        Some("inline inputs")
+    } else if upload.is_some() {
+        Some("an upload")
+    } else {
+        None
+    };
+    let source = checks::source(body.source, elsewhere, allow_insecure_webhooks, &mut errors);
     let packing = checks::packing((body.compression, body.zip_entry, body.xlsx), format, inputs.is_some(), &mut errors);
     let mode = body.mode.or_default(Mode::Async, &mut errors, one_of("mode", "async, sync"));
     let in_preview = flag(body.in_preview, "in_preview", &mut errors);
@@ -176,6 +187,8 @@ fn parse_create(body: &[u8], allow_insecure_webhooks: bool) -> Result<CreateRequ
             action,
             format,
             packing,
+            upload,
+            source,
             mode,
             inputs: inputs.map(|given| given.bytes),
             csv,
@@ -216,6 +229,8 @@ pub fn import_from_body(
         action: req.action,
         format: req.format,
         packing: req.packing,
+        upload: req.upload,
+        source: req.source,
         mode: req.mode,
         csv: req.csv,
         in_preview: req.in_preview,

@@ -8,6 +8,7 @@ pub mod inline;
 pub mod overwrite;
 pub mod prevalidate;
 pub mod process;
+pub mod pull;
 pub mod record_writes;
 pub mod revert;
 pub mod sweep;

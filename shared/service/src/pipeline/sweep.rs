@@ -30,7 +30,7 @@ use crate::publishing;
 use crate::services::Services;
 use domain::error::{Error, Result};
 use domain::events::{self, Kind};
-use domain::import::Status;
+use domain::import::{upload_key, Status};
 
 /// What one round did.
 #[derive(Debug, Default, Serialize)]
@@ -101,6 +101,10 @@ async fn sweep(
             tracing::info!(tenant_id, import_id, status = to.as_str(), "swept");
             publishing::publish(svc, tenant_id, import_id, kind, None).await?;
             type_hold::leave(svc, tenant_id, import.resource_type, import_id).await?;
+            if to == Status::Expired && import.upload.is_some_and(|u| u.is_multipart()) {
+                // The parts of an upload never completed are stored (and billed) until aborted.
+                svc.uploads.abort(&upload_key(tenant_id, import_id)).await?;
+            }
             match to {
                 Status::Expired => swept.expired += 1,
                 _ => swept.timed_out += 1,
@@ -144,7 +148,7 @@ fn last_progress(stored: &StoredImport) -> OffsetDateTime {
 fn lapse(stored: &StoredImport, limits: &Limits, now: OffsetDateTime) -> Option<(Status, &'static str, Kind)> {
     let import = &stored.import;
     match import.status {
-        Status::AwaitingUpload if import.created_at + limits.upload_ttl <= now => {
+        Status::AwaitingUpload if import.upload_deadline(limits.upload_ttl) <= now => {
             Some((Status::Expired, "the upload never arrived before its URL lapsed", Kind::Expired))
         }
         Status::Queued | Status::Processing if last_progress(stored) + limits.max_idle <= now => {
@@ -158,7 +162,7 @@ fn lapse(stored: &StoredImport, limits: &Limits, now: OffsetDateTime) -> Option<
 fn next_deadline(stored: &StoredImport, limits: &Limits, now: OffsetDateTime) -> OffsetDateTime {
     let import = &stored.import;
     let deadline = match import.status {
-        Status::AwaitingUpload => import.created_at + limits.upload_ttl,
+        Status::AwaitingUpload => import.upload_deadline(limits.upload_ttl),
         Status::Queued | Status::Processing => last_progress(stored) + limits.max_idle,
         _ => import.expires_at,
     };

@@ -46,7 +46,7 @@ pub const BATCH_BYTES: usize = 256 * 1024;
 const SEND_GROUP: usize = 10;
 
 /// The transform queue carries chunks, plans of runs started through the API and of reverts,
-/// and the message that completes a run.
+/// the message that completes a run, and pulls of sources.
 pub async fn run(svc: &Services, body: &str) -> Result<()> {
     match decode::<TransformJob>(body)? {
         TransformJob::Chunk(msg) => transform(svc, msg).await,
@@ -55,6 +55,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
         }
         TransformJob::PlanRevert(import) => super::revert::plan(svc, import).await,
         TransformJob::FinishRun(import) => complete_if_done(svc, &import.tenant_id, &import.import_id).await,
+        TransformJob::Pull(import) => super::pull::run(svc, &import.tenant_id, &import.import_id).await,
     }
 }
 

@@ -6,6 +6,7 @@ mod inline;
 mod overwrite;
 mod prevalidate;
 mod process;
+mod pull;
 mod revert;
 mod sweep;
 mod transform;

@@ -1,12 +1,14 @@
 //! The HTTP API as the CLI uses it: JSON in and out, errors with the API's own message, and the
 //! signed upload and download URLs, which take no bearer token.
 
+use std::io::SeekFrom;
+use std::ops::Range;
 use std::path::Path;
 
 use futures::TryStreamExt;
 use reqwest::{header, Method};
 use serde_json::Value;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
 use crate::CliError;
@@ -49,24 +51,25 @@ impl Api {
         self.call(Method::GET, path, None).await
     }
 
-    /// Streams a file to the import's signed upload link, reporting each piece sent.
-    pub async fn upload(
+    /// Streams `bytes` of a file to a signed link (the import's upload link, or one part of a
+    /// multipart upload), with the headers it was signed with, reporting each piece sent.
+    pub async fn put(
         &self,
         link: &Value,
         file: &Path,
+        bytes: Range<u64>,
         mut sent: impl FnMut(u64) + Send + 'static,
     ) -> Result<(), CliError> {
         let url = link["url"].as_str().ok_or_else(|| CliError::Usage("the import has no upload link".into()))?;
         let method = link["method"].as_str().unwrap_or("PUT").parse::<Method>().unwrap_or(Method::PUT);
-        let opened = tokio::fs::File::open(file).await.map_err(CliError::io(file.display().to_string()))?;
-        let size = opened.metadata().await.map_err(CliError::io(file.display().to_string()))?.len();
-        let stream = ReaderStream::with_capacity(opened, 256 * 1024).inspect_ok(move |piece| sent(piece.len() as u64));
+        let mut opened = tokio::fs::File::open(file).await.map_err(CliError::io(file.display().to_string()))?;
+        opened.seek(SeekFrom::Start(bytes.start)).await.map_err(CliError::io(file.display().to_string()))?;
+        let len = bytes.end - bytes.start;
+        let stream =
+            ReaderStream::with_capacity(opened.take(len), 256 * 1024).inspect_ok(move |piece| sent(piece.len() as u64));
         // S3 wants the length up front: the body streams, it is not sent chunked.
-        let mut req = self
-            .http
-            .request(method, url)
-            .header(header::CONTENT_LENGTH, size)
-            .body(reqwest::Body::wrap_stream(stream));
+        let mut req =
+            self.http.request(method, url).header(header::CONTENT_LENGTH, len).body(reqwest::Body::wrap_stream(stream));
         for (name, value) in link["headers"].as_object().into_iter().flatten() {
             req = req.header(name, value.as_str().unwrap_or_default());
         }
@@ -74,7 +77,11 @@ impl Api {
         if !resp.status().is_success() {
             let status = resp.status().as_u16();
             let message = resp.text().await.unwrap_or_default();
-            return Err(CliError::Api { method: "PUT".into(), path: "(upload link)".into(), status, message });
+            let path = match link["part_number"].as_u64() {
+                Some(n) => format!("(part {n})"),
+                None => "(upload link)".into(),
+            };
+            return Err(CliError::Api { method: "PUT".into(), path, status, message });
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ use crate::follow::{self, Follow, Until};
 use crate::routes::{escape, import_path, with_query};
 use crate::summary::{self, emit, Output};
 use crate::CliError;
-use crate::{outcome, preview};
+use crate::{outcome, preview, upload};
 
 /// What `importctl import` is asked.
 #[derive(Debug, clap::Args)]
@@ -34,6 +34,10 @@ pub struct ImportArgs {
     /// Run every phase without writing records (`importctl start ID` then runs it for real).
     #[arg(long)]
     pub dry_run: bool,
+    /// Upload in parts, several at once, whatever the file's size (over 100 MiB it always is):
+    /// a failed upload then resumes from the parts sent.
+    #[arg(long)]
+    pub multipart: bool,
     /// Print only the import's id (for scripts: ID=$(importctl import ... -q)).
     #[arg(long, short)]
     pub quiet: bool,
@@ -68,6 +72,16 @@ pub struct WaitArgs {
     /// Stop waiting after this many seconds (exit code 7).
     #[arg(long, requires = "wait")]
     pub timeout: Option<u64>,
+}
+
+/// What `importctl resume` is asked: the import whose upload failed, and its file again.
+#[derive(Debug, clap::Args)]
+pub struct ResumeArgs {
+    pub id: String,
+    /// The file the import was created for, unchanged.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 /// What `importctl start` is asked: the preview or dry run to start, with corrected settings.
@@ -125,8 +139,8 @@ fn parse_each<'a, T>(
     values.iter().map(|value| parse(value).ok_or_else(|| wrong(value))).collect()
 }
 
-/// The create body the arguments describe.
-pub fn create_body(args: &ImportArgs) -> Result<Value, CliError> {
+/// The create body the arguments describe, for a file of `size` bytes.
+pub fn create_body(args: &ImportArgs, size: u64) -> Result<Value, CliError> {
     let mut body = Map::new();
     body.insert("resource_type".into(), json!(args.resource_type));
     if let Some(action) = &args.action {
@@ -147,36 +161,90 @@ pub fn create_body(args: &ImportArgs) -> Result<Value, CliError> {
     if args.dry_run {
         body.insert("dry_run".into(), json!(true));
     }
+    // The size decides a multipart upload, and its parts.
+    let mut upload = Map::new();
+    upload.insert("size".into(), json!(size));
+    if args.multipart {
+        upload.insert("multipart".into(), json!(true));
+    }
+    body.insert("upload".into(), Value::Object(upload));
     Ok(Value::Object(body))
 }
 
 /// Creates the import, uploads the file, and with `--wait` follows it to its end.
 pub async fn import(api: &Api, args: &ImportArgs, output: Output) -> Result<u8, CliError> {
     let drawn = follow::drawn() && !args.quiet;
-    let metadata = std::fs::metadata(&args.file).map_err(CliError::io(args.file.display().to_string()))?;
-    // The upload states its length up front: a pipe's is not known.
-    if !metadata.is_file() {
-        return Err(CliError::Usage(format!("{} is not a regular file", args.file.display())));
-    }
-    let created = api.call(Method::POST, "/v1/imports", Some(&create_body(args)?)).await?;
+    let size = file_size(&args.file)?;
+    let created = api.call(Method::POST, "/v1/imports", Some(&create_body(args, size)?)).await?;
     let id =
         created["id"].as_str().ok_or_else(|| CliError::Usage(format!("the create answer has no id: {created}")))?;
-    let bar = follow::upload_bar(metadata.len(), drawn);
-    let shown = bar.clone();
-    if let Err(e) = api.upload(&created["links"]["upload"], &args.file, move |n| shown.inc(n)).await {
-        eprintln!("importctl: import {id} was created, but its upload failed");
-        return Err(e);
-    }
-    bar.finish();
+    upload(api, id, &created["links"]["upload"], &args.file, size, drawn).await?;
     let until = if args.preview { Until::Preview } else { Until::Final };
-    let import =
-        if args.wait.wait { wait(api, id, &args.wait, until, drawn).await? } else { uploaded(api, id).await? };
+    let import = after_upload(api, id, &args.wait, until, drawn).await?;
     if args.quiet {
         emit(format_args!("{id}\n"));
         // Saving the errors file and the exit code stay as without it.
         return conclude(api, &import, &args.wait, until, None).await;
     }
     conclude(api, &import, &args.wait, until, Some(output)).await
+}
+
+/// `resume`: finishes the upload of an import still awaiting its file (a multipart upload sends
+/// only the parts the bucket does not hold, a single PUT the whole file again), then goes on as
+/// `import` after its upload.
+pub async fn resume(api: &Api, args: &ResumeArgs, output: Output) -> Result<u8, CliError> {
+    let size = file_size(&args.file)?;
+    let import = api.get(&import_path(&args.id)).await?;
+    let status = import["status"].as_str().unwrap_or("unknown");
+    if status != "awaiting_upload" {
+        let why = "resume takes an import still awaiting its upload";
+        return Err(CliError::Usage(format!("import {} is {status}: {why}", args.id)));
+    }
+    // Another file, or this one changed since: its parts would not make the file declared.
+    if let Some(declared) = import["upload"]["size"].as_u64().filter(|declared| *declared != size) {
+        return Err(CliError::Usage(format!(
+            "{} is {size} bytes, but import {} was created for a file of {declared} bytes",
+            args.file.display(),
+            args.id
+        )));
+    }
+    let drawn = follow::drawn();
+    upload(api, &args.id, &import["links"]["upload"], &args.file, size, drawn).await?;
+    let until = if import["in_preview"] == true { Until::Preview } else { Until::Final };
+    let import = after_upload(api, &args.id, &args.wait, until, drawn).await?;
+    conclude(api, &import, &args.wait, until, Some(output)).await
+}
+
+/// The length of the file to upload: an upload states it up front, and a pipe's is not known.
+fn file_size(file: &Path) -> Result<u64, CliError> {
+    let metadata = std::fs::metadata(file).map_err(CliError::io(file.display().to_string()))?;
+    if !metadata.is_file() {
+        return Err(CliError::Usage(format!("{} is not a regular file", file.display())));
+    }
+    Ok(metadata.len())
+}
+
+/// Uploads the file with a byte progress bar; a failure says how to finish the upload.
+async fn upload(api: &Api, id: &str, link: &Value, file: &Path, size: u64, drawn: bool) -> Result<(), CliError> {
+    let bar = follow::upload_bar(size, drawn);
+    if let Err(e) = upload::send(api, link, file, size, &bar).await {
+        eprintln!(
+            "importctl: the upload of import {id} failed; `importctl resume {id} {}` finishes it",
+            file.display()
+        );
+        return Err(e);
+    }
+    bar.finish();
+    Ok(())
+}
+
+/// The import once its file is sent: followed to its end with `--wait`, or as the service took it.
+async fn after_upload(api: &Api, id: &str, args: &WaitArgs, until: Until, drawn: bool) -> Result<Value, CliError> {
+    if args.wait {
+        wait(api, id, args, until, drawn).await
+    } else {
+        uploaded(api, id).await
+    }
 }
 
 /// Starts a preview, or runs a completed dry run for real, with the settings given; with
@@ -400,6 +468,7 @@ mod tests {
             settings: SettingsArgs::default(),
             preview: false,
             dry_run: false,
+            multipart: false,
             quiet: false,
             wait: WaitArgs::default(),
         }
@@ -412,7 +481,7 @@ mod tests {
 
     #[test]
     fn the_body_says_only_what_was_asked() {
-        assert_eq!(create_body(&args()).unwrap(), json!({"resource_type": "contact"}));
+        assert_eq!(create_body(&args(), 0).unwrap(), json!({"resource_type": "contact", "upload": {"size": 0}}));
         let asked = ImportArgs {
             file: "people.jsonl".into(),
             action: Some("overwrite".into()),
@@ -425,20 +494,29 @@ mod tests {
             dry_run: true,
             ..args()
         };
-        let body = create_body(&asked).unwrap();
+        let body = create_body(&asked, 12_345).unwrap();
         assert_eq!(
             body,
             json!({"resource_type": "contact", "action": "overwrite", "format": "jsonl",
                 "mappings": {"E-mail": "email", "a=b": "c", "Notes": null},
                 "value_mappings": {"status": {"Ja": "subscribed", "a=b": "unsubscribed"}, "country": {"Deutschland": "DE"}},
                 "constants": {"status": "subscribed", "custom.note": "x=y"},
-                "in_preview": true, "dry_run": true})
+                "in_preview": true, "dry_run": true, "upload": {"size": 12_345}})
         );
         let bad = ImportArgs { settings: settings(&["no equals sign"], &[], &[]), ..args() };
-        assert!(matches!(create_body(&bad), Err(CliError::Usage(m)) if m.contains("--map")));
+        assert!(matches!(create_body(&bad, 1), Err(CliError::Usage(m)) if m.contains("--map")));
         for wrong in ["status=Ja", ":Ja=subscribed", "status:Ja"] {
             let bad = ImportArgs { settings: settings(&[], &[wrong], &[]), ..args() };
-            assert!(matches!(create_body(&bad), Err(CliError::Usage(m)) if m.contains("--value-map")), "{wrong}");
+            assert!(matches!(create_body(&bad, 1), Err(CliError::Usage(m)) if m.contains("--value-map")), "{wrong}");
         }
+    }
+
+    #[test]
+    fn the_body_states_the_files_size_and_multipart_only_when_forced() {
+        // Over 100 MiB the service makes the upload multipart by the size alone.
+        let big = create_body(&args(), 3 << 30).unwrap();
+        assert_eq!(big["upload"], json!({"size": 3u64 << 30}));
+        let forced = create_body(&ImportArgs { multipart: true, ..args() }, 12).unwrap();
+        assert_eq!(forced["upload"], json!({"size": 12, "multipart": true}));
     }
 }

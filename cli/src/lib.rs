@@ -10,6 +10,7 @@ pub mod preview;
 pub mod routes;
 pub mod summary;
 pub mod token;
+pub mod upload;
 
 /// What a command can fail with; each maps to exit code 1 (`outcome::ERROR`).
 #[derive(Debug, thiserror::Error)]

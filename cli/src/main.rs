@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use importctl::api::Api;
-use importctl::commands::{self, ImportArgs, Report, StartArgs, WaitArgs};
+use importctl::commands::{self, ImportArgs, Report, ResumeArgs, StartArgs, WaitArgs};
 use importctl::routes::import_path;
 use importctl::summary::{emit, Output};
 use importctl::{outcome, token, CliError};
@@ -20,6 +20,9 @@ use serde_json::json;
 ///   importctl start $ID --map Vorname=first_name --map Newsletter=status \
 ///     --value-map status:Ja=subscribed --wait
 ///   importctl errors $ID -o errors.csv; importctl revert $ID --wait
+///
+/// An upload that failed midway is finished with `importctl resume ID FILE`: over 100 MiB (or
+/// with --multipart) a file goes in parts, and only the parts missing are sent again.
 ///
 /// Exit codes: 0 completed (without --wait: the file was accepted; with --preview --wait: the
 /// preview is ready; revert --wait: reverted), 1 a request, upload or file error, 2 a command
@@ -45,6 +48,9 @@ struct Cli {
 enum Command {
     /// Create an import, upload FILE to it, and with --wait follow it to its end.
     Import(ImportArgs),
+    /// Finish the upload of an import whose upload failed (FILE is the same file), then go on as
+    /// import does: with --wait follow it to its end.
+    Resume(ResumeArgs),
     /// Show a preview: each header's field, sample records with their errors, distinct values.
     Preview { id: String },
     /// Start a preview, or run a completed dry run for real, with corrected settings.
@@ -132,6 +138,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             Ok(outcome::OK)
         }
         Command::Import(args) => commands::import(&api()?, &args, output).await,
+        Command::Resume(args) => commands::resume(&api()?, &args, output).await,
         Command::Status { id } => commands::one(&api()?, Method::GET, &import_path(&id), None, output).await,
         Command::Interrupt { id } => {
             let body = Some(json!({"interrupt": true}));

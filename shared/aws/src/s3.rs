@@ -225,8 +225,15 @@ impl MultipartUploads for S3Files {
     }
 }
 
-/// S3 parts are at least 5 MiB but the last; 8 MiB keeps memory flat and calls few.
-const PART_BYTES: usize = 8 * 1024 * 1024;
+/// S3 parts are at least 5 MiB but the last, and at most 10,000: 8 MiB keeps memory flat and
+/// calls few for the first 8 GB (most objects), then 128 MiB parts take a copy past 1 TiB.
+fn part_bytes(parts_written: usize) -> usize {
+    if parts_written < 1_000 {
+        8 * 1024 * 1024
+    } else {
+        128 * 1024 * 1024
+    }
+}
 
 /// Writes small objects with one PUT, large ones as a multipart upload.
 struct S3Writer {
@@ -278,8 +285,13 @@ impl S3Writer {
 #[async_trait]
 impl ObjectWriter for S3Writer {
     async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        let part = part_bytes(self.parts.len());
+        // A part's buffer is its size, not the doubling a growing Vec reaches.
+        if self.buffer.capacity() == 0 {
+            self.buffer.reserve_exact(part.max(bytes.len()));
+        }
         self.buffer.extend_from_slice(bytes);
-        if self.buffer.len() >= PART_BYTES {
+        if self.buffer.len() >= part {
             self.upload_part().await?;
         }
         Ok(())

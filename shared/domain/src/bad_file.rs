@@ -5,6 +5,11 @@
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024 * 1024 * 1024;
 pub const MAX_ROWS: u64 = 50_000_000;
 pub const MAX_COLUMNS: usize = 500;
+/// Past this many bytes out, a stream that expands more than [`MAX_EXPANSION`] times is a
+/// decompression bomb: text compresses 3 to 20 times, a crafted stream a thousand.
+pub const EXPANSION_GRACE: u64 = 16 * 1024 * 1024;
+/// As Apache POI refuses zip entries (its `MIN_INFLATE_RATIO` of 0.01).
+pub const MAX_EXPANSION: u64 = 100;
 /// The most a workbook may be, as uploaded.
 pub const MAX_WORKBOOK_BYTES: u64 = 200 * 1024 * 1024;
 
@@ -51,8 +56,7 @@ pub enum BadFile {
     #[error("decompressed, the file passes {limit} bytes, the limit")]
     Expanded { limit: u64 },
     #[error(
-        "the file expands more than {} times ({compressed} compressed bytes gave {expanded}): a decompression bomb is refused; upload it uncompressed",
-        crate::compression::MAX_EXPANSION
+        "the file expands more than {MAX_EXPANSION} times ({compressed} compressed bytes gave {expanded}): a decompression bomb is refused; upload it uncompressed"
     )]
     Bomb { compressed: u64, expanded: u64 },
 }

@@ -11,13 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::bad_file::BadFile;
+pub use crate::bad_file::{EXPANSION_GRACE, MAX_EXPANSION};
 use crate::import::Compression;
-
-/// Past this many bytes out, a stream that expands more than [`MAX_EXPANSION`] times is a
-/// decompression bomb: text compresses 3 to 20 times, a crafted stream a thousand.
-pub const EXPANSION_GRACE: u64 = 16 * 1024 * 1024;
-/// As Apache POI refuses zip entries (its `MIN_INFLATE_RATIO` of 0.01).
-pub const MAX_EXPANSION: u64 = 100;
 
 /// The compression its first bytes say a file has, if any.
 pub fn magic(head: &[u8]) -> Option<Compression> {

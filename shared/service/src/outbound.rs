@@ -194,9 +194,12 @@ pub struct Outbound {
 
 impl Outbound {
     pub fn new(timeout: Duration, allow_loopback: bool) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
+        Self::guarded(reqwest::Client::builder().timeout(timeout).connect_timeout(timeout), allow_loopback)
+    }
+
+    /// The client `builder` makes, held to the rules.
+    fn guarded(builder: reqwest::ClientBuilder, allow_loopback: bool) -> Result<Self> {
+        let http = builder
             .redirect(reqwest::redirect::Policy::none())
             // A proxy would resolve the name itself, past the guard.
             .no_proxy()
@@ -210,15 +213,7 @@ impl Outbound {
     /// and one between reads, none on the whole body, which may take hours.
     pub fn downloads(allow_loopback: bool) -> Result<Self> {
         let wait = Duration::from_secs(30);
-        let http = reqwest::Client::builder()
-            .connect_timeout(wait)
-            .read_timeout(wait)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(Arc::new(Guard { allow_loopback }))
-            .build()
-            .map_err(|e| Error::Internal(format!("download HTTP client: {e}")))?;
-        Ok(Self { http, allow_loopback })
+        Self::guarded(reqwest::Client::builder().connect_timeout(wait).read_timeout(wait), allow_loopback)
     }
 
     /// The body of a GET of `url` as a stream; `Ok(Err(why))` when the rules refuse the URL or

@@ -9,10 +9,11 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tests::{host, record, stat, IMPORT_TIMEOUT};
 
-/// About 12 MiB of contacts: three parts of S3's smallest size.
+/// About 12 MiB of contacts: three parts of S3's smallest size, in rows of 4 KB so the rows stay
+/// few (about 3,000).
 fn big_csv() -> Vec<u8> {
     let mut csv = b"email,first_name,custom.notes\n".to_vec();
-    let notes = "n".repeat(200);
+    let notes = "n".repeat(4000);
     let mut i = 0;
     while csv.len() < 12 * 1024 * 1024 {
         writeln!(csv, "user{i}@example.com,User {i},{notes}").unwrap();

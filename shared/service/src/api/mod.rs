@@ -137,7 +137,7 @@ async fn with_links(svc: &Services, mut import: Import) -> Result<Import> {
         svc.files.presign_download(&key, DOWNLOAD_TTL_SECS, &download).await
     };
     if import.has_upload_file {
-        let suffix = format!("-source.{}", import.format.as_str());
+        let suffix = format!("-source{}", source_extension(&import));
         import.links.source = Some(link(import::upload_key(tenant, id), suffix, "application/octet-stream").await?);
     }
     if import.has_errors_file {
@@ -150,6 +150,25 @@ async fn with_links(svc: &Services, mut import: Import) -> Result<Import> {
             Some(link(results::results_csv_key(tenant, id), "-results.csv".into(), "text/csv").await?);
     }
     Ok(import)
+}
+
+/// The upload's file name extension: what prevalidation found it to be (`.csv.gz`, `.xlsx`), else
+/// the format the client named; none while `auto` is not yet decided.
+fn source_extension(import: &Import) -> String {
+    let (format, compression) = match &import.file {
+        Some(file) if !file.format.is_empty() => (file.format.as_str(), file.compression.as_str()),
+        _ => (import.format.as_str(), import.packing.compression.as_str()),
+    };
+    let packed = match compression {
+        "gzip" => ".gz",
+        "zstd" => ".zst",
+        _ => "",
+    };
+    match (format, compression) {
+        (_, "zip") => ".zip".into(),
+        ("auto", _) => packed.into(),
+        (format, _) => format!(".{format}{packed}"),
+    }
 }
 
 /// `POST /v1/imports/{id}/revert` (docs/api.md, Revert an import): a completed import that wrote records starts

@@ -1,7 +1,8 @@
 //! prevalidate: the upload arrived. Stream it once, check it can be read, map its header, count
 //! and deduplicate its rows, plan the chunks and send one transform message per chunk; or stop
 //! at `preview_ready` with sample records. Files whose bytes cannot be cut into CSV records
-//! (UTF-16, JSON) are first re-encoded into a UTF-8 CSV copy that the plan is made over.
+//! (compressed, workbooks, JSON, UTF-16) are first staged as a UTF-8 CSV copy that the plan is
+//! made over (`unpack` reads what the upload is wrapped in).
 
 use std::io::Read;
 

@@ -204,11 +204,12 @@ pub struct FileInfo {
     pub delimiter: String,
     pub had_bom: bool,
     pub line_ending: String,
-    /// What the data turned out to be: `csv`, `json`, `jsonl`, `xlsx`, `xls`, `xlsb` or `ods`.
-    #[serde(default)]
+    /// What the data turned out to be: `csv`, `json`, `jsonl`, `xlsx`, `xls`, `xlsb` or `ods`
+    /// (absent for an import prevalidated before formats were detected).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub format: String,
     /// `none`, `gzip`, `zstd` or `zip`; `size` then counts the bytes decompressed.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub compression: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compressed_size: Option<u64>,

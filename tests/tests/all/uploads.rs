@@ -170,6 +170,14 @@ async fn a_source_url_and_a_source_s3_object_are_pulled_and_import_exactly() {
         let reason = import["reason"].as_str().unwrap();
         assert!(reason.contains("404"), "{reason}");
     }
+    // Another tenant's upload, through the service's own bucket: refused.
+    let theirs = host.client("globex");
+    let upload = theirs.create_import(&json!({"resource_type": "contact"})).await.unwrap();
+    theirs.upload(&upload, csv.to_vec()).await.unwrap();
+    let key = domain::import::upload_key("globex", upload["id"].as_str().unwrap());
+    let source = json!({"s3": {"bucket": host.settings.uploads_bucket, "key": key}});
+    let import = pulled(&client, &json!({"resource_type": "contact", "source": source})).await;
+    assert_eq!(import["reason"], "source.s3: the service's own bucket is not a source", "{import}");
     let refused = json!({"resource_type": "contact", "source": {"url": "http://169.254.169.254/latest/meta-data/"}});
     let (status, answer) = client.call(Method::POST, "/v1/imports", Some(&refused)).await.unwrap();
     assert_eq!(status, 400, "{answer}");

@@ -8,7 +8,7 @@ use super::complete::fail;
 use crate::services::Services;
 use domain::bad_file::{BadFile, MAX_FILE_BYTES};
 use domain::error::{Error, Result};
-use domain::import::{upload_key, Status};
+use domain::import::{upload_key, PullSource, Status};
 
 /// Bytes read from the source between writes.
 const BLOCK: usize = 1024 * 1024;
@@ -31,6 +31,11 @@ pub async fn run(svc: &Services, tenant_id: &str, import_id: &str) -> Result<()>
         tracing::info!(tenant_id, import_id, reason = %why, "source refused");
         fail(svc, tenant_id, import_id, 0, &[Status::AwaitingUpload], &why).await.map(|_| ())
     };
+    // The service reads its own bucket as itself, and every tenant's uploads are there: no
+    // import may name it as its source.
+    if matches!(source, PullSource::S3(s3) if s3.bucket == svc.settings.uploads_bucket) {
+        return refused("source.s3: the service's own bucket is not a source".into()).await;
+    }
     let opened = match svc.sources.open(source).await? {
         Ok(opened) => opened,
         Err(why) => return refused(why).await,

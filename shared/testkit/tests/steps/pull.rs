@@ -40,3 +40,20 @@ async fn a_source_without_the_file_fails_the_import_with_a_reason() {
     assert_eq!(failed.reason.as_deref(), Some("s3://acme-exports/gone.csv not found"));
     assert!(kit.files.get(&upload_key(TENANT, &import.id)).is_none());
 }
+
+#[tokio::test]
+async fn the_services_own_bucket_is_no_source_even_for_another_tenants_upload_it_holds() {
+    let kit = Kit::new();
+    let (other, other_key) = kit.upload(r#"{"resource_type": "contact"}"#, &contacts_csv(3, &[])).await.unwrap();
+    let bucket = &kit.svc.settings.uploads_bucket;
+    kit.sources.add(&format!("s3://{bucket}/{other_key}"), contacts_csv(3, &[]));
+    let body = format!(
+        r#"{{"resource_type": "contact", "source": {{"s3": {{"bucket": "{bucket}", "key": "{other_key}"}}}}}}"#
+    );
+    let import = service::api::create_import(&kit.svc, TENANT, body.as_bytes(), None).await.unwrap();
+    kit.drain().await.unwrap();
+    let refused = kit.import(&import.id).await;
+    assert_eq!(refused.status, Status::Failed);
+    assert_eq!(refused.reason.as_deref(), Some("source.s3: the service's own bucket is not a source"));
+    assert!(kit.files.get(&upload_key(TENANT, &import.id)).is_none(), "nothing of {} was copied", other.id);
+}

@@ -463,6 +463,23 @@ pub(super) fn inputs(sent: Sent<Vec<Value>>, errors: &mut Vec<FieldError>) -> Op
     Some(Inputs { count: items.len(), bytes, headers })
 }
 
+/// An object field's body as sent: none when absent or null, when `not_here` says why it does not
+/// apply to this import, or when it is not an object (both errors of `field`).
+fn object<T>(sent: Sent<T>, field: &str, not_here: Option<&str>, errors: &mut Vec<FieldError>) -> Option<T> {
+    match (sent, not_here) {
+        (Sent::Absent | Sent::Null, _) => None,
+        (Sent::Valid(body), None) => Some(body),
+        (Sent::Valid(_), Some(why)) => {
+            errors.push(FieldError::new(field, "invalid", why));
+            None
+        }
+        (Sent::Invalid(_), _) => {
+            errors.push(FieldError::new(field, "invalid", "must be an object"));
+            None
+        }
+    }
+}
+
 /// `compression`, `zip_entry` and `xlsx`: how an uploaded file is read; none applies to inline
 /// inputs, `zip_entry` only to a zip and `xlsx` only to a workbook.
 pub(super) fn packing(
@@ -482,58 +499,38 @@ pub(super) fn packing(
     if zip_entry.is_some() && !matches!(compression, Compression::Auto | Compression::Zip) {
         errors.push(FieldError::new("zip_entry", "invalid", "names a file in a zip: compression must be zip or auto"));
     }
-    let xlsx = match xlsx {
-        Sent::Absent | Sent::Null => None,
-        Sent::Valid(_) if !matches!(format, Format::Xlsx | Format::Auto) => {
-            errors.push(FieldError::new("xlsx", "invalid", "xlsx options apply to format xlsx or auto only"));
-            None
+    let not_here =
+        (!matches!(format, Format::Xlsx | Format::Auto)).then_some("xlsx options apply to format xlsx or auto only");
+    let xlsx = object(xlsx, "xlsx", not_here, errors).map(|body| {
+        for key in body.unknown.keys() {
+            errors.push(FieldError::new(
+                format!("xlsx.{key}"),
+                "unknown_field",
+                format!("`{key}` is not an xlsx option"),
+            ));
         }
-        Sent::Valid(body) => {
-            for key in body.unknown.keys() {
-                errors.push(FieldError::new(
-                    format!("xlsx.{key}"),
-                    "unknown_field",
-                    format!("`{key}` is not an xlsx option"),
-                ));
+        let sheet = match body.sheet {
+            Sent::Absent | Sent::Null => None,
+            Sent::Valid(SheetRef::Name(name)) if name.is_empty() || name.len() > MAX_TEXT => {
+                errors.push(FieldError::new("xlsx.sheet", "invalid", format!("a name of 1 to {MAX_TEXT} bytes")));
+                None
             }
-            let sheet = match body.sheet {
-                Sent::Absent | Sent::Null => None,
-                Sent::Valid(SheetRef::Name(name)) if name.is_empty() || name.len() > MAX_TEXT => {
-                    errors.push(FieldError::new("xlsx.sheet", "invalid", format!("a name of 1 to {MAX_TEXT} bytes")));
-                    None
-                }
-                Sent::Valid(sheet) => Some(sheet),
-                Sent::Invalid(_) => {
-                    let message = "a sheet's name, or its index from 0";
-                    errors.push(FieldError::new("xlsx.sheet", "invalid", message));
-                    None
-                }
-            };
-            Some(WorkbookOptions { sheet })
-        }
-        Sent::Invalid(_) => {
-            errors.push(FieldError::new("xlsx", "invalid", "must be an object"));
-            None
-        }
-    };
+            Sent::Valid(sheet) => Some(sheet),
+            Sent::Invalid(_) => {
+                let message = "a sheet's name, or its index from 0";
+                errors.push(FieldError::new("xlsx.sheet", "invalid", message));
+                None
+            }
+        };
+        WorkbookOptions { sheet }
+    });
     Packing { compression, zip_entry, xlsx }
 }
 
 /// `upload`: the file's size (at most 1 TiB) and whether to upload it in parts; not with inline
 /// inputs.
 pub(super) fn upload(sent: Sent<UploadBody>, inline: bool, errors: &mut Vec<FieldError>) -> Option<UploadRequest> {
-    let body = match sent {
-        Sent::Absent | Sent::Null => return None,
-        Sent::Valid(_) if inline => {
-            errors.push(FieldError::new("upload", "invalid", "inline inputs are not uploaded"));
-            return None;
-        }
-        Sent::Valid(body) => body,
-        Sent::Invalid(_) => {
-            errors.push(FieldError::new("upload", "invalid", "must be an object"));
-            return None;
-        }
-    };
+    let body = object(sent, "upload", inline.then_some("inline inputs are not uploaded"), errors)?;
     for key in body.unknown.keys() {
         errors.push(FieldError::new(
             format!("upload.{key}"),
@@ -567,19 +564,8 @@ pub(super) fn source(
     allow_loopback: bool,
     errors: &mut Vec<FieldError>,
 ) -> Option<PullSource> {
-    let body = match sent {
-        Sent::Absent | Sent::Null => return None,
-        Sent::Valid(_) if elsewhere.is_some() => {
-            let other = elsewhere.unwrap_or_default();
-            errors.push(FieldError::new("source", "invalid", format!("a pulled source comes instead of {other}")));
-            return None;
-        }
-        Sent::Valid(body) => body,
-        Sent::Invalid(_) => {
-            errors.push(FieldError::new("source", "invalid", "must be an object"));
-            return None;
-        }
-    };
+    let instead = elsewhere.map(|other| format!("a pulled source comes instead of {other}"));
+    let body = object(sent, "source", instead.as_deref(), errors)?;
     for key in body.unknown.keys() {
         errors.push(FieldError::new(format!("source.{key}"), "unknown_field", "a source is `url` or `s3`"));
     }
@@ -671,18 +657,8 @@ fn s3_source(body: S3Body, errors: &mut Vec<FieldError>) -> Option<S3Source> {
 /// `csv`: a delimiter of `,` `;` tab `|`, an encoding we read, `has_header`; only for CSV files.
 pub(super) fn csv_options(sent: Sent<CsvBody>, format: Format, errors: &mut Vec<FieldError>) -> CsvOptions {
     let mut options = CsvOptions::default();
-    let body = match sent {
-        Sent::Absent | Sent::Null => return options,
-        Sent::Valid(body) if matches!(format, Format::Csv | Format::Auto) => body,
-        Sent::Valid(_) => {
-            errors.push(FieldError::new("csv", "invalid", "csv options apply to format csv only"));
-            return options;
-        }
-        Sent::Invalid(_) => {
-            errors.push(FieldError::new("csv", "invalid", "must be an object"));
-            return options;
-        }
-    };
+    let not_here = (!matches!(format, Format::Csv | Format::Auto)).then_some("csv options apply to format csv only");
+    let Some(body) = object(sent, "csv", not_here, errors) else { return options };
     let mut found = Vec::new();
     let wrong_type = |key: &str| FieldError::new(format!("csv.{key}"), "invalid", "has the wrong type");
     match body.delimiter {

@@ -19,6 +19,8 @@ enum When {
 #[derive(Default)]
 pub struct Faults {
     pending: Mutex<BTreeMap<(String, When), u32>>,
+    /// Per operation armed by [`Faults::fail_after`], the calls to let through first.
+    skips: Mutex<BTreeMap<String, u32>>,
 }
 
 impl Faults {
@@ -30,6 +32,12 @@ impl Faults {
     /// The next `times` calls of `op` do their work, then answer an error.
     pub fn lose_answer_next(&self, op: &str, times: u32) {
         self.arm(op, When::After, times);
+    }
+
+    /// The next `passing` calls of `op` go through, then the one after fails before doing
+    /// anything (a failure in the middle of a step's reads).
+    pub fn fail_after(&self, op: &str, passing: u32) {
+        self.skips.lock().unwrap_or_else(PoisonError::into_inner).insert(op.to_string(), passing);
     }
 
     fn arm(&self, op: &str, when: When, times: u32) {
@@ -51,6 +59,15 @@ impl Faults {
 
     /// Called before `op` does anything.
     pub fn before(&self, op: &str) -> Result<()> {
+        let mut skips = self.skips.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(left) = skips.get_mut(op) {
+            if *left == 0 {
+                skips.remove(op);
+                return Err(Error::aws("testkit", format!("injected failure of {op} (after others went through)")));
+            }
+            *left -= 1;
+        }
+        drop(skips);
         self.strike(op, When::Before)
     }
 

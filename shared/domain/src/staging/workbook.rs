@@ -30,7 +30,7 @@ pub struct Sheet {
 
 /// Writes the sheet `wanted` (else the first) of the workbook of `kind` (`xlsx`, `xls`, `xlsb`,
 /// `ods`) as CSV to `out`.
-pub fn workbook_to_csv<RS: Read + Seek + Clone>(
+pub fn workbook_to_csv<RS: Read + Seek>(
     source: RS,
     kind: &str,
     wanted: Option<&SheetRef>,

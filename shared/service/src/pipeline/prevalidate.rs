@@ -7,7 +7,6 @@
 use std::io::Read;
 
 use serde_json::Value;
-use tokio::runtime::Handle;
 
 use crate::ports::{Queue, StoredImport};
 use crate::publishing;
@@ -201,7 +200,7 @@ fn prepare(
     rules: &ScanRules,
     pinned: Option<&str>,
 ) -> Result<(Source, Scan, Option<String>), ScanError> {
-    let files = Files { svc, handle: Handle::current() };
+    let files = Files::new(svc);
     let key = upload_key(&import.tenant_id, &import.id);
     let (mut raw, size, etag) = files.open(&key, pinned)?;
     if size > MAX_FILE_BYTES {
@@ -209,6 +208,7 @@ fn prepare(
     }
     let head = read_sample(&mut raw).map_err(ScanError::Read)?;
     let packing = &import.packing;
+    let fault = Fault::default();
     let wrapped = unpack::wrapped(
         &files,
         &key,
@@ -216,8 +216,8 @@ fn prepare(
         &head,
         packing.compression,
         packing.zip_entry.as_deref(),
-    )?;
-    let fault = Fault::default();
+    )
+    .map_err(|e| blame(e, &files, &fault))?;
     let upload = Upload { files: &files, key: &key, size, etag: etag.as_deref(), wrapped: &wrapped, fault: &fault };
     let prepared = match wrapped {
         Wrapped::Workbook(kind) => stage_workbook(&upload, import, rules, kind),
@@ -231,13 +231,26 @@ fn prepare(
                 .and_then(|data| stage_text(&upload, import, rules, data))
         }
     };
-    // A decoder's error reaches here wrapped in the reader's; what the file did wrong is kept aside.
-    let (source, mut scan) = prepared.map_err(|e| fault.take().map_or(e, ScanError::from))?;
+    let (source, mut scan) = prepared.map_err(|e| blame(e, &files, &fault))?;
     if wrapped.compression() != Compression::None {
         scan.file.compressed_size = Some(size);
     }
     scan.file.compression = wrapped.compression().as_str().into();
     Ok((source, scan, etag))
+}
+
+/// Whose a failure of reading the upload is. A decoder's or a parser's error reaches here wrapped
+/// in theirs: what the file did wrong was kept aside (`fault`), and a read of the store that
+/// failed under a parser (a zip's directory, a workbook) is retried, whatever the parser then
+/// made of the file.
+fn blame(e: ScanError, files: &Files, fault: &Fault) -> ScanError {
+    match fault.take() {
+        Some(bad) => bad.into(),
+        None if files.seek_failed() && !matches!(e, ScanError::Read(_)) => {
+            ScanError::Read(std::io::Error::other(format!("a read of the upload failed while it was parsed ({e})")))
+        }
+        None => e,
+    }
 }
 
 /// The upload, and what it was found to be wrapped in.

@@ -2,6 +2,7 @@
 //! view of an object (ranged GETs, for a zip's central directory and a workbook's parts), and the
 //! unwrapping of a compressed upload into the stream of its data.
 
+use std::cell::Cell;
 use std::io::{Read, Seek, SeekFrom, Write};
 
 use tokio::runtime::Handle;
@@ -18,10 +19,23 @@ use domain::import::Compression;
 pub(super) type Reader = SyncIoBridge<crate::ports::ByteStream>;
 
 /// The file store, from blocking code.
-#[derive(Clone)]
 pub(super) struct Files<'a> {
-    pub svc: &'a Services,
-    pub handle: Handle,
+    svc: &'a Services,
+    handle: Handle,
+    /// A read through [`Seekable`] failed: what a parser then says of the file is not the file's
+    /// fault, and the read is retried.
+    seek_failed: Cell<bool>,
+}
+
+impl<'a> Files<'a> {
+    pub fn new(svc: &'a Services) -> Self {
+        Self { svc, handle: Handle::current(), seek_failed: Cell::new(false) }
+    }
+
+    /// Whether a read through [`Seekable`] failed (zip and workbook parsers wrap the error).
+    pub fn seek_failed(&self) -> bool {
+        self.seek_failed.get()
+    }
 }
 
 impl Files<'_> {
@@ -95,14 +109,18 @@ pub(super) struct Seekable<'a> {
     stream: Option<(Reader, u64)>,
 }
 
-impl Clone for Seekable<'_> {
-    fn clone(&self) -> Self {
-        Self { stream: None, key: self.key.clone(), etag: self.etag.clone(), ..*self }
+impl Read for Seekable<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.read_at_pos(buf);
+        if read.is_err() {
+            self.files.seek_failed.set(true);
+        }
+        read
     }
 }
 
-impl Read for Seekable<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+impl Seekable<'_> {
+    fn read_at_pos(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if self.pos >= self.size || buf.is_empty() {
             return Ok(0);
         }

@@ -150,3 +150,26 @@ async fn an_import_interrupted_before_its_upload_arrived_is_not_planned() {
     assert!(import.file.is_none(), "nothing planned");
     assert!(kit.queue.sent(Queue::Transform).is_empty());
 }
+
+fn zipped(name: &str, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    writer.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+    writer.write_all(data).unwrap();
+    writer.finish().unwrap().into_inner()
+}
+
+#[tokio::test]
+async fn a_store_read_that_fails_under_the_zip_reader_is_retried_not_blamed_on_the_file() {
+    let kit = small_chunks();
+    let (import, key) = kit.upload(CONTACTS, &zipped("contacts.csv", &contacts_csv(10, &[]))).await.unwrap();
+    // The first open reads the upload's first bytes; the next is the zip directory's.
+    kit.files.faults().fail_after("open", 1);
+    assert!(prevalidate::run(&kit.svc, &key).await.is_err(), "the event is delivered again");
+    assert_eq!(kit.import(&import.id).await.status, Status::AwaitingUpload, "nothing is decided");
+
+    prevalidate::run(&kit.svc, &key).await.unwrap();
+    let planned = kit.import(&import.id).await;
+    assert_eq!((planned.status, planned.stats.rows), (Status::Queued, 10));
+    assert_eq!(planned.file.map(|f| f.compression), Some("zip".to_string()));
+}

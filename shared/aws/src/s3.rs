@@ -44,6 +44,11 @@ impl S3Files {
     }
 }
 
+/// A signed URL's validity.
+fn presigning(ttl_secs: u64) -> Result<PresigningConfig> {
+    PresigningConfig::expires_in(Duration::from_secs(ttl_secs)).map_err(|e| Error::Internal(e.to_string()))
+}
+
 fn s3_err(e: impl std::error::Error) -> Error {
     Error::aws("s3", aws_sdk_s3::error::DisplayErrorContext(e))
 }
@@ -52,7 +57,7 @@ fn s3_err(e: impl std::error::Error) -> Error {
 impl FileStore for S3Files {
     async fn presign_upload(&self, key: &str, ttl_secs: u64) -> Result<SignedRequest> {
         let ttl = Duration::from_secs(ttl_secs);
-        let config = PresigningConfig::expires_in(ttl).map_err(|e| Error::Internal(e.to_string()))?;
+        let config = presigning(ttl_secs)?;
         let signed = self.presign.put_object().bucket(&self.bucket).key(key).presigned(config).await.map_err(s3_err)?;
         let headers: BTreeMap<String, String> = signed.headers().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Ok(SignedRequest {
@@ -64,8 +69,7 @@ impl FileStore for S3Files {
     }
 
     async fn presign_download(&self, key: &str, ttl_secs: u64, download: &Download) -> Result<String> {
-        let config =
-            PresigningConfig::expires_in(Duration::from_secs(ttl_secs)).map_err(|e| Error::Internal(e.to_string()))?;
+        let config = presigning(ttl_secs)?;
         // The response-* overrides are part of the signature: the link cannot be altered to drop them.
         let signed = self
             .presign
@@ -162,8 +166,7 @@ impl MultipartUploads for S3Files {
     }
 
     async fn presign_part(&self, key: &str, upload_id: &str, part: u32, ttl_secs: u64) -> Result<String> {
-        let config =
-            PresigningConfig::expires_in(Duration::from_secs(ttl_secs)).map_err(|e| Error::Internal(e.to_string()))?;
+        let config = presigning(ttl_secs)?;
         let signed = self
             .presign
             .upload_part()

@@ -149,28 +149,25 @@ where
 {
     let (name, names) = pick(book.sheet_names(), wanted)?;
     let range = book.worksheet_range(&name).map_err(unreadable)?;
-    let texts: Vec<Vec<String>> = range
-        .rows()
-        .map(|cells| {
-            cells
-                .iter()
-                .map(|cell| {
-                    let mut text = String::new();
-                    cell_text(&data_ref(cell), &mut text);
-                    text
-                })
-                .collect()
-        })
-        .collect();
-    let used = |col: usize| texts.iter().any(|row| row.get(col).is_some_and(|t| !t.is_empty()));
-    let width = texts.iter().map(Vec::len).max().unwrap_or(0);
-    let (Some(first), Some(last)) = ((0..width).find(|&c| used(c)), (0..width).rfind(|&c| used(c))) else {
-        return Ok(Sheet { name, names, rows: 0 });
-    };
+    // Two passes over the sheet the reader holds, as over an xlsx's cells: the used columns, then
+    // the rows.
+    let mut used: Option<(usize, usize)> = None;
+    let mut text = String::new();
+    for (col, cell) in range.rows().flat_map(|row| row.iter().enumerate()) {
+        text.clear();
+        cell_text(&data_ref(cell), &mut text);
+        if !text.is_empty() {
+            used = Some(used.map_or((col, col), |(first, last)| (first.min(col), last.max(col))));
+        }
+    }
+    let Some((first, last)) = used else { return Ok(Sheet { name, names, rows: 0 }) };
+    let mut line = vec![String::new(); last - first + 1];
     let mut rows = 0;
-    for mut row in texts {
-        row.resize(width, String::new());
-        rows += flush(&mut row[first..=last], csv)?;
+    for row in range.rows() {
+        for (slot, cell) in line.iter_mut().zip(row.iter().skip(first)) {
+            cell_text(&data_ref(cell), slot);
+        }
+        rows += flush(&mut line, csv)?;
     }
     Ok(Sheet { name, names, rows })
 }
@@ -255,6 +252,42 @@ mod tests {
         assert_eq!(text(date(45352.0)), "2024-03-01");
         assert_eq!(text(date(45352.5)), "2024-03-01T12:00:00");
         assert_eq!(text(date(0.75)), "18:00:00");
+    }
+
+    #[test]
+    fn a_sheet_read_whole_stages_as_the_same_sheet_streamed() {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        let blank = rust_xlsxwriter::Format::new().set_bold();
+        sheet.write_blank(0, 0, &blank).unwrap();
+        for (col, name) in ["email", "seats", "active"].iter().enumerate() {
+            sheet.write(1, col as u16 + 1, *name).unwrap();
+        }
+        sheet.write(2, 1, "a@example.com").unwrap();
+        sheet.write(2, 2, 3.0).unwrap();
+        sheet.write(2, 3, true).unwrap();
+        // Row 4 is empty; row 5 has a value past the header; a styled blank comes after.
+        sheet.write(4, 1, "b@example.com").unwrap();
+        sheet.write(4, 4, 0.5).unwrap();
+        sheet.write_blank(7, 6, &blank).unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+
+        let mut streamed = Vec::new();
+        let sheet = workbook_to_csv(std::io::Cursor::new(&bytes), "xlsx", None, &mut streamed).unwrap();
+        let whole_book: Xlsx<_> = open_workbook_from_rs(std::io::Cursor::new(&bytes)).unwrap();
+        let mut whole = Vec::new();
+        let mut csv = csv::WriterBuilder::new().flexible(true).from_writer(&mut whole);
+        let read = read_whole(whole_book, None, &mut csv).unwrap();
+        drop(csv);
+        assert_eq!(
+            String::from_utf8(streamed).unwrap(),
+            "email,seats,active,\na@example.com,3,true,\nb@example.com,,,0.5\n"
+        );
+        assert_eq!(
+            String::from_utf8(whole).unwrap(),
+            "email,seats,active,\na@example.com,3,true,\nb@example.com,,,0.5\n"
+        );
+        assert_eq!((sheet.rows, read.rows), (3, 3));
     }
 
     #[test]

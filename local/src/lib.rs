@@ -58,6 +58,8 @@ pub struct Options {
     /// Overrides of the settings provisioning derives.
     pub chunk_rows: Option<u64>,
     pub record_shards: Option<u32>,
+    /// `STEP_TIME_BUDGET_SECONDS`: short, to have prevalidation go on in several invocations.
+    pub step_time_budget: Option<Duration>,
     /// `http://` webhooks to loopback: on unless `ALLOW_INSECURE_WEBHOOKS` says otherwise.
     pub allow_insecure_webhooks: Option<bool>,
     /// Overrides the webhook retry policy (`WEBHOOK_RETRY_*`), e.g. seconds instead of a day.
@@ -83,6 +85,7 @@ impl Options {
             workers: 2,
             chunk_rows: None,
             record_shards: None,
+            step_time_budget: None,
             allow_insecure_webhooks: None,
             webhook_retry: None,
             aws_endpoint: None,
@@ -136,6 +139,9 @@ impl LocalHost {
         }
         if let Some(shards) = options.record_shards {
             settings.record_shards = shards;
+        }
+        if let Some(budget) = options.step_time_budget {
+            settings.step_time_budget = Some(budget);
         }
         if let Some(allow) = options.allow_insecure_webhooks {
             settings.allow_insecure_webhooks = allow;

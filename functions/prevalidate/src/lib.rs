@@ -5,5 +5,6 @@ use lambda_runtime::{Error, LambdaEvent};
 use service::Services;
 
 pub async fn handler(svc: &Services, event: LambdaEvent<S3Event>) -> Result<(), Error> {
-    Ok(lambda_edge::s3::handle(svc, event.payload).await?)
+    let ends = event.context.deadline;
+    Ok(service::deadline::within(ends, lambda_edge::s3::handle(svc, event.payload)).await?)
 }

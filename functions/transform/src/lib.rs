@@ -5,8 +5,8 @@ use lambda_runtime::{Error, LambdaEvent};
 use service::Services;
 
 pub async fn handler(svc: &Services, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
-    Ok(lambda_edge::sqs::each_message(svc, event.payload, |body| async move {
+    let each = lambda_edge::sqs::each_message(svc, event.payload, |body| async move {
         service::pipeline::transform::run(svc, &body).await
-    })
-    .await)
+    });
+    Ok(service::deadline::within(event.context.deadline, each).await)
 }

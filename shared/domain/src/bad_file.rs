@@ -3,7 +3,7 @@
 /// The most a file may hold, uncompressed: one PUT takes 5 GiB (S3's limit), a multipart upload
 /// or a pulled source up to this.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024 * 1024 * 1024;
-pub const MAX_ROWS: u64 = 50_000_000;
+pub const MAX_ROWS: u64 = 5_000_000_000;
 pub const MAX_COLUMNS: usize = 500;
 /// Past this many bytes out, a stream that expands more than [`MAX_EXPANSION`] times is a
 /// decompression bomb: text compresses 3 to 20 times, a crafted stream a thousand.

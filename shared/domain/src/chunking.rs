@@ -100,13 +100,75 @@ pub struct ScanRules<'a> {
     pub action: crate::options::Action,
 }
 
-/// Rows are numbered from 1 for the first record after the header.
+/// Where a scan that stopped goes on: the first byte of its next row (a chunk's start), the
+/// rows before it and the chunks planned before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    pub offset: u64,
+    pub rows: u64,
+    pub chunks: u64,
+}
+
+/// What one part of a scan read: the chunks of its rows and their identifiers, undecided.
+pub struct Part {
+    pub headers: Vec<String>,
+    pub columns: ColumnMap,
+    pub bounds: Vec<Chunk>,
+    pub dedup: Dedup,
+    pub preview: Option<Preview>,
+    /// The file so far: `rows` counts the rows of every part up to this one's end.
+    pub file: FileInfo,
+    /// Where the next part starts; none once the file has ended.
+    pub next: Option<Resume>,
+}
+
+impl Part {
+    /// A part that read the whole file, decided: the plan.
+    pub fn into_scan(self) -> Result<Scan, ScanError> {
+        let duplicates = self.dedup.finish(self.file.rows).map_err(ScanError::Spill)?;
+        let (samples, distinct_values, clipped_values) =
+            self.preview.map(|p| p.finish(&self.headers)).unwrap_or_default();
+        Ok(Scan {
+            headers: self.headers,
+            columns: self.columns,
+            chunks: Chunks { bounds: self.bounds, duplicates },
+            file: self.file,
+            samples,
+            distinct_values,
+            clipped_values,
+        })
+    }
+}
+
+/// Scans a whole file. Rows are numbered from 1 for the first record after the header.
 pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, ScanError> {
+    scan_part(reader, None, size, rules, &mut |_| false)?.into_scan()
+}
+
+/// A scan that goes on where another part stopped.
+pub struct GoOn<'r> {
+    pub from: Resume,
+    /// The preview so far, with `ScanRules::preview`.
+    pub preview: Option<Preview>,
+    /// The file from `from.offset` on.
+    pub rest: Box<dyn Read + 'r>,
+}
+
+/// Scans a file, or the part of it from `go_on`, until its end or until `stop`, asked at each
+/// chunk's start after the part's first with the rows the part has read, says so. `head` reads
+/// the file from its start, for its header.
+pub fn scan_part<'r>(
+    head: impl Read + 'r,
+    go_on: Option<GoOn<'r>>,
+    size: u64,
+    rules: &ScanRules,
+    stop: &mut dyn FnMut(u64) -> bool,
+) -> Result<Part, ScanError> {
     if size > MAX_FILE_BYTES {
         return Err(BadFile::TooLarge(size).into());
     }
-    let mut reader = reader;
-    let sample = read_sample(&mut reader).map_err(ScanError::Read)?;
+    let mut head = head;
+    let sample = read_sample(&mut head).map_err(ScanError::Read)?;
     let dialect = Dialect::detect(&sample, rules.csv);
     if !dialect.encoding.is_ascii_compatible() {
         // Prevalidation re-encodes such files first; this scan reads bytes.
@@ -115,7 +177,8 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
     let has_header = rules.csv.has_header;
     let utf8 = dialect.encoding == Encoding::Utf8;
     let delimiter = dialect.delimiter;
-    let mut records = Records::new(std::io::Cursor::new(sample).chain(reader), delimiter, utf8);
+    let whole: Box<dyn Read + 'r> = Box::new(std::io::Cursor::new(sample).chain(head));
+    let mut records = Records::new(whole, delimiter, utf8);
     let mut scratch = Vec::new();
     let mut raw = csv::ByteRecord::new();
     match records.advance() {
@@ -151,15 +214,26 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
         options: rules.options,
     };
 
+    // Without a header, the record read for the columns is the first row.
+    let mut first_is_data = !has_header;
+    let (from, mut preview) = match go_on {
+        Some(GoOn { from, preview, rest }) => {
+            records = Records::starting_at(rest, from.offset, delimiter, utf8);
+            first_is_data = false;
+            (from, preview)
+        }
+        None => (Resume { offset: 0, rows: 0, chunks: 0 }, None),
+    };
+    if rules.preview && preview.is_none() {
+        preview = Some(Preview::new(headers.len()));
+    }
     let mut dedup = Dedup::new(rules.duplicates);
-    let mut preview = rules.preview.then(|| Preview::new(headers.len()));
     let mut bounds: Vec<Chunk> = Vec::new();
     let id_cell = row_rules.identifier_cell();
     records.find_column(id_cell.as_ref().map(|cell| cell.column));
     let mut identifier = String::new();
-    let mut row = 0u64;
-    // Without a header, the record read for the columns is the first row.
-    let mut first_is_data = !has_header;
+    let mut row = from.rows;
+    let mut next = None;
     loop {
         if !std::mem::take(&mut first_is_data) {
             match records.advance() {
@@ -167,6 +241,12 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
                 Ok(false) => break,
                 Err(e) => return Err(split_error(row + 1, e)),
             }
+        }
+        let starts_chunk = row.is_multiple_of(rules.chunk_rows);
+        if starts_chunk && row > from.rows && stop(row - from.rows) {
+            let chunks = from.chunks + bounds.len() as u64;
+            next = Some(Resume { offset: records.start(), rows: row, chunks });
+            break;
         }
         row += 1;
         // The text is checked as it is read; this row holds the first bad byte if it ends past it.
@@ -176,13 +256,13 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
         if row > MAX_ROWS {
             return Err(BadFile::TooManyRows.into());
         }
-        if (row - 1).is_multiple_of(rules.chunk_rows) {
+        if starts_chunk {
             let start = records.start();
             if let Some(last) = bounds.last_mut() {
                 last.end = start;
             }
             bounds.push(Chunk {
-                index: bounds.len() as u64,
+                index: from.chunks + bounds.len() as u64,
                 start,
                 end: size,
                 first_row: row,
@@ -210,10 +290,15 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
             p.see(row, &record, || row_rules.build(row, &record));
         }
     }
-    if records.bad_text_at().is_some() {
-        return Err(not_text(row.max(1), dialect));
+    match next {
+        Some(next) => {
+            if let Some(last) = bounds.last_mut() {
+                last.end = next.offset;
+            }
+        }
+        None if records.bad_text_at().is_some() => return Err(not_text(row.max(1), dialect)),
+        None => {}
     }
-    let duplicates = dedup.finish(row).map_err(ScanError::Spill)?;
     let file = FileInfo {
         size,
         rows: row,
@@ -225,8 +310,7 @@ pub fn scan(reader: impl Read, size: u64, rules: &ScanRules) -> Result<Scan, Sca
         compression: "none".into(),
         ..FileInfo::default()
     };
-    let (samples, distinct_values, clipped_values) = preview.map(|p| p.finish(&headers)).unwrap_or_default();
-    Ok(Scan { headers, columns, chunks: Chunks { bounds, duplicates }, file, samples, distinct_values, clipped_values })
+    Ok(Part { headers, columns, bounds, dedup, preview, file, next })
 }
 
 fn check_header(headers: &[String], columns: &ColumnMap) -> Result<(), BadFile> {
@@ -402,6 +486,39 @@ mod tests {
         assert_eq!(resolved["fname"].as_deref(), Some("first_name"));
         assert_eq!(resolved["zip-code"].as_deref(), Some("postal_code"));
         assert_eq!(resolved["Spouse-email-address"], None);
+    }
+
+    /// Parts that stop every two chunks and go on from where they stopped plan the chunks of
+    /// one scan, quoted line breaks and all, and count every row once.
+    #[test]
+    fn a_scan_in_parts_plans_the_chunks_of_one_scan() {
+        let mut file = String::from("email,notes\r\n");
+        for i in 1..=95 {
+            file.push_str(&format!("p{}@x.io,\"a\r\nquoted, {i}\"\r\n", i % 30));
+        }
+        let bytes = file.as_bytes();
+        let rules = email_rules();
+        let whole = scan(bytes, bytes.len() as u64, &rules).unwrap();
+        let (mut bounds, mut from, mut parts) = (Vec::new(), None, 0);
+        loop {
+            let go_on = from.map(|from: Resume| GoOn {
+                from,
+                preview: None,
+                rest: Box::new(&bytes[from.offset as usize..]) as Box<dyn Read>,
+            });
+            let part = scan_part(bytes, go_on, bytes.len() as u64, &rules, &mut |rows| rows >= 20).unwrap();
+            bounds.extend(part.bounds);
+            parts += 1;
+            match part.next {
+                Some(next) => from = Some(next),
+                None => {
+                    assert_eq!(part.file.rows, 95);
+                    break;
+                }
+            }
+        }
+        assert_eq!(parts, 5);
+        assert_eq!(bounds, whole.chunks.bounds);
     }
 
     #[test]

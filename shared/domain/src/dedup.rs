@@ -6,12 +6,16 @@
 //! the identifier alone decides, so a later invalid copy still wins under `last` (and becomes
 //! an error row) rather than letting an older copy through.
 //!
-//! Memory stays flat in the file size (up to `chunking::MAX_ROWS`, 50 M rows): each identifier is kept as a 128-bit
-//! fingerprint, of which 7 bits choose one of [`PARTITIONS`] partitions and the other 96 are kept
-//! with the row number in 16 bytes; past [`SPILL_ENTRIES`] entries they go to anonymous
-//! temporary files (gone when closed, even if the process dies). Partitions are then decided
-//! one at a time, and the rows that lose are marked in a bitmap of one bit per row. A false
-//! duplicate needs two of 50 M identifiers to agree on 103 bits: under 1 chance in 10^15.
+//! Each identifier is kept as an entry of 16 bytes: the top 95 bits of its 128-bit hash above
+//! its row number (33 bits: up to `MAX_ROWS`, 5 billion), so sorting entries groups the copies
+//! of an identifier in row order. One scan keeps its entries in [`SPILL_PARTITIONS`] partitions
+//! by their top bits; past [`SPILL_ENTRIES`] they go to anonymous temporary files (gone when
+//! closed, even if the process dies). A scan of the whole file decides them here, a partition
+//! at a time, into a bitmap of one bit a row. A scan that takes several invocations writes each
+//! part's entries out sorted ([`Dedup::write_sorted`]), indexed by [`PARTITIONS`] partitions of
+//! the hash; each partition is then decided apart, over every part's share of it
+//! ([`decide`]), so no step holds every identifier. A false duplicate needs two of 5 billion
+//! identifiers to agree on 95 bits: under 1 chance in 10^9.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, Write};
@@ -39,12 +43,22 @@ impl Duplicates {
     }
 }
 
-/// Partitions of the fingerprints: a power of two, few enough to keep a file open for each.
-const PARTITIONS: usize = 128;
+/// Bits of an entry that hold its row number.
+const ROW_BITS: u32 = 33;
+const ROW_MASK: u128 = (1 << ROW_BITS) - 1;
+/// Partitions of the hash that written entries are indexed by, and decided apart: at 5 billion
+/// rows one holds about 5 million entries (78 MB).
+pub const PARTITIONS: usize = 1024;
 const PARTITION_BITS: u32 = PARTITIONS.trailing_zeros();
+/// Partitions of one scan's entries in memory and in its temporary files: a power of two, few
+/// enough to keep a file open for each.
+const SPILL_PARTITIONS: usize = 128;
+const SPILL_BITS: u32 = SPILL_PARTITIONS.trailing_zeros();
 /// Entries kept in memory before they are written out: 16 MB (about a million rows), in
 /// partitions reserved at their share and an eighth (18 MB).
 pub const SPILL_ENTRIES: usize = 1024 * 1024;
+/// Bytes of one written entry.
+pub const ENTRY_BYTES: u64 = 16;
 
 /// The rows that do not import as themselves: those that lose to another copy (skipped), or
 /// with `duplicates: error` every copy (errors).
@@ -84,7 +98,7 @@ impl DuplicateRows {
         out
     }
 
-    fn mark(&mut self, row: u32) {
+    fn mark(&mut self, row: u64) {
         let bit = row as usize - 1;
         self.marked[bit / 64] |= 1 << (bit % 64);
     }
@@ -93,8 +107,7 @@ impl DuplicateRows {
 /// Sees every row's identifier, in row order, and decides the duplicates at the end.
 pub struct Dedup {
     policy: Duplicates,
-    /// Per partition, the entries not yet written out: `fingerprint << 32 | row`, so sorting
-    /// groups the copies of an identifier in row order.
+    /// Per spill partition, the entries not yet written out.
     pending: Vec<Vec<u128>>,
     buffered: usize,
     spill_at: usize,
@@ -108,21 +121,23 @@ impl Dedup {
     }
 
     fn spilling_at(policy: Duplicates, spill_at: usize) -> Self {
-        Self { policy, pending: vec![Vec::new(); PARTITIONS], buffered: 0, spill_at, spilled: None }
+        Self { policy, pending: vec![Vec::new(); SPILL_PARTITIONS], buffered: 0, spill_at, spilled: None }
     }
 
     /// Sees a row that names `identifier` (normalized); rows come in order, numbered from 1 and
-    /// below 2^32 (a file has at most 50 M).
+    /// below 2^33.
     pub fn see(&mut self, identifier: &str, row: u64) -> std::io::Result<()> {
+        if u128::from(row) > ROW_MASK {
+            return Err(std::io::Error::other("row number past 2^33"));
+        }
         let fingerprint = xxhash_rust::xxh3::xxh3_128(identifier.as_bytes());
-        let partition = fingerprint as usize % PARTITIONS;
-        let row = u32::try_from(row).map_err(|_| std::io::Error::other("row number past 2^32"))?;
-        let entries = &mut self.pending[partition];
+        let entry = (fingerprint >> ROW_BITS) << ROW_BITS | u128::from(row);
+        let entries = &mut self.pending[(entry >> (128 - SPILL_BITS)) as usize];
         if entries.capacity() == 0 {
             // A partition's share of a spill, and some: growing by doubling copied every entry.
-            entries.reserve_exact(self.spill_at / PARTITIONS * 9 / 8);
+            entries.reserve_exact(self.spill_at / SPILL_PARTITIONS * 9 / 8);
         }
-        entries.push((fingerprint >> PARTITION_BITS) << 32 | u128::from(row));
+        entries.push(entry);
         self.buffered += 1;
         if self.buffered >= self.spill_at {
             self.spill()?;
@@ -133,7 +148,7 @@ impl Dedup {
     fn spill(&mut self) -> std::io::Result<()> {
         let files = match &mut self.spilled {
             Some(files) => files,
-            None => self.spilled.insert((0..PARTITIONS).map(|_| tempfile::tempfile()).collect::<Result<_, _>>()?),
+            None => self.spilled.insert((0..SPILL_PARTITIONS).map(|_| tempfile::tempfile()).collect::<Result<_, _>>()?),
         };
         let mut bytes = Vec::new();
         for (entries, file) in self.pending.iter_mut().zip(files) {
@@ -145,42 +160,113 @@ impl Dedup {
         Ok(())
     }
 
-    /// Decides every identifier of a file of `rows` rows.
-    pub fn finish(mut self, rows: u64) -> std::io::Result<DuplicateRows> {
-        let words = usize::try_from(rows.div_ceil(64)).map_err(std::io::Error::other)?;
-        let mut out = DuplicateRows { errors: self.policy == Duplicates::Error, marked: vec![0; words] };
+    /// Each spill partition's entries, sorted, in order: every entry seen, in sorted order.
+    fn sorted_partitions(mut self) -> impl Iterator<Item = std::io::Result<Vec<u128>>> {
         let mut files = self.spilled.take().map(Vec::into_iter);
         let (mut spare, mut starts) = (Vec::new(), Vec::new());
-        for mut entries in std::mem::take(&mut self.pending) {
+        std::mem::take(&mut self.pending).into_iter().map(move |mut entries| {
             if let Some(file) = files.as_mut().and_then(Iterator::next) {
                 entries = read_entries(file, entries)?;
             }
-            sort(&mut entries, &mut spare, &mut starts);
-            for copies in entries.chunk_by(|a, b| a >> 32 == b >> 32).filter(|c| c.len() > 1) {
-                let losers = match self.policy {
-                    Duplicates::Last => &copies[..copies.len() - 1],
-                    Duplicates::First => &copies[1..],
-                    Duplicates::Error => copies,
-                };
-                for entry in losers {
-                    out.mark(*entry as u32);
-                }
-            }
+            sort(&mut entries, &mut spare, &mut starts, SPILL_BITS);
+            Ok(entries)
+        })
+    }
+
+    /// Decides every identifier of a file of `rows` rows.
+    pub fn finish(self, rows: u64) -> std::io::Result<DuplicateRows> {
+        let words = usize::try_from(rows.div_ceil(64)).map_err(std::io::Error::other)?;
+        let mut out = DuplicateRows { errors: self.policy == Duplicates::Error, marked: vec![0; words] };
+        let policy = self.policy;
+        for entries in self.sorted_partitions() {
+            losers(&entries?, policy, |row| out.mark(row));
         }
         Ok(out)
     }
+
+    /// Writes every entry seen, sorted, as 16 little-endian bytes each; with where each of the
+    /// [`PARTITIONS`] partitions starts in what was written, and where the last ends.
+    pub fn write_sorted(self, out: &mut dyn Write) -> std::io::Result<Vec<u64>> {
+        let mut counts = vec![0u64; PARTITIONS];
+        let mut bytes = Vec::new();
+        for entries in self.sorted_partitions() {
+            let entries = entries?;
+            bytes.clear();
+            for entry in &entries {
+                counts[(entry >> (128 - PARTITION_BITS)) as usize] += 1;
+                bytes.extend_from_slice(&entry.to_le_bytes());
+            }
+            out.write_all(&bytes)?;
+        }
+        let mut offsets = Vec::with_capacity(PARTITIONS + 1);
+        let mut at = 0;
+        offsets.push(at);
+        for count in counts {
+            at += count * ENTRY_BYTES;
+            offsets.push(at);
+        }
+        Ok(offsets)
+    }
 }
 
-/// Sorts a partition's entries: first by their top bits, in one counting pass, into runs of a
-/// few entries each (the bits are a hash's), then each run. Quicker than one sort of them all.
-fn sort(entries: &mut Vec<u128>, spare: &mut Vec<u128>, starts: &mut Vec<usize>) {
+/// The partitions that group `group` of `groups` decides: `groups` is a power of two of at most
+/// [`PARTITIONS`], each group a run of partitions that share their top bits.
+pub fn group_partitions(group: usize, groups: usize) -> Range<usize> {
+    let each = PARTITIONS / groups;
+    group * each..(group + 1) * each
+}
+
+/// How many groups to decide `entries` entries in: at most 2 million entries (32 MB, and as
+/// much again to sort) each, until every partition is a group (5 million at 5 billion rows).
+pub fn groups_for(entries: u64) -> usize {
+    (entries.div_ceil(1 << 21) as usize).next_power_of_two().min(PARTITIONS)
+}
+
+/// Decides one group's entries, gathered from every part of a file's scan as
+/// [`Dedup::write_sorted`] wrote them: the rows that lose, ascending (with `duplicates:
+/// error`, every copy).
+pub fn decide(mut entries: Vec<u128>, groups: usize, policy: Duplicates) -> Vec<u64> {
+    let (mut spare, mut starts) = (Vec::new(), Vec::new());
+    sort(&mut entries, &mut spare, &mut starts, groups.trailing_zeros());
+    drop(spare);
+    let mut rows = Vec::new();
+    losers(&entries, policy, |row| rows.push(row));
+    rows.sort_unstable();
+    rows
+}
+
+/// Reads entries as [`Dedup::write_sorted`] wrote them.
+pub fn read_written(bytes: &[u8], into: &mut Vec<u128>) {
+    into.extend(
+        bytes.chunks_exact(ENTRY_BYTES as usize).map(|b| u128::from_le_bytes(b.try_into().unwrap_or_default())),
+    );
+}
+
+/// The rows of sorted entries that do not import as themselves under `policy`.
+fn losers(entries: &[u128], policy: Duplicates, mut mark: impl FnMut(u64)) {
+    for copies in entries.chunk_by(|a, b| a >> ROW_BITS == b >> ROW_BITS).filter(|c| c.len() > 1) {
+        let losers = match policy {
+            Duplicates::Last => &copies[..copies.len() - 1],
+            Duplicates::First => &copies[1..],
+            Duplicates::Error => copies,
+        };
+        for entry in losers {
+            mark((entry & ROW_MASK) as u64);
+        }
+    }
+}
+
+/// Sorts entries whose top `shared` bits are the same: first by the bits below those, in one
+/// counting pass, into runs of a few entries each (the bits are a hash's), then each run.
+/// Quicker than one sort of them all.
+fn sort(entries: &mut Vec<u128>, spare: &mut Vec<u128>, starts: &mut Vec<usize>, shared: u32) {
     if entries.len() < 64 {
         entries.sort_unstable();
         return;
     }
     // About 4 entries a run; at most 2^16 runs, however many copies of one identifier there are.
     let bits = (entries.len().ilog2() - 2).min(16);
-    let top = |entry: u128| (entry >> (128 - bits)) as usize;
+    let top = |entry: u128| ((entry << shared) >> (128 - bits)) as usize;
     // `starts[t]..starts[t + 1]` will hold the entries whose top bits are `t`.
     starts.clear();
     starts.resize((1 << bits) + 1, 0);
@@ -259,7 +345,7 @@ mod tests {
             let mut expected = entries.clone();
             expected.sort_unstable();
             let mut got = entries;
-            sort(&mut got, &mut spare, &mut starts);
+            sort(&mut got, &mut spare, &mut starts, 0);
             assert_eq!(got, expected, "{len} entries");
         }
     }
@@ -286,5 +372,52 @@ mod tests {
             decided.rows_in(60..70),
             expected.iter().copied().filter(|r| (60..70).contains(r)).collect::<Vec<_>>()
         );
+    }
+
+    /// Entries written out by parts of a file and decided a group at a time, as the parts
+    /// of a long scan are: the rows a one-part scan decides, whatever the groups.
+    #[test]
+    fn parts_decided_in_groups_decide_as_one_scan() {
+        let identifier = |row: u64| format!("person{}@example.com", (row * 7919) % 1_000);
+        let rows = 5_000;
+        for policy in [Duplicates::Last, Duplicates::First, Duplicates::Error] {
+            let mut whole = Dedup::new(policy);
+            let mut written: Vec<(Vec<u8>, Vec<u64>)> = Vec::new();
+            for part in (1..=rows).collect::<Vec<_>>().chunks(1_234) {
+                let mut d = Dedup::spilling_at(policy, 500);
+                for row in part {
+                    d.see(&identifier(*row), *row).unwrap();
+                    whole.see(&identifier(*row), *row).unwrap();
+                }
+                let mut bytes = Vec::new();
+                let offsets = d.write_sorted(&mut bytes).unwrap();
+                assert_eq!((offsets.len(), *offsets.last().unwrap()), (PARTITIONS + 1, bytes.len() as u64));
+                written.push((bytes, offsets));
+            }
+            let expected = whole.finish(rows).unwrap().rows_in(1..rows + 1);
+            for groups in [1, 4, PARTITIONS] {
+                let mut decided = Vec::new();
+                for group in 0..groups {
+                    let partitions = group_partitions(group, groups);
+                    let mut entries = Vec::new();
+                    for (bytes, offsets) in &written {
+                        let range = offsets[partitions.start] as usize..offsets[partitions.end] as usize;
+                        read_written(&bytes[range], &mut entries);
+                    }
+                    decided.extend(decide(entries, groups, policy));
+                }
+                decided.sort_unstable();
+                assert_eq!(decided, expected, "{policy:?} in {groups} groups");
+            }
+        }
+    }
+
+    #[test]
+    fn groups_hold_about_two_million_entries_and_at_most_every_partition() {
+        assert_eq!(groups_for(0), 1);
+        assert_eq!(groups_for(1 << 21), 1);
+        assert_eq!(groups_for((1 << 21) + 1), 2);
+        assert_eq!(groups_for(5_000_000_000), PARTITIONS);
+        assert_eq!(group_partitions(3, 4), 768..1024);
     }
 }

@@ -71,6 +71,30 @@ pub enum TransformJob {
     FinishRun(ImportRef),
     /// API → transform: pull the import's `source` into its upload (`pipeline::pull`).
     Pull(ImportRef),
+    /// prevalidate → transform: a scan of the file that goes on in another invocation
+    /// (`pipeline::scan_parts`).
+    Scan(ScanStep),
+}
+
+/// One step of a scan that takes several invocations, in run `run` of an import.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanStep {
+    pub tenant_id: String,
+    pub import_id: String,
+    pub run: u32,
+    pub stage: ScanStage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum ScanStage {
+    /// Scan part `part` of the file, from where the one before stopped.
+    Part { part: u32 },
+    /// Decide group `group` of `groups` of the identifiers' hash partitions, over the `parts`
+    /// parts.
+    Decide { group: u32, groups: u32, parts: u32 },
+    /// Send part `part`'s chunks, with the rows that lose, decided in `groups` groups.
+    Send { part: u32, groups: u32, empty_type: bool },
 }
 
 /// transform → process: one batch of valid records, small enough for one transaction.

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::budget;
@@ -22,11 +23,14 @@ const MAX_VALUE_BYTES: usize = 64;
 const MAX_SAMPLE_VALUE_BYTES: usize = 256;
 const MAX_ENUM_COLUMNS: usize = 50;
 
+/// Kept between the invocations of a scan that continues, as the rest of its state.
+#[derive(Serialize, Deserialize)]
 enum Distinct {
     Open { values: BTreeSet<String>, filled: u64 },
     FreeText,
 }
 
+#[derive(Serialize, Deserialize)]
 pub struct Preview {
     samples: Vec<SampleRecord>,
     columns: Vec<Distinct>,

@@ -69,6 +69,11 @@ impl<R: Read> Records<R> {
         Self::reading(inner, delimiter, utf8, READ_BYTES)
     }
 
+    /// Records of a file read from byte `offset` on, which starts a record: offsets are the file's.
+    pub fn starting_at(inner: R, offset: u64, delimiter: u8, utf8: bool) -> Self {
+        Self { base: offset, ..Self::new(inner, delimiter, utf8) }
+    }
+
     fn reading(inner: R, delimiter: u8, utf8: bool, read_bytes: usize) -> Self {
         Self {
             inner,

@@ -37,6 +37,10 @@ pub struct Settings {
     pub webhook_retry: RetryPolicy,
     /// `http://` webhook URLs to a loopback host are accepted: for the local host, never in AWS.
     pub allow_insecure_webhooks: bool,
+    /// How long one invocation of a step that can go on in another (prevalidation's scan) runs
+    /// before it does (`STEP_TIME_BUDGET_SECONDS`, seconds, fractions allowed); without it, until
+    /// shortly before the Lambda's own deadline (`deadline`).
+    pub step_time_budget: Option<std::time::Duration>,
 }
 
 impl Settings {
@@ -77,6 +81,19 @@ impl Settings {
                 give_up_after_secs: number("WEBHOOK_RETRY_FOR_SECONDS", 86_400, 1..=172_800)?,
                 // Half the delivery function's 60 s: a batch's attempts run at once and must end in it.
                 timeout_secs: number("WEBHOOK_TIMEOUT_SECONDS", 10, 1..=30)?,
+            },
+            step_time_budget: match get("STEP_TIME_BUDGET_SECONDS").filter(|v| !v.is_empty()) {
+                None => None,
+                Some(v) => Some(
+                    v.parse::<f64>()
+                        .ok()
+                        .filter(|s| *s > 0.0 && *s <= 900.0)
+                        .map(std::time::Duration::from_secs_f64)
+                        .ok_or(Error::BadEnv {
+                        name: "STEP_TIME_BUDGET_SECONDS",
+                        message: "expected seconds over 0 and at most 900, such as 2 or 0.5".into(),
+                    })?,
+                ),
             },
             allow_insecure_webhooks: match get("ALLOW_INSECURE_WEBHOOKS").as_deref() {
                 None | Some("" | "0" | "false") => false,
@@ -124,6 +141,20 @@ mod tests {
         vars.insert("UPLOAD_URL_TTL_SECONDS".into(), "3600".into());
         let err = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
         assert!(err.to_string().contains("UPLOAD_URL_TTL_SECONDS"), "{err}");
+    }
+
+    #[test]
+    fn step_time_budget_is_seconds_over_zero() {
+        let mut vars = env(FULL);
+        assert_eq!(Settings::from_lookup(|k| vars.get(k).cloned()).unwrap().step_time_budget, None);
+        vars.insert("STEP_TIME_BUDGET_SECONDS".into(), "0.5".into());
+        let budget = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap().step_time_budget;
+        assert_eq!(budget, Some(std::time::Duration::from_millis(500)));
+        for bad in ["0", "-1", "soon", "901"] {
+            vars.insert("STEP_TIME_BUDGET_SECONDS".into(), bad.into());
+            let err = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
+            assert!(err.to_string().contains("STEP_TIME_BUDGET_SECONDS"), "{err}");
+        }
     }
 
     #[test]

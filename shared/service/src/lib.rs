@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod config;
+pub mod deadline;
 pub mod deletion;
 pub mod outbound;
 pub mod outputs;

@@ -194,6 +194,7 @@ pub fn judge(body: &str, failed: Option<&str>) -> Verdict {
         return match work {
             TransformJob::Chunk(m) => end(m.tenant_id, m.import_id, Some(m.run), Step::Transform),
             TransformJob::PlanRun(m) => end(m.tenant_id, m.import_id, Some(m.run), Step::Transform),
+            TransformJob::Scan(m) => end(m.tenant_id, m.import_id, Some(m.run), Step::Prevalidate),
             TransformJob::FinishRun(m) | TransformJob::Pull(m) => end(m.tenant_id, m.import_id, None, Step::Transform),
             TransformJob::PlanRevert(m) => end_revert(m.tenant_id, m.import_id),
         };

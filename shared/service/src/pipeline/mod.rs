@@ -11,6 +11,7 @@ pub mod process;
 pub mod pull;
 pub mod record_writes;
 pub mod revert;
+pub mod scan_parts;
 pub mod sweep;
 pub mod transform;
 pub mod type_hold;

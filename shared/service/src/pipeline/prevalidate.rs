@@ -4,6 +4,7 @@
 //! (compressed, workbooks, JSON, UTF-16) are first staged as a UTF-8 CSV copy that the plan is
 //! made over (`unpack` reads what the upload is wrapped in).
 
+use std::collections::BTreeMap;
 use std::io::Read;
 
 use serde_json::Value;
@@ -13,7 +14,7 @@ use crate::publishing;
 use crate::services::Services;
 use domain::bad_file::{BadFile, MAX_FILE_BYTES, MAX_WORKBOOK_BYTES};
 use domain::budget;
-use domain::chunking::{self, Scan, ScanError, ScanRules};
+use domain::chunking::{self, Part, Scan, ScanError, ScanRules};
 use domain::compression::{self, Fault};
 use domain::dialect::{self, read_sample, reject_binary, Dialect, Encoding};
 use domain::error::{Error, Result};
@@ -29,6 +30,7 @@ use domain::time_fmt;
 
 use super::complete::{fail, send_finish_if_done, SOURCE_REPLACED};
 use super::overwrite;
+use super::scan_parts;
 use super::type_hold;
 use super::unpack::{self, Files, Wrapped};
 
@@ -100,39 +102,27 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
         }
     }
     let work = (svc.clone(), import.clone());
+    let ends = crate::deadline::step_ends(&svc.settings);
     let prepared = tokio::task::spawn_blocking(move || {
         let (svc, import) = work;
-        let rules = ScanRules {
-            resource: import.resource_type,
-            identifier_field: &import.identifier_field,
-            explicit: &requested_mappings,
-            options: &import.options,
-            duplicates: import.duplicates,
-            chunk_rows: svc.settings.chunk_rows,
-            csv: &import.csv,
-            preview: import.in_preview,
-            action: import.action,
-        };
-        prepare(&svc, &import, &rules, source_etag.as_deref())
+        let rules = scan_rules(&svc, &import, &requested_mappings);
+        let mut stop = scan_parts::stop_at(ends);
+        let (source, part, etag) = prepare(&svc, &import, &rules, source_etag.as_deref(), &mut stop)?;
+        match part.next {
+            None => Ok(Prepared::Whole(source, part.into_scan()?, etag)),
+            Some(_) => {
+                let first = scan_parts::Stopped::write(&Files::new(&svc), &import, run, source, etag, part, None)?;
+                Ok(Prepared::Part(first))
+            }
+        }
     })
     .await
     .map_err(|e| Error::Internal(format!("scan task: {e}")))?;
 
     let (source, scan, upload_etag) = match prepared {
-        Ok(prepared) => prepared,
-        Err(ScanError::Read(e)) if source_changed(&e) => {
-            tracing::info!(tenant_id, import_id, "the upload changed since it was planned");
-            fail(svc, tenant_id, import_id, run, &[Status::AwaitingUpload, Status::Queued], SOURCE_REPLACED).await?;
-            return Ok(());
-        }
-        Err(ScanError::Read(e)) => return Err(Error::aws("s3", e)),
-        Err(e @ ScanError::Spill(_)) => return Err(Error::Internal(e.to_string())),
-        Err(ScanError::Bad(bad)) => {
-            tracing::info!(tenant_id, import_id, reason = %bad, "file cannot be imported");
-            let from = [Status::AwaitingUpload, Status::Queued];
-            fail(svc, tenant_id, import_id, run, &from, &budget::reason(&bad)).await?;
-            return Ok(());
-        }
+        Ok(Prepared::Whole(source, scan, etag)) => (source, scan, etag),
+        Ok(Prepared::Part(first)) => return scan_parts::went_on(svc, &import, run, first).await,
+        Err(e) => return scan_failed(svc, &import, run, e).await,
     };
     let mut plan = Plan {
         run,
@@ -148,20 +138,7 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
         queue: !import.in_preview,
     };
     budget::fit(&mut plan, scan.clipped_values);
-    if !svc.imports.save_plan(tenant_id, import_id, &plan).await? {
-        return Ok(());
-    }
-    if import.in_preview {
-        if svc.imports.preview_ready(tenant_id, import_id, run).await? {
-            publishing::publish(svc, tenant_id, import_id, Kind::PreviewReady, Some(run)).await?;
-        }
-        tracing::info!(tenant_id, import_id, rows = plan.file.rows, "preview ready");
-        return Ok(());
-    }
-    if !import.dry_run {
-        create_groups(svc, tenant_id, import_id, &import.changes).await?;
-    }
-    let empty_type = type_hold::claim(svc, &import, run).await?;
+    let Some(empty_type) = queue_plan(svc, &import, &plan).await? else { return Ok(()) };
     // Messages are built and sent a group at a time: a big file's plan never sits in memory
     // as bodies.
     let mut bodies = Vec::with_capacity(SEND_GROUP);
@@ -187,6 +164,70 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
     Ok(())
 }
 
+/// What one invocation's scan came to: the whole file, or its first part.
+enum Prepared {
+    Whole(Source, Scan, Option<String>),
+    Part(scan_parts::Stopped),
+}
+
+/// What the scan needs of the import.
+pub(super) fn scan_rules<'a>(
+    svc: &Services,
+    import: &'a Import,
+    requested_mappings: &'a BTreeMap<String, Option<String>>,
+) -> ScanRules<'a> {
+    ScanRules {
+        resource: import.resource_type,
+        identifier_field: &import.identifier_field,
+        explicit: requested_mappings,
+        options: &import.options,
+        duplicates: import.duplicates,
+        chunk_rows: svc.settings.chunk_rows,
+        csv: &import.csv,
+        preview: import.in_preview,
+        action: import.action,
+    }
+}
+
+/// A scan that could not finish: the file's fault fails the run, the rest is retried.
+pub(super) async fn scan_failed(svc: &Services, import: &Import, run: u32, e: ScanError) -> Result<()> {
+    let (tenant_id, import_id) = (import.tenant_id.as_str(), import.id.as_str());
+    let from = [Status::AwaitingUpload, Status::Queued];
+    match e {
+        ScanError::Read(e) if source_changed(&e) => {
+            tracing::info!(tenant_id, import_id, "the upload changed since it was planned");
+            fail(svc, tenant_id, import_id, run, &from, SOURCE_REPLACED).await.map(drop)
+        }
+        ScanError::Read(e) => Err(Error::aws("s3", e)),
+        e @ ScanError::Spill(_) => Err(Error::Internal(e.to_string())),
+        ScanError::Bad(bad) => {
+            tracing::info!(tenant_id, import_id, reason = %bad, "file cannot be imported");
+            fail(svc, tenant_id, import_id, run, &from, &budget::reason(&bad)).await.map(drop)
+        }
+    }
+}
+
+/// Stores a run's plan and, unless it stops at the preview, readies the run: its groups
+/// created and its type held when empty. Whether the type is empty, when the chunks are to be
+/// sent.
+pub(super) async fn queue_plan(svc: &Services, import: &Import, plan: &Plan) -> Result<Option<bool>> {
+    let (tenant_id, import_id, run) = (import.tenant_id.as_str(), import.id.as_str(), plan.run);
+    if !svc.imports.save_plan(tenant_id, import_id, plan).await? {
+        return Ok(None);
+    }
+    if import.in_preview {
+        if svc.imports.preview_ready(tenant_id, import_id, run).await? {
+            publishing::publish(svc, tenant_id, import_id, Kind::PreviewReady, Some(run)).await?;
+        }
+        tracing::info!(tenant_id, import_id, rows = plan.file.rows, "preview ready");
+        return Ok(None);
+    }
+    if !import.dry_run {
+        create_groups(svc, tenant_id, import_id, &import.changes).await?;
+    }
+    Ok(Some(type_hold::claim(svc, import, run).await?))
+}
+
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Transform messages sent per call to the queue (which sends them in batches of its own).
 const SEND_GROUP: usize = 100;
@@ -199,7 +240,8 @@ fn prepare(
     import: &Import,
     rules: &ScanRules,
     pinned: Option<&str>,
-) -> Result<(Source, Scan, Option<String>), ScanError> {
+    stop: &mut dyn FnMut(u64) -> bool,
+) -> Result<(Source, Part, Option<String>), ScanError> {
     let files = Files::new(svc);
     let key = upload_key(&import.tenant_id, &import.id);
     let (mut raw, size, etag) = files.open(&key, pinned)?;
@@ -220,15 +262,15 @@ fn prepare(
     .map_err(|e| blame(e, &files, &fault))?;
     let upload = Upload { files: &files, key: &key, size, etag: etag.as_deref(), wrapped: &wrapped, fault: &fault };
     let prepared = match wrapped {
-        Wrapped::Workbook(kind) => stage_workbook(&upload, import, rules, kind),
+        Wrapped::Workbook(kind) => stage_workbook(&upload, import, rules, kind, stop),
         Wrapped::Stream(Compression::None) => {
-            stage_text(&upload, import, rules, Box::new(std::io::Cursor::new(head).chain(raw)))
+            stage_text(&upload, import, rules, Box::new(std::io::Cursor::new(head).chain(raw)), stop)
         }
         _ => {
             drop(raw);
             wrapped
                 .open(&files, &key, etag.as_deref(), &fault)
-                .and_then(|data| stage_text(&upload, import, rules, data))
+                .and_then(|data| stage_text(&upload, import, rules, data, stop))
         }
     };
     let (source, mut scan) = prepared.map_err(|e| blame(e, &files, &fault))?;
@@ -274,7 +316,8 @@ fn stage_workbook(
     import: &Import,
     rules: &ScanRules,
     kind: &str,
-) -> Result<(Source, Scan), ScanError> {
+    stop: &mut dyn FnMut(u64) -> bool,
+) -> Result<(Source, Part), ScanError> {
     if !matches!(import.format, Format::Auto | Format::Xlsx) {
         let format = import.format.as_str();
         return Err(BadFile::Unsupported(format!(
@@ -294,7 +337,7 @@ fn stage_workbook(
         delimiter: Some(",".into()),
         ..import.csv.clone()
     };
-    let (source, mut scan) = scan_staged(upload.files, staged, rules, &csv)?;
+    let (source, mut scan) = scan_staged(upload.files, staged, rules, &csv, stop)?;
     scan.file.size = upload.size;
     scan.file.format = kind.into();
     scan.file.sheet = Some(sheet.name);
@@ -311,7 +354,8 @@ fn stage_text(
     import: &Import,
     rules: &ScanRules,
     data: Box<dyn Read + Send>,
-) -> Result<(Source, Scan), ScanError> {
+    stop: &mut dyn FnMut(u64) -> bool,
+) -> Result<(Source, Part), ScanError> {
     let (mut data, tally) = compression::tally(data);
     let sample = read_sample(&mut data).map_err(ScanError::Read)?;
     let format = match import.format {
@@ -328,7 +372,7 @@ fn stage_text(
 
     let (staged_csv, had_bom) = match format {
         Format::Csv if detected.encoding.is_ascii_compatible() && !compressed => {
-            let mut scan = chunking::scan(whole, upload.size, rules)?;
+            let mut scan = chunking::scan_part(whole, None, upload.size, rules, stop)?;
             let encoding = Encoding::parse(&scan.file.detected_encoding).unwrap_or(Encoding::Utf8);
             let delimiter = scan.file.delimiter.chars().next().unwrap_or(',');
             scan.file.format = format.as_str().into();
@@ -367,7 +411,7 @@ fn stage_text(
             (csv, had_bom)
         }
     };
-    let (source, mut scan) = scan_staged(files, staged, rules, &staged_csv)?;
+    let (source, mut scan) = scan_staged(files, staged, rules, &staged_csv, stop)?;
     // The file object describes the upload's data, not the copy.
     scan.file.size = tally.bytes();
     scan.file.had_bom = had_bom;
@@ -387,9 +431,10 @@ fn scan_staged(
     staged: String,
     rules: &ScanRules,
     csv: &CsvOptions,
-) -> Result<(Source, Scan), ScanError> {
+    stop: &mut dyn FnMut(u64) -> bool,
+) -> Result<(Source, Part), ScanError> {
     let (reader, staged_size, staged_etag) = files.open(&staged, None)?;
-    let scan = chunking::scan(reader, staged_size, &ScanRules { csv, ..*rules })?;
+    let scan = chunking::scan_part(reader, None, staged_size, &ScanRules { csv, ..*rules }, stop)?;
     let delimiter = scan.file.delimiter.chars().next().unwrap_or(',');
     Ok((Source { key: staged, etag: staged_etag, encoding: Encoding::Utf8, delimiter }, scan))
 }

@@ -46,7 +46,7 @@ pub const BATCH_BYTES: usize = 256 * 1024;
 const SEND_GROUP: usize = 10;
 
 /// The transform queue carries chunks, plans of runs started through the API and of reverts,
-/// the message that completes a run, and pulls of sources.
+/// the message that completes a run, pulls of sources, and scans that go on.
 pub async fn run(svc: &Services, body: &str) -> Result<()> {
     match decode::<TransformJob>(body)? {
         TransformJob::Chunk(msg) => transform(svc, msg).await,
@@ -56,6 +56,7 @@ pub async fn run(svc: &Services, body: &str) -> Result<()> {
         TransformJob::PlanRevert(import) => super::revert::plan(svc, import).await,
         TransformJob::FinishRun(import) => complete_if_done(svc, &import.tenant_id, &import.import_id).await,
         TransformJob::Pull(import) => super::pull::run(svc, &import.tenant_id, &import.import_id).await,
+        TransformJob::Scan(step) => super::scan_parts::run(svc, step).await,
     }
 }
 

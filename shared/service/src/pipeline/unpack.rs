@@ -43,7 +43,7 @@ impl Files<'_> {
         self.open_range(key, None, if_match)
     }
 
-    fn open_range(
+    pub fn open_range(
         &self,
         key: &str,
         range: Option<(u64, u64)>,

@@ -8,6 +8,7 @@ mod prevalidate;
 mod process;
 mod pull;
 mod revert;
+mod scan_parts;
 mod sweep;
 mod transform;
 mod type_hold;

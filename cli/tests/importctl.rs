@@ -366,3 +366,34 @@ async fn a_2_gib_file_goes_in_parts_and_imports_with_exact_stats() {
     let want = [rows, distinct, rows - distinct, 0].map(|n| Some(n.to_string()));
     assert_eq!(counts, want, "{stdout}");
 }
+
+/// 1 GB of contacts whose copies are spread through the whole file (each of 5,000 people every
+/// 5,000 rows), prevalidated 2 s at a time (`STEP_TIME_BUDGET_SECONDS=2`): the scan goes on in
+/// at least five more invocations, the duplicates are decided across them, and the import
+/// completes with exact stats. Minutes long: `make test-large` runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "minutes long: make test-large"]
+async fn a_1_gb_file_prevalidated_two_seconds_at_a_time_imports_with_exact_stats() {
+    let host = host(|o| o.step_time_budget = Some(std::time::Duration::from_secs(2))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("people.csv");
+    let (distinct, rows) = (5_000, contacts_file(&file, 1 << 30, 5_000, 1_000));
+
+    let args = ["import", path(&file), "--type", "contact", "--wait", "--timeout", "3600"];
+    let out = importctl(&host, "acme", &args).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(line(&stdout, "status"), Some("completed"), "{stdout}");
+    let counts = ["rows", "created", "duplicates", "errors"].map(|name| line(&stdout, name).map(str::to_string));
+    let want = [rows, distinct, rows - distinct, 0].map(|n| Some(n.to_string()));
+    assert_eq!(counts, want, "{stdout}");
+
+    // Each part of the scan leaves its state beside the import's results.
+    let id = line(&stdout, "import").expect("the summary names the import");
+    let prefix = format!("results/acme/{id}/scan/0/part-");
+    let s3 = &host.clients.s3;
+    let listed = s3.list_objects_v2().bucket(&host.settings.uploads_bucket).prefix(&prefix).send().await.unwrap();
+    let parts = listed.contents().iter().filter(|o| o.key().is_some_and(|k| k.ends_with(".json"))).count();
+    eprintln!("{rows} rows scanned in {parts} parts");
+    assert!(parts >= 6, "the scan went on at least five times: {parts} parts");
+}

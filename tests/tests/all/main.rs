@@ -31,6 +31,7 @@ mod request_limits;
 mod retention;
 mod revert;
 mod sample_events;
+mod scan_parts;
 mod state_writes;
 mod sweeper;
 mod sync_actions;

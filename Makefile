@@ -38,7 +38,7 @@ help:
 	@echo "make test   - every test and the quick lints (fmt, cfn-lint, import cycles), on emulators of its own"
 	@echo "make lint   - the quick lints and clippy (CI runs both)"
 	@echo "make crash-test - SIGKILLs of the local host during a 50,000-row import and a 5,000-record overwrite and revert, two hosts on one queue (slow; not in make test)"
-	@echo "make test-large - a 2 GiB file through importctl import as a multipart upload, exact stats (slow; not in make test)"
+	@echo "make test-large - a 2 GiB file through importctl import as a multipart upload, and 1 GB prevalidated 2 s at a time, exact stats (slow; not in make test)"
 	@echo "make api-fuzz - schemathesis, 100 requests per operation with each of 3 seeds, fails on any 5xx (slow; not in make test)"
 	@echo "make fuzz   - every reader of user bytes under libFuzzer, FUZZ_SECONDS (default 60) each; fails on any crash (slow; not in make test)"
 	@echo "make token TENANT=acme - a local bearer token"

@@ -155,8 +155,8 @@ pub struct GoOn<'r> {
 }
 
 /// Scans a file, or the part of it from `go_on`, until its end or until `stop`, asked at each
-/// chunk's start after the part's first with the rows the part has read, says so. `head` reads
-/// the file from its start, for its header.
+/// chunk's start after the part's first with the rows the part has read, says so (it is told
+/// first with 0 rows, once the part's first row is read). `head` reads the file from its start, for its header.
 pub fn scan_part<'r>(
     head: impl Read + 'r,
     go_on: Option<GoOn<'r>>,
@@ -241,6 +241,10 @@ pub fn scan_part<'r>(
                 Ok(false) => break,
                 Err(e) => return Err(split_error(row + 1, e)),
             }
+        }
+        if row == from.rows {
+            // The part's first row is in: the scan starts now.
+            stop(0);
         }
         let starts_chunk = row.is_multiple_of(rules.chunk_rows);
         if starts_chunk && row > from.rows && stop(row - from.rows) {

@@ -37,9 +37,9 @@ pub struct Settings {
     pub webhook_retry: RetryPolicy,
     /// `http://` webhook URLs to a loopback host are accepted: for the local host, never in AWS.
     pub allow_insecure_webhooks: bool,
-    /// How long one invocation of a step that can go on in another (prevalidation's scan) runs
+    /// How long one invocation of a step that can go on in another (prevalidation's scan) works
     /// before it does (`STEP_TIME_BUDGET_SECONDS`, seconds, fractions allowed); without it, until
-    /// shortly before the Lambda's own deadline (`deadline`).
+    /// a minute before the Lambda's own deadline (`deadline`).
     pub step_time_budget: Option<std::time::Duration>,
 }
 

@@ -116,12 +116,15 @@ async fn a_throttled_partition_slows_the_import_down_and_no_message_is_retried()
     let client = host.client("acme");
     let rows = 300;
     let file = contacts(1..=rows, |_| false, &[]);
-    let import = client.import_file(&json!({"resource_type": "contact"}), file, IMPORT_TIMEOUT).await.unwrap();
+    // Writes paced to 20 units a second take about 15 s here and several times that on a busy
+    // machine: the wait is long, and what is asserted is what happened, not how fast.
+    let import = client.import_file(&json!({"resource_type": "contact"}), file, IMPORT_TIMEOUT * 4).await;
+    let import = import.unwrap_or_else(|e| panic!("the import did not end: {e}; proxy counts {:?}", proxy.counts()));
     assert_eq!(import["status"], "completed", "{import}");
     assert_eq!([stat(&import, "created"), stat(&import, "errors")], [rows as u64, 0], "{import}");
     assert_eq!(all_records(&client, "contact").await.len(), rows);
 
     let counts = proxy.counts();
     assert!(counts.partition_throttles > 10, "the limit was met: {counts:?}");
-    assert_eq!(host.deliveries.redelivered(), 0, "no message handled twice");
+    assert_eq!(host.deliveries.redelivered(), 0, "no message handled twice: {counts:?}");
 }

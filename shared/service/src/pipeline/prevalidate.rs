@@ -102,11 +102,11 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
         }
     }
     let work = (svc.clone(), import.clone());
-    let ends = crate::deadline::step_ends(&svc.settings);
+    let ends = crate::deadline::invocation_ends();
     let prepared = tokio::task::spawn_blocking(move || {
         let (svc, import) = work;
         let rules = scan_rules(&svc, &import, &requested_mappings);
-        let mut stop = scan_parts::stop_at(ends);
+        let mut stop = scan_parts::stop_at(&svc, ends);
         let (source, part, etag) = prepare(&svc, &import, &rules, source_etag.as_deref(), &mut stop)?;
         match part.next {
             None => Ok(Prepared::Whole(source, part.into_scan()?, etag)),

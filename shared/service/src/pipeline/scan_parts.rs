@@ -35,12 +35,23 @@ use super::unpack::Files;
 
 /// Rows one part scans at most: its entries (256 MB) fit the function's temporary storage.
 pub const PART_ROWS: u64 = 16 << 20;
+static ONE_AT_A_TIME: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 /// Messages sent per call to the queue.
 const SEND_GROUP: usize = 100;
 
-/// When a part stops: at [`PART_ROWS`], or once `ends` has passed.
-pub(super) fn stop_at(ends: Option<Instant>) -> impl FnMut(u64) -> bool {
-    move |rows| rows >= PART_ROWS || ends.is_some_and(|ends| Instant::now() >= ends)
+/// When a part stops: at [`PART_ROWS`], at the invocation's end, or once the time budget
+/// counted from its first row read (`rows` 0) is spent. The files opened and the copy staged
+/// before are not counted: the budget is the scan's.
+pub(super) fn stop_at(svc: &Services, invocation_ends: Option<Instant>) -> impl FnMut(u64) -> bool {
+    let settings = svc.settings.clone();
+    let mut ends = invocation_ends;
+    move |rows| {
+        if rows == 0 {
+            ends = crate::deadline::step_ends(&settings, invocation_ends);
+            return false;
+        }
+        rows >= PART_ROWS || ends.is_some_and(|ends| Instant::now() >= ends)
+    }
 }
 
 /// What a part leaves for the steps after it.
@@ -146,6 +157,12 @@ pub async fn run(svc: &Services, step: ScanStep) -> Result<()> {
         return Ok(());
     }
     let planning = matches!(import.status, Status::AwaitingUpload | Status::Queued);
+    // A part's scan spills up to 256 MB to disk and a group's decision holds up to 78 MB: one
+    // at a time in an instance, whatever else its batch of messages holds.
+    let _one = match step.stage {
+        ScanStage::Part { .. } | ScanStage::Decide { .. } => Some(ONE_AT_A_TIME.acquire().await),
+        ScanStage::Send { .. } => None,
+    };
     match step.stage {
         ScanStage::Part { part } if planning => scan(svc, &import, run, part, requested_mappings).await,
         ScanStage::Decide { group, groups, parts } if planning => decide(svc, &import, run, group, groups, parts).await,
@@ -219,7 +236,7 @@ async fn scan(
     }
     let before: Stopped = get_json(svc, &keys.state(part - 1)).await?;
     let Some(from) = before.next else { return Ok(()) };
-    let ends = crate::deadline::step_ends(&svc.settings);
+    let ends = crate::deadline::invocation_ends();
     let work = (svc.clone(), import.clone());
     let scanned = tokio::task::spawn_blocking(move || {
         let (svc, import) = work;
@@ -239,7 +256,7 @@ async fn scan(
         let (rest, _, _) = files.open_range(&source.key, Some((from.offset, size)), etag)?;
         let mut before = before;
         let go_on = GoOn { from, preview: before.preview.take(), rest: Box::new(rest) };
-        let mut stop = stop_at(ends);
+        let mut stop = stop_at(&svc, ends);
         let scanned = chunking::scan_part(head, Some(go_on), size, &rules, &mut stop)?;
         let upload_etag = before.upload_etag.clone();
         Stopped::write(&files, &import, run, source, upload_etag, scanned, Some(before))
@@ -270,7 +287,7 @@ async fn decide(svc: &Services, import: &Import, run: u32, group: u32, groups: u
                 dedup::read_written(&bytes, &mut entries);
             }
         }
-        let losers = dedup::decide(entries, groups as usize, import.duplicates);
+        let losers = dedup::decide(entries, import.duplicates);
         // Where each part's rows start among the losers, and where the last part's end.
         let mut starts: Vec<u64> =
             first_rows.iter().map(|first| losers.partition_point(|row| row < first) as u64 * 8).collect();
@@ -312,8 +329,10 @@ async fn queue(svc: &Services, import: &Import, run: u32, groups: u32, parts: u3
         queue: !import.in_preview,
     };
     budget::fit(&mut plan, clipped_values);
-    let Some(empty_type) = queue_plan(svc, import, &plan).await? else { return Ok(()) };
+    let queued_run = queue_plan(svc, import, &plan).await?;
+    // Every group is decided: the entries are not read again.
     svc.files.delete_prefix(&format!("{}entries/", keys.0)).await?;
+    let Some(empty_type) = queued_run else { return Ok(()) };
     let stages = (0..parts).map(|part| ScanStage::Send { part, groups, empty_type }).collect();
     send_stages(svc, import, run, stages).await?;
     svc.files.put(&queued, Vec::new()).await?;

@@ -5,7 +5,9 @@
 //! `events::GRACE` ahead; when it comes due the sweeper does what is due and moves it to the
 //! import's next deadline:
 //!
-//! - awaiting its upload: the upload URL's lapse, then the import is `expired`;
+//! - awaiting its upload: the upload URL's lapse, then the import is `expired`, unless its upload
+//!   is stored: it is being prevalidated (a scan may take many invocations), looked at again
+//!   after `max_idle`;
 //! - queued or processing: `max_idle` after its last counted unit (a chunk, or any change, is the
 //!   item's `updated_at`; a batch counts into the run's counter shards, which leave the item
 //!   alone), then `timed_out`. Batches may have counted since the deadline was set: the import
@@ -92,7 +94,10 @@ async fn sweep(
     // The index follows its table a moment late: this one moved on meanwhile.
     let Some(seen) = stored.sweep_at.filter(|at| *at <= now) else { return Ok(()) };
     let import = &stored.import;
-    let changed = match lapse(&stored, limits, now) {
+    let arrived = import.status == Status::AwaitingUpload
+        && import.upload_deadline(limits.upload_ttl) <= now
+        && upload_stored(svc, tenant_id, import_id).await?;
+    let changed = match lapse(&stored, limits, now, arrived) {
         Some((to, reason, kind)) => {
             if !svc.imports.finish(tenant_id, import_id, &[import.status], to, reason).await? {
                 // Moved on meanwhile: that change set its own `sweep_at`.
@@ -131,7 +136,7 @@ async fn sweep(
         return Ok(());
     }
     // Not later than now: something due did not happen; it stays due for the next round.
-    let next = next_deadline(&stored, limits, now);
+    let next = next_deadline(&stored, limits, now, arrived);
     if next > now {
         svc.imports.reschedule(tenant_id, import_id, seen, next).await?;
     }
@@ -144,11 +149,24 @@ fn last_progress(stored: &StoredImport) -> OffsetDateTime {
     stored.batch_counted_at.map_or(changed, |batch| batch.max(changed))
 }
 
-/// The final status a late import is swept to, with its reason, if it is late.
-fn lapse(stored: &StoredImport, limits: &Limits, now: OffsetDateTime) -> Option<(Status, &'static str, Kind)> {
+/// Whether an import's upload is stored: it arrived, and its prevalidation (however many
+/// invocations its scan takes) moves the import on or fails it.
+async fn upload_stored(svc: &Services, tenant_id: &str, import_id: &str) -> Result<bool> {
+    let key = upload_key(tenant_id, import_id);
+    Ok(svc.files.list(&key).await?.contains(&key))
+}
+
+/// The final status a late import is swept to, with its reason, if it is late. `arrived`: its
+/// upload is stored, past the upload's deadline.
+fn lapse(
+    stored: &StoredImport,
+    limits: &Limits,
+    now: OffsetDateTime,
+    arrived: bool,
+) -> Option<(Status, &'static str, Kind)> {
     let import = &stored.import;
     match import.status {
-        Status::AwaitingUpload if import.upload_deadline(limits.upload_ttl) <= now => {
+        Status::AwaitingUpload if !arrived && import.upload_deadline(limits.upload_ttl) <= now => {
             Some((Status::Expired, "the upload never arrived before its URL lapsed", Kind::Expired))
         }
         Status::Queued | Status::Processing if last_progress(stored) + limits.max_idle <= now => {
@@ -159,9 +177,11 @@ fn lapse(stored: &StoredImport, limits: &Limits, now: OffsetDateTime) -> Option<
 }
 
 /// When the sweeper next has something to do with the import as read (and not late now).
-fn next_deadline(stored: &StoredImport, limits: &Limits, now: OffsetDateTime) -> OffsetDateTime {
+fn next_deadline(stored: &StoredImport, limits: &Limits, now: OffsetDateTime, arrived: bool) -> OffsetDateTime {
     let import = &stored.import;
     let deadline = match import.status {
+        // Looked at again after `max_idle`: a scan in parts is long, and retention bounds it.
+        Status::AwaitingUpload if arrived => now + limits.max_idle,
         Status::AwaitingUpload => import.upload_deadline(limits.upload_ttl),
         Status::Queued | Status::Processing => last_progress(stored) + limits.max_idle,
         _ => import.expires_at,
@@ -217,25 +237,28 @@ mod tests {
     #[test]
     fn a_running_import_times_out_only_after_max_idle_without_a_counted_unit() {
         let mut running = import(Status::Processing, 0);
-        assert!(lapse(&running, &LIMITS, at(29)).is_none());
-        assert_eq!(next_deadline(&running, &LIMITS, at(29)), at(30));
-        let (to, reason, _) = lapse(&running, &LIMITS, at(30)).unwrap();
+        assert!(lapse(&running, &LIMITS, at(29), false).is_none());
+        assert_eq!(next_deadline(&running, &LIMITS, at(29), false), at(30));
+        let (to, reason, _) = lapse(&running, &LIMITS, at(30), false).unwrap();
         assert_eq!((to, reason), (Status::TimedOut, "no progress for max_idle"));
         // A batch counted since (into the shards) keeps it going, however old the run.
         running.batch_counted_at = Some(at(25));
-        assert!(lapse(&running, &LIMITS, at(50)).is_none());
-        assert_eq!(next_deadline(&running, &LIMITS, at(50)), at(55));
+        assert!(lapse(&running, &LIMITS, at(50), false).is_none());
+        assert_eq!(next_deadline(&running, &LIMITS, at(50), false), at(55));
     }
 
     #[test]
     fn each_status_has_its_next_deadline() {
         let waiting = import(Status::AwaitingUpload, 0);
-        assert_eq!(next_deadline(&waiting, &LIMITS, at(3)), at(15));
-        assert_eq!(lapse(&waiting, &LIMITS, at(15)).map(|l| l.0), Some(Status::Expired));
+        assert_eq!(next_deadline(&waiting, &LIMITS, at(3), false), at(15));
+        assert_eq!(lapse(&waiting, &LIMITS, at(15), false).map(|l| l.0), Some(Status::Expired));
+        // Its upload arrived, and its scan goes on past the upload's deadline: not expired.
+        assert!(lapse(&waiting, &LIMITS, at(15), true).is_none());
+        assert_eq!(next_deadline(&waiting, &LIMITS, at(15), true), at(45));
         for status in [Status::PreviewReady, Status::Completed, Status::Failed, Status::Expired] {
             let settled = import(status, 0);
-            assert!(lapse(&settled, &LIMITS, at(60)).is_none(), "{status:?}");
-            assert_eq!(next_deadline(&settled, &LIMITS, at(3)), at(24 * 60), "{status:?}: its retention");
+            assert!(lapse(&settled, &LIMITS, at(60), false).is_none(), "{status:?}");
+            assert_eq!(next_deadline(&settled, &LIMITS, at(3), false), at(24 * 60), "{status:?}: its retention");
         }
     }
 
@@ -243,8 +266,8 @@ mod tests {
     fn events_a_change_owes_come_due_after_the_grace() {
         let mut completed = import(Status::Completed, 10);
         completed.published.as_mut().unwrap().remove("completed_0");
-        assert_eq!(next_deadline(&completed, &LIMITS, at(11)), at(12), "its step may still publish");
+        assert_eq!(next_deadline(&completed, &LIMITS, at(11), false), at(12), "its step may still publish");
         completed.published.as_mut().unwrap().insert("completed_0".into());
-        assert_eq!(next_deadline(&completed, &LIMITS, at(11)), at(24 * 60), "nothing owed");
+        assert_eq!(next_deadline(&completed, &LIMITS, at(11), false), at(24 * 60), "nothing owed");
     }
 }

@@ -6,6 +6,7 @@ pub mod dead_letters;
 pub mod finish;
 pub mod inline;
 pub mod overwrite;
+mod planning;
 pub mod prevalidate;
 pub mod process;
 pub mod pull;

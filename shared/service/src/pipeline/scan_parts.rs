@@ -30,7 +30,7 @@ use domain::import::{FileInfo, Import, Plan, Status};
 use domain::messages::{encode, ScanStage, ScanStep, Source, TransformJob, TransformMessage};
 use domain::preview::Preview;
 
-use super::prevalidate::{queue_plan, scan_failed, scan_rules};
+use super::planning::{queue_plan, scan_failed, scan_rules};
 use super::unpack::Files;
 
 /// Rows one part scans at most: its entries (256 MB) fit the function's temporary storage.

@@ -356,15 +356,21 @@ async fn a_2_gib_file_goes_in_parts_and_imports_with_exact_stats() {
     let file = dir.path().join("people.csv");
     // Long rows of few contacts: the file is big, the records written stay few.
     let (distinct, rows) = (1_000, contacts_file(&file, 2 << 30, 1_000, 30_000));
+    imports_exactly(&host, &file, rows, distinct).await;
+}
 
-    let args = ["import", path(&file), "--type", "contact", "--wait", "--timeout", "3600"];
-    let out = importctl(&host, "acme", &args).await;
+/// Imports `file` of `rows` rows of `distinct` contacts through `importctl import`, which must
+/// complete with exact stats; its summary.
+async fn imports_exactly(host: &LocalHost, file: &Path, rows: u64, distinct: u64) -> String {
+    let args = ["import", path(file), "--type", "contact", "--wait", "--timeout", "3600"];
+    let out = importctl(host, "acme", &args).await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(line(&stdout, "status"), Some("completed"), "{stdout}");
     let counts = ["rows", "created", "duplicates", "errors"].map(|name| line(&stdout, name).map(str::to_string));
     let want = [rows, distinct, rows - distinct, 0].map(|n| Some(n.to_string()));
     assert_eq!(counts, want, "{stdout}");
+    stdout
 }
 
 /// 1 GB of contacts whose copies are spread through the whole file (each of 5,000 people every
@@ -385,15 +391,7 @@ async fn a_1_gb_file_prevalidated_two_seconds_at_a_time_imports_with_exact_stats
     let file = dir.path().join("people.csv");
     // Rows of about 250 bytes: 4 million of them.
     let (distinct, rows) = (5_000, contacts_file(&file, 1 << 30, 5_000, 200));
-
-    let args = ["import", path(&file), "--type", "contact", "--wait", "--timeout", "3600"];
-    let out = importctl(&host, "acme", &args).await;
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(line(&stdout, "status"), Some("completed"), "{stdout}");
-    let counts = ["rows", "created", "duplicates", "errors"].map(|name| line(&stdout, name).map(str::to_string));
-    let want = [rows, distinct, rows - distinct, 0].map(|n| Some(n.to_string()));
-    assert_eq!(counts, want, "{stdout}");
+    let stdout = imports_exactly(&host, &file, rows, distinct).await;
 
     // Each part of the scan leaves its state beside the import's results.
     let id = line(&stdout, "import").expect("the summary names the import");

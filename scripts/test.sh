@@ -48,7 +48,7 @@ fi
 # is one Python process that keeps one core busy: two halves on two emulators use both. The first
 # half is the files named here, the second every other test (`--skip` of the same names), so
 # each test runs once whatever files are added; the names split the suite's time about evenly.
-FIRST_HALF=(corpus:: dead_letters:: write_limits:: concurrency:: events:: revert:: uploads:: packed::)
+FIRST_HALF=(corpus:: dead_letters:: write_limits:: concurrency:: events:: revert:: uploads:: packed:: scan_parts::)
 skips=()
 for name in "${FIRST_HALF[@]}"; do skips+=(--skip "$name"); done
 cargo build --workspace --bins

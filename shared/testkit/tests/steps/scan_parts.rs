@@ -107,3 +107,27 @@ async fn a_bad_row_in_a_later_part_fails_the_import_with_its_row() {
     assert!(records.is_empty(), "nothing was written");
     assert!(parts(&kit, &import).await >= 10);
 }
+
+/// A part whose delivery died after it stored its state, before it sent the next part, is
+/// delivered again: it sends the next part then, and the import completes as if nothing
+/// happened.
+#[tokio::test]
+async fn a_part_that_died_before_sending_the_next_sends_it_when_delivered_again() {
+    let kit = kit(true);
+    let (import, key) = kit.upload(r#"{"resource_type": "contact"}"#, &spread_copies()).await.unwrap();
+    prevalidate::run(&kit.svc, &key).await.unwrap();
+    let part_one = kit.queue.take(Queue::Transform).pop().expect("part 1 is sent");
+    assert!(part_one.contains(r#""stage":"part""#) && part_one.contains(r#""part":1"#), "{part_one}");
+    kit.deliver(Queue::Transform, &part_one).await.unwrap();
+    assert_eq!(kit.queue.take(Queue::Transform).len(), 1, "part 2 is sent");
+    // As if the delivery had died between storing part 1 and sending part 2.
+    let scan = format!("results/{TENANT}/{}/scan/0/", import.id);
+    kit.svc.files.delete_prefix(&format!("{scan}sent-000001")).await.unwrap();
+    kit.deliver(Queue::Transform, &part_one).await.unwrap();
+    let again = kit.queue.sent(Queue::Transform);
+    assert!(again.last().is_some_and(|m| m.contains(r#""part":2"#)), "{again:?}");
+    kit.drain().await.unwrap();
+    let import = kit.import(&import.id).await;
+    assert_eq!(import.status, Status::Completed, "{:?}", import.reason);
+    assert_eq!(stats(&import), [60, 23, 37, 0, 60]);
+}

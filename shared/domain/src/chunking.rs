@@ -25,10 +25,55 @@ pub struct Chunk {
     pub first_row: u64,
     pub rows: u64,
     /// Rows of this chunk that lose to another copy of the same identifier.
+    #[serde(with = "row_runs")]
     pub skip_rows: Vec<u64>,
     /// Rows of this chunk that are errors as copies of one identifier (`duplicates: error`).
-    #[serde(default)]
+    #[serde(default, with = "row_runs")]
     pub duplicate_rows: Vec<u64>,
+}
+
+/// Rows (ascending) as they travel in a message: a run of consecutive rows as `[first, last]`,
+/// a row alone as itself. A chunk of a file whose copies cluster skips most of its rows: as
+/// numbers its list alone could pass SQS's message size, and SQS bills each 64 KB.
+mod row_runs {
+    use serde::ser::SerializeSeq;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// No chunk holds more rows than this (`CHUNK_ROWS` is at most 100,000).
+    const MAX_RUN: u64 = 1_000_000;
+
+    pub fn serialize<S: Serializer>(rows: &[u64], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(None)?;
+        for run in rows.chunk_by(|a, b| a.checked_add(1) == Some(*b)) {
+            match run {
+                [one] => seq.serialize_element(one)?,
+                [first, .., last] => seq.serialize_element(&[*first, *last])?,
+                [] => {}
+            }
+        }
+        seq.end()
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Run {
+        One(u64),
+        Span([u64; 2]),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+        let mut rows = Vec::new();
+        for run in Vec::<Run>::deserialize(d)? {
+            match run {
+                Run::One(row) => rows.push(row),
+                Run::Span([first, last]) if first <= last && last - first < MAX_RUN => rows.extend(first..=last),
+                Run::Span([first, last]) => {
+                    return Err(serde::de::Error::custom(format!("not a run of rows: [{first}, {last}]")))
+                }
+            }
+        }
+        Ok(rows)
+    }
 }
 
 #[derive(Debug)]
@@ -523,6 +568,30 @@ mod tests {
         }
         assert_eq!(parts, 5);
         assert_eq!(bounds, whole.chunks.bounds);
+    }
+
+    #[test]
+    fn skipped_rows_travel_as_runs_and_read_back_as_rows() {
+        let chunk = Chunk {
+            index: 0,
+            start: 0,
+            end: 1,
+            first_row: 1,
+            rows: 20,
+            skip_rows: vec![1, 2, 3, 5, 7, 8, 20],
+            duplicate_rows: vec![],
+        };
+        let json = serde_json::to_value(&chunk).unwrap();
+        assert_eq!(json["skip_rows"], serde_json::json!([[1, 3], 5, [7, 8], 20]));
+        assert_eq!(serde_json::from_value::<Chunk>(json).unwrap(), chunk);
+        // A message sent before runs, with its rows as numbers, reads the same.
+        let mut old = serde_json::to_value(&chunk).unwrap();
+        old["skip_rows"] = serde_json::json!([1, 2, 3, 5, 7, 8, 20]);
+        assert_eq!(serde_json::from_value::<Chunk>(old.clone()).unwrap(), chunk);
+        for bad in [serde_json::json!([[5, 3]]), serde_json::json!([[1, 10_000_000]]), serde_json::json!(["x"])] {
+            old["skip_rows"] = bad;
+            assert!(serde_json::from_value::<Chunk>(old.clone()).is_err());
+        }
     }
 
     #[test]

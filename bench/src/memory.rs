@@ -120,6 +120,13 @@ impl FileStore for DiskFiles {
         std::fs::write(path, bytes).map_err(io)
     }
 
+    async fn put_new(&self, key: &str, bytes: Vec<u8>) -> Result<bool> {
+        if self.path(key).exists() {
+            return Ok(false);
+        }
+        self.put(key, bytes).await.map(|()| true)
+    }
+
     async fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
         let path = self.path(key);
         if let Some(dir) = path.parent() {

@@ -89,6 +89,16 @@ impl FileStore for S3Files {
         Ok(())
     }
 
+    async fn put_new(&self, key: &str, bytes: Vec<u8>) -> Result<bool> {
+        let put = self.client.put_object().bucket(&self.bucket).key(key).if_none_match("*").body(bytes.into());
+        match put.send().await {
+            Ok(_) => Ok(true),
+            // 412: it exists; 409: another conditional put of it is under way.
+            Err(e) if e.raw_response().is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) => Ok(false),
+            Err(e) => Err(s3_err(e)),
+        }
+    }
+
     async fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
         Ok(Box::new(S3Writer {
             client: self.client.clone(),

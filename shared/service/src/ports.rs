@@ -485,6 +485,9 @@ pub trait FileStore: Send + Sync {
     /// A signed GET of the object, valid for `ttl_secs`, served as `download` says.
     async fn presign_download(&self, key: &str, ttl_secs: u64, download: &Download) -> Result<String>;
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()>;
+    /// Puts a small object unless the key holds one already (S3's `If-None-Match: *`): false
+    /// when it did, and nothing was written.
+    async fn put_new(&self, key: &str, bytes: Vec<u8>) -> Result<bool>;
     /// Starts writing an object of any size with flat memory.
     async fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>>;
     /// The keys under a prefix, in key order.

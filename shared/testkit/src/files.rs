@@ -129,6 +129,16 @@ impl FileStore for MemoryFiles {
         self.faults().after("put")
     }
 
+    async fn put_new(&self, key: &str, bytes: Vec<u8>) -> Result<bool> {
+        self.faults().before("put")?;
+        if self.objects().contains_key(key) {
+            return Ok(false);
+        }
+        self.store(key, bytes);
+        self.faults().after("put")?;
+        Ok(true)
+    }
+
     async fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>> {
         self.faults().before("create")?;
         Ok(Box::new(MemoryWriter { files: self.clone(), key: key.to_string(), bytes: Vec::new() }))

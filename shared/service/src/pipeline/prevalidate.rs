@@ -96,13 +96,18 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
     }
     let work = (svc.clone(), import.clone());
     let ends = crate::deadline::invocation_ends();
+    let claimed = scan_parts::claimed_end(svc, &import, run, 0).await?;
     let prepared = tokio::task::spawn_blocking(move || {
         let (svc, import) = work;
         let rules = scan_rules(&svc, &import, &requested_mappings);
-        let mut stop = scan_parts::stop_at(&svc, ends);
+        let mut stop = scan_parts::stop_at(&svc, ends, 0, claimed);
         let (source, part, etag) = prepare(&svc, &import, &rules, source_etag.as_deref(), &mut stop)?;
         match part.next {
-            None => Ok(Prepared::Whole(source, part.into_scan()?, etag)),
+            None => {
+                // A delivery alongside that stopped early would plan the scan in parts.
+                scan_parts::claim_end(&Files::new(&svc), &import, run, 0, None)?;
+                Ok(Prepared::Whole(source, part.into_scan()?, etag))
+            }
             Some(_) => {
                 let first = scan_parts::Stopped::write(&Files::new(&svc), &import, run, source, etag, part, None)?;
                 Ok(Prepared::Part(first))

@@ -8,7 +8,9 @@
 //! does, and each part's chunks are then sent by a message of their own, with the rows that
 //! lose in them.
 //!
-//! Objects, under `results/{tenant}/{import}/scan/{run}/`: `part-N.json` (the part's state),
+//! Objects, under `results/{tenant}/{import}/scan/{run}/`: `part-N.end` (where the first
+//! delivery of part N to finish its scan ended it: every delivery ends it there), `part-N.json`
+//! (the part's state),
 //! `part-N.index` (where its first row is and where each partition's entries start),
 //! `entries/part-N` (the entries; deleted once decided), `losers-G` (group G's losing rows,
 //! ascending, 8 bytes each), `decided-G.json` (where each part's rows start in it), and
@@ -39,19 +41,67 @@ static ONE_AT_A_TIME: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new
 /// Messages sent per call to the queue.
 const SEND_GROUP: usize = 100;
 
-/// When a part stops: at [`PART_ROWS`], at the invocation's end, or once the time budget
-/// counted from its first row read (`rows` 0) is spent. The files opened and the copy staged
-/// before are not counted: the budget is the scan's.
-pub(super) fn stop_at(svc: &Services, invocation_ends: Option<Instant>) -> impl FnMut(u64) -> bool {
+/// When a part stops: where another delivery of it stopped (`claimed`), else at [`PART_ROWS`],
+/// at the invocation's end, or once the time budget counted from its first row read (`rows` 0)
+/// is spent. The files opened and the copy staged before are not counted: the budget is the
+/// scan's. `from_rows`: the rows before the part.
+pub(super) fn stop_at(
+    svc: &Services,
+    invocation_ends: Option<Instant>,
+    from_rows: u64,
+    claimed: Option<End>,
+) -> impl FnMut(u64) -> bool {
     let settings = svc.settings.clone();
     let mut ends = invocation_ends;
-    move |rows| {
-        if rows == 0 {
+    move |rows| match claimed {
+        Some(End { next: Some(next) }) => from_rows + rows >= next.rows,
+        Some(End { next: None }) => false,
+        None if rows == 0 => {
             ends = crate::deadline::step_ends(&settings, invocation_ends);
-            return false;
+            false
         }
-        rows >= PART_ROWS || ends.is_some_and(|ends| Instant::now() >= ends)
+        None => rows >= PART_ROWS || ends.is_some_and(|ends| Instant::now() >= ends),
     }
+}
+
+/// Where a part of a scan ends, as the first delivery of it to finish its scan found: every
+/// other delivery of the part (a redelivery, or one alongside) stops at the same row, so what
+/// the deliveries write and send agrees however their timing differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct End {
+    next: Option<Resume>,
+}
+
+/// Where an earlier delivery of part `part` ended it, if one did.
+pub(super) async fn claimed_end(svc: &Services, import: &Import, run: u32, part: u32) -> Result<Option<End>> {
+    let key = Keys::of(import, run).end(part);
+    if !exists(svc, &key).await? {
+        return Ok(None);
+    }
+    get_json(svc, &key).await.map(Some)
+}
+
+/// Blocking: claims that part `part` ends where this delivery's scan ended it (`next`). Another
+/// delivery that claimed another end first wins: this one's scan is retried, and stops there.
+pub(super) fn claim_end(
+    files: &Files,
+    import: &Import,
+    run: u32,
+    part: u32,
+    next: Option<Resume>,
+) -> std::result::Result<(), ScanError> {
+    let key = Keys::of(import, run).end(part);
+    let ours = End { next };
+    let bytes = serde_json::to_vec(&ours).map_err(|e| ScanError::Spill(e.into()))?;
+    if files.put_new(&key, bytes)? {
+        return Ok(());
+    }
+    let theirs: End = serde_json::from_slice(&files.read(&key)?).map_err(|e| ScanError::Spill(e.into()))?;
+    if theirs == ours {
+        return Ok(());
+    }
+    let message = format!("part {part} of the scan was ended at another row by another delivery; scanned again");
+    Err(ScanError::Read(std::io::Error::other(message)))
 }
 
 /// What a part leaves for the steps after it.
@@ -94,6 +144,7 @@ impl Stopped {
         let number = before.as_ref().map_or(0, |b| b.part + 1);
         let first_row = before.as_ref().and_then(|b| b.next).map_or(0, |next| next.rows) + 1;
         let Part { headers, columns, bounds, dedup, preview, file, next } = part;
+        claim_end(files, import, run, number, next)?;
         let offsets = files.write(&keys.entries(number), |out| dedup.write_sorted(out).map_err(ScanError::Spill))?;
         let index = serde_json::to_vec(&PartIndex { first_row, offsets }).map_err(|e| ScanError::Spill(e.into()))?;
         files.write(&keys.index(number), |out| out.write_all(&index).map_err(ScanError::Spill))?;
@@ -125,6 +176,9 @@ impl Keys {
     }
     fn state(&self, part: u32) -> String {
         format!("{}part-{part:06}.json", self.0)
+    }
+    fn end(&self, part: u32) -> String {
+        format!("{}part-{part:06}.end", self.0)
     }
     fn index(&self, part: u32) -> String {
         format!("{}part-{part:06}.index", self.0)
@@ -236,6 +290,7 @@ async fn scan(
     }
     let before: Stopped = get_json(svc, &keys.state(part - 1)).await?;
     let Some(from) = before.next else { return Ok(()) };
+    let claimed = claimed_end(svc, import, run, part).await?;
     let ends = crate::deadline::invocation_ends();
     let work = (svc.clone(), import.clone());
     let scanned = tokio::task::spawn_blocking(move || {
@@ -256,7 +311,7 @@ async fn scan(
         let (rest, _, _) = files.open_range(&source.key, Some((from.offset, size)), etag)?;
         let mut before = before;
         let go_on = GoOn { from, preview: before.preview.take(), rest: Box::new(rest) };
-        let mut stop = stop_at(&svc, ends);
+        let mut stop = stop_at(&svc, ends, from.rows, claimed);
         let scanned = chunking::scan_part(head, Some(go_on), size, &rules, &mut stop)?;
         let upload_etag = before.upload_etag.clone();
         Stopped::write(&files, &import, run, source, upload_etag, scanned, Some(before))

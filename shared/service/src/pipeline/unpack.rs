@@ -67,6 +67,16 @@ impl Files<'_> {
         Ok(value)
     }
 
+    /// Puts a small object unless the key holds one: false when it did.
+    pub fn put_new(&self, key: &str, bytes: Vec<u8>) -> Result<bool, ScanError> {
+        self.handle.block_on(self.svc.files.put_new(key, bytes)).map_err(read_error)
+    }
+
+    /// A small object, whole.
+    pub fn read(&self, key: &str) -> Result<Vec<u8>, ScanError> {
+        self.handle.block_on(self.svc.files.read(key)).map_err(read_error)
+    }
+
     /// The object as `Read + Seek`; each seek that leaves the bytes being streamed starts a
     /// ranged GET there.
     pub fn seekable(&self, key: &str, size: u64, etag: Option<&str>) -> Seekable<'_> {

@@ -131,3 +131,21 @@ async fn a_part_that_died_before_sending_the_next_sends_it_when_delivered_again(
     assert_eq!(import.status, Status::Completed, "{:?}", import.reason);
     assert_eq!(stats(&import), [60, 23, 37, 0, 60]);
 }
+
+/// An upload event delivered again while the first delivery's parts go on, with time enough to
+/// scan the whole file, stops where the first delivery stopped: one plan, each chunk sent once.
+#[tokio::test]
+async fn a_redelivery_with_more_time_stops_where_the_first_delivery_stopped() {
+    let kit = kit(true);
+    let (import, key) = kit.upload(r#"{"resource_type": "contact"}"#, &spread_copies()).await.unwrap();
+    prevalidate::run(&kit.svc, &key).await.unwrap();
+    let mut unhurried = kit.svc.clone();
+    unhurried.settings.step_time_budget = None;
+    prevalidate::run(&unhurried, &key).await.unwrap();
+    kit.drain().await.unwrap();
+    let import = kit.import(&import.id).await;
+    assert_eq!(import.status, Status::Completed, "{:?}", import.reason);
+    assert_eq!(stats(&import), [60, 23, 37, 0, 60]);
+    let chunks = kit.queue.sent(Queue::Transform).iter().filter(|m| m.contains(r#""kind":"chunk""#)).count();
+    assert_eq!(chunks, 15, "each chunk sent once");
+}

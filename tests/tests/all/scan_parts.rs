@@ -11,7 +11,7 @@ use tests::{all_records, host, record, stat, IMPORT_TIMEOUT};
 async fn a_scan_in_parts_decides_copies_spread_across_the_file_as_one() {
     let host = host(|o| {
         o.chunk_rows = Some(500);
-        o.step_time_budget = Some(std::time::Duration::from_millis(1));
+        o.step_time_budget = Some(std::time::Duration::from_nanos(1));
     })
     .await;
     let client = host.client("acme");

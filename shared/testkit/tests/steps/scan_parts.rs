@@ -20,10 +20,10 @@ fn spread_copies() -> Vec<u8> {
     out.into_bytes()
 }
 
-/// Chunks of 4 rows; with a budget no chunk fits, each chunk is a part.
+/// Chunks of 4 rows; with a budget of a nanosecond, each chunk is a part.
 fn kit(in_parts: bool) -> Kit {
     if in_parts {
-        Kit::with_settings(&[("CHUNK_ROWS", "4"), ("STEP_TIME_BUDGET_SECONDS", "0.000001")])
+        Kit::with_settings(&[("CHUNK_ROWS", "4"), ("STEP_TIME_BUDGET_SECONDS", "0.000000001")])
     } else {
         Kit::with_settings(&[("CHUNK_ROWS", "4")])
     }

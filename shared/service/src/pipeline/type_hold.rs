@@ -35,6 +35,13 @@ pub async fn claim(svc: &Services, import: &Import, run: u32) -> Result<bool> {
         // Writes no record.
         return Ok(false);
     }
+    // A run planned again (its first plan's delivery died while sending) keeps the first plan's
+    // answer, revoked since or not: its chunks must be cut into the same batches, and the
+    // records written meanwhile are its own.
+    let seen = svc.records.type_hold(tenant_id, resource).await?;
+    if seen.holder.is_some_and(|(holder, held_run)| holder == import.id && held_run == run) {
+        return Ok(true);
+    }
     let unread = on_default && creates && is_empty(svc, tenant_id, resource).await?;
     // Emptiness is read again once held: a run that wrote before the hold has left since.
     if unread && hold(svc, tenant_id, resource, &import.id, run).await? && is_empty(svc, tenant_id, resource).await? {

@@ -134,3 +134,18 @@ async fn a_sync_import_that_would_wait_longer_than_its_request_fails_with_a_reas
     let hold = kit.store.type_hold(TENANT, ResourceType::Contact).await.unwrap();
     assert!(hold.revoked_at.is_some(), "revoked all the same: the holder's batches write conditioned");
 }
+
+/// A run planned again after its first plan's delivery died while sending, its records partly
+/// written meanwhile, still holds the type: its chunks are cut into the batches of the first
+/// plan, and none is counted twice.
+#[tokio::test]
+async fn a_run_planned_again_after_some_of_its_records_are_written_still_holds_the_type() {
+    let kit = Kit::new();
+    let (import, _) = kit.upload(CONTACTS, &contacts_csv(5, &[])).await.unwrap();
+    assert!(type_hold::claim(&kit.svc, &import, 0).await.unwrap(), "the type is empty");
+    let written = vec![testkit::contact("someone@example.com", serde_json::json!({}), time_fmt::now())];
+    kit.svc.records.create_missing(TENANT, ResourceType::Contact, &written).await.unwrap();
+    assert!(type_hold::claim(&kit.svc, &import, 0).await.unwrap(), "the same run, planned again");
+    let (other, _) = kit.upload(CONTACTS, &contacts_csv(5, &[])).await.unwrap();
+    assert!(!type_hold::claim(&kit.svc, &other, 0).await.unwrap(), "another import joins");
+}

@@ -32,6 +32,19 @@ pub struct Chunk {
     pub duplicate_rows: Vec<u64>,
 }
 
+impl Chunk {
+    /// The chunk with its rows that do not import as themselves (ascending): copies that lose,
+    /// skipped, or with `duplicates: error` (`errors`) every copy, as error rows.
+    pub fn with_copies(mut self, rows: Vec<u64>, errors: bool) -> Self {
+        if errors {
+            self.duplicate_rows = rows;
+        } else {
+            self.skip_rows = rows;
+        }
+        self
+    }
+}
+
 /// Rows (ascending) as they travel in a message: a run of consecutive rows as `[first, last]`,
 /// a row alone as itself. A chunk of a file whose copies cluster skips most of its rows: as
 /// numbers its list alone could pass SQS's message size, and SQS bills each 64 KB.
@@ -107,13 +120,7 @@ impl Chunks {
     pub fn iter(&self) -> impl Iterator<Item = Chunk> + '_ {
         self.bounds.iter().map(|chunk| {
             let rows = self.duplicates.rows_in(chunk.first_row..chunk.first_row + chunk.rows);
-            let mut chunk = chunk.clone();
-            if self.duplicates.are_errors() {
-                chunk.duplicate_rows = rows;
-            } else {
-                chunk.skip_rows = rows;
-            }
-            chunk
+            chunk.clone().with_copies(rows, self.duplicates.are_errors())
         })
     }
 }

@@ -5,13 +5,15 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::ports::Queue;
 use crate::publishing;
 use crate::services::Services;
 use domain::budget;
-use domain::chunking::{ScanError, ScanRules};
+use domain::chunking::{Chunk, ScanError, ScanRules};
 use domain::error::{Error, Result};
 use domain::events::Kind;
 use domain::import::{Import, Plan, Status};
+use domain::messages::{encode, Source, TransformJob, TransformMessage};
 use domain::record::{Fields, ResourceType, StoredRecord};
 use domain::sync::Changes;
 use domain::time_fmt;
@@ -55,6 +57,41 @@ pub(super) async fn scan_failed(svc: &Services, import: &Import, run: u32, e: Sc
         }
     }
 }
+
+/// Sends a run's chunks to transform, read from `source`, a group at a time: a big file's plan
+/// never sits in memory as bodies.
+pub(super) async fn send_chunks(
+    svc: &Services,
+    import: &Import,
+    run: u32,
+    source: &Source,
+    empty_type: bool,
+    chunks: impl IntoIterator<Item = Chunk>,
+) -> Result<()> {
+    let tenant_id = import.tenant_id.as_str();
+    let mut bodies = Vec::with_capacity(SEND_GROUP);
+    for chunk in chunks {
+        let message = TransformMessage {
+            tenant_id: tenant_id.into(),
+            import_id: import.id.clone(),
+            run,
+            source: source.clone(),
+            chunk,
+            empty_type,
+        };
+        bodies.push(encode(&TransformJob::Chunk(message))?);
+        if bodies.len() == SEND_GROUP {
+            svc.queue.send(Queue::Transform, tenant_id, std::mem::take(&mut bodies)).await?;
+        }
+    }
+    if !bodies.is_empty() {
+        svc.queue.send(Queue::Transform, tenant_id, bodies).await?;
+    }
+    Ok(())
+}
+
+/// Transform messages sent per call to the queue (which sends them in batches of its own).
+const SEND_GROUP: usize = 100;
 
 /// Stores a run's plan and, unless it stops at the preview, readies the run: its groups
 /// created and its type held when empty. Whether the type is empty, when the chunks are to be

@@ -7,7 +7,7 @@
 
 use std::io::Read;
 
-use crate::ports::{Queue, StoredImport};
+use crate::ports::StoredImport;
 use crate::services::Services;
 use domain::bad_file::{BadFile, MAX_FILE_BYTES, MAX_WORKBOOK_BYTES};
 use domain::budget;
@@ -17,13 +17,13 @@ use domain::dialect::{self, read_sample, reject_binary, Dialect, Encoding};
 use domain::error::{Error, Result};
 use domain::import::Plan;
 use domain::import::{new_staged_key, parse_upload_key, upload_key, Compression, Format, Import, Mode, Status};
-use domain::messages::{encode, Source, TransformJob, TransformMessage};
+use domain::messages::Source;
 use domain::options::{Action, CsvOptions};
 use domain::staging;
 
 use super::complete::{fail, send_finish_if_done};
 use super::overwrite;
-use super::planning::{queue_plan, scan_failed, scan_rules};
+use super::planning::{queue_plan, scan_failed, scan_rules, send_chunks};
 use super::scan_parts;
 use super::unpack::{self, Files, Wrapped};
 
@@ -137,26 +137,7 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
     };
     budget::fit(&mut plan, scan.clipped_values);
     let Some(empty_type) = queue_plan(svc, &import, &plan).await? else { return Ok(()) };
-    // Messages are built and sent a group at a time: a big file's plan never sits in memory
-    // as bodies.
-    let mut bodies = Vec::with_capacity(SEND_GROUP);
-    for chunk in scan.chunks.iter() {
-        let message = TransformMessage {
-            tenant_id: tenant_id.into(),
-            import_id: import_id.into(),
-            run,
-            source: source.clone(),
-            chunk,
-            empty_type,
-        };
-        bodies.push(encode(&TransformJob::Chunk(message))?);
-        if bodies.len() == SEND_GROUP {
-            svc.queue.send(Queue::Transform, tenant_id, std::mem::take(&mut bodies)).await?;
-        }
-    }
-    if !bodies.is_empty() {
-        svc.queue.send(Queue::Transform, tenant_id, bodies).await?;
-    }
+    send_chunks(svc, &import, run, &source, empty_type, scan.chunks.iter()).await?;
     tracing::info!(tenant_id, import_id, rows = plan.file.rows, chunks = plan.chunks_total, "import queued");
     send_finish_if_done(svc, tenant_id, import_id).await?;
     Ok(())
@@ -169,8 +150,6 @@ enum Prepared {
 }
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
-/// Transform messages sent per call to the queue (which sends them in batches of its own).
-const SEND_GROUP: usize = 100;
 
 /// Blocking: reads the upload (the `pinned` object when it was planned before), writes a staged
 /// copy when its bytes cannot be cut into CSV records as they are (compressed, a workbook, JSON,

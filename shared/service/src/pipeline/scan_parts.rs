@@ -29,10 +29,10 @@ use domain::chunking::{self, Chunk, GoOn, Part, Resume, ScanError};
 use domain::dedup::{self, Duplicates};
 use domain::error::{Error, Result};
 use domain::import::{FileInfo, Import, Plan, Status};
-use domain::messages::{encode, ScanStage, ScanStep, Source, TransformJob, TransformMessage};
+use domain::messages::{encode, ScanStage, ScanStep, Source, TransformJob};
 use domain::preview::Preview;
 
-use super::planning::{queue_plan, scan_failed, scan_rules};
+use super::planning::{queue_plan, scan_failed, scan_rules, send_chunks};
 use super::unpack::Files;
 
 /// Rows one part scans at most: its entries (256 MB) fit the function's temporary storage.
@@ -417,33 +417,15 @@ async fn send(svc: &Services, import: &Import, run: u32, part: u32, groups: u32,
     }
     losers.sort_unstable();
     let errors = import.duplicates == Duplicates::Error;
-    let mut bodies = Vec::with_capacity(SEND_GROUP);
-    for mut chunk in stopped.bounds {
-        let rows = chunk.first_row..chunk.first_row + chunk.rows;
-        let (from, to) = (losers.partition_point(|r| *r < rows.start), losers.partition_point(|r| *r < rows.end));
+    let chunks = stopped.bounds.into_iter().map(|chunk| {
+        let (from, to) = (
+            losers.partition_point(|r| *r < chunk.first_row),
+            losers.partition_point(|r| *r < chunk.first_row + chunk.rows),
+        );
         let these = losers[from..to].to_vec();
-        if errors {
-            chunk.duplicate_rows = these;
-        } else {
-            chunk.skip_rows = these;
-        }
-        let message = TransformMessage {
-            tenant_id: import.tenant_id.clone(),
-            import_id: import.id.clone(),
-            run,
-            source: stopped.source.clone(),
-            chunk,
-            empty_type,
-        };
-        bodies.push(encode(&TransformJob::Chunk(message))?);
-        if bodies.len() == SEND_GROUP {
-            svc.queue.send(Queue::Transform, &import.tenant_id, std::mem::take(&mut bodies)).await?;
-        }
-    }
-    if !bodies.is_empty() {
-        svc.queue.send(Queue::Transform, &import.tenant_id, bodies).await?;
-    }
-    Ok(())
+        chunk.with_copies(these, errors)
+    });
+    send_chunks(svc, import, run, &stopped.source, empty_type, chunks).await
 }
 
 async fn exists(svc: &Services, key: &str) -> Result<bool> {

@@ -480,6 +480,18 @@ fn object<T>(sent: Sent<T>, field: &str, not_here: Option<&str>, errors: &mut Ve
     }
 }
 
+/// The keys of the object `field` that it does not take, each an error saying what it takes.
+fn unknown_fields(
+    field: &str,
+    unknown: &BTreeMap<String, Value>,
+    message: impl Fn(&str) -> String,
+    errors: &mut Vec<FieldError>,
+) {
+    for key in unknown.keys() {
+        errors.push(FieldError::new(format!("{field}.{key}"), "unknown_field", message(key)));
+    }
+}
+
 /// `compression`, `zip_entry` and `xlsx`: how an uploaded file is read; none applies to inline
 /// inputs, `zip_entry` only to a zip and `xlsx` only to a workbook.
 pub(super) fn packing(
@@ -502,13 +514,7 @@ pub(super) fn packing(
     let not_here =
         (!matches!(format, Format::Xlsx | Format::Auto)).then_some("xlsx options apply to format xlsx or auto only");
     let xlsx = object(xlsx, "xlsx", not_here, errors).map(|body| {
-        for key in body.unknown.keys() {
-            errors.push(FieldError::new(
-                format!("xlsx.{key}"),
-                "unknown_field",
-                format!("`{key}` is not an xlsx option"),
-            ));
-        }
+        unknown_fields("xlsx", &body.unknown, |key| format!("`{key}` is not an xlsx option"), errors);
         let sheet = match body.sheet {
             Sent::Absent | Sent::Null => None,
             Sent::Valid(SheetRef::Name(name)) if name.is_empty() || name.len() > MAX_TEXT => {
@@ -531,13 +537,7 @@ pub(super) fn packing(
 /// inputs.
 pub(super) fn upload(sent: Sent<UploadBody>, inline: bool, errors: &mut Vec<FieldError>) -> Option<UploadRequest> {
     let body = object(sent, "upload", inline.then_some("inline inputs are not uploaded"), errors)?;
-    for key in body.unknown.keys() {
-        errors.push(FieldError::new(
-            format!("upload.{key}"),
-            "unknown_field",
-            format!("`{key}` is not an upload field"),
-        ));
-    }
+    unknown_fields("upload", &body.unknown, |key| format!("`{key}` is not an upload field"), errors);
     let size = match body.size {
         Sent::Absent | Sent::Null => None,
         Sent::Valid(size) if size <= MAX_FILE_BYTES => Some(size),
@@ -566,9 +566,7 @@ pub(super) fn source(
 ) -> Option<PullSource> {
     let instead = elsewhere.map(|other| format!("a pulled source comes instead of {other}"));
     let body = object(sent, "source", instead.as_deref(), errors)?;
-    for key in body.unknown.keys() {
-        errors.push(FieldError::new(format!("source.{key}"), "unknown_field", "a source is `url` or `s3`"));
-    }
+    unknown_fields("source", &body.unknown, |_| "a source is `url` or `s3`".into(), errors);
     match (body.url, body.s3) {
         (Sent::Valid(url), Sent::Absent) => match crate::outbound::check_url(&url, allow_loopback) {
             Ok(_) => Some(PullSource::Url(url)),
@@ -599,13 +597,7 @@ pub(super) fn source(
 
 fn s3_source(body: S3Body, errors: &mut Vec<FieldError>) -> Option<S3Source> {
     let found = errors.len();
-    for key in body.unknown.keys() {
-        errors.push(FieldError::new(
-            format!("source.s3.{key}"),
-            "unknown_field",
-            "takes bucket, key, role_arn, external_id",
-        ));
-    }
+    unknown_fields("source.s3", &body.unknown, |_| "takes bucket, key, role_arn, external_id".into(), errors);
     let bucket_name = |b: &str| {
         (3..=63).contains(&b.len())
             && b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
@@ -682,10 +674,7 @@ pub(super) fn csv_options(sent: Sent<CsvBody>, format: Format, errors: &mut Vec<
         Sent::Null | Sent::Invalid(_) => found.push(wrong_type("encoding")),
     }
     options.has_header = body.has_header.or_default(options.has_header, &mut found, || wrong_type("has_header"));
-    for key in body.unknown.keys() {
-        let message = "csv takes delimiter, encoding, has_header";
-        found.push(FieldError::new(format!("csv.{key}"), "unknown_field", message));
-    }
+    unknown_fields("csv", &body.unknown, |_| "csv takes delimiter, encoding, has_header".into(), &mut found);
     // Named in the order of the keys, as sent.
     found.sort_by(|a, b| a.field.cmp(&b.field));
     errors.append(&mut found);

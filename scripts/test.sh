@@ -13,6 +13,8 @@ trap 'for dir in "$state"/*/; do [ -d "$dir" ] && scripts/emulator.sh stop "$dir
 # Most integration tests wait (on queues, retries, the emulator) rather than compute: four at a
 # time on two cores overlaps their waits.
 export RUST_TEST_THREADS=${RUST_TEST_THREADS:-4}
+# As the Makefile builds (see there): one kind of build, no crate built twice.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 # Runs a command with AWS_ENDPOINT_URL set to an emulator of its own, named NAME.
 on_emulator() {
@@ -35,6 +37,7 @@ checks() {
 }
 
 if [ $# -gt 0 ]; then
+  make --no-print-directory deps
   on_emulator main cargo test --workspace "$@"
   if [ "${API_CHECK:-1}" != 0 ]; then
     cargo build --workspace --bins --quiet
@@ -48,11 +51,19 @@ fi
 # is one Python process that keeps one core busy: two halves on two emulators use both. The first
 # half is the files named here, the second every other test (`--skip` of the same names), so
 # each test runs once whatever files are added; the names split the suite's time about evenly.
-FIRST_HALF=(corpus:: dead_letters:: write_limits:: concurrency:: events:: revert:: uploads:: packed:: scan_parts::)
+FIRST_HALF=(corpus:: dead_letters:: write_limits:: concurrency:: events:: revert:: uploads:: packed:: scan_parts:: sweeper::)
 skips=()
 for name in "${FIRST_HALF[@]}"; do skips+=(--skip "$name"); done
+# The virtualenv's install (pip, one core, and the network) and the quick lints go on beside the
+# build, which needs neither; the emulators wait for both.
+make --no-print-directory deps quick-lint >"$state/lint.log" 2>&1 &
+lint=$!
 cargo build --workspace --bins
 cargo test --workspace --no-run
+lint_status=0
+wait $lint || lint_status=$?
+cat "$state/lint.log"
+if [ $lint_status != 0 ]; then echo "failed: make deps quick-lint" >&2; exit 1; fi
 parts=(integration-1 integration-2 units checks)
 RUST_TEST_THREADS=${INTEGRATION_TEST_THREADS:-4} \
   on_emulator integration-1 cargo test --workspace --test all -- "${FIRST_HALF[@]}" >"$state/integration-1.log" 2>&1 &

@@ -18,11 +18,6 @@ export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_REGION ?= us-east-1
 export LOCAL_API_PORT
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-# Builds without incremental caches: a fresh clone's first build takes 75 s less on 2 cores, and
-# every target here builds the same way, so none rebuilds another's crates. A hand-run `cargo`
-# builds incrementally and rebuilds the workspace's own crates once; CARGO_INCREMENTAL=1 in the
-# environment makes these targets incremental too.
-export CARGO_INCREMENTAL ?= 0
 
 LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(LOCAL_AWS_PORT)
 LOCAL_BIN := target/debug/local

@@ -3,7 +3,7 @@
 
 CloudFormation expands `Fn::Transform: AWS::Include` before the SAM transform; `sam validate`
 and cfn-lint never read the included file. This script does what CloudFormation does (inline
-the file), runs SAM's own translator (samtranslator, in the venv with aws-sam-cli) and cfn-lint
+the file), runs SAM's own translator (samtranslator) and cfn-lint
 on the result, and checks what API Gateway will import:
   - an OpenAPI 3.0 document (API Gateway refuses 3.1);
   - every operation has the JWT authorizer and a Lambda proxy integration (payload 2.0) on the
@@ -29,7 +29,7 @@ import sys
 import tempfile
 
 import yaml
-from samcli.yamlhelper import yaml_parse
+from cfnlint.decode.cfn_yaml import loads as yaml_parse
 from samtranslator.translator.transform import transform
 
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
@@ -41,7 +41,7 @@ AUTHORIZER = "JwtAuthorizer"
 
 class IncludedYaml(yaml.SafeLoader):
     """YAML as CloudFormation reads an included file: no short forms of intrinsic functions
-    (samcli teaches SafeLoader `!Sub` and the rest; this loader forgets them again)."""
+    (a loader that teaches SafeLoader `!Sub` and the rest would be forgotten again here)."""
 
 
 IncludedYaml.yaml_multi_constructors = {}

@@ -13,8 +13,6 @@ trap 'for dir in "$state"/*/; do [ -d "$dir" ] && scripts/emulator.sh stop "$dir
 # Most integration tests wait (on queues, retries, the emulator) rather than compute: four at a
 # time on two cores overlaps their waits.
 export RUST_TEST_THREADS=${RUST_TEST_THREADS:-4}
-# As the Makefile builds (see there): one kind of build, no crate built twice.
-export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 # Runs a command with AWS_ENDPOINT_URL set to an emulator of its own, named NAME.
 on_emulator() {

@@ -129,11 +129,12 @@ fuzz:
 
 # Redelivery for real, on an emulator of its own: the local host killed at random moments of
 # imports (CRASH_SEED=n replays one run's moments), and two hosts handling messages at once.
-# Minutes long: not in `make test`; .ci/run runs it.
+# Minutes long: not in `make test`; .ci/run runs it. Its kills and lapsed hides are timed for the
+# emulator with moto's own DynamoDB serializer (scripts/moto_server.py), which it keeps.
 crash-test: deps
 	cargo build -p local
 	@state=$$(mktemp -d); trap 'scripts/emulator.sh stop "$$state"; rm -rf "$$state"' EXIT; \
-	  port=$$(scripts/emulator.sh free-port); scripts/emulator.sh start $$port "$$state" && \
+	  port=$$(scripts/emulator.sh free-port); MOTO_SHAPE_SERIALIZER=1 scripts/emulator.sh start $$port "$$state" && \
 	  AWS_ENDPOINT_URL=http://127.0.0.1:$$port cargo test -p tests --test all -- --ignored --test-threads=1 crashes::
 
 # The largest files tested here, on an emulator of their own: a 2 GiB CSV (71,508 rows of 30 KB,

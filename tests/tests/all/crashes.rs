@@ -282,7 +282,7 @@ async fn killed_hosts_change_nothing() {
     assert_eq!(first_names(&dynamo, &records, "globex").await, before, "the records as before the overwrite");
 }
 
-/// Two hosts drain one stack's queues, each message hidden for two seconds only while a step
+/// Two hosts drain one stack's queues, each message hidden for one second only while a step
 /// takes longer: a message's hide lapses while a consumer handles it, and another takes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "slow: make crash-test"]
@@ -291,7 +291,7 @@ async fn two_consumers_handling_one_message_at_once_change_nothing() {
     let prefix = format!("d{}", ulid::Ulid::generate().to_string().to_lowercase());
     let configure = |o: &mut local::Options| {
         o.prefix = prefix.clone();
-        o.visibility_timeout = Some(Duration::from_secs(2));
+        o.visibility_timeout = Some(Duration::from_secs(1));
         o.deliveries = deliveries.clone();
     };
     let first = host(configure).await;

@@ -33,9 +33,9 @@ moto 5 writes every answer through a serializer that walks the operation's botoc
 by member: for DynamoDB's item operations that was 42 % of the emulator's time in the integration
 tests. Their results are already DynamoDB's JSON (moto's `dynamo_to_dict`), so they go out as
 `json.dumps` of their output shape's members, binary values in base64 and timestamps in epoch
-seconds, as the serializer writes them. MOTO_CHECK_ANSWERS=1 serializes both ways and logs any answer that differs;
-MOTO_SHAPE_SERIALIZER=1 keeps moto's serializer (`make crash-test`: its kills and lapsed hides
-are timed for that slower emulator).
+seconds, as the serializer writes them. MOTO_CHECK_ANSWERS=1 serializes both ways and logs any
+answer that differs; MOTO_SHAPE_SERIALIZER=1 keeps moto's serializer (`make crash-test`: its
+kills and lapsed hides are timed for that slower emulator).
 
 Per request, moto's server finds the service by listing its own package folder and trying a few
 hundred URL patterns, and logs a line: the answer for a host is kept, and the request log is off
@@ -229,20 +229,22 @@ def _json_value(value):
 
 
 def _dynamo_serialized(self, action_result):
-    result = action_result.result
-    if isinstance(result, Exception) or self._get_action() not in _ITEM_OPERATIONS:
+    result, action = action_result.result, self._get_action()
+    if isinstance(result, Exception) or action not in _ITEM_OPERATIONS:
         return BaseResponse.serialized(self, action_result)
     headers = {"Content-Type": "application/x-amz-json-1.0"}
     headers.update(self.response_headers)
-    members = _members_of(self._get_action())
+    members = _members_of(action)
     answer = {k: v for k, v in result.items() if k in members and v is not None}
     body = json.dumps(answer, default=_json_value, separators=(",", ":"))
     if _check_answers:
         expected = BaseResponse.serialized(self, action_result)
         if expected[0] != 200 or expected[1] != headers or json.loads(expected[2]) != json.loads(body):
             logging.getLogger("moto_server").error(
-                "%s answer differs: moto %r, here %r", self._get_action(), expected, (200, headers, body))
+                "%s answer differs: moto %r, here %r", action, expected, (200, headers, body))
     return 200, headers, body
+
+
 DynamoHandler.call_action = _serialized
 if os.environ.get("MOTO_SHAPE_SERIALIZER") != "1":
     DynamoHandler.serialized = _dynamo_serialized

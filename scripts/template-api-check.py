@@ -39,12 +39,6 @@ DEFAULT_FUNCTION = "ImportApiFunction"
 AUTHORIZER = "JwtAuthorizer"
 
 
-class IncludedYaml(yaml.SafeLoader):
-    """YAML as CloudFormation reads an included file: no short forms of intrinsic functions
-    (a loader that teaches SafeLoader `!Sub` and the rest would be forgotten again here)."""
-
-
-IncludedYaml.yaml_multi_constructors = {}
 LAMBDA_URI = "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${%s.Arn}/invocations"
 
 
@@ -56,7 +50,7 @@ def include(node, base):
         if isinstance(t, dict) and t.get("Name") == "AWS::Include" and len(node) == 1:
             path = os.path.join(base, t["Parameters"]["Location"])
             with open(path) as f:
-                return include(yaml.load(f, IncludedYaml), base)
+                return include(yaml.safe_load(f), base)
         return {k: include(v, base) for k, v in node.items()}
     if isinstance(node, list):
         return [include(v, base) for v in node]

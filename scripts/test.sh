@@ -49,7 +49,7 @@ fi
 # is one Python process that keeps one core busy: two halves on two emulators use both. The first
 # half is the files named here, the second every other test (`--skip` of the same names), so
 # each test runs once whatever files are added; the names split the suite's time about evenly.
-FIRST_HALF=(corpus:: dead_letters:: write_limits:: concurrency:: events:: revert:: uploads:: packed:: scan_parts:: sweeper::)
+FIRST_HALF=(corpus:: dead_letters:: write_limits:: concurrency:: events:: revert:: uploads:: packed:: scan_parts:: sweeper:: documents::)
 skips=()
 for name in "${FIRST_HALF[@]}"; do skips+=(--skip "$name"); done
 # The virtualenv's install (pip, one core, and the network) and the quick lints go on beside the

@@ -135,6 +135,7 @@ fn main() {
         chunk_rows: 2_000,
         csv: &csv_options,
         preview: false,
+        schema: None,
         action: Action::Merge,
     };
     let mut prevalidate_pass =
@@ -172,6 +173,7 @@ fn main() {
                 headers: &headers,
                 columns: &columns,
                 options: &options,
+                schema: None,
             },
             dialect: Dialect::for_reading(Encoding::Utf8, ','),
             chunk,

@@ -15,7 +15,7 @@ use domain::{Error, Result};
 use service::outbound::Webhooks;
 use service::ports::{Download, FileStore, ObjectWriter, Opened, Queue, WorkQueue};
 use service::Services;
-use testkit::{MemorySecrets, MemoryStore};
+use testkit::{MemoryDocuments, MemorySecrets, MemoryStore};
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
@@ -50,6 +50,7 @@ pub fn services(dir: &Path) -> Result<(Services, Arc<MemoryStore>)> {
         queue: Arc::new(JsonLines { dir: dir.to_path_buf() }),
         webhooks: Webhooks::new(&settings)?,
         webhook_secrets: Arc::new(MemorySecrets::default()),
+        documents: Arc::new(MemoryDocuments::default()),
         settings,
         finishes: Default::default(),
     };

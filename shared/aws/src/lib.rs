@@ -12,8 +12,8 @@ use std::sync::Arc;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use dynamo::{
-    batch_sk_prefix, batches_sk_prefix, check_fits, hold_pk, removal_sk_prefix, unit_sk, weigh, DynamoStore,
-    STATUS_INDEX, SWEEP_INDEX,
+    batch_sk_prefix, batches_sk_prefix, check_document, check_fits, hold_pk, removal_sk_prefix, unit_sk, weigh,
+    DynamoStore, STATUS_INDEX, SWEEP_INDEX,
 };
 pub use s3::S3Files;
 pub use sources::PulledSources;
@@ -79,7 +79,8 @@ impl Clients {
         let files = Arc::new(S3Files::new(self.s3.clone(), self.s3_presign.clone(), &settings));
         Ok(Services {
             imports: store.clone(),
-            records: store,
+            records: store.clone(),
+            documents: store,
             files: files.clone(),
             uploads: files,
             sources: Arc::new(PulledSources {

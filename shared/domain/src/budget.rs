@@ -123,6 +123,7 @@ mod tests {
                 .collect(),
             distinct_values: (0..50).map(|i| (format!("c{i}"), vec!["x".repeat(60); 20])).collect(),
             queue: false,
+            suggested_template: None,
             clipped: None,
         }
     }

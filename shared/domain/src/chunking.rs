@@ -149,6 +149,8 @@ pub struct ScanRules<'a> {
     pub csv: &'a CsvOptions,
     /// Collect sample records and distinct values.
     pub preview: bool,
+    /// The tenant's schema the sample records are checked against.
+    pub schema: Option<&'a crate::schema::Schema>,
     pub action: crate::options::Action,
 }
 
@@ -264,6 +266,7 @@ pub fn scan_part<'r>(
         headers: &headers,
         columns: &read,
         options: rules.options,
+        schema: rules.schema,
     };
 
     // Without a header, the record read for the columns is the first row.
@@ -421,6 +424,7 @@ mod tests {
             chunk_rows: 10,
             csv: &DETECT,
             preview: false,
+            schema: None,
             action: Default::default(),
         }
     }
@@ -444,6 +448,7 @@ mod tests {
             chunk_rows,
             csv: &DETECT,
             preview: false,
+            schema: None,
             action: Default::default(),
         };
         scan(bytes, bytes.len() as u64, &rules)

@@ -25,7 +25,10 @@ pub enum Checked<'a> {
     Text(Cow<'a, str>),
     /// Trimmed items, without repeats.
     List(Vec<&'a str>),
-    Whole(u64),
+    /// A built-in whole number, or a number of a tenant schema's type.
+    Number(Number),
+    /// A tenant schema's boolean.
+    Bool(bool),
 }
 
 impl Checked<'_> {
@@ -34,7 +37,8 @@ impl Checked<'_> {
             Checked::Null => Value::Null,
             Checked::Text(text) => Value::String(text.into_owned()),
             Checked::List(items) => Value::Array(items.into_iter().map(|i| Value::String(i.to_string())).collect()),
-            Checked::Whole(n) => Value::Number(Number::from(n)),
+            Checked::Number(n) => Value::Number(n),
+            Checked::Bool(b) => Value::Bool(b),
         }
     }
 
@@ -53,7 +57,11 @@ impl Checked<'_> {
                 }
                 out.push(b']');
             }
-            Checked::Whole(n) => out.extend_from_slice(n.to_string().as_bytes()),
+            // Writing into a Vec cannot fail.
+            Checked::Number(n) => {
+                let _ = serde_json::to_writer(out, n);
+            }
+            Checked::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         }
     }
 }
@@ -290,27 +298,37 @@ fn first_seen<T: Eq + Hash + Copy>(items: impl Iterator<Item = T>) -> Vec<T> {
     items.filter(|item| seen.insert(*item)).collect()
 }
 
-/// Thousands separators (`,` `_` space) are allowed.
+/// A number as written without its thousands separators (`,` `_` space); borrowed when it has none.
+pub(crate) fn without_separators(value: &str) -> Cow<'_, str> {
+    let separator = |c: char| matches!(c, ',' | '_' | ' ');
+    match value.contains(separator) {
+        true => Cow::Owned(value.chars().filter(|c| !separator(*c)).collect()),
+        false => Cow::Borrowed(value),
+    }
+}
+
 fn integer(value: &str) -> Result<Checked<'_>, Violation> {
-    let plain: String = value.chars().filter(|c| !matches!(c, ',' | '_' | ' ')).collect();
-    plain.parse::<u64>().map(Checked::Whole).map_err(|_| ("wrong_type", format!("`{value}` is not a whole number")))
+    without_separators(value)
+        .parse::<u64>()
+        .map(|n| Checked::Number(n.into()))
+        .map_err(|_| ("wrong_type", format!("`{value}` is not a whole number")))
+}
+
+/// Digits, with a leading minus and a fraction after a point or not (`-1234.50`), as
+/// [`without_separators`] leaves them.
+pub(crate) fn is_decimal(plain: &str) -> bool {
+    let digits = plain.strip_prefix('-').unwrap_or(plain);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    all_digits(whole) && all_digits(fraction)
 }
 
 /// Kept as text, so no digit is lost to floating point.
 fn decimal(value: &str) -> Result<Checked<'_>, Violation> {
-    let plain: String = value.chars().filter(|c| !matches!(c, ',' | '_' | ' ')).collect();
-    let digits = plain.strip_prefix('-').unwrap_or(&plain);
-    let mut parts = digits.splitn(2, '.');
-    let whole = parts.next().unwrap_or_default();
-    let fraction = parts.next().unwrap_or("0");
-    let ok = !whole.is_empty()
-        && whole.chars().all(|c| c.is_ascii_digit())
-        && !fraction.is_empty()
-        && fraction.chars().all(|c| c.is_ascii_digit());
-    if ok {
-        Ok(Checked::Text(Cow::Owned(plain)))
-    } else {
-        Err(("wrong_type", format!("`{value}` is not a decimal number")))
+    let plain = without_separators(value);
+    match is_decimal(&plain) {
+        true => Ok(Checked::Text(plain)),
+        false => Err(("wrong_type", format!("`{value}` is not a decimal number"))),
     }
 }
 
@@ -519,11 +537,13 @@ mod tests {
             (Rule::Country, "country", "Deutschland"),
             (Rule::Country, "country", "germany"),
         ];
-        for (rule, field, value) in values {
-            let Ok(checked) = rule.check(field, value) else { continue };
+        let typed =
+            [Number::from(-5), Number::from_f64(-0.5).unwrap(), Number::from_f64(1e21).unwrap()].map(Checked::Number);
+        let checked = values.into_iter().filter_map(|(rule, field, value)| rule.check(field, value).ok());
+        for checked in checked.chain(typed).chain([Checked::Bool(true), Checked::Bool(false)]) {
             let mut out = Vec::new();
             checked.write_json(&mut out);
-            assert_eq!(String::from_utf8(out).unwrap(), checked.into_value().to_string(), "{field}={value}");
+            assert_eq!(String::from_utf8(out).unwrap(), checked.clone().into_value().to_string(), "{checked:?}");
         }
     }
 }

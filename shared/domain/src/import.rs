@@ -12,6 +12,7 @@ use crate::record::ResourceType;
 use crate::revert_state::{RevertState, RevertStatus};
 use crate::stats::Stats;
 use crate::sync::Changes;
+use crate::template::{Suggested, TemplateUse};
 use crate::validate::{RowError, RowOptions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -369,6 +370,19 @@ pub struct Import {
     /// Fail the import once more than this share of the processed rows are errors.
     #[serde(default)]
     pub max_error_ratio: Option<f64>,
+    /// Fail the import once more than this many rows are errors.
+    #[serde(default)]
+    pub max_errors: Option<u64>,
+    /// The template whose settings are this import's defaults: `auto` until the headers chose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateUse>,
+    /// Preview: the tenant's template the file's headers match best, if one matches enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggested_template: Option<Suggested>,
+    /// The version of the tenant's schema of the type when the import was created: its rows are
+    /// checked against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<u32>,
     /// An overwrite that would remove more than this share of the existing records fails.
     #[serde(default = "default_max_removed_ratio")]
     pub max_removed_ratio: f64,
@@ -548,6 +562,7 @@ pub struct Plan {
     pub distinct_values: BTreeMap<String, Vec<String>>,
     /// What `budget::fit` cut to keep the import small.
     pub clipped: Option<Clipped>,
+    pub suggested_template: Option<Suggested>,
     /// The run goes straight to the queue (no preview first): the import is `queued` from this
     /// write on, before any of its chunks is sent.
     pub queue: bool,

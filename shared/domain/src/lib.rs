@@ -1,7 +1,7 @@
-//! The bulk import service's domain: records, fields and their rules, files read, split, scanned
-//! and validated, merges and sync actions, what an import is and shows, the messages and events
-//! its steps exchange, and the formats of the files it gives back. Pure and synchronous: no
-//! runtime, no I/O but local files, no cloud or HTTP client.
+//! The bulk import service's domain: records, fields and their rules, tenant schemas, files
+//! read, split, scanned and validated, merges and sync actions, what an import is and shows, the
+//! messages and events its steps exchange, and the formats of the files it gives back. Pure and
+//! synchronous: no runtime, no I/O but local files, no cloud or HTTP client.
 
 pub mod bad_file;
 pub mod budget;
@@ -26,10 +26,12 @@ pub mod preview;
 pub mod record;
 pub mod results;
 pub mod revert_state;
+pub mod schema;
 pub mod split;
 pub mod staging;
 pub mod stats;
 pub mod sync;
+pub mod template;
 pub mod time_fmt;
 pub mod validate;
 pub mod webhook;

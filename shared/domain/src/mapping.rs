@@ -40,7 +40,7 @@ impl ColumnMap {
 }
 
 /// Lower-case letters and digits only: `E-mail Address` → `emailaddress`.
-fn squash(s: &str) -> String {
+pub fn squash(s: &str) -> String {
     s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 

@@ -5,13 +5,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use smallvec::SmallVec;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::error_columns;
-use crate::fields::{self, Checked, Rule};
+use crate::fields::{self, Checked, Rule, Violation};
 use crate::mapping::ColumnMap;
 
 use crate::record::{custom_name, Fields, ResourceType};
+use crate::schema::{FieldDef, Schema};
 
 /// A field is at most 64 KB.
 pub const MAX_FIELD_BYTES: usize = 64 * 1024;
@@ -106,6 +108,9 @@ pub struct RowRules<'a> {
     pub headers: &'a [String],
     pub columns: &'a ColumnMap,
     pub options: &'a RowOptions,
+    /// The tenant's schema of the type in force for the import, if any. None for a delete: it
+    /// reads the identifier only, so no other field can be required of its rows.
+    pub schema: Option<&'a Schema>,
 }
 
 impl<'a> RowRules<'a> {
@@ -130,20 +135,17 @@ impl<'a> RowRules<'a> {
     }
 
     pub fn build(&self, row: u64, values: &csv::StringRecord) -> Result<Candidate, Vec<RowError>> {
-        let plan = RowPlan {
-            rules: self.clone(),
-            columns: self.mapped(),
-            layout: Vec::new(),
-            errors_file: error_columns::is_errors_file(self.headers),
-        };
+        let plan = self.plan_with(self.mapped(), Vec::new());
         let mut identifier = String::new();
         let checked = plan.check(row, values.into(), &mut identifier)?;
         let mut fields = Map::new();
         for (column, value) in plan.columns.iter().zip(checked) {
             set_field(&mut fields, column.field, value.into_value());
         }
-        for (field, value) in &self.options.constants {
-            set_field(&mut fields, field, value.clone());
+        for (field, value) in self.constants() {
+            if let Ok(value) = value {
+                set_field(&mut fields, field, value.into_owned());
+            }
         }
         let candidate = Candidate { row, identifier, fields };
         fits(row, serde_json::to_vec(&candidate).map_or(usize::MAX, |v| v.len()))?;
@@ -160,9 +162,55 @@ impl<'a> RowRules<'a> {
                 let field = field.as_deref()?;
                 let rule = self.resource.rule(field);
                 let identifier = field == self.identifier_field;
-                Some(Column { index, header, field, rule, identifier, mapping: self.options.mapping(field) })
+                let (mapping, def) = (self.options.mapping(field), self.definition(field));
+                Some(Column { index, header, field, rule, identifier, mapping, def })
             })
             .collect()
+    }
+
+    fn definition(&self, field: &str) -> Option<&'a FieldDef> {
+        self.schema?.field(field)
+    }
+
+    /// The constants as records hold them: typed by their definitions, or what a definition
+    /// refuses of them.
+    fn constants(&self) -> impl Iterator<Item = (&'a str, Result<Cow<'a, Value>, Violation>)> + use<'a, '_> {
+        self.options.constants.iter().map(|(field, value)| match self.definition(field) {
+            Some(def) => (field.as_str(), def.check_constant(value).map(Cow::Owned)),
+            None => (field.as_str(), Ok(Cow::Borrowed(value))),
+        })
+    }
+
+    /// What the schema refuses of every row, whatever its cells: a constant its definition
+    /// refuses, a required field no column maps and no constant sets. Row 0, for each row to
+    /// take as its own.
+    fn errors_of_every_row(&self, columns: &[Column]) -> Vec<RowError> {
+        let refused = self.constants().filter_map(|(field, value)| {
+            let (code, message) = value.err()?;
+            Some(row_error(0, None, Some(field), code, format!("the constant: {message}")))
+        });
+        let fields = self.schema.map(|schema| &schema.fields).into_iter().flatten();
+        let unset = fields.filter(|(field, def)| {
+            def.required
+                && !columns.iter().any(|c| c.field == field.as_str())
+                && !self.options.constants.contains_key(*field)
+        });
+        let unset = unset.map(|(field, _)| {
+            let message = format!("`{field}` is required: no column maps it and no constant sets it");
+            row_error(0, None, Some(field), "required", message)
+        });
+        refused.chain(unset).collect()
+    }
+
+    /// The plan of `columns`, its records laid out as `layout`.
+    fn plan_with(&self, columns: Vec<Column<'a>>, layout: Vec<Piece>) -> RowPlan<'a> {
+        RowPlan {
+            rules: self.clone(),
+            every_row: self.errors_of_every_row(&columns),
+            columns,
+            layout,
+            errors_file: error_columns::is_errors_file(self.headers),
+        }
     }
 
     /// The rules resolved for many rows, with the JSON layout of their records.
@@ -172,14 +220,16 @@ impl<'a> RowRules<'a> {
         for (i, column) in columns.iter().enumerate() {
             place(&mut slots, column.field, Slot::Column(i));
         }
-        for (field, value) in &self.options.constants {
-            place(&mut slots, field, Slot::Constant(value));
+        for (field, value) in self.constants() {
+            if let Ok(value) = value {
+                place(&mut slots, field, Slot::Constant(value));
+            }
         }
         let mut layout = Vec::new();
         let mut text = Vec::new();
         flatten(&slots, &mut text, &mut layout);
         layout.push(Piece { text, column: None });
-        RowPlan { rules: self.clone(), columns, layout, errors_file: error_columns::is_errors_file(self.headers) }
+        self.plan_with(columns, layout)
     }
 }
 
@@ -213,12 +263,14 @@ struct Column<'a> {
     /// It holds the identifier.
     identifier: bool,
     mapping: Option<&'a BTreeMap<String, String>>,
+    /// The field's definition in the tenant's schema.
+    def: Option<&'a FieldDef>,
 }
 
 /// Where a record field's value comes from, as [`set_field`] would leave it.
 enum Slot<'a> {
     Column(usize),
-    Constant(&'a Value),
+    Constant(Cow<'a, Value>),
     Custom(BTreeMap<&'a str, Slot<'a>>),
 }
 
@@ -249,7 +301,7 @@ fn flatten(slots: &BTreeMap<&str, Slot>, text: &mut Vec<u8>, layout: &mut Vec<Pi
             Slot::Column(c) => layout.push(Piece { text: std::mem::take(text), column: Some(*c) }),
             // Writing into a Vec cannot fail.
             Slot::Constant(value) => {
-                let _ = serde_json::to_writer(&mut *text, value);
+                let _ = serde_json::to_writer(&mut *text, value.as_ref());
             }
             Slot::Custom(inner) => flatten(inner, text, layout),
         }
@@ -272,6 +324,8 @@ pub struct RowPlan<'a> {
     rules: RowRules<'a>,
     columns: Vec<Column<'a>>,
     layout: Vec<Piece>,
+    /// The errors of every row, whatever its cells (row 0).
+    every_row: Vec<RowError>,
     /// The file is one of our errors files: its formula guards come off.
     errors_file: bool,
 }
@@ -318,16 +372,21 @@ impl RowPlan<'_> {
                 errors.push(row_error(row, header, field, "value_too_long", message));
                 continue;
             }
-            match column.rule.check(column.field, map_value(column.mapping, value)) {
-                Ok(value) => {
-                    if column.identifier {
-                        found = identifier_into(rules.resource, column.field, &value, identifier);
-                    }
-                    checked.push(value);
+            let value = column.rule.check(column.field, map_value(column.mapping, value)).and_then(|value| {
+                if column.identifier {
+                    found = identifier_into(rules.resource, column.field, &value, identifier);
                 }
+                match column.def {
+                    Some(def) => def.check(value),
+                    None => Ok(value),
+                }
+            });
+            match value {
+                Ok(value) => checked.push(value),
                 Err((code, message)) => errors.push(row_error(row, header, field, code, message)),
             }
         }
+        errors.extend(self.every_row.iter().map(|e| RowError { row, ..e.clone() }));
         let id_column = || rules.columns.column_of(rules.identifier_field).map(|i| &rules.headers[i]);
         match found.then_some(identifier.as_str()) {
             Some(id) if id.len() > MAX_IDENTIFIER_BYTES => {
@@ -462,7 +521,7 @@ mod tests {
         let headers: &'static [String] = Box::leak(headers.to_vec().into_boxed_slice());
         let columns: &'static ColumnMap = Box::leak(Box::new(columns.clone()));
         let options: &'static RowOptions = Box::leak(Box::default());
-        RowRules { resource: ResourceType::Contact, identifier_field: "email", headers, columns, options }
+        RowRules { resource: ResourceType::Contact, identifier_field: "email", headers, columns, options, schema: None }
     }
 
     fn rules(h: &[&str]) -> RowRules<'static> {
@@ -565,14 +624,26 @@ mod tests {
             headers: &headers,
             columns: &columns,
             options: &options,
+            schema: None,
         };
-        let plan = rules.plan();
         let rows = [
             ["Ann@Example.COM", "n", "x, y; x", "yes", "Germany", "\"quoted\"\\", "Ann", "Anna", "+49 30 1", ""],
             ["b@c.de", "", "", "", "", "", "", "tab\there\u{7f}\u{1f}", "", "ignored"],
             ["bad", "", "", "nope", "Atlantis", "", "", "", "12", ""],
             ["", "", "", "", "", "", "", "", "", ""],
         ];
+        encodes_as_built(&rules, &rows);
+        let c = rules.build(1, &csv::StringRecord::from(rows[0].to_vec())).unwrap();
+        assert_eq!(
+            c.fields["custom"],
+            serde_json::json!({"a_extra": "\"quoted\"\\", "notes": "constant wins", "z": 7})
+        );
+        assert_eq!((c.fields["status"].as_str(), c.fields["first_name"].as_str()), (Some("subscribed"), Some("Ann")));
+    }
+
+    /// Each row encoded by the plan is the JSON of the candidate built, or the same errors.
+    fn encodes_as_built<const N: usize>(rules: &RowRules, rows: &[[&str; N]]) {
+        let plan = rules.plan();
         for (i, values) in rows.iter().enumerate() {
             let record = csv::StringRecord::from(values.to_vec());
             let row = i as u64 + 1;
@@ -591,11 +662,136 @@ mod tests {
                 (built, encoded) => panic!("row {row}: {built:?} but {encoded:?}"),
             }
         }
-        let c = rules.build(1, &csv::StringRecord::from(rows[0].to_vec())).unwrap();
+    }
+
+    /// Contacts by email with custom columns `Seats`, `Active`, `Since`, `Seen`, `Plan`, `Price`,
+    /// `Site`, then `Phone`, under `schema` and `constants`.
+    fn typed_rules(schema: Value, constants: Value) -> RowRules<'static> {
+        let headers: Vec<String> =
+            ["email", "Seats", "Active", "Since", "Seen", "Plan", "Price", "Site", "Phone"].map(String::from).to_vec();
+        let explicit =
+            headers[1..8].iter().map(|h| (h.clone(), Some(format!("custom.{}", h.to_lowercase())))).collect();
+        let columns = resolve(ResourceType::Contact, &headers, &explicit).unwrap();
+        let mut rules = rules_for(&headers, &columns);
+        let Value::Object(constants) = constants else { panic!("constants are an object") };
+        rules.options = Box::leak(Box::new(RowOptions { constants, ..RowOptions::default() }));
+        rules.schema = Some(Box::leak(Box::new(crate::schema::parse(ResourceType::Contact, &schema).unwrap())));
+        rules
+    }
+
+    fn typed_schema() -> Value {
+        serde_json::json!({"fields": {
+            "custom.seats": {"type": "integer", "min": 1, "max": 5000},
+            "custom.active": {"type": "boolean"},
+            "custom.since": {"type": "date"},
+            "custom.seen": {"type": "datetime"},
+            "custom.plan": {"type": "enum", "values": ["Gold", "Silver"], "required": true},
+            "custom.price": {"type": "decimal"},
+            "custom.site": {"type": "url"},
+            "custom.source": {"type": "integer"},
+            "phone": {"pattern": "^\\+"},
+        }})
+    }
+
+    #[test]
+    fn a_schema_types_the_values_of_its_fields() {
+        let rules = typed_rules(typed_schema(), serde_json::json!({"custom.source": "7"}));
+        let cells = [
+            "a@b.co",
+            "1,200",
+            "Yes",
+            "2024-02-29",
+            "2024-05-01T10:20:30+02:00",
+            "gold",
+            "12.50",
+            "https://x.io",
+            "+1 5555",
+        ];
+        let c = rules.build(1, &rec(&cells)).unwrap();
         assert_eq!(
-            c.fields["custom"],
-            serde_json::json!({"a_extra": "\"quoted\"\\", "notes": "constant wins", "z": 7})
+            Value::Object(c.fields),
+            serde_json::json!({
+                "email": "a@b.co",
+                "phone": "+1 5555",
+                "custom": {"active": true, "plan": "Gold", "price": 12.5, "seats": 1200, "seen": "2024-05-01T08:20:30Z",
+                           "since": "2024-02-29", "site": "https://x.io", "source": 7},
+            })
         );
-        assert_eq!((c.fields["status"].as_str(), c.fields["first_name"].as_str()), (Some("subscribed"), Some("Ann")));
+        let cells = ["a@b.co", "abc", "maybe", "2023-02-29", "later", "Bronze", "1e5", "x.io", "5555 5555"];
+        let errors = rules.build(2, &rec(&cells)).unwrap_err();
+        let found: Vec<_> = errors.iter().map(|e| (e.column.as_deref().unwrap(), e.code.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                ("Seats", "invalid_type"),
+                ("Active", "invalid_type"),
+                ("Since", "invalid_type"),
+                ("Seen", "invalid_type"),
+                ("Plan", "invalid_enum"),
+                ("Price", "invalid_type"),
+                ("Site", "invalid_type"),
+                ("Phone", "pattern_mismatch"),
+            ]
+        );
+        assert_eq!(errors[0].message, "`abc` is not a whole number");
+        assert_eq!(errors[0].field.as_deref(), Some("custom.seats"));
+        let errors = rules.build(3, &rec(&["a@b.co", "9000", "", "", "", "", "", "", ""])).unwrap_err();
+        let found: Vec<_> = errors.iter().map(|e| (e.column.as_deref().unwrap(), e.code.as_str())).collect();
+        assert_eq!(found, [("Seats", "out_of_range"), ("Plan", "required")]);
+        assert_eq!(errors[0].message, "9000 is over the maximum 5000");
+    }
+
+    #[test]
+    fn required_fields_without_a_column_fail_every_row_unless_a_constant_sets_them() {
+        let schema =
+            serde_json::json!({"fields": {"custom.tier": {"required": true}, "custom.n": {"type": "integer"}}});
+        let rules = typed_rules(schema.clone(), serde_json::json!({}));
+        let cells = ["a@b.co", "", "", "", "", "", "", "", ""];
+        for row in [1, 2] {
+            let errors = rules.build(row, &rec(&cells)).unwrap_err();
+            let want = RowError {
+                row,
+                column: None,
+                field: Some("custom.tier".into()),
+                code: "required".into(),
+                message: "`custom.tier` is required: no column maps it and no constant sets it".into(),
+            };
+            assert_eq!(errors, [want]);
+        }
+        let rules = typed_rules(schema.clone(), serde_json::json!({"custom.tier": "gold"}));
+        assert!(rules.build(1, &rec(&cells)).is_ok());
+        let rules = typed_rules(schema, serde_json::json!({"custom.tier": "gold", "custom.n": "many"}));
+        let errors = rules.build(1, &rec(&cells)).unwrap_err();
+        assert_eq!((errors[0].column.as_deref(), errors[0].field.as_deref()), (None, Some("custom.n")));
+        assert_eq!(
+            (errors[0].code.as_str(), errors[0].message.as_str()),
+            ("invalid_type", "the constant: `many` is not a whole number")
+        );
+    }
+
+    #[test]
+    fn encoded_rows_with_a_schema_are_the_json_of_built_ones() {
+        let rules = typed_rules(typed_schema(), serde_json::json!({"custom.source": "7", "city": "Köln"}));
+        let rows = [
+            [
+                "a@b.co",
+                "1,200",
+                "Yes",
+                "2024-02-29T00:00:00",
+                "2024-05-01 10:20:30.5",
+                "gold",
+                "-0.5",
+                "http://x.io",
+                "+1 5555",
+            ],
+            ["b@b.co", "5000", "off", "2024-01-01", "2024-05-01T10:20:30Z", "Silver", "3", "https://x.io/a\"b", ""],
+            ["c@b.co", "0", "", "", "", "Gold", "", "", "5555"],
+            ["d@b.co", "", "", "", "", "", "", "", ""],
+        ];
+        encodes_as_built(&rules, &rows);
+        let built = rows.map(|cells| rules.build(1, &rec(&cells)).is_ok());
+        assert_eq!(built, [true, true, false, false], "typed records, then errors");
+        let rules = typed_rules(typed_schema(), serde_json::json!({"custom.source": "x"}));
+        encodes_as_built(&rules, &rows[..1]);
     }
 }

@@ -8,12 +8,16 @@ use time::OffsetDateTime;
 use tokio::io::AsyncRead;
 
 use domain::chunking::Chunk;
+use domain::dedup::Duplicates;
 use domain::error::Result;
 use domain::idempotency::KeyClaim;
 use domain::import::{Import, Plan, Progress, PullSource, SignedRequest, Status};
+use domain::merge::{ImportRule, UpdateRule};
 use domain::record::{ResourceType, StoredRecord};
 use domain::revert_state::RevertState;
 use domain::stats::Tally;
+use domain::sync::SyncAction;
+use domain::template::TemplateUse;
 use domain::webhook::SecretVersions;
 
 /// One page of a listing and the cursor of the next, if any.
@@ -44,22 +48,55 @@ pub struct Restart {
     pub dry_run: bool,
 }
 
-/// What a PATCH that starts a run changes of the import's settings; each one sent replaces the
-/// import's as a whole.
+/// What a PATCH that starts a run, or a template chosen by the file's headers, changes of the
+/// import's settings; each one set replaces the import's as a whole.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunSettings {
     /// Corrected mappings, replacing the requested ones.
     pub mappings: Option<BTreeMap<String, Option<String>>>,
     pub constants: Option<serde_json::Map<String, serde_json::Value>>,
     pub value_mappings: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    pub tags: Option<Vec<String>>,
+    pub sync_actions: Option<Vec<SyncAction>>,
+    pub update_rule: Option<UpdateRule>,
+    pub update_rule_by_field: Option<BTreeMap<String, UpdateRule>>,
+    pub import_rule: Option<ImportRule>,
+    pub duplicates: Option<Duplicates>,
+    pub max_error_ratio: Option<Option<f64>>,
+    pub max_errors: Option<Option<u64>>,
+    pub template: Option<TemplateUse>,
 }
 
 impl RunSettings {
-    /// Whether an import with these requested mappings and row options has every setting sent.
-    pub fn already(&self, mappings: &BTreeMap<String, Option<String>>, options: &domain::validate::RowOptions) -> bool {
+    /// Whether an import with these requested mappings has every setting sent.
+    pub fn already(&self, mappings: &BTreeMap<String, Option<String>>, import: &Import) -> bool {
+        let mut applied = import.clone();
+        self.apply(&mut applied);
         self.mappings.as_ref().is_none_or(|m| m == mappings)
-            && self.constants.as_ref().is_none_or(|c| *c == options.constants)
-            && self.value_mappings.as_ref().is_none_or(|v| *v == options.value_mappings)
+            && Import { mappings: import.mappings.clone(), ..applied } == *import
+    }
+
+    /// Sets on `import` each setting that is set here.
+    pub fn apply(&self, import: &mut Import) {
+        fn set<T: Clone>(from: &Option<T>, to: &mut T) {
+            if let Some(value) = from {
+                *to = value.clone();
+            }
+        }
+        set(&self.mappings, &mut import.mappings);
+        set(&self.constants, &mut import.options.constants);
+        set(&self.value_mappings, &mut import.options.value_mappings);
+        set(&self.tags, &mut import.changes.tags);
+        set(&self.sync_actions, &mut import.changes.sync_actions);
+        set(&self.update_rule, &mut import.update.update_rule);
+        set(&self.update_rule_by_field, &mut import.update.update_rule_by_field);
+        set(&self.import_rule, &mut import.import_rule);
+        set(&self.duplicates, &mut import.duplicates);
+        set(&self.max_error_ratio, &mut import.max_error_ratio);
+        set(&self.max_errors, &mut import.max_errors);
+        if let Some(template) = &self.template {
+            import.template = Some(template.clone());
+        }
     }
 }
 
@@ -82,15 +119,7 @@ impl Restart {
         import.has_results_file = false;
         import.started_at = None;
         import.completed_at = None;
-        if let Some(mappings) = &self.settings.mappings {
-            import.mappings = mappings.clone();
-        }
-        if let Some(constants) = &self.settings.constants {
-            import.options.constants = constants.clone();
-        }
-        if let Some(value_mappings) = &self.settings.value_mappings {
-            import.options.value_mappings = value_mappings.clone();
-        }
+        self.settings.apply(import);
     }
 }
 
@@ -101,6 +130,8 @@ pub struct StoredImport {
     pub progress: Progress,
     /// The mappings as the client asked for them; `import.mappings` becomes the resolved ones.
     pub requested_mappings: BTreeMap<String, Option<String>>,
+    /// The settings the create body set itself (of `template::SETTINGS`).
+    pub own_settings: Vec<String>,
     /// The upload's ETag once planned: later reads of it must find the same object.
     pub source_etag: Option<String>,
     /// The lifecycle events published so far (`events::key`); None for an import stored before
@@ -119,8 +150,9 @@ pub type ImportKey = (String, String);
 
 #[async_trait]
 pub trait ImportStore: Send + Sync {
-    /// Stores a new import; false when one with its id exists already.
-    async fn create(&self, import: &Import) -> Result<bool>;
+    /// Stores a new import, with the settings its body set itself (an `auto` template's do not
+    /// override them); false when one with its id exists already.
+    async fn create(&self, import: &Import, own_settings: &[String]) -> Result<bool>;
     /// Claims an idempotency key for an import id and a body fingerprint, or says who holds it.
     async fn claim_key(&self, tenant_id: &str, key: &str, fingerprint: &str, import_id: &str) -> Result<KeyClaim>;
     async fn get(&self, tenant_id: &str, import_id: &str) -> Result<Option<StoredImport>>;
@@ -140,6 +172,17 @@ pub trait ImportStore: Send + Sync {
     async fn save_plan(&self, tenant_id: &str, import_id: &str, plan: &Plan) -> Result<bool>;
     /// The plan is saved and the import stops for its preview.
     async fn preview_ready(&self, tenant_id: &str, import_id: &str, run: u32) -> Result<bool>;
+    /// An `auto` template is settled at `run`: `settings` are applied (the store keeps
+    /// `requested_mappings` itself) and the import names `template`, or none; false when the
+    /// import is no longer at `run` or no longer `auto`.
+    async fn settle_template(
+        &self,
+        tenant_id: &str,
+        import_id: &str,
+        run: u32,
+        settings: &RunSettings,
+        template: Option<TemplateUse>,
+    ) -> Result<bool>;
     /// Back to `queued` for a new run from the same upload, stats and progress reset; false when
     /// the import is no longer in `restart.from` at `restart.run`.
     async fn restart(&self, tenant_id: &str, import_id: &str, restart: &Restart) -> Result<bool>;
@@ -551,6 +594,53 @@ pub trait WorkQueue: Send + Sync {
     async fn send_after(&self, queue: Queue, tenant_id: &str, body: String, delay_secs: u32) -> Result<()>;
 }
 
+/// What a tenant keeps of its own, versioned: import templates (`tpl_...` ids) and field
+/// schemas (one per resource type, its name the id). A version is never changed once stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentKind {
+    Template,
+    Schema,
+}
+
+/// One version of a tenant's document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned {
+    pub id: String,
+    /// From 1.
+    pub version: u32,
+    /// The document's own fields, as the API shows them (without `id`, `version` and times).
+    pub body: serde_json::Value,
+    /// When version 1 was stored.
+    pub created_at: OffsetDateTime,
+    /// When this version was stored.
+    pub updated_at: OffsetDateTime,
+}
+
+#[async_trait]
+pub trait Documents: Send + Sync {
+    /// Stores `doc` as its version: version 1 only while the id is free, a later one only while
+    /// the latest is the one before it; false otherwise, and nothing is written.
+    async fn put_version(&self, kind: DocumentKind, tenant_id: &str, doc: &Versioned) -> Result<bool>;
+    /// The latest version, or the one asked for; None when either is not stored.
+    async fn get(
+        &self,
+        kind: DocumentKind,
+        tenant_id: &str,
+        id: &str,
+        version: Option<u32>,
+    ) -> Result<Option<Versioned>>;
+    /// The latest version of each of the tenant's documents of `kind`, in id order.
+    async fn list(
+        &self,
+        kind: DocumentKind,
+        tenant_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Versioned>>;
+    /// Deletes every version; false when there was none.
+    async fn delete(&self, kind: DocumentKind, tenant_id: &str, id: &str) -> Result<bool>;
+}
+
 /// The versions of each tenant's webhook secret (`webhook::SecretVersions`).
 #[async_trait]
 pub trait WebhookSecrets: Send + Sync {
@@ -562,26 +652,28 @@ pub trait WebhookSecrets: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::validate::RowOptions;
 
     #[test]
     fn a_resent_start_has_its_settings_only_when_each_one_sent_is_the_imports() {
+        let body = br#"{"resource_type":"contact","constants":{"city":"Oslo"}}"#;
+        let (import, _) = crate::api::import_from_body("acme", body, false).unwrap();
         let mappings = BTreeMap::from([("Vorname".to_string(), Some("first_name".to_string()))]);
-        let mut options = RowOptions::default();
-        options.constants.insert("city".into(), "Oslo".into());
-        assert!(RunSettings::default().already(&mappings, &options), "nothing sent: nothing to change");
+        assert!(RunSettings::default().already(&mappings, &import), "nothing sent: nothing to change");
         let same = RunSettings {
             mappings: Some(mappings.clone()),
-            constants: Some(options.constants.clone()),
+            constants: Some(import.options.constants.clone()),
+            duplicates: Some(import.duplicates),
             ..Default::default()
         };
-        assert!(same.already(&mappings, &options));
+        assert!(same.already(&mappings, &import));
         let other = RunSettings { constants: Some(serde_json::Map::new()), ..Default::default() };
-        assert!(!other.already(&mappings, &options));
+        assert!(!other.already(&mappings, &import));
         let value_mapped = RunSettings {
             value_mappings: Some(BTreeMap::from([("status".into(), BTreeMap::new())])),
             ..Default::default()
         };
-        assert!(!value_mapped.already(&mappings, &options));
+        assert!(!value_mapped.already(&mappings, &import));
+        let capped = RunSettings { max_errors: Some(Some(3)), ..Default::default() };
+        assert!(!capped.already(&mappings, &import));
     }
 }

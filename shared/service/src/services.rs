@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::outbound::Webhooks;
-use crate::ports::{FileStore, ImportStore, MultipartUploads, RecordStore, Sources, WebhookSecrets, WorkQueue};
+use crate::ports::{
+    Documents, FileStore, ImportStore, MultipartUploads, RecordStore, Sources, WebhookSecrets, WorkQueue,
+};
 
 #[derive(Clone)]
 pub struct Services {
@@ -16,6 +18,8 @@ pub struct Services {
     pub queue: Arc<dyn WorkQueue>,
     pub webhooks: Webhooks,
     pub webhook_secrets: Arc<dyn WebhookSecrets>,
+    /// Templates and tenant schemas.
+    pub documents: Arc<dyn Documents>,
     pub settings: Settings,
     /// The finish messages this instance sent (`pipeline::complete`).
     pub finishes: Arc<SentFinishes>,

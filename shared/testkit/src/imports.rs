@@ -7,9 +7,12 @@ use domain::idempotency::KeyClaim;
 use domain::import::Plan;
 use domain::import::{Import, Phase, Progress, RunStart, Status};
 use domain::revert_state::{RevertState, RevertStatus, MAX_LISTED_CONFLICTS, MAX_LISTED_CONFLICT_BYTES};
+use domain::template::{AutoWord, TemplateUse};
 use domain::time_fmt;
 use domain::{Error, Result};
-use service::ports::{ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, Kept, Page, Restart, StoredImport};
+use service::ports::{
+    ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, Kept, Page, Restart, RunSettings, StoredImport,
+};
 use time::OffsetDateTime;
 
 use aws_adapters::{batch_sk_prefix, batches_sk_prefix, removal_sk_prefix};
@@ -23,14 +26,14 @@ const RUNNING: [Status; 2] = [Status::Queued, Status::Processing];
 
 #[async_trait]
 impl ImportStore for MemoryStore {
-    async fn create(&self, import: &Import) -> Result<bool> {
+    async fn create(&self, import: &Import, own_settings: &[String]) -> Result<bool> {
         self.faults.before("create")?;
         let mut state = self.state();
         let tenant = state.imports.entry(import.tenant_id.clone()).or_default();
         if tenant.contains_key(&import.id) {
             return Ok(false);
         }
-        tenant.insert(import.id.clone(), Row::new(import));
+        tenant.insert(import.id.clone(), Row { own_settings: own_settings.to_vec(), ..Row::new(import) });
         drop(state);
         self.faults.after("create")?;
         Ok(true)
@@ -105,6 +108,7 @@ impl ImportStore for MemoryStore {
         import.sample_records = plan.sample_records.clone();
         import.distinct_values = plan.distinct_values.clone();
         import.clipped = plan.clipped.clone();
+        import.suggested_template = plan.suggested_template.clone();
         import.has_upload_file = true;
         import.links.upload = None;
         import.updated_at = time_fmt::now();
@@ -130,6 +134,28 @@ impl ImportStore for MemoryStore {
             phase: Some(Phase::Prevalidation),
         };
         Ok(self.state().transition(tenant_id, import_id, t, |_| {}))
+    }
+
+    async fn settle_template(
+        &self,
+        tenant_id: &str,
+        import_id: &str,
+        run: u32,
+        settings: &RunSettings,
+        template: Option<TemplateUse>,
+    ) -> Result<bool> {
+        self.faults.before("settle_template")?;
+        let mut state = self.state();
+        let Some(row) = state.row_mut(tenant_id, import_id) else { return Ok(false) };
+        if row.progress.run != run || row.import.template != Some(TemplateUse::Auto(AutoWord::Auto)) {
+            return Ok(false);
+        }
+        settings.apply(&mut row.import);
+        row.import.template = template;
+        if let Some(mappings) = &settings.mappings {
+            row.requested_mappings = mappings.clone();
+        }
+        Ok(true)
     }
 
     async fn restart(&self, tenant_id: &str, import_id: &str, restart: &Restart) -> Result<bool> {

@@ -2,6 +2,7 @@
 //! run in milliseconds without the emulator, and for the bench. They keep the conditions the
 //! AWS adapters write under (see `store`), and take injected failures (`faults`).
 
+pub mod documents;
 mod faults;
 mod files;
 mod imports;
@@ -23,6 +24,7 @@ use service::ports::Queue;
 use service::Services;
 use time::OffsetDateTime;
 
+pub use documents::MemoryDocuments;
 pub use faults::Faults;
 pub use files::MemoryFiles;
 pub use queue::{MemoryQueue, Sent, MAX_MESSAGE_BYTES};
@@ -87,6 +89,7 @@ pub struct Kit {
     pub files: MemoryFiles,
     pub queue: Arc<MemoryQueue>,
     pub secrets: Arc<MemorySecrets>,
+    pub documents: Arc<MemoryDocuments>,
     pub sources: MemorySources,
     pub svc: Services,
 }
@@ -109,6 +112,7 @@ impl Kit {
         let files = MemoryFiles::default();
         let queue = Arc::new(MemoryQueue::default());
         let secrets = Arc::new(MemorySecrets::default());
+        let documents = Arc::new(MemoryDocuments::default());
         let sources = MemorySources::default();
         let svc = Services {
             imports: store.clone(),
@@ -119,10 +123,11 @@ impl Kit {
             queue: queue.clone(),
             webhooks: Webhooks::new(&settings).expect("webhooks from test settings"),
             webhook_secrets: secrets.clone(),
+            documents: documents.clone(),
             settings,
             finishes: Default::default(),
         };
-        Kit { store, files, queue, secrets, sources, svc }
+        Kit { store, files, queue, secrets, documents, sources, svc }
     }
 
     /// Creates an import of [`TENANT`] as the API does from a create request's `body`, and puts

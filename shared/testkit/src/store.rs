@@ -54,6 +54,8 @@ pub(crate) struct Row {
     pub import: Import,
     pub progress: Progress,
     pub requested_mappings: BTreeMap<String, Option<String>>,
+    #[serde(default)]
+    pub own_settings: Vec<String>,
     pub source_etag: Option<String>,
     pub published: Option<BTreeSet<String>>,
     /// Epoch seconds, as the sweep index holds them.
@@ -121,6 +123,7 @@ impl Row {
             import: import.clone(),
             progress: Progress::default(),
             requested_mappings: import.mappings.clone(),
+            own_settings: vec![],
             source_etag: None,
             published: Some(BTreeSet::new()),
             sweep_at: Some((import.created_at + domain::events::GRACE).unix_timestamp()),
@@ -133,6 +136,7 @@ impl Row {
             import: self.import.clone(),
             progress: self.progress,
             requested_mappings: self.requested_mappings.clone(),
+            own_settings: self.own_settings.clone(),
             source_etag: self.source_etag.clone(),
             published: self.published.clone(),
             sweep_at: self.sweep_at.and_then(|at| OffsetDateTime::from_unix_timestamp(at).ok()),

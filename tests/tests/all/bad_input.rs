@@ -33,7 +33,9 @@ fn values() -> Vec<Value> {
     ]
 }
 
-const FIELDS: [&str; 27] = [
+const FIELDS: [&str; 29] = [
+    "template",
+    "max_errors",
     "resource_type",
     "action",
     "format",
@@ -84,7 +86,7 @@ async fn no_bad_request_gets_a_server_error() {
     // An import to PATCH: awaiting its upload, so every PATCH is refused one way or another.
     let import = client.create_import(&json!({"resource_type": "contact"})).await.unwrap();
     let id = import["id"].as_str().unwrap();
-    for field in ["in_preview", "dry_run", "mappings", "interrupt", "status", ""] {
+    for field in ["in_preview", "dry_run", "mappings", "interrupt", "status", "template", "tags", "max_errors", ""] {
         for value in values() {
             let body = json!({ field: value });
             let (status, answer) =
@@ -106,6 +108,12 @@ async fn no_bad_request_gets_a_server_error() {
         "/v1/records/widget",
         "/v1/records/contact/a%2Fb%40c",
         "/v1/nothing",
+        "/v1/templates/tpl_nope",
+        "/v1/templates/%00?version=1",
+        "/v1/templates?limit=0",
+        "/v1/templates?cursor=%%%",
+        "/v1/templates?resource_type=robot",
+        "/v1/schemas/robot",
     ];
     for path in paths {
         let (status, answer) = client.get(path).await.unwrap();
@@ -116,5 +124,22 @@ async fn no_bad_request_gets_a_server_error() {
         let (status, _) = client.call(method.clone(), &format!("/v1/imports/{id}"), body.as_ref()).await.unwrap();
         assert!((400..500).contains(&status), "{method} without a proper body: {status}");
     }
-    assert!(answers > 600);
+    // Templates and schemas: every field of theirs with every value.
+    for field in ["name", "resource_type", "mappings", "constants", "csv", "format", "tags", "retention", ""] {
+        for value in values() {
+            let mut body = json!({"name": "t", "resource_type": "contact"});
+            body[field] = value.clone();
+            let (status, answer) = client.call(reqwest::Method::POST, "/v1/templates", Some(&body)).await.unwrap();
+            answers += 1;
+            assert!(matches!(status, 201 | 400), "template {field}={value:.80}: {status} {answer}");
+            let fields = json!({"fields": {"custom.x": {field: value.clone()}}, field: value.clone()});
+            for body in [json!({"fields": {field: value.clone()}}), fields] {
+                let (status, answer) =
+                    client.call(reqwest::Method::PUT, "/v1/schemas/contact", Some(&body)).await.unwrap();
+                answers += 1;
+                assert!(matches!(status, 200 | 400), "schema {body:.80}: {status} {answer}");
+            }
+        }
+    }
+    assert!(answers > 900);
 }

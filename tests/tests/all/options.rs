@@ -58,7 +58,7 @@ async fn duplicates_first_and_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn max_error_ratio_stops_the_import() {
+async fn max_error_ratio_and_max_errors_stop_the_import() {
     // The queues are driven by hand, a chunk at a time, so when the import fails is certain.
     let host = host(|o| (o.chunk_rows, o.workers) = (Some(10), 0)).await;
     let svc = host.clients.services(host.settings.clone()).expect("services");
@@ -81,11 +81,20 @@ async fn max_error_ratio_stops_the_import() {
     for i in 0..100 {
         file.push_str(&if i % 2 == 0 { format!("p{i}@example.com\n") } else { format!("bad-{i}\n") });
     }
-    let import = run(json!({"resource_type": "contact", "max_error_ratio": 0.2}), file.into_bytes()).await;
+    let import = run(json!({"resource_type": "contact", "max_error_ratio": 0.2}), file.clone().into_bytes()).await;
     assert_eq!(import["status"], "failed", "{import}");
     assert_eq!(import["reason"], "too_many_errors");
     // The first chunk (half errors) fails it; the nine after it are dropped.
     assert_eq!(stat(&import, "errors"), 5, "later chunks are dropped: {import}");
+
+    // A count: 5 errors a chunk pass 12 in the third chunk, which fails it.
+    let import = run(json!({"resource_type": "contact", "max_errors": 12}), file.clone().into_bytes()).await;
+    assert_eq!((&import["status"], &import["reason"]), (&json!("failed"), &json!("too_many_errors")), "{import}");
+    assert_eq!((stat(&import, "errors"), &import["max_errors"]), (15, &json!(12)), "{import}");
+    // 50 errors in all are not more than 50.
+    let import = run(json!({"resource_type": "contact", "max_errors": 50}), file.into_bytes()).await;
+    assert_eq!(import["status"], "completed", "{import}");
+    assert_eq!((stat(&import, "errors"), stat(&import, "created")), (50, 50), "{import}");
 
     let lenient = json!({"resource_type": "contact", "max_error_ratio": 0.6});
     let import = run(lenient, b"email\na@example.com\nbad\n".to_vec()).await;

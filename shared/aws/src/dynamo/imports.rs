@@ -12,9 +12,10 @@ use domain::error::{Error, Result};
 use domain::idempotency::KeyClaim;
 use domain::import::{Import, Phase, Plan, Progress, RunStart, Status};
 use domain::revert_state::{RevertState, RevertStatus, MAX_LISTED_CONFLICTS, MAX_LISTED_CONFLICT_BYTES};
+use domain::template::{AutoWord, TemplateUse};
 use domain::time_fmt;
 use service::ports::{
-    Applied, ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, Kept, Page, Restart, StoredImport,
+    Applied, ChunkCount, CleanupStep, Finished, ImportKey, ImportStore, Kept, Page, Restart, RunSettings, StoredImport,
 };
 
 use super::attributes::{av, n, s, text};
@@ -44,7 +45,7 @@ pub(super) struct DueCursor {
 
 #[async_trait]
 impl ImportStore for DynamoStore {
-    async fn create(&self, import: &Import) -> Result<bool> {
+    async fn create(&self, import: &Import, own_settings: &[String]) -> Result<bool> {
         let item = ImportItem {
             pk: import.tenant_id.clone(),
             sk: import.id.clone(),
@@ -52,6 +53,7 @@ impl ImportStore for DynamoStore {
             import: import.clone(),
             progress: Progress::default(),
             requested_mappings: import.mappings.clone(),
+            own_settings: own_settings.to_vec(),
             source_etag: None,
             published: Some(BTreeMap::new()),
             tenant_status: tenant_status(&import.tenant_id, import.status),
@@ -189,13 +191,14 @@ impl ImportStore for DynamoStore {
         let expression = format!(
             "SET #etag = :etag, #fh = :fh, #map = :map, #um = :um, #file = :file, #st.#rows = :rows, \
              #pr.#ct = :ct, #pr.#planned = :true, #huf = :true, #phase = :phase, #ua = :now, #sr = :sr, #dv = :dv, \
-             #clip = :clip{queue} \
+             #clip = :clip, #sug = :sug{queue} \
              REMOVE #links.#upload"
         );
         let mut names = vec![
             ("#sr", "sample_records"),
             ("#dv", "distinct_values"),
             ("#clip", "clipped"),
+            ("#sug", "suggested_template"),
             ("#run", "run"),
             ("#etag", "source_etag"),
             ("#fh", "file_headers"),
@@ -231,6 +234,7 @@ impl ImportStore for DynamoStore {
             (":sr", av(&plan.sample_records)?),
             (":dv", av(&plan.distinct_values)?),
             (":clip", av(&plan.clipped)?),
+            (":sug", av(&plan.suggested_template)?),
         ];
         if plan.queue {
             names.extend([("#ts", "tenant_status"), ("#sweep", "sweep_at")]);
@@ -253,6 +257,30 @@ impl ImportStore for DynamoStore {
         self.transition(tenant_id, import_id, t).await
     }
 
+    async fn settle_template(
+        &self,
+        tenant_id: &str,
+        import_id: &str,
+        run: u32,
+        settings: &RunSettings,
+        template: Option<TemplateUse>,
+    ) -> Result<bool> {
+        let Some(mut item) = self.import_item::<ImportItem>(tenant_id, import_id, None).await? else {
+            return Ok(false);
+        };
+        if item.progress.run != run || item.import.template != Some(TemplateUse::Auto(AutoWord::Auto)) {
+            return Ok(false);
+        }
+        settings.apply(&mut item.import);
+        item.import.template = template;
+        item.import.updated_at = time_fmt::now();
+        if let Some(mappings) = &settings.mappings {
+            item.requested_mappings = mappings.clone();
+        }
+        let status = item.import.status;
+        self.replace_item(&item, status, run).await
+    }
+
     async fn restart(&self, tenant_id: &str, import_id: &str, restart: &Restart) -> Result<bool> {
         let Some(mut item) = self.import_item::<ImportItem>(tenant_id, import_id, None).await? else {
             return Ok(false);
@@ -269,20 +297,7 @@ impl ImportStore for DynamoStore {
         item.tenant_status = tenant_status(tenant_id, Status::Queued);
         item.sweep_shard = sweep_shard(import_id);
         item.sweep_at = Some(sweep_after(item.import.updated_at));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.imports)
-            .set_item(Some(serde_dynamo::to_item(&item).map_err(ser_err)?))
-            .condition_expression("#status = :from AND #pr.#run = :run")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#pr", "progress")
-            .expression_attribute_names("#run", "run")
-            .expression_attribute_values(":from", s(restart.from.as_str()))
-            .expression_attribute_values(":run", n(restart.run))
-            .send()
-            .await;
-        conditional(refused_as_data(result)?)
+        self.replace_item(&item, restart.from, restart.run).await
     }
 
     async fn batch_outcomes(
@@ -739,6 +754,25 @@ impl ImportStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Puts the import's item whole while it is still in `status` at `run` (as it was read);
+    /// false when it no longer is.
+    async fn replace_item(&self, item: &ImportItem, status: Status, run: u32) -> Result<bool> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.imports)
+            .set_item(Some(serde_dynamo::to_item(item).map_err(ser_err)?))
+            .condition_expression("#status = :from AND #pr.#run = :run")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#pr", "progress")
+            .expression_attribute_names("#run", "run")
+            .expression_attribute_values(":from", s(status.as_str()))
+            .expression_attribute_values(":run", n(run))
+            .send()
+            .await;
+        conditional(refused_as_data(result)?)
+    }
+
     /// The import's progress, its batches counted from the counter shards once every chunk is.
     async fn read_progress(&self, tenant_id: &str, import_id: &str) -> Result<Option<Progress>> {
         #[derive(Deserialize)]

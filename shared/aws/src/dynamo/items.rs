@@ -31,6 +31,8 @@ pub(super) struct ImportItem {
     pub(super) import: Import,
     pub(super) progress: Progress,
     pub(super) requested_mappings: BTreeMap<String, Option<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) own_settings: Vec<String>,
     #[serde(default)]
     pub(super) source_etag: Option<String>,
     /// `events::key` → when it was published, for events marked before marks became ledger
@@ -61,6 +63,7 @@ impl From<ImportItem> for StoredImport {
             import: item.import,
             progress: item.progress,
             requested_mappings: item.requested_mappings,
+            own_settings: item.own_settings,
             source_etag: item.source_etag,
             published: item.published.map(|marks| marks.into_keys().collect()),
             sweep_at: instant(item.sweep_at),

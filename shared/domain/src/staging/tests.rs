@@ -298,6 +298,7 @@ fn a_huge_string_is_capped_as_it_streams_into_a_row_error() {
         headers: &headers,
         columns: &columns,
         options: &options,
+        schema: None,
     };
     let errors = rules.build(1, &rows[0]).unwrap_err();
     assert_eq!(errors[0].code, "value_too_long");

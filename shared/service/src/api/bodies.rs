@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::Deserialize;
-use serde_json::{Number, Value};
+use serde_json::{Map, Number, Value};
 
 use domain::dedup::Duplicates;
 use domain::error::FieldError;
@@ -127,6 +127,8 @@ pub(super) struct CreateBody {
     #[serde(deserialize_with = "name")]
     pub duplicates: Sent<Duplicates>,
     pub max_error_ratio: Sent<f64>,
+    pub max_errors: Sent<u64>,
+    pub template: Sent<Value>,
     pub inputs: Sent<Vec<Value>>,
     pub csv: Sent<CsvBody>,
     pub in_preview: Sent<bool>,
@@ -216,44 +218,19 @@ pub(super) struct SyncActionBody {
     pub unknown: BTreeMap<String, Value>,
 }
 
-/// `PATCH /v1/imports/{id}`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub(super) struct PatchBody {
-    pub interrupt: Sent<bool>,
-    pub in_preview: Sent<bool>,
-    pub dry_run: Sent<bool>,
-    pub mappings: Sent<Entries<String>>,
-    pub constants: Sent<Entries<Constant>>,
-    pub value_mappings: Sent<Entries<Entries<String>>>,
-    #[serde(flatten)]
-    pub unknown: BTreeMap<String, Value>,
-}
-
-impl PatchBody {
-    /// How many fields were sent, null ones included.
-    pub(super) fn len(&self) -> usize {
-        let known = [
-            self.interrupt.is_absent(),
-            self.in_preview.is_absent(),
-            self.dry_run.is_absent(),
-            self.mappings.is_absent(),
-            self.constants.is_absent(),
-            self.value_mappings.is_absent(),
-        ];
-        known.iter().filter(|absent| !**absent).count() + self.unknown.len()
+/// A body that is valid JSON and an object, as the object.
+pub(super) fn decode_object(body: &[u8]) -> Result<Map<String, Value>, FieldError> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(FieldError::new("body", "invalid_json", "the body must be a JSON object")),
+        Err(e) => Err(FieldError::new("body", "invalid_json", format!("the body is not valid JSON: {e}"))),
     }
 }
 
-/// A body decoded as `T`: valid JSON, an object.
-pub(super) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FieldError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| FieldError::new("body", "invalid_json", format!("the body is not valid JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(FieldError::new("body", "invalid_json", "the body must be a JSON object"));
-    }
+/// An object's fields as `T`'s.
+pub(super) fn from_object<T: DeserializeOwned>(object: Map<String, Value>) -> Result<T, FieldError> {
     // Every field is a `Sent` and unknown ones are collected: an object always decodes.
-    serde_json::from_value(value).map_err(|e| FieldError::new("body", "invalid_json", e.to_string()))
+    serde_json::from_value(Value::Object(object)).map_err(|e| FieldError::new("body", "invalid_json", e.to_string()))
 }
 
 #[cfg(test)]
@@ -261,7 +238,7 @@ mod tests {
     use super::*;
 
     fn create(body: &str) -> CreateBody {
-        decode(body.as_bytes()).unwrap()
+        from_object(decode_object(body.as_bytes()).unwrap()).unwrap()
     }
 
     #[test]
@@ -322,10 +299,9 @@ mod tests {
 
     #[test]
     fn only_a_json_object_is_a_body() {
-        let field = |body: &str| decode::<PatchBody>(body.as_bytes()).unwrap_err();
+        let field = |body: &str| decode_object(body.as_bytes()).unwrap_err();
         assert_eq!(field("[1]").message, "the body must be a JSON object");
         assert!(field("{").message.starts_with("the body is not valid JSON: "));
-        let patch: PatchBody = decode(br#"{"interrupt":null,"x":1}"#).unwrap();
-        assert_eq!((&patch.interrupt, patch.len()), (&Sent::Null, 2));
+        assert_eq!(decode_object(br#"{"interrupt":null,"x":1}"#).unwrap().len(), 2);
     }
 }

@@ -4,6 +4,8 @@
 mod bodies;
 mod checks;
 mod requests;
+mod schemas;
+mod templates;
 pub mod uploads;
 
 use std::collections::HashMap;
@@ -12,7 +14,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use checks::{MAX_INPUTS, MAX_INPUT_BYTES, MAX_SETTINGS_BYTES, MAX_SYNC_INPUTS};
-pub use requests::{import_from_body, parse_patch, PatchRequest};
+pub use requests::{import_from_body, parse_patch, PatchRequest, TemplateChoice};
+pub(crate) use requests::{run_settings, under_template};
+pub use schemas::{get_schema, put_schema};
+pub(crate) use schemas::{of_import as schema_of_import, typed_constants};
+pub(crate) use templates::best_for as best_template;
+pub use templates::{create_template, delete_template, get_template, list_templates, put_template};
 
 pub use crate::deletion::delete_import;
 use crate::pipeline::overwrite;
@@ -32,6 +39,7 @@ use domain::options::Action;
 use domain::record::{ResourceType, StoredRecord};
 use domain::results;
 use domain::revert_state::{RevertState, RevertStatus};
+use domain::template::{TemplateRef, TemplateUse};
 use domain::time_fmt;
 use domain::validate::normalize_identifier;
 
@@ -48,11 +56,35 @@ pub async fn create_import(
     body: &[u8],
     idempotency_key: Option<&str>,
 ) -> Result<Import> {
-    let (mut import, inputs) = import_from_body(tenant_id, body, svc.settings.allow_insecure_webhooks)?;
-    if let Some(key) = idempotency_key {
+    let mut object = bodies::decode_object(body).map_err(|e| Error::Invalid(vec![e]))?;
+    let own_settings: Vec<String> =
+        object.keys().filter(|k| domain::template::SETTINGS.contains(&k.as_str())).cloned().collect();
+    let fingerprint = idempotency_key.map(|_| idempotency::fingerprint(&Value::Object(object.clone())));
+    // A template named by id is the defaults of the body's own settings.
+    let choice = object.get("template").and_then(|t| TemplateChoice::read(t).ok());
+    let named = match &choice {
+        Some(choice) if *choice != TemplateChoice::Auto => Some(templates::named(svc, tenant_id, choice).await?),
+        _ => None,
+    };
+    if let Some(template) = &named {
+        if object.get("resource_type").is_some_and(|r| Some(r) != template.body.get("resource_type")) {
+            let message = "the template is for other records than the import's resource_type";
+            return Err(Error::invalid("template", "invalid", message));
+        }
+        if !object.contains_key("resource_type") {
+            object.insert("resource_type".into(), template.body.get("resource_type").cloned().unwrap_or_default());
+        }
+        under_template(&mut object, &template.body, None, true);
+    }
+    let (mut import, inputs) = requests::import_from_object(tenant_id, object, svc.settings.allow_insecure_webhooks)?;
+    if let Some(template) = named {
+        import.template = Some(TemplateUse::Applied(TemplateRef { id: template.id, version: template.version }));
+    }
+    let schema = schemas::current(svc, tenant_id, import.resource_type).await?;
+    schemas::typed_constants(schema.as_ref().map(|(_, s)| s), &mut import.options.constants)?;
+    import.schema_version = schema.map(|(version, _)| version);
+    if let (Some(key), Some(fingerprint)) = (idempotency_key, fingerprint) {
         idempotency::check_key(key)?;
-        let value: Value = serde_json::from_slice(body).map_err(|e| Error::Internal(e.to_string()))?;
-        let fingerprint = idempotency::fingerprint(&value);
         match svc.imports.claim_key(tenant_id, key, &fingerprint, &import.id).await? {
             KeyClaim::Claimed => {}
             KeyClaim::Held { fingerprint: held, .. } if held != fingerprint => {
@@ -73,7 +105,7 @@ pub async fn create_import(
     if inputs.is_none() && import.source.is_none() {
         import.links.upload = Some(uploads::link(svc, &import).await?);
     }
-    if !svc.imports.create(&import).await? {
+    if !svc.imports.create(&import, &own_settings).await? {
         // A concurrent retry with the same key stored it first.
         return get_import(svc, tenant_id, &import.id).await;
     }
@@ -232,13 +264,31 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
     }
     let stored = svc.imports.get(tenant_id, import_id).await?.ok_or(Error::NotFound)?;
     let (import, progress) = (&stored.import, stored.progress);
-    let (from, settings) = match parse_patch(body, import)? {
+    let (from, sent, choice) = match parse_patch(body)? {
         PatchRequest::Interrupt => {
             interrupt(svc, import).await?;
             return get_import(svc, tenant_id, import_id).await;
         }
-        PatchRequest::Run { from, settings } => (from, settings),
+        PatchRequest::Run { from, settings, template } => (from, settings, template),
     };
+    let template = match choice {
+        None => None,
+        Some(TemplateChoice::Auto) => best_for(svc, import).await?,
+        Some(named) => Some(templates::named(svc, tenant_id, &named).await?),
+    };
+    if template
+        .as_ref()
+        .is_some_and(|t| t.body.get("resource_type").and_then(Value::as_str) != Some(import.resource_type.as_str()))
+    {
+        return Err(Error::invalid("template", "invalid", "the template is for other records than the import's"));
+    }
+    let template = template
+        .as_ref()
+        .map(|t| (&t.body, TemplateUse::Applied(TemplateRef { id: t.id.clone(), version: t.version })));
+    let mut settings = requests::patch_settings(sent, template, import, from)?;
+    if let Some(constants) = &mut settings.constants {
+        schemas::typed_constants(schemas::of_import(svc, import).await?.as_ref(), constants)?;
+    }
     let restart =
         Restart { from, run: progress.run, settings, dry_run: from == Status::PreviewReady && import.dry_run };
     let mut changed = import.clone();
@@ -250,7 +300,7 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
     // The run started with the settings it had: a resend that would change them is refused, not
     // answered as if they were taken.
     let resend = import.status == Status::Queued && progress.run > 0;
-    if resend && !restart.settings.already(&stored.requested_mappings, &import.options) {
+    if resend && !restart.settings.already(&stored.requested_mappings, import) {
         let message = "the import started already (status queued) with other settings; interrupt it and import again";
         return Err(Error::Conflict(message.into()));
     }
@@ -275,6 +325,12 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
     svc.queue.send(Queue::Transform, tenant_id, vec![encode(&TransformJob::PlanRun(plan))?]).await?;
     tracing::info!(tenant_id, import_id, run, "run started from the upload");
     get_import(svc, tenant_id, import_id).await
+}
+
+/// The template `import`'s headers match best, if any matches enough.
+async fn best_for(svc: &Services, import: &Import) -> Result<Option<crate::ports::Versioned>> {
+    let best = templates::best_for(svc, &import.tenant_id, import.resource_type, &import.file_headers).await?;
+    Ok(best.map(|(_, doc)| doc))
 }
 
 /// `limit` 1..=100 (default 20), an opaque `cursor` from the previous page, `status` filter.

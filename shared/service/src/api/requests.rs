@@ -3,26 +3,28 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use time::Duration;
 
-use super::bodies::{decode, CreateBody, PatchBody, Sent};
+use super::bodies::{decode_object, from_object, CreateBody, Sent};
 use super::checks::{self, settings_over_budget, MAX_SYNC_INPUTS};
 use crate::outbound;
 use crate::ports::RunSettings;
 use domain::dedup::Duplicates;
 use domain::error::{Error, FieldError, Result};
 use domain::import::{self, Format, Import, Links, Mode, Status};
+use domain::mapping::squash;
 use domain::merge::{ImportRule, UpdateRules};
 use domain::options::{Action, CsvOptions};
 use domain::record::ResourceType;
 use domain::stats::Stats;
 use domain::sync::Changes;
+use domain::template::{is_template_id, AutoWord, TemplateUse, FILE_SETTINGS, SETTINGS};
 use domain::time_fmt;
 use domain::validate::RowOptions;
 
 /// What a valid create body asks for.
-struct CreateRequest {
+pub(super) struct CreateRequest {
     resource_type: ResourceType,
     action: Action,
     format: Format,
@@ -43,6 +45,8 @@ struct CreateRequest {
     import_rule: ImportRule,
     update: UpdateRules,
     max_error_ratio: Option<f64>,
+    max_errors: Option<u64>,
+    template: Option<TemplateChoice>,
     max_removed_ratio: f64,
     reference: Option<String>,
     reference_origin: Option<String>,
@@ -60,9 +64,46 @@ fn flag(sent: Sent<bool>, field: &'static str, errors: &mut Vec<FieldError>) -> 
     sent.optional(errors, || FieldError::new(field, "invalid", "must be true or false")).unwrap_or(false)
 }
 
-/// `allow_insecure_webhooks`: see `Settings`.
-fn parse_create(body: &[u8], allow_insecure_webhooks: bool) -> Result<CreateRequest, Vec<FieldError>> {
-    let body: CreateBody = decode(body).map_err(|e| vec![e])?;
+/// `template` as a create or PATCH body names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateChoice {
+    /// Its latest version.
+    Latest(String),
+    Version(String, u32),
+    /// The one the file's headers match best, if any.
+    Auto,
+}
+
+impl TemplateChoice {
+    pub(super) fn read(value: &Value) -> Result<Self, FieldError> {
+        let wrong = || FieldError::new("template", "invalid", r#"must be a template id, {"id", "version"} or "auto""#);
+        match value {
+            Value::String(s) if s == "auto" => Ok(Self::Auto),
+            Value::String(id) if is_template_id(id) => Ok(Self::Latest(id.clone())),
+            Value::Object(o) if o.len() == 2 => {
+                let id = o.get("id").and_then(Value::as_str).filter(|id| is_template_id(id));
+                let version = o.get("version").and_then(Value::as_u64).and_then(|v| u32::try_from(v).ok());
+                match (id, version) {
+                    (Some(id), Some(version)) if version >= 1 => Ok(Self::Version(id.to_string(), version)),
+                    _ => Err(wrong()),
+                }
+            }
+            _ => Err(wrong()),
+        }
+    }
+}
+
+/// A whole number from 0; null is none.
+fn count(sent: Sent<u64>, field: &str, errors: &mut Vec<FieldError>) -> Option<u64> {
+    sent.optional(errors, || FieldError::new(field, "invalid", "must be a whole number from 0"))
+}
+
+/// What a create body (decoded) asks for. `allow_insecure_webhooks`: see `Settings`.
+pub(super) fn parse_object(
+    object: Map<String, Value>,
+    allow_insecure_webhooks: bool,
+) -> Result<CreateRequest, Vec<FieldError>> {
+    let body: CreateBody = from_object(object).map_err(|e| vec![e])?;
     let mut errors: Vec<FieldError> = body
         .unknown
         .keys()
@@ -151,6 +192,11 @@ fn parse_create(body: &[u8], allow_insecure_webhooks: bool) -> Result<CreateRequ
         one_of("import_rule", "create_and_update, create_only, update_only"),
     );
     let max_error_ratio = checks::ratio(body.max_error_ratio, "max_error_ratio", &mut errors);
+    let max_errors = count(body.max_errors, "max_errors", &mut errors);
+    let template = match body.template {
+        Sent::Absent | Sent::Null => None,
+        Sent::Valid(value) | Sent::Invalid(value) => TemplateChoice::read(&value).map_err(|e| errors.push(e)).ok(),
+    };
     let max_removed_ratio = checks::ratio(body.max_removed_ratio, "max_removed_ratio", &mut errors);
     if max_removed_ratio.is_some() && action != Action::Overwrite {
         errors.push(FieldError::new("max_removed_ratio", "invalid", "only an overwrite removes records"));
@@ -202,6 +248,8 @@ fn parse_create(body: &[u8], allow_insecure_webhooks: bool) -> Result<CreateRequ
             import_rule,
             update,
             max_error_ratio,
+            max_errors,
+            template,
             max_removed_ratio: max_removed_ratio.unwrap_or(import::DEFAULT_MAX_REMOVED_RATIO),
             reference,
             reference_origin,
@@ -215,12 +263,23 @@ fn parse_create(body: &[u8], allow_insecure_webhooks: bool) -> Result<CreateRequ
 
 /// The import a create body asks for, before it is stored, with its inline inputs as the JSON
 /// file they become; or the fields that are wrong. `allow_insecure_webhooks`: see `Settings`.
+/// A template it names by id is not applied (see `create_import`).
 pub fn import_from_body(
     tenant_id: &str,
     body: &[u8],
     allow_insecure_webhooks: bool,
 ) -> Result<(Import, Option<Vec<u8>>)> {
-    let req = parse_create(body, allow_insecure_webhooks).map_err(Error::Invalid)?;
+    let object = decode_object(body).map_err(|e| Error::Invalid(vec![e]))?;
+    import_from_object(tenant_id, object, allow_insecure_webhooks)
+}
+
+/// [`import_from_body`] of a body decoded already.
+pub(super) fn import_from_object(
+    tenant_id: &str,
+    object: Map<String, Value>,
+    allow_insecure_webhooks: bool,
+) -> Result<(Import, Option<Vec<u8>>)> {
+    let req = parse_object(object, allow_insecure_webhooks).map_err(Error::Invalid)?;
     let now = time_fmt::now();
     let import = Import {
         id: import::new_import_id(),
@@ -243,6 +302,10 @@ pub fn import_from_body(
         import_rule: req.import_rule,
         update: req.update,
         max_error_ratio: req.max_error_ratio,
+        max_errors: req.max_errors,
+        template: (req.template == Some(TemplateChoice::Auto)).then_some(TemplateUse::Auto(AutoWord::Auto)),
+        suggested_template: None,
+        schema_version: None,
         max_removed_ratio: req.max_removed_ratio,
         reference: req.reference,
         reference_origin: req.reference_origin,
@@ -277,41 +340,51 @@ pub fn import_from_body(
     Ok((import, req.inputs))
 }
 
+/// The settings a PATCH that starts a run may change (with `template`): the create fields that
+/// do not describe the file.
+pub const RUN_SETTINGS: [&str; 11] = [
+    "mappings",
+    "value_mappings",
+    "constants",
+    "tags",
+    "update_rule",
+    "update_rule_by_field",
+    "import_rule",
+    "duplicates",
+    "max_error_ratio",
+    "max_errors",
+    "sync_actions",
+];
+
 /// What a PATCH body asks of an import: `{"in_preview": false}` starts a previewed import,
 /// `{"dry_run": false}` runs a completed dry run for real, both from the same upload and either
-/// with new `mappings`, `constants` or `value_mappings`; `{"interrupt": true}` stops an import
-/// that is not final.
+/// with any of [`RUN_SETTINGS`] and a `template`; `{"interrupt": true}` stops an import that is
+/// not final.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PatchRequest {
     Interrupt,
-    /// Run again from the upload, from a `PreviewReady` or a completed dry run.
+    /// Run again from the upload, from a `PreviewReady` or a completed dry run, with the
+    /// settings sent (create body fields, not checked yet: see [`run_settings`]).
     Run {
         from: Status,
-        settings: RunSettings,
+        settings: Map<String, Value>,
+        template: Option<TemplateChoice>,
     },
 }
 
-/// A PATCH body read for `import`, or the fields that are wrong. Its file is known by now, so
-/// a mapping must name one of its headers.
-pub fn parse_patch(body: &[u8], import: &Import) -> Result<PatchRequest> {
-    let body: PatchBody = decode(body).map_err(|e| Error::Invalid(vec![e]))?;
-    if !body.interrupt.is_absent() {
-        if body.interrupt != Sent::Valid(true) || body.len() > 1 {
+/// A PATCH body's shape, or the fields that are wrong.
+pub fn parse_patch(body: &[u8]) -> Result<PatchRequest> {
+    let mut body = decode_object(body).map_err(|e| Error::Invalid(vec![e]))?;
+    if let Some(interrupt) = body.get("interrupt") {
+        if *interrupt != Value::Bool(true) || body.len() > 1 {
             return Err(Error::invalid("interrupt", "invalid", "send {\"interrupt\": true} alone"));
         }
         return Ok(PatchRequest::Interrupt);
     }
-    let mut errors: Vec<FieldError> = body
-        .unknown
-        .keys()
-        .map(|key| {
-            let takes = "PATCH takes in_preview, dry_run, mappings, constants, value_mappings, interrupt";
-            FieldError::new(key, "unknown_field", takes)
-        })
-        .collect();
+    let mut errors = Vec::new();
     // Only `false` asks for a run; any other value of either is a wrong body.
-    let asks = |sent: &Sent<bool>| (!sent.is_absent()).then(|| *sent == Sent::Valid(false));
-    let from = match (asks(&body.in_preview), asks(&body.dry_run)) {
+    let asks = |field: &str| body.get(field).map(|v| *v == Value::Bool(false));
+    let from = match (asks("in_preview"), asks("dry_run")) {
         (Some(true), None) => Status::PreviewReady,
         (None, Some(true)) => Status::Completed,
         _ => {
@@ -319,35 +392,114 @@ pub fn parse_patch(body: &[u8], import: &Import) -> Result<PatchRequest> {
             Status::Completed
         }
     };
-    let resource = import.resource_type;
-    let mut settings = RunSettings::default();
-    if !body.mappings.is_absent() {
-        let mappings = checks::mappings(body.mappings, resource, &mut errors);
-        // Known once prevalidated; before that the PATCH is a 409 anyway.
-        if matches!(import.status, Status::PreviewReady | Status::Completed) {
-            checks::mapped_headers(&mappings, &import.file_headers, &mut errors);
-        }
-        settings.mappings = Some(mappings);
-    }
-    let (constants_sent, value_mappings_sent) = (!body.constants.is_absent(), !body.value_mappings.is_absent());
-    let options =
-        checks::row_options(body.constants, body.value_mappings, resource, &import.identifier_field, &mut errors);
-    settings.constants = constants_sent.then_some(options.constants);
-    settings.value_mappings = value_mappings_sent.then_some(options.value_mappings);
-    // An overwrite's guard holds the real run to what its dry run showed it would remove.
-    if from == Status::Completed && import.action == Action::Overwrite && settings != RunSettings::default() {
-        let message = "an overwrite's dry run runs for real as it was, removing what it showed; dry-run new settings";
-        errors.push(FieldError::new("body", "invalid", message));
+    body.remove("in_preview");
+    body.remove("dry_run");
+    let template = body
+        .remove("template")
+        .filter(|t| !t.is_null())
+        .and_then(|t| TemplateChoice::read(&t).map_err(|e| errors.push(e)).ok());
+    for key in body.keys().filter(|key| !RUN_SETTINGS.contains(&key.as_str())) {
+        let takes = format!("PATCH takes in_preview or dry_run, interrupt, template, {}", RUN_SETTINGS.join(", "));
+        errors.push(FieldError::new(key, "unknown_field", takes));
     }
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }
-    Ok(PatchRequest::Run { from, settings })
+    Ok(PatchRequest::Run { from, settings: body, template })
+}
+
+/// The settings of `sent` (create body fields of [`RUN_SETTINGS`]) checked for `import` as a
+/// create body's are; each one sent is set, the others left as they are. Its file is known by
+/// now, so a mapping must name one of its headers.
+pub fn run_settings(sent: Map<String, Value>, import: &Import) -> Result<RunSettings> {
+    let keys: Vec<String> = sent.keys().cloned().collect();
+    let mut body = sent;
+    body.insert("resource_type".into(), import.resource_type.as_str().into());
+    body.insert("action".into(), serde_json::to_value(import.action).map_err(|e| Error::Internal(e.to_string()))?);
+    body.insert("identifier_field".into(), import.identifier_field.clone().into());
+    let mut req = parse_object(body, true).map_err(Error::Invalid)?;
+    let mut errors = Vec::new();
+    // Known once prevalidated; before that the PATCH is a 409 anyway.
+    if keys.iter().any(|k| k == "mappings") && matches!(import.status, Status::PreviewReady | Status::Completed) {
+        checks::mapped_headers(&req.mappings, &import.file_headers, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    let mut settings = RunSettings::default();
+    for key in keys {
+        match key.as_str() {
+            "mappings" => settings.mappings = Some(std::mem::take(&mut req.mappings)),
+            "constants" => settings.constants = Some(std::mem::take(&mut req.options.constants)),
+            "value_mappings" => settings.value_mappings = Some(std::mem::take(&mut req.options.value_mappings)),
+            "tags" => settings.tags = Some(std::mem::take(&mut req.changes.tags)),
+            "sync_actions" => settings.sync_actions = Some(std::mem::take(&mut req.changes.sync_actions)),
+            "update_rule" => settings.update_rule = Some(req.update.update_rule),
+            "update_rule_by_field" => {
+                settings.update_rule_by_field = Some(std::mem::take(&mut req.update.update_rule_by_field))
+            }
+            "import_rule" => settings.import_rule = Some(req.import_rule),
+            "duplicates" => settings.duplicates = Some(req.duplicates),
+            "max_error_ratio" => settings.max_error_ratio = Some(req.max_error_ratio),
+            "max_errors" => settings.max_errors = Some(req.max_errors),
+            _ => {}
+        }
+    }
+    Ok(settings)
+}
+
+/// What a PATCH that starts a run from `from` sets: the settings `sent`, over those of the
+/// `template` it names, if any (see [`run_settings`]).
+pub fn patch_settings(
+    mut sent: Map<String, Value>,
+    template: Option<(&Value, TemplateUse)>,
+    import: &Import,
+    from: Status,
+) -> Result<RunSettings> {
+    if let Some((body, _)) = template {
+        under_template(&mut sent, body, Some(&import.file_headers), false);
+    }
+    let mut settings = run_settings(sent, import)?;
+    settings.template = template.map(|(_, used)| used);
+    // An overwrite's guard holds the real run to what its dry run showed it would remove.
+    if from == Status::Completed && import.action == Action::Overwrite && settings != RunSettings::default() {
+        let message = "an overwrite's dry run runs for real as it was, removing what it showed; dry-run new settings";
+        return Err(Error::invalid("body", "invalid", message));
+    }
+    Ok(settings)
+}
+
+/// `body` with a template's settings (`SETTINGS`) under its own: each setting the body does not
+/// send is the template's. `headers`, when the file is known: the template's mappings name the
+/// file's headers as they are spelled there (matched as templates are, ignoring case and
+/// punctuation), and those of headers the file lacks are left out. `file`: whether the settings
+/// that say how to read the file are taken.
+pub fn under_template(body: &mut Map<String, Value>, template: &Value, headers: Option<&[String]>, file: bool) {
+    for key in SETTINGS.iter().filter(|k| file || !FILE_SETTINGS.contains(k)) {
+        let (Some(value), false) = (template.get(*key), body.contains_key(*key)) else { continue };
+        let value = match (key, value, headers) {
+            (&"mappings", Value::Object(m), Some(headers)) => Value::Object(
+                m.iter()
+                    .filter_map(|(h, f)| {
+                        let same = headers.iter().find(|file| *file == h);
+                        let like = || headers.iter().find(|file| squash(file) == squash(h));
+                        same.or_else(like).map(|file| (file.clone(), f.clone()))
+                    })
+                    .collect(),
+            ),
+            _ => value.clone(),
+        };
+        body.insert(key.to_string(), value);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_create(body: &[u8], allow_insecure_webhooks: bool) -> Result<CreateRequest, Vec<FieldError>> {
+        parse_object(decode_object(body).map_err(|e| vec![e])?, allow_insecure_webhooks)
+    }
 
     fn fields(body: &str) -> Vec<String> {
         parse_create(body.as_bytes(), false).err().unwrap().into_iter().map(|e| e.field).collect()
@@ -433,24 +585,30 @@ mod tests {
 
     #[test]
     fn a_patch_asks_one_thing() {
-        let import = previewed(r#"{"resource_type":"contact","in_preview":true}"#, &["A", "Ja?"]);
-        let patch = |body: &str| parse_patch(body.as_bytes(), &import);
-        assert_eq!(patch(r#"{"interrupt":true}"#).unwrap(), PatchRequest::Interrupt);
-        let run = patch(r#"{"in_preview":false,"mappings":{"A":"email"}}"#).unwrap();
-        let mappings = Some(BTreeMap::from([("A".to_string(), Some("email".to_string()))]));
-        let settings = RunSettings { mappings, ..RunSettings::default() };
-        assert_eq!(run, PatchRequest::Run { from: Status::PreviewReady, settings });
+        assert_eq!(parse_patch(br#"{"interrupt":true}"#).unwrap(), PatchRequest::Interrupt);
+        let run = parse_patch(br#"{"in_preview":false,"mappings":{"A":"email"},"template":"auto"}"#).unwrap();
+        let PatchRequest::Run { from, settings, template } = run else { panic!() };
+        assert_eq!((from, settings.len(), template), (Status::PreviewReady, 1, Some(TemplateChoice::Auto)));
         let wrong = |body: &str| -> Vec<String> {
-            match patch(body) {
+            match parse_patch(body.as_bytes()) {
                 Err(Error::Invalid(errors)) => errors.into_iter().map(|e| format!("{} {}", e.field, e.code)).collect(),
                 other => panic!("{body}: {other:?}"),
             }
         };
         assert_eq!(wrong(r#"{"interrupt":true,"dry_run":false}"#), ["interrupt invalid"]);
         assert_eq!(wrong(r#"{"interrupt":null}"#), ["interrupt invalid"]);
-        assert_eq!(wrong(r#"{"in_preview":true,"x":1}"#), ["x unknown_field", "body invalid"]);
-        assert_eq!(wrong(r#"{"in_preview":false,"mappings":{"A":"nope"}}"#), ["mappings.A unknown_field"]);
+        assert_eq!(wrong(r#"{"in_preview":true,"x":1}"#), ["body invalid", "x unknown_field"]);
+        assert_eq!(
+            wrong(r#"{"dry_run":false,"retention":"P1D","template":7}"#),
+            ["template invalid", "retention unknown_field"]
+        );
         assert_eq!(wrong("[]"), ["body invalid_json"]);
+    }
+
+    /// The settings a PATCH body sets on `import`.
+    fn patched(body: &str, import: &Import) -> Result<RunSettings> {
+        let PatchRequest::Run { from, settings, .. } = parse_patch(body.as_bytes())? else { panic!() };
+        patch_settings(settings, None, import, from)
     }
 
     #[test]
@@ -460,23 +618,52 @@ mod tests {
             &["E-Mail", "Vorname", "Newsletter"],
         );
         let body = r#"{"in_preview":false,"mappings":{"Vorname":"first_name","Newsletter":"status"},
-            "value_mappings":{"status":{"Ja":"subscribed"}}}"#;
-        let PatchRequest::Run { settings, .. } = parse_patch(body.as_bytes(), &import).unwrap() else { panic!() };
+            "value_mappings":{"status":{"Ja":"subscribed"}},"tags":["fair"],"duplicates":"first","max_errors":3,
+            "update_rule":"if_new_is_not_null","import_rule":"create_only","max_error_ratio":null}"#;
+        let settings = patched(body, &import).unwrap();
         assert_eq!(settings.mappings.unwrap().len(), 2);
         assert_eq!(settings.value_mappings.unwrap()["status"]["Ja"], "subscribed");
         assert_eq!(settings.constants, None, "constants not sent stay as they are");
-        let body = r#"{"dry_run":false,"constants":{"status":"subscribed"}}"#;
-        let PatchRequest::Run { from, settings } = parse_patch(body.as_bytes(), &import).unwrap() else { panic!() };
-        assert_eq!((from, settings.constants.unwrap()["status"].as_str()), (Status::Completed, Some("subscribed")));
+        assert_eq!(settings.tags.unwrap(), ["fair"]);
+        assert_eq!(settings.duplicates, Some(Duplicates::First));
+        assert_eq!((settings.max_errors, settings.max_error_ratio), (Some(Some(3)), Some(None)));
+        assert_eq!(settings.import_rule, Some(ImportRule::CreateOnly));
+        let settings = patched(r#"{"dry_run":false,"constants":{"status":"subscribed"}}"#, &import).unwrap();
+        assert_eq!(settings.constants.unwrap()["status"].as_str(), Some("subscribed"));
+        let Err(Error::Invalid(errors)) = patched(r#"{"dry_run":false,"max_errors":-1,"tags":[""]}"#, &import) else {
+            panic!()
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["max_errors", "tags"]);
+    }
+
+    #[test]
+    fn a_template_sets_what_the_patch_does_not() {
+        let import = previewed(r#"{"resource_type":"contact","in_preview":true}"#, &["Mail", "plan"]);
+        let template = serde_json::json!({"name": "t", "resource_type": "contact", "csv": {"delimiter": ";"},
+            "mappings": {"Mail": "email", "Plan": "custom.plan", "Seats": "custom.seats"},
+            "tags": ["from template"], "duplicates": "first"});
+        let used = TemplateUse::Auto(AutoWord::Auto);
+        let PatchRequest::Run { from, settings, .. } =
+            parse_patch(br#"{"in_preview":false,"duplicates":"error"}"#).unwrap()
+        else {
+            panic!()
+        };
+        let settings = patch_settings(settings, Some((&template, used.clone())), &import, from).unwrap();
+        assert_eq!(settings.duplicates, Some(Duplicates::Error), "the body's own setting wins");
+        assert_eq!(settings.tags.unwrap(), ["from template"]);
+        let mappings = settings.mappings.unwrap();
+        assert_eq!(mappings.keys().collect::<Vec<_>>(), ["Mail", "plan"], "as the file spells them; no others");
+        assert_eq!(settings.template, Some(used));
     }
 
     #[test]
     fn a_mapping_must_name_a_header_of_the_file() {
         let import = previewed(r#"{"resource_type":"contact","in_preview":true}"#, &["Email", "First Name"]);
-        let body = br#"{"in_preview":false,"mappings":{"Vorname":"first_name","Email":"email"}}"#;
-        let Err(Error::Invalid(errors)) = parse_patch(body, &import) else { panic!() };
+        let body = r#"{"in_preview":false,"mappings":{"Vorname":"first_name","Email":"email"}}"#;
+        let Err(Error::Invalid(errors)) = patched(body, &import) else { panic!() };
         let waiting = Import { status: Status::AwaitingUpload, file_headers: vec![], ..import.clone() };
-        assert!(parse_patch(body, &waiting).is_ok(), "no file yet: the status answers (409)");
+        assert!(patched(body, &waiting).is_ok(), "no file yet: the status answers (409)");
         let said: Vec<String> = errors.iter().map(|e| format!("{} {}: {}", e.field, e.code, e.message)).collect();
         assert_eq!(
             said,
@@ -495,9 +682,30 @@ mod tests {
     #[test]
     fn an_overwrite_dry_run_runs_for_real_as_it_was() {
         let import = previewed(r#"{"resource_type":"contact","action":"overwrite","dry_run":true}"#, &["email"]);
-        assert!(parse_patch(br#"{"dry_run":false}"#, &import).is_ok());
-        let changed = parse_patch(br#"{"dry_run":false,"constants":{"city":"Oslo"}}"#, &import);
+        assert!(patched(r#"{"dry_run":false}"#, &import).is_ok());
+        let changed = patched(r#"{"dry_run":false,"constants":{"city":"Oslo"}}"#, &import);
         assert!(matches!(changed, Err(Error::Invalid(e)) if e[0].field == "body"));
+    }
+
+    #[test]
+    fn a_template_is_named_by_id_by_id_and_version_or_auto() {
+        let id = domain::template::new_template_id();
+        let read = |v: Value| TemplateChoice::read(&v).ok();
+        assert_eq!(read(Value::from(id.clone())), Some(TemplateChoice::Latest(id.clone())));
+        assert_eq!(read(serde_json::json!({"id": id, "version": 2})), Some(TemplateChoice::Version(id.clone(), 2)));
+        assert_eq!(read(Value::from("auto")), Some(TemplateChoice::Auto));
+        for bad in [
+            serde_json::json!({"id": id, "version": 0}),
+            serde_json::json!({"id": id}),
+            Value::from("tpl_x"),
+            Value::from(1),
+        ] {
+            assert_eq!(read(bad.clone()), None, "{bad}");
+        }
+        assert_eq!(
+            fields(r#"{"resource_type":"contact","template":"x","max_errors":1.5}"#),
+            ["max_errors", "template"]
+        );
     }
 
     #[test]

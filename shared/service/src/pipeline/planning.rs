@@ -26,6 +26,7 @@ pub(super) fn scan_rules<'a>(
     svc: &Services,
     import: &'a Import,
     requested_mappings: &'a BTreeMap<String, Option<String>>,
+    schema: Option<&'a domain::schema::Schema>,
 ) -> ScanRules<'a> {
     ScanRules {
         resource: import.resource_type,
@@ -36,6 +37,7 @@ pub(super) fn scan_rules<'a>(
         chunk_rows: svc.settings.chunk_rows,
         csv: &import.csv,
         preview: import.in_preview,
+        schema,
         action: import.action,
     }
 }
@@ -96,8 +98,12 @@ const SEND_GROUP: usize = 100;
 /// Stores a run's plan and, unless it stops at the preview, readies the run: its groups
 /// created and its type held when empty. Whether the type is empty, when the chunks are to be
 /// sent.
-pub(super) async fn queue_plan(svc: &Services, import: &Import, plan: &Plan) -> Result<Option<bool>> {
+pub(super) async fn queue_plan(svc: &Services, import: &Import, plan: &mut Plan) -> Result<Option<bool>> {
     let (tenant_id, import_id, run) = (import.tenant_id.as_str(), import.id.as_str(), plan.run);
+    if import.in_preview {
+        let best = crate::api::best_template(svc, tenant_id, import.resource_type, &plan.file_headers).await?;
+        plan.suggested_template = best.map(|(suggested, _)| suggested);
+    }
     if !svc.imports.save_plan(tenant_id, import_id, plan).await? {
         return Ok(None);
     }

@@ -7,7 +7,7 @@
 
 use std::io::Read;
 
-use crate::ports::StoredImport;
+use crate::ports::{RunSettings, StoredImport};
 use crate::services::Services;
 use domain::bad_file::{BadFile, MAX_FILE_BYTES, MAX_WORKBOOK_BYTES};
 use domain::budget;
@@ -20,6 +20,7 @@ use domain::import::{new_staged_key, parse_upload_key, upload_key, Compression, 
 use domain::messages::Source;
 use domain::options::{Action, CsvOptions};
 use domain::staging;
+use domain::template::{TemplateRef, TemplateUse};
 
 use super::complete::{fail, send_finish_if_done};
 use super::overwrite;
@@ -78,6 +79,13 @@ pub async fn replan(svc: &Services, tenant_id: &str, import_id: &str, run: u32) 
 /// upload is planned every later plan reads the same object (its ETag): a file put again after a
 /// preview or a dry run fails the run with a reason instead of changing what it imports.
 pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
+    let stored = match stored.import.template {
+        Some(TemplateUse::Auto(_)) => match settle_auto(svc, &stored).await? {
+            Some(settled) => settled,
+            None => return Ok(()),
+        },
+        _ => stored,
+    };
     let StoredImport { import, progress, requested_mappings, source_etag, .. } = stored;
     let (tenant_id, import_id, run) = (import.tenant_id.clone(), import.id.clone(), progress.run);
     let (tenant_id, import_id) = (tenant_id.as_str(), import_id.as_str());
@@ -94,12 +102,17 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
             return Ok(());
         }
     }
+    // Only a preview's samples are checked here; transform checks every row.
+    let schema = match import.in_preview {
+        true => crate::api::schema_of_import(svc, &import).await?,
+        false => None,
+    };
     let work = (svc.clone(), import.clone());
     let ends = crate::deadline::invocation_ends();
     let claimed = scan_parts::claimed_end(svc, &import, run, 0).await?;
     let prepared = tokio::task::spawn_blocking(move || {
         let (svc, import) = work;
-        let rules = scan_rules(&svc, &import, &requested_mappings);
+        let rules = scan_rules(&svc, &import, &requested_mappings, schema.as_ref());
         let mut stop = scan_parts::stop_at(&svc, ends, 0, claimed);
         let (source, part, etag) = prepare(&svc, &import, &rules, source_etag.as_deref(), &mut stop)?;
         match part.next {
@@ -133,14 +146,78 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
         sample_records: scan.samples,
         distinct_values: scan.distinct_values,
         clipped: None,
+        suggested_template: None,
         queue: !import.in_preview,
     };
     budget::fit(&mut plan, scan.clipped_values);
-    let Some(empty_type) = queue_plan(svc, &import, &plan).await? else { return Ok(()) };
+    let Some(empty_type) = queue_plan(svc, &import, &mut plan).await? else { return Ok(()) };
     send_chunks(svc, &import, run, &source, empty_type, scan.chunks.iter()).await?;
     tracing::info!(tenant_id, import_id, rows = plan.file.rows, chunks = plan.chunks_total, "import queued");
     send_finish_if_done(svc, tenant_id, import_id).await?;
     Ok(())
+}
+
+/// An `auto` template is chosen by the file's headers, read from its first rows before the scan
+/// that plans the run, which its mappings and row settings shape; the settings the create body
+/// set itself stay. The file was read as detected (or as the body said) to find the headers, so
+/// the template's settings of how to read it are not taken. The import as settled; none when it
+/// is gone.
+async fn settle_auto(svc: &Services, stored: &StoredImport) -> Result<Option<StoredImport>> {
+    let (import, run) = (&stored.import, stored.progress.run);
+    let (tenant_id, import_id) = (import.tenant_id.as_str(), import.id.as_str());
+    let work = (svc.clone(), import.clone(), stored.requested_mappings.clone(), stored.source_etag.clone());
+    let headers = tokio::task::spawn_blocking(move || {
+        let (svc, import, requested, etag) = work;
+        let rules = scan_rules(&svc, &import, &requested, None);
+        // The first chunk's rows are enough: the headers come first.
+        prepare(&svc, &import, &rules, etag.as_deref(), &mut |_| true).map(|(_, part, _)| part.headers)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("header task: {e}")))?;
+    // A file that cannot be read fails in the scan that follows, with its reason.
+    let headers = headers.unwrap_or_default();
+    let best = crate::api::best_template(svc, tenant_id, import.resource_type, &headers).await?;
+    let (settings, template) = match best {
+        Some((_, doc)) => {
+            let mut sent = serde_json::Map::new();
+            crate::api::under_template(&mut sent, &doc.body, Some(&headers), false);
+            sent.retain(|key, _| !stored.own_settings.contains(key));
+            let settings = match template_settings(svc, import, sent).await {
+                Err(Error::Invalid(errors)) => {
+                    let wrong: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+                    let reason = format!(
+                        "template {} version {} does not fit the import: {}",
+                        doc.id,
+                        doc.version,
+                        wrong.join("; ")
+                    );
+                    fail(svc, tenant_id, import_id, run, &[Status::AwaitingUpload, Status::Queued], &reason).await?;
+                    return Ok(None);
+                }
+                other => other?,
+            };
+            (settings, Some(TemplateUse::Applied(TemplateRef { id: doc.id, version: doc.version })))
+        }
+        None => (RunSettings::default(), None),
+    };
+    if svc.imports.settle_template(tenant_id, import_id, run, &settings, template.clone()).await? {
+        tracing::info!(tenant_id, import_id, ?template, "auto template settled");
+    }
+    // Settled now or by a delivery alongside: planned as it is stored.
+    svc.imports.get(tenant_id, import_id).await
+}
+
+/// A template's settings for `import`, checked as its own would be (constants against its schema).
+async fn template_settings(
+    svc: &Services,
+    import: &Import,
+    sent: serde_json::Map<String, serde_json::Value>,
+) -> Result<RunSettings> {
+    let mut settings = crate::api::run_settings(sent, import)?;
+    if let Some(constants) = &mut settings.constants {
+        crate::api::typed_constants(crate::api::schema_of_import(svc, import).await?.as_ref(), constants)?;
+    }
+    Ok(settings)
 }
 
 /// What one invocation's scan came to: the whole file, or its first part.

@@ -296,7 +296,7 @@ async fn scan(
     let scanned = tokio::task::spawn_blocking(move || {
         let (svc, import) = work;
         let files = Files::new(&svc);
-        let rules = scan_rules(&svc, &import, &requested_mappings);
+        let rules = scan_rules(&svc, &import, &requested_mappings, None);
         let source = before.source.clone();
         // As the first part read it: a staged copy of JSON has a header whatever `csv` says.
         let json = matches!(before.file.format.as_str(), "json" | "jsonl");
@@ -381,10 +381,11 @@ async fn queue(svc: &Services, import: &Import, run: u32, groups: u32, parts: u3
         sample_records,
         distinct_values,
         clipped: None,
+        suggested_template: None,
         queue: !import.in_preview,
     };
     budget::fit(&mut plan, clipped_values);
-    let queued_run = queue_plan(svc, import, &plan).await?;
+    let queued_run = queue_plan(svc, import, &mut plan).await?;
     // Every group is decided: the entries are not read again.
     svc.files.delete_prefix(&format!("{}entries/", keys.0)).await?;
     let Some(empty_type) = queued_run else { return Ok(()) };

@@ -225,6 +225,7 @@ mod tests {
             import,
             progress: Default::default(),
             requested_mappings: Default::default(),
+            own_settings: vec![],
             source_etag: None,
             published: Some(published.into_iter().map(String::from).collect::<BTreeSet<_>>()),
             sweep_at: Some(at(changed) + events::GRACE),

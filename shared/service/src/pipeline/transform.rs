@@ -83,9 +83,14 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
         }
         other => other?,
     };
+    // A delete reads only the identifier: no other field's definition applies.
+    let schema = match import.action {
+        Action::Delete => None,
+        _ => crate::api::schema_of_import(svc, &import).await?,
+    };
     let bridge = SyncIoBridge::new(opened.stream);
     let chunk_copy = chunk.clone();
-    let import_max_error_ratio = import.max_error_ratio;
+    let limits = ErrorLimits { ratio: import.max_error_ratio, count: import.max_errors };
     let (resource_type, dry_run) = (import.resource_type, import.dry_run);
     let (import_rule, update, action) = (import.import_rule, import.update.clone(), import.action);
     let match_on =
@@ -133,6 +138,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
                 headers: &import.file_headers,
                 columns: &read,
                 options: &import.options,
+                schema: schema.as_ref(),
             },
             dialect,
             chunk: &chunk_copy,
@@ -187,8 +193,8 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
         }
         Err(e) => return Err(e),
     }
-    if let Some(ratio) = import_max_error_ratio {
-        stop_if_too_many_errors(svc, tenant_id, import_id, run, ratio).await?;
+    if limits.ratio.is_some() || limits.count.is_some() {
+        stop_if_too_many_errors(svc, tenant_id, import_id, run, limits).await?;
     }
     send_finish_if_done(svc, tenant_id, import_id).await?;
     Ok(())
@@ -376,18 +382,39 @@ fn duplicate_error(row: u64, rules: &RowRules) -> RowError {
     }
 }
 
-/// `max_error_ratio`: the import fails once the errors among the rows gone through so
-/// far pass the ratio: rows of transformed chunks, whose outcomes are decided even while their
-/// records are still being written. Later chunks and batches of a failed import are dropped.
-async fn stop_if_too_many_errors(svc: &Services, tenant_id: &str, import_id: &str, run: u32, ratio: f64) -> Result<()> {
+/// `max_error_ratio` and `max_errors`: how many row errors an import takes.
+#[derive(Debug, Clone, Copy)]
+struct ErrorLimits {
+    ratio: Option<f64>,
+    count: Option<u64>,
+}
+
+impl ErrorLimits {
+    /// Whether `errors` among `seen` rows are more than the import takes.
+    fn passed(self, errors: u64, seen: u64) -> bool {
+        self.count.is_some_and(|most| errors > most)
+            || self.ratio.is_some_and(|ratio| seen > 0 && errors as f64 > ratio * seen as f64)
+    }
+}
+
+/// The import fails once the errors among the rows gone through so far pass its limits: rows of
+/// transformed chunks, whose outcomes are decided even while their records are still being
+/// written. Later chunks and batches of a failed import are dropped.
+async fn stop_if_too_many_errors(
+    svc: &Services,
+    tenant_id: &str,
+    import_id: &str,
+    run: u32,
+    limits: ErrorLimits,
+) -> Result<()> {
     let Some(StoredImport { import, progress, .. }) = svc.imports.get(tenant_id, import_id).await? else {
         return Ok(());
     };
     let (errors, seen) = (import.stats.errors, progress.rows_transformed);
-    if seen > 0 && errors as f64 > ratio * seen as f64 {
+    if limits.passed(errors, seen) {
         let from = [Status::AwaitingUpload, Status::Queued, Status::Processing];
         if fail(svc, tenant_id, import_id, run, &from, "too_many_errors").await? {
-            tracing::info!(tenant_id, import_id, errors, rows = seen, ratio, "too many errors");
+            tracing::info!(tenant_id, import_id, errors, rows = seen, ?limits, "too many errors");
         }
     }
     Ok(())
@@ -423,6 +450,18 @@ mod tests {
     }
 
     #[test]
+    fn error_limits_are_a_count_and_a_share_each_passed_by_more() {
+        let count = ErrorLimits { ratio: None, count: Some(2) };
+        assert!(!count.passed(2, 2) && count.passed(3, 100));
+        let none = ErrorLimits { ratio: None, count: Some(0) };
+        assert!(!none.passed(0, 5) && none.passed(1, 5));
+        let share = ErrorLimits { ratio: Some(0.5), count: None };
+        assert!(!share.passed(0, 0) && !share.passed(5, 10) && share.passed(6, 10));
+        let both = ErrorLimits { ratio: Some(0.9), count: Some(3) };
+        assert!(both.passed(4, 100), "either limit stops the import");
+    }
+
+    #[test]
     fn rows_become_the_messages_results_and_errors_of_their_rules() {
         let headers: Vec<String> = ["Email", "Status", "Notes"].map(String::from).to_vec();
         let columns = mapping::resolve(ResourceType::Contact, &headers, &BTreeMap::new()).unwrap();
@@ -433,6 +472,7 @@ mod tests {
             headers: &headers,
             columns: &columns,
             options: &options,
+            schema: None,
         };
         let file =
             "A@x.co,Subscribed,\"one, \"\"two\"\"\"\nbad@x,nope,\nc@x.co,,\nc@x.co,pending,\nd@x.co,,x\n=e@x.co,,\n";
@@ -504,6 +544,7 @@ mod tests {
                 headers: &headers,
                 columns: &columns,
                 options: &options,
+                schema: None,
             },
             dialect: Dialect::for_reading(Encoding::Utf8, ','),
             chunk: &chunk,

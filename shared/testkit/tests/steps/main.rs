@@ -2,6 +2,7 @@
 
 mod complete;
 mod dead_letters;
+mod documents;
 mod inline;
 mod overwrite;
 mod prevalidate;

@@ -58,6 +58,13 @@ pub struct SettingsArgs {
     /// 'field=value' set on every record. Repeatable.
     #[arg(long = "constant")]
     pub constants: Vec<String>,
+    /// A template whose settings are the defaults of these: its id (its latest version), or
+    /// 'auto' (the tenant's template that best matches the file's headers, if any does).
+    #[arg(long, value_name = "ID|auto")]
+    pub template: Option<String>,
+    /// That version of --template.
+    #[arg(long, requires = "template", value_name = "N")]
+    pub template_version: Option<u32>,
 }
 
 /// Following an import to its end.
@@ -95,7 +102,7 @@ pub struct StartArgs {
 }
 
 impl SettingsArgs {
-    /// Adds `mappings`, `value_mappings` and `constants` to a body, each only when given.
+    /// Adds `mappings`, `value_mappings`, `constants` and `template` to a body, each only when given.
     fn insert_into(&self, body: &mut Map<String, Value>) -> Result<(), CliError> {
         if !self.maps.is_empty() {
             // Headers may hold '=', field names never do; `Header=` ignores the column.
@@ -123,6 +130,13 @@ impl SettingsArgs {
             let pairs = parse_each(&self.constants, "--constant", "field=value", |c| c.split_once('='))?;
             let constants = pairs.into_iter().map(|(field, value)| (field.to_string(), json!(value))).collect();
             body.insert("constants".into(), Value::Object(constants));
+        }
+        if let Some(template) = &self.template {
+            let named = match self.template_version {
+                Some(version) => json!({"id": template, "version": version}),
+                None => json!(template),
+            };
+            body.insert("template".into(), named);
         }
         Ok(())
     }
@@ -476,7 +490,12 @@ mod tests {
 
     fn settings(maps: &[&str], value_maps: &[&str], constants: &[&str]) -> SettingsArgs {
         let owned = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
-        SettingsArgs { maps: owned(maps), value_maps: owned(value_maps), constants: owned(constants) }
+        SettingsArgs {
+            maps: owned(maps),
+            value_maps: owned(value_maps),
+            constants: owned(constants),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -503,6 +522,12 @@ mod tests {
                 "constants": {"status": "subscribed", "custom.note": "x=y"},
                 "in_preview": true, "dry_run": true, "upload": {"size": 12_345}})
         );
+        let templated = |template: &str, template_version| {
+            let settings = SettingsArgs { template: Some(template.into()), template_version, ..Default::default() };
+            create_body(&ImportArgs { settings, ..args() }, 1).unwrap()["template"].clone()
+        };
+        assert_eq!(templated("auto", None), json!("auto"));
+        assert_eq!(templated("tpl_1", Some(3)), json!({"id": "tpl_1", "version": 3}));
         let bad = ImportArgs { settings: settings(&["no equals sign"], &[], &[]), ..args() };
         assert!(matches!(create_body(&bad, 1), Err(CliError::Usage(m)) if m.contains("--map")));
         for wrong in ["status=Ja", ":Ja=subscribed", "status:Ja"] {

@@ -9,6 +9,7 @@ pub mod outcome;
 pub mod preview;
 pub mod routes;
 pub mod summary;
+pub mod templates;
 pub mod token;
 pub mod upload;
 

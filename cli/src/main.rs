@@ -8,6 +8,7 @@ use importctl::api::Api;
 use importctl::commands::{self, ImportArgs, Report, ResumeArgs, StartArgs, WaitArgs};
 use importctl::routes::import_path;
 use importctl::summary::{emit, Output};
+use importctl::templates::{self, TemplatesCommand};
 use importctl::{outcome, token, CliError};
 use reqwest::Method;
 use serde_json::json;
@@ -20,6 +21,10 @@ use serde_json::json;
 ///   importctl start $ID --map Vorname=first_name --map Newsletter=status \
 ///     --value-map status:Ja=subscribed --wait
 ///   importctl errors $ID -o errors.csv; importctl revert $ID --wait
+///
+/// Its settings saved as a template, which the next file of its headers takes:
+///   importctl templates save 'German CRM export' --from $ID
+///   importctl import next-month.csv --type contact --template auto --wait
 ///
 /// An upload that failed midway is finished with `importctl resume ID FILE`: over 100 MiB (or
 /// with --multipart) a file goes in parts, and only the parts missing are sent again.
@@ -102,6 +107,10 @@ enum Command {
         #[arg(long)]
         cursor: Option<String>,
     },
+    /// The tenant's templates: saved import settings that `import --template` and `start
+    /// --template` take.
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
     /// Mint a token for the local host.
     Token {
         #[arg(long)]
@@ -159,5 +168,6 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             let query = [("limit", limit.map(|l| l.to_string())), ("cursor", cursor)];
             commands::records(&api()?, &resource_type, identifier.as_deref(), &query, output).await
         }
+        Command::Templates(command) => templates::run(&api()?, &command, output).await,
     }
 }

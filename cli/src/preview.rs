@@ -46,6 +46,9 @@ pub fn preview_tables(import: &Value) -> String {
             "\nstart it: importctl start {id} [--map 'File Header=field'] [--value-map 'field:value=new value'] \
              [--constant field=value] --wait"
         );
+        if let Some(template) = import["suggested_template"]["id"].as_str() {
+            let _ = writeln!(out, "or with its suggested template: importctl start {id} --template {template} --wait");
+        }
     }
     out
 }
@@ -145,6 +148,11 @@ mod tests {
         assert!(lines.contains(&"  2                                 email invalid_email"), "{out}");
         assert!(lines.contains(&"  Opted In  No, Yes"), "{out}");
         assert!(out.contains("importctl start imp_1"), "{out}");
+        assert!(!out.contains("--template"), "no template suggested: {out}");
+        let suggested = json!({"id": "imp_1", "status": "preview_ready",
+            "suggested_template": {"id": "tpl_1", "version": 2, "name": "Kontakte", "matched": 0.8}});
+        let out = preview_tables(&suggested);
+        assert!(out.contains("importctl start imp_1 --template tpl_1 --wait"), "{out}");
         let started = preview_tables(&json!({"id": "imp_1", "status": "completed"}));
         assert!(!started.contains("start it"), "{started}");
     }

@@ -15,6 +15,11 @@ pub fn import_path(id: &str) -> String {
     format!("/v1/imports/{}", escape(id))
 }
 
+/// A template's route, its id escaped as an import's is.
+pub fn template_path(id: &str) -> String {
+    format!("/v1/templates/{}", escape(id))
+}
+
 pub fn with_query(path: &str, query: &[(&str, Option<String>)]) -> String {
     let pairs: Vec<String> =
         query.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", escape(v)))).collect();

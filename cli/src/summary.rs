@@ -44,6 +44,20 @@ pub fn import_table(import: &Value) -> String {
     if import["dry_run"] == true {
         lines.push(("dry run", "yes: nothing was written".into()));
     }
+    match &import["template"] {
+        Value::String(auto) => lines.push(("template", format!("{auto}: chosen once the file's headers are read"))),
+        Value::Object(_) => lines.push(("template", versioned(&import["template"]))),
+        _ => {}
+    }
+    let suggested = &import["suggested_template"];
+    if suggested.is_object() {
+        let share = (suggested["matched"].as_f64().unwrap_or(0.0) * 100.0).round();
+        let name = suggested["name"].as_str().unwrap_or_default();
+        lines.push(("suggested", format!("{name}: {} ({share} % of the headers)", versioned(suggested))));
+    }
+    if let Some(version) = import["schema_version"].as_u64() {
+        lines.push(("schema", format!("version {version}")));
+    }
     let file = &import["file"];
     if file.is_object() {
         let described = format!(
@@ -70,6 +84,11 @@ pub fn import_table(import: &Value) -> String {
         lines.push(("unmapped", names.join(", ")));
     }
     table(&lines)
+}
+
+/// A template as `id (version n)`.
+fn versioned(template: &Value) -> String {
+    format!("{} (version {})", template["id"].as_str().unwrap_or("?"), template["version"])
 }
 
 /// A revert once asked: where it is, what it put back, what it left alone and why it failed.
@@ -117,6 +136,55 @@ pub fn list_table(page: &Value) -> String {
             stat("processed"),
             import["revert"]["status"].as_str().unwrap_or("-"),
             import["created_at"].as_str().unwrap_or_default()
+        );
+    }
+    if let Some(cursor) = page["next_cursor"].as_str() {
+        let _ = writeln!(out, "more: --cursor {cursor}");
+    }
+    out
+}
+
+/// One template: what it is, then each setting it holds; its mappings a header a line.
+pub fn template_table(template: &Value) -> String {
+    let text = |name: &str| template[name].as_str().unwrap_or_default().to_string();
+    let mut lines: Vec<(&str, String)> = vec![
+        ("template", versioned(template)),
+        ("name", text("name")),
+        ("type", text("resource_type")),
+        ("created at", text("created_at")),
+        ("updated at", text("updated_at")),
+    ];
+    const SHOWN: [&str; 6] = ["id", "version", "name", "resource_type", "created_at", "updated_at"];
+    for (key, value) in template.as_object().into_iter().flatten().filter(|(key, _)| !SHOWN.contains(&key.as_str())) {
+        match value {
+            Value::Object(mappings) if key == "mappings" => {
+                for (i, (header, field)) in mappings.iter().enumerate() {
+                    let field = field.as_str().unwrap_or("(not imported)");
+                    lines.push((if i == 0 { "mappings" } else { "" }, format!("{header} → {field}")));
+                }
+            }
+            Value::String(setting) => lines.push((key.as_str(), setting.clone())),
+            value => lines.push((key.as_str(), value.to_string())),
+        }
+    }
+    table(&lines)
+}
+
+/// A page of templates, one line each, and where the next page starts.
+pub fn templates_table(page: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<30} {:>7}  {:<7}  {:<24}  name", "template", "version", "type", "updated at");
+    for template in page["data"].as_array().into_iter().flatten() {
+        let text = |name: &str| template[name].as_str().unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<30} {:>7}  {:<7}  {:<24}  {}",
+            text("id"),
+            // A JSON value ignores widths: padded as text.
+            template["version"].to_string(),
+            text("resource_type"),
+            text("updated_at"),
+            text("name")
         );
     }
     if let Some(cursor) = page["next_cursor"].as_str() {
@@ -174,6 +242,54 @@ mod tests {
             "reason": "internal_error: revert failed (throttled)"}});
         let table = import_table(&failed);
         assert!(table.contains("a, …\n") && table.contains("internal_error: revert failed (throttled)"), "{table}");
+    }
+
+    #[test]
+    fn an_import_names_its_template_its_suggestion_and_its_schema() {
+        let import = json!({"id": "imp_1", "status": "preview_ready", "template": {"id": "tpl_1", "version": 2},
+            "suggested_template": {"id": "tpl_2", "version": 1, "name": "Kontakte", "matched": 0.8},
+            "schema_version": 4});
+        // The value of a label's line, whatever the labels' width.
+        let value = |table: &str, label: &str| {
+            table
+                .lines()
+                .find_map(|l| l.strip_prefix(label).filter(|v| v.starts_with("  ")).map(|v| v.trim().to_string()))
+        };
+        let table = import_table(&import);
+        assert_eq!(value(&table, "template").as_deref(), Some("tpl_1 (version 2)"), "{table}");
+        let suggested = value(&table, "suggested");
+        assert_eq!(suggested.as_deref(), Some("Kontakte: tpl_2 (version 1) (80 % of the headers)"), "{table}");
+        assert_eq!(value(&table, "schema").as_deref(), Some("version 4"), "{table}");
+        let auto = import_table(&json!({"id": "imp_1", "template": "auto"}));
+        let said = value(&auto, "template");
+        assert_eq!(said.as_deref(), Some("auto: chosen once the file's headers are read"), "{auto}");
+        assert_eq!([value(&auto, "suggested"), value(&auto, "schema")], [None, None], "{auto}");
+    }
+
+    #[test]
+    fn a_template_shows_its_mappings_a_header_a_line_then_its_settings() {
+        let template = json!({"id": "tpl_1", "version": 2, "name": "Kontakte", "resource_type": "contact",
+            "mappings": {"E-Mail": "email", "Notizen": null}, "duplicates": "first", "csv": {"delimiter": ";"},
+            "created_at": "2026-11-24T10:00:00Z", "updated_at": "2026-11-25T10:00:00Z"});
+        let table = template_table(&template);
+        let lines: Vec<&str> = table.lines().collect();
+        for line in [
+            "template    tpl_1 (version 2)",
+            "type        contact",
+            "mappings    E-Mail → email",
+            "            Notizen → (not imported)",
+            "duplicates  first",
+            "csv         {\"delimiter\":\";\"}",
+        ] {
+            assert!(lines.contains(&line), "{line:?} in\n{table}");
+        }
+        let listed = templates_table(&json!({"data": [template], "next_cursor": "abc"}));
+        let line = listed.lines().nth(1).unwrap_or_default();
+        assert!(
+            line.starts_with("tpl_1 ") && line.contains("       2  contact  ") && line.ends_with("  Kontakte"),
+            "{listed}"
+        );
+        assert!(listed.ends_with("more: --cursor abc\n"), "{listed}");
     }
 
     #[test]

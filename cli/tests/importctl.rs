@@ -402,3 +402,101 @@ async fn a_1_gb_file_prevalidated_two_seconds_at_a_time_imports_with_exact_stats
     eprintln!("{rows} rows scanned in {parts} parts");
     assert!(parts >= 6, "the scan went on at least five times: {parts} parts");
 }
+
+/// A run's settings saved as a template with `templates save`, then taken by the next files of
+/// the same headers: by `--template auto` at create, and by `start --template` from a preview
+/// that suggested it; shown, listed, and deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_saved_from_an_import_is_taken_by_the_next_files_of_its_headers() {
+    let host = host(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, rows: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("E-Mail;Vorname;Newsletter;Notizen\n{rows}")).unwrap();
+        path
+    };
+    let first = file("march.csv", "ann@example.com;Ann;Ja;x\nbob@example.com;Bob;Nein;y\n");
+    let args = [
+        "import",
+        path(&first),
+        "--type",
+        "contact",
+        "--map",
+        "Vorname=first_name",
+        "--map",
+        "Newsletter=status",
+        "--map",
+        "Notizen=",
+        "--value-map",
+        "status:Ja=subscribed",
+        "--value-map",
+        "status:Nein=unsubscribed",
+        "--wait",
+        "-q",
+    ];
+    let out = importctl(&host, "acme", &args).await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let id = text(&out.stdout).trim().to_string();
+
+    // Its settings as the create body takes them: the resolved mappings, every header; no defaults.
+    let saved = importctl(&host, "acme", &["templates", "save", "Kontakte", "--from", &id, "--output", "json"]).await;
+    assert_eq!(saved.status.code(), Some(0), "{saved:?}");
+    let template: Value = serde_json::from_slice(&saved.stdout).unwrap();
+    let tid = template["id"].as_str().unwrap().to_string();
+    assert!(tid.starts_with("tpl_") && template["version"] == 1, "{template}");
+    let mut settings = template.as_object().unwrap().clone();
+    settings.retain(|key, _| !["id", "version", "created_at", "updated_at"].contains(&key.as_str()));
+    assert_eq!(
+        Value::Object(settings),
+        json!({"name": "Kontakte", "resource_type": "contact",
+            "mappings": {"E-Mail": "email", "Vorname": "first_name", "Newsletter": "status", "Notizen": null},
+            "value_mappings": {"status": {"Ja": "subscribed", "Nein": "unsubscribed"}}})
+    );
+    let listed = text(&importctl(&host, "acme", &["templates", "list"]).await.stdout);
+    assert!(listed.lines().any(|l| l.starts_with(&tid) && l.ends_with("  Kontakte")), "{listed}");
+    let groups = text(&importctl(&host, "acme", &["templates", "list", "--resource-type", "group"]).await.stdout);
+    assert!(!groups.contains(&tid), "{groups}");
+    let shown = importctl(&host, "acme", &["templates", "show", &tid, "--version", "1", "--output", "json"]).await;
+    assert_eq!(serde_json::from_slice::<Value>(&shown.stdout).unwrap(), template, "{shown:?}");
+    let table = text(&importctl(&host, "acme", &["templates", "show", &tid]).await.stdout);
+    assert!(table.lines().any(|l| l.trim_end().ends_with("Notizen → (not imported)")), "{table}");
+    // Another tenant has none of it.
+    let other = importctl(&host, "globex", &["templates", "show", &tid]).await;
+    assert!(other.status.code() == Some(1) && text(&other.stderr).contains("404"), "{other:?}");
+
+    // The next file of those headers takes them by itself.
+    let april = file("april.csv", "cy@example.com;Cy;Nein;z\n");
+    let args = ["import", path(&april), "--type", "contact", "--template", "auto", "--wait", "--output", "json"];
+    let out = importctl(&host, "acme", &args).await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let import: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(import["template"], json!({"id": tid, "version": 1}), "{import}");
+    let cy = importctl(&host, "acme", &["records", "contact", "cy@example.com"]).await;
+    let cy: Value = serde_json::from_slice(&cy.stdout).unwrap();
+    assert_eq!([&cy["first_name"], &cy["status"]], ["Cy", "unsubscribed"], "{cy}");
+
+    // A preview suggests it, and `start --template` takes it.
+    let may = file("may.csv", "dan@example.com;Dan;Ja;w\n");
+    let args = ["import", path(&may), "--type", "contact", "--preview", "--wait", "-q"];
+    let out = importctl(&host, "acme", &args).await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let preview_id = text(&out.stdout).trim().to_string();
+    let shown = text(&importctl(&host, "acme", &["preview", &preview_id]).await.stdout);
+    assert!(shown.contains(&format!("importctl start {preview_id} --template {tid} --wait")), "{shown}");
+    let started = importctl(&host, "acme", &["start", &preview_id, "--template", &tid, "--wait"]).await;
+    let summary = text(&started.stdout);
+    assert_eq!(started.status.code(), Some(0), "{started:?}");
+    assert_eq!(line(&summary, "template"), Some(&*format!("{tid} (version 1)")), "{summary}");
+    let dan = importctl(&host, "acme", &["records", "contact", "dan@example.com"]).await;
+    let dan: Value = serde_json::from_slice(&dan.stdout).unwrap();
+    assert_eq!([&dan["first_name"], &dan["status"]], ["Dan", "subscribed"], "{dan}");
+
+    // Deleted, it is gone, and a create naming it is refused, naming `template`.
+    let deleted = importctl(&host, "acme", &["templates", "delete", &tid]).await;
+    assert_eq!(deleted.status.code(), Some(0), "{deleted:?}");
+    let gone = importctl(&host, "acme", &["templates", "show", &tid]).await;
+    assert!(gone.status.code() == Some(1) && text(&gone.stderr).contains("404"), "{gone:?}");
+    let refused = importctl(&host, "acme", &["import", path(&may), "--type", "contact", "--template", &tid]).await;
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(text(&refused.stderr).contains("400") && text(&refused.stderr).contains("template"), "{refused:?}");
+}

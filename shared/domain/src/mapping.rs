@@ -62,8 +62,10 @@ fn is_error_column(header: &str) -> bool {
     matches!(header, "error_row" | "error_field" | "error_code" | "error_message")
 }
 
-/// Resolves every header to a field. Explicit mappings win; a field claimed twice, or an explicit
-/// mapping to an unknown field, is an error naming the header.
+/// Resolves every header to a field. Explicit mappings win: by the header's own name, else by a
+/// name that differs only in case and punctuation (a template's `E-Mail` is a file's `email`);
+/// a field claimed twice, or an explicit mapping to an unknown field, is an error naming the
+/// header.
 pub fn resolve(
     resource: ResourceType,
     headers: &[String],
@@ -72,14 +74,23 @@ pub fn resolve(
     let mut errors = Vec::new();
     let mut columns: Vec<Option<String>> = Vec::with_capacity(headers.len());
     let mut unmapped = Vec::new();
+    let alike: BTreeMap<String, &Option<String>> = explicit
+        .iter()
+        .filter(|(h, _)| !headers.contains(h))
+        .map(|(h, f)| (squash(h), f))
+        .filter(|(key, _)| !key.is_empty())
+        .collect();
+    let mapped = |header: &String| explicit.get(header).or_else(|| alike.get(&squash(header)).copied());
+    // The fields explicit mappings of the file's headers take.
+    let claimed: Vec<&String> = headers.iter().filter_map(|h| mapped(h)?.as_ref()).collect();
     for header in headers {
-        let field = match explicit.get(header) {
+        let field = match mapped(header) {
             Some(target) => target.clone(),
             None if is_error_column(header) => None,
             None => {
                 let found = auto_match(resource, header);
                 // An explicit mapping elsewhere takes the field; auto-matching never steals it.
-                let taken = found.as_ref().is_some_and(|f| explicit.values().any(|v| v.as_ref() == Some(f)));
+                let taken = found.as_ref().is_some_and(|f| claimed.contains(&f));
                 if found.is_none() || taken {
                     unmapped.push(header.clone());
                     None
@@ -143,6 +154,22 @@ mod tests {
         let m = resolve(ResourceType::Contact, &h, &BTreeMap::new()).unwrap();
         assert_eq!(m.column_of("email"), Some(0));
         assert_eq!(m.unmapped, vec!["Spouse Email".to_string(), "email-address".to_string()]);
+    }
+
+    #[test]
+    fn a_mapping_of_a_header_spelled_otherwise_or_absent() {
+        let h = headers(&["email", "Plan Name", "Mail"]);
+        let explicit = BTreeMap::from([
+            ("E-Mail".to_string(), Some("email".to_string())),
+            ("plan_name".to_string(), Some("custom.plan".to_string())),
+            ("Mail".to_string(), None),
+        ]);
+        let m = resolve(ResourceType::Contact, &h, &explicit).unwrap();
+        assert_eq!(m.columns, [Some("email".into()), Some("custom.plan".into()), None]);
+        // A mapping of a header the file lacks takes no field from the headers it has.
+        let absent = BTreeMap::from([("Primary Mail".to_string(), Some("email".to_string()))]);
+        let m = resolve(ResourceType::Contact, &headers(&["Email"]), &absent).unwrap();
+        assert_eq!(m.column_of("email"), Some(0));
     }
 
     #[test]

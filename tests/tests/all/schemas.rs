@@ -144,9 +144,16 @@ async fn every_type_and_rule_is_checked_and_values_are_stored_typed() {
     // A preview's samples are checked too.
     let body = json!({"resource_type": "contact", "in_preview": true, "mappings": {"seats": "custom.seats"}});
     let preview = client.create_import(&body).await.unwrap();
-    client.upload(&preview, b"email,phone,seats
+    client
+        .upload(
+            &preview,
+            b"email,phone,seats
 zed@example.com,1234567,0
-".to_vec()).await.unwrap();
+"
+            .to_vec(),
+        )
+        .await
+        .unwrap();
     let preview = wait_for(&client, preview["id"].as_str().unwrap(), "preview_ready").await;
     assert_eq!(preview["sample_records"][0]["errors"][0]["code"], "out_of_range", "{preview}");
 

@@ -51,6 +51,7 @@ pub fn services(dir: &Path) -> Result<(Services, Arc<MemoryStore>)> {
         webhooks: Webhooks::new(&settings)?,
         webhook_secrets: Arc::new(MemorySecrets::default()),
         documents: Arc::new(MemoryDocuments::default()),
+        schemas: Default::default(),
         settings,
         finishes: Default::default(),
     };

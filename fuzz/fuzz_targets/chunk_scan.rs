@@ -33,6 +33,7 @@ fuzz_target!(|bytes: &[u8]| {
         chunk_rows,
         csv: &csv,
         preview: pick.is_multiple_of(2),
+        schema: None,
         action: Default::default(),
     };
     let size = bytes.len() as u64;

@@ -44,6 +44,7 @@ fuzz_target!(|input: Row| {
         headers: &headers,
         columns: &columns,
         options: &options,
+        schema: None,
     };
     let plan = rules.plan();
     let record = csv::StringRecord::from(input.cells.clone());

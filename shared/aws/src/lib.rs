@@ -81,6 +81,7 @@ impl Clients {
             imports: store.clone(),
             records: store.clone(),
             documents: store,
+            schemas: Default::default(),
             files: files.clone(),
             uploads: files,
             sources: Arc::new(PulledSources {

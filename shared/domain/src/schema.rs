@@ -146,6 +146,16 @@ impl FieldDef {
             Checked::Text(text) => self.typed(text)?,
             // A constant the import already typed.
             Checked::Bool(b) => self.typed(if *b { "true" } else { "false" })?,
+            // A number already (a constant typed at create): its text may be `1e-6`, which no
+            // file's decimal is, so only its range is checked.
+            Checked::Number(n) if matches!(self.kind, Some(FieldType::Decimal)) => {
+                self.in_range(n)?;
+                Typed::Same
+            }
+            Checked::Number(n) if matches!(self.kind, Some(FieldType::Integer)) && (n.is_i64() || n.is_u64()) => {
+                self.in_range(n)?;
+                Typed::Same
+            }
             // A built-in number (`employees`): its text meets the rules.
             Checked::Number(n) => self.typed(&n.to_string())?,
         };
@@ -747,5 +757,11 @@ mod tests {
         let tags = FieldDef { required: true, ..FieldDef::default() };
         assert_eq!(tags.check_constant(&json!(["a"])), Ok(json!(["a"])));
         assert_eq!(tags.check_constant(&json!([])).map_err(|e| e.0), Err("required"));
+        // A constant typed at create is checked again when the run is planned, as a number.
+        let score = def(json!({"type": "decimal", "max": 1}));
+        let typed = score.check_constant(&json!("0.000001")).unwrap();
+        assert_eq!(score.check_constant(&typed), Ok(json!(0.000001)), "1e-6 is a decimal");
+        assert_eq!(score.check_constant(&json!(2.5)).map_err(|e| e.0), Err("out_of_range"));
+        assert_eq!(seats.check_constant(&json!(1.5)).map_err(|e| e.0), Err("invalid_type"));
     }
 }

@@ -11,7 +11,9 @@ pub mod outputs;
 pub mod pipeline;
 pub mod ports;
 pub mod publishing;
+pub mod schemas;
 pub mod services;
+mod templates;
 pub mod webhooks;
 
 pub use services::Services;

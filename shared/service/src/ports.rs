@@ -616,6 +616,21 @@ pub struct Versioned {
     pub updated_at: OffsetDateTime,
 }
 
+impl Versioned {
+    /// As the API shows it: its id under `id_field`, its version, its own fields, its times.
+    pub fn shown(self, id_field: &str) -> serde_json::Value {
+        let mut object = serde_json::Map::new();
+        object.insert(id_field.into(), self.id.into());
+        object.insert("version".into(), self.version.into());
+        if let serde_json::Value::Object(body) = self.body {
+            object.extend(body);
+        }
+        object.insert("created_at".into(), domain::time_fmt::rfc3339(self.created_at).into());
+        object.insert("updated_at".into(), domain::time_fmt::rfc3339(self.updated_at).into());
+        serde_json::Value::Object(object)
+    }
+}
+
 #[async_trait]
 pub trait Documents: Send + Sync {
     /// Stores `doc` as its version: version 1 only while the id is free, a later one only while
@@ -647,33 +662,4 @@ pub trait WebhookSecrets: Send + Sync {
     async fn versions(&self, tenant_id: &str) -> Result<SecretVersions>;
     /// The next version becomes current, the current one previous as of `now`.
     async fn rotate(&self, tenant_id: &str, now: OffsetDateTime) -> Result<SecretVersions>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_resent_start_has_its_settings_only_when_each_one_sent_is_the_imports() {
-        let body = br#"{"resource_type":"contact","constants":{"city":"Oslo"}}"#;
-        let (import, _) = crate::api::import_from_body("acme", body, false).unwrap();
-        let mappings = BTreeMap::from([("Vorname".to_string(), Some("first_name".to_string()))]);
-        assert!(RunSettings::default().already(&mappings, &import), "nothing sent: nothing to change");
-        let same = RunSettings {
-            mappings: Some(mappings.clone()),
-            constants: Some(import.options.constants.clone()),
-            duplicates: Some(import.duplicates),
-            ..Default::default()
-        };
-        assert!(same.already(&mappings, &import));
-        let other = RunSettings { constants: Some(serde_json::Map::new()), ..Default::default() };
-        assert!(!other.already(&mappings, &import));
-        let value_mapped = RunSettings {
-            value_mappings: Some(BTreeMap::from([("status".into(), BTreeMap::new())])),
-            ..Default::default()
-        };
-        assert!(!value_mapped.already(&mappings, &import));
-        let capped = RunSettings { max_errors: Some(Some(3)), ..Default::default() };
-        assert!(!capped.already(&mappings, &import));
-    }
 }

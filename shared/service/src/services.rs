@@ -20,6 +20,8 @@ pub struct Services {
     pub webhook_secrets: Arc<dyn WebhookSecrets>,
     /// Templates and tenant schemas.
     pub documents: Arc<dyn Documents>,
+    /// The tenant schemas this instance read.
+    pub schemas: Arc<crate::schemas::SchemaCache>,
     pub settings: Settings,
     /// The finish messages this instance sent (`pipeline::complete`).
     pub finishes: Arc<SentFinishes>,

@@ -152,6 +152,7 @@ impl ImportStore for MemoryStore {
         }
         settings.apply(&mut row.import);
         row.import.template = template;
+        row.import.updated_at = time_fmt::now();
         if let Some(mappings) = &settings.mappings {
             row.requested_mappings = mappings.clone();
         }

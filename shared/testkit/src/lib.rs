@@ -124,6 +124,7 @@ impl Kit {
             webhooks: Webhooks::new(&settings).expect("webhooks from test settings"),
             webhook_secrets: secrets.clone(),
             documents: documents.clone(),
+            schemas: Default::default(),
             settings,
             finishes: Default::default(),
         };

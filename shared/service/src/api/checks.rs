@@ -14,6 +14,7 @@ use domain::fields;
 use domain::import::{
     Compression, Format, Import, Packing, PullSource, S3Source, SheetRef, UploadRequest, WorkbookOptions,
 };
+use domain::mapping::squash;
 use domain::merge::{UpdateRule, UpdateRules};
 use domain::options::{Action, CsvOptions};
 use domain::record::ResourceType;
@@ -108,8 +109,9 @@ fn bounded_object<T>(
     }
 }
 
-/// Each key of `mappings` names a header of the file, when the file is known: a key that names
-/// none maps nothing, and the header the user meant stays unmapped without a word.
+/// Each key of `mappings` names a header of the file, when the file is known (as written, or
+/// differing in case and punctuation only, as `mapping::resolve` takes it): a key that names none
+/// maps nothing, and the header the user meant stays unmapped without a word.
 pub(super) fn mapped_headers(
     mappings: &BTreeMap<String, Option<String>>,
     headers: &[String],
@@ -120,7 +122,8 @@ pub(super) fn mapped_headers(
     if headers.len() > SHOWN {
         known.push("…");
     }
-    for key in mappings.keys().filter(|key| !headers.contains(key)) {
+    let names = |key: &String| headers.contains(key) || headers.iter().any(|h| squash(h) == squash(key));
+    for key in mappings.keys().filter(|key| !names(key)) {
         let message = format!("the file has no header {key:?}; its headers: {}", known.join(", "));
         errors.push(FieldError::new(entry("mappings", key), "unknown_header", message));
     }
@@ -415,6 +418,12 @@ pub(super) struct Inputs {
     pub bytes: Vec<u8>,
     /// Its headers: every key, nested ones flattened (`custom.plan`), in the order first seen.
     pub headers: Vec<String>,
+}
+
+/// The headers of inline inputs as sent, when they are a file (see [`inputs`]).
+pub(super) fn inline_headers(sent: Option<&Value>) -> Option<Vec<String>> {
+    let Value::Array(items) = sent? else { return None };
+    inputs(Sent::Valid(items.clone()), &mut Vec::new()).map(|given| given.headers)
 }
 
 /// `inputs` (present): an array of objects within the limits, as the file they become.

@@ -3,22 +3,21 @@
 
 mod bodies;
 mod checks;
-mod requests;
+mod listing;
+pub(crate) mod requests;
 mod schemas;
 mod templates;
 pub mod uploads;
 
 use std::collections::HashMap;
 
-use serde::Serialize;
 use serde_json::Value;
 
 pub use checks::{MAX_INPUTS, MAX_INPUT_BYTES, MAX_SETTINGS_BYTES, MAX_SYNC_INPUTS};
-pub use requests::{import_from_body, parse_patch, PatchRequest, TemplateChoice};
-pub(crate) use requests::{run_settings, under_template};
+pub use listing::Listing;
+use listing::{check_query, limit};
+pub use requests::{import_from_body, parse_patch, patch_settings, PatchRequest, TemplateChoice};
 pub use schemas::{get_schema, put_schema};
-pub(crate) use schemas::{of_import as schema_of_import, typed_constants};
-pub(crate) use templates::best_for as best_template;
 pub use templates::{create_template, delete_template, get_template, list_templates, put_template};
 
 pub use crate::deletion::delete_import;
@@ -43,13 +42,6 @@ use domain::template::{TemplateRef, TemplateUse};
 use domain::time_fmt;
 use domain::validate::normalize_identifier;
 
-/// A page of a listing as the API answers it.
-#[derive(Debug, Serialize)]
-pub struct Listing<T> {
-    pub data: Vec<T>,
-    pub next_cursor: Option<String>,
-}
-
 pub async fn create_import(
     svc: &Services,
     tenant_id: &str,
@@ -62,9 +54,9 @@ pub async fn create_import(
     let fingerprint = idempotency_key.map(|_| idempotency::fingerprint(&Value::Object(object.clone())));
     // A template named by id is the defaults of the body's own settings.
     let choice = object.get("template").and_then(|t| TemplateChoice::read(t).ok());
-    let named = match &choice {
-        Some(choice) if *choice != TemplateChoice::Auto => Some(templates::named(svc, tenant_id, choice).await?),
-        _ => None,
+    let named = match choice.as_ref().and_then(TemplateChoice::named) {
+        Some((id, version)) => Some(crate::templates::named(svc, tenant_id, id, version).await?),
+        None => None,
     };
     if let Some(template) = &named {
         if object.get("resource_type").is_some_and(|r| Some(r) != template.body.get("resource_type")) {
@@ -74,14 +66,16 @@ pub async fn create_import(
         if !object.contains_key("resource_type") {
             object.insert("resource_type".into(), template.body.get("resource_type").cloned().unwrap_or_default());
         }
-        under_template(&mut object, &template.body, None, true);
+        // Inline inputs are a file known now: the template maps the headers it has.
+        let headers = checks::inline_headers(object.get("inputs"));
+        requests::under_template(&mut object, &template.body, headers.as_deref(), true);
     }
     let (mut import, inputs) = requests::import_from_object(tenant_id, object, svc.settings.allow_insecure_webhooks)?;
     if let Some(template) = named {
         import.template = Some(TemplateUse::Applied(TemplateRef { id: template.id, version: template.version }));
     }
-    let schema = schemas::current(svc, tenant_id, import.resource_type).await?;
-    schemas::typed_constants(schema.as_ref().map(|(_, s)| s), &mut import.options.constants)?;
+    let schema = crate::schemas::current(svc, tenant_id, import.resource_type).await?;
+    crate::schemas::typed_constants(schema.as_ref().map(|(_, s)| s), &mut import.options.constants)?;
     import.schema_version = schema.map(|(version, _)| version);
     if let (Some(key), Some(fingerprint)) = (idempotency_key, fingerprint) {
         idempotency::check_key(key)?;
@@ -271,10 +265,10 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
         }
         PatchRequest::Run { from, settings, template } => (from, settings, template),
     };
-    let template = match choice {
+    let template = match choice.as_ref().map(TemplateChoice::named) {
         None => None,
-        Some(TemplateChoice::Auto) => best_for(svc, import).await?,
-        Some(named) => Some(templates::named(svc, tenant_id, &named).await?),
+        Some(None) => best_for(svc, import).await?,
+        Some(Some((id, version))) => Some(crate::templates::named(svc, tenant_id, id, version).await?),
     };
     if template
         .as_ref()
@@ -286,9 +280,7 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
         .as_ref()
         .map(|t| (&t.body, TemplateUse::Applied(TemplateRef { id: t.id.clone(), version: t.version })));
     let mut settings = requests::patch_settings(sent, template, import, from)?;
-    if let Some(constants) = &mut settings.constants {
-        schemas::typed_constants(schemas::of_import(svc, import).await?.as_ref(), constants)?;
-    }
+    crate::schemas::type_run_constants(svc, import, &mut settings).await?;
     let restart =
         Restart { from, run: progress.run, settings, dry_run: from == Status::PreviewReady && import.dry_run };
     let mut changed = import.clone();
@@ -329,7 +321,7 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
 
 /// The template `import`'s headers match best, if any matches enough.
 async fn best_for(svc: &Services, import: &Import) -> Result<Option<crate::ports::Versioned>> {
-    let best = templates::best_for(svc, &import.tenant_id, import.resource_type, &import.file_headers).await?;
+    let best = crate::templates::best_for(svc, &import.tenant_id, import.resource_type, &import.file_headers).await?;
     Ok(best.map(|(_, doc)| doc))
 }
 
@@ -385,25 +377,6 @@ pub async fn get_record(svc: &Services, tenant_id: &str, resource_type: &str, id
         return Err(Error::NotFound);
     }
     svc.records.get(tenant_id, resource, &id).await?.map(|r| r.to_json()).ok_or(Error::NotFound)
-}
-
-fn check_query(query: &HashMap<String, String>, allowed: &[&str], errors: &mut Vec<FieldError>) {
-    for key in query.keys().filter(|k| !allowed.contains(&k.as_str())) {
-        errors.push(FieldError::new(key, "unknown_parameter", format!("allowed: {}", allowed.join(", "))));
-    }
-}
-
-fn limit(query: &HashMap<String, String>, errors: &mut Vec<FieldError>) -> usize {
-    match query.get("limit") {
-        None => 20,
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) if (1..=100).contains(&n) => n,
-            _ => {
-                errors.push(FieldError::new("limit", "invalid", "must be a whole number from 1 to 100"));
-                20
-            }
-        },
-    }
 }
 
 /// `GET /v1/webhooks/secret`.

@@ -14,7 +14,7 @@ use domain::dedup::Duplicates;
 use domain::error::{Error, FieldError, Result};
 use domain::import::{self, Format, Import, Links, Mode, Status};
 use domain::mapping::squash;
-use domain::merge::{ImportRule, UpdateRules};
+use domain::merge::{ImportRule, UpdateRule, UpdateRules};
 use domain::options::{Action, CsvOptions};
 use domain::record::ResourceType;
 use domain::stats::Stats;
@@ -75,6 +75,15 @@ pub enum TemplateChoice {
 }
 
 impl TemplateChoice {
+    /// The id and the version (none: the latest) of a template named by id.
+    pub fn named(&self) -> Option<(&str, Option<u32>)> {
+        match self {
+            Self::Latest(id) => Some((id, None)),
+            Self::Version(id, version) => Some((id, Some(*version))),
+            Self::Auto => None,
+        }
+    }
+
     pub(super) fn read(value: &Value) -> Result<Self, FieldError> {
         let wrong = || FieldError::new("template", "invalid", r#"must be a template id, {"id", "version"} or "auto""#);
         match value {
@@ -413,7 +422,13 @@ pub fn parse_patch(body: &[u8]) -> Result<PatchRequest> {
 /// now, so a mapping must name one of its headers.
 pub fn run_settings(sent: Map<String, Value>, import: &Import) -> Result<RunSettings> {
     let keys: Vec<String> = sent.keys().cloned().collect();
+    let sends = |key: &str| keys.iter().any(|k| k == key);
     let mut body = sent;
+    // Fields by rule are checked against the rule the run will have.
+    if sends("update_rule_by_field") && !sends("update_rule") {
+        let rule = serde_json::to_value(import.update.update_rule).map_err(|e| Error::Internal(e.to_string()))?;
+        body.insert("update_rule".into(), rule);
+    }
     body.insert("resource_type".into(), import.resource_type.as_str().into());
     body.insert("action".into(), serde_json::to_value(import.action).map_err(|e| Error::Internal(e.to_string()))?);
     body.insert("identifier_field".into(), import.identifier_field.clone().into());
@@ -427,14 +442,20 @@ pub fn run_settings(sent: Map<String, Value>, import: &Import) -> Result<RunSett
         return Err(Error::Invalid(errors));
     }
     let mut settings = RunSettings::default();
-    for key in keys {
+    for key in &keys {
         match key.as_str() {
             "mappings" => settings.mappings = Some(std::mem::take(&mut req.mappings)),
             "constants" => settings.constants = Some(std::mem::take(&mut req.options.constants)),
             "value_mappings" => settings.value_mappings = Some(std::mem::take(&mut req.options.value_mappings)),
             "tags" => settings.tags = Some(std::mem::take(&mut req.changes.tags)),
             "sync_actions" => settings.sync_actions = Some(std::mem::take(&mut req.changes.sync_actions)),
-            "update_rule" => settings.update_rule = Some(req.update.update_rule),
+            "update_rule" => {
+                settings.update_rule = Some(req.update.update_rule);
+                // Fields by rule apply with `use_field_rule` only: another rule ends them.
+                if !sends("update_rule_by_field") && req.update.update_rule != UpdateRule::UseFieldRule {
+                    settings.update_rule_by_field = Some(BTreeMap::new());
+                }
+            }
             "update_rule_by_field" => {
                 settings.update_rule_by_field = Some(std::mem::take(&mut req.update.update_rule_by_field))
             }
@@ -475,10 +496,18 @@ pub fn patch_settings(
 /// punctuation), and those of headers the file lacks are left out. `file`: whether the settings
 /// that say how to read the file are taken.
 pub fn under_template(body: &mut Map<String, Value>, template: &Value, headers: Option<&[String]>, file: bool) {
-    for key in SETTINGS.iter().filter(|k| file || !FILE_SETTINGS.contains(k)) {
-        let (Some(value), false) = (template.get(*key), body.contains_key(*key)) else { continue };
+    // The rule and the fields by rule are one setting: either sent replaces both.
+    let own = |key: &str| match key {
+        "update_rule" | "update_rule_by_field" => {
+            body.contains_key("update_rule") || body.contains_key("update_rule_by_field")
+        }
+        _ => body.contains_key(key),
+    };
+    let taken: Vec<&str> = SETTINGS.into_iter().filter(|k| (file || !FILE_SETTINGS.contains(k)) && !own(k)).collect();
+    for key in taken {
+        let Some(value) = template.get(key) else { continue };
         let value = match (key, value, headers) {
-            (&"mappings", Value::Object(m), Some(headers)) => Value::Object(
+            ("mappings", Value::Object(m), Some(headers)) => Value::Object(
                 m.iter()
                     .filter_map(|(h, f)| {
                         let same = headers.iter().find(|file| *file == h);
@@ -658,6 +687,23 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_and_its_fields_by_rule_go_together() {
+        let body = r#"{"resource_type":"contact","in_preview":true,"update_rule":"use_field_rule",
+            "update_rule_by_field":{"phone":"always"}}"#;
+        let import = previewed(body, &["email"]);
+        let by_field =
+            patched(r#"{"in_preview":false,"update_rule_by_field":{"city":"if_existing_is_null"}}"#, &import);
+        assert_eq!(by_field.unwrap().update_rule_by_field.unwrap().len(), 1, "checked against the import's rule");
+        let settings = patched(r#"{"in_preview":false,"update_rule":"always"}"#, &import).unwrap();
+        assert_eq!(settings.update_rule_by_field, Some(BTreeMap::new()), "another rule ends the fields by rule");
+        let template =
+            serde_json::json!({"update_rule": "use_field_rule", "update_rule_by_field": {"phone": "always"}});
+        let mut sent = Map::from_iter([("update_rule".to_string(), Value::from("if_new_is_not_null"))]);
+        under_template(&mut sent, &template, None, true);
+        assert_eq!(sent.len(), 1, "the body's rule keeps the template's fields by rule out: {sent:?}");
+    }
+
+    #[test]
     fn a_mapping_must_name_a_header_of_the_file() {
         let import = previewed(r#"{"resource_type":"contact","in_preview":true}"#, &["Email", "First Name"]);
         let body = r#"{"in_preview":false,"mappings":{"Vorname":"first_name","Email":"email"}}"#;
@@ -742,5 +788,29 @@ mod tests {
             let body = format!(r#"{{"resource_type":"contact","retention":"{v}"}}"#);
             assert_eq!(parse_create(body.as_bytes(), false).is_ok(), ok, "{v}");
         }
+    }
+
+    #[test]
+    fn a_resent_start_has_its_settings_only_when_each_one_sent_is_the_imports() {
+        let body = br#"{"resource_type":"contact","constants":{"city":"Oslo"}}"#;
+        let (import, _) = import_from_body("acme", body, false).unwrap();
+        let mappings = BTreeMap::from([("Vorname".to_string(), Some("first_name".to_string()))]);
+        assert!(RunSettings::default().already(&mappings, &import), "nothing sent: nothing to change");
+        let same = RunSettings {
+            mappings: Some(mappings.clone()),
+            constants: Some(import.options.constants.clone()),
+            duplicates: Some(import.duplicates),
+            ..Default::default()
+        };
+        assert!(same.already(&mappings, &import));
+        let other = RunSettings { constants: Some(serde_json::Map::new()), ..Default::default() };
+        assert!(!other.already(&mappings, &import));
+        let value_mapped = RunSettings {
+            value_mappings: Some(BTreeMap::from([("status".into(), BTreeMap::new())])),
+            ..Default::default()
+        };
+        assert!(!value_mapped.already(&mappings, &import));
+        let capped = RunSettings { max_errors: Some(Some(3)), ..Default::default() };
+        assert!(!capped.already(&mappings, &import));
     }
 }

@@ -2,17 +2,16 @@
 //! definitions of a type, versioned. An import checks its rows against the version in force
 //! when it was created.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::bodies::decode_object;
-use crate::ports::{DocumentKind, Versioned};
+use crate::ports::Versioned;
+use crate::schemas::KIND;
 use crate::services::Services;
-use domain::error::{Error, FieldError, Result};
+use domain::error::{Error, Result};
 use domain::record::ResourceType;
-use domain::schema::{self, Schema};
+use domain::schema;
 use domain::time_fmt;
-
-const KIND: DocumentKind = DocumentKind::Schema;
 
 /// `PUT /v1/schemas/{resource_type}`: the next version.
 pub async fn put_schema(svc: &Services, tenant_id: &str, resource_type: &str, body: &[u8]) -> Result<Value> {
@@ -38,59 +37,12 @@ pub async fn put_schema(svc: &Services, tenant_id: &str, resource_type: &str, bo
         return Err(Error::Conflict("the schema changed meanwhile; read it and try again".into()));
     }
     tracing::info!(tenant_id, resource_type, version = doc.version, "schema stored");
-    Ok(shown(doc))
+    Ok(doc.shown("resource_type"))
 }
 
 /// `GET /v1/schemas/{resource_type}`.
 pub async fn get_schema(svc: &Services, tenant_id: &str, resource_type: &str) -> Result<Value> {
     let resource = ResourceType::parse(resource_type).ok_or(Error::NotFound)?;
     let doc = svc.documents.get(KIND, tenant_id, resource.as_str(), None).await?;
-    doc.map(shown).ok_or(Error::NotFound)
-}
-
-/// The tenant's schema of `resource` in force now, with its version, if it has one.
-pub(crate) async fn current(svc: &Services, tenant_id: &str, resource: ResourceType) -> Result<Option<(u32, Schema)>> {
-    let Some(doc) = svc.documents.get(KIND, tenant_id, resource.as_str(), None).await? else { return Ok(None) };
-    let schema = serde_json::from_value(doc.body).map_err(|e| Error::Internal(format!("stored schema: {e}")))?;
-    Ok(Some((doc.version, schema)))
-}
-
-/// The constants checked against the schema and given their types, as a column's values are:
-/// a constant that breaks it is a 400 naming it, not an error on every row.
-pub(crate) fn typed_constants(schema: Option<&Schema>, constants: &mut Map<String, Value>) -> Result<()> {
-    let Some(schema) = schema else { return Ok(()) };
-    let mut errors = Vec::new();
-    for (field, value) in constants.iter_mut() {
-        match schema.field(field).map(|def| def.check_constant(value)) {
-            None => {}
-            Some(Ok(typed)) => *value = typed,
-            Some(Err((code, message))) => errors.push(FieldError::new(format!("constants.{field}"), code, message)),
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Invalid(errors))
-    }
-}
-
-/// The schema an import runs with (`Import::schema_version`).
-pub(crate) async fn of_import(svc: &Services, import: &domain::import::Import) -> Result<Option<Schema>> {
-    let Some(version) = import.schema_version else { return Ok(None) };
-    let resource = import.resource_type.as_str();
-    let doc = svc.documents.get(KIND, &import.tenant_id, resource, Some(version)).await?;
-    let doc = doc.ok_or_else(|| Error::Internal(format!("schema {resource} version {version} is gone")))?;
-    serde_json::from_value(doc.body).map(Some).map_err(|e| Error::Internal(format!("stored schema: {e}")))
-}
-
-fn shown(doc: Versioned) -> Value {
-    let mut object = Map::new();
-    object.insert("resource_type".into(), doc.id.into());
-    object.insert("version".into(), doc.version.into());
-    if let Value::Object(body) = doc.body {
-        object.extend(body);
-    }
-    object.insert("created_at".into(), time_fmt::rfc3339(doc.created_at).into());
-    object.insert("updated_at".into(), time_fmt::rfc3339(doc.updated_at).into());
-    Value::Object(object)
+    doc.map(|d| d.shown("resource_type")).ok_or(Error::NotFound)
 }

@@ -6,16 +6,16 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::bodies::decode_object;
-use super::requests::{parse_object, TemplateChoice};
-use super::{check_query, limit, Listing};
-use crate::ports::{DocumentKind, Page, Versioned};
+use super::listing::{check_query, limit, Listing};
+use super::requests::parse_object;
+use crate::ports::{Page, Versioned};
 use crate::services::Services;
+use crate::templates::{all, is_of, stored, KIND};
 use domain::error::{Error, FieldError, Result};
 use domain::record::ResourceType;
-use domain::template::{self, Candidate, MAX_TEMPLATES, SETTINGS};
+use domain::template::{self, MAX_TEMPLATES, SETTINGS};
 use domain::time_fmt;
 
-const KIND: DocumentKind = DocumentKind::Template;
 /// A template's name, trimmed.
 const MAX_NAME: usize = 200;
 
@@ -32,7 +32,7 @@ pub async fn create_template(svc: &Services, tenant_id: &str, body: &[u8]) -> Re
         return Err(Error::Conflict("a template with this id exists; try again".into()));
     }
     tracing::info!(tenant_id, template_id = doc.id.as_str(), "template created");
-    Ok(shown(doc))
+    Ok(doc.shown("id"))
 }
 
 /// `PUT /v1/templates/{id}`: the next version.
@@ -48,7 +48,7 @@ pub async fn put_template(svc: &Services, tenant_id: &str, id: &str, body: &[u8]
         return Err(Error::Conflict("the template changed meanwhile; read it and try again".into()));
     }
     tracing::info!(tenant_id, template_id = id, version = doc.version, "template versioned");
-    Ok(shown(doc))
+    Ok(doc.shown("id"))
 }
 
 /// `GET /v1/templates/{id}?version=`.
@@ -57,8 +57,9 @@ pub async fn get_template(svc: &Services, tenant_id: &str, id: &str, query: &Has
     check_query(query, &["version"], &mut errors);
     let version = match query.get("version") {
         None => None,
-        Some(v) => match v.parse::<u32>() {
-            Ok(v) if v >= 1 => Some(v),
+        // A version past any stored is not there (404), not a wrong number.
+        Some(v) => match v.parse::<u64>() {
+            Ok(v) if v >= 1 => Some(u32::try_from(v).unwrap_or(u32::MAX)),
             _ => {
                 errors.push(FieldError::new("version", "invalid", "must be a whole number from 1"));
                 None
@@ -68,7 +69,7 @@ pub async fn get_template(svc: &Services, tenant_id: &str, id: &str, query: &Has
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }
-    stored(svc, tenant_id, id, version).await.map(shown)
+    stored(svc, tenant_id, id, version).await.map(|d| d.shown("id"))
 }
 
 /// `GET /v1/templates?resource_type=&limit=&cursor=`: latest versions, by id.
@@ -100,7 +101,7 @@ pub async fn list_templates(
         }
         _ => svc.documents.list(KIND, tenant_id, limit, cursor).await?,
     };
-    Ok(Listing { data: items.into_iter().map(shown).collect(), next_cursor })
+    Ok(Listing { data: items.into_iter().map(|d| d.shown("id")).collect(), next_cursor })
 }
 
 /// `DELETE /v1/templates/{id}`: every version.
@@ -110,74 +111,6 @@ pub async fn delete_template(svc: &Services, tenant_id: &str, id: &str) -> Resul
     }
     tracing::info!(tenant_id, template_id = id, "template deleted");
     Ok(())
-}
-
-/// The template an import names by id (latest or pinned version): its 400 names `template`.
-pub(crate) async fn named(svc: &Services, tenant_id: &str, choice: &TemplateChoice) -> Result<Versioned> {
-    let (id, version) = match choice {
-        TemplateChoice::Latest(id) => (id, None),
-        TemplateChoice::Version(id, version) => (id, Some(*version)),
-        TemplateChoice::Auto => return Err(Error::Internal("auto names no template".into())),
-    };
-    match stored(svc, tenant_id, id, version).await {
-        Err(Error::NotFound) => {
-            let which = version.map_or(String::new(), |v| format!(" at version {v}"));
-            Err(Error::invalid("template", "not_found", format!("no template {id}{which}")))
-        }
-        found => found,
-    }
-}
-
-/// Every template of the tenant, latest versions.
-pub(crate) async fn all(svc: &Services, tenant_id: &str) -> Result<Vec<Versioned>> {
-    let mut docs = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = svc.documents.list(KIND, tenant_id, 100, cursor.as_deref()).await?;
-        docs.extend(page.items);
-        match page.next_cursor {
-            Some(next) if docs.len() < MAX_TEMPLATES => cursor = Some(next),
-            _ => return Ok(docs),
-        }
-    }
-}
-
-/// The tenant's template of `resource` that `headers` match best (`template::best_match`).
-pub(crate) async fn best_for(
-    svc: &Services,
-    tenant_id: &str,
-    resource: ResourceType,
-    headers: &[String],
-) -> Result<Option<(template::Suggested, Versioned)>> {
-    let docs: Vec<Versioned> = all(svc, tenant_id).await?.into_iter().filter(|d| is_of(d, resource)).collect();
-    let candidates: Vec<Candidate> = docs
-        .iter()
-        .map(|d| Candidate {
-            id: &d.id,
-            version: d.version,
-            name: d.body.get("name").and_then(Value::as_str).unwrap_or_default(),
-            headers: d
-                .body
-                .get("mappings")
-                .and_then(Value::as_object)
-                .map_or(vec![], |m| m.keys().map(String::as_str).collect()),
-            updated_at: d.updated_at.unix_timestamp(),
-        })
-        .collect();
-    let Some(best) = template::best_match(headers, &candidates) else { return Ok(None) };
-    let doc = docs.iter().find(|d| d.id == best.id).cloned();
-    Ok(doc.map(|doc| (best, doc)))
-}
-
-fn is_of(doc: &Versioned, resource: ResourceType) -> bool {
-    doc.body.get("resource_type").and_then(Value::as_str) == Some(resource.as_str())
-}
-
-async fn stored(svc: &Services, tenant_id: &str, id: &str, version: Option<u32>) -> Result<Versioned> {
-    if !template::is_template_id(id) {
-        return Err(Error::NotFound);
-    }
-    svc.documents.get(KIND, tenant_id, id, version).await?.ok_or(Error::NotFound)
 }
 
 /// A template body checked as a create body with these settings is: `name`, `resource_type`
@@ -212,17 +145,4 @@ fn checked(body: &[u8]) -> Result<Value> {
         return Err(Error::Invalid(errors));
     }
     Ok(Value::Object(object))
-}
-
-/// A template as the API shows it.
-fn shown(doc: Versioned) -> Value {
-    let mut object = Map::new();
-    object.insert("id".into(), doc.id.into());
-    object.insert("version".into(), doc.version.into());
-    if let Value::Object(body) = doc.body {
-        object.extend(body);
-    }
-    object.insert("created_at".into(), time_fmt::rfc3339(doc.created_at).into());
-    object.insert("updated_at".into(), time_fmt::rfc3339(doc.updated_at).into());
-    Value::Object(object)
 }

@@ -101,7 +101,7 @@ const SEND_GROUP: usize = 100;
 pub(super) async fn queue_plan(svc: &Services, import: &Import, plan: &mut Plan) -> Result<Option<bool>> {
     let (tenant_id, import_id, run) = (import.tenant_id.as_str(), import.id.as_str(), plan.run);
     if import.in_preview {
-        let best = crate::api::best_template(svc, tenant_id, import.resource_type, &plan.file_headers).await?;
+        let best = crate::templates::best_for(svc, tenant_id, import.resource_type, &plan.file_headers).await?;
         plan.suggested_template = best.map(|(suggested, _)| suggested);
     }
     if !svc.imports.save_plan(tenant_id, import_id, plan).await? {
@@ -120,7 +120,7 @@ pub(super) async fn queue_plan(svc: &Services, import: &Import, plan: &mut Plan)
     Ok(Some(type_hold::claim(svc, import, run).await?))
 }
 
-fn source_changed(e: &std::io::Error) -> bool {
+pub(super) fn source_changed(e: &std::io::Error) -> bool {
     e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()).is_some_and(|e| matches!(e, Error::SourceChanged))
 }
 

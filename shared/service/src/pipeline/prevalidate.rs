@@ -24,7 +24,7 @@ use domain::template::{TemplateRef, TemplateUse};
 
 use super::complete::{fail, send_finish_if_done};
 use super::overwrite;
-use super::planning::{queue_plan, scan_failed, scan_rules, send_chunks};
+use super::planning::{queue_plan, scan_failed, scan_rules, send_chunks, source_changed};
 use super::scan_parts;
 use super::unpack::{self, Files, Wrapped};
 
@@ -104,7 +104,7 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
     }
     // Only a preview's samples are checked here; transform checks every row.
     let schema = match import.in_preview {
-        true => crate::api::schema_of_import(svc, &import).await?,
+        true => crate::schemas::of_import(svc, &import).await?,
         false => None,
     };
     let work = (svc.clone(), import.clone());
@@ -112,7 +112,7 @@ pub async fn plan(svc: &Services, stored: StoredImport) -> Result<()> {
     let claimed = scan_parts::claimed_end(svc, &import, run, 0).await?;
     let prepared = tokio::task::spawn_blocking(move || {
         let (svc, import) = work;
-        let rules = scan_rules(&svc, &import, &requested_mappings, schema.as_ref());
+        let rules = scan_rules(&svc, &import, &requested_mappings, schema.as_deref());
         let mut stop = scan_parts::stop_at(&svc, ends, 0, claimed);
         let (source, part, etag) = prepare(&svc, &import, &rules, source_etag.as_deref(), &mut stop)?;
         match part.next {
@@ -174,13 +174,19 @@ async fn settle_auto(svc: &Services, stored: &StoredImport) -> Result<Option<Sto
     })
     .await
     .map_err(|e| Error::Internal(format!("header task: {e}")))?;
-    // A file that cannot be read fails in the scan that follows, with its reason.
-    let headers = headers.unwrap_or_default();
-    let best = crate::api::best_template(svc, tenant_id, import.resource_type, &headers).await?;
+    let headers = match headers {
+        Ok(headers) => headers,
+        // A file that cannot be read, or was replaced, fails in the scan that follows, with its
+        // reason. Anything else may pass: the message is delivered again.
+        Err(ScanError::Bad(_)) => vec![],
+        Err(ScanError::Read(e)) if source_changed(&e) => vec![],
+        Err(e) => return Err(Error::Internal(format!("reading the headers: {e}"))),
+    };
+    let best = crate::templates::best_for(svc, tenant_id, import.resource_type, &headers).await?;
     let (settings, template) = match best {
         Some((_, doc)) => {
             let mut sent = serde_json::Map::new();
-            crate::api::under_template(&mut sent, &doc.body, Some(&headers), false);
+            crate::api::requests::under_template(&mut sent, &doc.body, Some(&headers), false);
             sent.retain(|key, _| !stored.own_settings.contains(key));
             let settings = match template_settings(svc, import, sent).await {
                 Err(Error::Invalid(errors)) => {
@@ -213,10 +219,8 @@ async fn template_settings(
     import: &Import,
     sent: serde_json::Map<String, serde_json::Value>,
 ) -> Result<RunSettings> {
-    let mut settings = crate::api::run_settings(sent, import)?;
-    if let Some(constants) = &mut settings.constants {
-        crate::api::typed_constants(crate::api::schema_of_import(svc, import).await?.as_ref(), constants)?;
-    }
+    let mut settings = crate::api::requests::run_settings(sent, import)?;
+    crate::schemas::type_run_constants(svc, import, &mut settings).await?;
     Ok(settings)
 }
 

@@ -86,7 +86,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
     // A delete reads only the identifier: no other field's definition applies.
     let schema = match import.action {
         Action::Delete => None,
-        _ => crate::api::schema_of_import(svc, &import).await?,
+        _ => crate::schemas::of_import(svc, &import).await?,
     };
     let bridge = SyncIoBridge::new(opened.stream);
     let chunk_copy = chunk.clone();
@@ -138,7 +138,7 @@ async fn transform(svc: &Services, msg: TransformMessage) -> Result<()> {
                 headers: &import.file_headers,
                 columns: &read,
                 options: &import.options,
-                schema: schema.as_ref(),
+                schema: schema.as_deref(),
             },
             dialect,
             chunk: &chunk_copy,

@@ -1,0 +1,90 @@
+//! A tenant's schemas as imports take them (docs/api.md, Tenant schemas): the version in force
+//! when an import is created, which its rows and constants are checked against.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value};
+
+use crate::ports::{DocumentKind, RunSettings};
+use crate::services::Services;
+use domain::error::{Error, FieldError, Result};
+use domain::import::Import;
+use domain::record::ResourceType;
+use domain::schema::Schema;
+
+pub(crate) const KIND: DocumentKind = DocumentKind::Schema;
+
+/// The tenant's schema of `resource` in force now, with its version, if it has one.
+pub(crate) async fn current(svc: &Services, tenant_id: &str, resource: ResourceType) -> Result<Option<(u32, Schema)>> {
+    let Some(doc) = svc.documents.get(KIND, tenant_id, resource.as_str(), None).await? else { return Ok(None) };
+    let schema = serde_json::from_value(doc.body).map_err(|e| Error::Internal(format!("stored schema: {e}")))?;
+    Ok(Some((doc.version, schema)))
+}
+
+/// The constants checked against the schema and given their types, as a column's values are:
+/// a constant that breaks it is a 400 naming it, not an error on every row.
+pub(crate) fn typed_constants(schema: Option<&Schema>, constants: &mut Map<String, Value>) -> Result<()> {
+    let Some(schema) = schema else { return Ok(()) };
+    let mut errors = Vec::new();
+    for (field, value) in constants.iter_mut() {
+        match schema.field(field).map(|def| def.check_constant(value)) {
+            None => {}
+            Some(Ok(typed)) => *value = typed,
+            Some(Err((code, message))) => errors.push(FieldError::new(format!("constants.{field}"), code, message)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(errors))
+    }
+}
+
+/// The schema an import runs with (`Import::schema_version`).
+pub(crate) async fn of_import(svc: &Services, import: &Import) -> Result<Option<Arc<Schema>>> {
+    let Some(version) = import.schema_version else { return Ok(None) };
+    let key = (import.tenant_id.clone(), import.resource_type, version);
+    if let Some(schema) = svc.schemas.get(&key) {
+        return Ok(Some(schema));
+    }
+    let resource = import.resource_type.as_str();
+    let doc = svc.documents.get(KIND, &import.tenant_id, resource, Some(version)).await?;
+    let doc = doc.ok_or_else(|| Error::Internal(format!("schema {resource} version {version} is gone")))?;
+    let schema: Schema =
+        serde_json::from_value(doc.body).map_err(|e| Error::Internal(format!("stored schema: {e}")))?;
+    Ok(Some(svc.schemas.keep(key, schema)))
+}
+
+/// A tenant's schema at a version.
+type SchemaKey = (String, ResourceType, u32);
+
+/// The schemas this instance read: a version never changes, so a warm function reads and
+/// compiles each (up to 500 patterns) once, not once per chunk.
+#[derive(Default)]
+pub struct SchemaCache(Mutex<HashMap<SchemaKey, Arc<Schema>>>);
+
+/// Schemas remembered; past this the memo starts again.
+const REMEMBERED_SCHEMAS: usize = 64;
+
+impl SchemaCache {
+    fn get(&self, key: &SchemaKey) -> Option<Arc<Schema>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+    }
+
+    fn keep(&self, key: SchemaKey, schema: Schema) -> Arc<Schema> {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() >= REMEMBERED_SCHEMAS {
+            kept.clear();
+        }
+        kept.entry(key).or_insert_with(|| Arc::new(schema)).clone()
+    }
+}
+
+/// The constants a run's settings set, typed against the import's schema ([`typed_constants`]).
+pub(crate) async fn type_run_constants(svc: &Services, import: &Import, settings: &mut RunSettings) -> Result<()> {
+    match &mut settings.constants {
+        Some(constants) => typed_constants(of_import(svc, import).await?.as_deref(), constants),
+        None => Ok(()),
+    }
+}

@@ -11,7 +11,7 @@ pub mod outputs;
 pub mod pipeline;
 pub mod ports;
 pub mod publishing;
-pub mod schemas;
+mod schemas;
 pub mod services;
 mod templates;
 pub mod webhooks;

@@ -1,8 +1,7 @@
 //! A tenant's schemas as imports take them (docs/api.md, Tenant schemas): the version in force
 //! when an import is created, which its rows and constants are checked against.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -54,31 +53,6 @@ pub(crate) async fn of_import(svc: &Services, import: &Import) -> Result<Option<
     let schema: Schema =
         serde_json::from_value(doc.body).map_err(|e| Error::Internal(format!("stored schema: {e}")))?;
     Ok(Some(svc.schemas.keep(key, schema)))
-}
-
-/// A tenant's schema at a version.
-type SchemaKey = (String, ResourceType, u32);
-
-/// The schemas this instance read: a version never changes, so a warm function reads and
-/// compiles each (up to 500 patterns) once, not once per chunk.
-#[derive(Default)]
-pub struct SchemaCache(Mutex<HashMap<SchemaKey, Arc<Schema>>>);
-
-/// Schemas remembered; past this the memo starts again.
-const REMEMBERED_SCHEMAS: usize = 64;
-
-impl SchemaCache {
-    fn get(&self, key: &SchemaKey) -> Option<Arc<Schema>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
-    }
-
-    fn keep(&self, key: SchemaKey, schema: Schema) -> Arc<Schema> {
-        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.len() >= REMEMBERED_SCHEMAS {
-            kept.clear();
-        }
-        kept.entry(key).or_insert_with(|| Arc::new(schema)).clone()
-    }
 }
 
 /// The constants a run's settings set, typed against the import's schema ([`typed_constants`]).

@@ -1,6 +1,10 @@
 //! The stores a step runs over, built once per process.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use domain::record::ResourceType;
+use domain::schema::Schema;
 
 use crate::config::Settings;
 use crate::outbound::Webhooks;
@@ -21,7 +25,7 @@ pub struct Services {
     /// Templates and tenant schemas.
     pub documents: Arc<dyn Documents>,
     /// The tenant schemas this instance read.
-    pub schemas: Arc<crate::schemas::SchemaCache>,
+    pub schemas: Arc<SchemaCache>,
     pub settings: Settings,
     /// The finish messages this instance sent (`pipeline::complete`).
     pub finishes: Arc<SentFinishes>,
@@ -57,5 +61,30 @@ impl SentFinishes {
     /// The claim of a send that failed.
     pub(crate) fn give_back(&self, key: &FinishKey) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+}
+
+/// A tenant's schema at a version.
+pub(crate) type SchemaKey = (String, ResourceType, u32);
+
+/// The schemas this instance read: a version never changes, so a warm function reads and
+/// compiles each (up to 500 patterns) once, not once per chunk.
+#[derive(Default)]
+pub struct SchemaCache(Mutex<HashMap<SchemaKey, Arc<Schema>>>);
+
+/// Schemas remembered; past this the memo starts again.
+const REMEMBERED_SCHEMAS: usize = 64;
+
+impl SchemaCache {
+    pub(crate) fn get(&self, key: &SchemaKey) -> Option<Arc<Schema>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+    }
+
+    pub(crate) fn keep(&self, key: SchemaKey, schema: Schema) -> Arc<Schema> {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() >= REMEMBERED_SCHEMAS {
+            kept.clear();
+        }
+        kept.entry(key).or_insert_with(|| Arc::new(schema)).clone()
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::ports::{DocumentKind, RunSettings};
-use crate::services::Services;
+use crate::services::{SchemaKey, Services};
 use domain::error::{Error, FieldError, Result};
 use domain::import::Import;
 use domain::record::ResourceType;
@@ -15,10 +15,23 @@ use domain::schema::Schema;
 pub(crate) const KIND: DocumentKind = DocumentKind::Schema;
 
 /// The tenant's schema of `resource` in force now, with its version, if it has one.
-pub(crate) async fn current(svc: &Services, tenant_id: &str, resource: ResourceType) -> Result<Option<(u32, Schema)>> {
+pub(crate) async fn current(
+    svc: &Services,
+    tenant_id: &str,
+    resource: ResourceType,
+) -> Result<Option<(u32, Arc<Schema>)>> {
     let Some(doc) = svc.documents.get(KIND, tenant_id, resource.as_str(), None).await? else { return Ok(None) };
-    let schema = serde_json::from_value(doc.body).map_err(|e| Error::Internal(format!("stored schema: {e}")))?;
-    Ok(Some((doc.version, schema)))
+    let version = doc.version;
+    Ok(Some((version, compiled(svc, (tenant_id.to_string(), resource, version), doc.body)?)))
+}
+
+/// A stored schema as the cache holds it: read and compiled once per instance and version.
+fn compiled(svc: &Services, key: SchemaKey, body: Value) -> Result<Arc<Schema>> {
+    if let Some(schema) = svc.schemas.get(&key) {
+        return Ok(schema);
+    }
+    let schema: Schema = serde_json::from_value(body).map_err(|e| Error::Internal(format!("stored schema: {e}")))?;
+    Ok(svc.schemas.keep(key, schema))
 }
 
 /// The constants checked against the schema and given their types, as a column's values are:
@@ -50,9 +63,7 @@ pub(crate) async fn of_import(svc: &Services, import: &Import) -> Result<Option<
     let resource = import.resource_type.as_str();
     let doc = svc.documents.get(KIND, &import.tenant_id, resource, Some(version)).await?;
     let doc = doc.ok_or_else(|| Error::Internal(format!("schema {resource} version {version} is gone")))?;
-    let schema: Schema =
-        serde_json::from_value(doc.body).map_err(|e| Error::Internal(format!("stored schema: {e}")))?;
-    Ok(Some(svc.schemas.keep(key, schema)))
+    compiled(svc, key, doc.body).map(Some)
 }
 
 /// The constants a run's settings set, typed against the import's schema ([`typed_constants`]).

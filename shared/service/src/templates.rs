@@ -7,7 +7,7 @@ use crate::ports::{DocumentKind, Versioned};
 use crate::services::Services;
 use domain::error::{Error, Result};
 use domain::record::ResourceType;
-use domain::template::{self, Candidate, MAX_TEMPLATES};
+use domain::template::{self, Candidate, TemplateRef, TemplateUse, MAX_TEMPLATES};
 
 pub(crate) const KIND: DocumentKind = DocumentKind::Template;
 
@@ -61,6 +61,11 @@ pub(crate) async fn best_for(
     let Some(best) = template::best_match(headers, &candidates) else { return Ok(None) };
     let doc = docs.iter().find(|d| d.id == best.id).cloned();
     Ok(doc.map(|doc| (best, doc)))
+}
+
+/// What an import that took `doc` says of its template.
+pub(crate) fn used(doc: &Versioned) -> TemplateUse {
+    TemplateUse::Applied(TemplateRef { id: doc.id.clone(), version: doc.version })
 }
 
 pub(crate) fn is_of(doc: &Versioned, resource: ResourceType) -> bool {

@@ -38,7 +38,6 @@ use domain::options::Action;
 use domain::record::{ResourceType, StoredRecord};
 use domain::results;
 use domain::revert_state::{RevertState, RevertStatus};
-use domain::template::{TemplateRef, TemplateUse};
 use domain::time_fmt;
 use domain::validate::normalize_identifier;
 
@@ -71,11 +70,11 @@ pub async fn create_import(
         requests::under_template(&mut object, &template.body, headers.as_deref(), true);
     }
     let (mut import, inputs) = requests::import_from_object(tenant_id, object, svc.settings.allow_insecure_webhooks)?;
-    if let Some(template) = named {
-        import.template = Some(TemplateUse::Applied(TemplateRef { id: template.id, version: template.version }));
+    if let Some(template) = &named {
+        import.template = Some(crate::templates::used(template));
     }
     let schema = crate::schemas::current(svc, tenant_id, import.resource_type).await?;
-    crate::schemas::typed_constants(schema.as_ref().map(|(_, s)| s), &mut import.options.constants)?;
+    crate::schemas::typed_constants(schema.as_ref().map(|(_, s)| s.as_ref()), &mut import.options.constants)?;
     import.schema_version = schema.map(|(version, _)| version);
     if let (Some(key), Some(fingerprint)) = (idempotency_key, fingerprint) {
         idempotency::check_key(key)?;
@@ -270,15 +269,10 @@ pub async fn patch_import(svc: &Services, tenant_id: &str, import_id: &str, body
         Some(None) => best_for(svc, import).await?,
         Some(Some((id, version))) => Some(crate::templates::named(svc, tenant_id, id, version).await?),
     };
-    if template
-        .as_ref()
-        .is_some_and(|t| t.body.get("resource_type").and_then(Value::as_str) != Some(import.resource_type.as_str()))
-    {
+    if template.as_ref().is_some_and(|t| !crate::templates::is_of(t, import.resource_type)) {
         return Err(Error::invalid("template", "invalid", "the template is for other records than the import's"));
     }
-    let template = template
-        .as_ref()
-        .map(|t| (&t.body, TemplateUse::Applied(TemplateRef { id: t.id.clone(), version: t.version })));
+    let template = template.as_ref().map(|t| (&t.body, crate::templates::used(t)));
     let mut settings = requests::patch_settings(sent, template, import, from)?;
     crate::schemas::type_run_constants(svc, import, &mut settings).await?;
     let restart =

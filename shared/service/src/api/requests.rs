@@ -435,7 +435,7 @@ pub fn run_settings(sent: Map<String, Value>, import: &Import) -> Result<RunSett
     let mut req = parse_object(body, true).map_err(Error::Invalid)?;
     let mut errors = Vec::new();
     // Known once prevalidated; before that the PATCH is a 409 anyway.
-    if keys.iter().any(|k| k == "mappings") && matches!(import.status, Status::PreviewReady | Status::Completed) {
+    if sends("mappings") && matches!(import.status, Status::PreviewReady | Status::Completed) {
         checks::mapped_headers(&req.mappings, &import.file_headers, &mut errors);
     }
     if !errors.is_empty() {

@@ -20,7 +20,7 @@ use domain::import::{new_staged_key, parse_upload_key, upload_key, Compression, 
 use domain::messages::Source;
 use domain::options::{Action, CsvOptions};
 use domain::staging;
-use domain::template::{TemplateRef, TemplateUse};
+use domain::template::TemplateUse;
 
 use super::complete::{fail, send_finish_if_done};
 use super::overwrite;
@@ -202,7 +202,7 @@ async fn settle_auto(svc: &Services, stored: &StoredImport) -> Result<Option<Sto
                 }
                 other => other?,
             };
-            (settings, Some(TemplateUse::Applied(TemplateRef { id: doc.id, version: doc.version })))
+            (settings, Some(crate::templates::used(&doc)))
         }
         None => (RunSettings::default(), None),
     };
